@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each installs what it needs first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install demo test test-fast lint lint-template bench local clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
+	@test -x $(PY) || uv venv -q -p $(PYTHON) $(VENV)
+	uv pip install -q -p $(PY) -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/memberflow local demo
+
+local: install
+	$(VENV)/bin/memberflow local up
+
+test: install lint-template
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest tests/unit
+
+lint-template: install
+	$(VENV)/bin/cfn-lint template.yaml
+
+lint: install lint-template
+	$(VENV)/bin/ruff check shared functions infra tests
+
+bench: install
+	$(PY) tests/benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache bench-results.json

@@ -1,0 +1,259 @@
+"""moto in server mode, and the template's DynamoDB tables, SQS queues and secrets created in it.
+
+:class:`MotoAws` starts ``moto.server.ThreadedMotoServer`` and points the whole process at it through
+``AWS_ENDPOINT_URL`` (boto3 >= 1.31 honours it), so the functions need no special code.
+Physical names are ``memberflow-local-<LogicalId>``. moto keeps its state per process: ``start()``
+resets it (``POST /moto-api/reset``) so a new stack starts empty.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets as _random
+import string
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+import requests
+
+from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from .template import LocalTemplate, PhysicalResource, QueueSpec, physical_name
+
+log = logging.getLogger("memberflow_local.aws")
+
+AWS_ENV = {
+    "AWS_DEFAULT_REGION": LOCAL_REGION,
+    "AWS_REGION": LOCAL_REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+_UNSET_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE")
+
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout", "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
+    "FifoThroughputLimit",
+)
+
+
+class MotoAws:
+    """A moto server on ``host:port`` (port 0 = any free port) and the process environment to use it."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566, region: str = LOCAL_REGION) -> None:
+        self.host = host
+        self.port = port
+        self.region = region
+        self._server: Any = None
+        self._saved_env: dict[str, str | None] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise RuntimeError("moto server not started")
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def start(self, *, set_environment: bool = True, reset: bool = True) -> str:
+        from moto.server import ThreadedMotoServer
+
+        if self._server is not None:
+            return self.endpoint
+        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server.start()
+        self._server = server
+        if reset:
+            self.reset()
+        if set_environment:
+            self._set_environment()
+        log.info("moto server on %s", self.endpoint)
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        try:
+            self._server.stop()
+        finally:
+            self._server = None
+            self._restore_environment()
+
+    def reset(self) -> None:
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+
+    def environment(self) -> dict[str, str]:
+        return {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def _set_environment(self) -> None:
+        for key, value in self.environment().items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        for key in _UNSET_ENV:
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ.pop(key, None)
+
+    def _restore_environment(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session().client(
+            service,
+            region_name=self.region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    # ------------------------------------------------------------------ resources
+    def create_resources(
+        self, template: LocalTemplate, secret_values: Mapping[str, str] | None = None
+    ) -> dict[str, PhysicalResource]:
+        """Create the template's tables, queues (dead-letter queues first) and secrets.
+
+        ``secret_values`` (logical id -> SecretString) override the template's placeholders.
+        Returns what ``Ref``/``GetAtt`` give for each created resource; reload the template with it
+        (``LocalTemplate.load(..., physical=...)``) to resolve the functions' environment.
+        """
+        physical: dict[str, PhysicalResource] = {}
+        for spec in template.tables.values():
+            physical[spec.logical_id] = self.create_table(spec.logical_id, spec.properties)
+        for spec in _queue_order(template.queues):
+            physical[spec.logical_id] = self.create_queue(spec, physical)
+        for spec in template.secrets.values():
+            value = (secret_values or {}).get(spec.logical_id)
+            physical[spec.logical_id] = self.create_secret(spec.logical_id, spec.properties, value)
+        return physical
+
+    def create_table(self, logical_id: str, props: Mapping[str, Any]) -> PhysicalResource:
+        ddb = self.client("dynamodb")
+        name = props.get("TableName") or physical_name(logical_id)
+        billing = props.get("BillingMode", "PROVISIONED")
+        kwargs: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": billing,
+        }
+        throughput = props.get("ProvisionedThroughput") or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        if billing == "PROVISIONED":
+            kwargs["ProvisionedThroughput"] = _throughput(throughput)
+        gsis = []
+        for gsi in props.get("GlobalSecondaryIndexes") or []:
+            index = {k: gsi[k] for k in ("IndexName", "KeySchema", "Projection")}
+            if billing == "PROVISIONED":
+                index["ProvisionedThroughput"] = _throughput(gsi.get("ProvisionedThroughput") or throughput)
+            gsis.append(index)
+        if gsis:
+            kwargs["GlobalSecondaryIndexes"] = gsis
+        lsis = [{k: lsi[k] for k in ("IndexName", "KeySchema", "Projection")}
+                for lsi in props.get("LocalSecondaryIndexes") or []]
+        if lsis:
+            kwargs["LocalSecondaryIndexes"] = lsis
+        stream = props.get("StreamSpecification")
+        if stream:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+        description = ddb.create_table(**kwargs)["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and _truthy(ttl.get("Enabled")):
+            ddb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+        attributes = {"Arn": description["TableArn"]}
+        if description.get("LatestStreamArn"):
+            attributes["StreamArn"] = description["LatestStreamArn"]
+        return PhysicalResource(ref=name, attributes=attributes)
+
+    def create_queue(self, spec: QueueSpec, created: Mapping[str, PhysicalResource]) -> PhysicalResource:
+        sqs = self.client("sqs")
+        props = spec.properties
+        fifo = _truthy(props.get("FifoQueue"))
+        name = props.get("QueueName") or physical_name(spec.logical_id) + (".fifo" if fifo else "")
+        attributes = {k: _attr(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+        if props.get("RedrivePolicy"):
+            policy = props["RedrivePolicy"]
+            policy = json.loads(policy) if isinstance(policy, str) else dict(policy)
+            if spec.dead_letter_queue and spec.dead_letter_queue in created:
+                policy["deadLetterTargetArn"] = created[spec.dead_letter_queue].attributes["Arn"]
+            policy["maxReceiveCount"] = int(policy["maxReceiveCount"])
+            attributes["RedrivePolicy"] = json.dumps(policy)
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return PhysicalResource(ref=url, attributes={"Arn": arn, "QueueName": name, "QueueUrl": url})
+
+    def create_secret(
+        self, logical_id: str, props: Mapping[str, Any], value: str | None = None
+    ) -> PhysicalResource:
+        sm = self.client("secretsmanager")
+        name = props.get("Name") or physical_name(logical_id)
+        if value is None:
+            value = props.get("SecretString")
+        if value is None:
+            value = _generate_secret(props.get("GenerateSecretString") or {})
+        kwargs: dict[str, Any] = {"Name": name, "SecretString": value}
+        if props.get("Description"):
+            kwargs["Description"] = props["Description"]
+        arn = sm.create_secret(**kwargs)["ARN"]
+        return PhysicalResource(ref=arn, attributes={"Id": arn})
+
+    def put_secret_value(self, secret_id: str, value: str) -> None:
+        self.client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=value)
+
+
+def _queue_order(queues: Mapping[str, QueueSpec]) -> list[QueueSpec]:
+    """Dead-letter queues before the queues that redrive into them."""
+    ordered: list[QueueSpec] = []
+    seen: set[str] = set()
+
+    def visit(spec: QueueSpec, path: tuple[str, ...] = ()) -> None:
+        if spec.logical_id in seen:
+            return
+        if spec.logical_id in path:
+            raise ValueError(f"redrive cycle: {' -> '.join(path)}")
+        if spec.dead_letter_queue in queues:
+            visit(queues[spec.dead_letter_queue], (*path, spec.logical_id))
+        seen.add(spec.logical_id)
+        ordered.append(spec)
+
+    for spec in queues.values():
+        visit(spec)
+    return ordered
+
+
+def _throughput(value: Mapping[str, Any]) -> dict[str, int]:
+    return {k: int(value[k]) for k in ("ReadCapacityUnits", "WriteCapacityUnits")}
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _attr(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _generate_secret(spec: Mapping[str, Any]) -> str:
+    length = int(spec.get("PasswordLength", 32))
+    excluded = set(spec.get("ExcludeCharacters", ""))
+    alphabet = "".join(c for c in string.ascii_letters + string.digits if c not in excluded)
+    password = "".join(_random.choice(alphabet) for _ in range(length))
+    template = spec.get("SecretStringTemplate")
+    key = spec.get("GenerateStringKey")
+    if template and key:
+        data = json.loads(template)
+        data[key] = password
+        return json.dumps(data)
+    return password
+
+
+__all__ = ["MotoAws", "LOCAL_ACCOUNT_ID", "LOCAL_REGION"]

@@ -1,0 +1,1 @@
+"""Local stand-ins for the external services memberflow talks to."""

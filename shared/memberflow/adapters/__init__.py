@@ -1,0 +1,1 @@
+"""One adapter per external service: each turns our models into the service's calls and its failures into ours."""

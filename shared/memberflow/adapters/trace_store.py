@@ -1,0 +1,63 @@
+"""Trace records in DynamoDB: pk = subject, sk = time + a random suffix, so steps list in the order they happened."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from memberflow.trace import Outcome, Step, TraceRecord
+
+TRACE_RETENTION = timedelta(days=180)
+
+
+class DynamoTraceStore:
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+
+    @property
+    def _table(self) -> Any:
+        from memberflow.adapters.aws import table
+
+        return table(self._table_name)
+
+    def record(self, record: TraceRecord) -> None:
+        item = {
+            "pk": record.subject,
+            "sk": f"{record.at.isoformat()}#{uuid.uuid4().hex[:8]}",
+            "step": record.step.value,
+            "outcome": record.outcome.value,
+            "detail": record.detail,
+            "correlation_id": record.correlation_id,
+            "source": record.source,
+            "at": record.at.isoformat(),
+            "expires_at": int((record.at + TRACE_RETENTION).timestamp()),
+        }
+        if record.extra:
+            item["extra"] = dict(record.extra)
+        self._table.put_item(Item=item)
+
+    def query(self, subject: str) -> list[TraceRecord]:
+        from boto3.dynamodb.conditions import Key
+
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(subject)}
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [
+            TraceRecord(
+                subject=item["pk"],
+                step=Step(item["step"]),
+                outcome=Outcome(item["outcome"]),
+                detail=item.get("detail", ""),
+                correlation_id=item.get("correlation_id", ""),
+                source=item.get("source", ""),
+                at=datetime.fromisoformat(item["at"]).astimezone(timezone.utc),
+                extra=dict(item.get("extra", {})),
+            )
+            for item in items
+        ]

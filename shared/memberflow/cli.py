@@ -1,0 +1,125 @@
+"""The `memberflow` command: the local stack, and the member trace (local or deployed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="memberflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="the local stack: moto, sandbox Mailchimp, HTTP API, queue pollers")
+    local_commands = local.add_subparsers(dest="local_command", required=True)
+    local_commands.add_parser("up", help="start the local stack and run until stopped (Ctrl-C)")
+    schedule = local_commands.add_parser("schedule", help="fire a schedule of the running local stack now")
+    schedule.add_argument("name", help="schedule or function name from template.yaml, e.g. DripSchedule")
+    schedule.add_argument("--at", help="firing time (ISO 8601, UTC); default now")
+    local_commands.add_parser("demo", help="start the local stack, replay the demo scenario, print a summary")
+
+    trace = commands.add_parser("trace", help="why did this member (not) get the welcome email?")
+    trace.add_argument("email")
+    where = trace.add_mutually_exclusive_group()
+    where.add_argument("--stack", help="a deployed CloudFormation stack name (uses your AWS credentials)")
+    where.add_argument("--local", action="store_true", help="the local stack (the default without --stack)")
+    trace.add_argument("--json", action="store_true", help="print records as JSON")
+
+    args = parser.parse_args(argv)
+    if args.command == "trace":
+        return _trace(args)
+    if args.local_command == "up":
+        from memberflow_local.stack import LocalStack
+
+        LocalStack().run_forever()
+        return 0
+    if args.local_command == "schedule":
+        return _fire_schedule(args.name, args.at)
+    from memberflow_local.demo import run_demo
+
+    return run_demo()
+
+
+def _fire_schedule(name: str, at: str | None) -> int:
+    import requests
+
+    from memberflow_local.settings import LocalSettings
+
+    settings = LocalSettings.from_env()
+    url = f"http://127.0.0.1:{settings.api_port}/_local/schedules/{name}"
+    try:
+        answer = requests.post(url, json={"at": at} if at else {}, timeout=300)
+    except requests.ConnectionError:
+        print(f"no local stack answers at {url}: start it with `memberflow local up`", file=sys.stderr)
+        return 1
+    print(json.dumps(answer.json(), indent=2))
+    return 0 if answer.ok else 1
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from memberflow.adapters.member_store import MemberStore
+    from memberflow.adapters.trace_store import DynamoTraceStore
+    from memberflow.privacy import email_key, mask_email
+    from memberflow.trace import email_subject, identity_subject
+    from memberflow.trace_report import explain, format_timeline
+
+    trace_table, members_table = _trace_tables(args.stack)
+    store = DynamoTraceStore(trace_table)
+    records = store.query(email_subject(args.email))
+    member = MemberStore(members_table).get(email_key(args.email))
+    for identity in member.identities if member else []:
+        records += store.query(identity_subject(identity))
+
+    verdict = explain(records)
+    if args.json:
+        print(json.dumps([_record_json(r) for r in records], indent=2))
+    else:
+        print(f"member {mask_email(args.email)}")
+        if member:
+            print(
+                f"  platforms: {', '.join(member.platforms)}; Mailchimp status: {member.mailchimp_status}; "
+                f"consent: {member.marketing_consent}; active: {bool(member.activated_at)}; "
+                f"drip steps sent: {member.drip_steps_sent}"
+            )
+        for line in format_timeline(records):
+            print("  " + line)
+        answer = {True: "YES", False: "NO", None: "UNKNOWN"}[verdict.welcomed]
+        print(f"welcome email: {answer}: {verdict.reason}")
+    return 0
+
+
+def _trace_tables(stack: str | None) -> tuple[str, str]:
+    if stack:
+        from memberflow.adapters.aws import client
+
+        cloudformation = client("cloudformation")
+
+        def physical(logical_id: str) -> str:
+            answer = cloudformation.describe_stack_resource(StackName=stack, LogicalResourceId=logical_id)
+            return answer["StackResourceDetail"]["PhysicalResourceId"]
+
+        return physical("TraceTable"), physical("MembersTable")
+
+    from memberflow_local.settings import LocalSettings
+
+    settings = LocalSettings.from_env()
+    settings.apply_client_environment(os.environ)
+    return settings.physical_name("TraceTable"), settings.physical_name("MembersTable")
+
+
+def _record_json(record) -> dict:
+    return {
+        "at": record.at.isoformat(),
+        "step": record.step.value,
+        "outcome": record.outcome.value,
+        "source": record.source,
+        "detail": record.detail,
+        "correlation_id": record.correlation_id,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

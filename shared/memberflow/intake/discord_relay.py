@@ -1,0 +1,128 @@
+"""Deliveries from our Discord relay bot (format in docs/discord-relay.md): member joins and messages, which
+Discord only publishes on the Gateway, forwarded as Ed25519-signed JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from memberflow import signatures
+from memberflow.intake.errors import build, validate
+from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, dig, email_or_none
+from memberflow.models import MemberActive, MemberJoined, Platform
+
+Snowflake = str
+
+
+class RelayHeader(BaseModel):
+    version: Literal[1]
+    id: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+
+
+class RelayEvent(RelayHeader):
+    guild_id: Snowflake = Field(min_length=1)
+    occurred_at: AwareDatetime
+
+
+class DiscordUser(BaseModel):
+    id: Snowflake = Field(min_length=1)
+    username: str = Field(min_length=1)
+    global_name: str | None = None
+    bot: bool = False
+
+
+class DiscordMember(BaseModel):
+    user: DiscordUser
+    joined_at: AwareDatetime
+    email: str | None = None
+    """Only when the relay learnt it elsewhere (e.g. an onboarding form): Discord never gives bots emails."""
+    marketing_consent: bool | None = None
+
+
+class DiscordAuthor(BaseModel):
+    id: Snowflake = Field(min_length=1)
+    username: str = Field(min_length=1)
+    bot: bool = False
+
+
+class DiscordMessage(BaseModel):
+    id: Snowflake = Field(min_length=1)
+    channel_id: Snowflake = Field(min_length=1)
+    author: DiscordAuthor
+    timestamp: AwareDatetime
+
+
+class RelayMemberAdd(RelayEvent):
+    type: Literal["GUILD_MEMBER_ADD"]  # type: ignore[assignment]
+    member: DiscordMember
+
+
+class RelayMessageCreate(RelayEvent):
+    type: Literal["MESSAGE_CREATE"]  # type: ignore[assignment]
+    message: DiscordMessage
+
+
+class DiscordRelaySource:
+    name = "discord"
+    secret_key = "discord_relay_public_key"
+
+    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
+        signatures.verify_discord_relay(secret, body, headers, now=now, window=window)
+
+    def claimed_email(self, payload: Any) -> str | None:
+        return email_or_none(dig(payload, "member", "email"))
+
+    def interpret(self, payload: Any, headers: Mapping[str, str]) -> Interpretation:
+        kind = dig(payload, "type")
+        if kind == "GUILD_MEMBER_ADD":
+            return _member_add(validate(RelayMemberAdd, payload))
+        if kind == "MESSAGE_CREATE":
+            return _message_create(validate(RelayMessageCreate, payload))
+        header = validate(RelayHeader, payload)
+        if header.type == "PING":
+            return Reply({"type": "PONG"})
+        # A newer relay may forward more event types than this intake understands.
+        return Ignored(f"relay event type {header.type} is not used")
+
+
+def _member_add(delivery: RelayMemberAdd) -> Interpretation:
+    member = delivery.member
+    if member.user.bot:
+        return Ignored("bot users are not members")
+    joined = build(
+        MemberJoined,
+        {"email": "member.email", "identity": "member.user.id"},
+        identity=_identity(delivery.guild_id, member.user.id),
+        email=member.email,
+        name=member.user.global_name or None,
+        username=member.user.username,
+        joined_at=member.joined_at,
+        marketing_consent=bool(member.marketing_consent),
+    )
+    return Accepted(joined, _idempotency_key(delivery))
+
+
+def _message_create(delivery: RelayMessageCreate) -> Interpretation:
+    author = delivery.message.author
+    if author.bot:
+        return Ignored("bot messages are not member activity")
+    active = build(
+        MemberActive,
+        {"identity": "message.author.id"},
+        identity=_identity(delivery.guild_id, author.id),
+        activity="message",
+        active_at=delivery.message.timestamp,
+    )
+    return Accepted(active, _idempotency_key(delivery))
+
+
+def _identity(guild_id: str, user_id: str) -> dict[str, str]:
+    return {"platform": Platform.DISCORD, "workspace": guild_id, "user_id": user_id}
+
+
+def _idempotency_key(delivery: RelayEvent) -> str:
+    return f"discord:{delivery.guild_id}:{delivery.id}"

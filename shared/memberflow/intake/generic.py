@@ -1,0 +1,93 @@
+"""Our own signed format for sources without a dedicated integration (a sign-up form, a CRM export job, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from memberflow import signatures
+from memberflow.intake.errors import build, validate
+from memberflow.intake.source import Accepted, Interpretation, dig, email_or_none
+from memberflow.models import MemberActive, MemberJoined, Platform
+
+
+class GenericMember(BaseModel):
+    id: str = Field(min_length=1)
+    email: str | None = None
+    name: str | None = None
+    username: str | None = None
+    marketing_consent: bool = False
+
+
+class GenericEvent(BaseModel):
+    event_id: str = Field(min_length=1)
+    type: Literal["member_joined", "member_active"]
+    occurred_at: AwareDatetime
+    workspace: str = Field(default="default", min_length=1)
+    member: GenericMember
+
+
+class GenericMemberJoined(GenericEvent):
+    type: Literal["member_joined"]  # type: ignore[assignment]
+
+
+class GenericMemberActive(GenericEvent):
+    type: Literal["member_active"]  # type: ignore[assignment]
+    activity: Literal["message", "post", "reaction"]
+
+
+class GenericSource:
+    name = "generic"
+    secret_key = "generic_hmac_secret"
+
+    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
+        signatures.verify_generic(secret, body, headers, now=now, window=window)
+
+    def claimed_email(self, payload: Any) -> str | None:
+        return email_or_none(dig(payload, "member", "email"))
+
+    def interpret(self, payload: Any, headers: Mapping[str, str]) -> Interpretation:
+        kind = dig(payload, "type")
+        if kind == "member_active":
+            return _member_active(validate(GenericMemberActive, payload))
+        if kind == "member_joined":
+            return _member_joined(validate(GenericMemberJoined, payload))
+        # Names `type` (missing or unknown) together with any other missing field.
+        validate(GenericEvent, payload)
+        raise AssertionError("GenericEvent accepts only the types handled above")
+
+
+def _member_joined(delivery: GenericMemberJoined) -> Interpretation:
+    joined = build(
+        MemberJoined,
+        {"email": "member.email", "identity": "member.id"},
+        identity=_identity(delivery),
+        email=delivery.member.email,
+        name=delivery.member.name,
+        username=delivery.member.username,
+        joined_at=delivery.occurred_at,
+        marketing_consent=delivery.member.marketing_consent,
+    )
+    return Accepted(joined, _idempotency_key(delivery))
+
+
+def _member_active(delivery: GenericMemberActive) -> Interpretation:
+    active = build(
+        MemberActive,
+        {"email": "member.email", "identity": "member.id"},
+        identity=_identity(delivery),
+        activity=delivery.activity,
+        active_at=delivery.occurred_at,
+        email=delivery.member.email,
+    )
+    return Accepted(active, _idempotency_key(delivery))
+
+
+def _identity(delivery: GenericEvent) -> dict[str, str]:
+    return {"platform": Platform.GENERIC, "workspace": delivery.workspace, "user_id": delivery.member.id}
+
+
+def _idempotency_key(delivery: GenericEvent) -> str:
+    return f"generic:{delivery.event_id}"

@@ -1,0 +1,171 @@
+"""Slack Events API deliveries: URL verification, and the events that tell us about members (team_join, message,
+reaction_added). Everything else Slack sends is acknowledged and ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from memberflow import signatures
+from memberflow.intake.errors import build, validate
+from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, dig, email_or_none
+from memberflow.models import MemberActive, MemberJoined, Platform
+
+# Message subtypes that are a member writing something; the rest are edits, deletions, joins, topic changes...
+ACTIVITY_SUBTYPES = frozenset({"thread_broadcast", "file_share"})
+SLACKBOT_USER_ID = "USLACKBOT"
+MAX_UNIX_SECONDS = 253402300799  # 9999-12-31: anything later cannot be a datetime
+
+
+class SlackUrlVerification(BaseModel):
+    type: Literal["url_verification"]
+    challenge: str = Field(min_length=1)
+
+
+class SlackEventHeader(BaseModel):
+    type: str = Field(min_length=1)
+
+
+class SlackEventCallback(BaseModel):
+    type: Literal["event_callback"]
+    team_id: str = Field(min_length=1)
+    event_id: str = Field(min_length=1)
+    event_time: int = Field(ge=0, le=MAX_UNIX_SECONDS)
+    event: SlackEventHeader
+
+
+class SlackProfile(BaseModel):
+    email: str | None = None
+    real_name: str | None = None
+    display_name: str | None = None
+
+
+class SlackUser(BaseModel):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    real_name: str | None = None
+    profile: SlackProfile = Field(default_factory=SlackProfile)
+    is_bot: bool = False
+
+
+class SlackTeamJoin(BaseModel):
+    type: Literal["team_join"]
+    user: SlackUser
+
+
+class SlackMessage(BaseModel):
+    type: Literal["message"]
+    user: str = Field(min_length=1)
+    channel: str = Field(min_length=1)
+    ts: str = Field(min_length=1)
+    text: str | None = None
+    thread_ts: str | None = None
+    subtype: str | None = None
+
+
+class SlackReactionAdded(BaseModel):
+    type: Literal["reaction_added"]
+    user: str = Field(min_length=1)
+    reaction: str = Field(min_length=1)
+    item: dict[str, Any] = Field(default_factory=dict)
+
+
+class SlackTeamJoinCallback(SlackEventCallback):
+    event: SlackTeamJoin  # type: ignore[assignment]
+
+
+class SlackMessageCallback(SlackEventCallback):
+    event: SlackMessage  # type: ignore[assignment]
+
+
+class SlackReactionCallback(SlackEventCallback):
+    event: SlackReactionAdded  # type: ignore[assignment]
+
+
+class SlackSource:
+    name = "slack"
+    secret_key = "slack_signing_secret"
+
+    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
+        signatures.verify_slack(secret, body, headers, now=now, window=window)
+
+    def claimed_email(self, payload: Any) -> str | None:
+        return email_or_none(dig(payload, "event", "user", "profile", "email"))
+
+    def interpret(self, payload: Any, headers: Mapping[str, str]) -> Interpretation:
+        kind = dig(payload, "type")
+        if kind == "url_verification":
+            return Reply({"challenge": validate(SlackUrlVerification, payload).challenge})
+        if isinstance(kind, str) and kind and kind != "event_callback":
+            return Ignored(f"Slack {kind} deliveries carry no member event")
+        callback = validate(SlackEventCallback, payload)
+        event_type = callback.event.type
+        if event_type == "team_join":
+            return _team_join(validate(SlackTeamJoinCallback, payload))
+        if event_type == "message":
+            return _message(payload)
+        if event_type == "reaction_added":
+            return _reaction(validate(SlackReactionCallback, payload))
+        return Ignored(f"Slack event type {event_type} is not used")
+
+
+def _team_join(callback: SlackTeamJoinCallback) -> Interpretation:
+    user = callback.event.user
+    if user.is_bot:
+        return Ignored("bot users are not members")
+    joined = build(
+        MemberJoined,
+        {"email": "event.user.profile.email", "identity": "event.user.id"},
+        identity=_identity(callback.team_id, user.id),
+        email=user.profile.email,
+        name=user.real_name or user.profile.real_name or None,
+        username=user.name,
+        joined_at=_event_time(callback),
+        # Slack has no consent signal: joining a workspace is not agreeing to marketing email.
+        marketing_consent=False,
+    )
+    return Accepted(joined, _idempotency_key(callback))
+
+
+def _message(payload: dict[str, Any]) -> Interpretation:
+    # Decided before full validation: bot posts and edits/deletions have other shapes (often no `user`).
+    subtype = dig(payload, "event", "subtype")
+    is_bot = dig(payload, "event", "bot_id") or dig(payload, "event", "user") == SLACKBOT_USER_ID
+    if is_bot or subtype == "bot_message":
+        return Ignored("bot messages are not member activity")
+    if subtype is not None and subtype not in ACTIVITY_SUBTYPES:
+        return Ignored(f"message subtype {subtype} is not member activity")
+    callback = validate(SlackMessageCallback, payload)
+    return _activity(callback, callback.event.user, "message")
+
+
+def _reaction(callback: SlackReactionCallback) -> Interpretation:
+    return _activity(callback, callback.event.user, "reaction")
+
+
+def _activity(callback: SlackEventCallback, user_id: str, activity: str) -> Interpretation:
+    active = build(
+        MemberActive,
+        {"identity": "event.user"},
+        identity=_identity(callback.team_id, user_id),
+        activity=activity,
+        active_at=_event_time(callback),
+    )
+    return Accepted(active, _idempotency_key(callback))
+
+
+def _identity(team_id: str, user_id: str) -> dict[str, str]:
+    return {"platform": Platform.SLACK, "workspace": team_id, "user_id": user_id}
+
+
+def _event_time(callback: SlackEventCallback) -> datetime:
+    return datetime.fromtimestamp(callback.event_time, timezone.utc)
+
+
+def _idempotency_key(callback: SlackEventCallback) -> str:
+    # Slack's retries (X-Slack-Retry-Num) carry the same event_id, so they map to the same key.
+    return f"slack:{callback.team_id}:{callback.event_id}"

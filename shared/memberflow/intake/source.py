@@ -1,0 +1,64 @@
+"""What every webhook source provides, and what interpreting a verified delivery can lead to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from memberflow.models import MemberActive, MemberJoined
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A member event to queue, with the key that stays the same when the platform delivers it again."""
+
+    event: MemberJoined | MemberActive
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A valid delivery that is not a member event we act on (bots, edits, event types we do not use)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A delivery the platform expects a specific answer to (URL verification, ping), with nothing to queue."""
+
+    body: dict[str, Any]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Interpretation = Accepted | Ignored | Reply
+
+
+class WebhookSource(Protocol):
+    name: str
+    secret_key: str
+    """Key of this source's secret in the webhook secrets JSON."""
+
+    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
+        """Raise `signatures.SignatureError` unless the sender signed this body."""
+
+    def interpret(self, payload: Any, headers: Mapping[str, str]) -> Interpretation:
+        """Validate the parsed body (raising a 400 `IntakeError` naming the fields) and decide what it means."""
+
+    def claimed_email(self, payload: Any) -> str | None:
+        """The member email an unverified or invalid body names, if any: rejections are traced under it."""
+
+
+def dig(payload: Any, *path: str) -> Any:
+    """`payload[path[0]][path[1]]...`, or None as soon as a level is missing or not an object."""
+    for key in path:
+        if not isinstance(payload, dict):
+            return None
+        payload = payload.get(key)
+    return payload
+
+
+def email_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and "@" in value and len(value) <= 320 else None

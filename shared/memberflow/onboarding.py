@@ -1,0 +1,196 @@
+"""Onboarding: a member who joined lands in Mailchimp with the right status, merge fields and tags, starts the
+welcome journey once, and enters the drip until they take part."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from aws_lambda_powertools import Logger
+
+from memberflow import consent
+from memberflow.adapters.mailchimp import ComplianceState, MailchimpClient, MailchimpMember, PermanentRefusal
+from memberflow.adapters.member_store import MemberRecord, MemberStore
+from memberflow.models import MemberActive, MemberJoined, QueuedEvent
+from memberflow.privacy import email_key, mask_email
+from memberflow.trace import (
+    Outcome,
+    Step,
+    StepRecorder,
+    TraceRecorder,
+    email_subject,
+    identity_subject,
+)
+
+logger = Logger()
+
+
+@dataclass(frozen=True)
+class OnboardingRules:
+    list_id: str
+    welcome_journey_id: str
+    welcome_journey_step_id: str
+    drip_step_days: tuple[int, ...] = (1, 3, 7)
+
+
+@dataclass
+class OnboardingDeps:
+    mailchimp: MailchimpClient
+    members: MemberStore
+    trace: TraceRecorder
+    rules: OnboardingRules
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+
+
+def member_id_for(event: MemberJoined | MemberActive) -> str:
+    return email_key(event.email) if event.email else event.identity.key
+
+
+def handle_member_event(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
+    """The unit of work for one queued event; what it returns is stored as the idempotency record's result."""
+    if isinstance(queued.event, MemberJoined):
+        return onboard_member(queued, queued.event, deps)
+    return record_activity(queued, queued.event, deps)
+
+
+def onboard_member(queued: QueuedEvent, event: MemberJoined, deps: OnboardingDeps) -> dict[str, str]:
+    step = StepRecorder.for_event(deps.trace, queued)
+    member = _remember_member(event, queued, deps)
+
+    if not event.email:
+        step(Step.SKIPPED, Outcome.SKIPPED, f"{event.identity.platform} gave no email: stored, not added to Mailchimp")
+        return {"result": "stored_without_email"}
+
+    try:
+        mailchimp_member = _upsert(event, deps, step)
+    except PermanentRefusal as refusal:
+        member.mailchimp_status = f"refused: {refusal.title}"
+        deps.members.save(member)
+        step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the member: {refusal}")
+        return {"result": "refused", "reason": refusal.title}
+
+    member.mailchimp_status = mailchimp_member.status
+    deps.members.save(member)
+    if mailchimp_member.status in consent.OPTED_OUT:
+        step(
+            Step.SKIPPED,
+            Outcome.SKIPPED,
+            f"member is {mailchimp_member.status} in Mailchimp (opted out earlier): status kept, no welcome journey",
+        )
+        return {"result": "kept_opted_out", "status": mailchimp_member.status}
+
+    tags = [f"platform:{event.identity.platform}", f"cohort:{_utc(event.joined_at):%Y-%m}"]
+    deps.mailchimp.add_tags(deps.rules.list_id, event.email, tags)
+    step(Step.TAGGED, Outcome.OK, "tags " + ", ".join(tags))
+
+    if not consent.receives_marketing(mailchimp_member.status):
+        reason = "no marketing consent" if not event.marketing_consent else "awaiting double opt-in confirmation"
+        step(Step.SKIPPED, Outcome.SKIPPED, f"welcome journey not started: {reason} (status {mailchimp_member.status})")
+        return {"result": "onboarded_without_marketing", "status": mailchimp_member.status}
+
+    started = _start_welcome_journey(member, event.email, deps, step)
+    _enter_drip(member, deps)
+    return {"result": "onboarded", "status": mailchimp_member.status, "journey": started}
+
+
+def record_activity(queued: QueuedEvent, event: MemberActive, deps: OnboardingDeps) -> dict[str, str]:
+    """Activity marks the member active and stops their drip."""
+    link = deps.members.link(event.identity.key)
+    member_id = link.member_id if link and link.member_id else (email_key(event.email) if event.email else None)
+    if member_id is None or deps.members.get(member_id) is None:
+        deps.members.note_unlinked_activity(event.identity.key, _utc(event.active_at))
+        return {"result": "activity_noted_for_unknown_member"}
+    if deps.members.mark_active(member_id, _utc(event.active_at)):
+        subject = identity_subject(event.identity.key)
+        member = deps.members.get(member_id)
+        if member and member.email:
+            subject = email_subject(member.email)
+        StepRecorder.for_event(deps.trace, queued, subject)(
+            Step.ACTIVATED, Outcome.OK, f"first {event.activity} on {event.identity.platform}: drip stopped"
+        )
+        return {"result": "activated"}
+    return {"result": "activity_recorded"}
+
+
+def _remember_member(event: MemberJoined, queued: QueuedEvent, deps: OnboardingDeps) -> MemberRecord:
+    member_id = member_id_for(event)
+    member = deps.members.get(member_id) or MemberRecord(member_id=member_id, joined_at=_utc(event.joined_at))
+    member.email = event.email or member.email
+    member.name = event.name or member.name
+    member.marketing_consent = member.marketing_consent or event.marketing_consent
+    member.last_correlation_id = queued.correlation_id
+    if event.identity.platform.value not in member.platforms:
+        member.platforms.append(event.identity.platform.value)
+    if event.identity.key not in member.identities:
+        member.identities.append(event.identity.key)
+    link = deps.members.link(event.identity.key)
+    if link and link.last_active_at and member.activated_at is None:
+        member.activated_at = member.last_active_at = link.last_active_at
+    deps.members.save(member)
+    deps.members.save_link(event.identity.key, member_id)
+    return member
+
+
+def _upsert(event: MemberJoined, deps: OnboardingDeps, step: StepRecorder) -> MailchimpMember:
+    assert event.email
+    list_id = deps.rules.list_id
+    wanted = consent.status_for_new_member(event)
+    merge_fields = _merge_fields(event)
+    try:
+        member = deps.mailchimp.upsert_member(list_id, event.email, status_if_new=wanted, merge_fields=merge_fields)
+    except ComplianceState as refusal:
+        if wanted != consent.SUBSCRIBED:
+            raise
+        step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"direct subscribe refused ({refusal.title}): asking for opt-in")
+        member = deps.mailchimp.upsert_member(
+            list_id, event.email, status_if_new=consent.PENDING, merge_fields=merge_fields
+        )
+    step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {member.status} (asked {wanted} if new)")
+
+    if consent.may_upgrade_to_subscribed(member.status, event.marketing_consent):
+        try:
+            member = deps.mailchimp.set_status(list_id, event.email, consent.SUBSCRIBED)
+        except ComplianceState as refusal:
+            step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"subscribe refused ({refusal.title}): asking for opt-in")
+            member = deps.mailchimp.set_status(list_id, event.email, consent.PENDING)
+        step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"consent given: status now {member.status}")
+    return member
+
+
+def _merge_fields(event: MemberJoined) -> dict[str, str]:
+    first, _, last = (event.name or event.username or "").partition(" ")
+    fields = {
+        "FNAME": first,
+        "LNAME": last,
+        "PLATFORM": event.identity.platform.value,
+        "JOINED": f"{_utc(event.joined_at):%Y-%m-%d}",
+    }
+    return {key: value for key, value in fields.items() if value}
+
+
+def _start_welcome_journey(member: MemberRecord, email: str, deps: OnboardingDeps, step: StepRecorder) -> str:
+    if not deps.members.mark_journey_started(member.member_id, deps.clock()):
+        step(Step.JOURNEY_STARTED, Outcome.SKIPPED, "welcome journey already started for this member")
+        return "already_started"
+    try:
+        deps.mailchimp.trigger_journey(deps.rules.welcome_journey_id, deps.rules.welcome_journey_step_id, email)
+    except Exception:
+        deps.members.clear_journey_started(member.member_id)
+        raise
+    member.journey_started_at = deps.clock()
+    step(Step.JOURNEY_STARTED, Outcome.OK, f"welcome journey {deps.rules.welcome_journey_id} started")
+    logger.info("welcome journey started", extra={"member": mask_email(email)})
+    return "started"
+
+
+def _enter_drip(member: MemberRecord, deps: OnboardingDeps) -> None:
+    fresh = deps.members.get(member.member_id) or member
+    if fresh.activated_at is not None or fresh.drip_steps_sent or not deps.rules.drip_step_days:
+        return
+    fresh.drip_due_at = _utc(fresh.joined_at) + timedelta(days=deps.rules.drip_step_days[0])
+    deps.members.save(fresh)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

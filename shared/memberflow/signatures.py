@@ -1,0 +1,194 @@
+"""Webhook signatures: verification (intake) and signing (demo, tests, docs) for every source we accept.
+
+All verifiers take the raw body bytes exactly as received (re-serialised JSON would not match) and the request
+headers (any case). They return nothing and raise `SignatureError` with a code the HTTP answer can carry.
+Schemes with a timestamp reject requests more than `window` seconds away from now in either direction, so a
+captured request cannot be replayed later. Discourse signs no timestamp: dedup downstream is its replay defence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+
+REPLAY_WINDOW_SECONDS = 300
+
+SLACK_SIGNATURE = "X-Slack-Signature"
+SLACK_TIMESTAMP = "X-Slack-Request-Timestamp"
+DISCOURSE_SIGNATURE = "X-Discourse-Event-Signature"
+DISCORD_SIGNATURE = "X-Signature-Ed25519"
+DISCORD_TIMESTAMP = "X-Signature-Timestamp"
+GENERIC_SIGNATURE = "X-Memberflow-Signature"
+GENERIC_TIMESTAMP = "X-Memberflow-Timestamp"
+
+
+class SignatureError(Exception):
+    """The request is not provably from the sender: `code` is missing_signature, invalid_signature or
+    stale_timestamp."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+# ---------------------------------------------------------------- verification
+
+
+def verify_slack(
+    signing_secret: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: float | None = None,
+    window: int = REPLAY_WINDOW_SECONDS,
+) -> None:
+    signature = _header(headers, SLACK_SIGNATURE)
+    timestamp = _header(headers, SLACK_TIMESTAMP)
+    expected = _slack_signature(signing_secret, body, timestamp)
+    _require_equal(expected, signature, SLACK_SIGNATURE)
+    _require_fresh(timestamp, now, window, SLACK_TIMESTAMP)
+
+
+def verify_discourse(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
+    signature = _header(headers, DISCOURSE_SIGNATURE)
+    _require_equal(_sha256_header(secret, body), signature, DISCOURSE_SIGNATURE)
+
+
+def verify_discord_relay(
+    public_key_hex: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: float | None = None,
+    window: int = REPLAY_WINDOW_SECONDS,
+) -> None:
+    signature_hex = _header(headers, DISCORD_SIGNATURE)
+    timestamp = _header(headers, DISCORD_TIMESTAMP)
+    # PyNaCl loads libsodium: only the Discord path pays for it.
+    from nacl.exceptions import BadSignatureError
+    from nacl.signing import VerifyKey
+
+    verify_key = VerifyKey(_key_bytes(public_key_hex, "discord_relay_public_key"))
+    try:
+        signature = bytes.fromhex(signature_hex)
+        verify_key.verify(timestamp.encode() + body, signature)
+    except (BadSignatureError, ValueError, TypeError):
+        # ValueError/TypeError: not hex, or not 64 bytes long.
+        raise SignatureError("invalid_signature", f"{DISCORD_SIGNATURE} does not match the body") from None
+    _require_fresh(timestamp, now, window, DISCORD_TIMESTAMP)
+
+
+def verify_generic(
+    secret: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: float | None = None,
+    window: int = REPLAY_WINDOW_SECONDS,
+) -> None:
+    signature = _header(headers, GENERIC_SIGNATURE)
+    timestamp = _header(headers, GENERIC_TIMESTAMP)
+    expected = _sha256_header(secret, timestamp.encode() + b"." + body)
+    _require_equal(expected, signature, GENERIC_SIGNATURE)
+    _require_fresh(timestamp, now, window, GENERIC_TIMESTAMP)
+
+
+# ---------------------------------------------------------------- signing (the sender's side)
+
+
+def sign_slack(signing_secret: str, body: bytes | str, ts: int | str) -> dict[str, str]:
+    timestamp = str(ts)
+    return {
+        SLACK_TIMESTAMP: timestamp,
+        SLACK_SIGNATURE: _slack_signature(signing_secret, _as_bytes(body), timestamp),
+    }
+
+
+def sign_discourse(secret: str, body: bytes | str) -> dict[str, str]:
+    return {DISCOURSE_SIGNATURE: _sha256_header(secret, _as_bytes(body))}
+
+
+def sign_discord_relay(private_key_hex_seed: str, body: bytes | str, ts: int | str) -> dict[str, str]:
+    from nacl.signing import SigningKey
+
+    timestamp = str(ts)
+    signing_key = SigningKey(_key_bytes(private_key_hex_seed, "private key seed"))
+    signature = signing_key.sign(timestamp.encode() + _as_bytes(body)).signature
+    return {DISCORD_SIGNATURE: signature.hex(), DISCORD_TIMESTAMP: timestamp}
+
+
+def sign_generic(secret: str, body: bytes | str, ts: int | str) -> dict[str, str]:
+    timestamp = str(ts)
+    return {
+        GENERIC_TIMESTAMP: timestamp,
+        GENERIC_SIGNATURE: _sha256_header(secret, timestamp.encode() + b"." + _as_bytes(body)),
+    }
+
+
+def discord_public_key(private_seed_hex: str) -> str:
+    """The hex public key to store as `discord_relay_public_key` for a relay signing with this seed."""
+    from nacl.signing import SigningKey
+
+    return SigningKey(_key_bytes(private_seed_hex, "private key seed")).verify_key.encode().hex()
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted and value:
+            return value
+    raise SignatureError("missing_signature", f"the {name} header is missing")
+
+
+def _slack_signature(secret: str, body: bytes, timestamp: str) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + _hmac_hex(secret, base)
+
+
+def _sha256_header(secret: str, message: bytes) -> str:
+    return "sha256=" + _hmac_hex(secret, message)
+
+
+def _hmac_hex(secret: str, message: bytes) -> str:
+    if not secret:
+        # An empty key would make every signature computable by anyone.
+        raise ValueError("a webhook secret must not be empty")
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _require_equal(expected: str, received: str, header: str) -> None:
+    # compare_digest: the time taken must not reveal how many leading characters matched.
+    if not hmac.compare_digest(expected.encode(), received.strip().lower().encode()):
+        raise SignatureError("invalid_signature", f"{header} does not match the body")
+
+
+def _require_fresh(timestamp: str, now: float | None, window: int, header: str) -> None:
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise SignatureError("invalid_signature", f"{header} is not unix seconds") from None
+    current = time.time() if now is None else now
+    if abs(current - sent_at) > window:
+        raise SignatureError(
+            "stale_timestamp", f"{header} is more than {window} seconds away from the current time"
+        )
+
+
+def _key_bytes(hex_value: str, what: str) -> bytes:
+    try:
+        key = bytes.fromhex(hex_value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{what} must be 32 bytes in hex") from None
+    if len(key) != 32:
+        raise ValueError(f"{what} must be 32 bytes in hex")
+    return key
+
+
+def _as_bytes(body: bytes | str) -> bytes:
+    return body.encode() if isinstance(body, str) else body

@@ -1,0 +1,114 @@
+"""The member trace: every step taken for a member, so "why did this member (not) get the welcome email?" has an
+answer. Records are keyed by a hash of the email (or, before we know it, by the platform identity), never by the
+address itself, and carry the correlation id that also appears in the logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Protocol
+
+from memberflow.models import MemberActive, MemberJoined, QueuedEvent
+from memberflow.privacy import email_key
+
+
+class Step(StrEnum):
+    EVENT_RECEIVED = "event_received"
+    REQUEST_REJECTED = "request_rejected"
+    MAILCHIMP_UPSERT = "mailchimp_upsert"
+    TAGGED = "tagged"
+    JOURNEY_STARTED = "journey_started"
+    ACTIVATED = "activated"
+    DRIP_STEP = "drip_step"
+    RETRY_SCHEDULED = "retry_scheduled"
+    DEAD_LETTERED = "dead_lettered"
+    SKIPPED = "skipped"
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    SKIPPED = "skipped"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+def email_subject(email: str) -> str:
+    return f"email#{email_key(email)}"
+
+
+def identity_subject(identity_key: str) -> str:
+    return f"identity#{identity_key}"
+
+
+def subject_for(event: MemberJoined | MemberActive) -> str:
+    """Where a member's steps are filed: under their email when we know it, else under the platform identity."""
+    return email_subject(event.email) if event.email else identity_subject(event.identity.key)
+
+
+def rejections_subject(day: str) -> str:
+    """All rejected requests of one UTC day (YYYY-MM-DD), whether or not they named a member."""
+    return f"rejections#{day}"
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    subject: str
+    step: Step
+    outcome: Outcome
+    detail: str
+    correlation_id: str
+    source: str = ""
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class TraceRecorder(Protocol):
+    def record(self, record: TraceRecord) -> None: ...
+
+
+class MemoryTrace:
+    """A trace kept in memory: for domain tests."""
+
+    def __init__(self) -> None:
+        self.records: list[TraceRecord] = []
+
+    def record(self, record: TraceRecord) -> None:
+        self.records.append(record)
+
+    def steps(self, subject: str | None = None) -> list[tuple[Step, Outcome]]:
+        return [(r.step, r.outcome) for r in self.records if subject is None or r.subject == subject]
+
+
+class StepRecorder:
+    """Records steps under one subject with one correlation id: `step(Step.TAGGED, Outcome.OK, "tags ...")`."""
+
+    def __init__(
+        self, trace: TraceRecorder, subject: str, correlation_id: str, source: str = "", extra: dict | None = None
+    ) -> None:
+        self._trace, self._subject, self._correlation_id = trace, subject, correlation_id
+        self._source, self._extra = source, dict(extra or {})
+
+    @classmethod
+    def for_event(cls, trace: TraceRecorder, queued: QueuedEvent, subject: str | None = None) -> StepRecorder:
+        return cls(
+            trace,
+            subject or subject_for(queued.event),
+            queued.correlation_id,
+            queued.source,
+            {"idempotency_key": queued.idempotency_key},
+        )
+
+    def __call__(self, step: Step, outcome: Outcome, detail: str) -> None:
+        self._trace.record(
+            TraceRecord(
+                subject=self._subject,
+                step=step,
+                outcome=outcome,
+                detail=detail,
+                correlation_id=self._correlation_id,
+                source=self._source,
+                extra=self._extra,
+            )
+        )

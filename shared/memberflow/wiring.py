@@ -1,0 +1,71 @@
+"""Builds each function's dependencies from its validated environment, once per container and only when first
+needed."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from memberflow.adapters.mailchimp import MailchimpClient
+from memberflow.config import DripSettings, MailchimpSettings, OnboardingSettings, load_settings
+from memberflow.drip import DripDeps
+from memberflow.onboarding import OnboardingDeps, OnboardingRules
+from memberflow.queue_worker import RedeliveryPolicy
+
+
+def mailchimp_client(settings: MailchimpSettings) -> MailchimpClient:
+    from memberflow.adapters.secrets import get_json_secret
+
+    api_key = get_json_secret(settings.mailchimp_secret_arn)["api_key"]
+    return MailchimpClient(api_key, settings.mailchimp_api_url, settings.mailchimp_timeout_seconds)
+
+
+@cache
+def onboarding_deps() -> OnboardingDeps:
+    from memberflow.adapters.member_store import MemberStore
+    from memberflow.adapters.trace_store import DynamoTraceStore
+
+    settings = load_settings(OnboardingSettings)
+    return OnboardingDeps(
+        mailchimp=mailchimp_client(settings),
+        members=MemberStore(settings.members_table_name),
+        trace=DynamoTraceStore(settings.trace_table_name),
+        rules=OnboardingRules(
+            list_id=settings.mailchimp_list_id,
+            welcome_journey_id=settings.welcome_journey_id,
+            welcome_journey_step_id=settings.welcome_journey_step_id,
+            drip_step_days=settings.drip_step_days,
+        ),
+    )
+
+
+@cache
+def redelivery_policy() -> RedeliveryPolicy:
+    settings = load_settings(OnboardingSettings)
+    return RedeliveryPolicy(
+        queue_url=settings.member_events_queue_url,
+        dead_letter_queue_url=settings.dead_letter_queue_url,
+        max_receive_count=settings.max_receive_count,
+        retry_base_seconds=settings.retry_base_seconds,
+    )
+
+
+@cache
+def drip_deps() -> DripDeps:
+    from memberflow.adapters.member_store import MemberStore
+    from memberflow.adapters.trace_store import DynamoTraceStore
+
+    settings = load_settings(DripSettings)
+    return DripDeps(
+        mailchimp=mailchimp_client(settings),
+        members=MemberStore(settings.members_table_name),
+        trace=DynamoTraceStore(settings.trace_table_name),
+        list_id=settings.mailchimp_list_id,
+        step_days=settings.drip_step_days,
+    )
+
+
+def reset() -> None:
+    """Forget built dependencies (tests and the local stack change the environment between runs)."""
+    for built in (onboarding_deps, redelivery_policy, drip_deps):
+        built.cache_clear()
+    load_settings.cache_clear()

@@ -1,0 +1,378 @@
+"""The Mailchimp sandbox, exercised through the official mailchimp-marketing client."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+
+import mailchimp_marketing
+import pytest
+import requests
+from mailchimp_marketing.api_client import ApiClientError
+from memberflow_sandboxes.mailchimp import MailchimpSandbox
+
+LIST_ID = "list123"
+API_KEY = "sandbox-key-us1"
+
+
+def md5(email: str) -> str:
+    return hashlib.md5(email.lower().encode()).hexdigest()
+
+
+def make_client(url: str, api_key: str = API_KEY) -> mailchimp_marketing.Client:
+    client = mailchimp_marketing.Client()
+    client.set_config({"api_key": api_key})
+    client.api_client.host = url
+    return client
+
+
+def upsert(client: mailchimp_marketing.Client, email: str, **fields: object) -> dict:
+    return client.lists.set_list_member(LIST_ID, md5(email), {"email_address": email, **fields})
+
+
+def problem(error: ApiClientError) -> dict:
+    return json.loads(error.text)
+
+
+@pytest.fixture(scope="module")
+def running_sandbox():
+    with MailchimpSandbox(api_key=API_KEY) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(running_sandbox):
+    running_sandbox.reset()
+    return running_sandbox
+
+
+@pytest.fixture
+def client(sandbox):
+    return make_client(sandbox.url)
+
+
+def test_url_never_contains_the_word_the_client_rewrites(sandbox):
+    assert "server" not in sandbox.url
+    assert sandbox.url.endswith("/3.0")
+
+
+def test_ping(client):
+    assert client.ping.get() == {"health_status": "Everything's Chimpy!"}
+
+
+def test_upsert_creates_member(client, sandbox):
+    email = "Ada@Example.com"
+    member = upsert(client, email, status_if_new="subscribed", merge_fields={"FNAME": "Ada", "LNAME": "L"})
+    assert member["id"] == md5(email)
+    assert member["status"] == "subscribed"
+    assert member["merge_fields"] == {"FNAME": "Ada", "LNAME": "L"}
+    assert member["full_name"] == "Ada L"
+    assert member["list_id"] == LIST_ID
+    assert client.lists.get_list_member(LIST_ID, email)["email_address"] == email
+
+
+def test_upsert_ignores_status_if_new_for_existing_member(client, sandbox):
+    sandbox.seed_member(LIST_ID, "gone@example.com", "unsubscribed")
+    member = client.lists.set_list_member(
+        LIST_ID,
+        md5("gone@example.com"),
+        {"email_address": "gone@example.com", "status_if_new": "subscribed", "merge_fields": {"FNAME": "G"}},
+    )
+    assert member["status"] == "unsubscribed"
+    assert member["merge_fields"]["FNAME"] == "G"
+
+
+def test_upsert_of_new_member_requires_status_if_new(client):
+    with pytest.raises(ApiClientError) as caught:
+        client.lists.set_list_member(LIST_ID, md5("new@example.com"), {"email_address": "new@example.com"})
+    body = problem(caught.value)
+    assert caught.value.status_code == 400
+    assert body["title"] == "Invalid Resource"
+    assert body["errors"][0]["field"] == "status_if_new"
+
+
+def test_tags_answer_204_with_empty_body(client, sandbox):
+    sandbox.seed_member(LIST_ID, "t@example.com", "subscribed")
+    response = client.lists.update_list_member_tags(
+        LIST_ID, md5("t@example.com"), {"tags": [{"name": "onboarded", "status": "active"}]}
+    )
+    assert isinstance(response, requests.Response)
+    assert response.status_code == 204
+    assert response.content == b""
+    tags = client.lists.get_list_member_tags(LIST_ID, md5("t@example.com"))
+    assert [tag["name"] for tag in tags["tags"]] == ["onboarded"]
+    assert tags["total_items"] == 1
+
+    client.lists.update_list_member_tags(
+        LIST_ID, md5("t@example.com"), {"tags": [{"name": "onboarded", "status": "inactive"}]}
+    )
+    assert client.lists.get_list_member_tags(LIST_ID, md5("t@example.com"))["total_items"] == 0
+
+
+def test_tags_for_unknown_member_are_404(client):
+    with pytest.raises(ApiClientError) as caught:
+        client.lists.update_list_member_tags(
+            LIST_ID, md5("nobody@example.com"), {"tags": [{"name": "x", "status": "active"}]}
+        )
+    assert caught.value.status_code == 404
+
+
+@pytest.mark.parametrize("previous_status", ["unsubscribed", "cleaned"])
+def test_subscribing_member_in_compliance_state_is_refused(client, sandbox, previous_status):
+    email = f"{previous_status}@example.com"
+    sandbox.seed_member(LIST_ID, email, previous_status)
+    with pytest.raises(ApiClientError) as caught:
+        upsert(client, email, status_if_new="subscribed", status="subscribed")
+    body = problem(caught.value)
+    assert caught.value.status_code == 400
+    assert body["title"] == "Member In Compliance State"
+    assert email in body["detail"]
+    assert body["type"] == "https://mailchimp.com/developer/marketing/docs/errors/"
+    assert body["status"] == 400
+    uuid.UUID(body["instance"])
+
+
+def test_compliance_review_blocks_subscribing(client, sandbox):
+    sandbox.state.compliance_review.add("Review@example.com")
+    with pytest.raises(ApiClientError) as caught:
+        client.lists.add_list_member(LIST_ID, {"email_address": "review@example.com", "status": "subscribed"})
+    assert problem(caught.value)["title"] == "Member In Compliance State"
+
+
+def test_pending_reopt_in_of_unsubscribed_member_is_allowed(client, sandbox):
+    sandbox.seed_member(LIST_ID, "back@example.com", "unsubscribed")
+    member = client.lists.update_list_member(LIST_ID, md5("back@example.com"), {"status": "pending"})
+    assert member["status"] == "pending"
+
+
+def test_archived_unsubscribed_member_stays_in_compliance_state(client, sandbox):
+    sandbox.seed_member(LIST_ID, "arch@example.com", "unsubscribed")
+    response = client.lists.delete_list_member(LIST_ID, md5("arch@example.com"))
+    assert response.status_code == 204
+    assert client.lists.get_list_member(LIST_ID, md5("arch@example.com"))["status"] == "archived"
+    with pytest.raises(ApiClientError) as caught:
+        upsert(client, "arch@example.com", status_if_new="subscribed")
+    assert problem(caught.value)["title"] == "Member In Compliance State"
+
+
+def test_archived_subscribed_member_can_be_re_added(client, sandbox):
+    sandbox.seed_member(LIST_ID, "again@example.com", "subscribed")
+    client.lists.delete_list_member(LIST_ID, md5("again@example.com"))
+    member = upsert(client, "again@example.com", status_if_new="subscribed")
+    assert member["status"] == "subscribed"
+
+
+def test_hash_mismatch_is_invalid_resource(client):
+    with pytest.raises(ApiClientError) as caught:
+        client.lists.set_list_member(
+            LIST_ID,
+            md5("one@example.com"),
+            {"email_address": "two@example.com", "status_if_new": "subscribed"},
+        )
+    body = problem(caught.value)
+    assert caught.value.status_code == 400
+    assert body["title"] == "Invalid Resource"
+    assert "hash" in body["detail"]
+
+
+def test_post_of_existing_member_is_member_exists(client, sandbox):
+    sandbox.seed_member(LIST_ID, "dup@example.com", "subscribed")
+    with pytest.raises(ApiClientError) as caught:
+        client.lists.add_list_member(LIST_ID, {"email_address": "dup@example.com", "status": "subscribed"})
+    assert problem(caught.value)["title"] == "Member Exists"
+
+
+@pytest.mark.parametrize("email", ["no-at-sign", "someone@example.invalid", "fakeuser@example.com"])
+def test_fake_addresses_are_invalid_resource(client, email):
+    with pytest.raises(ApiClientError) as caught:
+        client.lists.add_list_member(LIST_ID, {"email_address": email, "status": "subscribed"})
+    body = problem(caught.value)
+    assert body["title"] == "Invalid Resource"
+    assert "looks fake or invalid" in body["detail"]
+
+
+def test_unwritable_status_is_rejected(client):
+    with pytest.raises(ApiClientError) as caught:
+        client.lists.add_list_member(LIST_ID, {"email_address": "x@example.com", "status": "archived"})
+    body = problem(caught.value)
+    assert body["title"] == "Invalid Resource"
+    assert body["errors"][0]["field"] == "status"
+
+
+def test_unknown_list_is_404(client):
+    with pytest.raises(ApiClientError) as caught:
+        client.lists.get_list("no-such-list")
+    assert caught.value.status_code == 404
+    assert problem(caught.value)["title"] == "Resource Not Found"
+
+
+def test_bad_api_key_is_401(sandbox):
+    with pytest.raises(ApiClientError) as caught:
+        make_client(sandbox.url, api_key="wrong-us1").ping.get()
+    assert caught.value.status_code == 401
+    assert problem(caught.value)["title"] == "API Key Invalid"
+
+
+def test_journey_trigger_is_recorded(client, sandbox):
+    sandbox.seed_member(LIST_ID, "j@example.com", "subscribed")
+    response = client.customerJourneys.trigger(7, 11, {"email_address": "j@example.com"})
+    assert isinstance(response, requests.Response)
+    assert response.status_code == 204
+    [trigger] = sandbox.state.journey_triggers
+    assert trigger["journey_id"] == "7" and trigger["step_id"] == "11"
+    assert trigger["email_address"] == "j@example.com"
+
+
+def test_journey_trigger_needs_a_subscribed_member(client, sandbox):
+    sandbox.seed_member(LIST_ID, "p@example.com", "pending")
+    with pytest.raises(ApiClientError) as caught:
+        client.customerJourneys.trigger(7, 11, {"email_address": "p@example.com"})
+    assert caught.value.status_code == 400
+    assert "subscribed" in problem(caught.value)["detail"]
+    with pytest.raises(ApiClientError) as caught:
+        client.customerJourneys.trigger(7, 11, {"email_address": "stranger@example.com"})
+    assert caught.value.status_code == 404
+    assert sandbox.state.journey_triggers == []
+
+
+def test_member_pagination(client, sandbox):
+    for n in range(25):
+        sandbox.seed_member(LIST_ID, f"m{n:02d}@example.com", "subscribed" if n % 5 else "unsubscribed")
+    first = client.lists.get_list_members_info(LIST_ID)
+    assert len(first["members"]) == 10
+    assert first["total_items"] == 25
+    last = client.lists.get_list_members_info(LIST_ID, count=10, offset=20)
+    assert [m["email_address"] for m in last["members"]] == [f"m{n}@example.com" for n in range(20, 25)]
+    unsubscribed = client.lists.get_list_members_info(LIST_ID, status="unsubscribed", count=2)
+    assert unsubscribed["total_items"] == 5
+    assert len(unsubscribed["members"]) == 2
+
+
+def test_lists_are_listed(client, sandbox):
+    sandbox.state.create_list("other", "Other")
+    lists = client.lists.get_all_lists()
+    assert lists["total_items"] == 2
+    assert {item["id"] for item in lists["lists"]} == {LIST_ID, "other"}
+
+
+def test_permanently_deleted_email_cannot_be_re_added(client, sandbox):
+    sandbox.seed_member(LIST_ID, "gdpr@example.com", "subscribed")
+    response = client.lists.delete_list_member_permanent(LIST_ID, md5("gdpr@example.com"))
+    assert response.status_code == 204
+    for status in ("subscribed", "pending"):
+        with pytest.raises(ApiClientError) as caught:
+            upsert(client, "gdpr@example.com", status_if_new=status)
+        assert caught.value.status_code == 400
+        assert problem(caught.value)["title"] == "Forgotten Email Not Subscribed"
+
+
+def test_batch_subscribe_reports_errors_per_member(client, sandbox):
+    sandbox.seed_member(LIST_ID, "old@example.com", "unsubscribed")
+    result = client.lists.batch_list_members(
+        LIST_ID,
+        {
+            "members": [
+                {"email_address": "fresh@example.com", "status": "subscribed"},
+                {"email_address": "old@example.com", "status": "subscribed"},
+            ],
+            "update_existing": True,
+        },
+    )
+    assert result["total_created"] == 1
+    assert result["error_count"] == 1
+    assert result["errors"][0]["email_address"] == "old@example.com"
+
+
+def test_connections_beyond_the_limit_get_a_bare_429(sandbox):
+    sandbox.set_faults(latency_ms=500)
+    start = threading.Barrier(11)
+    results: list[object] = [None] * 11
+
+    def call(slot: int) -> None:
+        client = make_client(sandbox.url)
+        start.wait()
+        results[slot] = client.ping.get()
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(11)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    throttled = [r for r in results if isinstance(r, requests.Response)]
+    assert throttled, results
+    assert all(r.status_code == 429 and r.content == b"" for r in throttled)
+    assert "Retry-After" not in throttled[0].headers
+    assert sum(r == {"health_status": "Everything's Chimpy!"} for r in results) == 11 - len(throttled)
+    assert sandbox.state.request_counts[429] == len(throttled)
+    assert sandbox.app.gate.in_flight == 0
+
+
+def test_injected_500(client, sandbox):
+    sandbox.set_faults(rate_500=1.0)
+    with pytest.raises(ApiClientError) as caught:
+        client.ping.get()
+    assert caught.value.status_code == 500
+    assert problem(caught.value)["title"] == "Internal Server Error"
+
+
+def test_injected_429_has_a_problem_body(client, sandbox):
+    sandbox.set_faults(rate_429=1.0)
+    with pytest.raises(ApiClientError) as caught:
+        client.ping.get()
+    assert caught.value.status_code == 429
+    assert problem(caught.value)["title"] == "Too Many Requests"
+
+
+def test_fail_emails_targets_one_address(client, sandbox):
+    sandbox.seed_member(LIST_ID, "ok@example.com", "subscribed")
+    sandbox.seed_member(LIST_ID, "Doomed@example.com", "subscribed")
+    sandbox.set_faults(fail_emails={"doomed@example.com": 500})
+    for call in (
+        lambda: upsert(client, "doomed@example.com", status_if_new="pending"),
+        lambda: client.lists.update_list_member_tags(
+            LIST_ID, "doomed@example.com", {"tags": [{"name": "x", "status": "active"}]}
+        ),
+        lambda: client.customerJourneys.trigger(1, 2, {"email_address": "doomed@example.com"}),
+    ):
+        with pytest.raises(ApiClientError) as caught:
+            call()
+        assert caught.value.status_code == 500
+    assert client.lists.get_list_member(LIST_ID, md5("ok@example.com"))["status"] == "subscribed"
+
+
+def test_errors_are_problem_json(sandbox):
+    response = requests.get(f"{sandbox.url}/nowhere", auth=("user", API_KEY))
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    response = requests.delete(f"{sandbox.url}/ping", auth=("user", API_KEY))
+    assert response.status_code == 405
+    assert response.json()["title"] == "Method Not Allowed"
+    response = requests.post(f"{sandbox.url}/lists/{LIST_ID}/members", data="{oops", auth=("user", API_KEY))
+    assert response.status_code == 400
+    assert response.json()["title"] == "Bad Request"
+
+
+def test_admin_endpoints(sandbox):
+    admin = sandbox.admin_url
+    seeded = requests.post(
+        f"{admin}/seed",
+        json={"list_id": LIST_ID, "email": "s@example.com", "status": "subscribed", "tags": ["vip"]},
+    )
+    assert seeded.status_code == 201
+    assert requests.post(f"{admin}/faults", json={"rate_500": 1.0}).status_code == 200
+    assert requests.get(f"{sandbox.url}/ping", auth=("u", API_KEY)).status_code == 500
+
+    state = requests.get(f"{admin}/state").json()
+    [member] = state["lists"][LIST_ID]["members"]
+    assert member["email_address"] == "s@example.com"
+    assert state["lists"][LIST_ID]["tags"] == ["vip"]
+    assert state["request_counts"] == {"500": 1}
+    assert state["faults"]["rate_500"] == 1.0
+
+    assert requests.post(f"{admin}/reset").status_code == 200
+    state = requests.get(f"{admin}/state").json()
+    assert state["lists"][LIST_ID]["members"] == []
+    assert state["faults"]["rate_500"] == 0.0
