@@ -18,7 +18,8 @@ from memberflow.wiring import onboarding_deps, redelivery_policy
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report failures per message even when all fail: each one has already set its own retry delay.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 idempotency = IdempotencyConfig(
     event_key_jmespath="idempotency_key",
     raise_on_no_idempotency_key=True,

@@ -3,7 +3,8 @@
 All verifiers take the raw body bytes exactly as received (re-serialised JSON would not match) and the request
 headers (any case). They return nothing and raise `SignatureError` with a code the HTTP answer can carry.
 Schemes with a timestamp reject requests more than `window` seconds away from now in either direction, so a
-captured request cannot be replayed later. Discourse signs no timestamp: dedup downstream is its replay defence.
+captured request cannot be replayed later. Discourse signs no timestamp: downstream dedup is its replay
+defence.
 """
 
 from __future__ import annotations

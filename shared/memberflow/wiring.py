@@ -65,7 +65,10 @@ def drip_deps() -> DripDeps:
 
 
 def reset() -> None:
-    """Forget built dependencies (tests and the local stack change the environment between runs)."""
-    for built in (onboarding_deps, redelivery_policy, drip_deps):
+    """Forget everything built from the environment, as a new container would (the local stack and tests change
+    the environment between runs)."""
+    from memberflow.adapters import aws, secrets
+
+    for built in (onboarding_deps, redelivery_policy, drip_deps, load_settings, aws.client, aws.table):
         built.cache_clear()
-    load_settings.cache_clear()
+    secrets.clear_cache()

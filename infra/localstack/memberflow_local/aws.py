@@ -33,8 +33,14 @@ AWS_ENV = {
 _UNSET_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE")
 
 _QUEUE_ATTRIBUTES = (
-    "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
-    "VisibilityTimeout", "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
     "FifoThroughputLimit",
 )
 
@@ -51,6 +57,10 @@ class MotoAws:
 
     # ------------------------------------------------------------------ lifecycle
     @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
     def endpoint(self) -> str:
         if self._server is None:
             raise RuntimeError("moto server not started")
@@ -58,11 +68,9 @@ class MotoAws:
         return f"http://{host}:{port}"
 
     def start(self, *, set_environment: bool = True, reset: bool = True) -> str:
-        from moto.server import ThreadedMotoServer
-
         if self._server is not None:
             return self.endpoint
-        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server = _quiet_moto_server(self.host, self.port)
         server.start()
         self._server = server
         if reset:
@@ -153,13 +161,18 @@ class MotoAws:
             gsis.append(index)
         if gsis:
             kwargs["GlobalSecondaryIndexes"] = gsis
-        lsis = [{k: lsi[k] for k in ("IndexName", "KeySchema", "Projection")}
-                for lsi in props.get("LocalSecondaryIndexes") or []]
+        lsis = [
+            {k: lsi[k] for k in ("IndexName", "KeySchema", "Projection")}
+            for lsi in props.get("LocalSecondaryIndexes") or []
+        ]
         if lsis:
             kwargs["LocalSecondaryIndexes"] = lsis
         stream = props.get("StreamSpecification")
         if stream:
-            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+            kwargs["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
         description = ddb.create_table(**kwargs)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and _truthy(ttl.get("Enabled")):
@@ -206,6 +219,30 @@ class MotoAws:
 
     def put_secret_value(self, secret_id: str, value: str) -> None:
         self.client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=value)
+
+
+def _quiet_moto_server(host: str, port: int) -> Any:
+    """``ThreadedMotoServer`` without an access-log line per AWS call."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class QuietHandler(MotoRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    class QuietServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=QuietHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return QuietServer(ip_address=host, port=port, verbose=False)
 
 
 def _queue_order(queues: Mapping[str, QueueSpec]) -> list[QueueSpec]:

@@ -34,10 +34,10 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .runtime import FunctionRuntime
@@ -130,7 +130,7 @@ def build_http_api_event(
     for name, value in parse_qsl(query_string, keep_blank_values=True):
         query.setdefault(name, []).append(value)
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     domain = domain_name or event_headers.get("host", "localhost").split(",")[0]
     event: dict[str, Any] = {
         "version": "2.0",
@@ -178,9 +178,6 @@ def build_http_api_event(
         event["isBase64Encoded"] = False
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
-    event["stageVariables"] = None
-    if event["stageVariables"] is None:
-        del event["stageVariables"]
     return event
 
 
@@ -220,6 +217,11 @@ def _json_response(status: int, payload: Any) -> Response:
     return Response(json.dumps(payload, default=str), status=status, content_type="application/json")
 
 
+class _AccessLogHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.info("%s %s -> %s", self.command, self.path, getattr(code, "value", code))
+
+
 class HttpApiBridge:
     """A threaded werkzeug server in front of the HttpApi routes (port 0 = any free port)."""
 
@@ -254,7 +256,9 @@ class HttpApiBridge:
 
     def start(self) -> str:
         if self._server is None:
-            self._server = make_server(self.host, self.port, self.wsgi_app, threaded=True)
+            self._server = make_server(
+                self.host, self.port, self.wsgi_app, threaded=True, request_handler=_AccessLogHandler
+            )
             self._thread = threading.Thread(
                 target=self._server.serve_forever, name="memberflow-local-http-api", daemon=True
             )
@@ -318,13 +322,18 @@ class HttpApiBridge:
         except Exception:  # noqa: BLE001 - API Gateway answers 500 when the function fails
             log.error(
                 "%s raised on %s:\n%s",
-                compiled.function.spec.logical_id, compiled.route.route_key, traceback.format_exc(),
+                compiled.function.spec.logical_id,
+                compiled.route.route_key,
+                traceback.format_exc(),
             )
             return _json_response(500, {"message": "Internal Server Error"})
         elapsed = time.monotonic() - started
         if elapsed > 30:
-            log.warning("%s took %.1f s: API Gateway would have answered 503 after 30 s",
-                        compiled.function.spec.logical_id, elapsed)
+            log.warning(
+                "%s took %.1f s: API Gateway would have answered 503 after 30 s",
+                compiled.function.spec.logical_id,
+                elapsed,
+            )
         return response_from_result(result)
 
     def _admin(self, request: Request) -> Response:
@@ -359,8 +368,9 @@ class HttpApiBridge:
                 schedule, function, result = self._fire_schedule(m.group(1), at)
             except KeyError as error:
                 valid = self._schedule_names() if self._schedule_names else []
-                return _json_response(404, {"message": str(error.args[0]) if error.args else "unknown schedule",
-                                            "valid": valid})
+                return _json_response(
+                    404, {"message": str(error.args[0]) if error.args else "unknown schedule", "valid": valid}
+                )
             except Exception as error:  # noqa: BLE001
                 log.error("schedule %s failed:\n%s", m.group(1), traceback.format_exc())
                 return _json_response(500, {"message": "Internal Server Error", "error": repr(error)})

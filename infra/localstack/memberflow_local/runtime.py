@@ -120,5 +120,7 @@ class FunctionRuntime:
             if elapsed > self.spec.timeout:
                 log.warning(
                     "%s ran %.1f s, longer than its %d s timeout (Lambda would have killed it)",
-                    self.spec.logical_id, elapsed, self.spec.timeout,
+                    self.spec.logical_id,
+                    elapsed,
+                    self.spec.timeout,
                 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .runtime import FunctionRuntime
@@ -30,12 +30,16 @@ class UnknownScheduleError(KeyError):
 
 def _iso(at: datetime) -> str:
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def schedule_arn(function: FunctionSpec, source: ScheduleSource,
-                 region: str = LOCAL_REGION, account_id: str = LOCAL_ACCOUNT_ID) -> str:
+def schedule_arn(
+    function: FunctionSpec,
+    source: ScheduleSource,
+    region: str = LOCAL_REGION,
+    account_id: str = LOCAL_ACCOUNT_ID,
+) -> str:
     name = f"{function.logical_id}{source.name}"
     if source.type == "ScheduleV2":
         return f"arn:aws:scheduler:{region}:{account_id}:schedule/default/{name}"
@@ -50,7 +54,7 @@ def build_scheduled_event(
     region: str = LOCAL_REGION,
     account_id: str = LOCAL_ACCOUNT_ID,
 ) -> Any:
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     arn = schedule_arn(function, source, region, account_id)
     execution_id = str(uuid.uuid4())
     if source.input:
@@ -100,7 +104,8 @@ class ScheduleRunner:
     def resolve(self, name: str) -> tuple[FunctionSpec, ScheduleSource]:
         wanted = name.strip().lower()
         matches = [
-            (f, s) for f, s in self.schedules
+            (f, s)
+            for f, s in self.schedules
             if wanted in (f.logical_id.lower(), s.name.lower(), f"{f.logical_id}.{s.name}".lower())
         ]
         if len(matches) == 1:

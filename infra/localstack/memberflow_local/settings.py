@@ -68,7 +68,8 @@ class LocalSettings:
     """Set POWERTOOLS_TRACE_DISABLED=true: there is no X-Ray daemon locally."""
 
     extra_parameter_overrides: dict[str, str] = field(default_factory=dict)
-    """Further template parameters (``MEMBERFLOW_LOCAL_EXTRA_PARAMETER_OVERRIDES='{"DripSchedule": "..."}'``)."""
+    """Further template parameters, as JSON in the environment:
+    ``MEMBERFLOW_LOCAL_EXTRA_PARAMETER_OVERRIDES='{"DripSchedule": "..."}'``."""
 
     # ------------------------------------------------------------------ construction
     @classmethod

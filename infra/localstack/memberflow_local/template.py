@@ -61,8 +61,26 @@ def _tag_constructor(name: str):
 
 
 for _tag in (
-    "Ref", "Condition", "GetAtt", "Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
-    "FindInMap", "Base64", "GetAZs", "ImportValue", "Cidr", "Transform", "Length", "ToJsonString",
+    "Ref",
+    "Condition",
+    "GetAtt",
+    "Sub",
+    "Join",
+    "Select",
+    "Split",
+    "If",
+    "Equals",
+    "Not",
+    "And",
+    "Or",
+    "FindInMap",
+    "Base64",
+    "GetAZs",
+    "ImportValue",
+    "Cidr",
+    "Transform",
+    "Length",
+    "ToJsonString",
 ):
     CfnYamlLoader.add_constructor(f"!{_tag}", _tag_constructor(_tag))
 
@@ -105,7 +123,9 @@ class Resolver:
             "AWS::Region": self.region,
             "AWS::AccountId": self.account_id,
             "AWS::StackName": self.stack_name,
-            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local",
+            "AWS::StackId": (
+                f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local"
+            ),
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
         }
@@ -133,7 +153,9 @@ class Resolver:
             return self.physical[logical_id].attributes[attribute]
         if logical_id not in resources:
             raise TemplateError(f"!GetAtt {logical_id}.{attribute}: no such resource")
-        attrs = default_attributes(logical_id, resources[logical_id].get("Type", ""), self.region, self.account_id)
+        attrs = default_attributes(
+            logical_id, resources[logical_id].get("Type", ""), self.region, self.account_id
+        )
         if attribute not in attrs:
             raise TemplateError(f"!GetAtt {logical_id}.{attribute} is not supported locally")
         return attrs[attribute]
@@ -159,7 +181,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Condition" and isinstance(arg, str):
@@ -393,10 +415,18 @@ class LocalTemplate:
         region: str = LOCAL_REGION,
         account_id: str = LOCAL_ACCOUNT_ID,
         stack_name: str = "memberflow-local",
+        ignore_unknown_parameters: bool = False,
     ) -> LocalTemplate:
+        """Read and resolve the template. Overrides for parameters the template does not declare
+        are an error unless ``ignore_unknown_parameters`` (the local stack sets it, so one set of
+        settings fits test templates too)."""
         path = Path(path).resolve()
         raw = load_yaml(path)
-        parameters = resolve_parameters(raw, parameter_overrides or {})
+        overrides = dict(parameter_overrides or {})
+        if ignore_unknown_parameters:
+            declared = raw.get("Parameters") or {}
+            overrides = {k: v for k, v in overrides.items() if k in declared}
+        parameters = resolve_parameters(raw, overrides)
         resolver = Resolver(raw, parameters, dict(physical or {}), region, account_id, stack_name)
         resources: dict[str, Any] = raw.get("Resources", {})
 
@@ -495,7 +525,7 @@ def _redrive(props_raw: Mapping[str, Any], props: Mapping[str, Any]) -> tuple[st
 
 
 def _merge_globals(raw: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(((raw.get("Globals") or {}).get("Function") or {}))
+    merged = dict((raw.get("Globals") or {}).get("Function") or {})
     for key, value in props.items():
         if key == "Environment" and "Environment" in merged:
             variables = dict((merged["Environment"] or {}).get("Variables") or {})
@@ -564,7 +594,8 @@ def _event(logical_id: str, event_name: str, event: Mapping[str, Any], resolver:
         return SqsSource(
             queue_logical_id=queue_id,
             batch_size=int(props.get("BatchSize", 10)),
-            report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+            report_batch_item_failures="ReportBatchItemFailures"
+            in (props.get("FunctionResponseTypes") or []),
             maximum_concurrency=int(max_conc) if max_conc is not None else None,
             event_name=event_name,
             enabled=bool(props.get("Enabled", True)),

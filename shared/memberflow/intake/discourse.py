@@ -1,5 +1,5 @@
-"""Discourse webhooks: `user_created` (a member joined) and `post_created` (a member posted); pings are answered,
-every other event is acknowledged and ignored.
+"""Discourse webhooks: `user_created` (a member joined) and `post_created` (a member posted); pings are
+answered, every other event is acknowledged and ignored.
 
 The event name comes from the X-Discourse-Event header and the body is keyed by the resource type
 (`{"user": {...}}`, `{"post": {...}}`).
@@ -64,8 +64,10 @@ class DiscourseSource:
         self.consent_user_field = consent_user_field
         """Id of the custom user field that records marketing consent; without it nobody is opted in."""
 
-    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
-        # Discourse signs no timestamp, so there is no replay window to check (dedup downstream covers replays).
+    def verify(
+        self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int
+    ) -> None:
+        # Discourse signs no timestamp: no replay window to check (dedup downstream covers replays).
         signatures.verify_discourse(secret, body, headers)
 
     def claimed_email(self, payload: Any) -> str | None:
@@ -127,7 +129,9 @@ def _post_created(post: DiscoursePost, instance: str) -> Interpretation:
 def _required_header(headers: Mapping[str, str], name: str, display_name: str) -> str:
     value = headers.get(name, "").strip()
     if not value:
-        raise invalid_payload([{"field": f"headers.{display_name}", "problem": "Header required"}], "the request")
+        raise invalid_payload(
+            [{"field": f"headers.{display_name}", "problem": "Header required"}], "the request"
+        )
     return value
 
 

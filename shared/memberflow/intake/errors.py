@@ -1,4 +1,4 @@
-"""Refusals of a webhook request, as data: the HTTP status, a stable code and a sentence saying what and where."""
+"""Refusals of a webhook request as data: HTTP status, a stable code and a sentence saying what and where."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ ROOT_FIELD = "body"
 
 
 class IntakeError(Exception):
-    def __init__(self, status: int, code: str, detail: str, problems: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, problems: list[dict[str, str]] | None = None
+    ) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status = status
         self.code = code
@@ -32,8 +34,8 @@ def invalid_payload(problems: list[dict[str, str]], what: str = "the payload") -
 
 
 def problems_from(error: ValidationError, paths: Mapping[str, str] | None = None) -> list[dict[str, str]]:
-    """Pydantic errors as `{"field", "problem"}` with dotted paths; `paths` renames fields of our own models to
-    where they came from in the platform's body (e.g. `email` -> `event.user.profile.email`)."""
+    """Pydantic errors as `{"field", "problem"}` with dotted paths; `paths` renames fields of our own models
+    to where they came from in the platform's body (e.g. `email` -> `event.user.profile.email`)."""
     problems = []
     for item in error.errors(include_input=False, include_url=False):
         field = ".".join(str(part) for part in item["loc"])
@@ -55,8 +57,8 @@ def validate(model: type[Model], payload: Any) -> Model:
 
 
 def build(model: type[Model], paths: Mapping[str, str], **fields: Any) -> Model:
-    """One of our models from platform values already validated in shape; what our models add (an email that is
-    an address, non-empty ids) is reported under the platform's field names."""
+    """One of our models from platform values already validated in shape; what our models add (an email that
+    is an address, non-empty ids) is reported under the platform's field names."""
     try:
         return model(**fields)
     except ValidationError as error:

@@ -19,8 +19,12 @@ class SourceRegistry:
     def get(self, name: str) -> WebhookSource:
         source = self._sources.get(name)
         if source is None:
-            raise IntakeError(404, "unknown_source", f"no webhook source is called {name[:64]!r}; "
-                              f"known sources: {', '.join(sorted(self._sources))}")
+            raise IntakeError(
+                404,
+                "unknown_source",
+                f"no webhook source is called {name[:64]!r}; "
+                f"known sources: {', '.join(sorted(self._sources))}",
+            )
         return source
 
     def __contains__(self, name: object) -> bool:

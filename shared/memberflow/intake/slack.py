@@ -1,11 +1,11 @@
-"""Slack Events API deliveries: URL verification, and the events that tell us about members (team_join, message,
-reaction_added). Everything else Slack sends is acknowledged and ignored.
+"""Slack Events API deliveries: URL verification, and the events that tell us about members (team_join,
+message, reaction_added). Everything else Slack sends is acknowledged and ignored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -90,7 +90,9 @@ class SlackSource:
     name = "slack"
     secret_key = "slack_signing_secret"
 
-    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
+    def verify(
+        self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int
+    ) -> None:
         signatures.verify_slack(secret, body, headers, now=now, window=window)
 
     def claimed_email(self, payload: Any) -> str | None:
@@ -163,7 +165,7 @@ def _identity(team_id: str, user_id: str) -> dict[str, str]:
 
 
 def _event_time(callback: SlackEventCallback) -> datetime:
-    return datetime.fromtimestamp(callback.event_time, timezone.utc)
+    return datetime.fromtimestamp(callback.event_time, UTC)
 
 
 def _idempotency_key(callback: SlackEventCallback) -> str:

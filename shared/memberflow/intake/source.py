@@ -26,7 +26,7 @@ class Ignored:
 
 @dataclass(frozen=True)
 class Reply:
-    """A delivery the platform expects a specific answer to (URL verification, ping), with nothing to queue."""
+    """A delivery the platform expects a specific answer to (URL verification, ping); nothing to queue."""
 
     body: dict[str, Any]
     status: int = 200
@@ -41,11 +41,13 @@ class WebhookSource(Protocol):
     secret_key: str
     """Key of this source's secret in the webhook secrets JSON."""
 
-    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
+    def verify(
+        self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int
+    ) -> None:
         """Raise `signatures.SignatureError` unless the sender signed this body."""
 
     def interpret(self, payload: Any, headers: Mapping[str, str]) -> Interpretation:
-        """Validate the parsed body (raising a 400 `IntakeError` naming the fields) and decide what it means."""
+        """Validate the parsed body (a 400 `IntakeError` names the bad fields) and decide what it means."""
 
     def claimed_email(self, payload: Any) -> str | None:
         """The member email an unverified or invalid body names, if any: rejections are traced under it."""

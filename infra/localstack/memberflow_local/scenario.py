@@ -1,0 +1,256 @@
+"""Builds the demo scenario (`events/demo/scenario.json`): a week in a small community, as the platforms would
+deliver it. Regenerate with `python -m memberflow_local.scenario > events/demo/scenario.json`.
+
+Bodies follow each platform's own payload format; signatures are added when the demo sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+START = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
+SLACK_TEAM = "T0COMMUNITY"
+DISCOURSE_URL = "https://forum.example.org"
+DISCORD_GUILD = "1187736602143985664"
+CONSENT_FIELD = "1"
+FIRST = ["Ada", "Grace", "Linus", "Margaret", "Alan", "Katherine", "Dennis", "Barbara", "Ken", "Frances", "Guido",
+         "Radia", "Edsger", "Hedy", "Tim", "Sophie", "Donald", "Annie", "John", "Joan"]
+LAST = ["Lovelace", "Hopper", "Torvalds", "Hamilton", "Turing", "Johnson", "Ritchie", "Liskov", "Thompson", "Allen",
+        "Rossum", "Perlman", "Dijkstra", "Lamarr", "Berners-Lee", "Wilson", "Knuth", "Easley", "Backus", "Clarke"]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class _Community:
+    def __init__(self) -> None:
+        self.random = random.Random(7)
+        self.steps: list[dict[str, Any]] = []
+        self.subscribed: set[str] = set()
+        self.not_subscribed: set[str] = set()
+        self.counter = 0
+
+    def person(self) -> tuple[str, str]:
+        self.counter += 1
+        first, last = FIRST[self.counter % len(FIRST)], LAST[(self.counter * 7) % len(LAST)]
+        return f"{first} {last}", f"{first}.{last}.{self.counter}".lower().replace("-", "") + "@example.org"
+
+    def when(self, day: float) -> datetime:
+        return START + timedelta(days=day, minutes=self.random.randint(0, 600))
+
+    def deliver(self, source: str, body: Any, label: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        base = {"slack": _slack_headers(), "discord": _json_headers("memberflow-discord-relay/1.0"),
+                "generic": _json_headers("community-site/2.3")}.get(source, {})
+        self.steps.append({"kind": "deliver", "source": source, "label": label, "headers": {**base, **(headers or {})},
+                           "body": body, **extra})
+
+    # -- Slack ---------------------------------------------------------------------------------------------------
+    def slack_join(self, user_id: str, name: str, email: str, at: datetime) -> dict[str, Any]:
+        body = {
+            "token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
+            "team_id": SLACK_TEAM,
+            "api_app_id": "A0MEMBERFLOW",
+            "event": {
+                "type": "team_join",
+                "user": {
+                    "id": user_id, "team_id": SLACK_TEAM, "name": name.split()[0].lower(), "deleted": False,
+                    "real_name": name, "tz": "Europe/Amsterdam", "is_admin": False, "is_owner": False,
+                    "is_bot": False, "is_app_user": False, "updated": int(at.timestamp()),
+                    "profile": {"real_name": name, "display_name": name.split()[0], "email": email,
+                                "first_name": name.split()[0], "last_name": name.split()[-1]},
+                },
+                "event_ts": f"{at.timestamp():.6f}",
+            },
+            "type": "event_callback",
+            "event_id": f"Ev{self.random.randrange(10**9, 10**10)}JOIN",
+            "event_time": int(at.timestamp()),
+            "authorizations": [{"team_id": SLACK_TEAM, "user_id": "U0BOT", "is_bot": True}],
+            "is_ext_shared_channel": False,
+        }
+        self.deliver("slack", body, f"slack team_join {user_id}")
+        return body
+
+    def slack_message(self, user_id: str, at: datetime, text: str) -> None:
+        ts = f"{at.timestamp():.6f}"
+        body = {
+            "token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "team_id": SLACK_TEAM, "api_app_id": "A0MEMBERFLOW",
+            "event": {"type": "message", "channel": "C0INTRODUCE", "user": user_id, "text": text, "ts": ts,
+                      "event_ts": ts, "channel_type": "channel"},
+            "type": "event_callback", "event_id": f"Ev{self.random.randrange(10**9, 10**10)}MSG",
+            "event_time": int(at.timestamp()),
+        }
+        self.deliver("slack", body, f"slack message {user_id}")
+
+    # -- Discourse -----------------------------------------------------------------------------------------------
+    def discourse_join(self, user_id: int, name: str, email: str, at: datetime, consent: bool) -> dict[str, Any]:
+        body = {"user": {
+            "id": user_id, "username": name.split()[0].lower() + str(user_id), "name": name,
+            "avatar_template": "/letter_avatar_proxy/v4/letter/a/8edcca/{size}.png", "email": email,
+            "secondary_emails": [], "last_posted_at": None, "last_seen_at": None, "created_at": _iso(at),
+            "trust_level": 0, "moderator": False, "admin": False, "title": None, "badge_count": 0,
+            "user_fields": {CONSENT_FIELD: "true" if consent else "false"}, "staged": False, "active": True,
+        }}
+        self.deliver("discourse", body, f"discourse user_created {user_id}",
+                     _discourse_headers("user", "user_created", self.random.randrange(1000, 9999)))
+        return body
+
+    def discourse_post(self, user_id: int, username: str, post_id: int, at: datetime) -> None:
+        body = {"post": {
+            "id": post_id, "name": None, "username": username, "user_id": user_id, "created_at": _iso(at),
+            "cooked": "<p>Hello everyone, glad to be here!</p>", "raw": "Hello everyone, glad to be here!",
+            "post_number": 1, "post_type": 1, "topic_id": 40 + post_id % 5, "topic_slug": "introductions",
+            "topic_title": "Introduce yourself", "category_id": 4, "reply_count": 0, "reads": 1,
+        }}
+        self.deliver("discourse", body, f"discourse post_created {post_id}",
+                     _discourse_headers("post", "post_created", self.random.randrange(1000, 9999)))
+
+    # -- Discord relay -------------------------------------------------------------------------------------------
+    def discord_join(self, user_id: str, name: str, email: str | None, at: datetime, consent: bool) -> None:
+        member: dict[str, Any] = {"user": {"id": user_id, "username": name.split()[0].lower() + user_id[-3:],
+                                           "global_name": name, "bot": False}, "joined_at": _iso(at)}
+        if email:
+            member.update({"email": email, "marketing_consent": consent})
+        body = {"version": 1, "id": f"member_add:{user_id}", "type": "GUILD_MEMBER_ADD", "guild_id": DISCORD_GUILD,
+                "occurred_at": _iso(at), "member": member}
+        self.deliver("discord", body, f"discord member_add {user_id}")
+
+    def discord_message(self, user_id: str, message_id: str, at: datetime) -> None:
+        body = {"version": 1, "id": f"message:{message_id}", "type": "MESSAGE_CREATE", "guild_id": DISCORD_GUILD,
+                "occurred_at": _iso(at), "message": {"id": message_id, "channel_id": "1187736602143985670",
+                                                     "author": {"id": user_id, "username": "member" + user_id[-3:],
+                                                                "bot": False}, "timestamp": _iso(at)}}
+        self.deliver("discord", body, f"discord message {message_id}")
+
+
+def _json_headers(agent: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", "User-Agent": agent}
+
+
+def _slack_headers() -> dict[str, str]:
+    return {"Content-Type": "application/json", "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
+
+
+def _discourse_headers(event_type: str, event: str, delivery_id: int) -> dict[str, str]:
+    return {"Content-Type": "application/json", "User-Agent": "Discourse/3.4.0", "X-Discourse-Instance": DISCOURSE_URL,
+            "X-Discourse-Event-Id": str(delivery_id), "X-Discourse-Event-Type": event_type,
+            "X-Discourse-Event": event}
+
+
+def build_scenario() -> dict[str, Any]:
+    c = _Community()
+    unsubscriber = "former.member@example.org"
+    failing = "bounce.loop@example.org"
+    c.steps.append({"kind": "seed_mailchimp", "email": unsubscriber, "status": "unsubscribed",
+                    "note": f"{unsubscriber} unsubscribed from the newsletter last year"})
+    c.steps.append({"kind": "sandbox_faults", "fail_emails": {failing: 500},
+                    "note": f"Mailchimp answers 500 for every call about {failing}"})
+
+    slack_members, discourse_members, discord_members = [], [], []
+    for n in range(18):  # Slack gives no consent signal: stored without marketing permission
+        name, email = c.person()
+        user_id = f"U0{n:07d}"
+        body = c.slack_join(user_id, name, email, c.when(n * 0.1))
+        slack_members.append((user_id, email, body))
+        c.not_subscribed.add(email)
+    for n in range(18):
+        name, email = c.person()
+        consent = n % 3 != 0
+        c.discourse_join(100 + n, name, email, c.when(n * 0.1), consent)
+        discourse_members.append((100 + n, name.split()[0].lower() + str(100 + n), email, consent))
+        (c.subscribed if consent else c.not_subscribed).add(email)
+    for n in range(16):
+        name, email = c.person()
+        user_id = f"11877366021439{n:05d}"
+        has_email, consent = n % 4 != 3, n % 2 == 0
+        c.discord_join(user_id, name, email if has_email else None, c.when(n * 0.1), consent)
+        discord_members.append(user_id)
+        if has_email:
+            (c.subscribed if consent else c.not_subscribed).add(email)
+
+    # One person on two platforms: Slack first (no consent), then Discourse with consent -> subscribed, one journey.
+    both_user, both_email, _ = slack_members[0]
+    c.not_subscribed.discard(both_email)
+    c.subscribed.add(both_email)
+    c.discourse_join(200, "Cross Platform", both_email, c.when(0.6), True)
+
+    # The earlier unsubscriber joins the forum and ticks the consent box: never resubscribed by memberflow.
+    c.discourse_join(201, "Former Member", unsubscriber, c.when(0.7), True)
+    # Mailchimp keeps failing for this member: retried, then parked in the DLQ with the reason.
+    c.discourse_join(202, "Bounce Loop", failing, c.when(0.8), True)
+
+    # Duplicates: Slack retries a team_join (same event_id); a Discourse admin redelivers a user_created.
+    retried = slack_members[3][2]
+    c.deliver("slack", retried, "slack retry of a team_join", {"X-Slack-Retry-Num": "1",
+                                                              "X-Slack-Retry-Reason": "http_timeout"})
+    redelivered = next(step for step in c.steps if step.get("label") == "discourse user_created 101")
+    c.deliver("discourse", redelivered["body"], "discourse redelivery of user_created 101", redelivered["headers"])
+
+    # Bad input.
+    forged = json.loads(json.dumps(slack_members[5][2]))
+    forged["event"]["user"]["profile"]["email"] = "attacker@example.net"
+    c.deliver("slack", forged, "forged Slack signature", forge=True, expect=401)
+    c.steps.append({"kind": "deliver", "source": "discourse", "label": "malformed Discourse body (truncated JSON)",
+                    "headers": _discourse_headers("user", "user_created", 4242), "raw_body": '{"user": {"id": 77, "us',
+                    "expect": 400})
+    c.deliver("generic", {"event_id": "web-1", "type": "member_joined", "occurred_at": _iso(c.when(1)),
+                          "member": {"email": "no.id@example.org", "marketing_consent": True}},
+              "generic join missing member.id", expect=400)
+    c.deliver("discord", {"version": 1, "id": "member_add:replayed", "type": "GUILD_MEMBER_ADD",
+                          "guild_id": DISCORD_GUILD, "occurred_at": _iso(START), "member": {
+                              "user": {"id": "999", "username": "replayer", "bot": False}, "joined_at": _iso(START)}},
+              "Discord relay delivery replayed 10 minutes later", signed_seconds_ago=600, expect=401)
+    c.steps.append({"kind": "drain"})
+
+    # Activity: some members take part, which stops their drip.
+    day = 0.5
+    for user_id, _, _ in slack_members[1:6]:
+        c.slack_message(user_id, c.when(day), "Hi all! Happy to be here.")
+    for user_id, username, _email, consent in discourse_members[1:8:2]:
+        c.discourse_post(user_id, username, 500 + user_id, c.when(day))
+    for n, user_id in enumerate(discord_members[:6:2]):
+        c.discord_message(user_id, f"13000000000000{n:05d}", c.when(day))
+    c.steps.append({"kind": "drain"})
+
+    # Everyone joined within START + 2.2 days: these runs send step 1 (day 1), 2 (day 3) and 3 (day 7) to each.
+    for days in (3.5, 5.5, 9.5):
+        c.steps.append({"kind": "schedule", "name": "DripSchedule", "at": _iso(START + timedelta(days=days))})
+
+    active_subscribed = _active_subscribed(c, discourse_members, discord_members)
+    drip_members = len(c.subscribed) - len(active_subscribed)
+    return {
+        "description": "A week in a small community: joins on Slack, Discourse and Discord, consent and no consent, "
+                       "an earlier unsubscriber, duplicates, a forged, a malformed and a replayed request, activity, "
+                       "and the onboarding drip.",
+        "steps": c.steps,
+        "expected": {
+            "subscribed": sorted(c.subscribed - {failing}),
+            "not_subscribed": sorted(c.not_subscribed),
+            "still_unsubscribed": [unsubscriber],
+            "rejections": {"401": 2, "400": 2},
+            "dead_letters": 1,
+            "drip_steps": 3 * drip_members,
+        },
+    }
+
+
+def _active_subscribed(c: _Community, discourse_members: list, discord_members: list) -> set[str]:
+    active = {email for _, _, email, consent in discourse_members[1:8:2] if consent}
+    # Discord activity members: indexes 0, 2, 4 (emails of consenting ones are subscribed)
+    emails_by_label = {}
+    for step in c.steps:
+        if step.get("label", "").startswith("discord member_add"):
+            member = step["body"]["member"]
+            emails_by_label[member["user"]["id"]] = (member.get("email"), member.get("marketing_consent"))
+    for user_id in discord_members[:6:2]:
+        email, consent = emails_by_label[user_id]
+        if email and consent:
+            active.add(email)
+    return active
+
+
+if __name__ == "__main__":
+    print(json.dumps(build_scenario(), indent=1))

@@ -1,0 +1,329 @@
+"""The whole local stack: moto + resources from template.yaml + Mailchimp sandbox + HTTP API + SQS pollers.
+
+    with LocalStack(LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0)) as stack:
+        stack.endpoints()            # {"api_url", "webhooks_url", "aws_endpoint", "mailchimp_url"}
+        stack.drain()                # wait until the queues are idle
+        stack.fire_schedule("DripSchedule", at=datetime(...))
+
+``run_forever()`` is what ``memberflow local up`` calls: it starts, prints endpoints and local keys,
+and blocks until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from .aws import MotoAws
+from .event_sources import EventSourceManager, SqsPoller
+from .http_api import HttpApiBridge
+from .runtime import FunctionRuntime, Handler
+from .schedules import ScheduleRunner
+from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalSettings
+from .template import LocalTemplate, PhysicalResource
+
+log = logging.getLogger("memberflow_local.stack")
+
+
+class LocalStack:
+    """Runs template.yaml locally. Use as a context manager, or ``start()``/``stop()``.
+
+    ``mailchimp=False`` skips the Mailchimp sandbox (MailchimpApiUrl then keeps its template default
+    unless ``settings.extra_parameter_overrides`` sets it). ``handlers`` maps function logical ids to
+    callables used instead of loading ``app.py`` (tests). ``pollers=False`` does not start the SQS
+    pollers (invoke or drain by hand).
+    """
+
+    _active: LocalStack | None = None
+    _active_lock = threading.Lock()
+
+    def __init__(
+        self,
+        settings: LocalSettings | None = None,
+        *,
+        template_path: Path | str | None = None,
+        mailchimp: bool = True,
+        pollers: bool = True,
+        handlers: Mapping[str, Handler] | None = None,
+        preload: bool = False,
+    ) -> None:
+        self.settings = settings or LocalSettings.from_env()
+        self.template_path = Path(template_path or self.settings.template_path)
+        self.start_mailchimp = mailchimp
+        self.start_pollers = pollers
+        self.preload = preload
+        self._handlers = dict(handlers or {})
+        self.aws = MotoAws(self.settings.host, self.settings.aws_port, LOCAL_REGION)
+        self.mailchimp: Any = None
+        self.template: LocalTemplate | None = None
+        self.physical: dict[str, PhysicalResource] = {}
+        self.runtimes: dict[str, FunctionRuntime] = {}
+        self.http: HttpApiBridge | None = None
+        self.event_sources = EventSourceManager()
+        self.schedules: ScheduleRunner | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        if self._started:
+            return self
+        with LocalStack._active_lock:
+            # moto keeps its state per process and start() resets it: one stack at a time.
+            if LocalStack._active is not None:
+                raise RuntimeError("another LocalStack is running in this process; stop it first")
+            LocalStack._active = self
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        return self
+
+    def _start(self) -> None:
+        s = self.settings
+        self.aws.start()
+        mailchimp_url: str | None = None
+        if self.start_mailchimp:
+            from memberflow_sandboxes.mailchimp import MailchimpSandbox
+
+            self.mailchimp = MailchimpSandbox(
+                host=s.host, port=s.mailchimp_port, api_key=s.mailchimp_api_key, lists=(s.mailchimp_list_id,)
+            )
+            self.mailchimp.start()
+            mailchimp_url = self.mailchimp.url
+        overrides = s.parameter_overrides(mailchimp_url)
+        load: dict[str, Any] = dict(
+            region=LOCAL_REGION,
+            account_id=LOCAL_ACCOUNT_ID,
+            stack_name=s.stack_name,
+            ignore_unknown_parameters=True,
+        )
+        first = LocalTemplate.load(self.template_path, overrides, **load)
+        self.physical = self.aws.create_resources(first, s.secret_values())
+        self.template = template = LocalTemplate.load(self.template_path, overrides, self.physical, **load)
+
+        self._set_environment(template)
+        _fresh_containers()
+        self.runtimes = {
+            logical_id: FunctionRuntime(spec, self._handlers.get(logical_id))
+            for logical_id, spec in template.functions.items()
+        }
+        if self.preload:
+            for runtime in self.runtimes.values():
+                try:
+                    runtime.handler  # noqa: B018 - import now to surface errors at start
+                except Exception as error:  # noqa: BLE001
+                    log.warning("%s cannot be loaded yet: %s", runtime.spec.logical_id, error)
+
+        self.schedules = ScheduleRunner(template.schedules(), self.runtimes)
+        for spec, source in template.sqs_sources():
+            if not source.enabled:
+                continue
+            queue = self.physical[source.queue_logical_id]
+            self.event_sources.add(
+                SqsPoller(
+                    source,
+                    self.runtimes[spec.logical_id],
+                    queue_url=queue.ref,
+                    queue_arn=queue.attributes["Arn"],
+                    client_factory=lambda: self.aws.client("sqs"),
+                    workers=s.sqs_max_workers,
+                )
+            )
+        if self.start_pollers:
+            self.event_sources.start()
+
+        self.http = HttpApiBridge(
+            [(route, self.runtimes[spec.logical_id]) for spec, route in template.http_routes()],
+            host=s.host,
+            port=s.api_port,
+            fire_schedule=self.schedules.fire_detailed,
+            schedule_names=self.schedules.names,
+            drain=self.drain,
+        )
+        self.http.start()
+
+    def stop(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        self.event_sources.stop()
+        self.event_sources = EventSourceManager()
+        if self.mailchimp is not None:
+            try:
+                self.mailchimp.stop()
+            finally:
+                self.mailchimp = None
+        self.aws.stop()
+        self._restore_environment()
+        self._started = False
+        with LocalStack._active_lock:
+            if LocalStack._active is self:
+                LocalStack._active = None
+
+    def _set_environment(self, template: LocalTemplate) -> None:
+        env: dict[str, str] = {}
+        for spec in template.functions.values():
+            for key, value in spec.environment.items():
+                if key in env and env[key] != value:
+                    log.warning(
+                        "functions disagree on %s (%r vs %r); the process keeps the first",
+                        key,
+                        env[key],
+                        value,
+                    )
+                    continue
+                env[key] = value
+        if self.settings.disable_tracing:
+            env["POWERTOOLS_TRACE_DISABLED"] = "true"
+        for key, value in env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _restore_environment(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    # ------------------------------------------------------------------ accessors
+    def _require_template(self) -> LocalTemplate:
+        if self.template is None:
+            raise RuntimeError("the local stack is not started")
+        return self.template
+
+    def endpoints(self) -> dict[str, str | None]:
+        api_url = self.http.url if self.http else None
+        return {
+            "api_url": api_url,
+            "webhooks_url": f"{api_url}/webhooks" if api_url else None,
+            "aws_endpoint": self.aws.endpoint if self.aws.running else None,
+            "mailchimp_url": self.mailchimp.url if self.mailchimp is not None else None,
+        }
+
+    def _physical(self, logical_id: str, kind: str, names: Mapping[str, Any]) -> PhysicalResource:
+        if logical_id not in names:
+            raise KeyError(f"no {kind} {logical_id!r} in the template; known: {', '.join(sorted(names))}")
+        return self.physical[logical_id]
+
+    def queue_url(self, logical_id: str) -> str:
+        return self._physical(logical_id, "queue", self._require_template().queues).ref
+
+    def queue_arn(self, logical_id: str) -> str:
+        return self._physical(logical_id, "queue", self._require_template().queues).attributes["Arn"]
+
+    def table_name(self, logical_id: str) -> str:
+        return self._physical(logical_id, "table", self._require_template().tables).ref
+
+    def secret_arn(self, logical_id: str) -> str:
+        return self._physical(logical_id, "secret", self._require_template().secrets).ref
+
+    def function(self, logical_id: str) -> FunctionRuntime:
+        if logical_id not in self.runtimes:
+            raise KeyError(f"no function {logical_id!r}; known: {', '.join(sorted(self.runtimes))}")
+        return self.runtimes[logical_id]
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Invoke a function directly (like ``sam local invoke``) with a Lambda-like context."""
+        return self.function(logical_id).invoke(event)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the local moto server."""
+        return self.aws.client(service)
+
+    # ------------------------------------------------------------------ operations
+    def drain(self, timeout: float = 30) -> bool:
+        """Wait until every SQS event source's queue is empty (nothing visible, in flight or delayed)."""
+        return self.event_sources.drain(timeout)
+
+    def fire_schedule(self, name: str, at: datetime | None = None) -> Any:
+        """Invoke a scheduled function now, as if its schedule fired at ``at`` (default: now)."""
+        if self.schedules is None:
+            raise RuntimeError("the local stack is not started")
+        return self.schedules.fire(name, at)
+
+    def schedule_names(self) -> list[str]:
+        return self.schedules.names() if self.schedules else []
+
+    def print_endpoints(self, file: TextIO | None = None, *, show_secrets: bool = True) -> None:
+        out = file or sys.stdout
+        template = self._require_template()
+        ep = self.endpoints()
+        s = self.settings
+        lines = [
+            "memberflow local stack",
+            f"  HTTP API      {ep['api_url']}",
+        ]
+        for spec, route in template.http_routes():
+            lines.append(f"                {route.route_key}  -> {spec.logical_id}")
+        lines += [
+            f"  admin         POST {ep['api_url']}/_local/schedules/<name>",
+            f"                POST {ep['api_url']}/_local/drain",
+            f"  AWS (moto)    {ep['aws_endpoint']}",
+            f"                (AWS_ENDPOINT_URL; region {LOCAL_REGION}, keys testing/testing)",
+            f"  Mailchimp     {ep['mailchimp_url'] or '(not started)'}",
+            "  tables        " + ", ".join(f"{k}={self.table_name(k)}" for k in template.tables),
+            "  queues        " + ", ".join(f"{k}={self.queue_url(k)}" for k in template.queues),
+            "  secrets       " + ", ".join(f"{k}={self.secret_arn(k)}" for k in template.secrets),
+            "  schedules     " + (", ".join(self.schedule_names()) or "(none)"),
+        ]
+        if show_secrets:
+            lines += [
+                "local keys (not secret; for signing test requests):",
+                f"  slack signing secret       {s.slack_signing_secret}",
+                f"  discourse secret           {s.discourse_secret}",
+                f"  generic HMAC secret        {s.generic_hmac_secret}",
+                f"  discord relay private key  {s.discord_relay_private_key}",
+                f"  discord relay public key   {s.discord_relay_public_key}",
+                f"  mailchimp api key          {s.mailchimp_api_key}  (list {s.mailchimp_list_id})",
+            ]
+        print("\n".join(lines), file=out, flush=True)
+
+    def run_forever(self, *, on_ready: Callable[[LocalStack], None] | None = None) -> None:
+        """Start, print endpoints and keys, block until SIGINT/SIGTERM, then stop."""
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.preload = True
+        stop = threading.Event()
+        previous: dict[int, Any] = {}
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        try:
+            self.start()
+            self.print_endpoints()
+            if on_ready is not None:
+                on_ready(self)
+            print("Ctrl-C to stop.", flush=True)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _fresh_containers() -> None:
+    """Functions share this process: forget clients and settings built for an earlier stack, as new Lambda
+    containers would."""
+    from memberflow.wiring import reset
+
+    reset()

@@ -1,0 +1,254 @@
+"""accept_webhook: one delivery from raw bytes to a durably queued member event, or a refusal saying why.
+
+Order of checks: unknown source (404), oversize body (413), signature and replay window (401), media type
+(415), JSON and payload shape (400); then platform handshakes are answered, events we do not act on are
+acknowledged as ignored, and member events are written to the queue before the answer says "queued".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from memberflow.adapters.event_queue import QueueUnavailable
+from memberflow.intake.errors import ROOT_FIELD, IntakeError
+from memberflow.intake.registry import SourceRegistry, build_registry
+from memberflow.intake.source import Accepted, Ignored, WebhookSource
+from memberflow.models import QueuedEvent
+from memberflow.privacy import mask_email
+from memberflow.signatures import REPLAY_WINDOW_SECONDS, SignatureError
+from memberflow.trace import (
+    Outcome,
+    Step,
+    TraceRecord,
+    TraceRecorder,
+    email_subject,
+    identity_subject,
+    rejections_subject,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+class EventQueue(Protocol):
+    def send(self, event: QueuedEvent) -> object:
+        """Store the event durably, or raise `QueueUnavailable`."""
+
+
+class IntakeMisconfigured(RuntimeError):
+    """The webhook secrets lack what a source needs: an operator must fix it, the sender cannot."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class IntakeDeps:
+    queue: EventQueue
+    trace: TraceRecorder
+    secrets: Callable[[], Mapping[str, Any]]
+    """The webhook secrets JSON (slack_signing_secret, discourse_secret, discord_relay_public_key, ...)."""
+    clock: Callable[[], datetime] = utc_now
+    registry: SourceRegistry = field(default_factory=build_registry)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    replay_window_seconds: int = REPLAY_WINDOW_SECONDS
+
+
+@dataclass(frozen=True)
+class IntakeResponse:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    outcome: Literal["accepted", "rejected", "failed"] = "accepted"
+    """accepted: 2xx (queued, ignored or answered); rejected: bad input; failed: ours, sender should retry."""
+    source: str = "unknown"
+    """The registered source name, or "unknown": safe to use as a metric dimension."""
+
+
+def accept_webhook(
+    source_name: str,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    deps: IntakeDeps,
+    *,
+    correlation_id: str | None = None,
+) -> IntakeResponse:
+    correlation_id = correlation_id or uuid.uuid4().hex
+    headers = {name.lower(): value for name, value in headers.items()}
+    received_at = deps.clock().astimezone(UTC)
+    source: WebhookSource | None = None
+    try:
+        source = deps.registry.get(source_name)
+        if len(raw_body) > deps.max_body_bytes:
+            raise IntakeError(
+                413,
+                "payload_too_large",
+                f"the body is {len(raw_body)} bytes; at most {deps.max_body_bytes} are accepted",
+            )
+        _verify(source, raw_body, headers, received_at, deps)
+        interpretation = source.interpret(_parse_json(raw_body, headers), headers)
+    except IntakeError as error:
+        return _rejected(error, source_name, source, raw_body, received_at, correlation_id, deps)
+
+    if isinstance(interpretation, Ignored):
+        logger.info("webhook ignored", extra={"source": source.name, "reason": interpretation.reason})
+        return IntakeResponse(200, {"status": "ignored", "reason": interpretation.reason}, source=source.name)
+    if isinstance(interpretation, Accepted):
+        return _queue(interpretation, source.name, received_at, correlation_id, deps)
+    return IntakeResponse(
+        interpretation.status, interpretation.body, interpretation.headers, source=source.name
+    )
+
+
+def _verify(
+    source: WebhookSource,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    received_at: datetime,
+    deps: IntakeDeps,
+) -> None:
+    secret = deps.secrets().get(source.secret_key)
+    if not isinstance(secret, str) or not secret:
+        raise IntakeMisconfigured(f"the webhook secrets have no {source.secret_key}")
+    try:
+        source.verify(
+            secret, raw_body, headers, now=received_at.timestamp(), window=deps.replay_window_seconds
+        )
+    except SignatureError as error:
+        raise IntakeError(401, error.code, error.detail) from None
+
+
+def _parse_json(raw_body: bytes, headers: Mapping[str, str]) -> Any:
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise IntakeError(
+            415, "unsupported_media_type", f"the body must be application/json, not {media_type[:100]}"
+        )
+    try:
+        return json.loads(raw_body)
+    except (ValueError, RecursionError) as error:
+        # ValueError covers malformed JSON and bytes that are not UTF-8.
+        problem = str(error)[:200]
+        raise IntakeError(
+            400,
+            "invalid_json",
+            f"the body is not valid JSON: {problem}",
+            [{"field": ROOT_FIELD, "problem": problem}],
+        ) from None
+
+
+def _queue(
+    accepted: Accepted, source: str, received_at: datetime, correlation_id: str, deps: IntakeDeps
+) -> IntakeResponse:
+    queued = QueuedEvent(
+        idempotency_key=accepted.idempotency_key,
+        correlation_id=correlation_id,
+        source=source,
+        received_at=received_at,
+        event=accepted.event,
+    )
+    log_fields = {
+        "source": source,
+        "idempotency_key": queued.idempotency_key,
+        "event_type": queued.event.type,
+        "member_email": mask_email(queued.event.email),
+    }
+    try:
+        deps.queue.send(queued)
+    except QueueUnavailable as error:
+        # Not the sender's fault: a 5xx makes Slack, Discourse and the relay deliver again later.
+        logger.error("member event not queued", extra={**log_fields, "error": str(error)})
+        return IntakeResponse(
+            503,
+            {
+                "error": "queue_unavailable",
+                "detail": "the event could not be stored; please deliver it again",
+            },
+            outcome="failed",
+            source=source,
+        )
+    logger.info("member event queued", extra=log_fields)
+    event = queued.event
+    _record(
+        deps.trace,
+        TraceRecord(
+            subject=email_subject(event.email) if event.email else identity_subject(event.identity.key),
+            step=Step.EVENT_RECEIVED,
+            outcome=Outcome.OK,
+            detail=f"{event.type} from {source} queued",
+            correlation_id=correlation_id,
+            source=source,
+            at=received_at,
+            extra={"idempotency_key": queued.idempotency_key, "identity": event.identity.key},
+        ),
+    )
+    body = {"status": "queued", "idempotency_key": queued.idempotency_key, "correlation_id": correlation_id}
+    return IntakeResponse(200, body, source=source)
+
+
+def _rejected(
+    error: IntakeError,
+    source_name: str,
+    source: WebhookSource | None,
+    raw_body: bytes,
+    received_at: datetime,
+    correlation_id: str,
+    deps: IntakeDeps,
+) -> IntakeResponse:
+    known_source = source.name if source else "unknown"
+    traced_source = source.name if source else source_name[:64]
+    claimed_email = _claimed_email(source, raw_body, deps) if error.status != 413 else None
+    logger.warning(
+        "webhook rejected",
+        extra={
+            "source": traced_source,
+            "status": error.status,
+            "error": error.code,
+            "detail": error.detail,
+            "claimed_email": mask_email(claimed_email),
+        },
+    )
+    # The rejections of the day, and the member the (unverified) body claims to be about: so the trace of a
+    # member can show "a request for this member was rejected: invalid signature".
+    subjects = [rejections_subject(received_at.strftime("%Y-%m-%d"))]
+    if claimed_email:
+        subjects.append(email_subject(claimed_email))
+    for subject in subjects:
+        _record(
+            deps.trace,
+            TraceRecord(
+                subject=subject,
+                step=Step.REQUEST_REJECTED,
+                outcome=Outcome.REFUSED,
+                detail=f"{error.status} {error.code}: {error.detail}",
+                correlation_id=correlation_id,
+                source=traced_source,
+                at=received_at,
+            ),
+        )
+    return IntakeResponse(error.status, error.body(), outcome="rejected", source=known_source)
+
+
+def _claimed_email(source: WebhookSource | None, raw_body: bytes, deps: IntakeDeps) -> str | None:
+    if source is None or len(raw_body) > deps.max_body_bytes:
+        return None
+    try:
+        return source.claimed_email(json.loads(raw_body))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _record(trace: TraceRecorder, record: TraceRecord) -> None:
+    """Best effort: the trace explains what happened, it must never decide whether a delivery is accepted."""
+    try:
+        trace.record(record)
+    except Exception:
+        logger.warning("trace record not written", extra={"step": record.step.value}, exc_info=True)

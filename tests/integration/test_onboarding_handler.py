@@ -1,0 +1,201 @@
+"""The onboarding function against moto (tables, queues, secrets from template.yaml) and the sandbox Mailchimp."""
+
+from datetime import timedelta
+
+import mailchimp_marketing
+import pytest
+from support.queue import JOINED, active, dead_letters, empty_queues, joined, run_onboarding
+
+from memberflow.adapters.member_store import MemberStore
+from memberflow.adapters.trace_store import DynamoTraceStore
+from memberflow.models import Platform
+from memberflow.privacy import email_key
+from memberflow.trace import Step, email_subject
+
+
+@pytest.fixture(autouse=True)
+def clean_state(local_stack):
+    local_stack.mailchimp.reset()
+    empty_queues(local_stack)
+    yield
+
+
+@pytest.fixture
+def mailchimp(local_stack):
+    """The official client, pointed at the sandbox: what a marketer would see."""
+    client = mailchimp_marketing.Client()
+    client.set_config({"api_key": local_stack.settings.mailchimp_api_key})
+    client.api_client.host = local_stack.mailchimp.url
+    return client
+
+
+def status(mailchimp, email):
+    return mailchimp.lists.get_list_member(LIST, email)["status"]
+
+
+def journeys(local_stack, email):
+    return [t for t in local_stack.mailchimp.state.journey_triggers if t["email_address"].lower() == email.lower()]
+
+
+def members(local_stack):
+    return MemberStore(local_stack.table_name("MembersTable"))
+
+
+def trace_steps(local_stack, email):
+    records = DynamoTraceStore(local_stack.table_name("TraceTable")).query(email_subject(email))
+    return [(r.step, r.outcome.value) for r in sorted(records, key=lambda r: r.at)]
+
+
+LIST = "list123"
+
+
+def test_consenting_member_is_subscribed_tagged_and_welcomed(local_stack, mailchimp):
+    email = "ada@example.org"
+    answer = run_onboarding(local_stack, joined(email, consent=True))
+
+    assert answer == {"batchItemFailures": []}
+    member = mailchimp.lists.get_list_member(LIST, email)
+    assert member["status"] == "subscribed"
+    assert member["merge_fields"]["FNAME"] == "Ada" and member["merge_fields"]["PLATFORM"] == "discourse"
+    assert {tag["name"] for tag in member["tags"]} == {"platform:discourse", "cohort:2026-11"}
+    assert len(journeys(local_stack, email)) == 1
+    stored = members(local_stack).get(email_key(email))
+    assert stored.mailchimp_status == "subscribed"
+    assert stored.drip_due_at == JOINED + timedelta(days=1)
+    assert (Step.JOURNEY_STARTED, "ok") in trace_steps(local_stack, email)
+
+
+def test_duplicate_delivery_starts_no_second_journey(local_stack, mailchimp):
+    email = "grace@example.org"
+    event = joined(email, consent=True, key="discourse:w1:user_created:42")
+    run_onboarding(local_stack, event)
+    requests_after_first = sum(local_stack.mailchimp.state.request_counts.values())
+    run_onboarding(local_stack, event)  # SQS redelivery / platform retry: same idempotency key
+    run_onboarding(local_stack, event, event)  # twice in one batch
+
+    assert len(journeys(local_stack, email)) == 1
+    assert sum(local_stack.mailchimp.state.request_counts.values()) == requests_after_first
+
+
+def test_member_without_consent_is_stored_without_marketing_permission(local_stack, mailchimp):
+    email = "linus@example.org"
+    run_onboarding(local_stack, joined(email, consent=False, platform=Platform.SLACK))
+
+    assert status(mailchimp, email) == "transactional"
+    assert journeys(local_stack, email) == []
+    assert members(local_stack).get(email_key(email)).drip_due_at is None
+
+
+def test_unsubscribed_member_is_never_resubscribed(local_stack, mailchimp):
+    email = "former@example.org"
+    local_stack.mailchimp.seed_member(LIST, email, "unsubscribed")
+
+    answer = run_onboarding(local_stack, joined(email, consent=True))
+
+    assert answer == {"batchItemFailures": []}  # a compliance answer is recorded, not retried
+    assert status(mailchimp, email) == "unsubscribed"
+    assert journeys(local_stack, email) == []
+    assert any("opted out earlier" in detail for detail in _details(local_stack, email))
+
+
+def test_refused_direct_subscribe_falls_back_to_double_opt_in(local_stack, mailchimp):
+    email = "review@example.org"
+    local_stack.mailchimp.state.compliance_review.add(email)
+
+    run_onboarding(local_stack, joined(email, consent=True))
+
+    assert status(mailchimp, email) == "pending"
+    assert journeys(local_stack, email) == []
+
+
+def test_consent_on_a_second_platform_subscribes_once(local_stack, mailchimp):
+    email = "katherine@example.org"
+    run_onboarding(local_stack, joined(email, consent=False, platform=Platform.SLACK))
+    run_onboarding(local_stack, joined(email, consent=True, platform=Platform.DISCOURSE))
+    run_onboarding(local_stack, joined(email, consent=True, platform=Platform.DISCORD))
+
+    assert status(mailchimp, email) == "subscribed"
+    assert len(journeys(local_stack, email)) == 1
+    assert sorted(members(local_stack).get(email_key(email)).platforms) == ["discord", "discourse", "slack"]
+
+
+def test_forgotten_email_is_recorded_not_retried(local_stack, mailchimp):
+    email = "gone@example.org"
+    local_stack.mailchimp.seed_member(LIST, email, "subscribed")
+    mailchimp.lists.delete_list_member_permanent(LIST, email)
+
+    answer = run_onboarding(local_stack, joined(email, consent=True))
+
+    assert answer == {"batchItemFailures": []}
+    assert dead_letters(local_stack) == []
+    assert any("Forgotten Email" in detail for detail in _details(local_stack, email))
+
+
+def test_member_without_email_is_stored_but_not_sent_to_mailchimp(local_stack):
+    event = joined(None, consent=True, platform=Platform.DISCORD, user_id="118773660214398")
+    run_onboarding(local_stack, event)
+
+    assert members(local_stack).get(event.event.identity.key) is not None
+    assert sum(local_stack.mailchimp.state.request_counts.values()) == 0
+
+
+def test_mailchimp_failure_is_retried_then_parked_with_its_reason(local_stack):
+    email = "flaky@example.org"
+    local_stack.mailchimp.set_faults(fail_emails={email: 500})
+    event = joined(email, consent=True)
+
+    first = run_onboarding(local_stack, event, receive_count=1)
+    assert len(first["batchItemFailures"]) == 1  # SQS will redeliver it
+    assert dead_letters(local_stack) == []
+
+    last = run_onboarding(local_stack, event, receive_count=max_receive_count(local_stack))
+    assert last == {"batchItemFailures": []}  # parked by us, so SQS deletes it from the source queue
+    [parked] = dead_letters(local_stack)
+    reason = parked["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert "500" in reason
+    assert parked["MessageAttributes"]["correlation_id"]["StringValue"] == event.correlation_id
+    assert (Step.DEAD_LETTERED, "failed") in trace_steps(local_stack, email)
+
+
+def test_rate_limited_mailchimp_reports_a_batch_item_failure(local_stack):
+    local_stack.mailchimp.set_faults(rate_429=1.0)
+    good = joined("margaret@example.org", consent=True)
+
+    answer = run_onboarding(local_stack, good, receive_count=1)
+
+    assert len(answer["batchItemFailures"]) == 1
+    local_stack.mailchimp.set_faults()
+    retried = run_onboarding(local_stack, good)  # the redelivery succeeds and is not a duplicate
+    assert retried == {"batchItemFailures": []}
+    assert len(journeys(local_stack, "margaret@example.org")) == 1
+
+
+def test_activity_marks_member_active_and_the_drip_skips_them(local_stack, mailchimp):
+    quiet, chatty = joined("quiet@example.org", consent=True), joined("chatty@example.org", consent=True)
+    run_onboarding(local_stack, quiet, chatty)
+    run_onboarding(local_stack, active(chatty.event.identity))
+
+    assert members(local_stack).get(email_key("chatty@example.org")).activated_at is not None
+    report = local_stack.fire_schedule("DripSchedule", JOINED + timedelta(days=1, hours=1))
+    assert report["sent"] >= 1 and report["stopped_active"] == 0
+
+    def tags(email):
+        return {tag["name"] for tag in mailchimp.lists.get_list_member(LIST, email)["tags"]}
+
+    assert "onboarding-day-1" in tags("quiet@example.org")
+    assert "onboarding-day-1" not in tags("chatty@example.org")
+
+    local_stack.fire_schedule("DripSchedule", JOINED + timedelta(days=1, hours=2))
+    assert members(local_stack).get(email_key("quiet@example.org")).drip_steps_sent == 1  # no step twice
+    local_stack.fire_schedule("DripSchedule", JOINED + timedelta(days=3, hours=1))
+    assert "onboarding-day-3" in tags("quiet@example.org")
+    assert members(local_stack).get(email_key("quiet@example.org")).drip_steps_sent == 2
+
+
+def max_receive_count(local_stack):
+    return int(local_stack.function("OnboardingFunction").spec.environment["MAX_RECEIVE_COUNT"])
+
+
+def _details(local_stack, email):
+    records = DynamoTraceStore(local_stack.table_name("TraceTable")).query(email_subject(email))
+    return [r.detail for r in records]

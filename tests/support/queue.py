@@ -1,0 +1,78 @@
+"""Queue member events and hand them to the onboarding function as Lambda's SQS event source would."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+
+from memberflow.models import MemberActive, MemberIdentity, MemberJoined, Platform, QueuedEvent
+from memberflow_local.event_sources import lambda_sqs_record
+
+QUEUE = "MemberEventsQueue"
+DLQ = "MemberEventsDeadLetterQueue"
+JOINED = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+_ids = itertools.count(1)
+
+
+def joined(email: str | None, *, consent: bool, platform: Platform = Platform.DISCOURSE, user_id: str | None = None,
+           key: str | None = None, name: str = "Ada Lovelace") -> QueuedEvent:
+    user_id = user_id or str(next(_ids))
+    identity = MemberIdentity(platform=platform, workspace="w1", user_id=user_id)
+    event = MemberJoined(identity=identity, email=email, name=name, joined_at=JOINED, marketing_consent=consent)
+    return QueuedEvent(idempotency_key=key or f"{platform}:w1:join:{user_id}", correlation_id=f"corr-{user_id}",
+                       source=platform.value, event=event)
+
+
+def active(identity: MemberIdentity, activity: str = "message") -> QueuedEvent:
+    event = MemberActive(identity=identity, activity=activity, active_at=JOINED.replace(hour=18))
+    n = next(_ids)
+    return QueuedEvent(idempotency_key=f"{identity.platform}:w1:msg:{n}", correlation_id=f"corr-a{n}",
+                       source=identity.platform.value, event=event)
+
+
+def receive_all(stack, queue: str, count: int) -> list[dict]:
+    sqs, url = stack.client("sqs"), stack.queue_url(queue)
+    messages: list[dict] = []
+    for _ in range(20):
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                     AttributeNames=["All"], MessageAttributeNames=["All"])
+        messages += answer.get("Messages", [])
+        if len(messages) >= count:
+            break
+    return messages
+
+
+def run_onboarding(stack, *events: QueuedEvent, receive_count: int | None = None) -> dict:
+    """Queue `events`, receive them and invoke the onboarding function with one SQS batch; return its answer."""
+    sqs, url = stack.client("sqs"), stack.queue_url(QUEUE)
+    sent = [sqs.send_message(QueueUrl=url, MessageBody=queued.model_dump_json())["MessageId"] for queued in events]
+    messages = []
+    for message in receive_all(stack, QUEUE, len(events)):
+        if message["MessageId"] in sent:
+            messages.append(message)
+        else:  # left over from an earlier test's retry
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert len(messages) == len(events)
+    records = [lambda_sqs_record(message, stack.queue_arn(QUEUE)) for message in messages]
+    if receive_count is not None:
+        for record in records:
+            record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+    answer = stack.invoke("OnboardingFunction", {"Records": records})
+    failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
+    for record in records:  # what Lambda's event source mapping does with a partial batch answer
+        if record["messageId"] not in failed:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
+    return answer
+
+
+def dead_letters(stack) -> list[dict]:
+    return receive_all(stack, DLQ, 1)
+
+
+def empty_queues(stack) -> None:
+    sqs = stack.client("sqs")
+    for queue in (QUEUE, DLQ):
+        url = stack.queue_url(queue)
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

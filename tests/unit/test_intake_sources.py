@@ -1,0 +1,547 @@
+"""Intake without AWS: every sample delivery normalises to the member event we expect, bad payloads are
+refused with the field named, and deliveries that are not member events are acknowledged but never queued."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memberflow import signatures
+from memberflow.adapters.event_queue import QueueUnavailable
+from memberflow.intake.registry import build_registry
+from memberflow.intake.service import IntakeDeps, IntakeResponse, accept_webhook
+from memberflow.models import MemberActive, MemberIdentity, MemberJoined, Platform, QueuedEvent
+from memberflow.trace import MemoryTrace, Outcome, Step, email_subject, identity_subject, rejections_subject
+
+SAMPLES = Path(__file__).resolve().parents[2] / "events" / "webhooks"
+NOW = datetime(2024, 11, 14, 22, 31, tzinfo=UTC)
+RELAY_SEED = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"
+SECRETS = {
+    "slack_signing_secret": "slack-secret",
+    "discourse_secret": "discourse-secret",
+    "discord_relay_public_key": signatures.discord_public_key(RELAY_SEED),
+    "generic_hmac_secret": "generic-secret",
+}
+DISCOURSE = "https://forum.example.com"
+GUILD = "1098765432109876543"
+
+
+class MemoryQueue:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[QueuedEvent] = []
+        self.fail = fail
+
+    def send(self, event: QueuedEvent) -> str:
+        if self.fail:
+            raise QueueUnavailable("throttled")
+        self.sent.append(event)
+        return "message-id"
+
+
+class BrokenTrace:
+    def record(self, record: object) -> None:
+        raise RuntimeError("trace table is gone")
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / f"{name}.json").read_text())
+
+
+def signed(source: str, body: bytes, headers: dict[str, str], ts: int | None = None) -> dict[str, str]:
+    ts = int(NOW.timestamp()) if ts is None else ts
+    signature = {
+        "slack": lambda: signatures.sign_slack(SECRETS["slack_signing_secret"], body, ts),
+        "discourse": lambda: signatures.sign_discourse(SECRETS["discourse_secret"], body),
+        "discord": lambda: signatures.sign_discord_relay(RELAY_SEED, body, ts),
+        "generic": lambda: signatures.sign_generic(SECRETS["generic_hmac_secret"], body, ts),
+    }[source]()
+    return {name.lower(): value for name, value in {**headers, **signature}.items()}
+
+
+class Intake:
+    """accept_webhook with in-memory dependencies and a fixed clock."""
+
+    def __init__(self, queue: MemoryQueue | None = None, trace: Any = None, **deps: Any) -> None:
+        self.queue = queue or MemoryQueue()
+        self.trace = trace if trace is not None else MemoryTrace()
+        self.deps = IntakeDeps(
+            queue=self.queue, trace=self.trace, secrets=lambda: SECRETS, clock=lambda: NOW, **deps
+        )
+
+    def deliver(self, source: str, body: Any, headers: dict[str, str] | None = None) -> IntakeResponse:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return accept_webhook(
+            source, raw, signed(source, raw, headers or {}), self.deps, correlation_id="req-1"
+        )
+
+    def deliver_sample(self, name: str, **changes: Any) -> IntakeResponse:
+        delivery = sample(name)
+        return self.deliver(delivery["source"], changes.get("body", delivery["body"]), delivery["headers"])
+
+    def queued_event(self) -> MemberJoined | MemberActive:
+        assert len(self.queue.sent) == 1
+        return self.queue.sent[0].event
+
+
+@pytest.fixture
+def intake() -> Intake:
+    return Intake()
+
+
+# ---------------------------------------------------------------- samples become member events
+
+
+def test_slack_team_join_becomes_member_joined_without_consent(intake: Intake) -> None:
+    answer = intake.deliver_sample("slack_team_join")
+
+    assert answer.status == 200
+    assert answer.body == {
+        "status": "queued",
+        "idempotency_key": "slack:T0001ABCDE:Ev06TEAMJOIN1",
+        "correlation_id": "req-1",
+    }
+    assert intake.queued_event() == MemberJoined(
+        identity=MemberIdentity(platform=Platform.SLACK, workspace="T0001ABCDE", user_id="U06JANEDOE"),
+        email="jane.doe@example.com",
+        name="Jane Doe",
+        username="jane.doe",
+        joined_at=datetime.fromtimestamp(1700000000, UTC),
+        marketing_consent=False,
+    )
+    assert intake.queue.sent[0].source == "slack"
+    assert intake.queue.sent[0].correlation_id == "req-1"
+
+
+def test_slack_message_becomes_member_active(intake: Intake) -> None:
+    assert intake.deliver_sample("slack_message").status == 200
+    assert intake.queued_event() == MemberActive(
+        identity=MemberIdentity(platform=Platform.SLACK, workspace="T0001ABCDE", user_id="U06JANEDOE"),
+        activity="message",
+        active_at=datetime.fromtimestamp(1700000100, UTC),
+    )
+
+
+def test_slack_reaction_becomes_member_active(intake: Intake) -> None:
+    answer = intake.deliver_sample("slack_reaction_added")
+
+    assert answer.body["idempotency_key"] == "slack:T0001ABCDE:Ev06REACTION1"
+    event = intake.queued_event()
+    assert isinstance(event, MemberActive) and event.activity == "reaction"
+    assert event.identity.user_id == "U06JANEDOE"
+
+
+def test_slack_url_verification_answers_the_challenge(intake: Intake) -> None:
+    answer = intake.deliver_sample("slack_url_verification")
+
+    assert (answer.status, answer.body) == (
+        200,
+        {"challenge": sample("slack_url_verification")["body"]["challenge"]},
+    )
+    assert intake.queue.sent == []
+
+
+def test_discourse_user_created_becomes_member_joined(intake: Intake) -> None:
+    answer = intake.deliver_sample("discourse_user_created")
+
+    assert answer.body["idempotency_key"] == f"discourse:{DISCOURSE}:user_created:17"
+    assert intake.queued_event() == MemberJoined(
+        identity=MemberIdentity(platform=Platform.DISCOURSE, workspace=DISCOURSE, user_id="17"),
+        email="jane.doe@example.com",
+        name="Jane Doe",
+        username="jane",
+        joined_at=datetime(2024, 11, 14, 22, 13, 20, 123000, tzinfo=UTC),
+        marketing_consent=False,
+    )
+
+
+def test_discourse_consent_comes_from_the_configured_user_field() -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="1"))
+
+    intake.deliver_sample("discourse_user_created")
+
+    event = intake.queued_event()
+    assert isinstance(event, MemberJoined) and event.marketing_consent is True
+
+
+@pytest.mark.parametrize("value", ["false", "", None, "0"])
+def test_discourse_consent_field_not_true_means_no_consent(value: Any) -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="1"))
+    body = sample("discourse_user_created")["body"]
+    body["user"]["user_fields"]["1"] = value
+
+    intake.deliver_sample("discourse_user_created", body=body)
+
+    event = intake.queued_event()
+    assert isinstance(event, MemberJoined) and event.marketing_consent is False
+
+
+def test_discourse_post_created_becomes_member_active(intake: Intake) -> None:
+    answer = intake.deliver_sample("discourse_post_created")
+
+    assert answer.body["idempotency_key"] == f"discourse:{DISCOURSE}:post_created:1234"
+    assert intake.queued_event() == MemberActive(
+        identity=MemberIdentity(platform=Platform.DISCOURSE, workspace=DISCOURSE, user_id="17"),
+        activity="post",
+        active_at=datetime(2024, 11, 14, 22, 30, 5, 456000, tzinfo=UTC),
+    )
+
+
+def test_discourse_post_without_user_id_falls_back_to_username(intake: Intake) -> None:
+    body = sample("discourse_post_created")["body"]
+    del body["post"]["user_id"]
+
+    intake.deliver_sample("discourse_post_created", body=body)
+
+    assert intake.queued_event().identity.user_id == "jane"
+
+
+def test_discourse_retry_with_a_new_event_id_keeps_the_idempotency_key(intake: Intake) -> None:
+    delivery = sample("discourse_post_created")
+    first = intake.deliver("discourse", delivery["body"], delivery["headers"])
+    retry = intake.deliver(
+        "discourse", delivery["body"], {**delivery["headers"], "X-Discourse-Event-Id": "999"}
+    )
+
+    assert first.body["idempotency_key"] == retry.body["idempotency_key"]
+
+
+def test_discourse_ping_is_answered(intake: Intake) -> None:
+    answer = intake.deliver_sample("discourse_ping")
+
+    assert answer.status == 200
+    assert intake.queue.sent == []
+
+
+def test_discord_member_add_becomes_member_joined_with_relay_consent(intake: Intake) -> None:
+    answer = intake.deliver_sample("discord_member_add")
+
+    assert answer.body["idempotency_key"] == f"discord:{GUILD}:1306712345678901248"
+    assert intake.queued_event() == MemberJoined(
+        identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
+        email="jane.doe@example.com",
+        name="Jane Doe",
+        username="janedoe",
+        joined_at=datetime(2024, 11, 14, 22, 13, 20, 861000, tzinfo=UTC),
+        marketing_consent=True,
+    )
+
+
+def test_discord_member_without_email_or_consent_is_still_queued(intake: Intake) -> None:
+    body = sample("discord_member_add")["body"]
+    del body["member"]["email"], body["member"]["marketing_consent"]
+
+    intake.deliver_sample("discord_member_add", body=body)
+
+    event = intake.queued_event()
+    assert isinstance(event, MemberJoined) and event.email is None and event.marketing_consent is False
+
+
+def test_discord_message_create_becomes_member_active(intake: Intake) -> None:
+    intake.deliver_sample("discord_message_create")
+
+    assert intake.queued_event() == MemberActive(
+        identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
+        activity="message",
+        active_at=datetime(2024, 11, 14, 22, 30, 5, 402000, tzinfo=UTC),
+    )
+
+
+def test_discord_relay_ping_is_answered_with_pong(intake: Intake) -> None:
+    answer = intake.deliver("discord", {"version": 1, "id": "p-1", "type": "PING"})
+
+    assert (answer.status, answer.body) == (200, {"type": "PONG"})
+    assert intake.queue.sent == []
+
+
+def test_generic_member_joined(intake: Intake) -> None:
+    answer = intake.deliver_sample("generic_member_joined")
+
+    assert answer.body["idempotency_key"] == "generic:signup-2024-11-14-000123"
+    assert intake.queued_event() == MemberJoined(
+        identity=MemberIdentity(
+            platform=Platform.GENERIC, workspace="meetup-amsterdam", user_id="form-000123"
+        ),
+        email="jane.doe@example.com",
+        name="Jane Doe",
+        username="jane",
+        joined_at=datetime(2024, 11, 14, 22, 13, 20, tzinfo=UTC),
+        marketing_consent=True,
+    )
+
+
+def test_generic_member_active_defaults_the_workspace(intake: Intake) -> None:
+    intake.deliver(
+        "generic",
+        {
+            "event_id": "e-2",
+            "type": "member_active",
+            "occurred_at": "2024-11-14T22:13:20Z",
+            "member": {"id": "m-1"},
+            "activity": "post",
+        },
+    )
+
+    event = intake.queued_event()
+    assert isinstance(event, MemberActive) and event.activity == "post"
+    assert event.identity.workspace == "default"
+
+
+# ---------------------------------------------------------------- invalid payloads name the field
+
+
+def without(body: dict[str, Any], path: str) -> dict[str, Any]:
+    *parents, leaf = path.split(".")
+    node = body
+    for key in parents:
+        node = node[key]
+    del node[leaf]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("sample_name", "field"),
+    [
+        ("slack_team_join", "event.user.id"),
+        ("slack_team_join", "team_id"),
+        ("slack_team_join", "event_id"),
+        ("slack_message", "event.user"),
+        ("slack_message", "event.channel"),
+        ("slack_reaction_added", "event.reaction"),
+        ("slack_url_verification", "challenge"),
+        ("discourse_user_created", "user.created_at"),
+        ("discourse_user_created", "user.id"),
+        ("discourse_post_created", "post.id"),
+        ("discord_member_add", "member.user.id"),
+        ("discord_member_add", "guild_id"),
+        ("discord_message_create", "message.author"),
+        ("generic_member_joined", "member.id"),
+        ("generic_member_joined", "occurred_at"),
+    ],
+)
+def test_missing_required_field_is_a_400_naming_it(intake: Intake, sample_name: str, field: str) -> None:
+    answer = intake.deliver_sample(sample_name, body=without(sample(sample_name)["body"], field))
+
+    assert answer.status == 400
+    assert answer.body["error"] == "invalid_payload"
+    assert {"field": field, "problem": "Field required"} in answer.body["problems"]
+    assert field in answer.body["detail"]
+    assert intake.queue.sent == []
+
+
+def test_discourse_post_without_any_author_is_a_400(intake: Intake) -> None:
+    body = without(without(sample("discourse_post_created")["body"], "post.user_id"), "post.username")
+
+    answer = intake.deliver_sample("discourse_post_created", body=body)
+
+    assert answer.status == 400
+    assert answer.body["problems"] == [{"field": "post.user_id", "problem": "Field required"}]
+
+
+def test_an_email_that_is_not_an_address_is_a_400_naming_the_platform_field(intake: Intake) -> None:
+    body = sample("slack_team_join")["body"]
+    body["event"]["user"]["profile"]["email"] = "not-an-address"
+
+    answer = intake.deliver_sample("slack_team_join", body=body)
+
+    assert answer.status == 400
+    assert answer.body["problems"][0]["field"] == "event.user.profile.email"
+
+
+def test_generic_member_active_without_activity_is_a_400(intake: Intake) -> None:
+    answer = intake.deliver(
+        "generic",
+        {
+            "event_id": "e-3",
+            "type": "member_active",
+            "occurred_at": "2024-11-14T22:13:20Z",
+            "member": {"id": "m-1"},
+        },
+    )
+
+    assert answer.body["problems"] == [{"field": "activity", "problem": "Field required"}]
+
+
+def test_generic_unknown_type_is_a_400_naming_type(intake: Intake) -> None:
+    answer = intake.deliver(
+        "generic",
+        {
+            "event_id": "e-4",
+            "type": "member_left",
+            "occurred_at": "2024-11-14T22:13:20Z",
+            "member": {"id": "m-1"},
+        },
+    )
+
+    assert answer.status == 400
+    assert [problem["field"] for problem in answer.body["problems"]] == ["type"]
+
+
+def test_generic_timestamp_without_timezone_is_a_400(intake: Intake) -> None:
+    body = sample("generic_member_joined")["body"]
+    body["occurred_at"] = "2024-11-14T22:13:20"
+
+    answer = intake.deliver("generic", body)
+
+    assert answer.body["problems"][0]["field"] == "occurred_at"
+
+
+def test_discourse_without_instance_header_is_a_400(intake: Intake) -> None:
+    delivery = sample("discourse_user_created")
+    headers = {k: v for k, v in delivery["headers"].items() if k != "X-Discourse-Instance"}
+
+    answer = intake.deliver("discourse", delivery["body"], headers)
+
+    assert answer.status == 400
+    assert answer.body["problems"][0]["field"] == "headers.X-Discourse-Instance"
+
+
+def test_a_body_that_is_not_an_object_is_a_400(intake: Intake) -> None:
+    answer = intake.deliver("slack", [1, 2, 3])
+
+    assert answer.status == 400
+    assert answer.body["problems"] == [{"field": "body", "problem": "Input should be a JSON object"}]
+
+
+def test_malformed_json_is_a_400_invalid_json(intake: Intake) -> None:
+    answer = intake.deliver("generic", b'{"event_id": ')
+
+    assert (answer.status, answer.body["error"]) == (400, "invalid_json")
+
+
+def test_a_form_encoded_body_is_a_415(intake: Intake) -> None:
+    answer = intake.deliver(
+        "discourse",
+        b"payload=%7B%7D",
+        {"Content-Type": "application/x-www-form-urlencoded", "X-Discourse-Event": "user_created"},
+    )
+
+    assert (answer.status, answer.body["error"]) == (415, "unsupported_media_type")
+
+
+# ---------------------------------------------------------------- acknowledged, never queued
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("slack_message_bot", lambda body: body),
+        ("slack_message", lambda body: body["event"].update(bot_id="B0123")),
+        ("slack_message", lambda body: body["event"].update(subtype="message_changed")),
+        ("slack_message", lambda body: body["event"].update(subtype="channel_join")),
+        ("slack_team_join", lambda body: body["event"]["user"].update(is_bot=True)),
+        ("slack_team_join", lambda body: body["event"].update(type="user_change")),
+        ("slack_message", lambda body: body.update(type="app_rate_limited")),
+        ("discord_member_add", lambda body: body["member"]["user"].update(bot=True)),
+        ("discord_message_create", lambda body: body["message"]["author"].update(bot=True)),
+        ("discourse_user_created", lambda body: body["user"].update(id=-2)),
+        ("discourse_post_created", lambda body: body["post"].update(post_type=3)),
+    ],
+)
+def test_non_member_events_are_ignored_and_not_queued(intake: Intake, name: str, change: Any) -> None:
+    body = sample(name)["body"]
+    change(body)
+
+    answer = intake.deliver_sample(name, body=body)
+
+    assert answer.status == 200
+    assert answer.body["status"] == "ignored"
+    assert answer.body["reason"]
+    assert intake.queue.sent == []
+
+
+def test_slack_thread_broadcast_counts_as_activity(intake: Intake) -> None:
+    body = sample("slack_message")["body"]
+    body["event"].update(subtype="thread_broadcast", thread_ts="1700000000.000100")
+
+    assert intake.deliver_sample("slack_message", body=body).body["status"] == "queued"
+
+
+def test_unused_discourse_events_are_ignored(intake: Intake) -> None:
+    delivery = sample("discourse_post_created")
+    headers = {**delivery["headers"], "X-Discourse-Event": "post_edited"}
+
+    answer = intake.deliver("discourse", delivery["body"], headers)
+
+    assert answer.body["status"] == "ignored"
+    assert intake.queue.sent == []
+
+
+# ---------------------------------------------------------------- the service around the sources
+
+
+def test_unknown_source_is_a_404(intake: Intake) -> None:
+    answer = accept_webhook("zoom", b"{}", {}, intake.deps)
+
+    assert (answer.status, answer.body["error"], answer.source) == (404, "unknown_source", "unknown")
+
+
+def test_oversize_body_is_a_413_before_any_verification(intake: Intake) -> None:
+    small = Intake(max_body_bytes=100)
+
+    answer = accept_webhook("slack", b"x" * 101, {}, small.deps)
+
+    assert (answer.status, answer.body["error"]) == (413, "payload_too_large")
+
+
+def test_forged_request_is_a_401_and_traced_under_the_claimed_email(intake: Intake) -> None:
+    delivery = sample("slack_team_join")
+    raw = json.dumps(delivery["body"]).encode()
+    headers = signed("slack", raw, delivery["headers"])
+    headers["x-slack-signature"] = "v0=" + "0" * 64
+
+    answer = accept_webhook("slack", raw, headers, intake.deps, correlation_id="req-9")
+
+    assert answer.status == 401
+    assert answer.body == {
+        "error": "invalid_signature",
+        "detail": "X-Slack-Signature does not match the body",
+    }
+    assert intake.queue.sent == []
+    rejected = (Step.REQUEST_REJECTED, Outcome.REFUSED)
+    assert intake.trace.steps(rejections_subject("2024-11-14")) == [rejected]
+    assert intake.trace.steps(email_subject("jane.doe@example.com")) == [rejected]
+    assert (
+        intake.trace.records[0].detail == "401 invalid_signature: X-Slack-Signature does not match the body"
+    )
+
+
+def test_stale_request_is_a_401(intake: Intake) -> None:
+    delivery = sample("generic_member_joined")
+    raw = json.dumps(delivery["body"]).encode()
+    headers = signed("generic", raw, delivery["headers"], ts=int(NOW.timestamp()) - 301)
+
+    answer = accept_webhook("generic", raw, headers, intake.deps)
+
+    assert (answer.status, answer.body["error"]) == (401, "stale_timestamp")
+
+
+def test_queued_event_is_traced_under_the_member_email(intake: Intake) -> None:
+    intake.deliver_sample("slack_team_join")
+
+    assert intake.trace.steps(email_subject("jane.doe@example.com")) == [(Step.EVENT_RECEIVED, Outcome.OK)]
+
+
+def test_queued_event_without_email_is_traced_under_the_identity(intake: Intake) -> None:
+    intake.deliver_sample("slack_message")
+
+    subject = identity_subject("slack:T0001ABCDE:U06JANEDOE")
+    assert intake.trace.steps(subject) == [(Step.EVENT_RECEIVED, Outcome.OK)]
+
+
+def test_a_trace_failure_never_fails_the_delivery() -> None:
+    intake = Intake(trace=BrokenTrace())
+
+    assert intake.deliver_sample("slack_team_join").status == 200
+    assert intake.deliver("slack", b"{}").status == 400
+
+
+def test_queue_failure_is_a_503_so_the_platform_retries() -> None:
+    intake = Intake(queue=MemoryQueue(fail=True))
+
+    answer = intake.deliver_sample("slack_team_join")
+
+    assert (answer.status, answer.body["error"], answer.outcome) == (503, "queue_unavailable", "failed")
