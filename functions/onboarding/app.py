@@ -8,7 +8,6 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-
 from memberflow.adapters.aws import client
 from memberflow.config import OnboardingSettings, load_settings
 from memberflow.models import QueuedEvent
@@ -42,8 +41,9 @@ def handle_once(queued: QueuedEvent) -> dict[str, str]:
 
 def record_handler(record: dict) -> None:
     message = QueuedMessage.from_lambda_record(record)
-    process_message(message, lambda queued: handle_once(queued=queued), redelivery_policy(),
-                    onboarding_deps().trace, client("sqs"))
+    process_message(
+        message, lambda queued: handle_once(queued=queued), redelivery_policy(), onboarding_deps().trace, client("sqs")
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,11 +1,10 @@
 """Scheduled onboarding drip: sends the steps that are due at the schedule's firing time."""
 
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-
 from memberflow.drip import send_due_drip_steps
 from memberflow.models import ScheduledRun
 from memberflow.wiring import drip_deps
@@ -19,7 +18,7 @@ metrics = Metrics()
 def handler(event: dict, context) -> dict:
     run = ScheduledRun.model_validate(event)
     # The schedule's own firing time, so a late or replayed invocation sends what was due then.
-    now = run.time or datetime.now(timezone.utc)
+    now = run.time or datetime.now(UTC)
     report = send_due_drip_steps(now, run_id=run.id or context.aws_request_id, deps=drip_deps())
     metrics.add_metric(name="DripStepsSent", unit=MetricUnit.Count, value=report.sent)
     logger.info("drip run finished", extra=asdict(report))

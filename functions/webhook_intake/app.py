@@ -8,9 +8,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-
 from memberflow.intake.service import accept_webhook
-from memberflow.intake.wiring import intake_deps
+from memberflow.wiring import intake_deps
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"memberflow"})

@@ -45,7 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fire_schedule(name: str, at: str | None) -> int:
     import requests
-
     from memberflow_local.settings import LocalSettings
 
     settings = LocalSettings.from_env()
@@ -62,36 +61,19 @@ def _fire_schedule(name: str, at: str | None) -> int:
 def _trace(args: argparse.Namespace) -> int:
     from memberflow.adapters.member_store import MemberStore
     from memberflow.adapters.trace_store import DynamoTraceStore
-    from memberflow.privacy import email_key, mask_email
-    from memberflow.trace import email_subject, identity_subject
-    from memberflow.trace_report import explain, format_timeline
+    from memberflow.trace_report import collect, render
 
     trace_table, members_table = _trace_tables(args.stack)
-    store = DynamoTraceStore(trace_table)
-    records = store.query(email_subject(args.email))
-    member = MemberStore(members_table).get(email_key(args.email))
-    for identity in member.identities if member else []:
-        records += store.query(identity_subject(identity))
-
-    verdict = explain(records)
+    report = collect(args.email, DynamoTraceStore(trace_table), MemberStore(members_table))
     if args.json:
-        print(json.dumps([_record_json(r) for r in records], indent=2))
+        print(json.dumps([_record_json(r) for r in report.records], indent=2))
     else:
-        print(f"member {mask_email(args.email)}")
-        if member:
-            print(
-                f"  platforms: {', '.join(member.platforms)}; Mailchimp status: {member.mailchimp_status}; "
-                f"consent: {member.marketing_consent}; active: {bool(member.activated_at)}; "
-                f"drip steps sent: {member.drip_steps_sent}"
-            )
-        for line in format_timeline(records):
-            print("  " + line)
-        answer = {True: "YES", False: "NO", None: "UNKNOWN"}[verdict.welcomed]
-        print(f"welcome email: {answer}: {verdict.reason}")
+        print("\n".join(render(report)))
     return 0
 
 
 def _trace_tables(stack: str | None) -> tuple[str, str]:
+    """Table names of a deployed stack (from CloudFormation), or of the local stack (and point boto3 at it)."""
     if stack:
         from memberflow.adapters.aws import client
 
@@ -103,11 +85,13 @@ def _trace_tables(stack: str | None) -> tuple[str, str]:
 
         return physical("TraceTable"), physical("MembersTable")
 
+    from memberflow_local.aws import AWS_ENV
     from memberflow_local.settings import LocalSettings
+    from memberflow_local.template import physical_name
 
     settings = LocalSettings.from_env()
-    settings.apply_client_environment(os.environ)
-    return settings.physical_name("TraceTable"), settings.physical_name("MembersTable")
+    os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": f"http://{settings.host}:{settings.aws_port}"})
+    return physical_name("TraceTable"), physical_name("MembersTable")
 
 
 def _record_json(record) -> dict:

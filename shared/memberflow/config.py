@@ -23,6 +23,8 @@ class IntakeSettings(_Env):
     trace_table_name: str = Field(alias="TRACE_TABLE_NAME")
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
     replay_window_seconds: int = Field(default=300, alias="REPLAY_WINDOW_SECONDS", gt=0)
+    discourse_consent_user_field: str = Field(default="", alias="DISCOURSE_CONSENT_USER_FIELD")
+    """Id of the Discourse custom user field that records marketing consent; empty: none."""
 
 
 class MailchimpSettings(_Env):

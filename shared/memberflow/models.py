@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -83,7 +83,7 @@ class QueuedEvent(_Frozen):
     """Stable across redeliveries of the same platform event (Slack event_id, Discourse resource id + event, ...)."""
     correlation_id: str = Field(min_length=1)
     source: str
-    received_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     event: MemberEvent
 
 

@@ -6,7 +6,7 @@ address itself, and carry the correlation id that also appears in the logs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -60,7 +60,7 @@ class TraceRecord:
     detail: str
     correlation_id: str
     source: str = ""
-    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from memberflow.trace import Outcome, Step, TraceRecord
+from memberflow.adapters.member_store import MemberRecord, MemberStore
+from memberflow.adapters.trace_store import DynamoTraceStore
+from memberflow.privacy import email_key, mask_email
+from memberflow.trace import Outcome, Step, TraceRecord, email_subject, identity_subject
 
 
 @dataclass(frozen=True)
@@ -13,6 +16,39 @@ class Verdict:
     welcomed: bool | None
     """True: the welcome journey started; False: it did not, for `reason`; None: nothing known about the member."""
     reason: str
+
+
+@dataclass(frozen=True)
+class MemberReport:
+    email: str
+    member: MemberRecord | None
+    records: list[TraceRecord]
+    verdict: Verdict
+
+
+def collect(email: str, traces: DynamoTraceStore, members: MemberStore) -> MemberReport:
+    """Everything recorded for a member: under their email, and under each platform identity they used."""
+    records = traces.query(email_subject(email))
+    member = members.get(email_key(email))
+    for identity in member.identities if member else []:
+        records += traces.query(identity_subject(identity))
+    records.sort(key=lambda record: record.at)
+    return MemberReport(email, member, records, explain(records))
+
+
+def render(report: MemberReport) -> list[str]:
+    lines = [f"member {mask_email(report.email)}"]
+    member = report.member
+    if member:
+        lines.append(
+            f"  platforms: {', '.join(member.platforms)}; Mailchimp status: {member.mailchimp_status}; "
+            f"consent: {member.marketing_consent}; active: {bool(member.activated_at)}; "
+            f"drip steps sent: {member.drip_steps_sent}"
+        )
+    lines += ["  " + line for line in format_timeline(report.records)]
+    answer = {True: "YES", False: "NO", None: "UNKNOWN"}[report.verdict.welcomed]
+    lines.append(f"welcome email: {answer}: {report.verdict.reason}")
+    return lines
 
 
 def explain(records: Iterable[TraceRecord]) -> Verdict:
@@ -28,7 +64,9 @@ def explain(records: Iterable[TraceRecord]) -> Verdict:
     # Later records supersede earlier ones: the last decisive step is the answer.
     for record in reversed(timeline):
         if record.step is Step.DEAD_LETTERED:
-            return Verdict(False, f"processing failed and the event was parked in the dead-letter queue: {record.detail}")
+            return Verdict(
+                False, f"processing failed and the event was parked in the dead-letter queue: {record.detail}"
+            )
         if record.step is Step.MAILCHIMP_UPSERT and record.outcome is Outcome.REFUSED:
             return Verdict(False, record.detail)
         if record.step in (Step.SKIPPED, Step.JOURNEY_STARTED) and record.outcome is Outcome.SKIPPED:

@@ -1,18 +1,45 @@
 """Builds each function's dependencies from its validated environment, once per container and only when first
-needed."""
+needed. Imports stay inside the builders so a function loads only the adapters it uses (cold start)."""
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-from memberflow.adapters.mailchimp import MailchimpClient
-from memberflow.config import DripSettings, MailchimpSettings, OnboardingSettings, load_settings
-from memberflow.drip import DripDeps
-from memberflow.onboarding import OnboardingDeps, OnboardingRules
-from memberflow.queue_worker import RedeliveryPolicy
+from memberflow.config import DripSettings, IntakeSettings, MailchimpSettings, OnboardingSettings, load_settings
+
+if TYPE_CHECKING:
+    from memberflow.adapters.mailchimp import MailchimpClient
+    from memberflow.drip import DripDeps
+    from memberflow.intake.service import IntakeDeps
+    from memberflow.onboarding import OnboardingDeps
+    from memberflow.queue_worker import RedeliveryPolicy
+
+
+@cache
+def intake_deps() -> IntakeDeps:
+    from functools import partial
+
+    from memberflow.adapters.event_queue import SqsEventQueue
+    from memberflow.adapters.secrets import get_json_secret
+    from memberflow.adapters.trace_store import DynamoTraceStore
+    from memberflow.intake.registry import build_registry
+    from memberflow.intake.service import IntakeDeps
+
+    settings = load_settings(IntakeSettings)
+    return IntakeDeps(
+        queue=SqsEventQueue(settings.member_events_queue_url),
+        trace=DynamoTraceStore(settings.trace_table_name),
+        # Fetched on use, not here: the secret is cached for a few minutes so rotation is picked up.
+        secrets=partial(get_json_secret, settings.webhook_secrets_arn),
+        registry=build_registry(settings.discourse_consent_user_field or None),
+        max_body_bytes=settings.max_body_bytes,
+        replay_window_seconds=settings.replay_window_seconds,
+    )
 
 
 def mailchimp_client(settings: MailchimpSettings) -> MailchimpClient:
+    from memberflow.adapters.mailchimp import MailchimpClient
     from memberflow.adapters.secrets import get_json_secret
 
     api_key = get_json_secret(settings.mailchimp_secret_arn)["api_key"]
@@ -23,6 +50,7 @@ def mailchimp_client(settings: MailchimpSettings) -> MailchimpClient:
 def onboarding_deps() -> OnboardingDeps:
     from memberflow.adapters.member_store import MemberStore
     from memberflow.adapters.trace_store import DynamoTraceStore
+    from memberflow.onboarding import OnboardingDeps, OnboardingRules
 
     settings = load_settings(OnboardingSettings)
     return OnboardingDeps(
@@ -40,6 +68,8 @@ def onboarding_deps() -> OnboardingDeps:
 
 @cache
 def redelivery_policy() -> RedeliveryPolicy:
+    from memberflow.queue_worker import RedeliveryPolicy
+
     settings = load_settings(OnboardingSettings)
     return RedeliveryPolicy(
         queue_url=settings.member_events_queue_url,
@@ -53,6 +83,7 @@ def redelivery_policy() -> RedeliveryPolicy:
 def drip_deps() -> DripDeps:
     from memberflow.adapters.member_store import MemberStore
     from memberflow.adapters.trace_store import DynamoTraceStore
+    from memberflow.drip import DripDeps
 
     settings = load_settings(DripSettings)
     return DripDeps(
@@ -69,6 +100,6 @@ def reset() -> None:
     the environment between runs)."""
     from memberflow.adapters import aws, secrets
 
-    for built in (onboarding_deps, redelivery_policy, drip_deps, load_settings, aws.client, aws.table):
+    for built in (intake_deps, onboarding_deps, redelivery_policy, drip_deps, load_settings, aws.client, aws.table):
         built.cache_clear()
     secrets.clear_cache()

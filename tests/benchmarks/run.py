@@ -69,11 +69,10 @@ def intake_latency() -> tuple[float, float]:
     """Signed Slack team_join deliveries through the intake handler, invoked in-process on the local stack (moto
     in server mode behind SQS, Secrets Manager and DynamoDB, so each SDK call is a real localhost round trip)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from support.apigw import http_api_event
-
     from memberflow import signatures
     from memberflow_local.settings import LocalSettings
     from memberflow_local.stack import LocalStack
+    from support.apigw import http_api_event
 
     settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0)
     sample = json.loads((ROOT / "events" / "webhooks" / "slack_team_join.json").read_text())

@@ -18,9 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from memberflow import signatures
-from memberflow.adapters import aws, secrets
-from memberflow.config import load_settings
+from memberflow import signatures, wiring
 from memberflow.trace import rejections_subject
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,10 +122,7 @@ def load_handler_module() -> ModuleType:
 
 
 def clear_cached_clients_and_settings() -> None:
-    aws.client.cache_clear()
-    aws.table.cache_clear()
-    secrets.clear_cache()
-    load_settings.cache_clear()
+    wiring.reset()
 
 
 @pytest.fixture

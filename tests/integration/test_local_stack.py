@@ -135,8 +135,7 @@ def real_stack():
         return handler
 
     handlers = {
-        name: recorder(name)
-        for name in ("WebhookIntakeFunction", "OnboardingFunction", "OnboardingDripFunction")
+        name: recorder(name) for name in ("WebhookIntakeFunction", "OnboardingFunction", "OnboardingDripFunction")
     }
     with LocalStack(_settings(), mailchimp=False, pollers=False, handlers=handlers) as stack:
         stack.calls = calls  # type: ignore[attr-defined]
@@ -151,9 +150,7 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     for logical_id, spec in template.tables.items():
         table = ddb.describe_table(TableName=real_stack.table_name(logical_id))["Table"]
         assert table["KeySchema"] == spec.properties["KeySchema"]
-        want_gsis = {
-            g["IndexName"]: g["KeySchema"] for g in spec.properties.get("GlobalSecondaryIndexes", [])
-        }
+        want_gsis = {g["IndexName"]: g["KeySchema"] for g in spec.properties.get("GlobalSecondaryIndexes", [])}
         got_gsis = {g["IndexName"]: g["KeySchema"] for g in table.get("GlobalSecondaryIndexes", [])}
         assert got_gsis == want_gsis
         ttl = spec.properties.get("TimeToLiveSpecification")
@@ -170,22 +167,18 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     assert gsi["Projection"]["ProjectionType"] == "ALL"
 
     sqs = real_stack.client("sqs")
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=real_stack.queue_url("MemberEventsQueue"), AttributeNames=["All"]
-    )["Attributes"]
+    attrs = sqs.get_queue_attributes(QueueUrl=real_stack.queue_url("MemberEventsQueue"), AttributeNames=["All"])[
+        "Attributes"
+    ]
     assert attrs["VisibilityTimeout"] == "180"
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == real_stack.queue_arn("MemberEventsDeadLetterQueue")
     assert int(redrive["maxReceiveCount"]) == 5
 
     sm = real_stack.client("secretsmanager")
-    webhook = json.loads(
-        sm.get_secret_value(SecretId=real_stack.secret_arn("WebhookSigningSecrets"))["SecretString"]
-    )
+    webhook = json.loads(sm.get_secret_value(SecretId=real_stack.secret_arn("WebhookSigningSecrets"))["SecretString"])
     assert webhook == real_stack.settings.webhook_secrets()
-    mailchimp = json.loads(
-        sm.get_secret_value(SecretId=real_stack.secret_arn("MailchimpApiSecret"))["SecretString"]
-    )
+    mailchimp = json.loads(sm.get_secret_value(SecretId=real_stack.secret_arn("MailchimpApiSecret"))["SecretString"])
     assert mailchimp == {"api_key": "local-key-us1"}
 
     # the functions see the created resources
@@ -216,9 +209,7 @@ def test_real_template_routes_and_schedules(real_stack: LocalStack) -> None:
     with pytest.raises(KeyError, match="DripSchedule"):
         real_stack.fire_schedule("nope")
 
-    admin = requests.post(
-        f"{api}/_local/schedules/DripSchedule", json={"at": "2025-03-02T00:00:00Z"}, timeout=10
-    )
+    admin = requests.post(f"{api}/_local/schedules/DripSchedule", json={"at": "2025-03-02T00:00:00Z"}, timeout=10)
     assert admin.status_code == 200
     assert admin.json()["function"] == "OnboardingDripFunction"
     assert real_stack.calls[-1][1]["time"] == "2025-03-02T00:00:00Z"  # type: ignore[attr-defined]
@@ -429,9 +420,7 @@ def test_sqs_partial_batch_failure_redelivers_and_dead_letters(test_stack: Local
     queue_url = test_stack.queue_url("WorkQueue")
     sqs.send_message_batch(
         QueueUrl=queue_url,
-        Entries=[
-            {"Id": str(i), "MessageBody": body} for i, body in enumerate(["ok-1", "ok-2", "fail-1", "ok-3"])
-        ],
+        Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(["ok-1", "ok-2", "fail-1", "ok-3"])],
     )
 
     dlq_url = test_stack.queue_url("WorkDlq")

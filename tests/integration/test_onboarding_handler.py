@@ -4,13 +4,12 @@ from datetime import timedelta
 
 import mailchimp_marketing
 import pytest
-from support.queue import JOINED, active, dead_letters, empty_queues, joined, run_onboarding
-
 from memberflow.adapters.member_store import MemberStore
 from memberflow.adapters.trace_store import DynamoTraceStore
 from memberflow.models import Platform
 from memberflow.privacy import email_key
 from memberflow.trace import Step, email_subject
+from support.queue import JOINED, active, dead_letters, empty_queues, joined, run_onboarding
 
 
 @pytest.fixture(autouse=True)

@@ -3,39 +3,59 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from memberflow.models import MemberActive, MemberIdentity, MemberJoined, Platform, QueuedEvent
 from memberflow_local.event_sources import lambda_sqs_record
 
 QUEUE = "MemberEventsQueue"
 DLQ = "MemberEventsDeadLetterQueue"
-JOINED = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+JOINED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 _ids = itertools.count(1)
 
 
-def joined(email: str | None, *, consent: bool, platform: Platform = Platform.DISCOURSE, user_id: str | None = None,
-           key: str | None = None, name: str = "Ada Lovelace") -> QueuedEvent:
+def joined(
+    email: str | None,
+    *,
+    consent: bool,
+    platform: Platform = Platform.DISCOURSE,
+    user_id: str | None = None,
+    key: str | None = None,
+    name: str = "Ada Lovelace",
+) -> QueuedEvent:
     user_id = user_id or str(next(_ids))
     identity = MemberIdentity(platform=platform, workspace="w1", user_id=user_id)
     event = MemberJoined(identity=identity, email=email, name=name, joined_at=JOINED, marketing_consent=consent)
-    return QueuedEvent(idempotency_key=key or f"{platform}:w1:join:{user_id}", correlation_id=f"corr-{user_id}",
-                       source=platform.value, event=event)
+    return QueuedEvent(
+        idempotency_key=key or f"{platform}:w1:join:{user_id}",
+        correlation_id=f"corr-{user_id}",
+        source=platform.value,
+        event=event,
+    )
 
 
 def active(identity: MemberIdentity, activity: str = "message") -> QueuedEvent:
     event = MemberActive(identity=identity, activity=activity, active_at=JOINED.replace(hour=18))
     n = next(_ids)
-    return QueuedEvent(idempotency_key=f"{identity.platform}:w1:msg:{n}", correlation_id=f"corr-a{n}",
-                       source=identity.platform.value, event=event)
+    return QueuedEvent(
+        idempotency_key=f"{identity.platform}:w1:msg:{n}",
+        correlation_id=f"corr-a{n}",
+        source=identity.platform.value,
+        event=event,
+    )
 
 
 def receive_all(stack, queue: str, count: int) -> list[dict]:
     sqs, url = stack.client("sqs"), stack.queue_url(queue)
     messages: list[dict] = []
     for _ in range(20):
-        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                     AttributeNames=["All"], MessageAttributeNames=["All"])
+        answer = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         messages += answer.get("Messages", [])
         if len(messages) >= count:
             break

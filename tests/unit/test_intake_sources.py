@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from memberflow import signatures
 from memberflow.adapters.event_queue import QueueUnavailable
 from memberflow.intake.registry import build_registry

@@ -1,9 +1,8 @@
 """Pure rules: consent, retries, privacy, configuration, the trace verdict."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from memberflow import consent
 from memberflow.config import ConfigError, OnboardingSettings, load_settings
 from memberflow.models import MemberIdentity, MemberJoined, Platform
@@ -12,7 +11,7 @@ from memberflow.retry import RetryLater, TransientFailure, with_brief_retries
 from memberflow.trace import Outcome, Step, TraceRecord
 from memberflow.trace_report import explain
 
-JOINED = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+JOINED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
 def joined(consented: bool) -> MemberJoined:

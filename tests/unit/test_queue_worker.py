@@ -1,9 +1,8 @@
 """Failed work goes back to the queue with a delay, and is parked in the DLQ with its reason at the last attempt."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from memberflow.models import MemberIdentity, MemberJoined, Platform, QueuedEvent
 from memberflow.queue_worker import QueuedMessage, RedeliveryPolicy, WillRetry, process_message
 from memberflow.retry import RetryLater, TransientFailure
@@ -30,7 +29,7 @@ def message(receive_count: int) -> QueuedMessage:
     event = MemberJoined(
         identity=MemberIdentity(platform=Platform.SLACK, workspace="T1", user_id="U1"),
         email="sam@example.org",
-        joined_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
+        joined_at=datetime(2026, 11, 1, tzinfo=UTC),
     )
     queued = QueuedEvent(idempotency_key="slack:T1:Ev1", correlation_id="corr-9", source="slack", event=event)
     return QueuedMessage("m-1", "rh-1", queued.model_dump_json(), receive_count)

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 
 import pytest
-
 from memberflow import signatures
 from memberflow.signatures import SignatureError
 

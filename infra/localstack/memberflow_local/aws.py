@@ -202,9 +202,7 @@ class MotoAws:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return PhysicalResource(ref=url, attributes={"Arn": arn, "QueueName": name, "QueueUrl": url})
 
-    def create_secret(
-        self, logical_id: str, props: Mapping[str, Any], value: str | None = None
-    ) -> PhysicalResource:
+    def create_secret(self, logical_id: str, props: Mapping[str, Any], value: str | None = None) -> PhysicalResource:
         sm = self.client("secretsmanager")
         name = props.get("Name") or physical_name(logical_id)
         if value is None:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
 from memberflow import signatures
+
 from memberflow_local.settings import REPO_ROOT, LocalSettings
 from memberflow_local.stack import LocalStack
 
@@ -89,8 +89,10 @@ def _play(step: dict[str, Any], stack: LocalStack, settings: LocalSettings, api:
         stack.drain(timeout=120)
         report = stack.fire_schedule(step["name"], datetime.fromisoformat(step["at"].replace("Z", "+00:00")))
         results.drip.update({tag: count for tag, count in (report or {}).get("tags", {}).items()})
-        print(f"- {step['name']} at {step['at']}: {report.get('sent', 0)} drip steps sent, "
-              f"{report.get('stopped_active', 0)} stopped (member active)")
+        print(
+            f"- {step['name']} at {step['at']}: {report.get('sent', 0)} drip steps sent, "
+            f"{report.get('stopped_active', 0)} stopped (member active)"
+        )
     elif kind == "deliver":
         body, headers = signed_request(step, settings, int(time.time()))
         answer = requests.post(f"{api}/webhooks/{step['source']}", data=body, headers=headers, timeout=10)
@@ -142,8 +144,12 @@ def _summarise(stack: LocalStack, scenario: dict[str, Any], results: DemoResults
     for status, count in expected["rejections"].items():
         check((results.answers[int(status)] == count, f"{count} request(s) rejected with {status}"))
     check((len(dlq) == expected["dead_letters"], f"{expected['dead_letters']} message(s) in the DLQ, got {len(dlq)}"))
-    check((sum(results.drip.values()) == expected["drip_steps"],
-           f"{expected['drip_steps']} drip steps sent, got {sum(results.drip.values())}"))
+    check(
+        (
+            sum(results.drip.values()) == expected["drip_steps"],
+            f"{expected['drip_steps']} drip steps sent, got {sum(results.drip.values())}",
+        )
+    )
     passed = sum(ok for ok, _ in results.checks)
     print(f"checks against the sandbox: {passed}/{len(results.checks)} passed")
 

@@ -45,8 +45,7 @@ def lambda_message_attributes(attributes: dict[str, Any] | None) -> dict[str, An
             entry["binaryValue"] = base64.b64encode(value).decode() if isinstance(value, bytes) else value
         entry["stringListValues"] = list(attr.get("StringListValues") or [])
         entry["binaryListValues"] = [
-            base64.b64encode(v).decode() if isinstance(v, bytes) else v
-            for v in attr.get("BinaryListValues") or []
+            base64.b64encode(v).decode() if isinstance(v, bytes) else v for v in attr.get("BinaryListValues") or []
         ]
         entry["dataType"] = attr.get("DataType", "String")
         out[name] = entry

@@ -65,6 +65,9 @@ class FunctionRuntime:
         self.spec = spec
         self._handler = handler
         self._lock = threading.Lock()
+        # One container: Lambda never runs two invocations at once in one execution environment, and handlers
+        # keep per-container state (Powertools' BatchProcessor, for one) that relies on it.
+        self._container = threading.Lock()
         self.module_name = f"memberflow_local_fn_{spec.logical_id}"
 
     @property
@@ -112,15 +115,19 @@ class FunctionRuntime:
     def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
         handler = self.handler
         context = context or self.context()
-        started = time.monotonic()
-        try:
-            return handler(event, context)
-        finally:
-            elapsed = time.monotonic() - started
-            if elapsed > self.spec.timeout:
-                log.warning(
-                    "%s ran %.1f s, longer than its %d s timeout (Lambda would have killed it)",
-                    self.spec.logical_id,
-                    elapsed,
-                    self.spec.timeout,
-                )
+        with self._container:
+            started = time.monotonic()
+            try:
+                return handler(event, context)
+            finally:
+                self._report_overrun(started)
+
+    def _report_overrun(self, started: float) -> None:
+        elapsed = time.monotonic() - started
+        if elapsed > self.spec.timeout:
+            log.warning(
+                "%s ran %.1f s, longer than its %d s timeout (Lambda would have killed it)",
+                self.spec.logical_id,
+                elapsed,
+                self.spec.timeout,
+            )

@@ -8,18 +8,58 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-START = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 SLACK_TEAM = "T0COMMUNITY"
 DISCOURSE_URL = "https://forum.example.org"
 DISCORD_GUILD = "1187736602143985664"
 CONSENT_FIELD = "1"
-FIRST = ["Ada", "Grace", "Linus", "Margaret", "Alan", "Katherine", "Dennis", "Barbara", "Ken", "Frances", "Guido",
-         "Radia", "Edsger", "Hedy", "Tim", "Sophie", "Donald", "Annie", "John", "Joan"]
-LAST = ["Lovelace", "Hopper", "Torvalds", "Hamilton", "Turing", "Johnson", "Ritchie", "Liskov", "Thompson", "Allen",
-        "Rossum", "Perlman", "Dijkstra", "Lamarr", "Berners-Lee", "Wilson", "Knuth", "Easley", "Backus", "Clarke"]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Alan",
+    "Katherine",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Frances",
+    "Guido",
+    "Radia",
+    "Edsger",
+    "Hedy",
+    "Tim",
+    "Sophie",
+    "Donald",
+    "Annie",
+    "John",
+    "Joan",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Turing",
+    "Johnson",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Rossum",
+    "Perlman",
+    "Dijkstra",
+    "Lamarr",
+    "Berners-Lee",
+    "Wilson",
+    "Knuth",
+    "Easley",
+    "Backus",
+    "Clarke",
+]
 
 
 def _iso(moment: datetime) -> str:
@@ -43,10 +83,21 @@ class _Community:
         return START + timedelta(days=day, minutes=self.random.randint(0, 600))
 
     def deliver(self, source: str, body: Any, label: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        base = {"slack": _slack_headers(), "discord": _json_headers("memberflow-discord-relay/1.0"),
-                "generic": _json_headers("community-site/2.3")}.get(source, {})
-        self.steps.append({"kind": "deliver", "source": source, "label": label, "headers": {**base, **(headers or {})},
-                           "body": body, **extra})
+        base = {
+            "slack": _slack_headers(),
+            "discord": _json_headers("memberflow-discord-relay/1.0"),
+            "generic": _json_headers("community-site/2.3"),
+        }.get(source, {})
+        self.steps.append(
+            {
+                "kind": "deliver",
+                "source": source,
+                "label": label,
+                "headers": {**base, **(headers or {})},
+                "body": body,
+                **extra,
+            }
+        )
 
     # -- Slack ---------------------------------------------------------------------------------------------------
     def slack_join(self, user_id: str, name: str, email: str, at: datetime) -> dict[str, Any]:
@@ -57,11 +108,24 @@ class _Community:
             "event": {
                 "type": "team_join",
                 "user": {
-                    "id": user_id, "team_id": SLACK_TEAM, "name": name.split()[0].lower(), "deleted": False,
-                    "real_name": name, "tz": "Europe/Amsterdam", "is_admin": False, "is_owner": False,
-                    "is_bot": False, "is_app_user": False, "updated": int(at.timestamp()),
-                    "profile": {"real_name": name, "display_name": name.split()[0], "email": email,
-                                "first_name": name.split()[0], "last_name": name.split()[-1]},
+                    "id": user_id,
+                    "team_id": SLACK_TEAM,
+                    "name": name.split()[0].lower(),
+                    "deleted": False,
+                    "real_name": name,
+                    "tz": "Europe/Amsterdam",
+                    "is_admin": False,
+                    "is_owner": False,
+                    "is_bot": False,
+                    "is_app_user": False,
+                    "updated": int(at.timestamp()),
+                    "profile": {
+                        "real_name": name,
+                        "display_name": name.split()[0],
+                        "email": email,
+                        "first_name": name.split()[0],
+                        "last_name": name.split()[-1],
+                    },
                 },
                 "event_ts": f"{at.timestamp():.6f}",
             },
@@ -77,52 +141,119 @@ class _Community:
     def slack_message(self, user_id: str, at: datetime, text: str) -> None:
         ts = f"{at.timestamp():.6f}"
         body = {
-            "token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "team_id": SLACK_TEAM, "api_app_id": "A0MEMBERFLOW",
-            "event": {"type": "message", "channel": "C0INTRODUCE", "user": user_id, "text": text, "ts": ts,
-                      "event_ts": ts, "channel_type": "channel"},
-            "type": "event_callback", "event_id": f"Ev{self.random.randrange(10**9, 10**10)}MSG",
+            "token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
+            "team_id": SLACK_TEAM,
+            "api_app_id": "A0MEMBERFLOW",
+            "event": {
+                "type": "message",
+                "channel": "C0INTRODUCE",
+                "user": user_id,
+                "text": text,
+                "ts": ts,
+                "event_ts": ts,
+                "channel_type": "channel",
+            },
+            "type": "event_callback",
+            "event_id": f"Ev{self.random.randrange(10**9, 10**10)}MSG",
             "event_time": int(at.timestamp()),
         }
         self.deliver("slack", body, f"slack message {user_id}")
 
     # -- Discourse -----------------------------------------------------------------------------------------------
     def discourse_join(self, user_id: int, name: str, email: str, at: datetime, consent: bool) -> dict[str, Any]:
-        body = {"user": {
-            "id": user_id, "username": name.split()[0].lower() + str(user_id), "name": name,
-            "avatar_template": "/letter_avatar_proxy/v4/letter/a/8edcca/{size}.png", "email": email,
-            "secondary_emails": [], "last_posted_at": None, "last_seen_at": None, "created_at": _iso(at),
-            "trust_level": 0, "moderator": False, "admin": False, "title": None, "badge_count": 0,
-            "user_fields": {CONSENT_FIELD: "true" if consent else "false"}, "staged": False, "active": True,
-        }}
-        self.deliver("discourse", body, f"discourse user_created {user_id}",
-                     _discourse_headers("user", "user_created", self.random.randrange(1000, 9999)))
+        body = {
+            "user": {
+                "id": user_id,
+                "username": name.split()[0].lower() + str(user_id),
+                "name": name,
+                "avatar_template": "/letter_avatar_proxy/v4/letter/a/8edcca/{size}.png",
+                "email": email,
+                "secondary_emails": [],
+                "last_posted_at": None,
+                "last_seen_at": None,
+                "created_at": _iso(at),
+                "trust_level": 0,
+                "moderator": False,
+                "admin": False,
+                "title": None,
+                "badge_count": 0,
+                "user_fields": {CONSENT_FIELD: "true" if consent else "false"},
+                "staged": False,
+                "active": True,
+            }
+        }
+        self.deliver(
+            "discourse",
+            body,
+            f"discourse user_created {user_id}",
+            _discourse_headers("user", "user_created", self.random.randrange(1000, 9999)),
+        )
         return body
 
     def discourse_post(self, user_id: int, username: str, post_id: int, at: datetime) -> None:
-        body = {"post": {
-            "id": post_id, "name": None, "username": username, "user_id": user_id, "created_at": _iso(at),
-            "cooked": "<p>Hello everyone, glad to be here!</p>", "raw": "Hello everyone, glad to be here!",
-            "post_number": 1, "post_type": 1, "topic_id": 40 + post_id % 5, "topic_slug": "introductions",
-            "topic_title": "Introduce yourself", "category_id": 4, "reply_count": 0, "reads": 1,
-        }}
-        self.deliver("discourse", body, f"discourse post_created {post_id}",
-                     _discourse_headers("post", "post_created", self.random.randrange(1000, 9999)))
+        body = {
+            "post": {
+                "id": post_id,
+                "name": None,
+                "username": username,
+                "user_id": user_id,
+                "created_at": _iso(at),
+                "cooked": "<p>Hello everyone, glad to be here!</p>",
+                "raw": "Hello everyone, glad to be here!",
+                "post_number": 1,
+                "post_type": 1,
+                "topic_id": 40 + post_id % 5,
+                "topic_slug": "introductions",
+                "topic_title": "Introduce yourself",
+                "category_id": 4,
+                "reply_count": 0,
+                "reads": 1,
+            }
+        }
+        self.deliver(
+            "discourse",
+            body,
+            f"discourse post_created {post_id}",
+            _discourse_headers("post", "post_created", self.random.randrange(1000, 9999)),
+        )
 
     # -- Discord relay -------------------------------------------------------------------------------------------
     def discord_join(self, user_id: str, name: str, email: str | None, at: datetime, consent: bool) -> None:
-        member: dict[str, Any] = {"user": {"id": user_id, "username": name.split()[0].lower() + user_id[-3:],
-                                           "global_name": name, "bot": False}, "joined_at": _iso(at)}
+        member: dict[str, Any] = {
+            "user": {
+                "id": user_id,
+                "username": name.split()[0].lower() + user_id[-3:],
+                "global_name": name,
+                "bot": False,
+            },
+            "joined_at": _iso(at),
+        }
         if email:
             member.update({"email": email, "marketing_consent": consent})
-        body = {"version": 1, "id": f"member_add:{user_id}", "type": "GUILD_MEMBER_ADD", "guild_id": DISCORD_GUILD,
-                "occurred_at": _iso(at), "member": member}
+        body = {
+            "version": 1,
+            "id": f"member_add:{user_id}",
+            "type": "GUILD_MEMBER_ADD",
+            "guild_id": DISCORD_GUILD,
+            "occurred_at": _iso(at),
+            "member": member,
+        }
         self.deliver("discord", body, f"discord member_add {user_id}")
 
     def discord_message(self, user_id: str, message_id: str, at: datetime) -> None:
-        body = {"version": 1, "id": f"message:{message_id}", "type": "MESSAGE_CREATE", "guild_id": DISCORD_GUILD,
-                "occurred_at": _iso(at), "message": {"id": message_id, "channel_id": "1187736602143985670",
-                                                     "author": {"id": user_id, "username": "member" + user_id[-3:],
-                                                                "bot": False}, "timestamp": _iso(at)}}
+        body = {
+            "version": 1,
+            "id": f"message:{message_id}",
+            "type": "MESSAGE_CREATE",
+            "guild_id": DISCORD_GUILD,
+            "occurred_at": _iso(at),
+            "message": {
+                "id": message_id,
+                "channel_id": "1187736602143985670",
+                "author": {"id": user_id, "username": "member" + user_id[-3:], "bot": False},
+                "timestamp": _iso(at),
+            },
+        }
         self.deliver("discord", body, f"discord message {message_id}")
 
 
@@ -135,19 +266,35 @@ def _slack_headers() -> dict[str, str]:
 
 
 def _discourse_headers(event_type: str, event: str, delivery_id: int) -> dict[str, str]:
-    return {"Content-Type": "application/json", "User-Agent": "Discourse/3.4.0", "X-Discourse-Instance": DISCOURSE_URL,
-            "X-Discourse-Event-Id": str(delivery_id), "X-Discourse-Event-Type": event_type,
-            "X-Discourse-Event": event}
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "Discourse/3.4.0",
+        "X-Discourse-Instance": DISCOURSE_URL,
+        "X-Discourse-Event-Id": str(delivery_id),
+        "X-Discourse-Event-Type": event_type,
+        "X-Discourse-Event": event,
+    }
 
 
 def build_scenario() -> dict[str, Any]:
     c = _Community()
     unsubscriber = "former.member@example.org"
     failing = "bounce.loop@example.org"
-    c.steps.append({"kind": "seed_mailchimp", "email": unsubscriber, "status": "unsubscribed",
-                    "note": f"{unsubscriber} unsubscribed from the newsletter last year"})
-    c.steps.append({"kind": "sandbox_faults", "fail_emails": {failing: 500},
-                    "note": f"Mailchimp answers 500 for every call about {failing}"})
+    c.steps.append(
+        {
+            "kind": "seed_mailchimp",
+            "email": unsubscriber,
+            "status": "unsubscribed",
+            "note": f"{unsubscriber} unsubscribed from the newsletter last year",
+        }
+    )
+    c.steps.append(
+        {
+            "kind": "sandbox_faults",
+            "fail_emails": {failing: 500},
+            "note": f"Mailchimp answers 500 for every call about {failing}",
+        }
+    )
 
     slack_members, discourse_members, discord_members = [], [], []
     for n in range(18):  # Slack gives no consent signal: stored without marketing permission
@@ -184,8 +331,12 @@ def build_scenario() -> dict[str, Any]:
 
     # Duplicates: Slack retries a team_join (same event_id); a Discourse admin redelivers a user_created.
     retried = slack_members[3][2]
-    c.deliver("slack", retried, "slack retry of a team_join", {"X-Slack-Retry-Num": "1",
-                                                              "X-Slack-Retry-Reason": "http_timeout"})
+    c.deliver(
+        "slack",
+        retried,
+        "slack retry of a team_join",
+        {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
     redelivered = next(step for step in c.steps if step.get("label") == "discourse user_created 101")
     c.deliver("discourse", redelivered["body"], "discourse redelivery of user_created 101", redelivered["headers"])
 
@@ -193,23 +344,48 @@ def build_scenario() -> dict[str, Any]:
     forged = json.loads(json.dumps(slack_members[5][2]))
     forged["event"]["user"]["profile"]["email"] = "attacker@example.net"
     c.deliver("slack", forged, "forged Slack signature", forge=True, expect=401)
-    c.steps.append({"kind": "deliver", "source": "discourse", "label": "malformed Discourse body (truncated JSON)",
-                    "headers": _discourse_headers("user", "user_created", 4242), "raw_body": '{"user": {"id": 77, "us',
-                    "expect": 400})
-    c.deliver("generic", {"event_id": "web-1", "type": "member_joined", "occurred_at": _iso(c.when(1)),
-                          "member": {"email": "no.id@example.org", "marketing_consent": True}},
-              "generic join missing member.id", expect=400)
-    c.deliver("discord", {"version": 1, "id": "member_add:replayed", "type": "GUILD_MEMBER_ADD",
-                          "guild_id": DISCORD_GUILD, "occurred_at": _iso(START), "member": {
-                              "user": {"id": "999", "username": "replayer", "bot": False}, "joined_at": _iso(START)}},
-              "Discord relay delivery replayed 10 minutes later", signed_seconds_ago=600, expect=401)
+    c.steps.append(
+        {
+            "kind": "deliver",
+            "source": "discourse",
+            "label": "malformed Discourse body (truncated JSON)",
+            "headers": _discourse_headers("user", "user_created", 4242),
+            "raw_body": '{"user": {"id": 77, "us',
+            "expect": 400,
+        }
+    )
+    c.deliver(
+        "generic",
+        {
+            "event_id": "web-1",
+            "type": "member_joined",
+            "occurred_at": _iso(c.when(1)),
+            "member": {"email": "no.id@example.org", "marketing_consent": True},
+        },
+        "generic join missing member.id",
+        expect=400,
+    )
+    c.deliver(
+        "discord",
+        {
+            "version": 1,
+            "id": "member_add:replayed",
+            "type": "GUILD_MEMBER_ADD",
+            "guild_id": DISCORD_GUILD,
+            "occurred_at": _iso(START),
+            "member": {"user": {"id": "999", "username": "replayer", "bot": False}, "joined_at": _iso(START)},
+        },
+        "Discord relay delivery replayed 10 minutes later",
+        signed_seconds_ago=600,
+        expect=401,
+    )
     c.steps.append({"kind": "drain"})
 
     # Activity: some members take part, which stops their drip.
     day = 0.5
     for user_id, _, _ in slack_members[1:6]:
         c.slack_message(user_id, c.when(day), "Hi all! Happy to be here.")
-    for user_id, username, _email, consent in discourse_members[1:8:2]:
+    for user_id, username, _email, _consent in discourse_members[1:8:2]:
         c.discourse_post(user_id, username, 500 + user_id, c.when(day))
     for n, user_id in enumerate(discord_members[:6:2]):
         c.discord_message(user_id, f"13000000000000{n:05d}", c.when(day))
@@ -223,8 +399,8 @@ def build_scenario() -> dict[str, Any]:
     drip_members = len(c.subscribed) - len(active_subscribed)
     return {
         "description": "A week in a small community: joins on Slack, Discourse and Discord, consent and no consent, "
-                       "an earlier unsubscriber, duplicates, a forged, a malformed and a replayed request, activity, "
-                       "and the onboarding drip.",
+        "an earlier unsubscriber, duplicates, a forged, a malformed and a replayed request, activity, "
+        "and the onboarding drip.",
         "steps": c.steps,
         "expected": {
             "subscribed": sorted(c.subscribed - {failing}),

@@ -111,9 +111,7 @@ class ScheduleRunner:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise UnknownScheduleError(
-                f"unknown schedule {name!r}; valid names: {', '.join(self.names()) or '(none)'}"
-            )
+            raise UnknownScheduleError(f"unknown schedule {name!r}; valid names: {', '.join(self.names()) or '(none)'}")
         options = ", ".join(f"{f.logical_id}.{s.name}" for f, s in matches)
         raise UnknownScheduleError(f"schedule name {name!r} is ambiguous; use one of: {options}")
 

@@ -52,6 +52,8 @@ class LocalSettings:
     welcome_journey_step_id: str = "201"
 
     # template parameter overrides
+    discourse_consent_user_field: str = "1"
+    """The local forum's consent field is user field 1 (as in the sample deliveries)."""
     retry_base_seconds: int = 1
     """Onboarding retries back off from 1 s locally (template default: 30 s)."""
     max_receive_count: int | None = None
@@ -119,6 +121,7 @@ class LocalSettings:
             "MailchimpWelcomeJourneyId": self.welcome_journey_id,
             "MailchimpWelcomeJourneyStepId": self.welcome_journey_step_id,
             "RetryBaseSeconds": str(self.retry_base_seconds),
+            "DiscourseConsentUserField": self.discourse_consent_user_field,
         }
         if self.max_receive_count is not None:
             params["MaxReceiveCount"] = str(self.max_receive_count)

@@ -123,9 +123,7 @@ class Resolver:
             "AWS::Region": self.region,
             "AWS::AccountId": self.account_id,
             "AWS::StackName": self.stack_name,
-            "AWS::StackId": (
-                f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local"
-            ),
+            "AWS::StackId": (f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local"),
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
         }
@@ -153,9 +151,7 @@ class Resolver:
             return self.physical[logical_id].attributes[attribute]
         if logical_id not in resources:
             raise TemplateError(f"!GetAtt {logical_id}.{attribute}: no such resource")
-        attrs = default_attributes(
-            logical_id, resources[logical_id].get("Type", ""), self.region, self.account_id
-        )
+        attrs = default_attributes(logical_id, resources[logical_id].get("Type", ""), self.region, self.account_id)
         if attribute not in attrs:
             raise TemplateError(f"!GetAtt {logical_id}.{attribute} is not supported locally")
         return attrs[attribute]
@@ -594,8 +590,7 @@ def _event(logical_id: str, event_name: str, event: Mapping[str, Any], resolver:
         return SqsSource(
             queue_logical_id=queue_id,
             batch_size=int(props.get("BatchSize", 10)),
-            report_batch_item_failures="ReportBatchItemFailures"
-            in (props.get("FunctionResponseTypes") or []),
+            report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
             maximum_concurrency=int(max_conc) if max_conc is not None else None,
             event_name=event_name,
             enabled=bool(props.get("Enabled", True)),

@@ -165,8 +165,7 @@ class MemberStore:
         answer = self._table.update_item(
             Key={"pk": member_pk(member_id), "sk": PROFILE},
             UpdateExpression=(
-                "SET last_active_at = :t, activated_at = if_not_exists(activated_at, :t) "
-                "REMOVE drip_queue, drip_due_at"
+                "SET last_active_at = :t, activated_at = if_not_exists(activated_at, :t) REMOVE drip_queue, drip_due_at"
             ),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":t": at.isoformat()},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memberflow.trace import Outcome, Step, TraceRecord
@@ -56,7 +56,7 @@ class DynamoTraceStore:
                 detail=item.get("detail", ""),
                 correlation_id=item.get("correlation_id", ""),
                 source=item.get("source", ""),
-                at=datetime.fromisoformat(item["at"]).astimezone(timezone.utc),
+                at=datetime.fromisoformat(item["at"]).astimezone(UTC),
                 extra=dict(item.get("extra", {})),
             )
             for item in items
