@@ -50,4 +50,7 @@ def record_handler(record: dict) -> None:
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
     idempotency.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    answer = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    metrics.add_metric(name="MemberEventsReceived", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    metrics.add_metric(name="MemberEventsRetried", unit=MetricUnit.Count, value=len(answer["batchItemFailures"]))
+    return answer

@@ -4,6 +4,7 @@ summary that is checked against the sandbox's own state (read through the offici
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -14,6 +15,9 @@ from typing import Any
 
 import requests
 from memberflow import signatures
+from memberflow.adapters.member_store import MemberStore
+from memberflow.adapters.trace_store import DynamoTraceStore
+from memberflow.trace_report import collect
 
 from memberflow_local.settings import REPO_ROOT, LocalSettings
 from memberflow_local.stack import LocalStack
@@ -56,7 +60,9 @@ def signed_request(step: dict[str, Any], settings: LocalSettings, now: int) -> t
 def run_demo(scenario_path: Path = SCENARIO, settings: LocalSettings | None = None) -> int:
     started = time.monotonic()
     scenario = json.loads(scenario_path.read_text())
-    settings = settings or LocalSettings.from_env()
+    # The summary is the demo's output: keep the functions' own logs and metrics to warnings and errors.
+    settings = settings or LocalSettings.from_env(log_level=os.environ.get("MEMBERFLOW_LOCAL_LOG_LEVEL", "ERROR"))
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     results = DemoResults()
     with LocalStack(settings) as stack:
         stack.print_endpoints()
@@ -152,6 +158,14 @@ def _summarise(stack: LocalStack, scenario: dict[str, Any], results: DemoResults
     )
     passed = sum(ok for ok, _ in results.checks)
     print(f"checks against the sandbox: {passed}/{len(results.checks)} passed")
+
+    print("\nwhy (not)? `memberflow trace EMAIL` for a few members:")
+    traces = DynamoTraceStore(stack.table_name("TraceTable"))
+    member_store = MemberStore(stack.table_name("MembersTable"))
+    for email in scenario["trace_examples"]:
+        report = collect(email, traces, member_store)
+        answer = {True: "YES", False: "NO", None: "UNKNOWN"}[report.verdict.welcomed]
+        print(f"  {email:<34} welcome email {answer}: {report.verdict.reason}")
 
 
 if __name__ == "__main__":

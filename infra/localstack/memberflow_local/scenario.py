@@ -402,6 +402,7 @@ def build_scenario() -> dict[str, Any]:
         "an earlier unsubscriber, duplicates, a forged, a malformed and a replayed request, activity, "
         "and the onboarding drip.",
         "steps": c.steps,
+        "trace_examples": [sorted(c.subscribed)[0], slack_members[1][1], unsubscriber, failing],
         "expected": {
             "subscribed": sorted(c.subscribed - {failing}),
             "not_subscribed": sorted(c.not_subscribed),

@@ -253,6 +253,24 @@ class LocalStack:
         """Wait until every SQS event source's queue is empty (nothing visible, in flight or delayed)."""
         return self.event_sources.drain(timeout)
 
+    def dead_letters(self, logical_id: str) -> list[dict[str, str]]:
+        """A look into a dead-letter queue, without consuming it: each message's attributes and body."""
+        sqs, url = self.client("sqs"), self.queue_url(logical_id)
+        seen: dict[str, dict[str, str]] = {}
+        for _ in range(5):
+            answer = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=2, MessageAttributeNames=["All"]
+            )
+            for message in answer.get("Messages", []):
+                attributes = message.get("MessageAttributes", {})
+                seen[message["MessageId"]] = {
+                    "body": message["Body"],
+                    **{name: value.get("StringValue", "") for name, value in attributes.items()},
+                }
+            if not answer.get("Messages"):
+                break
+        return list(seen.values())  # they become visible again 2 s later: the look consumed nothing
+
     def fire_schedule(self, name: str, at: datetime | None = None) -> Any:
         """Invoke a scheduled function now, as if its schedule fired at ``at`` (default: now)."""
         if self.schedules is None:
