@@ -74,7 +74,8 @@ def intake_latency() -> tuple[float, float]:
     from memberflow_local.stack import LocalStack
     from support.apigw import http_api_event
 
-    settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0)
+    # Logs and metrics stay on (they are part of a request's cost) but are not printed here.
+    settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0, log_level="WARNING")
     sample = json.loads((ROOT / "events" / "webhooks" / "slack_team_join.json").read_text())
     latencies = []
     with LocalStack(settings, pollers=False, mailchimp=False) as stack:
