@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+
 from memberflow.adapters.aws import client
 from memberflow.config import OnboardingSettings, load_settings
 from memberflow.models import QueuedEvent

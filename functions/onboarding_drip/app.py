@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
 from memberflow.drip import send_due_drip_steps
 from memberflow.models import ScheduledRun
 from memberflow.wiring import drip_deps

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+
 from memberflow.intake.service import accept_webhook
 from memberflow.wiring import intake_deps
 
@@ -22,9 +23,7 @@ def receive_webhook(source: str) -> Response:
     event = app.current_event
     # Signatures cover the exact bytes sent, so never verify a decoded or re-serialised body.
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
-    answer = accept_webhook(
-        source, body, event.headers, intake_deps(), correlation_id=event.request_context.request_id
-    )
+    answer = accept_webhook(source, body, event.headers, intake_deps(), correlation_id=event.request_context.request_id)
     metrics.add_dimension(name="source", value=answer.source)
     metrics.add_metric(name=f"Webhook{answer.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
     return Response(

@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fire_schedule(name: str, at: str | None) -> int:
     import requests
+
     from memberflow_local.settings import LocalSettings
 
     settings = LocalSettings.from_env()

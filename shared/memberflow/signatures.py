@@ -176,9 +176,7 @@ def _require_fresh(timestamp: str, now: float | None, window: int, header: str) 
         raise SignatureError("invalid_signature", f"{header} is not unix seconds") from None
     current = time.time() if now is None else now
     if abs(current - sent_at) > window:
-        raise SignatureError(
-            "stale_timestamp", f"{header} is more than {window} seconds away from the current time"
-        )
+        raise SignatureError("stale_timestamp", f"{header} is more than {window} seconds away from the current time")
 
 
 def _key_bytes(hex_value: str, what: str) -> bytes:

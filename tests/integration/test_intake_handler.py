@@ -66,14 +66,10 @@ class Stack:
 
     def trace(self, subject: str) -> list[dict[str, Any]]:
         table = boto3.resource("dynamodb", region_name=REGION).Table(TRACE_TABLE)
-        return table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": subject})[
-            "Items"
-        ]
+        return table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": subject})["Items"]
 
 
-def http_event(
-    source: str, body: bytes, headers: dict[str, str], encode: bool, request_id: str
-) -> dict[str, Any]:
+def http_event(source: str, body: bytes, headers: dict[str, str], encode: bool, request_id: str) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) event as the WebhookApi route delivers it."""
     path = f"/webhooks/{source}"
     lowered = {name.lower(): value for name, value in headers.items()}
@@ -112,9 +108,7 @@ def http_event(
 
 
 def load_handler_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "webhook_intake_app", ROOT / "functions/webhook_intake/app.py"
-    )
+    spec = importlib.util.spec_from_file_location("webhook_intake_app", ROOT / "functions/webhook_intake/app.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -137,9 +131,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="member-events")[
-            "QueueUrl"
-        ]
+        queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="member-events")["QueueUrl"]
         secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name="webhook-signing-secrets", SecretString=json.dumps(SECRETS)
         )["ARN"]
@@ -323,9 +315,7 @@ def test_accepted_and_rejected_deliveries_are_counted_per_source(
     stack.invoke("slack", body, {**slack_signed(body, headers), "X-Slack-Signature": "v0=00"})
 
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    counted = [
-        (m["source"], name) for m in metrics for name in ("WebhookAccepted", "WebhookRejected") if name in m
-    ]
+    counted = [(m["source"], name) for m in metrics for name in ("WebhookAccepted", "WebhookRejected") if name in m]
     assert counted == [("slack", "WebhookAccepted"), ("slack", "WebhookRejected")]
 
 

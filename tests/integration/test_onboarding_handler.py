@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import mailchimp_marketing
 import pytest
+
 from memberflow.adapters.member_store import MemberStore
 from memberflow.adapters.trace_store import DynamoTraceStore
 from memberflow.models import Platform

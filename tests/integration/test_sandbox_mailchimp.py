@@ -11,6 +11,7 @@ import mailchimp_marketing
 import pytest
 import requests
 from mailchimp_marketing.api_client import ApiClientError
+
 from memberflow_sandboxes.mailchimp import MailchimpSandbox
 
 LIST_ID = "list123"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from memberflow import signatures
 from memberflow.adapters.event_queue import QueueUnavailable
 from memberflow.intake.registry import build_registry
@@ -67,15 +68,11 @@ class Intake:
     def __init__(self, queue: MemoryQueue | None = None, trace: Any = None, **deps: Any) -> None:
         self.queue = queue or MemoryQueue()
         self.trace = trace if trace is not None else MemoryTrace()
-        self.deps = IntakeDeps(
-            queue=self.queue, trace=self.trace, secrets=lambda: SECRETS, clock=lambda: NOW, **deps
-        )
+        self.deps = IntakeDeps(queue=self.queue, trace=self.trace, secrets=lambda: SECRETS, clock=lambda: NOW, **deps)
 
     def deliver(self, source: str, body: Any, headers: dict[str, str] | None = None) -> IntakeResponse:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return accept_webhook(
-            source, raw, signed(source, raw, headers or {}), self.deps, correlation_id="req-1"
-        )
+        return accept_webhook(source, raw, signed(source, raw, headers or {}), self.deps, correlation_id="req-1")
 
     def deliver_sample(self, name: str, **changes: Any) -> IntakeResponse:
         delivery = sample(name)
@@ -201,9 +198,7 @@ def test_discourse_post_without_user_id_falls_back_to_username(intake: Intake) -
 def test_discourse_retry_with_a_new_event_id_keeps_the_idempotency_key(intake: Intake) -> None:
     delivery = sample("discourse_post_created")
     first = intake.deliver("discourse", delivery["body"], delivery["headers"])
-    retry = intake.deliver(
-        "discourse", delivery["body"], {**delivery["headers"], "X-Discourse-Event-Id": "999"}
-    )
+    retry = intake.deliver("discourse", delivery["body"], {**delivery["headers"], "X-Discourse-Event-Id": "999"})
 
     assert first.body["idempotency_key"] == retry.body["idempotency_key"]
 
@@ -261,9 +256,7 @@ def test_generic_member_joined(intake: Intake) -> None:
 
     assert answer.body["idempotency_key"] == "generic:signup-2024-11-14-000123"
     assert intake.queued_event() == MemberJoined(
-        identity=MemberIdentity(
-            platform=Platform.GENERIC, workspace="meetup-amsterdam", user_id="form-000123"
-        ),
+        identity=MemberIdentity(platform=Platform.GENERIC, workspace="meetup-amsterdam", user_id="form-000123"),
         email="jane.doe@example.com",
         name="Jane Doe",
         username="jane",
@@ -503,9 +496,7 @@ def test_forged_request_is_a_401_and_traced_under_the_claimed_email(intake: Inta
     rejected = (Step.REQUEST_REJECTED, Outcome.REFUSED)
     assert intake.trace.steps(rejections_subject("2024-11-14")) == [rejected]
     assert intake.trace.steps(email_subject("jane.doe@example.com")) == [rejected]
-    assert (
-        intake.trace.records[0].detail == "401 invalid_signature: X-Slack-Signature does not match the body"
-    )
+    assert intake.trace.records[0].detail == "401 invalid_signature: X-Slack-Signature does not match the body"
 
 
 def test_stale_request_is_a_401(intake: Intake) -> None:

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from memberflow import consent
 from memberflow.config import ConfigError, OnboardingSettings, load_settings
 from memberflow.models import MemberIdentity, MemberJoined, Platform

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from memberflow.models import MemberIdentity, MemberJoined, Platform, QueuedEvent
 from memberflow.queue_worker import QueuedMessage, RedeliveryPolicy, WillRetry, process_message
 from memberflow.retry import RetryLater, TransientFailure

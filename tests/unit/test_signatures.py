@@ -7,6 +7,7 @@ import hashlib
 import hmac
 
 import pytest
+
 from memberflow import signatures
 from memberflow.signatures import SignatureError
 
@@ -32,9 +33,7 @@ def test_slack_signature_is_hmac_of_version_timestamp_and_body() -> None:
 
 
 def test_slack_valid_signature_passes() -> None:
-    signatures.verify_slack(
-        "slack-secret", BODY, lower(signatures.sign_slack("slack-secret", BODY, NOW)), now=NOW
-    )
+    signatures.verify_slack("slack-secret", BODY, lower(signatures.sign_slack("slack-secret", BODY, NOW)), now=NOW)
 
 
 def test_slack_tampered_body_fails() -> None:
@@ -89,15 +88,11 @@ def test_header_names_are_matched_in_any_case() -> None:
 
 def test_discourse_signature_is_hmac_of_body() -> None:
     expected = hmac.new(b"discourse-secret", BODY, hashlib.sha256).hexdigest()
-    assert signatures.sign_discourse("discourse-secret", BODY) == {
-        "X-Discourse-Event-Signature": f"sha256={expected}"
-    }
+    assert signatures.sign_discourse("discourse-secret", BODY) == {"X-Discourse-Event-Signature": f"sha256={expected}"}
 
 
 def test_discourse_valid_signature_passes() -> None:
-    signatures.verify_discourse(
-        "discourse-secret", BODY, lower(signatures.sign_discourse("discourse-secret", BODY))
-    )
+    signatures.verify_discourse("discourse-secret", BODY, lower(signatures.sign_discourse("discourse-secret", BODY)))
 
 
 def test_discourse_tampered_body_fails() -> None:
@@ -123,10 +118,7 @@ def test_discourse_missing_signature_fails() -> None:
 
 
 def test_discord_public_key_matches_rfc_8032_vector() -> None:
-    assert (
-        signatures.discord_public_key(SEED)
-        == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-    )
+    assert signatures.discord_public_key(SEED) == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 
 
 def test_discord_relay_signature_is_ed25519_of_timestamp_and_body() -> None:

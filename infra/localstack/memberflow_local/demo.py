@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
 from memberflow import signatures
 from memberflow.adapters.member_store import MemberStore
 from memberflow.adapters.trace_store import DynamoTraceStore
 from memberflow.trace_report import collect
-
 from memberflow_local.settings import REPO_ROOT, LocalSettings
 from memberflow_local.stack import LocalStack
 

@@ -126,9 +126,7 @@ def looks_fake(email: str) -> bool:
     local, at, domain = email.rpartition("@")
     if not at or not local or not domain or "@" in local:
         return True
-    return (
-        domain.lower() == "example.invalid" or domain.lower().endswith(".invalid") or "fake" in local.lower()
-    )
+    return domain.lower() == "example.invalid" or domain.lower().endswith(".invalid") or "fake" in local.lower()
 
 
 def page_arguments(request: Request) -> tuple[int, int]:
@@ -248,9 +246,7 @@ class SandboxState:
 
     def reset(self) -> None:
         with self.lock:
-            self.lists = {
-                list_id: Audience(list_id, f"Sandbox list {list_id}") for list_id in self._initial_list_ids
-            }
+            self.lists = {list_id: Audience(list_id, f"Sandbox list {list_id}") for list_id in self._initial_list_ids}
             self.compliance_review.clear()
             self.journey_triggers.clear()
             self.request_counts.clear()
@@ -343,8 +339,7 @@ class MemberRules:
         email = _optional_string(body, "email_address")
         if email is not None and subscriber_hash(email) != path_hash:
             raise invalid_resource(
-                "The subscriber hash in the URL does not match the hash of the email_address "
-                "in the request body.",
+                "The subscriber hash in the URL does not match the hash of the email_address in the request body.",
                 [{"field": "email_address", "message": "Does not match the subscriber hash in the URL."}],
             )
         status = _status_field(body, "status", required=False)
@@ -459,9 +454,7 @@ def _status_field(body: dict[str, Any], name: str, *, required: bool) -> str | N
             raise field_error(name, "This value should not be blank.")
         return None
     if value not in WRITABLE_STATUSES:
-        raise field_error(
-            name, f"Data presented is not one of the accepted values: {', '.join(WRITABLE_STATUSES)}."
-        )
+        raise field_error(name, f"Data presented is not one of the accepted values: {', '.join(WRITABLE_STATUSES)}.")
     return value
 
 
@@ -558,9 +551,7 @@ class FaultInjector:
         with self._lock:
             self.settings = settings
             self._random = random.Random(settings.seed)
-            self._failing_hashes = {
-                subscriber_hash(email): status for email, status in settings.fail_emails.items()
-            }
+            self._failing_hashes = {subscriber_hash(email): status for email, status in settings.fail_emails.items()}
 
     def delay(self) -> None:
         if self.settings.latency_ms:
@@ -574,9 +565,7 @@ class FaultInjector:
                 return None
             draw = self._random.random()
         if draw < settings.rate_429:
-            return ApiError(
-                429, "Too Many Requests", "You have exceeded the limit of 10 simultaneous connections."
-            )
+            return ApiError(429, "Too Many Requests", "You have exceeded the limit of 10 simultaneous connections.")
         if draw < settings.rate_429 + settings.rate_500:
             return ApiError(500, "Internal Server Error", "An unexpected internal error has occurred.")
         return None
@@ -610,9 +599,7 @@ API_ROUTES = Map(
             endpoint="delete_member_permanent",
         ),
         Rule("/lists/<list_id>/members/<subscriber_hash>/tags", methods=["GET"], endpoint="get_member_tags"),
-        Rule(
-            "/lists/<list_id>/members/<subscriber_hash>/tags", methods=["POST"], endpoint="update_member_tags"
-        ),
+        Rule("/lists/<list_id>/members/<subscriber_hash>/tags", methods=["POST"], endpoint="update_member_tags"),
         Rule(
             "/customer-journeys/journeys/<journey_id>/steps/<step_id>/actions/trigger",
             methods=["POST"],
@@ -696,16 +683,12 @@ class MailchimpApi:
         member = self.rules.upsert(audience, hash_from_path(subscriber_hash), body)
         return 200, audience.member_json(member)
 
-    def update_member(
-        self, request: Request, body: Any, list_id: str, subscriber_hash: str
-    ) -> tuple[int, Any]:
+    def update_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> tuple[int, Any]:
         audience, member = self._existing_member(list_id, subscriber_hash)
         self.rules.update(member, _object_body(body))
         return 200, audience.member_json(member)
 
-    def archive_member(
-        self, request: Request, body: Any, list_id: str, subscriber_hash: str
-    ) -> tuple[int, Any]:
+    def archive_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> tuple[int, Any]:
         _, member = self._existing_member(list_id, subscriber_hash)
         self.rules.archive(member)
         return 204, None
@@ -717,20 +700,13 @@ class MailchimpApi:
         self.rules.forget(audience, member)
         return 204, None
 
-    def get_member_tags(
-        self, request: Request, body: Any, list_id: str, subscriber_hash: str
-    ) -> tuple[int, Any]:
+    def get_member_tags(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> tuple[int, Any]:
         audience, member = self._existing_member(list_id, subscriber_hash)
         count, offset = page_arguments(request)
-        tags = [
-            {"id": audience.tag_id(name), "name": name, "date_added": added}
-            for name, added in member.tags.items()
-        ]
+        tags = [{"id": audience.tag_id(name), "name": name, "date_added": added} for name, added in member.tags.items()]
         return 200, {"tags": tags[offset : offset + count], "total_items": len(tags)}
 
-    def update_member_tags(
-        self, request: Request, body: Any, list_id: str, subscriber_hash: str
-    ) -> tuple[int, Any]:
+    def update_member_tags(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> tuple[int, Any]:
         audience, member = self._existing_member(list_id, subscriber_hash)
         self.rules.set_tags(audience, member, _object_body(body))
         return 204, None
@@ -916,9 +892,7 @@ class AdminEndpoints:
                 self.app.faults.configure(settings)
                 return json_response(settings.as_json())
             if route == ("GET", "/state"):
-                return json_response(
-                    {**self.app.state.snapshot(), "faults": self.app.faults.settings.as_json()}
-                )
+                return json_response({**self.app.state.snapshot(), "faults": self.app.faults.settings.as_json()})
             if route == ("POST", "/seed"):
                 return json_response(self._seed(_object_body(parse_json_body(request))), 201)
         except ApiError as error:
@@ -986,12 +960,8 @@ class MailchimpSandbox:
     def start(self) -> MailchimpSandbox:
         if self._server is not None:
             return self
-        self._server = make_server(
-            self.host, self.port, self.app, threaded=True, request_handler=_QuietRequestHandler
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="mailchimp-sandbox", daemon=True
-        )
+        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="mailchimp-sandbox", daemon=True)
         self._thread.start()
         return self
 
@@ -1020,9 +990,7 @@ class MailchimpSandbox:
         fail_emails: dict[str, int] | None = None,
         seed: int | None = None,
     ) -> None:
-        self.app.faults.configure(
-            FaultSettings(rate_429, rate_500, latency_ms, dict(fail_emails or {}), seed)
-        )
+        self.app.faults.configure(FaultSettings(rate_429, rate_500, latency_ms, dict(fail_emails or {}), seed))
 
     def reset(self) -> None:
         self.app.reset()

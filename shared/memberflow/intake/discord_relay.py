@@ -70,9 +70,7 @@ class DiscordRelaySource:
     name = "discord"
     secret_key = "discord_relay_public_key"
 
-    def verify(
-        self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int
-    ) -> None:
+    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         signatures.verify_discord_relay(secret, body, headers, now=now, window=window)
 
     def claimed_email(self, payload: Any) -> str | None:

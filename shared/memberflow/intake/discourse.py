@@ -64,9 +64,7 @@ class DiscourseSource:
         self.consent_user_field = consent_user_field
         """Id of the custom user field that records marketing consent; without it nobody is opted in."""
 
-    def verify(
-        self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int
-    ) -> None:
+    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         # Discourse signs no timestamp: no replay window to check (dedup downstream covers replays).
         signatures.verify_discourse(secret, body, headers)
 
@@ -129,9 +127,7 @@ def _post_created(post: DiscoursePost, instance: str) -> Interpretation:
 def _required_header(headers: Mapping[str, str], name: str, display_name: str) -> str:
     value = headers.get(name, "").strip()
     if not value:
-        raise invalid_payload(
-            [{"field": f"headers.{display_name}", "problem": "Header required"}], "the request"
-        )
+        raise invalid_payload([{"field": f"headers.{display_name}", "problem": "Header required"}], "the request")
     return value
 
 

@@ -12,9 +12,7 @@ ROOT_FIELD = "body"
 
 
 class IntakeError(Exception):
-    def __init__(
-        self, status: int, code: str, detail: str, problems: list[dict[str, str]] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, detail: str, problems: list[dict[str, str]] | None = None) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status = status
         self.code = code

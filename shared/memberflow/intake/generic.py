@@ -42,9 +42,7 @@ class GenericSource:
     name = "generic"
     secret_key = "generic_hmac_secret"
 
-    def verify(
-        self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int
-    ) -> None:
+    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         signatures.verify_generic(secret, body, headers, now=now, window=window)
 
     def claimed_email(self, payload: Any) -> str | None:

@@ -22,8 +22,7 @@ class SourceRegistry:
             raise IntakeError(
                 404,
                 "unknown_source",
-                f"no webhook source is called {name[:64]!r}; "
-                f"known sources: {', '.join(sorted(self._sources))}",
+                f"no webhook source is called {name[:64]!r}; known sources: {', '.join(sorted(self._sources))}",
             )
         return source
 

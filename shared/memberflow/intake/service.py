@@ -103,9 +103,7 @@ def accept_webhook(
         return IntakeResponse(200, {"status": "ignored", "reason": interpretation.reason}, source=source.name)
     if isinstance(interpretation, Accepted):
         return _queue(interpretation, source.name, received_at, correlation_id, deps)
-    return IntakeResponse(
-        interpretation.status, interpretation.body, interpretation.headers, source=source.name
-    )
+    return IntakeResponse(interpretation.status, interpretation.body, interpretation.headers, source=source.name)
 
 
 def _verify(
@@ -119,9 +117,7 @@ def _verify(
     if not isinstance(secret, str) or not secret:
         raise IntakeMisconfigured(f"the webhook secrets have no {source.secret_key}")
     try:
-        source.verify(
-            secret, raw_body, headers, now=received_at.timestamp(), window=deps.replay_window_seconds
-        )
+        source.verify(secret, raw_body, headers, now=received_at.timestamp(), window=deps.replay_window_seconds)
     except SignatureError as error:
         raise IntakeError(401, error.code, error.detail) from None
 
@@ -129,9 +125,7 @@ def _verify(
 def _parse_json(raw_body: bytes, headers: Mapping[str, str]) -> Any:
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
-        raise IntakeError(
-            415, "unsupported_media_type", f"the body must be application/json, not {media_type[:100]}"
-        )
+        raise IntakeError(415, "unsupported_media_type", f"the body must be application/json, not {media_type[:100]}")
     try:
         return json.loads(raw_body)
     except (ValueError, RecursionError) as error:

@@ -90,9 +90,7 @@ class SlackSource:
     name = "slack"
     secret_key = "slack_signing_secret"
 
-    def verify(
-        self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int
-    ) -> None:
+    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         signatures.verify_slack(secret, body, headers, now=now, window=window)
 
     def claimed_email(self, payload: Any) -> str | None:

@@ -41,9 +41,7 @@ class WebhookSource(Protocol):
     secret_key: str
     """Key of this source's secret in the webhook secrets JSON."""
 
-    def verify(
-        self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int
-    ) -> None:
+    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         """Raise `signatures.SignatureError` unless the sender signed this body."""
 
     def interpret(self, payload: Any, headers: Mapping[str, str]) -> Interpretation:
