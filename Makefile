@@ -22,6 +22,7 @@ local: install
 	$(VENV)/bin/memberflow local up
 
 test: install lint-template
+	$(VENV)/bin/ruff check shared functions infra tests
 	$(PY) -m pytest
 
 test-fast: install

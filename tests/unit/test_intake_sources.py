@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -404,12 +405,26 @@ def test_malformed_json_is_a_400_invalid_json(intake: Intake) -> None:
     assert (answer.status, answer.body["error"]) == (400, "invalid_json")
 
 
-def test_a_form_encoded_body_is_a_415(intake: Intake) -> None:
-    answer = intake.deliver(
-        "discourse",
-        b"payload=%7B%7D",
-        {"Content-Type": "application/x-www-form-urlencoded", "X-Discourse-Event": "user_created"},
-    )
+def test_a_form_encoded_discourse_delivery_is_read_from_its_payload_field(intake: Intake) -> None:
+    delivery = sample("discourse_user_created")
+    form = urlencode({"payload": json.dumps(delivery["body"])}).encode()
+    headers = {**delivery["headers"], "Content-Type": "application/x-www-form-urlencoded"}
+
+    answer = intake.deliver("discourse", form, headers)
+
+    assert answer.status == 200
+    assert intake.queued_event().email == delivery["body"]["user"]["email"]
+
+
+def test_a_form_encoded_body_without_payload_is_a_400_naming_it(intake: Intake) -> None:
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Discourse-Event": "user_created"}
+    answer = intake.deliver("discourse", b"user=1", headers)
+
+    assert answer.status == 400 and answer.body["problems"] == [{"field": "payload", "problem": "Field required"}]
+
+
+def test_a_form_encoded_body_where_json_is_expected_is_a_415(intake: Intake) -> None:
+    answer = intake.deliver("slack", b"payload=%7B%7D", {"Content-Type": "application/x-www-form-urlencoded"})
 
     assert (answer.status, answer.body["error"]) == (415, "unsupported_media_type")
 

@@ -69,6 +69,7 @@ class RelayMessageCreate(RelayEvent):
 class DiscordRelaySource:
     name = "discord"
     secret_key = "discord_relay_public_key"
+    form_payload_field = None
 
     def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         signatures.verify_discord_relay(secret, body, headers, now=now, window=window)

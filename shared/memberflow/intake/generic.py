@@ -41,6 +41,7 @@ class GenericMemberActive(GenericEvent):
 class GenericSource:
     name = "generic"
     secret_key = "generic_hmac_secret"
+    form_payload_field = None
 
     def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         signatures.verify_generic(secret, body, headers, now=now, window=window)

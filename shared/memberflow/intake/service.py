@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
+from urllib.parse import parse_qs
 
 from memberflow.adapters.event_queue import QueueUnavailable
 from memberflow.intake.errors import ROOT_FIELD, IntakeError
@@ -94,9 +95,9 @@ def accept_webhook(
                 f"the body is {len(raw_body)} bytes; at most {deps.max_body_bytes} are accepted",
             )
         _verify(source, raw_body, headers, received_at, deps)
-        interpretation = source.interpret(_parse_json(raw_body, headers), headers)
+        interpretation = source.interpret(_parse_body(source, raw_body, headers), headers)
     except IntakeError as error:
-        return _rejected(error, source_name, source, raw_body, received_at, correlation_id, deps)
+        return _rejected(error, source_name, source, raw_body, headers, received_at, correlation_id, deps)
 
     if isinstance(interpretation, Ignored):
         logger.info("webhook ignored", extra={"source": source.name, "reason": interpretation.reason})
@@ -122,12 +123,33 @@ def _verify(
         raise IntakeError(401, error.code, error.detail) from None
 
 
-def _parse_json(raw_body: bytes, headers: Mapping[str, str]) -> Any:
+def _parse_body(source: WebhookSource, raw_body: bytes, headers: Mapping[str, str]) -> Any:
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded" and source.form_payload_field:
+        return _parse_json(_form_field(raw_body, source.form_payload_field))
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
         raise IntakeError(415, "unsupported_media_type", f"the body must be application/json, not {media_type[:100]}")
+    return _parse_json(raw_body)
+
+
+def _form_field(raw_body: bytes, name: str) -> bytes:
     try:
-        return json.loads(raw_body)
+        values = parse_qs(raw_body.decode("utf-8"), keep_blank_values=True).get(name)
+    except UnicodeDecodeError:
+        values = None
+    if not values:
+        raise IntakeError(
+            400,
+            "invalid_payload",
+            f"a form-encoded delivery must carry its JSON in the `{name}` field",
+            [{"field": name, "problem": "Field required"}],
+        )
+    return values[0].encode()
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
     except (ValueError, RecursionError) as error:
         # ValueError covers malformed JSON and bytes that are not UTF-8.
         problem = str(error)[:200]
@@ -193,13 +215,14 @@ def _rejected(
     source_name: str,
     source: WebhookSource | None,
     raw_body: bytes,
+    headers: Mapping[str, str],
     received_at: datetime,
     correlation_id: str,
     deps: IntakeDeps,
 ) -> IntakeResponse:
     known_source = source.name if source else "unknown"
     traced_source = source.name if source else source_name[:64]
-    claimed_email = _claimed_email(source, raw_body, deps) if error.status != 413 else None
+    claimed_email = _claimed_email(source, raw_body, headers, deps) if error.status != 413 else None
     logger.warning(
         "webhook rejected",
         extra={
@@ -231,12 +254,14 @@ def _rejected(
     return IntakeResponse(error.status, error.body(), outcome="rejected", source=known_source)
 
 
-def _claimed_email(source: WebhookSource | None, raw_body: bytes, deps: IntakeDeps) -> str | None:
+def _claimed_email(
+    source: WebhookSource | None, raw_body: bytes, headers: Mapping[str, str], deps: IntakeDeps
+) -> str | None:
     if source is None or len(raw_body) > deps.max_body_bytes:
         return None
     try:
-        return source.claimed_email(json.loads(raw_body))
-    except (ValueError, RecursionError):
+        return source.claimed_email(_parse_body(source, raw_body, headers))
+    except IntakeError:
         return None
 
 

@@ -40,6 +40,8 @@ class WebhookSource(Protocol):
     name: str
     secret_key: str
     """Key of this source's secret in the webhook secrets JSON."""
+    form_payload_field: str | None
+    """Form field that carries the JSON when the platform can post `application/x-www-form-urlencoded`."""
 
     def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         """Raise `signatures.SignatureError` unless the sender signed this body."""
