@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 
 from memberflow import consent
 from memberflow.adapters.mailchimp import ComplianceState, MailchimpClient, MailchimpMember, PermanentRefusal
-from memberflow.adapters.member_store import MemberRecord, MemberStore
+from memberflow.adapters.member_store import MemberJoin, MemberRecord, MemberStore
 from memberflow.models import MemberActive, MemberJoined, QueuedEvent
 from memberflow.privacy import email_key, mask_email
 from memberflow.trace import (
@@ -65,13 +65,11 @@ def onboard_member(queued: QueuedEvent, event: MemberJoined, deps: OnboardingDep
     try:
         mailchimp_member = _upsert(event, deps, step)
     except PermanentRefusal as refusal:
-        member.mailchimp_status = f"refused: {refusal.title}"
-        deps.members.save(member)
+        deps.members.set_mailchimp_status(member.member_id, f"refused: {refusal.title}")
         step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the member: {refusal}")
         return {"result": "refused", "reason": refusal.title}
 
-    member.mailchimp_status = mailchimp_member.status
-    deps.members.save(member)
+    deps.members.set_mailchimp_status(member.member_id, mailchimp_member.status)
     if mailchimp_member.status in consent.OPTED_OUT:
         step(
             Step.SKIPPED,
@@ -90,7 +88,9 @@ def onboard_member(queued: QueuedEvent, event: MemberJoined, deps: OnboardingDep
         return {"result": "onboarded_without_marketing", "status": mailchimp_member.status}
 
     started = _start_welcome_journey(member, event.email, deps, step)
-    _enter_drip(member, deps)
+    if deps.rules.drip_step_days:
+        first_due = _utc(member.joined_at) + timedelta(days=deps.rules.drip_step_days[0])
+        deps.members.enter_drip(member.member_id, first_due)
     return {"result": "onboarded", "status": mailchimp_member.status, "journey": started}
 
 
@@ -114,21 +114,21 @@ def record_activity(queued: QueuedEvent, event: MemberActive, deps: OnboardingDe
 
 
 def _remember_member(event: MemberJoined, queued: QueuedEvent, deps: OnboardingDeps) -> MemberRecord:
-    member_id = member_id_for(event)
-    member = deps.members.get(member_id) or MemberRecord(member_id=member_id, joined_at=_utc(event.joined_at))
-    member.email = event.email or member.email
-    member.name = event.name or member.name
-    member.marketing_consent = member.marketing_consent or event.marketing_consent
-    member.last_correlation_id = queued.correlation_id
-    if event.identity.platform.value not in member.platforms:
-        member.platforms.append(event.identity.platform.value)
-    if event.identity.key not in member.identities:
-        member.identities.append(event.identity.key)
     link = deps.members.link(event.identity.key)
-    if link and link.last_active_at and member.activated_at is None:
-        member.activated_at = member.last_active_at = link.last_active_at
-    deps.members.save(member)
-    deps.members.save_link(event.identity.key, member_id)
+    member = deps.members.record_join(
+        MemberJoin(
+            member_id=member_id_for(event),
+            identity_key=event.identity.key,
+            platform=event.identity.platform.value,
+            joined_at=_utc(event.joined_at),
+            correlation_id=queued.correlation_id,
+            email=event.email,
+            name=event.name,
+            marketing_consent=event.marketing_consent,
+            active_before_join=link.last_active_at if link else None,
+        )
+    )
+    deps.members.save_link(event.identity.key, member.member_id)
     return member
 
 
@@ -178,18 +178,9 @@ def _start_welcome_journey(member: MemberRecord, email: str, deps: OnboardingDep
     except Exception:
         deps.members.clear_journey_started(member.member_id)
         raise
-    member.journey_started_at = deps.clock()
     step(Step.JOURNEY_STARTED, Outcome.OK, f"welcome journey {deps.rules.welcome_journey_id} started")
     logger.info("welcome journey started", extra={"member": mask_email(email)})
     return "started"
-
-
-def _enter_drip(member: MemberRecord, deps: OnboardingDeps) -> None:
-    fresh = deps.members.get(member.member_id) or member
-    if fresh.activated_at is not None or fresh.drip_steps_sent or not deps.rules.drip_step_days:
-        return
-    fresh.drip_due_at = _utc(fresh.joined_at) + timedelta(days=deps.rules.drip_step_days[0])
-    deps.members.save(fresh)
 
 
 def _utc(moment: datetime) -> datetime:

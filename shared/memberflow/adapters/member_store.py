@@ -38,32 +38,6 @@ class MemberRecord:
     drip_due_at: datetime | None = None
     last_correlation_id: str = ""
 
-    def to_item(self) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "pk": member_pk(self.member_id),
-            "sk": PROFILE,
-            "member_id": self.member_id,
-            "joined_at": self.joined_at.isoformat(),
-            "platforms": list(self.platforms),
-            "identities": list(self.identities),
-            "marketing_consent": self.marketing_consent,
-            "drip_steps_sent": self.drip_steps_sent,
-            "last_correlation_id": self.last_correlation_id,
-        }
-        optional = {
-            "email": self.email,
-            "name": self.name,
-            "mailchimp_status": self.mailchimp_status,
-            "journey_started_at": _iso(self.journey_started_at),
-            "activated_at": _iso(self.activated_at),
-            "last_active_at": _iso(self.last_active_at),
-            "drip_due_at": _iso(self.drip_due_at),
-        }
-        item.update({key: value for key, value in optional.items() if value is not None})
-        if self.drip_due_at is not None:
-            item["drip_queue"] = DRIP_PENDING
-        return item
-
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> MemberRecord:
         return cls(
@@ -71,8 +45,8 @@ class MemberRecord:
             joined_at=datetime.fromisoformat(item["joined_at"]),
             email=item.get("email"),
             name=item.get("name"),
-            platforms=list(item.get("platforms", [])),
-            identities=list(item.get("identities", [])),
+            platforms=sorted(item.get("platforms", [])),
+            identities=sorted(item.get("identities", [])),
             marketing_consent=bool(item.get("marketing_consent", False)),
             mailchimp_status=item.get("mailchimp_status"),
             journey_started_at=_dt(item.get("journey_started_at")),
@@ -82,6 +56,22 @@ class MemberRecord:
             drip_due_at=_dt(item.get("drip_due_at")),
             last_correlation_id=item.get("last_correlation_id", ""),
         )
+
+
+@dataclass(frozen=True)
+class MemberJoin:
+    """What one join tells us about a member."""
+
+    member_id: str
+    identity_key: str
+    platform: str
+    joined_at: datetime
+    correlation_id: str
+    email: str | None = None
+    name: str | None = None
+    marketing_consent: bool = False
+    active_before_join: datetime | None = None
+    """Activity seen from this platform identity before its join arrived (events are not ordered)."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +103,75 @@ class MemberStore:
         item = self._table.get_item(Key={"pk": member_pk(member_id), "sk": PROFILE}, ConsistentRead=True).get("Item")
         return MemberRecord.from_item(item) if item else None
 
-    def save(self, member: MemberRecord) -> None:
-        self._table.put_item(Item=member.to_item())
+    def record_join(self, join: MemberJoin) -> MemberRecord:
+        """Create or update the member in one atomic write, so concurrent joins on two platforms lose nothing:
+        platforms and identities are sets, consent once given stays given, the first join date is kept."""
+        expressions = [
+            "member_id = :id",
+            "joined_at = if_not_exists(joined_at, :joined)",
+            "drip_steps_sent = if_not_exists(drip_steps_sent, :zero)",
+            "last_correlation_id = :correlation",
+        ]
+        values: dict[str, Any] = {
+            ":id": join.member_id,
+            ":joined": join.joined_at.isoformat(),
+            ":zero": 0,
+            ":correlation": join.correlation_id,
+            ":platform": {join.platform},
+            ":identity": {join.identity_key},
+        }
+        if join.email:
+            expressions.append("email = :email")
+            values[":email"] = join.email
+        if join.name:
+            expressions.append("#name = if_not_exists(#name, :name)")
+            values[":name"] = join.name
+        if join.marketing_consent:
+            expressions.append("marketing_consent = :true")
+            values[":true"] = True
+        else:
+            expressions.append("marketing_consent = if_not_exists(marketing_consent, :false)")
+            values[":false"] = False
+        if join.active_before_join:
+            expressions.append("activated_at = if_not_exists(activated_at, :active)")
+            expressions.append("last_active_at = if_not_exists(last_active_at, :active)")
+            values[":active"] = join.active_before_join.isoformat()
+        request: dict[str, Any] = {
+            "Key": {"pk": member_pk(join.member_id), "sk": PROFILE},
+            "UpdateExpression": "SET " + ", ".join(expressions) + " ADD platforms :platform, identities :identity",
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+        }
+        if join.name:
+            request["ExpressionAttributeNames"] = {"#name": "name"}  # `name` is a DynamoDB reserved word
+        return MemberRecord.from_item(self._table.update_item(**request)["Attributes"])
+
+    def set_mailchimp_status(self, member_id: str, status: str) -> None:
+        self._table.update_item(
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression="SET mailchimp_status = :s",
+            ExpressionAttributeValues={":s": status},
+        )
+
+    def enter_drip(self, member_id: str, first_due: datetime) -> bool:
+        """Queue the first drip step, unless the member is already active or in (or past) the drip."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.update_item(
+                Key={"pk": member_pk(member_id), "sk": PROFILE},
+                UpdateExpression="SET drip_queue = :pending, drip_due_at = :due",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND attribute_not_exists(activated_at) "
+                    "AND attribute_not_exists(drip_queue) AND drip_steps_sent = :zero"
+                ),
+                ExpressionAttributeValues={":pending": DRIP_PENDING, ":due": first_due.isoformat(), ":zero": 0},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def link(self, identity_key: str) -> IdentityLink | None:
         item = self._table.get_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ConsistentRead=True).get("Item")
@@ -216,10 +273,6 @@ class MemberStore:
         self._table.update_item(
             Key={"pk": member_pk(member_id), "sk": PROFILE}, UpdateExpression="REMOVE drip_queue, drip_due_at"
         )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _dt(value: str | None) -> datetime | None:
