@@ -1,0 +1,20 @@
+"""Sandbox of the Mailchimp Marketing API v3 for local runs and tests.
+
+It serves the subset of the API memberflow uses (ping, lists, members, tags,
+customer-journey triggers, batch subscribe) over real HTTP so the official
+``mailchimp-marketing`` client can be pointed at it::
+
+    client = mailchimp_marketing.Client()
+    client.set_config({"api_key": sandbox.api_key})
+    client.api_client.host = sandbox.url
+
+Behaviour follows the documented API: RFC 7807 error bodies, compliance and
+"forgotten" rules, a 10-connection concurrency limit answered with a bare 429,
+plus fault injection and ``/_sandbox/`` admin endpoints for tests.
+"""
+
+from memberflow_sandboxes.mailchimp.problems import ApiError
+from memberflow_sandboxes.mailchimp.sandbox import API_PREFIX, MailchimpApp, MailchimpSandbox, main
+from memberflow_sandboxes.mailchimp.state import SandboxState, subscriber_hash
+
+__all__ = ["API_PREFIX", "ApiError", "MailchimpApp", "MailchimpSandbox", "SandboxState", "main", "subscriber_hash"]

@@ -1,0 +1,228 @@
+"""The /3.0 endpoints memberflow uses; each handler returns (status, JSON payload or None)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request
+
+from memberflow_sandboxes.base import Reply
+from memberflow_sandboxes.mailchimp import fields
+from memberflow_sandboxes.mailchimp.members import MemberRules
+from memberflow_sandboxes.mailchimp.problems import ApiError, field_error, invalid_resource, not_found
+from memberflow_sandboxes.mailchimp.state import (
+    WRITABLE_STATUSES,
+    Audience,
+    Member,
+    SandboxState,
+    hash_from_path,
+    now_iso,
+    subscriber_hash,
+)
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 10
+MAX_BATCH_MEMBERS = 500
+_MEMBER = "/lists/<list_id>/members/<subscriber_hash>"
+
+API_ROUTES = Map(
+    [
+        Rule("/ping", methods=["GET"], endpoint="ping"),
+        Rule("/lists", methods=["GET"], endpoint="get_lists"),
+        Rule("/lists/<list_id>", methods=["GET"], endpoint="get_list"),
+        Rule("/lists/<list_id>", methods=["POST"], endpoint="batch_subscribe"),
+        Rule("/lists/<list_id>/members", methods=["GET"], endpoint="get_members"),
+        Rule("/lists/<list_id>/members", methods=["POST"], endpoint="add_member"),
+        Rule(_MEMBER, methods=["GET"], endpoint="get_member"),
+        Rule(_MEMBER, methods=["PUT"], endpoint="set_member"),
+        Rule(_MEMBER, methods=["PATCH"], endpoint="update_member"),
+        Rule(_MEMBER, methods=["DELETE"], endpoint="archive_member"),
+        Rule(f"{_MEMBER}/actions/delete-permanent", methods=["POST"], endpoint="delete_member_permanent"),
+        Rule(f"{_MEMBER}/tags", methods=["GET"], endpoint="get_member_tags"),
+        Rule(f"{_MEMBER}/tags", methods=["POST"], endpoint="update_member_tags"),
+        Rule(
+            "/customer-journeys/journeys/<journey_id>/steps/<step_id>/actions/trigger",
+            methods=["POST"],
+            endpoint="trigger_journey",
+        ),
+    ],
+    strict_slashes=False,
+)
+
+
+def page_arguments(request: Request) -> tuple[int, int]:
+    count = _int_query(request, "count", DEFAULT_PAGE_SIZE)
+    offset = _int_query(request, "offset", 0)
+    return min(count, MAX_PAGE_SIZE), offset
+
+
+def _int_query(request: Request, name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise field_error(name, f"{name} must be a non-negative integer.") from None
+    if value < 0:
+        raise field_error(name, f"{name} must be a non-negative integer.")
+    return value
+
+
+def subject_hashes(route_args: dict[str, str], body: Any) -> set[str]:
+    """Subscriber hashes a call is about, used to target injected per-address failures."""
+    hashes = set()
+    if "subscriber_hash" in route_args:
+        hashes.add(hash_from_path(route_args["subscriber_hash"]))
+    if isinstance(body, dict) and isinstance(body.get("email_address"), str):
+        hashes.add(subscriber_hash(body["email_address"]))
+    return hashes
+
+
+@dataclass
+class BatchResult:
+    audience: Audience
+    created: list[Member] = field(default_factory=list)
+    updated: list[Member] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def add_error(self, email: str | None, error: ApiError) -> None:
+        code = "ERROR_CONTACT_EXISTS" if error.title == "Member Exists" else "ERROR_GENERIC"
+        self.errors.append({"email_address": email or "", "error": error.detail, "error_code": code})
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "new_members": [self.audience.member_json(m) for m in self.created],
+            "updated_members": [self.audience.member_json(m) for m in self.updated],
+            "errors": self.errors,
+            "total_created": len(self.created),
+            "total_updated": len(self.updated),
+            "error_count": len(self.errors),
+        }
+
+
+class MailchimpApi:
+    """Route handlers, called with the state lock held."""
+
+    def __init__(self, state: SandboxState):
+        self.state = state
+        self.rules = MemberRules(state)
+
+    def ping(self, request: Request, body: Any) -> Reply:
+        return 200, {"health_status": "Everything's Chimpy!"}
+
+    def get_lists(self, request: Request, body: Any) -> Reply:
+        count, offset = page_arguments(request)
+        audiences = list(self.state.lists.values())
+        page = [audience.summary_json() for audience in audiences[offset : offset + count]]
+        return 200, {"lists": page, "total_items": len(audiences)}
+
+    def get_list(self, request: Request, body: Any, list_id: str) -> Reply:
+        return 200, self.state.audience(list_id).summary_json()
+
+    def batch_subscribe(self, request: Request, body: Any, list_id: str) -> Reply:
+        audience = self.state.audience(list_id)
+        body = fields.object_body(body)
+        members = body.get("members")
+        if not isinstance(members, list) or len(members) > MAX_BATCH_MEMBERS:
+            raise field_error("members", f"Schema describes an array of at most {MAX_BATCH_MEMBERS} members.")
+        result = BatchResult(audience)
+        for entry in members:
+            self._batch_one(audience, entry, bool(body.get("update_existing")), result)
+        return 200, result.as_json()
+
+    def _batch_one(self, audience: Audience, entry: Any, update_existing: bool, result: BatchResult) -> None:
+        email = entry.get("email_address") if isinstance(entry, dict) else None
+        try:
+            if not isinstance(email, str):
+                raise field_error("email_address", "This value should not be blank.")
+            existing = audience.members.get(subscriber_hash(email))
+            if existing and existing.status != "archived":
+                if not update_existing:
+                    raise ApiError(400, "Member Exists", f"{email} is already a list member.")
+                result.updated.append(self.rules.update(existing, entry))
+            else:
+                status = entry.get("status") or entry.get("status_if_new")
+                result.created.append(self.rules.create(audience, {**entry, "status": status}))
+        except ApiError as error:
+            result.add_error(email, error)
+
+    def get_members(self, request: Request, body: Any, list_id: str) -> Reply:
+        audience = self.state.audience(list_id)
+        count, offset = page_arguments(request)
+        wanted_status = request.args.get("status")
+        if wanted_status and wanted_status not in (*WRITABLE_STATUSES, "archived"):
+            raise field_error("status", "Data presented is not one of the accepted values.")
+        members = [m for m in audience.members.values() if not wanted_status or m.status == wanted_status]
+        page = [audience.member_json(m) for m in members[offset : offset + count]]
+        return 200, {"members": page, "list_id": list_id, "total_items": len(members)}
+
+    def add_member(self, request: Request, body: Any, list_id: str) -> Reply:
+        audience = self.state.audience(list_id)
+        member = self.rules.create(audience, fields.object_body(body))
+        return 200, audience.member_json(member)
+
+    def get_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
+        audience, member = self._existing_member(list_id, subscriber_hash)
+        return 200, audience.member_json(member)
+
+    def set_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
+        audience = self.state.audience(list_id)
+        body = fields.object_body(body)
+        if "@" in subscriber_hash:  # the address in the path stands in for a missing email_address
+            body = {"email_address": subscriber_hash, **body}
+        member = self.rules.upsert(audience, hash_from_path(subscriber_hash), body)
+        return 200, audience.member_json(member)
+
+    def update_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
+        audience, member = self._existing_member(list_id, subscriber_hash)
+        self.rules.update(member, fields.object_body(body))
+        return 200, audience.member_json(member)
+
+    def archive_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
+        _, member = self._existing_member(list_id, subscriber_hash)
+        self.rules.archive(member)
+        return 204, None
+
+    def delete_member_permanent(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
+        audience, member = self._existing_member(list_id, subscriber_hash)
+        self.rules.forget(audience, member)
+        return 204, None
+
+    def get_member_tags(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
+        audience, member = self._existing_member(list_id, subscriber_hash)
+        count, offset = page_arguments(request)
+        tags = [{"id": audience.tag_id(name), "name": name, "date_added": added} for name, added in member.tags.items()]
+        return 200, {"tags": tags[offset : offset + count], "total_items": len(tags)}
+
+    def update_member_tags(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
+        audience, member = self._existing_member(list_id, subscriber_hash)
+        self.rules.set_tags(audience, member, fields.object_body(body))
+        return 204, None
+
+    def trigger_journey(self, request: Request, body: Any, journey_id: str, step_id: str) -> Reply:
+        email = fields.required_string(fields.object_body(body), "email_address")
+        memberships = [
+            audience.members[subscriber_hash(email)]
+            for audience in self.state.lists.values()
+            if subscriber_hash(email) in audience.members
+        ]
+        if not memberships:
+            raise not_found()
+        if not any(member.status == "subscribed" for member in memberships):
+            raise invalid_resource(
+                f"The contact must be subscribed to enter this journey: {email} is {memberships[0].status}."
+            )
+        self.state.journey_triggers.append(
+            {"journey_id": journey_id, "step_id": step_id, "email_address": email, "triggered_at": now_iso()}
+        )
+        return 204, None
+
+    def _existing_member(self, list_id: str, hash_or_email: str) -> tuple[Audience, Member]:
+        audience = self.state.audience(list_id)
+        member = audience.members.get(hash_from_path(hash_or_email))
+        if member is None:
+            raise not_found()
+        return audience, member

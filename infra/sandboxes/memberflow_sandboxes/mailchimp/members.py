@@ -1,0 +1,134 @@
+"""Mailchimp's member lifecycle rules, the part of the sandbox clients most often get wrong against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memberflow_sandboxes.mailchimp import fields
+from memberflow_sandboxes.mailchimp.problems import ApiError, field_error, invalid_resource
+from memberflow_sandboxes.mailchimp.state import Audience, Member, SandboxState, now_iso, subscriber_hash
+
+# Members in these states may not be set back to "subscribed" through the API.
+COMPLIANCE_STATUSES = ("unsubscribed", "cleaned")
+
+
+def looks_fake(email: str) -> bool:
+    """True when Mailchimp would reject the address as fake or invalid."""
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain or "@" in local:
+        return True
+    return domain.lower() == "example.invalid" or domain.lower().endswith(".invalid") or "fake" in local.lower()
+
+
+class MemberRules:
+    """Creation, upsert, status changes, archive and forget, with Mailchimp's refusals."""
+
+    def __init__(self, state: SandboxState):
+        self.state = state
+
+    def create(self, audience: Audience, body: dict[str, Any]) -> Member:
+        email = fields.required_string(body, "email_address")
+        status = fields.status_field(body, "status", required=True)
+        existing = audience.members.get(subscriber_hash(email))
+        if existing and existing.status != "archived":
+            raise ApiError(
+                400,
+                "Member Exists",
+                f"{email} is already a list member. Use PUT to insert or update list members.",
+            )
+        return self._admit(audience, email, status, body, archived=existing)
+
+    def upsert(self, audience: Audience, path_hash: str, body: dict[str, Any]) -> Member:
+        email = fields.optional_string(body, "email_address")
+        if email is not None and subscriber_hash(email) != path_hash:
+            raise invalid_resource(
+                "The subscriber hash in the URL does not match the hash of the email_address in the request body.",
+                [{"field": "email_address", "message": "Does not match the subscriber hash in the URL."}],
+            )
+        status = fields.status_field(body, "status", required=False)
+        status_if_new = fields.status_field(body, "status_if_new", required=False)
+        member = audience.members.get(path_hash)
+        if member and member.status != "archived":
+            return self.update(member, body)
+        email = email or (member.email_address if member else None)
+        if email is None:
+            raise field_error("email_address", "This value should not be blank.")
+        # An archived member is re-created, yet an explicit `status` still applies to it.
+        new_status = (status if member else None) or status_if_new
+        if new_status is None:
+            raise field_error("status_if_new", "This value should not be blank.")
+        return self._admit(audience, email, new_status, body, archived=member)
+
+    def update(self, member: Member, body: dict[str, Any]) -> Member:
+        status = fields.status_field(body, "status", required=False)
+        merge_fields = fields.merge_fields(body)
+        if status is not None:
+            self._change_status(member, status)
+        member.merge_fields.update(merge_fields)
+        member.touch()
+        return member
+
+    def archive(self, member: Member) -> None:
+        if member.status != "archived":
+            member.status_before_archive = member.status
+            member.status = "archived"
+            member.touch()
+
+    def forget(self, audience: Audience, member: Member) -> None:
+        del audience.members[member.id]
+        audience.forgotten.add(member.email_address.lower())
+
+    def set_tags(self, audience: Audience, member: Member, body: dict[str, Any]) -> None:
+        for name, active in fields.tag_changes(body):
+            if active:
+                member.tags.setdefault(name, now_iso())
+                audience.tag_id(name)
+            else:
+                member.tags.pop(name, None)
+        member.touch()
+
+    # -- internals
+
+    def _admit(
+        self, audience: Audience, email: str, status: str, body: dict[str, Any], archived: Member | None
+    ) -> Member:
+        """Add a new member, or bring back an archived one."""
+        merge_fields = fields.merge_fields(body)
+        tags = fields.string_list(body, "tags")
+        if email.lower() in audience.forgotten:
+            raise ApiError(
+                400,
+                "Forgotten Email Not Subscribed",
+                f"{email} was permanently deleted and cannot be re-imported. "
+                "The contact must re-subscribe to get back on the list.",
+            )
+        if looks_fake(email):
+            raise invalid_resource(f"{email} looks fake or invalid, please enter a real email address.")
+        if status == "subscribed":
+            self._ensure_may_subscribe(email, archived.status_before_archive if archived else None)
+        member = archived or Member(email, status, audience.id)
+        member.status = status
+        member.status_before_archive = None
+        member.merge_fields.update(merge_fields)
+        for name in tags:
+            member.tags.setdefault(name, now_iso())
+            audience.tag_id(name)
+        member.touch()
+        audience.members[member.id] = member
+        return member
+
+    def _change_status(self, member: Member, status: str) -> None:
+        current = member.status_before_archive if member.status == "archived" else member.status
+        if status == "subscribed" and member.status != "subscribed":
+            self._ensure_may_subscribe(member.email_address, current)
+        member.status = status
+        member.status_before_archive = None
+
+    def _ensure_may_subscribe(self, email: str, current_status: str | None) -> None:
+        if current_status in COMPLIANCE_STATUSES or self.state.in_compliance_review(email):
+            raise ApiError(
+                400,
+                "Member In Compliance State",
+                f"{email} is already a list member in compliance state due to unsubscribe, bounce, "
+                "or compliance review and cannot be subscribed.",
+            )

@@ -1,0 +1,114 @@
+"""The Mailchimp sandbox on the shared plumbing: auth, error wording and the server wrapper."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, empty_response, serve_until_signalled
+from memberflow_sandboxes.mailchimp.api import API_ROUTES, MailchimpApi, subject_hashes
+from memberflow_sandboxes.mailchimp.problems import ApiError, not_found, problem_for_status
+from memberflow_sandboxes.mailchimp.state import SandboxState, subscriber_hash
+
+API_PREFIX = "/3.0"
+
+
+class MailchimpApp(SandboxApp[SandboxState]):
+    """Words the plumbing's answers as Mailchimp does, since clients branch on status and title."""
+
+    api_prefix = API_PREFIX
+    routes = API_ROUTES
+    invalid_json_detail = "We encountered an unspecified JSON parsing error."
+
+    def __init__(self, state: SandboxState, api_key: str, max_connections: int):
+        super().__init__(state, MailchimpApi(state), max_connections)
+        self.api_key = api_key
+
+    def error(self, status: int, detail: str) -> ApiError:
+        return not_found() if status == 404 else problem_for_status(status, detail)
+
+    def injected_error(self, status: int, targeted: bool) -> SandboxError:
+        if targeted:  # keeps the standard title even for a 404, unlike `error`
+            return problem_for_status(status, "Injected failure for this email address.")
+        if status == 429:
+            return problem_for_status(429, "You have exceeded the limit of 10 simultaneous connections.")
+        return super().injected_error(status, targeted)
+
+    def over_limit_response(self) -> Response:
+        # Mailchimp's connection limit can answer without any body at all.
+        return empty_response(429)
+
+    def authenticate(self, request: Request) -> None:
+        auth = request.authorization
+        if auth is None or auth.type != "basic" or auth.password != self.api_key:
+            raise ApiError(
+                401,
+                "API Key Invalid",
+                "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+            )
+
+    def subject_key(self, email: str) -> str:
+        return subscriber_hash(email)
+
+    def request_subjects(self, route_args: dict[str, str], body: Any) -> set[str]:
+        return subject_hashes(route_args, body)
+
+    def seed(self, body: dict[str, Any]) -> dict[str, Any]:
+        member = self.state.seed_member(
+            body.get("list_id", "list123"),
+            body["email"] if "email" in body else body["email_address"],
+            body.get("status", "subscribed"),
+            body.get("merge_fields"),
+            tuple(body.get("tags") or ()),
+        )
+        if body.get("compliance_review"):
+            with self.state.lock:
+                self.state.compliance_review.add(member["email_address"])
+        return member
+
+
+class MailchimpSandbox(SandboxServer):
+    """The sandbox server; point the official client's `api_client.host` at `url`."""
+
+    app: MailchimpApp
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = "sandbox-key-us1",
+        max_connections: int = 10,
+        lists: tuple[str, ...] = ("list123",),
+    ):
+        if "server" in host:
+            # The official client rewrites every "server" substring of the URL.
+            raise ValueError("the sandbox host must not contain the text 'server'")
+        self.api_key = api_key
+        self.state = SandboxState(tuple(lists))
+        super().__init__(MailchimpApp(self.state, api_key, max_connections), host, port, name="mailchimp-sandbox")
+
+    def seed_member(
+        self,
+        list_id: str,
+        email: str,
+        status: str,
+        merge_fields: dict[str, Any] | None = None,
+        tags: tuple[str, ...] | list[str] = (),
+    ) -> dict[str, Any]:
+        return self.state.seed_member(list_id, email, status, merge_fields, tags)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the Mailchimp Marketing API v3 sandbox.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8025)
+    parser.add_argument("--api-key", default="sandbox-key-us1")
+    parser.add_argument("--list", dest="lists", action="append", help="list id to create (repeatable)")
+    parser.add_argument("--max-connections", type=int, default=10)
+    args = parser.parse_args(argv)
+    sandbox = MailchimpSandbox(
+        args.host, args.port, args.api_key, args.max_connections, tuple(args.lists or ("list123",))
+    )
+    serve_until_signalled(sandbox)

@@ -1,0 +1,188 @@
+"""Mailchimp's data model: audiences, members, compliance review, forgotten addresses, journey triggers."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from memberflow_sandboxes.base import BaseState
+from memberflow_sandboxes.mailchimp.problems import not_found
+
+WRITABLE_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: MD5 hex of the lowercased address."""
+    return hashlib.md5(email.lower().encode("utf-8")).hexdigest()
+
+
+def hash_from_path(hash_or_email: str) -> str:
+    """Member routes accept either the subscriber hash or the address itself."""
+    return subscriber_hash(hash_or_email) if "@" in hash_or_email else hash_or_email.lower()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+@dataclass
+class Member:
+    email_address: str
+    status: str
+    list_id: str
+    merge_fields: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # tag name -> date added
+    unique_email_id: str = field(default_factory=lambda: secrets.token_hex(5))
+    web_id: int = field(default_factory=lambda: random.randint(10_000_000, 99_999_999))
+    timestamp_signup: str = field(default_factory=now_iso)
+    last_changed: str = field(default_factory=now_iso)
+    # Status held before archiving: compliance rules still apply when the member is re-added.
+    status_before_archive: str | None = None
+
+    @property
+    def id(self) -> str:
+        return subscriber_hash(self.email_address)
+
+    @property
+    def full_name(self) -> str:
+        parts = (str(self.merge_fields.get("FNAME", "")), str(self.merge_fields.get("LNAME", "")))
+        return " ".join(part for part in parts if part).strip()
+
+    def touch(self) -> None:
+        self.last_changed = now_iso()
+
+
+@dataclass
+class Audience:
+    """A Mailchimp list ("audience")."""
+
+    id: str
+    name: str
+    date_created: str = field(default_factory=now_iso)
+    members: dict[str, Member] = field(default_factory=dict)  # subscriber hash -> member
+    tag_ids: dict[str, int] = field(default_factory=dict)
+    forgotten: set[str] = field(default_factory=set)  # lowercased addresses deleted permanently
+
+    def tag_id(self, name: str) -> int:
+        if name not in self.tag_ids:
+            self.tag_ids[name] = 10_000 + len(self.tag_ids) + 1
+        return self.tag_ids[name]
+
+    def member_json(self, member: Member) -> dict[str, Any]:
+        tags = [{"id": self.tag_id(name), "name": name} for name in member.tags]
+        return {
+            "id": member.id,
+            "email_address": member.email_address,
+            "unique_email_id": member.unique_email_id,
+            "web_id": member.web_id,
+            "email_type": "html",
+            "status": member.status,
+            "merge_fields": dict(member.merge_fields),
+            "interests": {},
+            "full_name": member.full_name,
+            "timestamp_signup": member.timestamp_signup,
+            "timestamp_opt": member.timestamp_signup,
+            "last_changed": member.last_changed,
+            "language": "",
+            "vip": False,
+            "source": "API - Generic",
+            "tags_count": len(tags),
+            "tags": tags,
+            "list_id": self.id,
+        }
+
+    def summary_json(self) -> dict[str, Any]:
+        statuses = Counter(member.status for member in self.members.values())
+        return {
+            "id": self.id,
+            "name": self.name,
+            "date_created": self.date_created,
+            "stats": {
+                "member_count": statuses["subscribed"],
+                "unsubscribe_count": statuses["unsubscribed"],
+                "cleaned_count": statuses["cleaned"],
+                "total_contacts": len(self.members),
+            },
+        }
+
+
+class SandboxState(BaseState):
+    """All Mailchimp sandbox data; tests read and seed it directly."""
+
+    def __init__(self, list_ids: tuple[str, ...] = ("list123",)):
+        super().__init__()
+        self._initial_list_ids = tuple(list_ids)
+        self.lists: dict[str, Audience] = {}
+        self.compliance_review: set[str] = set()
+        self.journey_triggers: list[dict[str, str]] = []
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.lists = {list_id: Audience(list_id, f"Sandbox list {list_id}") for list_id in self._initial_list_ids}
+            self.compliance_review.clear()
+            self.journey_triggers.clear()
+            super().reset()
+
+    # -- lookups
+
+    def create_list(self, list_id: str, name: str | None = None) -> Audience:
+        with self.lock:
+            return self.lists.setdefault(list_id, Audience(list_id, name or f"Sandbox list {list_id}"))
+
+    def audience(self, list_id: str) -> Audience:
+        with self.lock:
+            audience = self.lists.get(list_id)
+        if audience is None:
+            raise not_found()
+        return audience
+
+    def get_member(self, list_id: str, hash_or_email: str) -> Member | None:
+        with self.lock:
+            return self.audience(list_id).members.get(hash_from_path(hash_or_email))
+
+    def in_compliance_review(self, email: str) -> bool:
+        with self.lock:
+            return email.lower() in {address.lower() for address in self.compliance_review}
+
+    # -- test helpers
+
+    def seed_member(
+        self,
+        list_id: str,
+        email: str,
+        status: str,
+        merge_fields: dict[str, Any] | None = None,
+        tags: tuple[str, ...] | list[str] = (),
+    ) -> dict[str, Any]:
+        """Store a member as-is, bypassing the API's rules (e.g. to start from `unsubscribed`)."""
+        if status not in (*WRITABLE_STATUSES, "archived"):
+            raise ValueError(f"unknown member status {status!r}")
+        with self.lock:
+            audience = self.audience(list_id)
+            member = Member(email, status, list_id, dict(merge_fields or {}))
+            member.tags = {name: now_iso() for name in tags}
+            audience.members[member.id] = member
+            return audience.member_json(member)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "lists": {
+                    list_id: {
+                        "name": audience.name,
+                        "members": [audience.member_json(m) for m in audience.members.values()],
+                        "tags": sorted(audience.tag_ids),
+                        "forgotten": sorted(audience.forgotten),
+                    }
+                    for list_id, audience in self.lists.items()
+                },
+                "compliance_review": sorted(self.compliance_review),
+                "journey_triggers": list(self.journey_triggers),
+                **super().snapshot(),
+            }

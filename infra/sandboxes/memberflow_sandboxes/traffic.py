@@ -1,0 +1,110 @@
+"""Traffic control shared by the sandboxes: a connection limit and injected faults.
+
+Real APIs throttle and fail; clients must be tested against both, reproducibly, so
+faults draw from a seeded RNG and can target single addresses.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConcurrencyGate:
+    """Counts requests in flight so a sandbox can refuse those beyond its limit (None: no limit)."""
+
+    def __init__(self, limit: int | None):
+        self.limit = limit
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    def try_enter(self) -> bool:
+        with self._lock:
+            if self.limit is not None and self._in_flight >= self.limit:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+
+@dataclass
+class FaultSettings:
+    """What `/_sandbox/faults` accepts; unknown keys fail loudly rather than being ignored."""
+
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    latency_ms: int = 0
+    fail_emails: dict[str, int] = field(default_factory=dict)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rate_429", "rate_500"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must not be negative")
+        for email, status in self.fail_emails.items():
+            if not isinstance(status, int) or not 400 <= status <= 599:
+                raise ValueError(f"fail_emails[{email!r}] must be an HTTP error status")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rate_429": self.rate_429,
+            "rate_500": self.rate_500,
+            "latency_ms": self.latency_ms,
+            "fail_emails": dict(self.fail_emails),
+            "seed": self.seed,
+        }
+
+
+class FaultInjector:
+    """Decides which requests fail; answers are statuses so each sandbox words its own errors.
+
+    `subject_key` maps a configured address to the key the sandbox reports for a request
+    (Mailchimp: the subscriber hash), so targeted failures also hit routes naming a member by id.
+    """
+
+    def __init__(self, subject_key: Callable[[str], str] = str.lower) -> None:
+        self._subject_key = subject_key
+        self._lock = threading.Lock()
+        self.configure(FaultSettings())
+
+    def configure(self, settings: FaultSettings) -> None:
+        with self._lock:
+            self.settings = settings
+            self._random = random.Random(settings.seed)
+            self._failing = {self._subject_key(email): status for email, status in settings.fail_emails.items()}
+
+    def delay(self) -> None:
+        if self.settings.latency_ms:
+            time.sleep(self.settings.latency_ms / 1000)
+
+    def random_failure(self) -> int | None:
+        """One draw decides: below rate_429 a 429, below rate_429 + rate_500 a 500."""
+        with self._lock:
+            settings = self.settings
+            if not (settings.rate_429 or settings.rate_500):
+                return None
+            draw = self._random.random()
+        if draw < settings.rate_429:
+            return 429
+        if draw < settings.rate_429 + settings.rate_500:
+            return 500
+        return None
+
+    def failure_for(self, subjects: set[str]) -> int | None:
+        with self._lock:
+            statuses = [self._failing[key] for key in subjects if key in self._failing]
+        return statuses[0] if statuses else None
