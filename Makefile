@@ -7,10 +7,13 @@ export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: install demo test test-fast lint lint-template bench local clean
 
+# uv makes a fresh install take seconds. Use the machine's uv if there is one; otherwise bootstrap it inside the
+# project's venv with pip, so nothing is installed outside the project (and PEP 668 systems are fine).
 $(VENV)/.installed: pyproject.toml
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
-	@test -x $(PY) || uv venv -q -p $(PYTHON) $(VENV)
-	uv pip install -q -p $(PY) -e '.[dev]'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if command -v uv >/dev/null 2>&1; then uv=uv; else \
+		test -x $(VENV)/bin/uv || $(PY) -m pip install -q --disable-pip-version-check uv; uv=$(VENV)/bin/uv; fi; \
+		$$uv pip install -q -p $(PY) -e '.[dev]'
 	@touch $@
 
 install: $(VENV)/.installed

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from memberflow.adapters.aws import client
 from memberflow.config import OnboardingSettings, load_settings
 from memberflow.models import QueuedEvent
-from memberflow.onboarding import handle_member_event
+from memberflow.onboarding import WORST_CASE_MS_PER_EVENT, handle_member_event
 from memberflow.queue_worker import QueuedMessage, process_message
 from memberflow.wiring import onboarding_deps, redelivery_policy
 
@@ -40,10 +40,14 @@ def handle_once(queued: QueuedEvent) -> dict[str, str]:
     return outcome
 
 
-def record_handler(record: dict) -> None:
-    message = QueuedMessage.from_lambda_record(record)
+def record_handler(record: dict, lambda_context) -> None:
     process_message(
-        message, lambda queued: handle_once(queued=queued), redelivery_policy(), onboarding_deps().trace, client("sqs")
+        QueuedMessage.from_lambda_record(record),
+        lambda queued: handle_once(queued=queued),
+        redelivery_policy(),
+        onboarding_deps().trace,
+        client("sqs"),
+        enough_time=lambda_context.get_remaining_time_in_millis() > WORST_CASE_MS_PER_EVENT,
     )
 
 

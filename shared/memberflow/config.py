@@ -32,7 +32,7 @@ class MailchimpSettings(_Env):
     mailchimp_api_url: str = Field(default="", alias="MAILCHIMP_API_URL")
     """Empty means the real API of the key's data centre."""
     mailchimp_list_id: str = Field(alias="MAILCHIMP_LIST_ID", min_length=1)
-    mailchimp_timeout_seconds: float = Field(default=10.0, alias="MAILCHIMP_TIMEOUT_SECONDS", gt=0)
+    mailchimp_timeout_seconds: float = Field(default=5.0, alias="MAILCHIMP_TIMEOUT_SECONDS", gt=0)
 
 
 class OnboardingSettings(MailchimpSettings):

@@ -14,14 +14,19 @@ OPTED_OUT = frozenset({"unsubscribed", "cleaned"})
 """Statuses memberflow never changes: only the member can undo them, through Mailchimp's own forms."""
 
 
-def status_for_new_member(event: MemberJoined) -> str:
-    """Subscribed only when the source says the member consented; otherwise kept without marketing permission."""
-    return SUBSCRIBED if event.marketing_consent else TRANSACTIONAL
+def status_for_new_member(event: MemberJoined, *, opted_out_before: bool = False) -> str:
+    """Subscribed only when the source says the member consented (double opt-in when the address is not verified
+    or the member opted out before); otherwise kept without marketing permission."""
+    if not event.marketing_consent:
+        return TRANSACTIONAL
+    return SUBSCRIBED if event.email_verified and not opted_out_before else PENDING
 
 
-def may_upgrade_to_subscribed(current_status: str, consented: bool) -> bool:
-    """A consenting member who is stored without permission may be subscribed; an opted-out one never."""
-    return consented and current_status in {TRANSACTIONAL, "archived"}
+def upgrade_for_consent(current_status: str, event: MemberJoined, *, opted_out_before: bool = False) -> str | None:
+    """The status to move a member stored without permission to, now that they consent; None: leave it."""
+    if current_status != TRANSACTIONAL or not event.marketing_consent:
+        return None
+    return status_for_new_member(event, opted_out_before=opted_out_before)
 
 
 def receives_marketing(status: str) -> bool:

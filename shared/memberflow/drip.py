@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
-from memberflow.adapters.mailchimp import MailchimpClient, PermanentRefusal
+from memberflow.adapters.mailchimp import AccountProblem, MailchimpClient, NotFound, PermanentRefusal
 from memberflow.adapters.member_store import MemberRecord, MemberStore
 from memberflow.retry import RetryLater, TransientFailure
 from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject
@@ -54,7 +54,9 @@ def send_due_drip_steps(now: datetime, run_id: str, deps: DripDeps) -> DripRepor
             continue
         try:
             _send_next_step(member, deps, step, report)
-        except (TransientFailure, RetryLater) as failure:
+        except (TransientFailure, RetryLater, AccountProblem) as failure:
+            # Mailchimp is throttling, failing or misconfigured: no member is at fault. Stop here; every step
+            # not sent stays due for the next run.
             report.deferred = True
             logger.warning("drip run deferred", extra={"reason": str(failure)})
             break
@@ -66,20 +68,28 @@ def _send_next_step(member: MemberRecord, deps: DripDeps, step: StepRecorder, re
     if index >= len(deps.step_days):
         deps.members.stop_drip(member.member_id)
         return
-    assert member.email
+    assert member.email and member.drip_due_at
     tag = drip_tag(deps.step_days[index])
+    is_last = index + 1 >= len(deps.step_days)
+    next_due = None if is_last else member.joined_at + timedelta(days=deps.step_days[index + 1])
+    # Claim, then send: a member who became active meanwhile, or a step another run took, is never tagged.
+    # A crash between the two loses one nudge rather than sending one twice.
+    if not deps.members.claim_drip_step(member.member_id, index, next_due):
+        return
     try:
-        # Tag first, count second: adding an active tag again is a no-op, so a crash in between cannot double-send.
         deps.mailchimp.add_tags(deps.list_id, member.email, [tag])
-    except PermanentRefusal as refusal:
+    except (PermanentRefusal, NotFound) as refusal:
+        if isinstance(refusal, NotFound) and not deps.mailchimp.list_exists(deps.list_id):
+            deps.members.unclaim_drip_step(member.member_id, index, member.drip_due_at)
+            raise  # the audience itself is missing: a configuration problem, not this member's
         deps.members.stop_drip(member.member_id)
         report.refused += 1
         step(Step.DRIP_STEP, Outcome.REFUSED, f"Mailchimp refused {tag}: {refusal}; drip stopped")
         return
-    is_last = index + 1 >= len(deps.step_days)
-    next_due = None if is_last else member.joined_at + timedelta(days=deps.step_days[index + 1])
-    if deps.members.advance_drip(member.member_id, index, next_due):
-        report.sent += 1
-        report.completed += is_last
-        report.tags[tag] = report.tags.get(tag, 0) + 1
-        step(Step.DRIP_STEP, Outcome.OK, f"sent {tag} (step {index + 1} of {len(deps.step_days)})")
+    except Exception:
+        deps.members.unclaim_drip_step(member.member_id, index, member.drip_due_at)
+        raise
+    report.sent += 1
+    report.completed += is_last
+    report.tags[tag] = report.tags.get(tag, 0) + 1
+    step(Step.DRIP_STEP, Outcome.OK, f"sent {tag} (step {index + 1} of {len(deps.step_days)})")

@@ -53,6 +53,9 @@ class MemberJoined(_Frozen):
     joined_at: datetime
     marketing_consent: bool = False
     """True only when the source says the member agreed to marketing email."""
+    email_verified: bool = True
+    """False when the platform has not confirmed the address yet (a Discourse account not yet activated):
+    consent then leads to double opt-in, never to a direct subscribe."""
 
     @field_validator("email")
     @classmethod

@@ -14,6 +14,7 @@ from memberflow.adapters.mailchimp import ComplianceState, MailchimpClient, Mail
 from memberflow.adapters.member_store import MemberJoin, MemberRecord, MemberStore
 from memberflow.models import MemberActive, MemberJoined, QueuedEvent
 from memberflow.privacy import email_key, mask_email
+from memberflow.retry import TransientFailure
 from memberflow.trace import (
     Outcome,
     Step,
@@ -24,6 +25,13 @@ from memberflow.trace import (
 )
 
 logger = Logger()
+
+JOURNEY_CLAIM_LEASE = timedelta(minutes=2)
+"""Longer than the function timeout: a claim left by a crashed invocation expires before the event's retry."""
+
+WORST_CASE_MS_PER_EVENT = 45_000
+"""Up to four Mailchimp calls, each at most two attempts of 5 s: an event is only started with this much time
+left in the invocation (the function timeout is 60 s)."""
 
 
 @dataclass(frozen=True)
@@ -63,14 +71,15 @@ def onboard_member(queued: QueuedEvent, event: MemberJoined, deps: OnboardingDep
         return {"result": "stored_without_email"}
 
     try:
-        mailchimp_member = _upsert(event, deps, step)
+        mailchimp_member = _upsert(event, member, deps, step)
     except PermanentRefusal as refusal:
         deps.members.set_mailchimp_status(member.member_id, f"refused: {refusal.title}")
         step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the member: {refusal}")
         return {"result": "refused", "reason": refusal.title}
 
-    deps.members.set_mailchimp_status(member.member_id, mailchimp_member.status)
-    if mailchimp_member.status in consent.OPTED_OUT:
+    opted_out = mailchimp_member.status in consent.OPTED_OUT
+    deps.members.set_mailchimp_status(member.member_id, mailchimp_member.status, opted_out=opted_out)
+    if opted_out:
         step(
             Step.SKIPPED,
             Outcome.SKIPPED,
@@ -78,7 +87,7 @@ def onboard_member(queued: QueuedEvent, event: MemberJoined, deps: OnboardingDep
         )
         return {"result": "kept_opted_out", "status": mailchimp_member.status}
 
-    tags = [f"platform:{event.identity.platform}", f"cohort:{_utc(event.joined_at):%Y-%m}"]
+    tags = [f"platform:{event.identity.platform}", f"cohort:{member.joined_at:%Y-%m}"]
     deps.mailchimp.add_tags(deps.rules.list_id, event.email, tags)
     step(Step.TAGGED, Outcome.OK, "tags " + ", ".join(tags))
 
@@ -129,55 +138,69 @@ def _remember_member(event: MemberJoined, queued: QueuedEvent, deps: OnboardingD
         )
     )
     deps.members.save_link(event.identity.key, member.member_id)
+    # Activity processed while this join was on its way found no member and was noted on the link: apply it now.
+    relinked = deps.members.link(event.identity.key)
+    if relinked and relinked.last_active_at and member.activated_at is None:
+        deps.members.mark_active(member.member_id, relinked.last_active_at)
+        member = deps.members.get(member.member_id) or member
     return member
 
 
-def _upsert(event: MemberJoined, deps: OnboardingDeps, step: StepRecorder) -> MailchimpMember:
+def _upsert(event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, step: StepRecorder) -> MailchimpMember:
     assert event.email
     list_id = deps.rules.list_id
-    wanted = consent.status_for_new_member(event)
-    merge_fields = _merge_fields(event)
+    wanted = consent.status_for_new_member(event, opted_out_before=member.opted_out_before)
+    merge_fields = _merge_fields(event, member)
     try:
-        member = deps.mailchimp.upsert_member(list_id, event.email, status_if_new=wanted, merge_fields=merge_fields)
+        answer = deps.mailchimp.upsert_member(list_id, event.email, status_if_new=wanted, merge_fields=merge_fields)
     except ComplianceState as refusal:
         if wanted != consent.SUBSCRIBED:
             raise
         step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"direct subscribe refused ({refusal.title}): asking for opt-in")
-        member = deps.mailchimp.upsert_member(
+        answer = deps.mailchimp.upsert_member(
             list_id, event.email, status_if_new=consent.PENDING, merge_fields=merge_fields
         )
-    step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {member.status} (asked {wanted} if new)")
+    step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {answer.status} (asked {wanted} if new)")
 
-    if consent.may_upgrade_to_subscribed(member.status, event.marketing_consent):
+    upgrade = consent.upgrade_for_consent(answer.status, event, opted_out_before=member.opted_out_before)
+    if upgrade:
         try:
-            member = deps.mailchimp.set_status(list_id, event.email, consent.SUBSCRIBED)
+            answer = deps.mailchimp.set_status(list_id, event.email, upgrade)
         except ComplianceState as refusal:
+            if upgrade != consent.SUBSCRIBED:
+                raise
             step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"subscribe refused ({refusal.title}): asking for opt-in")
-            member = deps.mailchimp.set_status(list_id, event.email, consent.PENDING)
-        step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"consent given: status now {member.status}")
-    return member
+            answer = deps.mailchimp.set_status(list_id, event.email, consent.PENDING)
+        step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"consent given: status now {answer.status}")
+    return answer
 
 
-def _merge_fields(event: MemberJoined) -> dict[str, str]:
+def _merge_fields(event: MemberJoined, member: MemberRecord) -> dict[str, str]:
     first, _, last = (event.name or event.username or "").partition(" ")
     fields = {
         "FNAME": first,
         "LNAME": last,
         "PLATFORM": event.identity.platform.value,
-        "JOINED": f"{_utc(event.joined_at):%Y-%m-%d}",
+        "JOINED": f"{member.joined_at:%Y-%m-%d}",  # the first join, on whichever platform
     }
     return {key: value for key, value in fields.items() if value}
 
 
 def _start_welcome_journey(member: MemberRecord, email: str, deps: OnboardingDeps, step: StepRecorder) -> str:
-    if not deps.members.mark_journey_started(member.member_id, deps.clock()):
+    if not deps.members.claim_journey(member.member_id, deps.clock(), JOURNEY_CLAIM_LEASE):
+        current = deps.members.get(member.member_id)
+        if current is None or current.journey_started_at is None:
+            # Another invocation holds the claim right now: try again once its lease has run out.
+            raise TransientFailure("the welcome journey is being started by another invocation")
         step(Step.JOURNEY_STARTED, Outcome.SKIPPED, "welcome journey already started for this member")
         return "already_started"
     try:
         deps.mailchimp.trigger_journey(deps.rules.welcome_journey_id, deps.rules.welcome_journey_step_id, email)
     except Exception:
-        deps.members.clear_journey_started(member.member_id)
+        # After a timeout Mailchimp may have started it anyway; its journeys let a contact in only once.
+        deps.members.release_journey_claim(member.member_id)
         raise
+    deps.members.confirm_journey_started(member.member_id, deps.clock())
     step(Step.JOURNEY_STARTED, Outcome.OK, f"welcome journey {deps.rules.welcome_journey_id} started")
     logger.info("welcome journey started", extra={"member": mask_email(email)})
     return "started"

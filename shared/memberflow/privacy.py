@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
+
+_ADDRESS = re.compile(r"[^@\s\"'<>(),;:]+@[^@\s\"'<>(),;:]+\.[A-Za-z]{2,}")
 
 
 def normalise_email(email: str) -> str:
@@ -26,3 +29,8 @@ def mask_email(email: str | None) -> str | None:
     local, _, domain = email.partition("@")
     host, dot, tld = domain.rpartition(".")
     return f"{local[:1]}***@{(host or tld)[:1]}***{dot}{tld if host else ''}"
+
+
+def redact_emails(text: str) -> str:
+    """Mask every address in a service's message (Mailchimp puts the address in its error details)."""
+    return _ADDRESS.sub(lambda match: mask_email(match.group(0)) or "***", text)

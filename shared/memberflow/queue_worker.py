@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 from memberflow.models import QueuedEvent
-from memberflow.retry import RetryLater, TransientFailure
+from memberflow.retry import PermanentFailure, RetryLater, TransientFailure
 from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder
 
 logger = Logger()
@@ -61,7 +61,16 @@ def process_message(
     policy: RedeliveryPolicy,
     trace: TraceRecorder,
     sqs: Any,
+    *,
+    enough_time: bool = True,
 ) -> Any:
+    """Run `work` for one message. Without `enough_time` left in the invocation, the message is handed straight
+    back to the queue: a Lambda timeout would return the whole batch and count an attempt against every message."""
+    if not enough_time:
+        sqs.change_message_visibility(
+            QueueUrl=policy.queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=0
+        )
+        raise WillRetry("not enough time left in this invocation")
     try:
         queued = QueuedEvent.model_validate_json(message.body)
     except ValidationError as error:
@@ -73,6 +82,11 @@ def process_message(
     step = StepRecorder.for_event(trace, queued)
     try:
         return work(queued)
+    except PermanentFailure as refusal:
+        reason = f"{type(refusal).__name__}: {refusal}"
+        _park(message, reason, queued.correlation_id, queued.idempotency_key, policy, sqs)
+        step(Step.DEAD_LETTERED, Outcome.REFUSED, f"parked without retrying, the service refused it for good: {reason}")
+        return None
     except RetryLater as wait:
         delay = min(int(wait.delay_seconds) + 1, MAX_VISIBILITY_SECONDS)
         failure: Exception = wait

@@ -18,6 +18,10 @@ class TransientFailure(Exception):
         self.retry_after = retry_after
 
 
+class PermanentFailure(Exception):
+    """Retrying cannot help (the service refused this request for good): park it with its reason at once."""
+
+
 class RetryLater(Exception):
     """The service asked us to wait longer than is sensible inside one invocation."""
 

@@ -54,7 +54,7 @@ def test_template_resolves_the_three_functions_and_their_events() -> None:
     assert intake.events == [HttpApiRoute("POST", "/webhooks/{source}", "Webhook", "WebhookApi")]
 
     onboarding = template.functions["OnboardingFunction"]
-    assert onboarding.timeout == 30
+    assert onboarding.timeout == 60
     (sqs,) = onboarding.events
     assert isinstance(sqs, SqsSource)
     assert (
@@ -97,7 +97,7 @@ def test_template_queue_redrive_policy() -> None:
     queue = template.queues["MemberEventsQueue"]
     assert queue.dead_letter_queue == "MemberEventsDeadLetterQueue"
     assert queue.max_receive_count == 5
-    assert queue.properties["VisibilityTimeout"] == 180
+    assert queue.properties["VisibilityTimeout"] == 360
 
     overridden = LocalTemplate.load(TEMPLATE, _settings(max_receive_count=3).parameter_overrides())
     assert overridden.queues["MemberEventsQueue"].max_receive_count == 3
@@ -170,7 +170,7 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     attrs = sqs.get_queue_attributes(QueueUrl=real_stack.queue_url("MemberEventsQueue"), AttributeNames=["All"])[
         "Attributes"
     ]
-    assert attrs["VisibilityTimeout"] == "180"
+    assert attrs["VisibilityTimeout"] == "360"
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == real_stack.queue_arn("MemberEventsDeadLetterQueue")
     assert int(redrive["maxReceiveCount"]) == 5

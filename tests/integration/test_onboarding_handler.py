@@ -1,15 +1,18 @@
 """The onboarding function against moto (tables, queues, secrets from template.yaml) and the sandbox Mailchimp."""
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import mailchimp_marketing
 import pytest
 
-from memberflow.adapters.member_store import MemberStore
+from memberflow.adapters.member_store import MemberJoin, MemberStore
 from memberflow.adapters.trace_store import DynamoTraceStore
+from memberflow.drip import send_due_drip_steps
 from memberflow.models import Platform
 from memberflow.privacy import email_key
 from memberflow.trace import Step, email_subject
+from memberflow.wiring import drip_deps
 from support.queue import JOINED, active, dead_letters, empty_queues, joined, run_onboarding
 
 
@@ -199,3 +202,80 @@ def max_receive_count(local_stack):
 def _details(local_stack, email):
     records = DynamoTraceStore(local_stack.table_name("TraceTable")).query(email_subject(email))
     return [r.detail for r in records]
+
+
+def test_account_level_refusal_is_retried_then_parked_never_dropped(local_stack):
+    email = "locked.out@example.org"
+    local_stack.mailchimp.set_faults(fail_emails={email: 401})  # as with a wrong or revoked API key
+    event = joined(email, consent=True)
+
+    assert len(run_onboarding(local_stack, event, receive_count=1)["batchItemFailures"]) == 1
+    run_onboarding(local_stack, event, receive_count=max_receive_count(local_stack))
+
+    [parked] = dead_letters(local_stack)
+    reason = parked["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert "AccountProblem" in reason and "401" in reason
+    assert email not in reason  # no personal data in the DLQ
+    assert all(email not in detail for detail in _details(local_stack, email))
+
+
+def test_journey_being_started_elsewhere_is_retried_not_skipped(local_stack, mailchimp):
+    email = "racing@example.org"
+    event = joined(email, consent=True)
+    store = members(local_stack)
+    store.record_join(
+        MemberJoin(email_key(email), event.event.identity.key, "discourse", JOINED, "other-invocation", email)
+    )
+    assert store.claim_journey(email_key(email), datetime.now(UTC), timedelta(minutes=2))
+
+    assert len(run_onboarding(local_stack, event, receive_count=1)["batchItemFailures"]) == 1
+    assert journeys(local_stack, email) == []
+
+    store.release_journey_claim(email_key(email))  # the other invocation crashed; its lease ran out
+    assert run_onboarding(local_stack, event) == {"batchItemFailures": []}
+    assert len(journeys(local_stack, email)) == 1
+
+
+def test_consent_with_an_unverified_address_gets_double_opt_in(local_stack, mailchimp):
+    email = "unconfirmed@example.org"
+    event = joined(email, consent=True)
+    unverified = event.model_copy(update={"event": event.event.model_copy(update={"email_verified": False})})
+
+    run_onboarding(local_stack, unverified)
+
+    assert status(mailchimp, email) == "pending"
+    assert journeys(local_stack, email) == []
+
+
+def test_drip_run_with_a_missing_audience_leaves_every_member_due(local_stack):
+    email = "patient@example.org"
+    run_onboarding(local_stack, joined(email, consent=True))
+    deps = replace(drip_deps(), list_id="no-such-list")
+
+    report = send_due_drip_steps(JOINED + timedelta(days=2), "run-1", deps)
+
+    assert report.deferred and report.sent == 0
+    member = members(local_stack).get(email_key(email))
+    assert member.drip_due_at is not None and member.drip_steps_sent == 0
+
+
+def test_drip_step_is_never_sent_to_a_member_who_became_active(local_stack):
+    email = "late.chatter@example.org"
+    run_onboarding(local_stack, joined(email, consent=True))
+    store = members(local_stack)
+    due = store.get(email_key(email))
+    store.mark_active(email_key(email), JOINED + timedelta(hours=20))  # after the drip read the index
+
+    assert not store.claim_drip_step(due.member_id, due.drip_steps_sent, JOINED + timedelta(days=3))
+
+
+def test_archived_former_unsubscriber_who_consents_again_gets_opt_in_not_a_resubscribe(local_stack, mailchimp):
+    email = "came.back@example.org"
+    local_stack.mailchimp.seed_member(LIST, email, "unsubscribed")
+    mailchimp.lists.delete_list_member(LIST, email)  # archived in Mailchimp since
+
+    run_onboarding(local_stack, joined(email, consent=False, platform=Platform.SLACK))
+    run_onboarding(local_stack, joined(email, consent=True, platform=Platform.DISCOURSE))
+
+    assert status(mailchimp, email) == "pending"  # Mailchimp asks them to confirm; never a silent resubscribe
+    assert journeys(local_stack, email) == []

@@ -73,9 +73,19 @@ class TicketApp(SandboxApp[TicketState]):
         email = body.get("requester") if isinstance(body, dict) else None
         return {self.subject_key(email)} if isinstance(email, str) else set()
 
+    admin_routes = {("POST", "/close_all"): "close_all", ("POST", "/crash"): "crash"}
+
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:
         self.state.tickets.append(body)
         return body
+
+    def close_all(self, body: dict[str, Any]) -> dict[str, Any]:
+        closed = len(self.state.tickets)
+        self.state.tickets.clear()
+        return {"closed": closed, **body}
+
+    def crash(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("a bug in a test control")
 
 
 @pytest.fixture
@@ -129,6 +139,21 @@ def test_connections_beyond_the_limit_get_the_over_limit_answer(sandbox):
     assert sandbox.app.state.request_counts[429] == 1
 
 
+def test_bare_throttle_answers_an_empty_429_instead_of_the_service_error(sandbox):
+    assert sandbox.app.gate.try_enter()  # the only slot
+    try:
+        answer = requests.get(f"{sandbox.url}/tickets")
+        assert answer.status_code == 429 and answer.json()["status"] == 429
+        sandbox.set_faults(bare_throttle=True)
+        bare = requests.get(f"{sandbox.url}/tickets")
+        assert bare.status_code == 429 and bare.content == b""
+        assert "Content-Type" not in bare.headers and "Retry-After" not in bare.headers
+    finally:
+        sandbox.app.gate.leave()
+    assert requests.get(f"{sandbox.url}/tickets").status_code == 200
+    assert requests.post(f"{sandbox.admin_url}/faults", json={"bare_throttle": 1}).status_code == 400
+
+
 def test_injected_faults_use_the_service_hook_and_a_seeded_rng(sandbox):
     sandbox.set_faults(rate_429=1.0)
     throttled = requests.get(f"{sandbox.url}/tickets")
@@ -159,12 +184,18 @@ def test_admin_endpoints_seed_report_and_reset(sandbox):
     assert requests.post(f"{admin}/faults", json={"rate_500": 2}).status_code == 400
     assert requests.post(f"{admin}/faults", json={"unknown": 1}).status_code == 400
     assert requests.get(f"{admin}/nothing").status_code == 404
+    assert requests.get(f"{admin}/close_all").status_code == 404  # service routes keep their method
+    crashed = requests.post(f"{admin}/crash")
+    assert crashed.status_code == 500
+    assert "RuntimeError: a bug in a test control" in crashed.json()["detail"]
 
     state = requests.get(f"{admin}/state").json()
     assert state["tickets"] == [{"subject": "seeded"}]
     assert state["request_counts"] == {"500": 1}
     assert state["faults"]["rate_500"] == 1.0
+    assert state["faults"]["bare_throttle"] is False
 
+    assert requests.post(f"{admin}/close_all", json={"by": "admin"}).json() == {"closed": 1, "by": "admin"}
     assert requests.post(f"{admin}/reset").json() == {"reset": True}
     state = requests.get(f"{admin}/state").json()
     assert state["tickets"] == [] and state["request_counts"] == {}

@@ -158,6 +158,100 @@ def test_archived_unsubscribed_member_stays_in_compliance_state(client, sandbox)
     assert problem(caught.value)["title"] == "Member In Compliance State"
 
 
+def assert_compliance_state(call) -> None:
+    with pytest.raises(ApiClientError) as caught:
+        call()
+    assert caught.value.status_code == 400
+    assert problem(caught.value)["title"] == "Member In Compliance State"
+
+
+def test_compliance_state_sticks_to_the_address_until_a_re_opt_in_is_confirmed(client, sandbox):
+    email = "sticky@example.com"
+    sandbox.seed_member(LIST_ID, email, "unsubscribed")
+    assert client.lists.delete_list_member(LIST_ID, md5(email)).status_code == 204
+    member = upsert(client, email, status_if_new="transactional")
+    assert member["status"] == "transactional"
+
+    assert_compliance_state(lambda: client.lists.update_list_member(LIST_ID, md5(email), {"status": "subscribed"}))
+    assert client.lists.get_list_member(LIST_ID, md5(email))["status"] == "transactional"
+
+    member = client.lists.update_list_member(LIST_ID, md5(email), {"status": "pending"})
+    assert member["status"] == "pending"
+    assert email in sandbox.state.snapshot()["lists"][LIST_ID]["compliance_state"]
+
+    confirmed = requests.post(f"{sandbox.admin_url}/confirm", json={"list_id": LIST_ID, "email": email})
+    assert confirmed.status_code == 200
+    assert confirmed.json()["status"] == "subscribed"
+    assert client.lists.get_list_member(LIST_ID, md5(email))["status"] == "subscribed"
+    state = requests.get(f"{sandbox.admin_url}/state").json()
+    assert state["lists"][LIST_ID]["compliance_state"] == []
+
+
+def test_compliance_state_blocks_every_way_back_to_subscribed(client, sandbox):
+    email = "cleaned@example.com"
+    sandbox.seed_member(LIST_ID, email, "cleaned")
+    client.lists.delete_list_member(LIST_ID, md5(email))
+    # re-creation after archive, through status_if_new and through status
+    assert_compliance_state(lambda: upsert(client, email, status_if_new="subscribed"))
+    assert_compliance_state(lambda: upsert(client, email, status_if_new="transactional", status="subscribed"))
+    assert_compliance_state(
+        lambda: client.lists.add_list_member(LIST_ID, {"email_address": email, "status": "subscribed"})
+    )
+    upsert(client, email, status_if_new="transactional")
+    # the re-added member is transactional now, yet still in compliance state
+    assert_compliance_state(lambda: upsert(client, email, status="subscribed"))
+    result = client.lists.batch_list_members(
+        LIST_ID, {"members": [{"email_address": email, "status": "subscribed"}], "update_existing": True}
+    )
+    assert result["error_count"] == 1 and result["total_updated"] == 0
+    assert "compliance state" in result["errors"][0]["error"]
+    # batch re-creation after archive too
+    client.lists.delete_list_member(LIST_ID, md5(email))
+    result = client.lists.batch_list_members(
+        LIST_ID, {"members": [{"email_address": email, "status_if_new": "subscribed"}], "update_existing": True}
+    )
+    assert result["error_count"] == 1 and result["total_created"] == 0
+    assert client.lists.get_list_member(LIST_ID, md5(email))["status"] == "archived"
+
+
+def test_unsubscribing_through_the_api_puts_the_address_in_compliance_state(client, sandbox):
+    email = "leaver@example.com"
+    upsert(client, email, status_if_new="subscribed")
+    client.lists.update_list_member(LIST_ID, md5(email), {"status": "unsubscribed"})
+    client.lists.update_list_member(LIST_ID, md5(email), {"status": "transactional"})
+    assert_compliance_state(lambda: client.lists.update_list_member(LIST_ID, md5(email), {"status": "subscribed"}))
+    assert sandbox.state.snapshot()["lists"][LIST_ID]["compliance_state"] == [email]
+
+    client.lists.update_list_member(LIST_ID, md5(email), {"status": "pending"})
+    assert sandbox.confirm_opt_in(LIST_ID, email)["status"] == "subscribed"
+    # leaving again puts the address back in compliance state
+    client.lists.update_list_member(LIST_ID, md5(email), {"status": "unsubscribed"})
+    client.lists.update_list_member(LIST_ID, md5(email), {"status": "pending"})
+    assert_compliance_state(lambda: client.lists.update_list_member(LIST_ID, md5(email), {"status": "subscribed"}))
+
+
+def test_compliance_state_is_per_list(client, sandbox):
+    sandbox.state.create_list("other", "Other")
+    sandbox.seed_member("other", "twolists@example.com", "unsubscribed")
+    assert upsert(client, "twolists@example.com", status_if_new="subscribed")["status"] == "subscribed"
+
+
+def test_confirm_needs_a_pending_member(sandbox):
+    sandbox.seed_member(LIST_ID, "sub@example.com", "subscribed")
+    confirm = f"{sandbox.admin_url}/confirm"
+    not_pending = requests.post(confirm, json={"list_id": LIST_ID, "email": "sub@example.com"})
+    assert not_pending.status_code == 400
+    assert "not pending" in not_pending.json()["detail"]
+    unknown = requests.post(confirm, json={"list_id": LIST_ID, "email": "nobody@example.com"})
+    assert unknown.status_code == 404
+    assert unknown.json()["title"] == "Resource Not Found"
+    missing = requests.post(confirm, json={"email": "sub@example.com"})
+    assert missing.status_code == 400
+    assert missing.json()["errors"][0]["field"] == "list_id"
+    with pytest.raises(ValueError):
+        sandbox.confirm_opt_in(LIST_ID, "sub@example.com")
+
+
 def test_archived_subscribed_member_can_be_re_added(client, sandbox):
     sandbox.seed_member(LIST_ID, "again@example.com", "subscribed")
     client.lists.delete_list_member(LIST_ID, md5("again@example.com"))
@@ -286,29 +380,93 @@ def test_batch_subscribe_reports_errors_per_member(client, sandbox):
     assert result["errors"][0]["email_address"] == "old@example.com"
 
 
-def test_connections_beyond_the_limit_get_a_bare_429(sandbox):
-    sandbox.set_faults(latency_ms=500)
-    start = threading.Barrier(11)
-    results: list[object] = [None] * 11
+def concurrent_pings(sandbox: MailchimpSandbox, calls: int) -> list[object]:
+    """`calls` simultaneous pings through the official client: each result, or the error it raised."""
+    start = threading.Barrier(calls)
+    results: list[object] = [None] * calls
 
     def call(slot: int) -> None:
         client = make_client(sandbox.url)
         start.wait()
-        results[slot] = client.ping.get()
+        try:
+            results[slot] = client.ping.get()
+        except ApiClientError as error:
+            results[slot] = error
 
-    threads = [threading.Thread(target=call, args=(n,)) for n in range(11)]
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(calls)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
+    return results
 
-    throttled = [r for r in results if isinstance(r, requests.Response)]
+
+@pytest.fixture
+def saturated(sandbox):
+    """All 10 connection slots taken, so the next request is over the limit."""
+    for _ in range(10):
+        assert sandbox.app.gate.try_enter()
+    yield sandbox
+    for _ in range(10):
+        sandbox.app.gate.leave()
+
+
+def test_connections_beyond_the_limit_raise_a_429_problem(sandbox):
+    sandbox.set_faults(latency_ms=500)
+    results = concurrent_pings(sandbox, 11)
+
+    throttled = [r for r in results if isinstance(r, ApiClientError)]
     assert throttled, results
-    assert all(r.status_code == 429 and r.content == b"" for r in throttled)
-    assert "Retry-After" not in throttled[0].headers
+    assert not any(isinstance(r, requests.Response) for r in results)
+    for error in throttled:
+        assert error.status_code == 429
+        body = problem(error)
+        assert body["title"] == "Too Many Requests"
+        assert body["status"] == 429
     assert sum(r == {"health_status": "Everything's Chimpy!"} for r in results) == 11 - len(throttled)
     assert sandbox.state.request_counts[429] == len(throttled)
     assert sandbox.app.gate.in_flight == 0
+
+
+def test_over_limit_problem_document_and_headers(saturated):
+    with pytest.raises(ApiClientError) as caught:
+        make_client(saturated.url).ping.get()
+    assert caught.value.status_code == 429
+    assert isinstance(caught.value.text, str)  # problem+json is not parsed by the client
+    body = problem(caught.value)
+    assert body["type"] == "https://mailchimp.com/developer/marketing/docs/errors/"
+    assert body["title"] == "Too Many Requests"
+    assert body["status"] == 429
+    assert "too many simultaneous connections" in body["detail"]
+    uuid.UUID(body["instance"])
+
+    response = requests.get(f"{saturated.url}/ping", auth=("u", API_KEY))
+    assert response.status_code == 429
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert response.content
+    assert "Retry-After" not in response.headers
+
+
+def test_bare_throttle_fault_answers_an_empty_429_the_client_returns(saturated):
+    saturated.set_faults(bare_throttle=True)
+    response = make_client(saturated.url).ping.get()
+    assert isinstance(response, requests.Response)  # no exception: callers must check the status
+    assert response.status_code == 429
+    assert response.content == b""
+    assert "Retry-After" not in response.headers
+    assert saturated.state.request_counts[429] == 1
+
+
+def test_bare_throttle_is_off_by_default_and_set_through_admin(sandbox):
+    admin = sandbox.admin_url
+    assert requests.get(f"{admin}/state").json()["faults"]["bare_throttle"] is False
+    assert requests.post(f"{admin}/faults", json={"bare_throttle": True}).json()["bare_throttle"] is True
+    assert sandbox.app.faults.settings.bare_throttle is True
+    refused = requests.post(f"{admin}/faults", json={"bare_throttle": "yes"})
+    assert refused.status_code == 400
+    assert "bare_throttle" in refused.json()["detail"]
+    sandbox.reset()
+    assert sandbox.app.faults.settings.bare_throttle is False
 
 
 def test_injected_500(client, sandbox):
@@ -377,3 +535,27 @@ def test_admin_endpoints(sandbox):
     state = requests.get(f"{admin}/state").json()
     assert state["lists"][LIST_ID]["members"] == []
     assert state["faults"]["rate_500"] == 0.0
+
+
+def test_seed_without_an_email_is_a_json_400(sandbox):
+    response = requests.post(f"{sandbox.admin_url}/seed", json={"list_id": LIST_ID, "status": "subscribed"})
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["errors"][0]["field"] == "email"
+    assert "email" in body["errors"][0]["message"]
+    bad_tags = requests.post(f"{sandbox.admin_url}/seed", json={"email": "t@example.com", "tags": "vip"})
+    assert bad_tags.status_code == 400
+    assert bad_tags.json()["errors"][0]["field"] == "tags"
+    assert requests.get(f"{sandbox.admin_url}/state").json()["lists"][LIST_ID]["members"] == []
+
+
+def test_admin_endpoint_crash_is_a_json_500(sandbox, monkeypatch):
+    def broken(body):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(sandbox.app, "seed", broken)
+    response = requests.post(f"{sandbox.admin_url}/seed", json={"email": "x@example.com"})
+    assert response.status_code == 500
+    assert response.json()["status"] == 500
+    assert "KeyError" in response.json()["detail"]

@@ -494,7 +494,7 @@ def test_oversize_body_is_a_413_before_any_verification(intake: Intake) -> None:
     assert (answer.status, answer.body["error"]) == (413, "payload_too_large")
 
 
-def test_forged_request_is_a_401_and_traced_under_the_claimed_email(intake: Intake) -> None:
+def test_forged_request_is_a_401_traced_with_the_day_but_never_under_the_email_it_claims(intake: Intake) -> None:
     delivery = sample("slack_team_join")
     raw = json.dumps(delivery["body"]).encode()
     headers = signed("slack", raw, delivery["headers"])
@@ -510,8 +510,35 @@ def test_forged_request_is_a_401_and_traced_under_the_claimed_email(intake: Inta
     assert intake.queue.sent == []
     rejected = (Step.REQUEST_REJECTED, Outcome.REFUSED)
     assert intake.trace.steps(rejections_subject("2024-11-14")) == [rejected]
-    assert intake.trace.steps(email_subject("jane.doe@example.com")) == [rejected]
+    # Anyone can send an unsigned body naming anyone: it must not write into that member's trace.
+    assert intake.trace.steps(email_subject("jane.doe@example.com")) == []
     assert intake.trace.records[0].detail == "401 invalid_signature: X-Slack-Signature does not match the body"
+
+
+def test_signed_but_invalid_request_is_traced_under_the_member_it_names(intake: Intake) -> None:
+    body = sample("generic_member_joined")["body"]
+    body = {**body, "member": {**body["member"], "id": ""}}
+
+    answer = intake.deliver("generic", body)
+
+    assert answer.status == 400
+    assert intake.trace.steps(email_subject(body["member"]["email"])) == [(Step.REQUEST_REJECTED, Outcome.REFUSED)]
+
+
+def test_ids_too_long_to_key_the_event_are_a_400_not_a_500(intake: Intake) -> None:
+    body = {**sample("generic_member_joined")["body"], "event_id": "e" * 600}
+
+    answer = intake.deliver("generic", body)
+
+    assert (answer.status, answer.body["error"]) == (400, "invalid_payload")
+    assert intake.queue.sent == []
+
+
+def test_discourse_account_not_yet_activated_is_marked_unverified(intake: Intake) -> None:
+    body = sample("discourse_user_created")["body"]
+    intake.deliver_sample("discourse_user_created", body={"user": {**body["user"], "active": False}})
+
+    assert intake.queued_event().email_verified is False
 
 
 def test_stale_request_is_a_401(intake: Intake) -> None:

@@ -7,7 +7,7 @@ import pytest
 from memberflow import consent
 from memberflow.config import ConfigError, OnboardingSettings, load_settings
 from memberflow.models import MemberIdentity, MemberJoined, Platform
-from memberflow.privacy import mask_email, subscriber_hash
+from memberflow.privacy import mask_email, redact_emails, subscriber_hash
 from memberflow.retry import RetryLater, TransientFailure, with_brief_retries
 from memberflow.trace import Outcome, Step, TraceRecord
 from memberflow.trace_report import explain
@@ -25,20 +25,32 @@ def test_member_is_subscribed_only_with_consent():
     assert consent.status_for_new_member(joined(False)) == "transactional"
 
 
-@pytest.mark.parametrize("status", ["unsubscribed", "cleaned"])
-def test_opted_out_member_is_never_upgraded_to_subscribed(status):
-    assert not consent.may_upgrade_to_subscribed(status, consented=True)
+def test_unverified_address_or_earlier_opt_out_gets_double_opt_in_not_a_direct_subscribe():
+    unverified = joined(True).model_copy(update={"email_verified": False})
+    assert consent.status_for_new_member(unverified) == "pending"
+    assert consent.status_for_new_member(joined(True), opted_out_before=True) == "pending"
+
+
+@pytest.mark.parametrize("status", ["unsubscribed", "cleaned", "pending", "subscribed", "archived"])
+def test_only_members_stored_without_permission_are_upgraded(status):
+    assert consent.upgrade_for_consent(status, joined(True)) is None
 
 
 def test_stored_without_permission_member_is_upgraded_when_consenting():
-    assert consent.may_upgrade_to_subscribed("transactional", consented=True)
-    assert not consent.may_upgrade_to_subscribed("transactional", consented=False)
+    assert consent.upgrade_for_consent("transactional", joined(True)) == "subscribed"
+    assert consent.upgrade_for_consent("transactional", joined(True), opted_out_before=True) == "pending"
+    assert consent.upgrade_for_consent("transactional", joined(False)) is None
 
 
 def test_subscriber_hash_is_md5_of_lowercased_email():
     import hashlib
 
     assert subscriber_hash("Ada@Example.org") == hashlib.md5(b"ada@example.org").hexdigest()
+
+
+def test_addresses_in_service_messages_are_redacted():
+    text = redact_emails("ada@example.org is already a list member in compliance state")
+    assert "ada@example.org" not in text and text.endswith("compliance state")
 
 
 def test_masked_email_hides_the_address():

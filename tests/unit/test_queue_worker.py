@@ -6,7 +6,7 @@ import pytest
 
 from memberflow.models import MemberIdentity, MemberJoined, Platform, QueuedEvent
 from memberflow.queue_worker import QueuedMessage, RedeliveryPolicy, WillRetry, process_message
-from memberflow.retry import RetryLater, TransientFailure
+from memberflow.retry import PermanentFailure, RetryLater, TransientFailure
 from memberflow.trace import MemoryTrace, Step
 
 POLICY = RedeliveryPolicy("queue-url", "dlq-url", max_receive_count=3, retry_base_seconds=30)
@@ -77,3 +77,21 @@ def test_success_returns_the_work_result():
     assert process_message(message(1), lambda queued: {"ok": queued.source}, POLICY, MemoryTrace(), FakeSqs()) == {
         "ok": "slack"
     }
+
+
+def test_permanent_refusal_is_parked_at_once_without_retrying():
+    sqs, trace = FakeSqs(), MemoryTrace()
+
+    process_message(message(1), failing(PermanentFailure("400 Invalid Resource")), POLICY, trace, sqs)
+
+    assert sqs.visibility == [] and "Invalid Resource" in sqs.parked[0]["failure_reason"]
+    assert trace.steps()[0][0] is Step.DEAD_LETTERED
+
+
+def test_without_enough_time_left_the_message_goes_straight_back_untouched():
+    sqs = FakeSqs()
+    with pytest.raises(WillRetry):
+        process_message(
+            message(1), failing(AssertionError("must not run")), POLICY, MemoryTrace(), sqs, enough_time=False
+        )
+    assert sqs.visibility == [0] and sqs.parked == []

@@ -96,6 +96,9 @@ class SandboxApp(Generic[StateT]):
 
     api_prefix: ClassVar[str] = ""
     routes: ClassVar[Map] = Map()
+    # Service-specific test controls: (method, path under /_sandbox) -> name of an app method
+    # taking the JSON object body and returning the payload answered with 200.
+    admin_routes: ClassVar[dict[tuple[str, str], str]] = {}
     invalid_json_detail: ClassVar[str] = "The request body is not valid JSON."
 
     def __init__(self, state: StateT, api: object, max_connections: int | None = None):
@@ -117,6 +120,7 @@ class SandboxApp(Generic[StateT]):
         return self.error(status, INTERNAL_ERROR_DETAIL if status >= 500 else "Too many requests.")
 
     def over_limit_response(self) -> Response:
+        """The answer beyond the connection limit (unless the `bare_throttle` fault asks for an empty 429)."""
         return self.error(429, "Too many simultaneous connections.").response()
 
     def authenticate(self, request: Request) -> None:
@@ -169,7 +173,7 @@ class SandboxApp(Generic[StateT]):
 
     def _gated(self, request: Request) -> Response:
         if not self.gate.try_enter():
-            return self.over_limit_response()
+            return empty_response(429) if self.faults.settings.bare_throttle else self.over_limit_response()
         try:
             self.faults.delay()  # inside the gate: slow requests occupy a connection slot
             return self._answer(request)
@@ -229,10 +233,16 @@ class SandboxApp(Generic[StateT]):
                 return json_response({**self.state.snapshot(), "faults": self.faults.settings.as_json()})
             if route == ("POST", "/seed"):
                 return json_response(self.seed(self.object_body(self.parse_body(request))), 201)
+            if route in self.admin_routes:
+                handler = getattr(self, self.admin_routes[route])
+                return json_response(handler(self.object_body(self.parse_body(request))))
         except SandboxError as error:
             return error.response()
         except (TypeError, ValueError) as error:
             return self.error(400, str(error)).response()
+        except Exception as error:  # a bug in a test control still answers JSON, never werkzeug's HTML page
+            traceback.print_exc()
+            return self.error(500, f"{INTERNAL_ERROR_DETAIL} ({type(error).__name__}: {error})").response()
         return self.error(404, NOT_FOUND_DETAIL).response()
 
 
@@ -301,8 +311,11 @@ class SandboxServer:
         latency_ms: int = 0,
         fail_emails: dict[str, int] | None = None,
         seed: int | None = None,
+        bare_throttle: bool = False,
     ) -> None:
-        self.app.faults.configure(FaultSettings(rate_429, rate_500, latency_ms, dict(fail_emails or {}), seed))
+        self.app.faults.configure(
+            FaultSettings(rate_429, rate_500, latency_ms, dict(fail_emails or {}), seed, bare_throttle)
+        )
 
     def reset(self) -> None:
         """Back to the initial data, no faults and zero request counts."""

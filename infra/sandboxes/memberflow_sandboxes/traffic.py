@@ -48,8 +48,13 @@ class FaultSettings:
     latency_ms: int = 0
     fail_emails: dict[str, int] = field(default_factory=dict)
     seed: int | None = None
+    # Over-limit requests get an empty-bodied 429 instead of the service's error document,
+    # as Mailchimp does at very high volume; off by default (see `SandboxApp.over_limit_response`).
+    bare_throttle: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.bare_throttle, bool):
+            raise ValueError("bare_throttle must be true or false")
         for name in ("rate_429", "rate_500"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -66,6 +71,7 @@ class FaultSettings:
             "latency_ms": self.latency_ms,
             "fail_emails": dict(self.fail_emails),
             "seed": self.seed,
+            "bare_throttle": self.bare_throttle,
         }
 
 

@@ -10,15 +10,23 @@ from functools import cache
 from typing import Any
 
 
+def _config() -> Any:
+    from botocore.config import Config
+
+    # Short timeouts and few attempts: intake must answer Slack within 3 s, and a failed SQS write is better
+    # answered with a fast 503 (the platform retries) than with a Lambda timeout. Same-region calls take ms.
+    return Config(connect_timeout=1, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
+
+
 @cache
 def client(service: str) -> Any:
     import boto3
 
-    return boto3.client(service)
+    return boto3.client(service, config=_config())
 
 
 @cache
 def table(name: str) -> Any:
     import boto3
 
-    return boto3.resource("dynamodb").Table(name)
+    return boto3.resource("dynamodb", config=_config()).Table(name)

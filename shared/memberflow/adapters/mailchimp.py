@@ -13,12 +13,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from memberflow.privacy import subscriber_hash
-from memberflow.retry import TransientFailure, with_brief_retries
+from memberflow.privacy import redact_emails, subscriber_hash
+from memberflow.retry import PermanentFailure, TransientFailure, with_brief_retries
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
 
 
-class PermanentRefusal(Exception):
-    """Mailchimp said no for a reason a retry will not change; record it, never retry it."""
+class PermanentRefusal(PermanentFailure):
+    """Mailchimp refused this member for a reason a retry will not change; record it, never retry it."""
 
     def __init__(self, title: str, detail: str, status: int) -> None:
         super().__init__(f"{status} {title}: {detail}")
@@ -33,6 +35,15 @@ class ComplianceState(PermanentRefusal):
 
 class ForgottenEmail(PermanentRefusal):
     """Permanently deleted (GDPR): it can never be re-added by API, not even as pending."""
+
+
+class AccountProblem(Exception):
+    """Mailchimp refused the request itself (bad API key, unknown audience or journey, no access): no member
+    is at fault and an operator can fix it, so the event is retried and finally parked, never dropped."""
+
+
+class NotFound(AccountProblem):
+    """404: the member, or the audience or journey itself (Mailchimp's answer does not say which)."""
 
 
 class SignupThrottled(TransientFailure):
@@ -58,7 +69,7 @@ def api_url_for_key(api_key: str) -> str:
 
 
 class MailchimpClient:
-    def __init__(self, api_key: str, base_url: str = "", timeout: float = 10.0) -> None:
+    def __init__(self, api_key: str, base_url: str = "", timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         import requests
 
         self._base_url = (base_url or api_url_for_key(api_key)).rstrip("/")
@@ -82,29 +93,28 @@ class MailchimpClient:
         answer = self._call("PATCH", f"/lists/{list_id}/members/{subscriber_hash(email)}", {"status": status})
         return MailchimpMember(email=answer.get("email_address", email), status=answer["status"])
 
-    def get_member(self, list_id: str, email: str) -> MailchimpMember | None:
+    def list_exists(self, list_id: str) -> bool:
         try:
-            answer = self._call("GET", f"/lists/{list_id}/members/{subscriber_hash(email)}")
-        except PermanentRefusal as refusal:
-            if refusal.status == 404:
-                return None
-            raise
-        return MailchimpMember(email=answer.get("email_address", email), status=answer["status"])
+            self._call("GET", f"/lists/{list_id}", params={"fields": "id"})
+        except NotFound:
+            return False
+        return True
 
     def add_tags(self, list_id: str, email: str, tags: list[str]) -> None:
         body = {"tags": [{"name": tag, "status": "active"} for tag in tags]}
         self._call("POST", f"/lists/{list_id}/members/{subscriber_hash(email)}/tags", body)
 
     def trigger_journey(self, journey_id: str, step_id: str, email: str) -> None:
+        """Sent once, never retried here: after a timeout or a 5xx Mailchimp may have started the journey."""
         path = f"/customer-journeys/journeys/{journey_id}/steps/{step_id}/actions/trigger"
-        self._call("POST", path, {"email_address": email})
+        self._send("POST", path, {"email_address": email}, None)
 
     # -- transport ---------------------------------------------------------------------------------------------
 
     def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
     ) -> dict[str, Any]:
-        return with_brief_retries(lambda: self._send(method, path, body, params))
+        return with_brief_retries(lambda: self._send(method, path, body, params), attempts=2)
 
     def _send(
         self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, str] | None
@@ -130,7 +140,7 @@ def _error_from(status: int, text: str, retry_after_header: str | None) -> Excep
     if not isinstance(problem, dict):
         problem = {}
     title = str(problem.get("title") or f"HTTP {status}")
-    detail = str(problem.get("detail") or "")
+    detail = redact_emails(str(problem.get("detail") or ""))
     if status == 429 or status >= 500 or (status == 403 and not problem):
         # A bare 403 is Mailchimp shedding load at very high volume, not a refusal.
         # Mailchimp sends no Retry-After; honour one if a proxy adds it.
@@ -142,4 +152,8 @@ def _error_from(status: int, text: str, retry_after_header: str | None) -> Excep
         return ForgottenEmail(title, detail, status)
     if "signed up to a lot of lists very recently" in detail:
         return SignupThrottled(f"Mailchimp {title}: signup throttled", SIGNUP_THROTTLE_RETRY_SECONDS)
-    return PermanentRefusal(title, detail, status)
+    if status == 400:
+        return PermanentRefusal(title, detail, status)
+    if status == 404:
+        return NotFound(f"Mailchimp 404 {title}: {detail}")
+    return AccountProblem(f"Mailchimp {status} {title}: {detail}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 DRIP_INDEX = "drip-due"
@@ -31,6 +31,8 @@ class MemberRecord:
     identities: list[str] = field(default_factory=list)
     marketing_consent: bool = False
     mailchimp_status: str | None = None
+    opted_out_before: bool = False
+    """Mailchimp once answered unsubscribed or cleaned for this member: never ask for a direct subscribe again."""
     journey_started_at: datetime | None = None
     activated_at: datetime | None = None
     last_active_at: datetime | None = None
@@ -49,6 +51,7 @@ class MemberRecord:
             identities=sorted(item.get("identities", [])),
             marketing_consent=bool(item.get("marketing_consent", False)),
             mailchimp_status=item.get("mailchimp_status"),
+            opted_out_before=bool(item.get("opted_out_before", False)),
             journey_started_at=_dt(item.get("journey_started_at")),
             activated_at=_dt(item.get("activated_at")),
             last_active_at=_dt(item.get("last_active_at")),
@@ -146,32 +149,26 @@ class MemberStore:
             request["ExpressionAttributeNames"] = {"#name": "name"}  # `name` is a DynamoDB reserved word
         return MemberRecord.from_item(self._table.update_item(**request)["Attributes"])
 
-    def set_mailchimp_status(self, member_id: str, status: str) -> None:
+    def set_mailchimp_status(self, member_id: str, status: str, *, opted_out: bool = False) -> None:
+        expression = "SET mailchimp_status = :s" + (", opted_out_before = :true" if opted_out else "")
+        values: dict[str, Any] = {":s": status} | ({":true": True} if opted_out else {})
         self._table.update_item(
             Key={"pk": member_pk(member_id), "sk": PROFILE},
-            UpdateExpression="SET mailchimp_status = :s",
-            ExpressionAttributeValues={":s": status},
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
         )
 
     def enter_drip(self, member_id: str, first_due: datetime) -> bool:
         """Queue the first drip step, unless the member is already active or in (or past) the drip."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self._table.update_item(
-                Key={"pk": member_pk(member_id), "sk": PROFILE},
-                UpdateExpression="SET drip_queue = :pending, drip_due_at = :due",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND attribute_not_exists(activated_at) "
-                    "AND attribute_not_exists(drip_queue) AND drip_steps_sent = :zero"
-                ),
-                ExpressionAttributeValues={":pending": DRIP_PENDING, ":due": first_due.isoformat(), ":zero": 0},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._update_if(
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression="SET drip_queue = :pending, drip_due_at = :due",
+            ConditionExpression=(
+                "attribute_exists(pk) AND attribute_not_exists(activated_at) "
+                "AND attribute_not_exists(drip_queue) AND drip_steps_sent = :zero"
+            ),
+            ExpressionAttributeValues={":pending": DRIP_PENDING, ":due": first_due.isoformat(), ":zero": 0},
+        )
 
     def link(self, identity_key: str) -> IdentityLink | None:
         item = self._table.get_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ConsistentRead=True).get("Item")
@@ -194,27 +191,30 @@ class MemberStore:
             ExpressionAttributeValues={":t": at.isoformat()},
         )
 
-    def mark_journey_started(self, member_id: str, at: datetime) -> bool:
-        """True only for the first caller: a second delivery or a second platform never starts a second journey."""
-        from botocore.exceptions import ClientError
+    def claim_journey(self, member_id: str, now: datetime, lease: timedelta) -> bool:
+        """Claim the right to start the welcome journey. The claim is a lease, so a crash between claim and
+        trigger delays the journey instead of losing it; once started, nobody can claim it again."""
+        return self._update_if(
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression="SET journey_claimed_until = :until",
+            ConditionExpression=(
+                "attribute_exists(pk) AND attribute_not_exists(journey_started_at) "
+                "AND (attribute_not_exists(journey_claimed_until) OR journey_claimed_until < :now)"
+            ),
+            ExpressionAttributeValues={":until": (now + lease).isoformat(), ":now": now.isoformat()},
+        )
 
-        try:
-            self._table.update_item(
-                Key={"pk": member_pk(member_id), "sk": PROFILE},
-                UpdateExpression="SET journey_started_at = :t",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(journey_started_at)",
-                ExpressionAttributeValues={":t": at.isoformat()},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def clear_journey_started(self, member_id: str) -> None:
-        """Undo the claim when the trigger itself failed, so a retry can start the journey."""
+    def confirm_journey_started(self, member_id: str, at: datetime) -> None:
         self._table.update_item(
-            Key={"pk": member_pk(member_id), "sk": PROFILE}, UpdateExpression="REMOVE journey_started_at"
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression="SET journey_started_at = :t REMOVE journey_claimed_until",
+            ExpressionAttributeValues={":t": at.isoformat()},
+        )
+
+    def release_journey_claim(self, member_id: str) -> None:
+        """The trigger failed before Mailchimp accepted it: let the retry claim it again at once."""
+        self._table.update_item(
+            Key={"pk": member_pk(member_id), "sk": PROFILE}, UpdateExpression="REMOVE journey_claimed_until"
         )
 
     def mark_active(self, member_id: str, at: datetime) -> bool:
@@ -246,23 +246,45 @@ class MemberStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def advance_drip(self, member_id: str, steps_sent_before: int, next_due: datetime | None) -> bool:
-        """Count one more drip step, guarded on the count we read, so overlapping runs never send a step twice."""
-        from botocore.exceptions import ClientError
-
+    def claim_drip_step(self, member_id: str, steps_sent_before: int, next_due: datetime | None) -> bool:
+        """Count the next drip step as sent before sending it, guarded on the count we read and on the member
+        still being inactive: overlapping runs, or activity arriving meanwhile, never get a step sent twice or
+        to an active member."""
         values: dict[str, Any] = {":before": steps_sent_before, ":after": steps_sent_before + 1}
         if next_due is None:
             expression = "SET drip_steps_sent = :after REMOVE drip_queue, drip_due_at"
         else:
             expression = "SET drip_steps_sent = :after, drip_due_at = :due"
             values[":due"] = next_due.isoformat()
+        return self._update_if(
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression=expression,
+            ConditionExpression=(
+                "drip_steps_sent = :before AND attribute_exists(drip_queue) AND attribute_not_exists(activated_at)"
+            ),
+            ExpressionAttributeValues=values,
+        )
+
+    def unclaim_drip_step(self, member_id: str, steps_sent_before: int, due: datetime) -> bool:
+        """Undo a claim whose step could not be sent, so the next run sends it (unless the member is active)."""
+        return self._update_if(
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression="SET drip_steps_sent = :before, drip_queue = :pending, drip_due_at = :due",
+            ConditionExpression="drip_steps_sent = :after AND attribute_not_exists(activated_at)",
+            ExpressionAttributeValues={
+                ":before": steps_sent_before,
+                ":after": steps_sent_before + 1,
+                ":pending": DRIP_PENDING,
+                ":due": due.isoformat(),
+            },
+        )
+
+    def _update_if(self, **request: Any) -> bool:
+        """An update with a ConditionExpression: False when the condition did not hold."""
+        from botocore.exceptions import ClientError
+
         try:
-            self._table.update_item(
-                Key={"pk": member_pk(member_id), "sk": PROFILE},
-                UpdateExpression=expression,
-                ConditionExpression="drip_steps_sent = :before AND attribute_exists(drip_queue)",
-                ExpressionAttributeValues=values,
-            )
+            self._table.update_item(Key=request.pop("Key"), **request)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False

@@ -35,6 +35,8 @@ class DiscourseUser(BaseModel):
     """Only in webhooks set up by an admin."""
     created_at: datetime
     staged: bool = False
+    active: bool = True
+    """False until the member confirms their address by email."""
     user_fields: dict[str, Any] | None = None
     """Custom user fields by field id, e.g. {"3": "true"} for a confirmation field."""
 
@@ -98,6 +100,7 @@ class DiscourseSource:
             username=user.username,
             joined_at=user.created_at,
             marketing_consent=self._consented(user),
+            email_verified=user.active,
         )
         return Accepted(joined, _idempotency_key(instance, "user_created", user.id))
 

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs
 
+from pydantic import ValidationError
+
 from memberflow.adapters.event_queue import QueueUnavailable
 from memberflow.intake.errors import ROOT_FIELD, IntakeError
 from memberflow.intake.registry import SourceRegistry, build_registry
@@ -103,7 +105,23 @@ def accept_webhook(
         logger.info("webhook ignored", extra={"source": source.name, "reason": interpretation.reason})
         return IntakeResponse(200, {"status": "ignored", "reason": interpretation.reason}, source=source.name)
     if isinstance(interpretation, Accepted):
-        return _queue(interpretation, source.name, received_at, correlation_id, deps)
+        try:
+            queued = QueuedEvent(
+                idempotency_key=interpretation.idempotency_key,
+                correlation_id=correlation_id,
+                source=source.name,
+                received_at=received_at,
+                event=interpretation.event,
+            )
+        except ValidationError:
+            error = IntakeError(
+                400,
+                "invalid_payload",
+                "the event's ids are too long to identify it",
+                [{"field": "id", "problem": "String should have at most 512 characters in all"}],
+            )
+            return _rejected(error, source_name, source, raw_body, headers, received_at, correlation_id, deps)
+        return _queue(queued, deps)
     return IntakeResponse(interpretation.status, interpretation.body, interpretation.headers, source=source.name)
 
 
@@ -161,16 +179,8 @@ def _parse_json(raw: bytes) -> Any:
         ) from None
 
 
-def _queue(
-    accepted: Accepted, source: str, received_at: datetime, correlation_id: str, deps: IntakeDeps
-) -> IntakeResponse:
-    queued = QueuedEvent(
-        idempotency_key=accepted.idempotency_key,
-        correlation_id=correlation_id,
-        source=source,
-        received_at=received_at,
-        event=accepted.event,
-    )
+def _queue(queued: QueuedEvent, deps: IntakeDeps) -> IntakeResponse:
+    source, received_at, correlation_id = queued.source, queued.received_at, queued.correlation_id
     log_fields = {
         "source": source,
         "idempotency_key": queued.idempotency_key,
@@ -222,7 +232,8 @@ def _rejected(
 ) -> IntakeResponse:
     known_source = source.name if source else "unknown"
     traced_source = source.name if source else source_name[:64]
-    claimed_email = _claimed_email(source, raw_body, headers, deps) if error.status != 413 else None
+    # An unsigned body may name anyone: only a verified sender's invalid request is filed under a member.
+    claimed_email = _claimed_email(source, raw_body, headers, deps) if error.status not in (401, 413) else None
     logger.warning(
         "webhook rejected",
         extra={

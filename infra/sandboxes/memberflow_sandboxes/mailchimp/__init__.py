@@ -9,8 +9,11 @@ customer-journey triggers, batch subscribe) over real HTTP so the official
     client.api_client.host = sandbox.url
 
 Behaviour follows the documented API: RFC 7807 error bodies, compliance and
-"forgotten" rules, a 10-connection concurrency limit answered with a bare 429,
-plus fault injection and ``/_sandbox/`` admin endpoints for tests.
+"forgotten" rules (compliance state sticks to the address until a ``pending``
+re-opt-in is confirmed through ``POST /_sandbox/confirm``), a 10-connection
+concurrency limit answered with a problem+json 429 without ``Retry-After`` (the
+``bare_throttle`` fault gives the empty-bodied 429 Mailchimp sends at very high
+volume), plus fault injection and ``/_sandbox/`` admin endpoints for tests.
 """
 
 from memberflow_sandboxes.mailchimp.problems import ApiError

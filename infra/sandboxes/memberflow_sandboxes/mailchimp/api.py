@@ -142,7 +142,7 @@ class MailchimpApi:
             if existing and existing.status != "archived":
                 if not update_existing:
                     raise ApiError(400, "Member Exists", f"{email} is already a list member.")
-                result.updated.append(self.rules.update(existing, entry))
+                result.updated.append(self.rules.update(audience, existing, entry))
             else:
                 status = entry.get("status") or entry.get("status_if_new")
                 result.created.append(self.rules.create(audience, {**entry, "status": status}))
@@ -178,7 +178,7 @@ class MailchimpApi:
 
     def update_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
         audience, member = self._existing_member(list_id, subscriber_hash)
-        self.rules.update(member, fields.object_body(body))
+        self.rules.update(audience, member, fields.object_body(body))
         return 200, audience.member_json(member)
 
     def archive_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:

@@ -6,10 +6,14 @@ from typing import Any
 
 from memberflow_sandboxes.mailchimp import fields
 from memberflow_sandboxes.mailchimp.problems import ApiError, field_error, invalid_resource
-from memberflow_sandboxes.mailchimp.state import Audience, Member, SandboxState, now_iso, subscriber_hash
-
-# Members in these states may not be set back to "subscribed" through the API.
-COMPLIANCE_STATUSES = ("unsubscribed", "cleaned")
+from memberflow_sandboxes.mailchimp.state import (
+    COMPLIANCE_STATUSES,
+    Audience,
+    Member,
+    SandboxState,
+    now_iso,
+    subscriber_hash,
+)
 
 
 def looks_fake(email: str) -> bool:
@@ -49,7 +53,7 @@ class MemberRules:
         status_if_new = fields.status_field(body, "status_if_new", required=False)
         member = audience.members.get(path_hash)
         if member and member.status != "archived":
-            return self.update(member, body)
+            return self.update(audience, member, body)
         email = email or (member.email_address if member else None)
         if email is None:
             raise field_error("email_address", "This value should not be blank.")
@@ -59,11 +63,11 @@ class MemberRules:
             raise field_error("status_if_new", "This value should not be blank.")
         return self._admit(audience, email, new_status, body, archived=member)
 
-    def update(self, member: Member, body: dict[str, Any]) -> Member:
+    def update(self, audience: Audience, member: Member, body: dict[str, Any]) -> Member:
         status = fields.status_field(body, "status", required=False)
         merge_fields = fields.merge_fields(body)
         if status is not None:
-            self._change_status(member, status)
+            self._change_status(audience, member, status)
         member.merge_fields.update(merge_fields)
         member.touch()
         return member
@@ -105,9 +109,9 @@ class MemberRules:
         if looks_fake(email):
             raise invalid_resource(f"{email} looks fake or invalid, please enter a real email address.")
         if status == "subscribed":
-            self._ensure_may_subscribe(email, archived.status_before_archive if archived else None)
+            self._ensure_may_subscribe(audience, email, archived.status_before_archive if archived else None)
         member = archived or Member(email, status, audience.id)
-        member.status = status
+        audience.set_status(member, status)
         member.status_before_archive = None
         member.merge_fields.update(merge_fields)
         for name in tags:
@@ -117,15 +121,20 @@ class MemberRules:
         audience.members[member.id] = member
         return member
 
-    def _change_status(self, member: Member, status: str) -> None:
+    def _change_status(self, audience: Audience, member: Member, status: str) -> None:
         current = member.status_before_archive if member.status == "archived" else member.status
         if status == "subscribed" and member.status != "subscribed":
-            self._ensure_may_subscribe(member.email_address, current)
-        member.status = status
+            self._ensure_may_subscribe(audience, member.email_address, current)
+        audience.set_status(member, status)
         member.status_before_archive = None
 
-    def _ensure_may_subscribe(self, email: str, current_status: str | None) -> None:
-        if current_status in COMPLIANCE_STATUSES or self.state.in_compliance_review(email):
+    def _ensure_may_subscribe(self, audience: Audience, email: str, current_status: str | None) -> None:
+        """Compliance state sticks to the address until a `pending` re-opt-in is confirmed (`confirm_opt_in`)."""
+        if (
+            current_status in COMPLIANCE_STATUSES
+            or audience.in_compliance_state(email)
+            or self.state.in_compliance_review(email)
+        ):
             raise ApiError(
                 400,
                 "Member In Compliance State",

@@ -7,9 +7,9 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, empty_response, serve_until_signalled
+from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, serve_until_signalled
 from memberflow_sandboxes.mailchimp.api import API_ROUTES, MailchimpApi, subject_hashes
-from memberflow_sandboxes.mailchimp.problems import ApiError, not_found, problem_for_status
+from memberflow_sandboxes.mailchimp.problems import ApiError, field_error, not_found, problem_for_status
 from memberflow_sandboxes.mailchimp.state import SandboxState, subscriber_hash
 
 API_PREFIX = "/3.0"
@@ -21,6 +21,7 @@ class MailchimpApp(SandboxApp[SandboxState]):
     api_prefix = API_PREFIX
     routes = API_ROUTES
     invalid_json_detail = "We encountered an unspecified JSON parsing error."
+    admin_routes = {("POST", "/confirm"): "confirm"}
 
     def __init__(self, state: SandboxState, api_key: str, max_connections: int):
         super().__init__(state, MailchimpApi(state), max_connections)
@@ -33,12 +34,22 @@ class MailchimpApp(SandboxApp[SandboxState]):
         if targeted:  # keeps the standard title even for a 404, unlike `error`
             return problem_for_status(status, "Injected failure for this email address.")
         if status == 429:
-            return problem_for_status(429, "You have exceeded the limit of 10 simultaneous connections.")
+            return self._too_many_connections()
         return super().injected_error(status, targeted)
 
     def over_limit_response(self) -> Response:
-        # Mailchimp's connection limit can answer without any body at all.
-        return empty_response(429)
+        # A problem document, as Mailchimp sends: with an empty body the official client returns the
+        # Response instead of raising, so throttling would pass for success. The `bare_throttle` fault
+        # switches to the empty-bodied 429 Mailchimp may send at very high volume. Never a Retry-After.
+        return self._too_many_connections().response()
+
+    def _too_many_connections(self) -> ApiError:
+        limit = self.gate.limit or 10
+        return problem_for_status(
+            429,
+            f"This account has too many simultaneous connections: you have exceeded the limit of {limit} "
+            "simultaneous connections.",
+        )
 
     def authenticate(self, request: Request) -> None:
         auth = request.authorization
@@ -56,17 +67,29 @@ class MailchimpApp(SandboxApp[SandboxState]):
         return subject_hashes(route_args, body)
 
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:
+        email = body.get("email", body.get("email_address"))
+        if not isinstance(email, str) or not email.strip():
+            raise field_error("email", "The seed needs a non-empty 'email' (or 'email_address').")
+        merge_fields = body.get("merge_fields")
+        if merge_fields is not None and not isinstance(merge_fields, dict):
+            raise field_error("merge_fields", "merge_fields must be an object.")
+        tags = body.get("tags") or []
+        if not isinstance(tags, list) or not all(isinstance(tag, str) and tag for tag in tags):
+            raise field_error("tags", "tags must be a list of non-empty strings.")
         member = self.state.seed_member(
-            body.get("list_id", "list123"),
-            body["email"] if "email" in body else body["email_address"],
-            body.get("status", "subscribed"),
-            body.get("merge_fields"),
-            tuple(body.get("tags") or ()),
+            body.get("list_id", "list123"), email, body.get("status", "subscribed"), merge_fields, tuple(tags)
         )
         if body.get("compliance_review"):
             with self.state.lock:
                 self.state.compliance_review.add(member["email_address"])
         return member
+
+    def confirm(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/confirm` `{"list_id", "email"}`: the member clicks the opt-in confirmation link."""
+        for name in ("list_id", "email"):
+            if not isinstance(body.get(name), str) or not body[name].strip():
+                raise field_error(name, f"The confirmation needs a non-empty '{name}'.")
+        return self.state.confirm_opt_in(body["list_id"], body["email"])
 
 
 class MailchimpSandbox(SandboxServer):
@@ -98,6 +121,10 @@ class MailchimpSandbox(SandboxServer):
         tags: tuple[str, ...] | list[str] = (),
     ) -> dict[str, Any]:
         return self.state.seed_member(list_id, email, status, merge_fields, tags)
+
+    def confirm_opt_in(self, list_id: str, email: str) -> dict[str, Any]:
+        """Confirm a `pending` member's opt-in: it becomes `subscribed` and leaves compliance state."""
+        return self.state.confirm_opt_in(list_id, email)
 
 
 def main(argv: list[str] | None = None) -> None:

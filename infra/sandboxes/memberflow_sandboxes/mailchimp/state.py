@@ -1,4 +1,4 @@
-"""Mailchimp's data model: audiences, members, compliance review, forgotten addresses, journey triggers."""
+"""Mailchimp's data model: audiences, members, compliance state and review, forgotten addresses, journey triggers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from memberflow_sandboxes.base import BaseState
 from memberflow_sandboxes.mailchimp.problems import not_found
 
 WRITABLE_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
+# Once an address has held one of these in a list, the API may not make it `subscribed` again
+# (whatever its status later becomes) until the person confirms a `pending` re-opt-in.
+COMPLIANCE_STATUSES = ("unsubscribed", "cleaned")
 
 
 def subscriber_hash(email: str) -> str:
@@ -40,6 +43,7 @@ class Member:
     unique_email_id: str = field(default_factory=lambda: secrets.token_hex(5))
     web_id: int = field(default_factory=lambda: random.randint(10_000_000, 99_999_999))
     timestamp_signup: str = field(default_factory=now_iso)
+    timestamp_opt: str = field(default_factory=now_iso)
     last_changed: str = field(default_factory=now_iso)
     # Status held before archiving: compliance rules still apply when the member is re-added.
     status_before_archive: str | None = None
@@ -67,6 +71,18 @@ class Audience:
     members: dict[str, Member] = field(default_factory=dict)  # subscriber hash -> member
     tag_ids: dict[str, int] = field(default_factory=dict)
     forgotten: set[str] = field(default_factory=set)  # lowercased addresses deleted permanently
+    # Lowercased addresses in compliance state: they were unsubscribed or cleaned in this list.
+    # The flag belongs to the address, so it survives archive, re-adding and status changes.
+    compliance: set[str] = field(default_factory=set)
+
+    def set_status(self, member: Member, status: str) -> None:
+        """Every status a member takes goes through here, so compliance state is never missed."""
+        member.status = status
+        if status in COMPLIANCE_STATUSES:
+            self.compliance.add(member.email_address.lower())
+
+    def in_compliance_state(self, email: str) -> bool:
+        return email.lower() in self.compliance
 
     def tag_id(self, name: str) -> int:
         if name not in self.tag_ids:
@@ -86,7 +102,7 @@ class Audience:
             "interests": {},
             "full_name": member.full_name,
             "timestamp_signup": member.timestamp_signup,
-            "timestamp_opt": member.timestamp_signup,
+            "timestamp_opt": member.timestamp_opt,
             "last_changed": member.last_changed,
             "language": "",
             "vip": False,
@@ -166,8 +182,24 @@ class SandboxState(BaseState):
         with self.lock:
             audience = self.audience(list_id)
             member = Member(email, status, list_id, dict(merge_fields or {}))
+            audience.set_status(member, status)
             member.tags = {name: now_iso() for name in tags}
             audience.members[member.id] = member
+            return audience.member_json(member)
+
+    def confirm_opt_in(self, list_id: str, email: str) -> dict[str, Any]:
+        """The member clicks the confirmation link: `pending` becomes `subscribed`, compliance state ends."""
+        with self.lock:
+            audience = self.audience(list_id)
+            member = audience.members.get(subscriber_hash(email))
+            if member is None:
+                raise not_found()
+            if member.status != "pending":
+                raise ValueError(f"{email} is {member.status}, not pending: there is no opt-in to confirm")
+            audience.set_status(member, "subscribed")
+            audience.compliance.discard(member.email_address.lower())
+            member.timestamp_opt = now_iso()
+            member.touch()
             return audience.member_json(member)
 
     def snapshot(self) -> dict[str, Any]:
@@ -179,6 +211,7 @@ class SandboxState(BaseState):
                         "members": [audience.member_json(m) for m in audience.members.values()],
                         "tags": sorted(audience.tag_ids),
                         "forgotten": sorted(audience.forgotten),
+                        "compliance_state": sorted(audience.compliance),
                     }
                     for list_id, audience in self.lists.items()
                 },
