@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets as _random
 import string
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from typing import Any
 import boto3
 import requests
 
+from .environment import EnvironmentPatch
 from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from .template import LocalTemplate, PhysicalResource, QueueSpec, physical_name
 
@@ -53,7 +53,7 @@ class MotoAws:
         self.port = port
         self.region = region
         self._server: Any = None
-        self._saved_env: dict[str, str | None] = {}
+        self._environment = EnvironmentPatch()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -76,7 +76,8 @@ class MotoAws:
         if reset:
             self.reset()
         if set_environment:
-            self._set_environment()
+            self._environment.set(self.environment())
+            self._environment.unset(_UNSET_ENV)
         log.info("moto server on %s", self.endpoint)
         return self.endpoint
 
@@ -87,29 +88,13 @@ class MotoAws:
             self._server.stop()
         finally:
             self._server = None
-            self._restore_environment()
+            self._environment.restore()
 
     def reset(self) -> None:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
 
     def environment(self) -> dict[str, str]:
         return {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
-
-    def _set_environment(self) -> None:
-        for key, value in self.environment().items():
-            self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
-        for key in _UNSET_ENV:
-            self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ.pop(key, None)
-
-    def _restore_environment(self) -> None:
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
 
     def client(self, service: str) -> Any:
         return boto3.session.Session().client(

@@ -12,7 +12,6 @@ and blocks until SIGINT/SIGTERM.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .aws import MotoAws
+from .environment import EnvironmentPatch
 from .event_sources import EventSourceManager, SqsPoller
 from .http_api import HttpApiBridge
 from .runtime import FunctionRuntime, Handler
@@ -68,7 +68,7 @@ class LocalStack:
         self.http: HttpApiBridge | None = None
         self.event_sources = EventSourceManager()
         self.schedules: ScheduleRunner | None = None
-        self._saved_env: dict[str, str | None] = {}
+        self._environment = EnvironmentPatch()
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -170,7 +170,7 @@ class LocalStack:
             finally:
                 self.mailchimp = None
         self.aws.stop()
-        self._restore_environment()
+        self._environment.restore()
         self._started = False
         with LocalStack._active_lock:
             if LocalStack._active is self:
@@ -191,17 +191,7 @@ class LocalStack:
                 env[key] = value
         if self.settings.disable_tracing:
             env["POWERTOOLS_TRACE_DISABLED"] = "true"
-        for key, value in env.items():
-            self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
-
-    def _restore_environment(self) -> None:
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
+        self._environment.set(env)
 
     # ------------------------------------------------------------------ accessors
     def _require_template(self) -> LocalTemplate:

@@ -31,8 +31,8 @@ from memberflow.trace import (
     TraceRecord,
     TraceRecorder,
     email_subject,
-    identity_subject,
     rejections_subject,
+    subject_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def _queue(queued: QueuedEvent, deps: IntakeDeps) -> IntakeResponse:
     _record(
         deps.trace,
         TraceRecord(
-            subject=email_subject(event.email) if event.email else identity_subject(event.identity.key),
+            subject=subject_for(event),
             step=Step.EVENT_RECEIVED,
             outcome=Outcome.OK,
             detail=f"{event.type} from {source} queued",
