@@ -28,9 +28,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     where.add_argument("--local", action="store_true", help="the local stack (the default without --stack)")
     trace.add_argument("--json", action="store_true", help="print records as JSON")
 
+    rejections = commands.add_parser("rejections", help="webhook requests rejected on a day, and why")
+    rejections.add_argument("--day", help="UTC day, YYYY-MM-DD; default today")
+    rejections.add_argument("--stack", help="a deployed CloudFormation stack name (default: the local stack)")
+
     args = parser.parse_args(argv)
     if args.command == "trace":
         return _trace(args)
+    if args.command == "rejections":
+        return _rejections(args)
     if args.local_command == "up":
         from memberflow_local.stack import LocalStack
 
@@ -70,6 +76,22 @@ def _trace(args: argparse.Namespace) -> int:
         print(json.dumps([_record_json(r) for r in report.records], indent=2))
     else:
         print("\n".join(render(report)))
+    return 0
+
+
+def _rejections(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from memberflow.adapters.trace_store import DynamoTraceStore
+    from memberflow.trace import rejections_subject
+    from memberflow.trace_report import format_timeline
+
+    day = args.day or f"{datetime.now(UTC):%Y-%m-%d}"
+    trace_table, _ = _trace_tables(args.stack)
+    records = DynamoTraceStore(trace_table).query(rejections_subject(day))
+    print(f"{len(records)} request(s) rejected on {day}")
+    for line in format_timeline(records):
+        print("  " + line)
     return 0
 
 

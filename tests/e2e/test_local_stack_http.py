@@ -100,22 +100,34 @@ def test_slack_member_without_consent_is_explained_by_the_trace(running_stack, m
     assert email not in printed  # the trace never prints the address itself
 
 
-def test_forged_and_malformed_requests_are_rejected_and_nothing_is_queued(running_stack, mailchimp):
+def test_forged_and_malformed_requests_are_rejected_and_nothing_is_queued(
+    running_stack, mailchimp, capsys, monkeypatch
+):
     delivery = sample("slack_team_join")
     body = json.loads(json.dumps(delivery["body"]))
     body["event_id"] = "EvFORGED1"
+    body["event"]["user"]["id"] = "UFORGED1"
     body["event"]["user"]["profile"]["email"] = "forged@example.net"
+    list_id = running_stack.settings.mailchimp_list_id
 
     forged = post(running_stack, "slack", body, delivery["headers"], forge=True)
     assert forged.status_code == 401 and forged.json()["error"] == "invalid_signature"
     malformed = post(running_stack, "discourse", '{"user": {"id": 1', sample("discourse_user_created")["headers"])
     assert malformed.status_code == 400 and malformed.json()["error"] == "invalid_json"
-    unknown = post(running_stack, "slack", body, delivery["headers"])
     unknown_source = requests.post(running_stack.endpoints()["api_url"].rstrip("/") + "/webhooks/myspace", data="{}")
-    assert unknown.status_code == 200 and unknown_source.status_code == 404
+    assert unknown_source.status_code == 404 and unknown_source.json()["error"] == "unknown_source"
 
     assert running_stack.drain(timeout=60)
-    members = mailchimp.lists.get_list_members_info(running_stack.settings.mailchimp_list_id, count=1000)["members"]
-    # The genuine delivery of the same member went through; the forged one changed nothing.
-    assert "forged@example.net" in {m["email_address"] for m in members}
-    assert sum(1 for m in members if m["email_address"] == "forged@example.net") == 1
+    members = mailchimp.lists.get_list_members_info(list_id, count=1000)["members"]
+    assert "forged@example.net" not in {m["email_address"] for m in members}
+
+    # The same body, signed by Slack, goes through.
+    assert post(running_stack, "slack", body, delivery["headers"]).status_code == 200
+    assert running_stack.drain(timeout=60)
+    assert mailchimp.lists.get_list_member(list_id, "forged@example.net")["status"] == "transactional"
+
+    # Support can list the day's rejections and why.
+    monkeypatch.setenv("MEMBERFLOW_LOCAL_AWS_PORT", running_stack.endpoints()["aws_endpoint"].rsplit(":", 1)[1])
+    assert memberflow_cli(["rejections"]) == 0
+    printed = capsys.readouterr().out
+    assert "401 invalid_signature" in printed and "400 invalid_json" in printed and "404 unknown_source" in printed

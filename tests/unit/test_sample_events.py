@@ -1,0 +1,32 @@
+"""The sample events in events/ (used for `sam local invoke`, the tests and the demo) have the shapes the
+functions' models read."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from memberflow.models import QueuedEvent, ScheduledRun
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def test_onboarding_sample_is_an_sqs_batch_of_queued_member_events():
+    batch = json.loads((EVENTS / "onboarding" / "sqs_member_events.json").read_text())
+    for record in batch["Records"]:
+        assert record["eventSource"] == "aws:sqs"
+        queued = QueuedEvent.model_validate_json(record["body"])
+        assert record["messageAttributes"]["idempotency_key"]["stringValue"] == queued.idempotency_key
+
+
+def test_drip_sample_carries_the_scheduled_time():
+    run = ScheduledRun.model_validate(json.loads((EVENTS / "onboarding_drip" / "scheduled_event.json").read_text()))
+    assert run.time is not None and run.id
+
+
+@pytest.mark.parametrize("source", ["slack", "discourse", "discord", "generic"])
+def test_every_webhook_source_has_sample_deliveries(source):
+    samples = [json.loads(p.read_text()) for p in (EVENTS / "webhooks").glob(f"{source}_*.json")]
+    assert samples and all(
+        sample["source"] == source and "headers" in sample and "body" in sample for sample in samples
+    )
