@@ -49,3 +49,12 @@ def test_secrets_live_in_secrets_manager_not_in_function_environment():
     for function in FUNCTIONS.values():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
         assert not any("KEY" in name and "ARN" not in name for name in variables), variables
+
+
+def test_operations_dashboard_body_is_valid_json_once_substituted():
+    import json
+    import re
+
+    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "placeholder", body))["widgets"]
+    assert {"Member events queue and dead-letter queue"} <= {w["properties"]["title"] for w in widgets}
