@@ -349,7 +349,7 @@ def test_http_bridge_builds_payload_v2_events(test_stack: LocalStack) -> None:
     event = payload["event"]
     assert payload["queue"] == test_stack.queue_url("WorkQueue")
     assert payload["shared"] == "memberflow-local-shared"
-    assert payload["module"] == "memberflow_local_fn_ApiFunction"
+    assert payload["module"] == "memberflow_local_fn_ApiFunction_1"  # the first container, reused (warm)
 
     assert event["version"] == "2.0"
     assert event["routeKey"] == "POST /webhooks/{source}"
@@ -431,17 +431,22 @@ def test_sqs_partial_batch_failure_redelivers_and_dead_letters(test_stack: Local
     assert [m["Body"] for m in dead] == ["fail-1"]
     assert test_stack.drain(timeout=10)
 
-    calls = sys.modules["memberflow_local_fn_WorkerFunction"].CALLS
+    calls = _worker_calls(test_stack)
     bodies = [body for body, _ in calls if body != "scheduled"]
     # successes were deleted after their first delivery
     assert sorted(b for b in bodies if b.startswith("ok")) == ["ok-1", "ok-2", "ok-3"]
     # the failure came back until maxReceiveCount (2), then SQS moved it to the DLQ
-    assert [count for body, count in calls if body == "fail-1"] == ["1", "2"]
+    assert sorted(count for body, count in calls if body == "fail-1") == ["1", "2"]
+
+
+def _worker_calls(stack: LocalStack) -> list[Any]:
+    """CALLS of every WorkerFunction container (each container is its own load of app.py)."""
+    return [call for module in stack.function("WorkerFunction").modules for call in module.CALLS]
 
 
 def test_schedule_without_input_gets_the_scheduled_event_shape(test_stack: LocalStack) -> None:
     test_stack.fire_schedule("tick", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
-    calls = sys.modules["memberflow_local_fn_WorkerFunction"].CALLS
+    calls = _worker_calls(test_stack)
     ((_, event),) = [c for c in calls if c[0] == "scheduled"]
     assert event["source"] == "aws.events" and event["detail-type"] == "Scheduled Event"
     assert event["time"] == "2025-01-02T03:04:05Z" and event["detail"] == {}
@@ -563,3 +568,270 @@ def test_content_types_and_event_builder() -> None:
     assert event["headers"] == {"x-a": "1,2"}
     assert "queryStringParameters" not in event and "body" not in event
     assert event["isBase64Encoded"] is False
+
+
+# ------------------------------------------------------------------------------ containers (execution environments)
+POOL_APP = """\
+import os, threading, time
+
+with open(os.environ["LOADS_FILE"], "a") as f:  # one line per load of this module (= per container)
+    f.write(__name__ + "\\n")
+
+_lock = threading.Lock()
+ACTIVE = 0
+MAX_ACTIVE = 0
+INVOCATIONS = 0
+
+
+def handler(event, context):
+    global ACTIVE, MAX_ACTIVE, INVOCATIONS
+    with _lock:
+        ACTIVE += 1
+        MAX_ACTIVE = max(MAX_ACTIVE, ACTIVE)
+        INVOCATIONS += 1
+    try:
+        time.sleep(event.get("sleep", 0))
+        return {"module": __name__, "request": context.aws_request_id, "stream": context.log_stream_name}
+    finally:
+        with _lock:
+            ACTIVE -= 1
+"""
+
+
+@pytest.fixture
+def pool_function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A FunctionSpec for POOL_APP; loads are listed in tmp_path/loads.txt."""
+    from memberflow_local.template import FunctionSpec
+
+    code = tmp_path / "pool"
+    code.mkdir()
+    (code / "app.py").write_text(POOL_APP)
+    loads = tmp_path / "loads.txt"
+    loads.touch()
+    monkeypatch.setenv("LOADS_FILE", str(loads))  # restored after the test (the runtime sets it again)
+    spec = FunctionSpec("PoolFunction", code, "app.handler", timeout=10, environment={"LOADS_FILE": str(loads)})
+
+    def make(max_containers: int) -> FunctionRuntime:
+        runtime = FunctionRuntime(spec, max_containers=max_containers)
+        runtimes.append(runtime)
+        return runtime
+
+    runtimes: list[FunctionRuntime] = []
+    make.loads = lambda: loads.read_text().split()  # type: ignore[attr-defined]
+    yield make
+    for runtime in runtimes:
+        runtime.close()
+
+
+def _invoke_concurrently(runtime: FunctionRuntime, n: int, sleep: float) -> list[dict[str, Any]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(lambda _: runtime.invoke({"sleep": sleep}), range(n)))
+
+
+def test_concurrent_invocations_run_in_separate_containers(pool_function: Any) -> None:
+    runtime = pool_function(3)
+    results = _invoke_concurrently(runtime, 3, sleep=0.5)
+
+    names = sorted(r["module"] for r in results)
+    assert names == [f"memberflow_local_fn_PoolFunction_{n}" for n in (1, 2, 3)]
+    assert sorted(pool_function.loads()) == names  # one load of app.py per container
+    modules = runtime.modules
+    assert len({id(m) for m in modules}) == 3
+    assert all(m.MAX_ACTIVE == 1 and m.INVOCATIONS == 1 for m in modules)  # one invocation at a time each
+    assert len({r["request"] for r in results}) == 3  # a LambdaContext per invocation
+    # the log stream belongs to the container, as in Lambda
+    streams = {c.module_name: c.log_stream_name for c in runtime.containers}
+    assert all(streams[r["module"]] == r["stream"] for r in results)
+    assert runtime.handler is runtime.containers[0].handler
+
+
+def test_a_free_container_is_reused_without_a_new_load(pool_function: Any) -> None:
+    runtime = pool_function(3)
+    for _ in range(4):
+        assert runtime.invoke({})["module"] == "memberflow_local_fn_PoolFunction_1"
+    assert pool_function.loads() == ["memberflow_local_fn_PoolFunction_1"]
+    (container,) = runtime.containers
+    assert container.invocations == 4 and container.module.INVOCATIONS == 4
+
+    # after a burst, the warm containers serve the next invocations: no further loads
+    _invoke_concurrently(runtime, 2, sleep=0.3)
+    _invoke_concurrently(runtime, 2, sleep=0.3)
+    assert len(pool_function.loads()) == 2 and len(runtime.containers) == 2
+
+
+def test_the_container_cap_is_respected(pool_function: Any) -> None:
+    runtime = pool_function(2)
+    started = time.monotonic()
+    results = _invoke_concurrently(runtime, 6, sleep=0.3)
+    elapsed = time.monotonic() - started
+
+    assert {r["module"] for r in results} == {f"memberflow_local_fn_PoolFunction_{n}" for n in (1, 2)}
+    assert len(pool_function.loads()) == 2
+    assert all(m.MAX_ACTIVE == 1 for m in runtime.modules)
+    assert sum(m.INVOCATIONS for m in runtime.modules) == 6
+    assert elapsed >= 0.85  # 6 invocations of 0.3 s, two at a time: three rounds
+
+
+def test_a_runtime_without_cap_keeps_one_container(pool_function: Any) -> None:
+    runtime = FunctionRuntime(pool_function(1).spec)  # the default: one container, invocations wait for it
+    try:
+        results = _invoke_concurrently(runtime, 3, sleep=0.1)
+        assert {r["module"] for r in results} == {"memberflow_local_fn_PoolFunction_1"}
+        assert runtime.modules[0].MAX_ACTIVE == 1
+    finally:
+        runtime.close()
+
+
+def _invoke_concurrently_events(runtime: FunctionRuntime, events: list[Any]) -> list[Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(events)) as pool:
+        return list(pool.map(runtime.invoke, events))
+
+
+def test_stack_sizes_each_function_pool_from_its_triggers(test_stack: LocalStack) -> None:
+    # WorkerFunction: SQS (MaximumConcurrency 2, sqs_max_workers 2) + a schedule; ApiFunction: HTTP API
+    assert test_stack.function("WorkerFunction").max_containers == 3
+    assert test_stack.function("ApiFunction").max_containers == test_stack.settings.http_max_containers == 4
+    (poller,) = test_stack.event_sources.pollers
+    assert poller.workers == 2
+
+
+def test_http_api_serves_concurrent_requests_in_separate_containers(test_stack: LocalStack) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = test_stack.endpoints()["api_url"]
+    runtime = test_stack.function("ApiFunction")
+    first = runtime.containers[0].module if runtime.handler else None  # loads container 1
+    first.json = _SlowJson(first.json)  # type: ignore[union-attr]  # container 1 holds each request 0.5 s
+    barrier = threading.Barrier(3, timeout=10)
+
+    def post(i: int) -> str:
+        barrier.wait()
+        return requests.post(f"{api}/webhooks/concurrent{i}", json={}, timeout=10).json()["module"]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        modules = list(pool.map(post, range(3)))
+    assert len(set(modules)) >= 2  # while container 1 was busy, another one served
+    assert 2 <= len(runtime.containers) <= runtime.max_containers
+
+
+class _SlowJson:
+    def __init__(self, json_module: Any) -> None:
+        self._json = json_module
+
+    def dumps(self, *args: Any, **kwargs: Any) -> str:
+        time.sleep(0.5)
+        return self._json.dumps(*args, **kwargs)
+
+
+# ------------------------------------------------------------------------------ a real concurrency race, locally
+RACE_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  IdempotencyTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - AttributeName: id
+          AttributeType: S
+      KeySchema:
+        - AttributeName: id
+          KeyType: HASH
+  RaceDlq:
+    Type: AWS::SQS::Queue
+  RaceQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 2
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt RaceDlq.Arn
+        maxReceiveCount: 5
+  RaceFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/race/
+      Handler: app.handler
+      Runtime: python3.12
+      Timeout: 10
+      Environment:
+        Variables:
+          RACE_IDEMPOTENCY_TABLE: !Ref IdempotencyTable
+      Events:
+        Work:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt RaceQueue.Arn
+            BatchSize: 1
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig:
+              MaximumConcurrency: 2
+"""
+
+RACE_APP = """\
+import json, os, time
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+config = IdempotencyConfig(event_key_jmespath="key", raise_on_no_idempotency_key=True)
+persistence = DynamoDBPersistenceLayer(table_name=os.environ["RACE_IDEMPOTENCY_TABLE"])
+EFFECTS = []
+ATTEMPTS = []
+ERRORS = []
+
+
+# key_prefix, as the product's functions set it: Powertools' default prefix includes the module name, which is
+# unique per local container (memberflow_local_fn_RaceFunction_<n>), so containers would not share keys.
+@idempotent_function(data_keyword_argument="item", persistence_store=persistence, config=config, key_prefix="race")
+def handle_once(item):
+    time.sleep(1.0)  # long enough for the other delivery to arrive in another container meanwhile
+    EFFECTS.append(item["key"])
+    return {"done": item["key"]}
+
+
+def record_handler(record):
+    ATTEMPTS.append(record["messageId"])
+    try:
+        handle_once(item=json.loads(record["body"]))
+    except Exception as error:
+        ERRORS.append(type(error).__name__)
+        raise
+
+
+def handler(event, context):
+    config.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+"""
+
+
+def test_duplicate_deliveries_processed_concurrently_are_both_handled(tmp_path: Path) -> None:
+    """Two deliveries of the same event at once: each runs in its own container, the second meets Powertools'
+    in-progress record (IdempotencyAlreadyInProgressError), fails its item, comes back after the visibility
+    timeout and gets the first one's saved result. Both messages end up deleted; the effect happened once."""
+    (tmp_path / "template.yaml").write_text(RACE_TEMPLATE)
+    (tmp_path / "functions" / "race").mkdir(parents=True)
+    (tmp_path / "functions" / "race" / "app.py").write_text(RACE_APP)
+    settings = _settings(sqs_max_workers=2)
+    with LocalStack(settings, template_path=tmp_path / "template.yaml", mailchimp=False) as stack:
+        sqs = stack.client("sqs")
+        body = json.dumps({"key": "member-1"})
+        sqs.send_message_batch(
+            QueueUrl=stack.queue_url("RaceQueue"),
+            Entries=[{"Id": "a", "MessageBody": body}, {"Id": "b", "MessageBody": body}],
+        )
+        assert stack.drain(timeout=30)
+        modules = stack.function("RaceFunction").modules
+
+        assert len(modules) == 2  # the two deliveries ran at the same time, in two containers
+        assert [e for m in modules for e in m.EFFECTS] == ["member-1"]
+        assert [e for m in modules for e in m.ERRORS] == ["IdempotencyAlreadyInProgressError"]
+        attempts = [a for m in modules for a in m.ATTEMPTS]
+        assert len(attempts) == 3 and len(set(attempts)) == 2  # the loser was retried once
+        assert stack.dead_letters("RaceDlq") == []

@@ -4,7 +4,7 @@ The template is the single source of truth: tables, queues, secrets, functions, 
 sources and schedules are all read from it (see :mod:`memberflow_local.template`).
 
 Modules: ``settings`` (ports, local secrets, parameter overrides), ``template`` (YAML + intrinsics),
-``aws`` (moto server + resources), ``runtime`` (handler loading, Lambda context), ``http_api``
+``aws`` (moto server + resources), ``runtime`` (per-function pools of containers, Lambda context), ``http_api``
 (HTTP API payload-2.0 bridge and admin routes), ``event_sources`` (SQS pollers), ``schedules``
 (on-demand scheduled events), ``stack`` (:class:`LocalStack`).
 """

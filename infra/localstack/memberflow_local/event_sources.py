@@ -2,7 +2,9 @@
 
 Per source, up to ``min(MaximumConcurrency, workers)`` poller threads each loop:
 receive up to ``BatchSize`` messages (long poll 1 s, all attributes), build the Lambda SQS event,
-invoke the handler, then delete:
+invoke the function, then delete. The pollers' batches run concurrently, each in its own container of the
+function (see :mod:`memberflow_local.runtime`; the stack sizes the function's pool to match), as Lambda's
+event source mapping does up to ``MaximumConcurrency``. After the invocation:
 
 * with ``ReportBatchItemFailures``: every message except those in ``batchItemFailures``. A ``None``
   result, ``{}`` or an empty/null ``batchItemFailures`` is full success; an exception, a result that is
@@ -127,8 +129,7 @@ class SqsPoller:
         self.queue_arn = queue_arn
         self.region = region
         self.wait_time_seconds = wait_time_seconds
-        limit = source.maximum_concurrency or workers
-        self.workers = max(1, min(workers, limit))
+        self.workers = self.worker_count(source, workers)
         self._client_factory = client_factory
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -136,6 +137,12 @@ class SqsPoller:
         self._busy_lock = threading.Lock()
         self.invocations = 0
         self.failed_invocations = 0
+
+    @staticmethod
+    def worker_count(source: SqsSource, workers: int) -> int:
+        """Concurrent batches for a source: its ``MaximumConcurrency`` bounded by ``workers``."""
+        limit = source.maximum_concurrency or workers
+        return max(1, min(workers, limit))
 
     @property
     def name(self) -> str:
@@ -196,11 +203,12 @@ class SqsPoller:
         records = [lambda_sqs_record(m, self.queue_arn, self.region) for m in messages]
         ids = [r["messageId"] for r in records]
         event = {"Records": records}
-        self.invocations += 1
+        with self._busy_lock:
+            self.invocations += 1
         try:
             result = self.function.invoke(event)
         except Exception:  # noqa: BLE001 - Lambda: the whole batch returns to the queue
-            self.failed_invocations += 1
+            self._count_failure()
             log.error(
                 "%s raised; %d message(s) stay in the queue:\n%s",
                 self.function.spec.logical_id,
@@ -211,7 +219,7 @@ class SqsPoller:
         if self.source.report_batch_item_failures:
             failed = failed_message_ids(result, ids)
             if failed is None:
-                self.failed_invocations += 1
+                self._count_failure()
                 log.error(
                     "%s returned an invalid batch response %r; the whole batch stays in the queue",
                     self.function.spec.logical_id,
@@ -236,6 +244,10 @@ class SqsPoller:
             )
             for failure in answer.get("Failed") or []:
                 log.warning("could not delete message: %s", failure)
+
+    def _count_failure(self) -> None:
+        with self._busy_lock:
+            self.failed_invocations += 1
 
     def queue_counts(self, sqs: Any | None = None) -> dict[str, int]:
         sqs = sqs or self._client_factory()

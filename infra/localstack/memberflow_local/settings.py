@@ -65,7 +65,10 @@ class LocalSettings:
 
     # runtime
     sqs_max_workers: int = 2
-    """Poller threads per SQS event source, at most the source's MaximumConcurrency."""
+    """Poller threads per SQS event source, at most the source's MaximumConcurrency: up to that many batches
+    run at once, each in its own container of the function."""
+    http_max_containers: int = 4
+    """Containers an HTTP API function may run at once (concurrent requests beyond that wait)."""
     disable_tracing: bool = True
     """Set POWERTOOLS_TRACE_DISABLED=true: there is no X-Ray daemon locally."""
 

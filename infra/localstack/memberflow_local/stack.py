@@ -27,7 +27,7 @@ from .http_api import HttpApiBridge
 from .runtime import FunctionRuntime, Handler
 from .schedules import ScheduleRunner
 from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalSettings
-from .template import LocalTemplate, PhysicalResource
+from .template import FunctionSpec, HttpApiRoute, LocalTemplate, PhysicalResource, ScheduleSource, SqsSource
 
 log = logging.getLogger("memberflow_local.stack")
 
@@ -120,7 +120,7 @@ class LocalStack:
         self._set_environment(template)
         _fresh_containers()
         self.runtimes = {
-            logical_id: FunctionRuntime(spec, self._handlers.get(logical_id))
+            logical_id: FunctionRuntime(spec, self._handlers.get(logical_id), max_containers=container_cap(spec, s))
             for logical_id, spec in template.functions.items()
         }
         if self.preload:
@@ -169,6 +169,8 @@ class LocalStack:
                 self.mailchimp.stop()
             finally:
                 self.mailchimp = None
+        for runtime in self.runtimes.values():
+            runtime.close()
         self.aws.stop()
         self._environment.restore()
         self._started = False
@@ -329,9 +331,24 @@ class LocalStack:
                 signal.signal(sig, handler)
 
 
+def container_cap(spec: FunctionSpec, settings: LocalSettings) -> int:
+    """How many containers a function may run at once: per enabled SQS event source as many as its pollers
+    (``MaximumConcurrency`` bounded by ``sqs_max_workers``), ``http_max_containers`` if it serves HTTP API routes
+    and one for its schedules; added up, at least 1 (direct invocations only)."""
+    cap = 0
+    for event in spec.events:
+        if isinstance(event, SqsSource) and event.enabled:
+            cap += SqsPoller.worker_count(event, settings.sqs_max_workers)
+    if any(isinstance(event, HttpApiRoute) for event in spec.events):
+        cap += max(1, settings.http_max_containers)
+    if any(isinstance(event, ScheduleSource) for event in spec.events):
+        cap += 1
+    return max(1, cap)
+
+
 def _fresh_containers() -> None:
     """Functions share this process: forget clients and settings built for an earlier stack, as new Lambda
-    containers would."""
+    containers would. Called once per stack start; containers created later share what the layer builds."""
     from memberflow.wiring import reset
 
     reset()
