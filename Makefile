@@ -24,8 +24,7 @@ demo: install
 local: install
 	$(VENV)/bin/memberflow local up
 
-test: install lint-template
-	$(VENV)/bin/ruff check shared functions infra tests
+test: install lint
 	$(PY) -m pytest
 
 test-fast: install
@@ -36,6 +35,8 @@ lint-template: install
 
 lint: install lint-template
 	$(VENV)/bin/ruff check shared functions infra tests
+	$(VENV)/bin/mypy shared/memberflow
+	@for handler in functions/*/app.py; do $(VENV)/bin/mypy $$handler || exit 1; done
 
 bench: install
 	$(PY) tests/benchmarks/run.py

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from memberflow.adapters.aws import client
 from memberflow.config import OnboardingSettings, load_settings
@@ -40,7 +41,7 @@ def handle_once(queued: QueuedEvent) -> dict[str, str]:
     return outcome
 
 
-def record_handler(record: dict, lambda_context) -> None:
+def record_handler(record: dict, lambda_context: LambdaContext) -> None:
     process_message(
         QueuedMessage.from_lambda_record(record),
         lambda queued: handle_once(queued=queued),
@@ -53,9 +54,9 @@ def record_handler(record: dict, lambda_context) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict, context) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     idempotency.register_lambda_context(context)
     answer = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     metrics.add_metric(name="MemberEventsReceived", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     metrics.add_metric(name="MemberEventsRetried", unit=MetricUnit.Count, value=len(answer["batchItemFailures"]))
-    return answer
+    return dict(answer)

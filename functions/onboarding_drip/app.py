@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from memberflow.drip import send_due_drip_steps
 from memberflow.models import ScheduledRun
@@ -16,7 +17,7 @@ metrics = Metrics()
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict, context) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     run = ScheduledRun.model_validate(event)
     # The schedule's own firing time, so a late or replayed invocation sends what was due then.
     now = run.time or datetime.now(UTC)

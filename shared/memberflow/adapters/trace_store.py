@@ -22,7 +22,7 @@ class DynamoTraceStore:
         return table(self._table_name)
 
     def record(self, record: TraceRecord) -> None:
-        item = {
+        item: dict[str, Any] = {
             "pk": record.subject,
             "sk": f"{record.at.isoformat()}#{uuid.uuid4().hex[:8]}",
             "step": record.step.value,

@@ -57,19 +57,19 @@ class DiscordMessage(BaseModel):
 
 
 class RelayMemberAdd(RelayEvent):
-    type: Literal["GUILD_MEMBER_ADD"]  # type: ignore[assignment]
+    type: Literal["GUILD_MEMBER_ADD"]
     member: DiscordMember
 
 
 class RelayMessageCreate(RelayEvent):
-    type: Literal["MESSAGE_CREATE"]  # type: ignore[assignment]
+    type: Literal["MESSAGE_CREATE"]
     message: DiscordMessage
 
 
 class DiscordRelaySource:
     name = "discord"
     secret_key = "discord_relay_public_key"
-    form_payload_field = None
+    form_payload_field: str | None = None
 
     def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         signatures.verify_discord_relay(secret, body, headers, now=now, window=window)

@@ -62,7 +62,7 @@ class DiscourseSource:
     name = "discourse"
     secret_key = "discourse_secret"
     # A webhook set to "application/x-www-form-urlencoded" posts `payload=<the JSON, URL-encoded>`.
-    form_payload_field = "payload"
+    form_payload_field: str | None = "payload"
 
     def __init__(self, consent_user_field: str | None = None) -> None:
         self.consent_user_field = consent_user_field

@@ -30,18 +30,18 @@ class GenericEvent(BaseModel):
 
 
 class GenericMemberJoined(GenericEvent):
-    type: Literal["member_joined"]  # type: ignore[assignment]
+    type: Literal["member_joined"]
 
 
 class GenericMemberActive(GenericEvent):
-    type: Literal["member_active"]  # type: ignore[assignment]
+    type: Literal["member_active"]
     activity: Literal["message", "post", "reaction"]
 
 
 class GenericSource:
     name = "generic"
     secret_key = "generic_hmac_secret"
-    form_payload_field = None
+    form_payload_field: str | None = None
 
     def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         signatures.verify_generic(secret, body, headers, now=now, window=window)

@@ -114,13 +114,13 @@ def accept_webhook(
                 event=interpretation.event,
             )
         except ValidationError:
-            error = IntakeError(
+            too_long = IntakeError(
                 400,
                 "invalid_payload",
                 "the event's ids are too long to identify it",
                 [{"field": "id", "problem": "String should have at most 512 characters in all"}],
             )
-            return _rejected(error, source_name, source, raw_body, headers, received_at, correlation_id, deps)
+            return _rejected(too_long, source_name, source, raw_body, headers, received_at, correlation_id, deps)
         return _queue(queued, deps)
     return IntakeResponse(interpretation.status, interpretation.body, interpretation.headers, source=source.name)
 

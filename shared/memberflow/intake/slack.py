@@ -89,7 +89,7 @@ class SlackReactionCallback(SlackEventCallback):
 class SlackSource:
     name = "slack"
     secret_key = "slack_signing_secret"
-    form_payload_field = None
+    form_payload_field: str | None = None
 
     def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
         signatures.verify_slack(secret, body, headers, now=now, window=window)
