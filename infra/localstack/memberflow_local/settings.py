@@ -137,9 +137,6 @@ class LocalSettings:
         params.update({k: str(v) for k, v in self.extra_parameter_overrides.items()})
         return params
 
-    def env_names(self) -> list[str]:
-        return [ENV_PREFIX + f.name.upper() for f in dataclasses.fields(self)]
-
 
 def _convert(name: str, annotation: Any, raw: str) -> Any:
     text = str(annotation)

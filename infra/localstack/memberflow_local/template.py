@@ -384,10 +384,6 @@ class SecretSpec:
     logical_id: str
     properties: dict[str, Any]
 
-    @property
-    def secret_string(self) -> str | None:
-        return self.properties.get("SecretString")
-
 
 @dataclass
 class LocalTemplate:
