@@ -67,6 +67,10 @@ def process_message(
     """Run `work` for one message. Without `enough_time` left in the invocation, the message is handed straight
     back to the queue: a Lambda timeout would return the whole batch and count an attempt against every message."""
     if not enough_time:
+        if message.receive_count >= policy.max_receive_count:
+            # SQS would move it to the DLQ on its next receive, without a reason: park it ourselves.
+            _park(message, "not processed: no time left in the invocation at its last attempt", "", "", policy, sqs)
+            return None
         sqs.change_message_visibility(
             QueueUrl=policy.queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=0
         )

@@ -69,7 +69,8 @@ class Intake:
     def __init__(self, queue: MemoryQueue | None = None, trace: Any = None, **deps: Any) -> None:
         self.queue = queue or MemoryQueue()
         self.trace = trace if trace is not None else MemoryTrace()
-        self.deps = IntakeDeps(queue=self.queue, trace=self.trace, secrets=lambda: SECRETS, clock=lambda: NOW, **deps)
+        deps.setdefault("secrets", lambda: SECRETS)
+        self.deps = IntakeDeps(queue=self.queue, trace=self.trace, clock=lambda: NOW, **deps)
 
     def deliver(self, source: str, body: Any, headers: dict[str, str] | None = None) -> IntakeResponse:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -577,3 +578,27 @@ def test_queue_failure_is_a_503_so_the_platform_retries() -> None:
     answer = intake.deliver_sample("slack_team_join")
 
     assert (answer.status, answer.body["error"], answer.outcome) == (503, "queue_unavailable", "failed")
+
+
+@pytest.mark.parametrize(
+    "secrets",
+    [{}, {"discord_relay_public_key": "replace-me"}],
+    ids=["missing", "placeholder"],
+)
+def test_unusable_relay_key_is_a_503_so_the_relay_retries_once_it_is_fixed(secrets: dict) -> None:
+    intake = Intake(secrets=lambda: secrets)
+    delivery = sample("discord_member_add")
+
+    answer = intake.deliver("discord", delivery["body"], delivery["headers"])
+
+    assert (answer.status, answer.body["error"]) == (503, "intake_misconfigured")
+    assert intake.queue.sent == []
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true", "on"])
+def test_only_a_json_true_counts_as_consent(intake: Intake, value: Any) -> None:
+    body = sample("generic_member_joined")["body"]
+    answer = intake.deliver("generic", {**body, "member": {**body["member"], "marketing_consent": value}})
+
+    assert answer.status == 400
+    assert answer.body["problems"][0]["field"] == "member.marketing_consent"

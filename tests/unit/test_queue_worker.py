@@ -95,3 +95,11 @@ def test_without_enough_time_left_the_message_goes_straight_back_untouched():
             message(1), failing(AssertionError("must not run")), POLICY, MemoryTrace(), sqs, enough_time=False
         )
     assert sqs.visibility == [0] and sqs.parked == []
+
+
+def test_no_time_left_at_the_last_attempt_parks_with_a_reason_instead_of_a_silent_redrive():
+    sqs = FakeSqs()
+
+    process_message(message(3), failing(AssertionError("must not run")), POLICY, MemoryTrace(), sqs, enough_time=False)
+
+    assert sqs.visibility == [] and "no time left" in sqs.parked[0]["failure_reason"]

@@ -218,16 +218,27 @@ class MemberStore:
         )
 
     def mark_active(self, member_id: str, at: datetime) -> bool:
-        """Record activity and take the member out of the drip. True when this is their first activity."""
-        answer = self._table.update_item(
-            Key={"pk": member_pk(member_id), "sk": PROFILE},
-            UpdateExpression=(
-                "SET last_active_at = :t, activated_at = if_not_exists(activated_at, :t) REMOVE drip_queue, drip_due_at"
-            ),
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":t": at.isoformat()},
-            ReturnValues="UPDATED_OLD",
-        )
+        """Record activity and take the member out of the drip. True when this is their first activity.
+        Events are not ordered: an activity older than the one recorded changes nothing."""
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self._table.update_item(
+                Key={"pk": member_pk(member_id), "sk": PROFILE},
+                UpdateExpression=(
+                    "SET last_active_at = :t, activated_at = if_not_exists(activated_at, :t) "
+                    "REMOVE drip_queue, drip_due_at"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(last_active_at) OR last_active_at < :t)"
+                ),
+                ExpressionAttributeValues={":t": at.isoformat()},
+                ReturnValues="UPDATED_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False  # unknown member, or already active more recently
+            raise
         return "activated_at" not in answer.get("Attributes", {})
 
     def due_for_drip(self, now: datetime, page_size: int = 100) -> Iterator[MemberRecord]:

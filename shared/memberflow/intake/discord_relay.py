@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, StrictBool
 
 from memberflow import signatures
 from memberflow.intake.errors import build, validate
@@ -40,7 +40,8 @@ class DiscordMember(BaseModel):
     joined_at: AwareDatetime
     email: str | None = None
     """Only when the relay learnt it elsewhere (e.g. an onboarding form): Discord never gives bots emails."""
-    marketing_consent: bool | None = None
+    marketing_consent: StrictBool | None = None
+    """Only a JSON true is consent; "yes" or 1 are refused with a 400 rather than read as consent."""
 
 
 class DiscordAuthor(BaseModel):

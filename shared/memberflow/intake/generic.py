@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, StrictBool
 
 from memberflow import signatures
 from memberflow.intake.errors import build, validate
@@ -18,7 +18,8 @@ class GenericMember(BaseModel):
     email: str | None = None
     name: str | None = None
     username: str | None = None
-    marketing_consent: bool = False
+    # Strict: only a JSON true is consent ("yes", 1 or "on" are refused with a 400, never read as consent).
+    marketing_consent: StrictBool = False
 
 
 class GenericEvent(BaseModel):

@@ -100,6 +100,11 @@ def accept_webhook(
         interpretation = source.interpret(_parse_body(source, raw_body, headers), headers)
     except IntakeError as error:
         return _rejected(error, source_name, source, raw_body, headers, received_at, correlation_id, deps)
+    except IntakeMisconfigured as problem:
+        # Ours, not the sender's: a 503 makes the platform deliver again once an operator has fixed the secret.
+        logger.error("webhook secrets misconfigured", extra={"source": source_name[:64], "problem": str(problem)})
+        body = {"error": "intake_misconfigured", "detail": f"{source_name[:64]} deliveries cannot be verified yet"}
+        return IntakeResponse(503, body, outcome="failed", source=source.name if source else "unknown")
 
     if isinstance(interpretation, Ignored):
         logger.info("webhook ignored", extra={"source": source.name, "reason": interpretation.reason})
@@ -139,6 +144,8 @@ def _verify(
         source.verify(secret, raw_body, headers, now=received_at.timestamp(), window=deps.replay_window_seconds)
     except SignatureError as error:
         raise IntakeError(401, error.code, error.detail) from None
+    except ValueError as error:  # a key that is not a key (e.g. a placeholder instead of the relay's public key)
+        raise IntakeMisconfigured(f"{source.secret_key} is unusable: {error}") from None
 
 
 def _parse_body(source: WebhookSource, raw_body: bytes, headers: Mapping[str, str]) -> Any:
