@@ -56,6 +56,8 @@ class OnboardingSettings(MailchimpSettings):
 class DripSettings(MailchimpSettings):
     members_table_name: str = Field(alias="MEMBERS_TABLE_NAME")
     trace_table_name: str = Field(alias="TRACE_TABLE_NAME")
+    welcome_journey_id: str = Field(alias="MAILCHIMP_WELCOME_JOURNEY_ID", min_length=1)
+    welcome_journey_step_id: str = Field(alias="MAILCHIMP_WELCOME_JOURNEY_STEP_ID", min_length=1)
     drip_step_days: tuple[int, ...] = Field(default=(1, 3, 7), alias="DRIP_STEP_DAYS")
 
     @field_validator("drip_step_days", mode="before")

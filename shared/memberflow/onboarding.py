@@ -7,14 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from aws_lambda_powertools import Logger
-
 from memberflow import consent
 from memberflow.adapters.mailchimp import ComplianceState, MailchimpClient, MailchimpMember, PermanentRefusal
 from memberflow.adapters.member_store import MemberJoin, MemberRecord, MemberStore
 from memberflow.models import MemberActive, MemberJoined, QueuedEvent
-from memberflow.privacy import email_key, mask_email
-from memberflow.retry import TransientFailure
+from memberflow.privacy import email_key
 from memberflow.trace import (
     Outcome,
     Step,
@@ -23,11 +20,9 @@ from memberflow.trace import (
     email_subject,
     identity_subject,
 )
+from memberflow.welcome import WelcomeJourney, enter_drip, start_welcome_journey
 
-logger = Logger()
-
-JOURNEY_CLAIM_LEASE = timedelta(minutes=2)
-"""Longer than the function timeout: a claim left by a crashed invocation expires before the event's retry."""
+OPT_IN_FIRST_CHECK = timedelta(hours=1)
 
 WORST_CASE_MS_PER_EVENT = 45_000
 """Up to four Mailchimp calls, each at most two attempts of 5 s: an event is only started with this much time
@@ -37,8 +32,7 @@ left in the invocation (the function timeout is 60 s)."""
 @dataclass(frozen=True)
 class OnboardingRules:
     list_id: str
-    welcome_journey_id: str
-    welcome_journey_step_id: str
+    welcome_journey: WelcomeJourney
     drip_step_days: tuple[int, ...] = (1, 3, 7)
 
 
@@ -91,15 +85,24 @@ def onboard_member(queued: QueuedEvent, event: MemberJoined, deps: OnboardingDep
     deps.mailchimp.add_tags(deps.rules.list_id, event.email, tags)
     step(Step.TAGGED, Outcome.OK, "tags " + ", ".join(tags))
 
+    now = deps.clock()
+    if mailchimp_member.status == consent.PENDING:
+        # The scheduled run re-checks Mailchimp and welcomes the member once they have confirmed.
+        deps.members.await_opt_in(member.member_id, since=now, check_at=now + OPT_IN_FIRST_CHECK)
+        step(Step.SKIPPED, Outcome.SKIPPED, "welcome journey waits for the double opt-in confirmation (status pending)")
+        return {"result": "awaiting_opt_in", "status": mailchimp_member.status}
     if not consent.receives_marketing(mailchimp_member.status):
-        reason = "no marketing consent" if not event.marketing_consent else "awaiting double opt-in confirmation"
-        step(Step.SKIPPED, Outcome.SKIPPED, f"welcome journey not started: {reason} (status {mailchimp_member.status})")
+        step(
+            Step.SKIPPED,
+            Outcome.SKIPPED,
+            f"welcome journey not started: no marketing consent (status {mailchimp_member.status})",
+        )
         return {"result": "onboarded_without_marketing", "status": mailchimp_member.status}
 
-    started = _start_welcome_journey(member, event.email, deps, step)
-    if deps.rules.drip_step_days:
-        first_due = _utc(member.joined_at) + timedelta(days=deps.rules.drip_step_days[0])
-        deps.members.enter_drip(member.member_id, first_due)
+    started = start_welcome_journey(
+        member.member_id, event.email, deps.rules.welcome_journey, deps.mailchimp, deps.members, step, now
+    )
+    enter_drip(deps.members, member.member_id, deps.rules.drip_step_days, now)
     return {"result": "onboarded", "status": mailchimp_member.status, "journey": started}
 
 
@@ -184,26 +187,6 @@ def _merge_fields(event: MemberJoined, member: MemberRecord) -> dict[str, str]:
         "JOINED": f"{member.joined_at:%Y-%m-%d}",  # the first join, on whichever platform
     }
     return {key: value for key, value in fields.items() if value}
-
-
-def _start_welcome_journey(member: MemberRecord, email: str, deps: OnboardingDeps, step: StepRecorder) -> str:
-    if not deps.members.claim_journey(member.member_id, deps.clock(), JOURNEY_CLAIM_LEASE):
-        current = deps.members.get(member.member_id)
-        if current is None or current.journey_started_at is None:
-            # Another invocation holds the claim right now: try again once its lease has run out.
-            raise TransientFailure("the welcome journey is being started by another invocation")
-        step(Step.JOURNEY_STARTED, Outcome.SKIPPED, "welcome journey already started for this member")
-        return "already_started"
-    try:
-        deps.mailchimp.trigger_journey(deps.rules.welcome_journey_id, deps.rules.welcome_journey_step_id, email)
-    except Exception:
-        # After a timeout Mailchimp may have started it anyway; its journeys let a contact in only once.
-        deps.members.release_journey_claim(member.member_id)
-        raise
-    deps.members.confirm_journey_started(member.member_id, deps.clock())
-    step(Step.JOURNEY_STARTED, Outcome.OK, f"welcome journey {deps.rules.welcome_journey_id} started")
-    logger.info("welcome journey started", extra={"member": mask_email(email)})
-    return "started"
 
 
 def _utc(moment: datetime) -> datetime:

@@ -51,6 +51,7 @@ def onboarding_deps() -> OnboardingDeps:
     from memberflow.adapters.member_store import MemberStore
     from memberflow.adapters.trace_store import DynamoTraceStore
     from memberflow.onboarding import OnboardingDeps, OnboardingRules
+    from memberflow.welcome import WelcomeJourney
 
     settings = load_settings(OnboardingSettings)
     return OnboardingDeps(
@@ -59,8 +60,7 @@ def onboarding_deps() -> OnboardingDeps:
         trace=DynamoTraceStore(settings.trace_table_name),
         rules=OnboardingRules(
             list_id=settings.mailchimp_list_id,
-            welcome_journey_id=settings.welcome_journey_id,
-            welcome_journey_step_id=settings.welcome_journey_step_id,
+            welcome_journey=WelcomeJourney(settings.welcome_journey_id, settings.welcome_journey_step_id),
             drip_step_days=settings.drip_step_days,
         ),
     )
@@ -84,6 +84,7 @@ def drip_deps() -> DripDeps:
     from memberflow.adapters.member_store import MemberStore
     from memberflow.adapters.trace_store import DynamoTraceStore
     from memberflow.drip import DripDeps
+    from memberflow.welcome import WelcomeJourney
 
     settings = load_settings(DripSettings)
     return DripDeps(
@@ -92,6 +93,7 @@ def drip_deps() -> DripDeps:
         trace=DynamoTraceStore(settings.trace_table_name),
         list_id=settings.mailchimp_list_id,
         step_days=settings.drip_step_days,
+        welcome_journey=WelcomeJourney(settings.welcome_journey_id, settings.welcome_journey_step_id),
     )
 
 

@@ -64,7 +64,9 @@ def test_consenting_member_is_subscribed_tagged_and_welcomed(local_stack, mailch
     assert len(journeys(local_stack, email)) == 1
     stored = members(local_stack).get(email_key(email))
     assert stored.mailchimp_status == "subscribed"
-    assert stored.drip_due_at == JOINED + timedelta(days=1)
+    # The drip counts from when the member entered it (now), not from an old join date.
+    assert abs(stored.drip_started_at - datetime.now(UTC)) < timedelta(minutes=1)
+    assert stored.drip_due_at == stored.drip_started_at + timedelta(days=1)
     assert (Step.JOURNEY_STARTED, "ok") in trace_steps(local_stack, email)
 
 
@@ -179,7 +181,8 @@ def test_activity_marks_member_active_and_the_drip_skips_them(local_stack, mailc
     run_onboarding(local_stack, active(chatty.event.identity))
 
     assert members(local_stack).get(email_key("chatty@example.org")).activated_at is not None
-    report = local_stack.fire_schedule("DripSchedule", JOINED + timedelta(days=1, hours=1))
+    start = members(local_stack).get(email_key("quiet@example.org")).drip_started_at
+    report = local_stack.fire_schedule("DripSchedule", start + timedelta(days=1, hours=1))
     assert report["sent"] >= 1 and report["stopped_active"] == 0
 
     def tags(email):
@@ -188,9 +191,9 @@ def test_activity_marks_member_active_and_the_drip_skips_them(local_stack, mailc
     assert "onboarding-day-1" in tags("quiet@example.org")
     assert "onboarding-day-1" not in tags("chatty@example.org")
 
-    local_stack.fire_schedule("DripSchedule", JOINED + timedelta(days=1, hours=2))
+    local_stack.fire_schedule("DripSchedule", start + timedelta(days=1, hours=2))
     assert members(local_stack).get(email_key("quiet@example.org")).drip_steps_sent == 1  # no step twice
-    local_stack.fire_schedule("DripSchedule", JOINED + timedelta(days=3, hours=1))
+    local_stack.fire_schedule("DripSchedule", start + timedelta(days=3, hours=1))
     assert "onboarding-day-3" in tags("quiet@example.org")
     assert members(local_stack).get(email_key("quiet@example.org")).drip_steps_sent == 2
 
@@ -236,15 +239,40 @@ def test_journey_being_started_elsewhere_is_retried_not_skipped(local_stack, mai
     assert len(journeys(local_stack, email)) == 1
 
 
-def test_consent_with_an_unverified_address_gets_double_opt_in(local_stack, mailchimp):
+def test_consent_with_an_unverified_address_gets_double_opt_in_then_the_welcome_once_confirmed(local_stack, mailchimp):
     email = "unconfirmed@example.org"
     event = joined(email, consent=True)
     unverified = event.model_copy(update={"event": event.event.model_copy(update={"email_verified": False})})
 
     run_onboarding(local_stack, unverified)
-
     assert status(mailchimp, email) == "pending"
     assert journeys(local_stack, email) == []
+
+    now = datetime.now(UTC)
+    local_stack.fire_schedule("DripSchedule", now + timedelta(hours=2))  # not confirmed yet: keep waiting
+    assert journeys(local_stack, email) == []
+
+    local_stack.mailchimp.confirm_opt_in(LIST, email)  # the member clicks the link in Mailchimp's email
+    report = local_stack.fire_schedule("DripSchedule", now + timedelta(hours=4))
+    assert report["opt_ins_confirmed"] == 1
+    assert len(journeys(local_stack, email)) == 1
+    assert members(local_stack).get(email_key(email)).drip_due_at is not None
+
+    local_stack.fire_schedule("DripSchedule", now + timedelta(hours=6))
+    assert len(journeys(local_stack, email)) == 1  # confirmed members are welcomed once
+
+
+def test_pending_member_who_never_confirms_is_let_go(local_stack, mailchimp):
+    email = "never.confirms@example.org"
+    event = joined(email, consent=True)
+    run_onboarding(
+        local_stack, event.model_copy(update={"event": event.event.model_copy(update={"email_verified": False})})
+    )
+
+    report = local_stack.fire_schedule("DripSchedule", datetime.now(UTC) + timedelta(days=31))
+
+    assert report["opt_ins_given_up"] >= 1 and journeys(local_stack, email) == []
+    assert any("not confirmed within 30 days" in detail for detail in _details(local_stack, email))
 
 
 def test_drip_run_with_a_missing_audience_leaves_every_member_due(local_stack):
@@ -252,7 +280,7 @@ def test_drip_run_with_a_missing_audience_leaves_every_member_due(local_stack):
     run_onboarding(local_stack, joined(email, consent=True))
     deps = replace(drip_deps(), list_id="no-such-list")
 
-    report = send_due_drip_steps(JOINED + timedelta(days=2), "run-1", deps)
+    report = send_due_drip_steps(datetime.now(UTC) + timedelta(days=2), "run-1", deps)
 
     assert report.deferred and report.sent == 0
     member = members(local_stack).get(email_key(email))

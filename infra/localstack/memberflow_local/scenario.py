@@ -160,7 +160,9 @@ class _Community:
         self.deliver("slack", body, f"slack message {user_id}")
 
     # -- Discourse -----------------------------------------------------------------------------------------------
-    def discourse_join(self, user_id: int, name: str, email: str, at: datetime, consent: bool) -> dict[str, Any]:
+    def discourse_join(
+        self, user_id: int, name: str, email: str, at: datetime, consent: bool, active: bool = True
+    ) -> dict[str, Any]:
         body = {
             "user": {
                 "id": user_id,
@@ -179,7 +181,7 @@ class _Community:
                 "badge_count": 0,
                 "user_fields": {CONSENT_FIELD: "true" if consent else "false"},
                 "staged": False,
-                "active": True,
+                "active": active,
             }
         }
         self.deliver(
@@ -328,6 +330,9 @@ def build_scenario() -> dict[str, Any]:
     c.discourse_join(201, "Former Member", unsubscriber, c.when(0.7), True)
     # Mailchimp keeps failing for this member: retried, then parked in the DLQ with the reason.
     c.discourse_join(202, "Bounce Loop", failing, c.when(0.8), True)
+    # Consent from an address the forum has not verified yet: double opt-in; welcomed once confirmed.
+    confirming = "new.reader@example.org"
+    c.discourse_join(203, "New Reader", confirming, c.when(0.9), True, active=False)
 
     # Duplicates: Slack retries a team_join (same event_id); a Discourse admin redelivers a user_created.
     retried = slack_members[3][2]
@@ -391,25 +396,31 @@ def build_scenario() -> dict[str, Any]:
         c.discord_message(user_id, f"13000000000000{n:05d}", c.when(day))
     c.steps.append({"kind": "drain"})
 
-    # Everyone joined within START + 2.2 days: these runs send step 1 (day 1), 2 (day 3) and 3 (day 7) to each.
-    for days in (3.5, 5.5, 9.5):
-        c.steps.append({"kind": "schedule", "name": "DripSchedule", "at": _iso(START + timedelta(days=days))})
+    c.steps.append(
+        {"kind": "confirm_opt_in", "email": confirming, "note": f"{confirming} clicks the link in the opt-in email"}
+    )
+
+    # Drip runs 1, 3 and 7 days (and an hour) after the demo's joins were processed: steps 1, 2 and 3 for every
+    # inactive subscriber. The confirmed member is welcomed by the first run and starts the drip then: 2 steps.
+    for days in (1.04, 3.04, 7.04):
+        c.steps.append({"kind": "schedule", "name": "DripSchedule", "after_days": days})
 
     active_subscribed = _active_subscribed(c, discourse_members, discord_members)
     drip_members = len(c.subscribed) - len(active_subscribed)
+    c.subscribed.add(confirming)
     return {
         "description": "A week in a small community: joins on Slack, Discourse and Discord, consent and no consent, "
-        "an earlier unsubscriber, duplicates, a forged, a malformed and a replayed request, activity, "
-        "and the onboarding drip.",
+        "an earlier unsubscriber, a double opt-in, duplicates, a forged, a malformed and a replayed request, "
+        "activity, and the onboarding drip.",
         "steps": c.steps,
-        "trace_examples": [sorted(c.subscribed)[0], slack_members[1][1], unsubscriber, failing],
+        "trace_examples": [sorted(c.subscribed)[0], slack_members[1][1], unsubscriber, confirming, failing],
         "expected": {
             "subscribed": sorted(c.subscribed - {failing}),
             "not_subscribed": sorted(c.not_subscribed),
             "still_unsubscribed": [unsubscriber],
             "rejections": {"401": 2, "400": 2},
             "dead_letters": 1,
-            "drip_steps": 3 * drip_members,
+            "drip_steps": 3 * drip_members + 2,
         },
     }
 

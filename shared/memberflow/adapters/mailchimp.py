@@ -93,6 +93,18 @@ class MailchimpClient:
         answer = self._call("PATCH", f"/lists/{list_id}/members/{subscriber_hash(email)}", {"status": status})
         return MailchimpMember(email=answer.get("email_address", email), status=answer["status"])
 
+    def member_status(self, list_id: str, email: str) -> str | None:
+        """The member's status, or None when the audience has no such member."""
+        try:
+            answer = self._call(
+                "GET", f"/lists/{list_id}/members/{subscriber_hash(email)}", params={"fields": "status"}
+            )
+        except NotFound:
+            if not self.list_exists(list_id):
+                raise
+            return None
+        return str(answer["status"])
+
     def list_exists(self, list_id: str) -> bool:
         try:
             self._call("GET", f"/lists/{list_id}", params={"fields": "id"})

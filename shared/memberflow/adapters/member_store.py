@@ -6,6 +6,8 @@ One table, two kinds of item:
   in the sparse `drip-due` index: the scheduled drip reads only the members that are due, never the whole table.
 - `IDENTITY#<platform:workspace:user>` / `LINK`: which member a platform user is, so activity events (which carry
   only the platform's user id) find their member.
+- `MEMBER#<member id>` / `OPTIN`: a member who consented but must confirm double opt-in first. It sits in the same
+  sparse index (queue `opt-in`), so the scheduled run re-checks only those members, when each is due.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 
 DRIP_INDEX = "drip-due"
 DRIP_PENDING = "pending"
+OPT_IN_PENDING = "opt-in"
 PROFILE = "PROFILE"
 LINK = "LINK"
+OPT_IN = "OPTIN"
 
 
 @dataclass
@@ -38,6 +42,8 @@ class MemberRecord:
     last_active_at: datetime | None = None
     drip_steps_sent: int = 0
     drip_due_at: datetime | None = None
+    drip_started_at: datetime | None = None
+    """When the member entered the drip: steps are due that many days after it."""
     last_correlation_id: str = ""
 
     @classmethod
@@ -57,6 +63,7 @@ class MemberRecord:
             last_active_at=_dt(item.get("last_active_at")),
             drip_steps_sent=int(item.get("drip_steps_sent", 0)),
             drip_due_at=_dt(item.get("drip_due_at")),
+            drip_started_at=_dt(item.get("drip_started_at")),
             last_correlation_id=item.get("last_correlation_id", ""),
         )
 
@@ -75,6 +82,12 @@ class MemberJoin:
     marketing_consent: bool = False
     active_before_join: datetime | None = None
     """Activity seen from this platform identity before its join arrived (events are not ordered)."""
+
+
+@dataclass(frozen=True)
+class OptInWait:
+    member_id: str
+    since: datetime
 
 
 @dataclass(frozen=True)
@@ -158,17 +171,48 @@ class MemberStore:
             ExpressionAttributeValues=values,
         )
 
-    def enter_drip(self, member_id: str, first_due: datetime) -> bool:
+    def enter_drip(self, member_id: str, started_at: datetime, first_due: datetime) -> bool:
         """Queue the first drip step, unless the member is already active or in (or past) the drip."""
         return self._update_if(
             Key={"pk": member_pk(member_id), "sk": PROFILE},
-            UpdateExpression="SET drip_queue = :pending, drip_due_at = :due",
+            UpdateExpression="SET drip_queue = :pending, drip_due_at = :due, drip_started_at = :started",
             ConditionExpression=(
                 "attribute_exists(pk) AND attribute_not_exists(activated_at) "
                 "AND attribute_not_exists(drip_queue) AND drip_steps_sent = :zero"
             ),
-            ExpressionAttributeValues={":pending": DRIP_PENDING, ":due": first_due.isoformat(), ":zero": 0},
+            ExpressionAttributeValues={
+                ":pending": DRIP_PENDING,
+                ":due": first_due.isoformat(),
+                ":started": started_at.isoformat(),
+                ":zero": 0,
+            },
         )
+
+    def await_opt_in(self, member_id: str, since: datetime, check_at: datetime) -> None:
+        self._table.put_item(
+            Item={
+                "pk": member_pk(member_id),
+                "sk": OPT_IN,
+                "member_id": member_id,
+                "awaiting_since": since.isoformat(),
+                "drip_queue": OPT_IN_PENDING,
+                "drip_due_at": check_at.isoformat(),
+            }
+        )
+
+    def opt_ins_due(self, now: datetime) -> Iterator[OptInWait]:
+        for item in self._due(OPT_IN_PENDING, now):
+            yield OptInWait(item["member_id"], datetime.fromisoformat(item["awaiting_since"]))
+
+    def recheck_opt_in_at(self, member_id: str, check_at: datetime) -> None:
+        self._table.update_item(
+            Key={"pk": member_pk(member_id), "sk": OPT_IN},
+            UpdateExpression="SET drip_due_at = :due",
+            ExpressionAttributeValues={":due": check_at.isoformat()},
+        )
+
+    def forget_opt_in(self, member_id: str) -> None:
+        self._table.delete_item(Key={"pk": member_pk(member_id), "sk": OPT_IN})
 
     def link(self, identity_key: str) -> IdentityLink | None:
         item = self._table.get_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ConsistentRead=True).get("Item")
@@ -241,18 +285,21 @@ class MemberStore:
             raise
         return "activated_at" not in answer.get("Attributes", {})
 
-    def due_for_drip(self, now: datetime, page_size: int = 100) -> Iterator[MemberRecord]:
+    def due_for_drip(self, now: datetime) -> Iterator[MemberRecord]:
+        for item in self._due(DRIP_PENDING, now):
+            yield MemberRecord.from_item(item)
+
+    def _due(self, queue: str, now: datetime, page_size: int = 100) -> Iterator[dict[str, Any]]:
         from boto3.dynamodb.conditions import Key
 
         kwargs: dict[str, Any] = {
             "IndexName": DRIP_INDEX,
-            "KeyConditionExpression": Key("drip_queue").eq(DRIP_PENDING) & Key("drip_due_at").lte(now.isoformat()),
+            "KeyConditionExpression": Key("drip_queue").eq(queue) & Key("drip_due_at").lte(now.isoformat()),
             "Limit": page_size,
         }
         while True:
             page = self._table.query(**kwargs)
-            for item in page["Items"]:
-                yield MemberRecord.from_item(item)
+            yield from page["Items"]
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
