@@ -559,3 +559,66 @@ def test_admin_endpoint_crash_is_a_json_500(sandbox, monkeypatch):
     assert response.status_code == 500
     assert response.json()["status"] == 500
     assert "KeyError" in response.json()["detail"]
+
+
+def test_fields_keeps_only_the_listed_member_fields(client, sandbox):
+    sandbox.seed_member(LIST_ID, "proj@example.com", "subscribed", {"FNAME": "P"})
+    assert client.lists.get_list_member(LIST_ID, md5("proj@example.com"), fields=["status"]) == {"status": "subscribed"}
+    nested = client.lists.get_list_member(LIST_ID, "proj@example.com", fields=["merge_fields.FNAME", "nope", "id.x"])
+    assert nested == {"merge_fields": {"FNAME": "P"}}
+
+
+def test_fields_through_a_list_apply_to_each_member(client, sandbox):
+    for email in ("a@example.com", "b@example.com"):
+        sandbox.seed_member(LIST_ID, email, "subscribed")
+    page = client.lists.get_list_members_info(LIST_ID, fields=["members.email_address", "total_items"])
+    assert page == {
+        "members": [{"email_address": "a@example.com"}, {"email_address": "b@example.com"}],
+        "total_items": 2,
+    }
+    empty = client.lists.get_list_members_info(LIST_ID, status="cleaned", fields=["members.email_address"])
+    assert empty == {"members": []}
+
+
+def test_exclude_fields_removes_links(client, sandbox):
+    sandbox.seed_member(LIST_ID, "links@example.com", "subscribed")
+    member = client.lists.get_list_member(LIST_ID, md5("links@example.com"))
+    assert member["_links"][0]["rel"] == "self"
+    trimmed = client.lists.get_list_member(LIST_ID, md5("links@example.com"), exclude_fields=["_links", "tags"])
+    assert "_links" not in trimmed and "tags" not in trimmed
+    assert trimmed["email_address"] == "links@example.com"
+    page = client.lists.get_list_members_info(LIST_ID, exclude_fields=["_links", "members._links"])
+    assert "_links" not in page and "_links" not in page["members"][0]
+    assert page["members"][0]["status"] == "subscribed" and page["total_items"] == 1
+
+
+def test_fields_and_exclude_fields_combine(client, sandbox):
+    sandbox.seed_member(LIST_ID, "both@example.com", "subscribed")
+    page = client.lists.get_list_members_info(
+        LIST_ID, fields=["members", "total_items"], exclude_fields=["members._links", "members.tags"]
+    )
+    assert set(page) == {"members", "total_items"}
+    assert "_links" not in page["members"][0] and "tags" not in page["members"][0]
+    assert page["members"][0]["email_address"] == "both@example.com"
+
+
+def test_write_responses_are_projected_but_errors_never(sandbox):
+    auth = ("anystring", API_KEY)
+    url = f"{sandbox.url}/lists/{LIST_ID}/members/{md5('w@example.com')}"
+    put = requests.put(
+        url,
+        params={"fields": "status,email_address"},
+        json={"email_address": "w@example.com", "status_if_new": "subscribed"},
+        auth=auth,
+    )
+    assert put.status_code == 200
+    assert put.json() == {"status": "subscribed", "email_address": "w@example.com"}
+    patch = requests.patch(url, params={"exclude_fields": "_links"}, json={"merge_fields": {"FNAME": "W"}}, auth=auth)
+    assert patch.status_code == 200
+    assert "_links" not in patch.json() and patch.json()["merge_fields"] == {"FNAME": "W"}
+    missing = requests.get(f"{url}0", params={"fields": "status"}, auth=auth)
+    assert missing.status_code == 404
+    assert missing.json()["title"] == "Resource Not Found" and "detail" in missing.json()
+    bad = requests.patch(url, params={"fields": "status"}, json={"status": "bogus"}, auth=auth)
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["field"] == "status"

@@ -137,7 +137,8 @@ class SandboxApp(Generic[StateT]):
         """`POST /_sandbox/seed`: store test data as-is and return it."""
         raise self.error(404, NOT_FOUND_DETAIL)
 
-    def respond(self, status: int, payload: Any) -> Response:
+    def respond(self, request: Request, status: int, payload: Any) -> Response:
+        """Render a handler's successful reply; error documents never pass through here."""
         return empty_response(status) if payload is None else json_response(payload, status)
 
     def parse_body(self, request: Request) -> Any:
@@ -203,7 +204,7 @@ class SandboxApp(Generic[StateT]):
             raise self.injected_error(status, targeted=True)
         with self.state.lock:
             status, payload = getattr(self.api, endpoint)(request, body, **args)
-        return self.respond(status, payload)
+        return self.respond(request, status, payload)
 
     def _match(self, request: Request) -> tuple[str, dict[str, str]]:
         path = request.path[len(self.api_prefix) :] or "/"

@@ -18,6 +18,7 @@ from memberflow_sandboxes.mailchimp.state import (
     Member,
     SandboxState,
     hash_from_path,
+    links,
     now_iso,
     subscriber_hash,
 )
@@ -157,7 +158,12 @@ class MailchimpApi:
             raise field_error("status", "Data presented is not one of the accepted values.")
         members = [m for m in audience.members.values() if not wanted_status or m.status == wanted_status]
         page = [audience.member_json(m) for m in members[offset : offset + count]]
-        return 200, {"members": page, "list_id": list_id, "total_items": len(members)}
+        return 200, {
+            "members": page,
+            "list_id": list_id,
+            "total_items": len(members),
+            "_links": links(f"/lists/{list_id}/members", ("self", "GET"), ("create", "POST")),
+        }
 
     def add_member(self, request: Request, body: Any, list_id: str) -> Reply:
         audience = self.state.audience(list_id)

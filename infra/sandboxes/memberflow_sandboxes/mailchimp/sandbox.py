@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request, Response
 from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, serve_until_signalled
 from memberflow_sandboxes.mailchimp.api import API_ROUTES, MailchimpApi, subject_hashes
 from memberflow_sandboxes.mailchimp.problems import ApiError, field_error, not_found, problem_for_status
+from memberflow_sandboxes.mailchimp.projection import project
 from memberflow_sandboxes.mailchimp.state import SandboxState, subscriber_hash
 
 API_PREFIX = "/3.0"
@@ -50,6 +51,11 @@ class MailchimpApp(SandboxApp[SandboxState]):
             f"This account has too many simultaneous connections: you have exceeded the limit of {limit} "
             "simultaneous connections.",
         )
+
+    def respond(self, request: Request, status: int, payload: Any) -> Response:
+        if isinstance(payload, dict):
+            payload = project(payload, request.args.get("fields"), request.args.get("exclude_fields"))
+        return super().respond(request, status, payload)
 
     def authenticate(self, request: Request) -> None:
         auth = request.authorization

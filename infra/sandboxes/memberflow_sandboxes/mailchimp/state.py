@@ -29,6 +29,11 @@ def hash_from_path(hash_or_email: str) -> str:
     return subscriber_hash(hash_or_email) if "@" in hash_or_email else hash_or_email.lower()
 
 
+def links(path: str, *methods: tuple[str, str]) -> list[dict[str, str]]:
+    """HATEOAS `_links` as Mailchimp attaches them, (rel, method) pairs on one resource path under /3.0."""
+    return [{"rel": rel, "href": f"/3.0{path}", "method": method} for rel, method in methods]
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
@@ -110,6 +115,13 @@ class Audience:
             "tags_count": len(tags),
             "tags": tags,
             "list_id": self.id,
+            "_links": links(
+                f"/lists/{self.id}/members/{member.id}",
+                ("self", "GET"),
+                ("update", "PATCH"),
+                ("upsert", "PUT"),
+                ("delete", "DELETE"),
+            ),
         }
 
     def summary_json(self) -> dict[str, Any]:
