@@ -3,7 +3,6 @@ trace records out."""
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import json
 import logging
@@ -20,6 +19,7 @@ from moto import mock_aws
 
 from memberflow import signatures, wiring
 from memberflow.trace import rejections_subject
+from support.apigw import LambdaContext, http_api_event
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "events" / "webhooks"
@@ -32,14 +32,6 @@ SECRETS = {
     "generic_hmac_secret": "generic-hmac-secret",
 }
 TRACE_TABLE = "memberflow-trace"
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "memberflow-WebhookIntake"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:memberflow-WebhookIntake"
-    aws_request_id: str = "6f2d7c0e-3c1b-4b8e-9f0a-5d2e1c7b9a43"
 
 
 @dataclass
@@ -56,7 +48,8 @@ class Stack:
         encode: bool = False,
         request_id: str = "req-1",
     ) -> dict[str, Any]:
-        return self.app.handler(http_event(source, body, headers, encode, request_id), LambdaContext())
+        event = http_api_event(source, body, headers, base64_body=encode, request_id=request_id)
+        return self.app.handler(event, LambdaContext(function_name="memberflow-WebhookIntake"))
 
     def messages(self) -> list[dict[str, Any]]:
         answer = boto3.client("sqs", region_name=REGION).receive_message(
@@ -67,44 +60,6 @@ class Stack:
     def trace(self, subject: str) -> list[dict[str, Any]]:
         table = boto3.resource("dynamodb", region_name=REGION).Table(TRACE_TABLE)
         return table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": subject})["Items"]
-
-
-def http_event(source: str, body: bytes, headers: dict[str, str], encode: bool, request_id: str) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) event as the WebhookApi route delivers it."""
-    path = f"/webhooks/{source}"
-    lowered = {name.lower(): value for name, value in headers.items()}
-    return {
-        "version": "2.0",
-        "routeKey": "POST /webhooks/{source}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {
-            "content-length": str(len(body)),
-            "host": "abc123.execute-api.us-east-1.amazonaws.com",
-            **lowered,
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {
-                "method": "POST",
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": lowered.get("user-agent", ""),
-            },
-            "requestId": request_id,
-            "routeKey": "POST /webhooks/{source}",
-            "stage": "$default",
-            "time": "14/Nov/2024:22:13:21 +0000",
-            "timeEpoch": int(time.time() * 1000),
-        },
-        "pathParameters": {"source": source},
-        "body": base64.b64encode(body).decode() if encode else body.decode(),
-        "isBase64Encoded": encode,
-    }
 
 
 def load_handler_module() -> ModuleType:

@@ -21,7 +21,9 @@ class LambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
 
 
-def http_api_event(source: str, body: bytes, headers: dict[str, str], *, base64_body: bool = False) -> dict:
+def http_api_event(
+    source: str, body: bytes, headers: dict[str, str], *, base64_body: bool = False, request_id: str | None = None
+) -> dict:
     now = time.time()
     return {
         "version": "2.0",
@@ -41,7 +43,7 @@ def http_api_event(source: str, body: bytes, headers: dict[str, str], *, base64_
                 "sourceIp": "203.0.113.7",
                 "userAgent": headers.get("User-Agent", "test"),
             },
-            "requestId": str(uuid.uuid4()),
+            "requestId": request_id or str(uuid.uuid4()),
             "routeKey": "POST /webhooks/{source}",
             "stage": "$default",
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),

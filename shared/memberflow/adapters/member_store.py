@@ -264,25 +264,19 @@ class MemberStore:
     def mark_active(self, member_id: str, at: datetime) -> bool:
         """Record activity and take the member out of the drip. True when this is their first activity.
         Events are not ordered: an activity older than the one recorded changes nothing."""
-        from botocore.exceptions import ClientError
-
-        try:
-            answer = self._table.update_item(
-                Key={"pk": member_pk(member_id), "sk": PROFILE},
-                UpdateExpression=(
-                    "SET last_active_at = :t, activated_at = if_not_exists(activated_at, :t) "
-                    "REMOVE drip_queue, drip_due_at"
-                ),
-                ConditionExpression=(
-                    "attribute_exists(pk) AND (attribute_not_exists(last_active_at) OR last_active_at < :t)"
-                ),
-                ExpressionAttributeValues={":t": at.isoformat()},
-                ReturnValues="UPDATED_OLD",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False  # unknown member, or already active more recently
-            raise
+        answer = self._conditional_update(
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression=(
+                "SET last_active_at = :t, activated_at = if_not_exists(activated_at, :t) REMOVE drip_queue, drip_due_at"
+            ),
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(last_active_at) OR last_active_at < :t)"
+            ),
+            ExpressionAttributeValues={":t": at.isoformat()},
+            ReturnValues="UPDATED_OLD",
+        )
+        if answer is None:
+            return False  # unknown member, or already active more recently
         return "activated_at" not in answer.get("Attributes", {})
 
     def due_for_drip(self, now: datetime) -> Iterator[MemberRecord]:
@@ -339,15 +333,18 @@ class MemberStore:
 
     def _update_if(self, **request: Any) -> bool:
         """An update with a ConditionExpression: False when the condition did not hold."""
+        return self._conditional_update(**request) is not None
+
+    def _conditional_update(self, **request: Any) -> dict[str, Any] | None:
+        """An update with a ConditionExpression: DynamoDB's answer, or None when the condition did not hold."""
         from botocore.exceptions import ClientError
 
         try:
-            self._table.update_item(Key=request.pop("Key"), **request)
+            return dict(self._table.update_item(**request))
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                return None
             raise
-        return True
 
     def stop_drip(self, member_id: str) -> None:
         self._table.update_item(

@@ -251,8 +251,8 @@ def _rejected(
             "claimed_email": mask_email(claimed_email),
         },
     )
-    # The rejections of the day, and the member the (unverified) body claims to be about: so the trace of a
-    # member can show "a request for this member was rejected: invalid signature".
+    # The rejections of the day, and (for a verified sender's invalid request) the member the body names: so the
+    # trace of a member can show "a request for this member was rejected: invalid payload".
     subjects = [rejections_subject(received_at.strftime("%Y-%m-%d"))]
     if claimed_email:
         subjects.append(email_subject(claimed_email))
