@@ -1,7 +1,9 @@
-"""Each function's environment, validated once at cold start: a bad or missing variable is named in the error."""
+"""Each function's environment, validated once at cold start: a bad or missing variable is named in the error.
+Settings share their common fields by inheritance: a function's settings class lists the groups it needs."""
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
 from typing import TypeVar
@@ -17,14 +19,12 @@ class _Env(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
 
-class IntakeSettings(_Env):
-    member_events_queue_url: str = Field(alias="MEMBER_EVENTS_QUEUE_URL")
-    webhook_secrets_arn: str = Field(alias="WEBHOOK_SECRETS_ARN")
+class TraceSettings(_Env):
     trace_table_name: str = Field(alias="TRACE_TABLE_NAME")
-    max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
-    replay_window_seconds: int = Field(default=300, alias="REPLAY_WINDOW_SECONDS", gt=0)
-    discourse_consent_user_field: str = Field(default="", alias="DISCOURSE_CONSENT_USER_FIELD")
-    """Id of the Discourse custom user field that records marketing consent; empty: none."""
+
+
+class MembersSettings(_Env):
+    members_table_name: str = Field(alias="MEMBERS_TABLE_NAME")
 
 
 class MailchimpSettings(_Env):
@@ -35,44 +35,70 @@ class MailchimpSettings(_Env):
     mailchimp_timeout_seconds: float = Field(default=5.0, alias="MAILCHIMP_TIMEOUT_SECONDS", gt=0)
 
 
-class OnboardingSettings(MailchimpSettings):
-    members_table_name: str = Field(alias="MEMBERS_TABLE_NAME")
-    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
-    trace_table_name: str = Field(alias="TRACE_TABLE_NAME")
-    member_events_queue_url: str = Field(alias="MEMBER_EVENTS_QUEUE_URL")
+class WelcomeSettings(MailchimpSettings):
+    welcome_journey_id: str = Field(alias="MAILCHIMP_WELCOME_JOURNEY_ID", min_length=1)
+    welcome_journey_step_id: str = Field(alias="MAILCHIMP_WELCOME_JOURNEY_STEP_ID", min_length=1)
+    drip_step_days: tuple[int, ...] = Field(default=(1, 3, 7), alias="DRIP_STEP_DAYS")
+
+    @field_validator("drip_step_days", mode="before")
+    @classmethod
+    def _days(cls, value: object) -> object:
+        if isinstance(value, str):
+            days = tuple(int(part) for part in value.split(",") if part.strip())
+            if not days or list(days) != sorted(set(days)) or days[0] < 0:
+                raise ValueError("must be increasing whole days, e.g. 1,3,7")
+            return days
+        return value
+
+
+class ConsumerSettings(TraceSettings):
+    """What every queue consumer needs: its queue, its dead-letter queue, idempotency and the retry policy."""
+
+    queue_url: str = Field(alias="QUEUE_URL")
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
-    welcome_journey_id: str = Field(alias="MAILCHIMP_WELCOME_JOURNEY_ID", min_length=1)
-    welcome_journey_step_id: str = Field(alias="MAILCHIMP_WELCOME_JOURNEY_STEP_ID", min_length=1)
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
     max_receive_count: int = Field(default=5, alias="MAX_RECEIVE_COUNT", ge=1)
+    """Attempts an event gets for failures that may be its own."""
+    max_deliveries: int = Field(default=50, alias="MAX_DELIVERIES", ge=1)
+    """The queue's redrive limit (maxReceiveCount in template.yaml)."""
     retry_base_seconds: int = Field(default=30, alias="RETRY_BASE_SECONDS", ge=0)
-    drip_step_days: tuple[int, ...] = Field(default=(1, 3, 7), alias="DRIP_STEP_DAYS")
 
-    @field_validator("drip_step_days", mode="before")
+
+class IntakeSettings(TraceSettings):
+    event_destinations: dict[str, str] = Field(alias="EVENT_DESTINATIONS")
+    """Destination name -> queue URL, as template.yaml declares them."""
+    webhook_secrets_arn: str = Field(alias="WEBHOOK_SECRETS_ARN")
+    max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
+    replay_window_seconds: int = Field(default=300, alias="REPLAY_WINDOW_SECONDS", gt=0)
+    discourse_consent_user_field: str = Field(default="", alias="DISCOURSE_CONSENT_USER_FIELD")
+    """Id of the Discourse custom user field that records marketing consent; empty: none."""
+
+    @field_validator("event_destinations", mode="before")
     @classmethod
-    def _days(cls, value: object) -> object:
-        return _parse_days(value)
+    def _json(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
 
 
-class DripSettings(MailchimpSettings):
-    members_table_name: str = Field(alias="MEMBERS_TABLE_NAME")
-    trace_table_name: str = Field(alias="TRACE_TABLE_NAME")
-    welcome_journey_id: str = Field(alias="MAILCHIMP_WELCOME_JOURNEY_ID", min_length=1)
-    welcome_journey_step_id: str = Field(alias="MAILCHIMP_WELCOME_JOURNEY_STEP_ID", min_length=1)
-    drip_step_days: tuple[int, ...] = Field(default=(1, 3, 7), alias="DRIP_STEP_DAYS")
+class OnboardingSettings(ConsumerSettings, MembersSettings, WelcomeSettings):
+    pass
 
-    @field_validator("drip_step_days", mode="before")
+
+class DripSettings(TraceSettings, MembersSettings, WelcomeSettings):
+    pass
+
+
+class RedriveSettings(MailchimpSettings):
+    """The dead-letter redrive: which dead-letter queue goes back to which queue."""
+
+    redrives: dict[str, str] = Field(alias="REDRIVES")
+    """Dead-letter queue URL -> the queue its messages came from."""
+    max_messages_per_run: int = Field(default=100, alias="REDRIVE_MAX_MESSAGES", ge=1)
+    max_auto_redrives: int = Field(default=3, alias="REDRIVE_MAX_TIMES", ge=1)
+
+    @field_validator("redrives", mode="before")
     @classmethod
-    def _days(cls, value: object) -> object:
-        return _parse_days(value)
-
-
-def _parse_days(value: object) -> object:
-    if isinstance(value, str):
-        days = tuple(int(part) for part in value.split(",") if part.strip())
-        if not days or list(days) != sorted(set(days)) or days[0] < 0:
-            raise ValueError("must be increasing whole days, e.g. 1,3,7")
-        return days
-    return value
+    def _json(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
 
 
 Settings = TypeVar("Settings", bound=_Env)
@@ -82,6 +108,9 @@ Settings = TypeVar("Settings", bound=_Env)
 def load_settings(model: type[Settings]) -> Settings:
     try:
         return model.model_validate(dict(os.environ))
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    except (ValidationError, ValueError) as error:
+        if isinstance(error, ValidationError):
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        else:
+            problems = str(error)
         raise ConfigError(f"invalid environment for {model.__name__}: {problems}") from None

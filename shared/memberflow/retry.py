@@ -7,27 +7,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from memberflow.errors import RetryLater, Transient
+
 T = TypeVar("T")
-
-
-class TransientFailure(Exception):
-    """Worth retrying: rate limits, 5xx answers, network errors."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentFailure(Exception):
-    """Retrying cannot help (the service refused this request for good): park it with its reason at once."""
-
-
-class RetryLater(Exception):
-    """The service asked us to wait longer than is sensible inside one invocation."""
-
-    def __init__(self, message: str, delay_seconds: float) -> None:
-        super().__init__(message)
-        self.delay_seconds = delay_seconds
 
 
 def with_brief_retries(
@@ -38,15 +20,17 @@ def with_brief_retries(
     max_inline_wait: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run `call`, retrying TransientFailure with jittered exponential backoff that honours Retry-After.
+    """Run `call`, retrying `Transient` failures with jittered exponential backoff that honours Retry-After.
 
-    A Retry-After longer than `max_inline_wait` raises RetryLater at once; the last failure is re-raised as is.
+    A Retry-After longer than `max_inline_wait` raises `RetryLater` at once; the last failure is re-raised as is.
     """
     for attempt in range(1, attempts + 1):
         try:
             return call()
-        except TransientFailure as failure:
+        except Transient as failure:
             if failure.retry_after is not None and failure.retry_after > max_inline_wait:
+                if isinstance(failure, RetryLater):
+                    raise
                 raise RetryLater(str(failure), failure.retry_after) from failure
             if attempt == attempts:
                 raise

@@ -8,10 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from memberflow.models import MemberActive, MemberJoined, QueuedEvent
 from memberflow.privacy import email_key
+
+if TYPE_CHECKING:
+    from memberflow.pipeline.envelope import QueuedEvent
 
 
 class Step(StrEnum):
@@ -42,11 +44,6 @@ def identity_subject(identity_key: str) -> str:
     return f"identity#{identity_key}"
 
 
-def subject_for(event: MemberJoined | MemberActive) -> str:
-    """Where a member's steps are filed: under their email when we know it, else under the platform identity."""
-    return email_subject(event.email) if event.email else identity_subject(event.identity.key)
-
-
 def rejections_subject(day: str) -> str:
     """All rejected requests of one UTC day (YYYY-MM-DD), whether or not they named a member."""
     return f"rejections#{day}"
@@ -68,17 +65,8 @@ class TraceRecorder(Protocol):
     def record(self, record: TraceRecord) -> None: ...
 
 
-class MemoryTrace:
-    """A trace kept in memory: for domain tests."""
-
-    def __init__(self) -> None:
-        self.records: list[TraceRecord] = []
-
-    def record(self, record: TraceRecord) -> None:
-        self.records.append(record)
-
-    def steps(self, subject: str | None = None) -> list[tuple[Step, Outcome]]:
-        return [(r.step, r.outcome) for r in self.records if subject is None or r.subject == subject]
+class TraceReader(Protocol):
+    def query(self, subject: str) -> list[TraceRecord]: ...
 
 
 class StepRecorder:
@@ -94,7 +82,7 @@ class StepRecorder:
     def for_event(cls, trace: TraceRecorder, queued: QueuedEvent, subject: str | None = None) -> StepRecorder:
         return cls(
             trace,
-            subject or subject_for(queued.event),
+            subject or queued.event.trace_subject(),
             queued.correlation_id,
             queued.source,
             {"idempotency_key": queued.idempotency_key},

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from memberflow.adapters.member_store import MemberRecord, MemberStore
-from memberflow.adapters.trace_store import DynamoTraceStore
+from memberflow.members import MemberRecord
+from memberflow.ports import MemberRepository
 from memberflow.privacy import email_key, mask_email
-from memberflow.trace import Outcome, Step, TraceRecord, email_subject, identity_subject
+from memberflow.trace import Outcome, Step, TraceReader, TraceRecord, email_subject, identity_subject
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class MemberReport:
     verdict: Verdict
 
 
-def collect(email: str, traces: DynamoTraceStore, members: MemberStore) -> MemberReport:
+def collect(email: str, traces: TraceReader, members: MemberRepository) -> MemberReport:
     """Everything recorded for a member: under their email, and under each platform identity they used."""
     records = traces.query(email_subject(email))
     member = members.get(email_key(email))

@@ -10,10 +10,10 @@ import pytest
 import requests
 
 from memberflow import signatures
-from memberflow.adapters.member_store import MemberStore
+from memberflow.adapters.member_profiles import DynamoMemberRepository
 from memberflow.adapters.trace_store import DynamoTraceStore
-from memberflow.cli import main as memberflow_cli
 from memberflow.trace_report import collect
+from memberflow_cli.main import main as memberflow_cli
 
 pytestmark = pytest.mark.e2e
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "webhooks"
@@ -76,7 +76,7 @@ def test_consenting_discourse_member_is_onboarded_once_despite_redelivery(runnin
     report = collect(
         email,
         DynamoTraceStore(running_stack.table_name("TraceTable")),
-        MemberStore(running_stack.table_name("MembersTable")),
+        DynamoMemberRepository(running_stack.table_name("MembersTable")),
     )
     assert report.verdict.welcomed is True
 

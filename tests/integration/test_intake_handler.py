@@ -17,7 +17,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from memberflow import signatures, wiring
+from memberflow import signatures
+from memberflow.runtime import container
 from memberflow.trace import rejections_subject
 from support.apigw import LambdaContext, http_api_event
 
@@ -71,7 +72,7 @@ def load_handler_module() -> ModuleType:
 
 
 def clear_cached_clients_and_settings() -> None:
-    wiring.reset()
+    container.reset()
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
         )
-        monkeypatch.setenv("MEMBER_EVENTS_QUEUE_URL", queue_url)
+        monkeypatch.setenv("EVENT_DESTINATIONS", json.dumps({"member-events": queue_url}))
         monkeypatch.setenv("WEBHOOK_SECRETS_ARN", secret_arn)
         monkeypatch.setenv("TRACE_TABLE_NAME", TRACE_TABLE)
         monkeypatch.setenv("MAX_BODY_BYTES", "262144")

@@ -96,10 +96,10 @@ def test_template_queue_redrive_policy() -> None:
     template = LocalTemplate.load(TEMPLATE, _settings().parameter_overrides())
     queue = template.queues["MemberEventsQueue"]
     assert queue.dead_letter_queue == "MemberEventsDeadLetterQueue"
-    assert queue.max_receive_count == 5
+    assert queue.max_receive_count == 50  # MaxDeliveries: outage deferrals do not spend a member's attempts
     assert queue.properties["VisibilityTimeout"] == 360
 
-    overridden = LocalTemplate.load(TEMPLATE, _settings(max_receive_count=3).parameter_overrides())
+    overridden = LocalTemplate.load(TEMPLATE, _settings(max_deliveries=3).parameter_overrides())
     assert overridden.queues["MemberEventsQueue"].max_receive_count == 3
 
 
@@ -173,7 +173,7 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     assert attrs["VisibilityTimeout"] == "360"
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == real_stack.queue_arn("MemberEventsDeadLetterQueue")
-    assert int(redrive["maxReceiveCount"]) == 5
+    assert int(redrive["maxReceiveCount"]) == 50
 
     sm = real_stack.client("secretsmanager")
     webhook = json.loads(sm.get_secret_value(SecretId=real_stack.secret_arn("WebhookSigningSecrets"))["SecretString"])
@@ -183,7 +183,9 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
 
     # the functions see the created resources
     env = template.functions["OnboardingFunction"].environment
-    assert env["MEMBER_EVENTS_QUEUE_URL"] == real_stack.queue_url("MemberEventsQueue")
+    assert env["QUEUE_URL"] == real_stack.queue_url("MemberEventsQueue")
+    intake_env = template.functions["WebhookIntakeFunction"].environment
+    assert json.loads(intake_env["EVENT_DESTINATIONS"]) == {"member-events": real_stack.queue_url("MemberEventsQueue")}
     assert env["MAILCHIMP_SECRET_ARN"] == real_stack.secret_arn("MailchimpApiSecret")
     assert env["DEAD_LETTER_QUEUE_URL"] == real_stack.queue_url("MemberEventsDeadLetterQueue")
 

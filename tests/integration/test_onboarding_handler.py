@@ -6,13 +6,16 @@ from datetime import UTC, datetime, timedelta
 import mailchimp_marketing
 import pytest
 
-from memberflow.adapters.member_store import MemberJoin, MemberStore
+from memberflow.adapters.due_work import DynamoDueWorkIndex
+from memberflow.adapters.member_profiles import DynamoMemberRepository
 from memberflow.adapters.trace_store import DynamoTraceStore
-from memberflow.drip import send_due_drip_steps
+from memberflow.members import MemberJoin
 from memberflow.models import Platform
+from memberflow.onboarding.drip import send_due_drip_steps
+from memberflow.ports import DueWork
 from memberflow.privacy import email_key
+from memberflow.runtime.container import container
 from memberflow.trace import Step, email_subject
-from memberflow.wiring import drip_deps
 from support.queue import JOINED, active, dead_letters, empty_queues, joined, run_onboarding
 
 
@@ -41,7 +44,7 @@ def journeys(local_stack, email):
 
 
 def members(local_stack):
-    return MemberStore(local_stack.table_name("MembersTable"))
+    return DynamoMemberRepository(local_stack.table_name("MembersTable"))
 
 
 def trace_steps(local_stack, email):
@@ -278,7 +281,7 @@ def test_pending_member_who_never_confirms_is_let_go(local_stack, mailchimp):
 def test_drip_run_with_a_missing_audience_leaves_every_member_due(local_stack):
     email = "patient@example.org"
     run_onboarding(local_stack, joined(email, consent=True))
-    deps = replace(drip_deps(), list_id="no-such-list")
+    deps = replace(container().drip, list_id="no-such-list")
 
     report = send_due_drip_steps(datetime.now(UTC) + timedelta(days=2), "run-1", deps)
 
@@ -292,9 +295,11 @@ def test_drip_step_is_never_sent_to_a_member_who_became_active(local_stack):
     run_onboarding(local_stack, joined(email, consent=True))
     store = members(local_stack)
     due = store.get(email_key(email))
+    work = DueWork("drip", due.member_id, due.drip_due_at)
     store.mark_active(email_key(email), JOINED + timedelta(hours=20))  # after the drip read the index
 
-    assert not store.claim_drip_step(due.member_id, due.drip_steps_sent, JOINED + timedelta(days=3))
+    due_work = DynamoDueWorkIndex(local_stack.table_name("MembersTable"))
+    assert not due_work.claim(work, next_due=JOINED + timedelta(days=3), progress={"drip_steps_sent": 0})
 
 
 def test_archived_former_unsubscriber_who_consents_again_gets_opt_in_not_a_resubscribe(local_stack, mailchimp):

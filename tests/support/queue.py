@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
-from memberflow.models import MemberActive, MemberIdentity, MemberJoined, Platform, QueuedEvent
+from memberflow.events import MemberActive, MemberJoined
+from memberflow.models import MemberIdentity, Platform
+from memberflow.pipeline.envelope import QueuedEvent
 from memberflow_local.event_sources import lambda_sqs_record
 
 QUEUE = "MemberEventsQueue"

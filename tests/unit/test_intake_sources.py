@@ -12,11 +12,14 @@ from urllib.parse import urlencode
 import pytest
 
 from memberflow import signatures
-from memberflow.adapters.event_queue import QueueUnavailable
+from memberflow.errors import QueueUnavailable
+from memberflow.events import MemberActive, MemberJoined
 from memberflow.intake.registry import build_registry
 from memberflow.intake.service import IntakeDeps, IntakeResponse, accept_webhook
-from memberflow.models import MemberActive, MemberIdentity, MemberJoined, Platform, QueuedEvent
-from memberflow.trace import MemoryTrace, Outcome, Step, email_subject, identity_subject, rejections_subject
+from memberflow.models import MemberIdentity, Platform
+from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.trace import Outcome, Step, email_subject, identity_subject, rejections_subject
+from support.fakes import MemoryTrace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "webhooks"
 NOW = datetime(2024, 11, 14, 22, 31, tzinfo=UTC)

@@ -4,11 +4,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memberflow import consent
 from memberflow.config import ConfigError, OnboardingSettings, load_settings
-from memberflow.models import MemberIdentity, MemberJoined, Platform
+from memberflow.errors import RetryLater
+from memberflow.errors import Transient as TransientFailure
+from memberflow.events import MemberJoined
+from memberflow.models import MemberIdentity, Platform
+from memberflow.onboarding import consent
 from memberflow.privacy import mask_email, redact_emails, subscriber_hash
-from memberflow.retry import RetryLater, TransientFailure, with_brief_retries
+from memberflow.retry import with_brief_retries
 from memberflow.trace import Outcome, Step, TraceRecord
 from memberflow.trace_report import explain
 

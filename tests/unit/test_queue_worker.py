@@ -4,36 +4,28 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memberflow.models import MemberIdentity, MemberJoined, Platform, QueuedEvent
-from memberflow.queue_worker import QueuedMessage, RedeliveryPolicy, WillRetry, process_message
-from memberflow.retry import PermanentFailure, RetryLater, TransientFailure
-from memberflow.trace import MemoryTrace, Step
+from memberflow.errors import PermanentRefusal, RateLimited, RetryLater, Transient
+from memberflow.events import CATALOG, MemberJoined
+from memberflow.models import MemberIdentity, Platform
+from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.pipeline.health import ServiceHealth
+from memberflow.pipeline.policy import RetryPolicy
+from memberflow.pipeline.worker import QueuedMessage, WillRetry, Worker
+from memberflow.trace import Step
+from support.fakes import FakeWorkQueue, MemoryTrace
 
-POLICY = RedeliveryPolicy("queue-url", "dlq-url", max_receive_count=3, retry_base_seconds=30)
-
-
-class FakeSqs:
-    def __init__(self):
-        self.visibility: list[int] = []
-        self.parked: list[dict] = []
-
-    def change_message_visibility(self, QueueUrl, ReceiptHandle, VisibilityTimeout):
-        assert QueueUrl == "queue-url"
-        self.visibility.append(VisibilityTimeout)
-
-    def send_message(self, QueueUrl, MessageBody, MessageAttributes):
-        assert QueueUrl == "dlq-url"
-        self.parked.append({"body": MessageBody, **{k: v["StringValue"] for k, v in MessageAttributes.items()}})
+POLICY = RetryPolicy(max_attempts=3, retry_base_seconds=30, max_receives=3)
 
 
-def message(receive_count: int) -> QueuedMessage:
+def message(receive_count: int, message_id: str = "m-1") -> QueuedMessage:
     event = MemberJoined(
         identity=MemberIdentity(platform=Platform.SLACK, workspace="T1", user_id="U1"),
         email="sam@example.org",
         joined_at=datetime(2026, 11, 1, tzinfo=UTC),
     )
-    queued = QueuedEvent(idempotency_key="slack:T1:Ev1", correlation_id="corr-9", source="slack", event=event)
-    return QueuedMessage("m-1", "rh-1", queued.model_dump_json(), receive_count)
+    key = "slack:T1:Ev1" if message_id == "m-1" else f"slack:T1:{message_id}"
+    queued = QueuedEvent(idempotency_key=key, correlation_id="corr-9", source="slack", event=event)
+    return QueuedMessage(message_id, "rh-1", queued.model_dump_json(), receive_count)
 
 
 def failing(error: Exception):
@@ -43,24 +35,31 @@ def failing(error: Exception):
     return work
 
 
+def worker(work, queue=None, trace=None, policy=POLICY, health=None) -> Worker:
+    handlers = {"member_joined": work, "member_active": work}
+    return Worker(
+        CATALOG, handlers, queue or FakeWorkQueue(), trace or MemoryTrace(), policy, health or ServiceHealth()
+    )
+
+
 def test_transient_failure_is_retried_with_exponential_backoff():
-    sqs, trace = FakeSqs(), MemoryTrace()
+    sqs, trace = FakeWorkQueue(), MemoryTrace()
     with pytest.raises(WillRetry):
-        process_message(message(2), failing(TransientFailure("Mailchimp 500")), POLICY, trace, sqs)
+        worker(failing(Transient("Mailchimp 500")), sqs, trace).process(message(2))
     assert sqs.visibility == [60] and sqs.parked == []
     assert trace.steps()[0][0] is Step.RETRY_SCHEDULED
 
 
 def test_retry_after_sets_the_message_visibility():
-    sqs = FakeSqs()
+    sqs = FakeWorkQueue()
     with pytest.raises(WillRetry):
-        process_message(message(1), failing(RetryLater("429", 600)), POLICY, MemoryTrace(), sqs)
+        worker(failing(RetryLater("429", 600)), sqs).process(message(1))
     assert sqs.visibility == [601]
 
 
 def test_last_attempt_is_parked_with_reason_and_correlation_id():
-    sqs, trace = FakeSqs(), MemoryTrace()
-    assert process_message(message(3), failing(TransientFailure("Mailchimp 500")), POLICY, trace, sqs) is None
+    sqs, trace = FakeWorkQueue(), MemoryTrace()
+    assert worker(failing(Transient("Mailchimp 500")), sqs, trace).process(message(3)) is None
     [parked] = sqs.parked
     assert "Mailchimp 500" in parked["failure_reason"]
     assert parked["correlation_id"] == "corr-9" and parked["idempotency_key"] == "slack:T1:Ev1"
@@ -68,38 +67,97 @@ def test_last_attempt_is_parked_with_reason_and_correlation_id():
 
 
 def test_unreadable_message_is_parked_at_once():
-    sqs = FakeSqs()
-    process_message(QueuedMessage("m-2", "rh", '{"nope": 1}', 1), failing(AssertionError()), POLICY, MemoryTrace(), sqs)
+    sqs = FakeWorkQueue()
+    worker(failing(AssertionError()), sqs).process(QueuedMessage("m-2", "rh", '{"nope": 1}', 1))
     assert sqs.parked and sqs.parked[0]["failure_reason"].startswith("invalid message")
 
 
+def test_unknown_event_type_is_parked_at_once_with_its_name():
+    sqs = FakeWorkQueue()
+    body = message(1).body.replace('"member_joined"', '"member_teleported"')
+    worker(failing(AssertionError()), sqs).process(QueuedMessage("m-3", "rh", body, 1))
+    assert "member_teleported" in sqs.parked[0]["failure_reason"] and sqs.parked[0]["retryable"] == "false"
+
+
 def test_success_returns_the_work_result():
-    assert process_message(message(1), lambda queued: {"ok": queued.source}, POLICY, MemoryTrace(), FakeSqs()) == {
-        "ok": "slack"
-    }
+    assert worker(lambda queued: {"ok": queued.source}).process(message(1)) == {"ok": "slack"}
 
 
 def test_permanent_refusal_is_parked_at_once_without_retrying():
-    sqs, trace = FakeSqs(), MemoryTrace()
+    sqs, trace = FakeWorkQueue(), MemoryTrace()
 
-    process_message(message(1), failing(PermanentFailure("400 Invalid Resource")), POLICY, trace, sqs)
+    worker(failing(PermanentRefusal("Invalid Resource", "bad", 400)), sqs, trace).process(message(1))
 
     assert sqs.visibility == [] and "Invalid Resource" in sqs.parked[0]["failure_reason"]
     assert trace.steps()[0][0] is Step.DEAD_LETTERED
 
 
 def test_without_enough_time_left_the_message_goes_straight_back_untouched():
-    sqs = FakeSqs()
+    sqs = FakeWorkQueue()
     with pytest.raises(WillRetry):
-        process_message(
-            message(1), failing(AssertionError("must not run")), POLICY, MemoryTrace(), sqs, enough_time=False
-        )
+        worker(failing(AssertionError("must not run")), sqs).process(message(1), enough_time=False)
     assert sqs.visibility == [0] and sqs.parked == []
 
 
 def test_no_time_left_at_the_last_attempt_parks_with_a_reason_instead_of_a_silent_redrive():
-    sqs = FakeSqs()
+    sqs = FakeWorkQueue()
 
-    process_message(message(3), failing(AssertionError("must not run")), POLICY, MemoryTrace(), sqs, enough_time=False)
+    worker(failing(AssertionError("must not run")), sqs).process(message(3), enough_time=False)
 
     assert sqs.visibility == [] and "no time left" in sqs.parked[0]["failure_reason"]
+
+
+def test_rate_limits_never_spend_the_members_attempts():
+    sqs = FakeWorkQueue()
+    policy = RetryPolicy(max_attempts=2, retry_base_seconds=1, max_receives=50)
+    for delivery in range(1, 11):
+        with pytest.raises(WillRetry):
+            worker(failing(RateLimited("Mailchimp 429")), sqs, policy=policy).process(message(delivery))
+    assert sqs.parked == [] and len(sqs.visibility) == 10
+
+
+def test_a_failing_service_backs_off_the_whole_consumer_without_spending_attempts():
+    sqs, health = FakeWorkQueue(), ServiceHealth(threshold=3, open_seconds=30)
+    policy = RetryPolicy(max_attempts=3, retry_base_seconds=1, max_receives=50)
+    calls = []
+
+    def down(queued):
+        calls.append(queued)
+        raise Transient("Mailchimp 500")
+
+    for n in range(10):  # ten members, each delivered a first time while the service is down
+        with pytest.raises(WillRetry):
+            worker(down, sqs, policy=policy, health=health).process(message(1, f"m-{n}"))
+    assert health.failing
+    assert len(calls) == 3  # after three failures in a row nobody calls the service until the back-off passed
+    for n in range(10):  # and their redeliveries spend no attempt either: no one is parked
+        with pytest.raises(WillRetry):
+            worker(down, sqs, policy=policy, health=health).process(message(5, f"m-{n}"))
+    assert sqs.parked == []
+
+
+def test_one_member_failing_again_and_again_does_not_open_the_breaker():
+    health = ServiceHealth(threshold=3)
+    for _ in range(5):
+        health.record(Transient("Mailchimp 500 for this address"), "slack:T1:Ev1")
+    assert not health.failing
+
+
+def test_a_failure_of_one_member_while_the_service_answers_spends_that_members_attempts():
+    sqs, health = FakeWorkQueue(), ServiceHealth(threshold=3)
+    ok = worker(lambda queued: {"result": "onboarded"}, sqs, health=health)
+    ok.process(message(1, "m-ok"))
+    assert worker(failing(Transient("Mailchimp 500")), sqs, health=health).process(message(3, "m-bad")) is None
+    assert "after 3 attempts" in sqs.parked[0]["failure_reason"] and sqs.parked[0]["retryable"] == "true"
+
+
+def test_the_breaker_closes_after_a_successful_probe():
+    now = [0.0]
+    health = ServiceHealth(threshold=2, open_seconds=10, clock=lambda: now[0])
+    for key in ("a", "b"):
+        health.record(Transient("500"), key)
+    assert health.failing and not health.should_try()
+    now[0] = 11
+    assert health.should_try()  # one probe once the back-off has passed
+    health.record(None)
+    assert not health.failing and health.should_try()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from memberflow.models import QueuedEvent, ScheduledRun
+from memberflow.models import ScheduledRun
+from memberflow.pipeline.envelope import QueuedEvent
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

@@ -16,7 +16,8 @@ from typing import Any
 import requests
 
 from memberflow import signatures
-from memberflow.adapters.member_store import MemberRecord, MemberStore
+from memberflow.adapters.member_profiles import DynamoMemberRepository, record_from_item
+from memberflow.members import MemberRecord
 from memberflow.adapters.trace_store import DynamoTraceStore
 from memberflow.trace_report import collect
 from memberflow_local.settings import REPO_ROOT, LocalSettings
@@ -206,7 +207,7 @@ def _summarise(stack: LocalStack, scenario: dict[str, Any], results: DemoResults
 
     print("\nwhy (not)? `memberflow trace EMAIL` for a few members:")
     traces = DynamoTraceStore(stack.table_name("TraceTable"))
-    member_store = MemberStore(stack.table_name("MembersTable"))
+    member_store = DynamoMemberRepository(stack.table_name("MembersTable"))
     for email in scenario["trace_examples"]:
         report = collect(email, traces, member_store)
         answer = {True: "YES", False: "NO", None: "UNKNOWN"}[report.verdict.welcomed]
@@ -224,7 +225,7 @@ def _stored_members(stack: LocalStack) -> list[MemberRecord]:
         for raw in page["Items"]:
             item = {key: deserialize(value) for key, value in raw.items()}
             if item.get("sk") == "PROFILE":
-                members.append(MemberRecord.from_item(item))
+                members.append(record_from_item(item))
     return members
 
 

@@ -57,7 +57,9 @@ class LocalSettings:
     retry_base_seconds: int = 1
     """Onboarding retries back off from 1 s locally (template default: 30 s)."""
     max_receive_count: int | None = None
-    """None keeps the template's default."""
+    """Attempts per member event; None keeps the template's default."""
+    max_deliveries: int | None = None
+    """The queue's redrive limit; None keeps the template's default."""
     log_level: str | None = None
     """None keeps the template's default (INFO)."""
     drip_step_days: str | None = None
@@ -128,6 +130,8 @@ class LocalSettings:
         }
         if self.max_receive_count is not None:
             params["MaxReceiveCount"] = str(self.max_receive_count)
+        if self.max_deliveries is not None:
+            params["MaxDeliveries"] = str(self.max_deliveries)
         if self.log_level is not None:
             params["LogLevel"] = self.log_level
         if self.drip_step_days is not None:

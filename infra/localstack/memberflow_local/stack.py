@@ -349,6 +349,6 @@ def container_cap(spec: FunctionSpec, settings: LocalSettings) -> int:
 def _fresh_containers() -> None:
     """Functions share this process: forget clients and settings built for an earlier stack, as new Lambda
     containers would. Called once per stack start; containers created later share what the layer builds."""
-    from memberflow.wiring import reset
+    from memberflow.runtime.container import reset
 
     reset()

@@ -9,7 +9,8 @@ SECRET_MAX_AGE_SECONDS = 300
 _provider: Any = None
 
 
-def get_json_secret(arn: str) -> dict[str, Any]:
+def get_json_secret(arn: str, *, fresh: bool = False) -> dict[str, Any]:
+    """The secret's JSON object; `fresh` skips the cache (a service just refused the cached credentials)."""
     global _provider
     if _provider is None:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -17,7 +18,7 @@ def get_json_secret(arn: str) -> dict[str, Any]:
         from memberflow.adapters.aws import client
 
         _provider = SecretsProvider(boto3_client=client("secretsmanager"))
-    value = _provider.get(arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
+    value = _provider.get(arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS, force_fetch=fresh)
     if not isinstance(value, dict):
         raise ValueError(f"secret {arn} must hold a JSON object")
     return value

@@ -10,9 +10,10 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool
 
 from memberflow import signatures
+from memberflow.events import MemberActive, MemberJoined
 from memberflow.intake.errors import build, validate
-from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, dig, email_or_none
-from memberflow.models import MemberActive, MemberJoined, Platform
+from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
+from memberflow.models import Platform
 
 Snowflake = str
 
@@ -72,8 +73,8 @@ class DiscordRelaySource:
     secret_key = "discord_relay_public_key"
     form_payload_field: str | None = None
 
-    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
-        signatures.verify_discord_relay(secret, body, headers, now=now, window=window)
+    def verify(self, secret: str, request: WebhookRequest, *, now: float, window: int) -> None:
+        signatures.verify_discord_relay(secret, request.body, request.headers, now=now, window=window)
 
     def claimed_email(self, payload: Any) -> str | None:
         return email_or_none(dig(payload, "member", "email"))

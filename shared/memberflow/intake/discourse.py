@@ -14,9 +14,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from memberflow import signatures
+from memberflow.events import MemberActive, MemberJoined
 from memberflow.intake.errors import build, invalid_payload, validate
-from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, dig, email_or_none
-from memberflow.models import MemberActive, MemberJoined, Platform
+from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
+from memberflow.models import Platform
 
 INSTANCE_HEADER = "x-discourse-instance"
 EVENT_HEADER = "x-discourse-event"
@@ -68,9 +69,9 @@ class DiscourseSource:
         self.consent_user_field = consent_user_field
         """Id of the custom user field that records marketing consent; without it nobody is opted in."""
 
-    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
+    def verify(self, secret: str, request: WebhookRequest, *, now: float, window: int) -> None:
         # Discourse signs no timestamp: no replay window to check (dedup downstream covers replays).
-        signatures.verify_discourse(secret, body, headers)
+        signatures.verify_discourse(secret, request.body, request.headers)
 
     def claimed_email(self, payload: Any) -> str | None:
         return email_or_none(dig(payload, "user", "email"))

@@ -18,11 +18,11 @@ from urllib.parse import parse_qs
 
 from pydantic import ValidationError
 
-from memberflow.adapters.event_queue import QueueUnavailable
+from memberflow.errors import QueueUnavailable
 from memberflow.intake.errors import ROOT_FIELD, IntakeError
 from memberflow.intake.registry import SourceRegistry, build_registry
-from memberflow.intake.source import Accepted, Ignored, WebhookSource
-from memberflow.models import QueuedEvent
+from memberflow.intake.source import Accepted, Ignored, WebhookRequest, WebhookSource
+from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.privacy import mask_email
 from memberflow.signatures import REPLAY_WINDOW_SECONDS, SignatureError
 from memberflow.trace import (
@@ -32,7 +32,6 @@ from memberflow.trace import (
     TraceRecorder,
     email_subject,
     rejections_subject,
-    subject_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -40,9 +39,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
 
-class EventQueue(Protocol):
+class EventRouter(Protocol):
     def send(self, event: QueuedEvent) -> object:
-        """Store the event durably, or raise `QueueUnavailable`."""
+        """Store the event durably in the queue of its type's destination, or raise `QueueUnavailable`."""
 
 
 class IntakeMisconfigured(RuntimeError):
@@ -55,7 +54,7 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class IntakeDeps:
-    queue: EventQueue
+    queue: EventRouter
     trace: TraceRecorder
     secrets: Callable[[], Mapping[str, Any]]
     """The webhook secrets JSON (slack_signing_secret, discourse_secret, discord_relay_public_key, ...)."""
@@ -83,9 +82,12 @@ def accept_webhook(
     deps: IntakeDeps,
     *,
     correlation_id: str | None = None,
+    path: str = "",
+    query: Mapping[str, str] | None = None,
 ) -> IntakeResponse:
     correlation_id = correlation_id or uuid.uuid4().hex
     headers = {name.lower(): value for name, value in headers.items()}
+    request = WebhookRequest(source_name, raw_body, headers, path, dict(query or {}))
     received_at = deps.clock().astimezone(UTC)
     source: WebhookSource | None = None
     try:
@@ -96,7 +98,7 @@ def accept_webhook(
                 "payload_too_large",
                 f"the body is {len(raw_body)} bytes; at most {deps.max_body_bytes} are accepted",
             )
-        _verify(source, raw_body, headers, received_at, deps)
+        _verify(source, request, received_at, deps)
         interpretation = source.interpret(_parse_body(source, raw_body, headers), headers)
     except IntakeError as error:
         return _rejected(error, source_name, source, raw_body, headers, received_at, correlation_id, deps)
@@ -130,18 +132,12 @@ def accept_webhook(
     return IntakeResponse(interpretation.status, interpretation.body, interpretation.headers, source=source.name)
 
 
-def _verify(
-    source: WebhookSource,
-    raw_body: bytes,
-    headers: Mapping[str, str],
-    received_at: datetime,
-    deps: IntakeDeps,
-) -> None:
+def _verify(source: WebhookSource, request: WebhookRequest, received_at: datetime, deps: IntakeDeps) -> None:
     secret = deps.secrets().get(source.secret_key)
     if not isinstance(secret, str) or not secret:
         raise IntakeMisconfigured(f"the webhook secrets have no {source.secret_key}")
     try:
-        source.verify(secret, raw_body, headers, now=received_at.timestamp(), window=deps.replay_window_seconds)
+        source.verify(secret, request, now=received_at.timestamp(), window=deps.replay_window_seconds)
     except SignatureError as error:
         raise IntakeError(401, error.code, error.detail) from None
     except ValueError as error:  # a key that is not a key (e.g. a placeholder instead of the relay's public key)
@@ -188,12 +184,7 @@ def _parse_json(raw: bytes) -> Any:
 
 def _queue(queued: QueuedEvent, deps: IntakeDeps) -> IntakeResponse:
     source, received_at, correlation_id = queued.source, queued.received_at, queued.correlation_id
-    log_fields = {
-        "source": source,
-        "idempotency_key": queued.idempotency_key,
-        "event_type": queued.event.type,
-        "member_email": mask_email(queued.event.email),
-    }
+    log_fields = {"source": source, "idempotency_key": queued.idempotency_key, **queued.event.log_fields()}
     try:
         deps.queue.send(queued)
     except QueueUnavailable as error:
@@ -213,14 +204,14 @@ def _queue(queued: QueuedEvent, deps: IntakeDeps) -> IntakeResponse:
     _record(
         deps.trace,
         TraceRecord(
-            subject=subject_for(event),
+            subject=event.trace_subject(),
             step=Step.EVENT_RECEIVED,
             outcome=Outcome.OK,
             detail=f"{event.type} from {source} queued",
             correlation_id=correlation_id,
             source=source,
             at=received_at,
-            extra={"idempotency_key": queued.idempotency_key, "identity": event.identity.key},
+            extra={"idempotency_key": queued.idempotency_key, **_identity(event)},
         ),
     )
     body = {"status": "queued", "idempotency_key": queued.idempotency_key, "correlation_id": correlation_id}
@@ -281,6 +272,11 @@ def _claimed_email(
         return source.claimed_email(_parse_body(source, raw_body, headers))
     except IntakeError:
         return None
+
+
+def _identity(event: object) -> dict[str, str]:
+    identity = getattr(event, "identity", None)
+    return {"identity": identity.key} if identity is not None else {}
 
 
 def _record(trace: TraceRecorder, record: TraceRecord) -> None:

@@ -11,9 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from memberflow import signatures
+from memberflow.events import MemberActive, MemberJoined
 from memberflow.intake.errors import build, validate
-from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, dig, email_or_none
-from memberflow.models import MemberActive, MemberJoined, Platform
+from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
+from memberflow.models import Platform
 
 # Message subtypes that are a member writing something; the rest are edits, deletions, joins, topic changes...
 ACTIVITY_SUBTYPES = frozenset({"thread_broadcast", "file_share"})
@@ -91,8 +92,8 @@ class SlackSource:
     secret_key = "slack_signing_secret"
     form_payload_field: str | None = None
 
-    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
-        signatures.verify_slack(secret, body, headers, now=now, window=window)
+    def verify(self, secret: str, request: WebhookRequest, *, now: float, window: int) -> None:
+        signatures.verify_slack(secret, request.body, request.headers, now=now, window=window)
 
     def claimed_email(self, payload: Any) -> str | None:
         return email_or_none(dig(payload, "event", "user", "profile", "email"))

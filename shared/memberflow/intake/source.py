@@ -6,14 +6,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from memberflow.models import MemberActive, MemberJoined
+from memberflow.events.base import Event
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """Everything a source may need to verify a delivery: the exact bytes, the headers (lower-cased names), and
+    the path and query string (for senders that authenticate with a token in the URL)."""
+
+    source: str
+    body: bytes
+    headers: Mapping[str, str]
+    path: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """A member event to queue, with the key that stays the same when the platform delivers it again."""
+    """An event to queue, with the key that stays the same when the platform delivers it again."""
 
-    event: MemberJoined | MemberActive
+    event: Event
     idempotency_key: str
 
 
@@ -43,8 +55,8 @@ class WebhookSource(Protocol):
     form_payload_field: str | None
     """Form field that carries the JSON when the platform can post `application/x-www-form-urlencoded`."""
 
-    def verify(self, secret: str, body: bytes, headers: Mapping[str, str], *, now: float, window: int) -> None:
-        """Raise `signatures.SignatureError` unless the sender signed this body."""
+    def verify(self, secret: str, request: WebhookRequest, *, now: float, window: int) -> None:
+        """Raise `signatures.SignatureError` unless the sender provably sent this request."""
 
     def interpret(self, payload: Any, headers: Mapping[str, str]) -> Interpretation:
         """Validate the parsed body (a 400 `IntakeError` names the bad fields) and decide what it means."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memberflow.models import MemberJoined
+from memberflow.events import MemberJoined
 
 SUBSCRIBED = "subscribed"
 PENDING = "pending"

@@ -3,36 +3,29 @@ member joins subscribed, and when a member on double opt-in confirms."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 from datetime import datetime, timedelta
 
-from aws_lambda_powertools import Logger
-
-from memberflow.adapters.mailchimp import MailchimpClient
-from memberflow.adapters.member_store import MemberStore
-from memberflow.privacy import mask_email
-from memberflow.retry import TransientFailure
+from memberflow.errors import Transient
+from memberflow.onboarding.rules import WelcomeJourney
+from memberflow.ports import DueWorkIndex, MailingList, MemberRepository
 from memberflow.trace import Outcome, Step, StepRecorder
 
-logger = Logger()
+logger = logging.getLogger(__name__)
 
+DRIP = "drip"
+"""The drip's due-work queue."""
 JOURNEY_CLAIM_LEASE = timedelta(minutes=2)
 """Longer than the onboarding function's timeout: a claim left by a crashed invocation expires before its retry."""
 CONFIRM_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class WelcomeJourney:
-    journey_id: str
-    step_id: str
 
 
 def start_welcome_journey(
     member_id: str,
     email: str,
     journey: WelcomeJourney,
-    mailchimp: MailchimpClient,
-    members: MemberStore,
+    mailing_list: MailingList,
+    members: MemberRepository,
     step: StepRecorder,
     now: datetime,
 ) -> str:
@@ -41,28 +34,29 @@ def start_welcome_journey(
         current = members.get(member_id)
         if current is None or current.journey_started_at is None:
             # Another invocation holds the claim right now: try again once its lease has run out.
-            raise TransientFailure("the welcome journey is being started by another invocation")
+            raise Transient("the welcome journey is being started by another invocation")
         step(Step.JOURNEY_STARTED, Outcome.SKIPPED, "welcome journey already started for this member")
         return "already_started"
     try:
-        mailchimp.trigger_journey(journey.journey_id, journey.step_id, email)
+        mailing_list.trigger_journey(journey.journey_id, journey.step_id, email)
     except Exception:
         # After a timeout Mailchimp may have started it anyway; its journeys let a contact in only once.
         members.release_journey_claim(member_id)
         raise
     _confirm(members, member_id, now)
     step(Step.JOURNEY_STARTED, Outcome.OK, f"welcome journey {journey.journey_id} started")
-    logger.info("welcome journey started", extra={"member": mask_email(email)})
+    logger.info("welcome journey started", extra={"member_id": member_id})
     return "started"
 
 
-def enter_drip(members: MemberStore, member_id: str, step_days: tuple[int, ...], now: datetime) -> None:
-    """Steps are due the configured days after the member enters the drip (now), not after an old join date."""
+def enter_drip(due_work: DueWorkIndex, member_id: str, step_days: tuple[int, ...], now: datetime) -> None:
+    """Steps are due the configured days after the member enters the drip (now), not after an old join date.
+    A member who is active, or in (or past) the drip, is not entered again."""
     if step_days:
-        members.enter_drip(member_id, now, now + timedelta(days=step_days[0]))
+        due_work.schedule(DRIP, member_id, now + timedelta(days=step_days[0]), {"drip_started_at": now.isoformat()})
 
 
-def _confirm(members: MemberStore, member_id: str, now: datetime) -> None:
+def _confirm(members: MemberRepository, member_id: str, now: datetime) -> None:
     # The journey is started: losing this write would let the claim lapse and the journey start again.
     for attempt in range(1, CONFIRM_ATTEMPTS + 1):
         try:

@@ -66,12 +66,12 @@ def _fire_schedule(name: str, at: str | None) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from memberflow.adapters.member_store import MemberStore
+    from memberflow.adapters.member_profiles import DynamoMemberRepository
     from memberflow.adapters.trace_store import DynamoTraceStore
     from memberflow.trace_report import collect, render
 
     trace_table, members_table = _trace_tables(args.stack)
-    report = collect(args.email, DynamoTraceStore(trace_table), MemberStore(members_table))
+    report = collect(args.email, DynamoTraceStore(trace_table), DynamoMemberRepository(members_table))
     if args.json:
         print(json.dumps([_record_json(r) for r in report.records], indent=2))
     else:

@@ -1,0 +1,39 @@
+"""DynamoDB helpers shared by the table adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+
+def table(name: str) -> Any:
+    from memberflow.adapters.aws import table as cached_table
+
+    return cached_table(name)
+
+
+def update_if(table: Any, **request: Any) -> dict[str, Any] | None:
+    """An update with a ConditionExpression: DynamoDB's answer, or None when the condition did not hold."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return dict(table.update_item(**request))
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+
+
+def query_all(table: Any, **request: Any) -> Iterator[dict[str, Any]]:
+    """Every item a query matches, page by page."""
+    while True:
+        page = table.query(**request)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def as_datetime(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

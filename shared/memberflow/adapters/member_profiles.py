@@ -1,0 +1,179 @@
+"""Member profiles and identity links in DynamoDB (the members table).
+
+- `MEMBER#<member id>` / `PROFILE`: the member (member id = hash of the email, or the platform identity when the
+  platform gives no email). The drip's due-work state lives on it too (see `due_work`).
+- `IDENTITY#<platform:workspace:user>` / `LINK`: which member a platform user is, so activity events (which carry
+  only the platform's user id) find their member.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from memberflow.adapters.due_work import DUE_ATTRIBUTE, QUEUE_ATTRIBUTE, member_pk
+from memberflow.adapters.dynamo import as_datetime, table, update_if
+from memberflow.members import IdentityLink, MemberJoin, MemberRecord
+
+PROFILE = "PROFILE"
+LINK = "LINK"
+
+
+def identity_pk(identity_key: str) -> str:
+    return f"IDENTITY#{identity_key}"
+
+
+def record_from_item(item: dict[str, Any]) -> MemberRecord:
+    return MemberRecord(
+        member_id=item["member_id"],
+        joined_at=datetime.fromisoformat(item["joined_at"]),
+        email=item.get("email"),
+        name=item.get("name"),
+        platforms=sorted(item.get("platforms", [])),
+        identities=sorted(item.get("identities", [])),
+        marketing_consent=bool(item.get("marketing_consent", False)),
+        mailchimp_status=item.get("mailchimp_status"),
+        opted_out_before=bool(item.get("opted_out_before", False)),
+        journey_started_at=as_datetime(item.get("journey_started_at")),
+        activated_at=as_datetime(item.get("activated_at")),
+        last_active_at=as_datetime(item.get("last_active_at")),
+        drip_steps_sent=int(item.get("drip_steps_sent", 0)),
+        drip_due_at=as_datetime(item.get(DUE_ATTRIBUTE)),
+        drip_started_at=as_datetime(item.get("drip_started_at")),
+        last_correlation_id=item.get("last_correlation_id", ""),
+    )
+
+
+class DynamoMemberRepository:
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+
+    @property
+    def _table(self) -> Any:
+        return table(self._table_name)
+
+    def get(self, member_id: str) -> MemberRecord | None:
+        item = self._table.get_item(Key={"pk": member_pk(member_id), "sk": PROFILE}, ConsistentRead=True).get("Item")
+        return record_from_item(item) if item else None
+
+    def record_join(self, join: MemberJoin) -> MemberRecord:
+        """Create or update the member in one atomic write, so concurrent joins on two platforms lose nothing:
+        platforms and identities are sets, consent once given stays given, the first join date is kept."""
+        expressions = [
+            "member_id = :id",
+            "joined_at = if_not_exists(joined_at, :joined)",
+            "drip_steps_sent = if_not_exists(drip_steps_sent, :zero)",
+            "last_correlation_id = :correlation",
+        ]
+        values: dict[str, Any] = {
+            ":id": join.member_id,
+            ":joined": join.joined_at.isoformat(),
+            ":zero": 0,
+            ":correlation": join.correlation_id,
+            ":platform": {join.platform},
+            ":identity": {join.identity_key},
+        }
+        if join.email:
+            expressions.append("email = :email")
+            values[":email"] = join.email
+        if join.name:
+            expressions.append("#name = if_not_exists(#name, :name)")
+            values[":name"] = join.name
+        if join.marketing_consent:
+            expressions.append("marketing_consent = :true")
+            values[":true"] = True
+        else:
+            expressions.append("marketing_consent = if_not_exists(marketing_consent, :false)")
+            values[":false"] = False
+        if join.active_before_join:
+            expressions.append("activated_at = if_not_exists(activated_at, :active)")
+            expressions.append("last_active_at = if_not_exists(last_active_at, :active)")
+            values[":active"] = join.active_before_join.isoformat()
+        request: dict[str, Any] = {
+            "Key": {"pk": member_pk(join.member_id), "sk": PROFILE},
+            "UpdateExpression": "SET " + ", ".join(expressions) + " ADD platforms :platform, identities :identity",
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+        }
+        if join.name:
+            request["ExpressionAttributeNames"] = {"#name": "name"}  # `name` is a DynamoDB reserved word
+        return record_from_item(self._table.update_item(**request)["Attributes"])
+
+    def set_mailchimp_status(self, member_id: str, status: str, *, opted_out: bool = False) -> None:
+        expression = "SET mailchimp_status = :s" + (", opted_out_before = :true" if opted_out else "")
+        values: dict[str, Any] = {":s": status} | ({":true": True} if opted_out else {})
+        self._table.update_item(
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+        )
+
+    def link(self, identity_key: str) -> IdentityLink | None:
+        item = self._table.get_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return IdentityLink(identity_key, item.get("member_id"), as_datetime(item.get("last_active_at")))
+
+    def save_link(self, identity_key: str, member_id: str) -> None:
+        self._table.update_item(
+            Key={"pk": identity_pk(identity_key), "sk": LINK},
+            UpdateExpression="SET member_id = :m",
+            ExpressionAttributeValues={":m": member_id},
+        )
+
+    def note_unlinked_activity(self, identity_key: str, at: datetime) -> None:
+        """Activity from someone we have not seen join: remembered, so their later join counts them as active."""
+        self._table.update_item(
+            Key={"pk": identity_pk(identity_key), "sk": LINK},
+            UpdateExpression="SET last_active_at = :t",
+            ExpressionAttributeValues={":t": at.isoformat()},
+        )
+
+    def claim_journey(self, member_id: str, now: datetime, lease: timedelta) -> bool:
+        """Claim the right to start the welcome journey. The claim is a lease, so a crash between claim and
+        trigger delays the journey instead of losing it; once started, nobody can claim it again."""
+        claimed = update_if(
+            self._table,
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression="SET journey_claimed_until = :until",
+            ConditionExpression=(
+                "attribute_exists(pk) AND attribute_not_exists(journey_started_at) "
+                "AND (attribute_not_exists(journey_claimed_until) OR journey_claimed_until < :now)"
+            ),
+            ExpressionAttributeValues={":until": (now + lease).isoformat(), ":now": now.isoformat()},
+        )
+        return claimed is not None
+
+    def confirm_journey_started(self, member_id: str, at: datetime) -> None:
+        self._table.update_item(
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            UpdateExpression="SET journey_started_at = :t REMOVE journey_claimed_until",
+            ExpressionAttributeValues={":t": at.isoformat()},
+        )
+
+    def release_journey_claim(self, member_id: str) -> None:
+        """The trigger failed before Mailchimp accepted it: let the retry claim it again at once."""
+        self._table.update_item(
+            Key={"pk": member_pk(member_id), "sk": PROFILE}, UpdateExpression="REMOVE journey_claimed_until"
+        )
+
+    def mark_active(self, member_id: str, at: datetime) -> bool:
+        """Record activity and take the member out of the drip. True when this is their first activity.
+        Events are not ordered: an activity older than the one recorded changes nothing."""
+        answer = update_if(
+            self._table,
+            Key={"pk": member_pk(member_id), "sk": PROFILE},
+            # Activity takes the member out of the drip's due-work queue in the same write.
+            UpdateExpression=(
+                "SET last_active_at = :t, activated_at = if_not_exists(activated_at, :t) "
+                f"REMOVE {QUEUE_ATTRIBUTE}, {DUE_ATTRIBUTE}"
+            ),
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(last_active_at) OR last_active_at < :t)"
+            ),
+            ExpressionAttributeValues={":t": at.isoformat()},
+            ReturnValues="UPDATED_OLD",
+        )
+        if answer is None:
+            return False  # unknown member, or already active more recently
+        return "activated_at" not in answer.get("Attributes", {})

@@ -1,0 +1,29 @@
+"""The event types memberflow knows. Each is registered with its model, the destination intake routes it to (a
+queue named in template.yaml's EVENT_DESTINATIONS) and the consumer that handles it. A new automation adds its
+events module and one line per event type to `CATALOG`; nothing else changes."""
+
+from __future__ import annotations
+
+from memberflow.events.base import Event, EventCatalog, EventType
+from memberflow.events.members import MemberActive, MemberEvent, MemberJoined
+
+MEMBER_EVENTS = "member-events"
+"""Destination of member events: the queue the onboarding consumer reads."""
+
+CATALOG = EventCatalog(
+    [
+        EventType("member_joined", MemberJoined, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("member_active", MemberActive, destination=MEMBER_EVENTS, consumer="onboarding"),
+    ]
+)
+
+__all__ = [
+    "CATALOG",
+    "MEMBER_EVENTS",
+    "Event",
+    "EventCatalog",
+    "EventType",
+    "MemberActive",
+    "MemberEvent",
+    "MemberJoined",
+]

@@ -1,0 +1,67 @@
+"""Members as memberflow knows them, and identity resolution: which member a platform user is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from memberflow.models import MemberIdentity
+from memberflow.privacy import email_key
+
+
+@dataclass
+class MemberRecord:
+    member_id: str
+    joined_at: datetime
+    email: str | None = None
+    name: str | None = None
+    platforms: list[str] = field(default_factory=list)
+    identities: list[str] = field(default_factory=list)
+    marketing_consent: bool = False
+    mailchimp_status: str | None = None
+    opted_out_before: bool = False
+    """Mailchimp once answered unsubscribed or cleaned for this member: never ask for a direct subscribe again."""
+    journey_started_at: datetime | None = None
+    activated_at: datetime | None = None
+    last_active_at: datetime | None = None
+    drip_steps_sent: int = 0
+    drip_due_at: datetime | None = None
+    drip_started_at: datetime | None = None
+    """When the member entered the drip: steps are due that many days after it."""
+    last_correlation_id: str = ""
+
+
+@dataclass(frozen=True)
+class MemberJoin:
+    """What one join tells us about a member."""
+
+    member_id: str
+    identity_key: str
+    platform: str
+    joined_at: datetime
+    correlation_id: str
+    email: str | None = None
+    name: str | None = None
+    marketing_consent: bool = False
+    active_before_join: datetime | None = None
+    """Activity seen from this platform identity before its join arrived (events are not ordered)."""
+
+
+@dataclass(frozen=True)
+class IdentityLink:
+    identity_key: str
+    member_id: str | None
+    last_active_at: datetime | None
+
+
+def member_id_for(identity: MemberIdentity, email: str | None) -> str:
+    """A member is their address (hashed) wherever they join; without one, their platform identity."""
+    return email_key(email) if email else identity.key
+
+
+def resolve_member_id(identity: MemberIdentity, email: str | None, link: IdentityLink | None) -> str | None:
+    """The member a platform user is: the member their identity was linked to at join, else the member their
+    address names; None when neither is known."""
+    if link and link.member_id:
+        return link.member_id
+    return email_key(email) if email else None

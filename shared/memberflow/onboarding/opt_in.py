@@ -1,0 +1,54 @@
+"""Members on double opt-in: re-checked in Mailchimp when due, welcomed once they confirmed, let go after a while."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from memberflow.errors import AccountProblem, Transient
+from memberflow.onboarding import consent
+from memberflow.onboarding.drip import Deferred, DripDeps, DripReport
+from memberflow.onboarding.join import OPT_IN
+from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
+from memberflow.ports import DueWork
+from memberflow.trace import Outcome, Step, StepRecorder, email_subject
+
+OPT_IN_PATIENCE = timedelta(days=30)
+"""How long a pending member is re-checked before we stop waiting for their confirmation."""
+
+
+def check_opt_ins(now: datetime, run_id: str, deps: DripDeps, report: DripReport) -> None:
+    for work in deps.due_work.due(OPT_IN, now):
+        _check(work, now, run_id, deps, report)
+
+
+def _check(work: DueWork, now: datetime, run_id: str, deps: DripDeps, report: DripReport) -> None:
+    member = deps.members.get(work.member_id)
+    if member is None or member.email is None:
+        deps.due_work.remove(OPT_IN, work.member_id)
+        return
+    since = datetime.fromisoformat(str(work.details.get("awaiting_since") or work.due_at.isoformat()))
+    step = StepRecorder(deps.trace, email_subject(member.email), run_id, "opt-in")
+    try:
+        status = deps.mailing_list.member_status(deps.list_id, member.email)
+        if status == consent.SUBSCRIBED:
+            deps.members.set_mailchimp_status(member.member_id, status)
+            step(Step.MAILCHIMP_UPSERT, Outcome.OK, "double opt-in confirmed: status subscribed")
+            start_welcome_journey(
+                member.member_id, member.email, deps.welcome_journey, deps.mailing_list, deps.members, step, now
+            )
+            enter_drip(deps.due_work, member.member_id, deps.step_days, now)
+            deps.due_work.remove(OPT_IN, member.member_id)
+            report.opt_ins_confirmed += 1
+            return
+    except (Transient, AccountProblem) as failure:
+        raise Deferred() from failure
+    waited = now - since
+    if status == consent.PENDING and waited < OPT_IN_PATIENCE:
+        # Most people confirm within the hour; after the first day, once a day is enough.
+        recheck = now + (timedelta(hours=1) if waited < timedelta(days=1) else timedelta(days=1))
+        deps.due_work.schedule(OPT_IN, member.member_id, recheck, {"awaiting_since": since.isoformat()})
+        return
+    deps.due_work.remove(OPT_IN, member.member_id)
+    report.opt_ins_given_up += 1
+    reason = f"not confirmed within {OPT_IN_PATIENCE.days} days" if status == consent.PENDING else f"status {status}"
+    step(Step.SKIPPED, Outcome.SKIPPED, f"double opt-in {reason}: no welcome journey")

@@ -1,0 +1,40 @@
+"""What intake writes to a queue and consumers read back: the event plus what makes it traceable and
+deduplicable. The event is typed by the catalog, so the envelope serves every registered event type."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
+
+from memberflow.events.base import Event, EventCatalog
+
+
+class QueuedEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    idempotency_key: str = Field(min_length=1, max_length=512)
+    """Stable across redeliveries of the same platform event (Slack event_id, Discourse resource id + event, ...)."""
+    correlation_id: str = Field(min_length=1)
+    source: str
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    event: SerializeAsAny[Event]
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _typed_event(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, Event) or not isinstance(value, dict):
+            return value
+        catalog = (info.context or {}).get("catalog") or _default_catalog()
+        return catalog.parse(value)
+
+    @classmethod
+    def from_json(cls, body: str | bytes, catalog: EventCatalog | None = None) -> QueuedEvent:
+        return cls.model_validate_json(body, context={"catalog": catalog or _default_catalog()})
+
+
+def _default_catalog() -> EventCatalog:
+    from memberflow.events import CATALOG
+
+    return CATALOG

@@ -1,0 +1,98 @@
+"""The small interfaces domain code depends on. Adapters implement them (DynamoDB, Mailchimp, SQS); in-memory fakes
+implement them for domain tests that run in milliseconds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from memberflow.members import IdentityLink, MemberJoin, MemberRecord
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class ListMember:
+    email: str
+    status: str
+    """subscribed, unsubscribed, cleaned, pending, transactional or archived."""
+
+
+class MailingList(Protocol):
+    """The marketing audience (Mailchimp). Failures arrive as `memberflow.errors`."""
+
+    def upsert_member(
+        self, list_id: str, email: str, *, status_if_new: str, merge_fields: dict[str, str]
+    ) -> ListMember: ...
+
+    def set_status(self, list_id: str, email: str, status: str) -> ListMember: ...
+
+    def member_status(self, list_id: str, email: str) -> str | None:
+        """None when the audience has no such member."""
+
+    def list_exists(self, list_id: str) -> bool: ...
+
+    def add_tags(self, list_id: str, email: str, tags: list[str]) -> None: ...
+
+    def trigger_journey(self, journey_id: str, step_id: str, email: str) -> None: ...
+
+    def is_available(self) -> bool:
+        """The service answers and accepts our credentials."""
+
+
+class MemberRepository(Protocol):
+    """Member profiles and the identity links that say which member a platform user is."""
+
+    def get(self, member_id: str) -> MemberRecord | None: ...
+
+    def record_join(self, join: MemberJoin) -> MemberRecord: ...
+
+    def set_mailchimp_status(self, member_id: str, status: str, *, opted_out: bool = False) -> None: ...
+
+    def link(self, identity_key: str) -> IdentityLink | None: ...
+
+    def save_link(self, identity_key: str, member_id: str) -> None: ...
+
+    def note_unlinked_activity(self, identity_key: str, at: datetime) -> None: ...
+
+    def mark_active(self, member_id: str, at: datetime) -> bool:
+        """Record activity (it stops the drip); True when it is the member's first."""
+
+    def claim_journey(self, member_id: str, now: datetime, lease: timedelta) -> bool: ...
+
+    def confirm_journey_started(self, member_id: str, at: datetime) -> None: ...
+
+    def release_journey_claim(self, member_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DueWork:
+    """One member's work in one due-work queue (the drip's next step, an opt-in re-check, ...)."""
+
+    queue: str
+    member_id: str
+    due_at: datetime
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """The item's other attributes: for the drip, the member profile; for an opt-in wait, when it began."""
+
+
+class DueWorkIndex(Protocol):
+    """Work due at a time, per member and queue: a run reads only what is due, never the whole community.
+
+    `claim` moves the work on atomically (to `next_due`, or out of the index) only if nobody else did since it was
+    read and the member was not stopped meanwhile (e.g. became active); `progress` counters move with it.
+    `release` undoes a claim whose work could not be done, so the next run does it."""
+
+    def due(self, queue: str, now: datetime) -> Iterator[DueWork]: ...
+
+    def schedule(
+        self, queue: str, member_id: str, due_at: datetime, details: Mapping[str, Any] | None = None
+    ) -> bool: ...
+
+    def claim(self, work: DueWork, *, next_due: datetime | None, progress: Mapping[str, int] | None = None) -> bool: ...
+
+    def release(self, work: DueWork, *, progress: Mapping[str, int] | None = None) -> bool: ...
+
+    def remove(self, queue: str, member_id: str) -> None: ...

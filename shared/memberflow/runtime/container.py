@@ -1,0 +1,160 @@
+"""One container per cold start, built lazily: each dependency is created on first use, so a function pays only
+for what it runs, and the pieces two capabilities share (the Mailchimp client, the member store, the trace) are
+built once. Imports stay inside the builders for the same reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
+
+from memberflow.config import (
+    ConsumerSettings,
+    DripSettings,
+    IntakeSettings,
+    MailchimpSettings,
+    MembersSettings,
+    TraceSettings,
+    WelcomeSettings,
+    load_settings,
+)
+
+if TYPE_CHECKING:
+    from memberflow.adapters.due_work import DynamoDueWorkIndex
+    from memberflow.adapters.mailchimp import MailchimpList
+    from memberflow.adapters.member_profiles import DynamoMemberRepository
+    from memberflow.adapters.trace_store import DynamoTraceStore
+    from memberflow.intake.service import IntakeDeps
+    from memberflow.onboarding.drip import DripDeps
+    from memberflow.onboarding.join import OnboardingDeps
+    from memberflow.pipeline.worker import Handler, Worker
+
+
+class Container:
+    @cached_property
+    def trace(self) -> DynamoTraceStore:
+        from memberflow.adapters.trace_store import DynamoTraceStore
+
+        return DynamoTraceStore(load_settings(TraceSettings).trace_table_name)
+
+    @cached_property
+    def members(self) -> DynamoMemberRepository:
+        from memberflow.adapters.member_profiles import DynamoMemberRepository
+
+        return DynamoMemberRepository(load_settings(MembersSettings).members_table_name)
+
+    @cached_property
+    def due_work(self) -> DynamoDueWorkIndex:
+        from memberflow.adapters.due_work import DynamoDueWorkIndex
+
+        return DynamoDueWorkIndex(load_settings(MembersSettings).members_table_name)
+
+    @cached_property
+    def mailing_list(self) -> MailchimpList:
+        from memberflow.adapters.mailchimp import MailchimpList
+        from memberflow.adapters.secrets import get_json_secret
+
+        settings = load_settings(MailchimpSettings)
+
+        def api_key(fresh: bool) -> str:
+            return str(get_json_secret(settings.mailchimp_secret_arn, fresh=fresh)["api_key"])
+
+        return MailchimpList(api_key, settings.mailchimp_api_url, settings.mailchimp_timeout_seconds)
+
+    @cached_property
+    def intake(self) -> IntakeDeps:
+        from functools import partial
+
+        from memberflow.adapters.secrets import get_json_secret
+        from memberflow.adapters.sqs import SqsEventRouter
+        from memberflow.events import CATALOG
+        from memberflow.intake.registry import build_registry
+        from memberflow.intake.service import IntakeDeps
+
+        settings = load_settings(IntakeSettings)
+        return IntakeDeps(
+            queue=SqsEventRouter(settings.event_destinations, CATALOG),
+            trace=self.trace,
+            # Fetched on use, not here: the secret is cached for a few minutes so rotation is picked up.
+            secrets=partial(get_json_secret, settings.webhook_secrets_arn),
+            registry=build_registry(settings.discourse_consent_user_field or None),
+            max_body_bytes=settings.max_body_bytes,
+            replay_window_seconds=settings.replay_window_seconds,
+        )
+
+    @cached_property
+    def onboarding(self) -> OnboardingDeps:
+        from memberflow.onboarding.join import OnboardingDeps
+
+        return OnboardingDeps(
+            mailing_list=self.mailing_list,
+            members=self.members,
+            due_work=self.due_work,
+            trace=self.trace,
+            rules=self._onboarding_rules(),
+        )
+
+    @cached_property
+    def drip(self) -> DripDeps:
+        from memberflow.onboarding.drip import DripDeps
+
+        rules = self._onboarding_rules()
+        load_settings(DripSettings)  # every variable the drip needs, named at once if one is missing
+        return DripDeps(
+            mailing_list=self.mailing_list,
+            members=self.members,
+            due_work=self.due_work,
+            trace=self.trace,
+            list_id=rules.list_id,
+            step_days=rules.drip_step_days,
+            welcome_journey=rules.welcome_journey,
+        )
+
+    def _onboarding_rules(self) -> Any:
+        from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
+
+        settings = load_settings(WelcomeSettings)
+        return OnboardingRules(
+            list_id=settings.mailchimp_list_id,
+            welcome_journey=WelcomeJourney(settings.welcome_journey_id, settings.welcome_journey_step_id),
+            drip_step_days=settings.drip_step_days,
+        )
+
+    def worker(self, consumer: str, handlers: Mapping[str, Handler], before: Callable[[Any], None] | None) -> Worker:
+        from memberflow.adapters.sqs import SqsWorkQueue
+        from memberflow.events import CATALOG
+        from memberflow.pipeline.health import ServiceHealth
+        from memberflow.pipeline.policy import RetryPolicy
+        from memberflow.pipeline.worker import Worker
+
+        settings = load_settings(ConsumerSettings)
+        return Worker(
+            catalog=CATALOG,
+            handlers=handlers,
+            queue=SqsWorkQueue(
+                settings.queue_url, settings.dead_letter_queue_url, settings.idempotency_table_name, consumer
+            ),
+            trace=self.trace,
+            policy=RetryPolicy(
+                max_attempts=settings.max_receive_count,
+                retry_base_seconds=settings.retry_base_seconds,
+                max_receives=settings.max_deliveries,
+            ),
+            health=ServiceHealth(open_seconds=max(1.0, float(settings.retry_base_seconds))),
+            before=before,
+        )
+
+
+@cache
+def container() -> Container:
+    return Container()
+
+
+def reset() -> None:
+    """Forget everything built from the environment, as a new container would (the local stack and tests change
+    the environment between runs)."""
+    from memberflow.adapters import aws, secrets
+
+    for built in (container, load_settings, aws.client, aws.table):
+        built.cache_clear()
+    secrets.clear_cache()

@@ -1,0 +1,100 @@
+"""An SQS-triggered Lambda handler for any consumer: Powertools' batch processing (partial batch failures) and
+idempotency around the generic worker. A consumer's function is then a handler table and one call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from memberflow.config import ConsumerSettings, load_settings
+from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.pipeline.worker import Handler, QueuedMessage, Worker
+from memberflow.runtime.container import container
+
+IDEMPOTENCY_DAYS = 7
+"""Longer than any platform's retries and Discourse's manual redeliveries."""
+
+
+class SqsConsumer:
+    """`handler(event, context)` for a consumer whose work per event type is `handlers()` (built on first use)."""
+
+    def __init__(
+        self,
+        consumer: str,
+        handlers: Callable[[], Mapping[str, Handler]],
+        *,
+        worst_case_ms_per_message: int,
+        metric_prefix: str,
+        logger: Logger,
+        metrics: Metrics,
+    ) -> None:
+        self.consumer = consumer
+        self._handlers = handlers
+        self._worst_case_ms = worst_case_ms_per_message
+        self._metric_prefix = metric_prefix
+        self._logger = logger
+        self._metrics = metrics
+        # Report failures per message even when all fail: each one has already set its own retry delay.
+        self._processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self._idempotency = IdempotencyConfig(
+            event_key_jmespath="idempotency_key",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_DAYS * 24 * 3600,
+        )
+        self._worker: Worker | None = None
+        self._handle_once: Callable[..., Any] | None = None
+
+    def _build(self) -> Worker:
+        table = load_settings(ConsumerSettings).idempotency_table_name
+        handlers = self._handlers()
+
+        @idempotent_function(
+            data_keyword_argument="queued",
+            persistence_store=DynamoDBPersistenceLayer(table_name=table),
+            config=self._idempotency,
+            key_prefix=f"memberflow.{self.consumer}",
+        )
+        def handle_once(queued: QueuedEvent) -> dict[str, Any]:
+            outcome = handlers[queued.event.type](queued)
+            result = outcome.get("result", "done") if isinstance(outcome, dict) else "done"
+            self._metrics.add_metric(name=f"{self._metric_prefix}_{result}", unit=MetricUnit.Count, value=1)
+            return dict(outcome) if isinstance(outcome, dict) else {"result": result}
+
+        once = {event_type: (lambda queued: handle_once(queued=queued)) for event_type in handlers}
+        return container().worker(
+            self.consumer, once, lambda queued: self._logger.set_correlation_id(queued.correlation_id)
+        )
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if self._worker is None:
+            self._worker = self._build()
+        self._idempotency.register_lambda_context(context)
+        worker = self._worker
+
+        def record_handler(record: Any) -> Any:
+            message = QueuedMessage(
+                message_id=record["messageId"],
+                receipt_handle=record["receiptHandle"],
+                body=record["body"],
+                receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)),
+            )
+            enough_time = context.get_remaining_time_in_millis() > self._worst_case_ms
+            return worker.process(message, enough_time=enough_time)
+
+        answer = process_partial_response(
+            event=event, record_handler=record_handler, processor=self._processor, context=context
+        )
+        received = len(event.get("Records", []))
+        self._metrics.add_metric(name=f"{self._metric_prefix}sReceived", unit=MetricUnit.Count, value=received)
+        retried = len(answer["batchItemFailures"])
+        self._metrics.add_metric(name=f"{self._metric_prefix}sRetried", unit=MetricUnit.Count, value=retried)
+        return dict(answer)

@@ -1,0 +1,238 @@
+"""In-memory fakes of the ports, so domain rules are tested in milliseconds, without moto or the sandbox.
+They keep the promises the real adapters make (conditional claims, identity links, Mailchimp's status rules)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from memberflow.errors import ComplianceState, Transient
+from memberflow.members import IdentityLink, MemberJoin, MemberRecord
+from memberflow.pipeline.policy import Park
+from memberflow.pipeline.worker import QueuedMessage
+from memberflow.ports import DueWork, ListMember
+from memberflow.trace import Outcome, Step, TraceRecord
+
+
+class MemoryTrace:
+    def __init__(self) -> None:
+        self.records: list[TraceRecord] = []
+
+    def record(self, record: TraceRecord) -> None:
+        self.records.append(record)
+
+    def query(self, subject: str) -> list[TraceRecord]:
+        return [r for r in self.records if r.subject == subject]
+
+    def steps(self, subject: str | None = None) -> list[tuple[Step, Outcome]]:
+        return [(r.step, r.outcome) for r in self.records if subject is None or r.subject == subject]
+
+    def details(self) -> list[str]:
+        return [r.detail for r in self.records]
+
+
+class FakeMailingList:
+    """Mailchimp's rules that onboarding relies on: `status_if_new` only applies to new members, opted-out
+    members keep their status, compliance-state addresses cannot be subscribed directly."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, str] = {}
+        self.tags: dict[str, list[str]] = {}
+        self.journeys: list[str] = []
+        self.compliance_state: set[str] = set()
+        self.failures: list[Exception] = []
+        """Raised, in order, by the next calls."""
+        self.calls: list[str] = []
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.failures:
+            raise self.failures.pop(0)
+
+    def upsert_member(self, list_id: str, email: str, *, status_if_new: str, merge_fields: dict[str, str]) -> ListMember:
+        self._call("upsert")
+        key = email.lower()
+        if key not in self.members:
+            if status_if_new == "subscribed" and key in self.compliance_state:
+                raise ComplianceState("Member In Compliance State", "the address is in compliance state", 400)
+            self.members[key] = status_if_new
+        return ListMember(email, self.members[key])
+
+    def set_status(self, list_id: str, email: str, status: str) -> ListMember:
+        self._call("set_status")
+        key = email.lower()
+        if status == "subscribed" and key in self.compliance_state:
+            raise ComplianceState("Member In Compliance State", "the address is in compliance state", 400)
+        self.members[key] = status
+        return ListMember(email, status)
+
+    def member_status(self, list_id: str, email: str) -> str | None:
+        self._call("status")
+        return self.members.get(email.lower())
+
+    def list_exists(self, list_id: str) -> bool:
+        return True
+
+    def add_tags(self, list_id: str, email: str, tags: list[str]) -> None:
+        self._call("tags")
+        self.tags.setdefault(email.lower(), []).extend(tags)
+
+    def trigger_journey(self, journey_id: str, step_id: str, email: str) -> None:
+        self._call("journey")
+        self.journeys.append(email.lower())
+
+    def is_available(self) -> bool:
+        return not self.failures
+
+
+class MemoryMembers:
+    def __init__(self) -> None:
+        self.profiles: dict[str, MemberRecord] = {}
+        self.links: dict[str, IdentityLink] = {}
+        self.claims: dict[str, datetime] = {}
+
+    def get(self, member_id: str) -> MemberRecord | None:
+        member = self.profiles.get(member_id)
+        return replace(member) if member else None
+
+    def record_join(self, join: MemberJoin) -> MemberRecord:
+        member = self.profiles.get(join.member_id) or MemberRecord(join.member_id, join.joined_at)
+        member.email = join.email or member.email
+        member.name = member.name or join.name
+        member.platforms = sorted(set(member.platforms) | {join.platform})
+        member.identities = sorted(set(member.identities) | {join.identity_key})
+        member.marketing_consent = member.marketing_consent or join.marketing_consent
+        if join.active_before_join and member.activated_at is None:
+            member.activated_at = member.last_active_at = join.active_before_join
+        self.profiles[join.member_id] = member
+        return replace(member)
+
+    def set_mailchimp_status(self, member_id: str, status: str, *, opted_out: bool = False) -> None:
+        member = self.profiles[member_id]
+        member.mailchimp_status = status
+        member.opted_out_before = member.opted_out_before or opted_out
+
+    def link(self, identity_key: str) -> IdentityLink | None:
+        return self.links.get(identity_key)
+
+    def save_link(self, identity_key: str, member_id: str) -> None:
+        current = self.links.get(identity_key)
+        self.links[identity_key] = IdentityLink(identity_key, member_id, current.last_active_at if current else None)
+
+    def note_unlinked_activity(self, identity_key: str, at: datetime) -> None:
+        current = self.links.get(identity_key)
+        self.links[identity_key] = IdentityLink(identity_key, current.member_id if current else None, at)
+
+    def mark_active(self, member_id: str, at: datetime) -> bool:
+        member = self.profiles.get(member_id)
+        if member is None or (member.last_active_at and member.last_active_at >= at):
+            return False
+        first = member.activated_at is None
+        member.activated_at = member.activated_at or at
+        member.last_active_at = at
+        member.drip_due_at = None
+        return first
+
+    def claim_journey(self, member_id: str, now: datetime, lease: timedelta) -> bool:
+        member = self.profiles.get(member_id)
+        if member is None or member.journey_started_at or self.claims.get(member_id, now) > now:
+            return False
+        self.claims[member_id] = now + lease
+        return True
+
+    def confirm_journey_started(self, member_id: str, at: datetime) -> None:
+        self.profiles[member_id].journey_started_at = at
+        self.claims.pop(member_id, None)
+
+    def release_journey_claim(self, member_id: str) -> None:
+        self.claims.pop(member_id, None)
+
+
+class MemoryDueWork:
+    """Due work per (queue, member); the drip's is kept on the member profile, as in the table."""
+
+    def __init__(self, members: MemoryMembers) -> None:
+        self._members = members
+        self.items: dict[tuple[str, str], DueWork] = {}
+
+    def due(self, queue: str, now: datetime) -> Iterator[DueWork]:
+        ready = [w for (q, _), w in self.items.items() if q == queue and w.due_at <= now]
+        yield from sorted(ready, key=lambda w: w.due_at)
+
+    def schedule(self, queue: str, member_id: str, due_at: datetime, details: Mapping[str, Any] | None = None) -> bool:
+        if queue == "drip":
+            member = self._members.profiles.get(member_id)
+            if member is None or member.activated_at or (queue, member_id) in self.items or member.drip_steps_sent:
+                return False
+            member.drip_due_at = due_at
+            member.drip_started_at = datetime.fromisoformat(str((details or {})["drip_started_at"]))
+        self.items[(queue, member_id)] = DueWork(queue, member_id, due_at, dict(details or {}))
+        return True
+
+    def claim(self, work: DueWork, *, next_due: datetime | None, progress: Mapping[str, int] | None = None) -> bool:
+        current = self.items.get((work.queue, work.member_id))
+        member = self._members.profiles.get(work.member_id)
+        if current is None or current.due_at != work.due_at or (work.queue == "drip" and member and member.activated_at):
+            return False
+        if progress and member and member.drip_steps_sent != progress.get("drip_steps_sent", member.drip_steps_sent):
+            return False
+        if progress and member:
+            member.drip_steps_sent += 1
+        self._move(work, next_due)
+        return True
+
+    def release(self, work: DueWork, *, progress: Mapping[str, int] | None = None) -> bool:
+        member = self._members.profiles.get(work.member_id)
+        if progress and member:
+            member.drip_steps_sent -= 1
+        self._move(work, work.due_at, work)
+        return True
+
+    def remove(self, queue: str, member_id: str) -> None:
+        self.items.pop((queue, member_id), None)
+        member = self._members.profiles.get(member_id)
+        if queue == "drip" and member:
+            member.drip_due_at = None
+
+    def _move(self, work: DueWork, due_at: datetime | None, original: DueWork | None = None) -> None:
+        if due_at is None:
+            self.remove(work.queue, work.member_id)
+            return
+        self.items[(work.queue, work.member_id)] = replace(original or work, due_at=due_at)
+        member = self._members.profiles.get(work.member_id)
+        if work.queue == "drip" and member:
+            member.drip_due_at = due_at
+
+
+class FakeWorkQueue:
+    def __init__(self) -> None:
+        self.visibility: list[int] = []
+        self.parked: list[dict[str, str]] = []
+        self._deferrals: dict[str, int] = {}
+
+    def retry_later(self, message: QueuedMessage, delay_seconds: int) -> None:
+        self.visibility.append(delay_seconds)
+
+    def park(self, message: QueuedMessage, park: Park, correlation_id: str, idempotency_key: str) -> None:
+        self.parked.append(
+            {
+                "body": message.body,
+                "failure_reason": park.reason,
+                "failure_kind": park.kind,
+                "retryable": str(park.retryable).lower(),
+                "correlation_id": correlation_id or "unknown",
+                "idempotency_key": idempotency_key or "unknown",
+            }
+        )
+
+    def deferrals(self, message: QueuedMessage) -> int:
+        return self._deferrals.get(message.message_id, 0)
+
+    def record_deferral(self, message: QueuedMessage) -> None:
+        self._deferrals[message.message_id] = self._deferrals.get(message.message_id, 0) + 1
+
+
+def unavailable(message: str = "Mailchimp 500 Internal Server Error") -> Transient:
+    return Transient(message)
