@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install demo test test-fast lint lint-template bench local clean
+.PHONY: install demo test test-fast lint lint-template bench local clean lock
 
 # uv makes a fresh install take seconds. Use the machine's uv if there is one; otherwise bootstrap it inside the
 # project's venv with pip, so nothing is installed outside the project (and PEP 668 systems are fine).
@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if command -v uv >/dev/null 2>&1; then uv=uv; else \
 		test -x $(VENV)/bin/uv || $(PY) -m pip install -q --disable-pip-version-check uv; uv=$(VENV)/bin/uv; fi; \
-		$$uv pip install -q -p $(PY) -e '.[dev]'
+		$$uv pip install -q -p $(PY) -e '.[local,dev]'
 	@touch $@
 
 install: $(VENV)/.installed
@@ -35,8 +35,23 @@ lint-template: install
 
 lint: install lint-template
 	$(VENV)/bin/ruff check shared functions infra tests
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(VENV)/bin/mypy shared/memberflow
 	@for handler in functions/*/app.py; do $(VENV)/bin/mypy $$handler || exit 1; done
+
+# The shared layer's lock: shared/requirements.txt, with hashes, from shared/requirements.in, for the layer's
+# runtime (python3.12, arm64: see SharedLayer in template.yaml). Keeps the current pins unless
+# `make lock LOCK_ARGS=--upgrade` (or --upgrade-package NAME).
+LOCK_FLAGS := --generate-hashes --python-version 3.12 --python-platform aarch64-manylinux2014
+lock: install
+	@uv=$$(command -v uv || echo $(VENV)/bin/uv); \
+		$$uv pip compile -q shared/requirements.in -o shared/requirements.txt --no-header $(LOCK_FLAGS) $(LOCK_ARGS)
+	@{ echo '# Lock of the shared Lambda layer (sam build installs it into the layer): python3.12 on arm64.'; \
+		echo '# Generated from shared/requirements.in; do not edit. Regenerate with `make lock`, which runs'; \
+		echo '#   uv pip compile shared/requirements.in -o shared/requirements.txt $(LOCK_FLAGS)'; \
+		echo '# (`make lock LOCK_ARGS=--upgrade` moves every pin to the newest allowed version).'; \
+		echo '# boto3/botocore are not here: the Lambda Python runtime provides them.'; \
+		cat shared/requirements.txt; } > shared/requirements.txt.tmp && mv shared/requirements.txt.tmp shared/requirements.txt
 
 bench: install
 	$(PY) tests/benchmarks/run.py

@@ -88,8 +88,16 @@ class DueWorkIndex(Protocol):
     def due(self, queue: str, now: datetime) -> Iterator[DueWork]: ...
 
     def schedule(
-        self, queue: str, member_id: str, due_at: datetime, details: Mapping[str, Any] | None = None
-    ) -> bool: ...
+        self,
+        queue: str,
+        member_id: str,
+        due_at: datetime,
+        details: Mapping[str, Any] | None = None,
+        *,
+        keep_existing: bool = False,
+    ) -> bool:
+        """Put the work in the queue (False when the queue's entry rules refused it); with `keep_existing`, work
+        already waiting in that queue is left as it is."""
 
     def claim(self, work: DueWork, *, next_due: datetime | None, progress: Mapping[str, int] | None = None) -> bool: ...
 

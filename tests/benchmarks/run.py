@@ -136,6 +136,10 @@ def _no_batch_failures(answer: Any) -> bool:
     return isinstance(answer, dict) and answer.get("batchItemFailures") == []
 
 
+def _service_available(answer: Any) -> bool:
+    return isinstance(answer, dict) and answer.get("service_available") is True
+
+
 def _completed_run(answer: Any) -> bool:
     return isinstance(answer, dict) and not answer.get("deferred", False)
 
@@ -158,6 +162,9 @@ FUNCTIONS: dict[str, Measured] = {
         lambda stack, settings: _member_event_batch(stack), "onboarding.py", _no_batch_failures
     ),
     "OnboardingDripFunction": Measured(lambda stack, settings: _scheduled_run(), "onboarding_drip.py", _completed_run),
+    "DeadLetterRedriveFunction": Measured(
+        lambda stack, settings: _scheduled_run(), "dead_letter_redrive.py", _service_available
+    ),
 }
 
 

@@ -51,7 +51,9 @@ class FakeMailingList:
         if self.failures:
             raise self.failures.pop(0)
 
-    def upsert_member(self, list_id: str, email: str, *, status_if_new: str, merge_fields: dict[str, str]) -> ListMember:
+    def upsert_member(
+        self, list_id: str, email: str, *, status_if_new: str, merge_fields: dict[str, str]
+    ) -> ListMember:
         self._call("upsert")
         key = email.lower()
         if key not in self.members:
@@ -89,6 +91,8 @@ class FakeMailingList:
 
 class MemoryMembers:
     def __init__(self) -> None:
+        self.on_active: list = []
+        """Called with the member id when a member becomes active (the due-work fake drops their drip)."""
         self.profiles: dict[str, MemberRecord] = {}
         self.links: dict[str, IdentityLink] = {}
         self.claims: dict[str, datetime] = {}
@@ -133,6 +137,8 @@ class MemoryMembers:
         member.activated_at = member.activated_at or at
         member.last_active_at = at
         member.drip_due_at = None
+        for stop in self.on_active:
+            stop(member_id)
         return first
 
     def claim_journey(self, member_id: str, now: datetime, lease: timedelta) -> bool:
@@ -156,12 +162,23 @@ class MemoryDueWork:
     def __init__(self, members: MemoryMembers) -> None:
         self._members = members
         self.items: dict[tuple[str, str], DueWork] = {}
+        members.on_active.append(lambda member_id: self.items.pop(("drip", member_id), None))
 
     def due(self, queue: str, now: datetime) -> Iterator[DueWork]:
         ready = [w for (q, _), w in self.items.items() if q == queue and w.due_at <= now]
         yield from sorted(ready, key=lambda w: w.due_at)
 
-    def schedule(self, queue: str, member_id: str, due_at: datetime, details: Mapping[str, Any] | None = None) -> bool:
+    def schedule(
+        self,
+        queue: str,
+        member_id: str,
+        due_at: datetime,
+        details: Mapping[str, Any] | None = None,
+        *,
+        keep_existing: bool = False,
+    ) -> bool:
+        if keep_existing and (queue, member_id) in self.items:
+            return False
         if queue == "drip":
             member = self._members.profiles.get(member_id)
             if member is None or member.activated_at or (queue, member_id) in self.items or member.drip_steps_sent:
@@ -174,7 +191,8 @@ class MemoryDueWork:
     def claim(self, work: DueWork, *, next_due: datetime | None, progress: Mapping[str, int] | None = None) -> bool:
         current = self.items.get((work.queue, work.member_id))
         member = self._members.profiles.get(work.member_id)
-        if current is None or current.due_at != work.due_at or (work.queue == "drip" and member and member.activated_at):
+        stopped = work.queue == "drip" and member is not None and member.activated_at is not None
+        if current is None or current.due_at != work.due_at or stopped:
             return False
         if progress and member and member.drip_steps_sent != progress.get("drip_steps_sent", member.drip_steps_sent):
             return False
@@ -185,6 +203,8 @@ class MemoryDueWork:
 
     def release(self, work: DueWork, *, progress: Mapping[str, int] | None = None) -> bool:
         member = self._members.profiles.get(work.member_id)
+        if work.queue == "drip" and (member is None or member.activated_at):
+            return False
         if progress and member:
             member.drip_steps_sent -= 1
         self._move(work, work.due_at, work)

@@ -51,12 +51,10 @@ def answer(status: int, text: str = "", **headers: str) -> HttpAnswer:
     return HttpAnswer(status, text, CaseInsensitiveDict({"Content-Type": content_type, **headers}))
 
 
-HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"
+HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 HTML_400 = "<html><head><title>400 Bad Request</title></head><body>Bad Request</body></html>"
 
-FAKE_ADDRESS = problem(
-    400, "Invalid Resource", f"{ADDRESS} looks fake or invalid, please enter a real email address."
-)
+FAKE_ADDRESS = problem(400, "Invalid Resource", f"{ADDRESS} looks fake or invalid, please enter a real email address.")
 SIGNUP_THROTTLE = problem(
     400,
     "Invalid Resource",
@@ -87,9 +85,7 @@ KEY_INVALID = problem(
 )
 NOT_FOUND = problem(404, "Resource Not Found", "The requested resource could not be found.")
 FORBIDDEN = problem(403, "Forbidden", "The API key provided is linked to a different datacenter")
-TOO_MANY = problem(
-    429, "Too Many Requests", "You have exceeded the limit of 10 simultaneous connections."
-)
+TOO_MANY = problem(429, "Too Many Requests", "You have exceeded the limit of 10 simultaneous connections.")
 SERVER_ERROR = problem(500, "Internal Server Error", "An unexpected internal error has occurred.")
 
 
@@ -287,7 +283,9 @@ class KeySecret:
         return self._keys[0]
 
 
-def mailchimp(monkeypatch, secret: KeySecret, *script: FakeResponse | Exception) -> tuple[MailchimpList, ScriptedSession]:
+def mailchimp(
+    monkeypatch, secret: KeySecret, *script: FakeResponse | Exception
+) -> tuple[MailchimpList, ScriptedSession]:
     mailing_list = MailchimpList(secret, base_url=BASE_URL)
     transport = mailing_list._http
     session = ScriptedSession(transport, *script)
@@ -309,7 +307,9 @@ def test_a_rejected_key_is_read_again_once_and_the_call_retried_with_the_new_key
 
 def test_a_key_rejected_again_after_the_fresh_read_is_an_account_problem_not_a_loop(monkeypatch, sleeps):
     secret = KeySecret("old-key-us21", "still-wrong-us21")
-    mailing_list, session = mailchimp(monkeypatch, secret, FakeResponse(401, KEY_INVALID), FakeResponse(401, KEY_INVALID))
+    mailing_list, session = mailchimp(
+        monkeypatch, secret, FakeResponse(401, KEY_INVALID), FakeResponse(401, KEY_INVALID)
+    )
 
     with pytest.raises(CredentialsRejected):
         mailing_list.add_tags("list1", ADDRESS, ["platform:slack"])

@@ -73,11 +73,30 @@ class DynamoDueWorkIndex:
         ):
             yield DueWork(queue, item["member_id"], datetime.fromisoformat(item[DUE_ATTRIBUTE]), item)
 
-    def schedule(self, queue: str, member_id: str, due_at: datetime, details: Mapping[str, Any] | None = None) -> bool:
+    def schedule(
+        self,
+        queue: str,
+        member_id: str,
+        due_at: datetime,
+        details: Mapping[str, Any] | None = None,
+        *,
+        keep_existing: bool = False,
+    ) -> bool:
         spec = self._spec(queue)
         fields = {QUEUE_ATTRIBUTE: spec.index_value, DUE_ATTRIBUTE: due_at.isoformat(), **(details or {})}
         if spec.sort_key != "PROFILE":
-            self._table.put_item(Item={**self._key(queue, member_id), "member_id": member_id, **fields})
+            item = {**self._key(queue, member_id), "member_id": member_id, **fields}
+            if not keep_existing:
+                self._table.put_item(Item=item)
+                return True
+            from botocore.exceptions import ClientError
+
+            try:
+                self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                return False
             return True
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(fields.values())}

@@ -10,6 +10,7 @@ from typing import Any
 from memberflow.errors import QueueUnavailable
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.pipeline.policy import Park
+from memberflow.pipeline.redrive import REDRIVES_ATTRIBUTE, ParkedMessage
 from memberflow.pipeline.worker import QueuedMessage
 
 DEFERRAL_RECORD_DAYS = 4
@@ -82,6 +83,7 @@ class SqsWorkQueue:
             "receive_count": str(message.receive_count),
             "correlation_id": correlation_id or "unknown",
             "idempotency_key": idempotency_key or "unknown",
+            REDRIVES_ATTRIBUTE: message.attributes.get(REDRIVES_ATTRIBUTE, "0"),
         }
         _sqs().send_message(
             QueueUrl=self._dead_letter_queue_url,
@@ -108,3 +110,49 @@ class SqsWorkQueue:
 
     def _ledger_id(self, message: QueuedMessage) -> str:
         return f"memberflow.{self._consumer}.deferrals#{message.message_id}"
+
+
+class SqsDeadLetters:
+    """A dead-letter queue and the queue its messages came from: the `DeadLetters` of the automatic redrive."""
+
+    def __init__(self, dead_letter_queue_url: str, source_queue_url: str) -> None:
+        self._dead_letter_queue_url = dead_letter_queue_url
+        self._source_queue_url = source_queue_url
+        self._receipts: dict[str, str] = {}
+
+    def receive(self, max_messages: int) -> list[ParkedMessage]:
+        received: list[ParkedMessage] = []
+        while len(received) < max_messages:
+            answer = _sqs().receive_message(
+                QueueUrl=self._dead_letter_queue_url,
+                MaxNumberOfMessages=min(10, max_messages - len(received)),
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            )
+            messages = answer.get("Messages") or []
+            if not messages:
+                break
+            for message in messages:
+                attributes = {
+                    name: value["StringValue"]
+                    for name, value in (message.get("MessageAttributes") or {}).items()
+                    if "StringValue" in value
+                }
+                self._receipts[message["MessageId"]] = message["ReceiptHandle"]
+                received.append(ParkedMessage(message["MessageId"], message["Body"], attributes))
+        return received
+
+    def send_back(self, message: ParkedMessage, redrives: int) -> None:
+        kept = {
+            name: message.attributes[name]
+            for name in ("correlation_id", "idempotency_key")
+            if name in message.attributes
+        }
+        _sqs().send_message(
+            QueueUrl=self._source_queue_url,
+            MessageBody=message.body,
+            MessageAttributes={**{k: _text(v) for k, v in kept.items()}, REDRIVES_ATTRIBUTE: _text(str(redrives))},
+        )
+        _sqs().delete_message(
+            QueueUrl=self._dead_letter_queue_url, ReceiptHandle=self._receipts.pop(message.message_id)
+        )

@@ -66,7 +66,10 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     now = deps.clock()
     if list_member.status == consent.PENDING:
         # The scheduled run re-checks Mailchimp and welcomes the member once they have confirmed.
-        deps.due_work.schedule(OPT_IN, member.member_id, now + OPT_IN_FIRST_CHECK, {"awaiting_since": now.isoformat()})
+        # A repeated join (a redelivery, a second platform) does not restart a wait that is already running.
+        deps.due_work.schedule(
+            OPT_IN, member.member_id, now + OPT_IN_FIRST_CHECK, {"awaiting_since": now.isoformat()}, keep_existing=True
+        )
         step(Step.SKIPPED, Outcome.SKIPPED, "welcome journey waits for the double opt-in confirmation (status pending)")
         return {"result": "awaiting_opt_in", "status": list_member.status}
     if not consent.receives_marketing(list_member.status):

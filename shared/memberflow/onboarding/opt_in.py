@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from memberflow.errors import AccountProblem, Transient
+from memberflow.errors import AccountProblem, PermanentRefusal, Transient
 from memberflow.onboarding import consent
 from memberflow.onboarding.drip import Deferred, DripDeps, DripReport
 from memberflow.onboarding.join import OPT_IN
@@ -42,6 +42,12 @@ def _check(work: DueWork, now: datetime, run_id: str, deps: DripDeps, report: Dr
             return
     except (Transient, AccountProblem) as failure:
         raise Deferred() from failure
+    except PermanentRefusal as refusal:
+        # This member's, for good: recorded, and the run goes on for everyone else.
+        deps.due_work.remove(OPT_IN, member.member_id)
+        report.refused += 1
+        step(Step.JOURNEY_STARTED, Outcome.REFUSED, f"Mailchimp refused the welcome after the opt-in: {refusal}")
+        return
     waited = now - since
     if status == consent.PENDING and waited < OPT_IN_PATIENCE:
         # Most people confirm within the hour; after the first day, once a day is enough.

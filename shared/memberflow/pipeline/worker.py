@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -35,6 +35,8 @@ class QueuedMessage:
     receipt_handle: str
     body: str
     receive_count: int
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    """The message's string attributes (e.g. how often it was redriven from the DLQ)."""
 
 
 class WorkQueue(Protocol):

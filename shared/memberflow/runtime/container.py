@@ -14,6 +14,7 @@ from memberflow.config import (
     IntakeSettings,
     MailchimpSettings,
     MembersSettings,
+    RedriveSettings,
     TraceSettings,
     WelcomeSettings,
     load_settings,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from memberflow.intake.service import IntakeDeps
     from memberflow.onboarding.drip import DripDeps
     from memberflow.onboarding.join import OnboardingDeps
+    from memberflow.pipeline.redrive import RedriveReport
     from memberflow.pipeline.worker import Handler, Worker
 
 
@@ -119,6 +121,26 @@ class Container:
             welcome_journey=WelcomeJourney(settings.welcome_journey_id, settings.welcome_journey_step_id),
             drip_step_days=settings.drip_step_days,
         )
+
+    def redrive_parked(self) -> RedriveReport:
+        """Every configured dead-letter queue, once, if the mailing list answers."""
+        from memberflow.adapters.sqs import SqsDeadLetters
+        from memberflow.pipeline.redrive import RedriveReport, redrive_parked
+
+        settings = load_settings(RedriveSettings)
+        total = RedriveReport()
+        available = self.mailing_list.is_available()
+        for dead_letter_queue_url, source_queue_url in settings.redrives.items():
+            report = redrive_parked(
+                SqsDeadLetters(dead_letter_queue_url, source_queue_url),
+                lambda: available,
+                max_messages=settings.max_messages_per_run,
+                max_redrives=settings.max_auto_redrives,
+            )
+            total.service_available = report.service_available
+            total.redriven += report.redriven
+            total.kept += report.kept
+        return total
 
     def worker(self, consumer: str, handlers: Mapping[str, Handler], before: Callable[[Any], None] | None) -> Worker:
         from memberflow.adapters.sqs import SqsWorkQueue

@@ -86,6 +86,11 @@ class SqsConsumer:
                 receipt_handle=record["receiptHandle"],
                 body=record["body"],
                 receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)),
+                attributes={
+                    name: value["stringValue"]
+                    for name, value in (record.get("messageAttributes") or {}).items()
+                    if value.get("stringValue") is not None
+                },
             )
             enough_time = context.get_remaining_time_in_millis() > self._worst_case_ms
             return worker.process(message, enough_time=enough_time)

@@ -1,0 +1,370 @@
+"""Onboarding's rules on the in-memory fakes: joining, consent, the welcome journey, activity, double opt-in and
+the drip, in milliseconds and without moto or the sandbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from memberflow.errors import ForgottenAddress, PermanentRefusal
+from memberflow.members import member_id_for
+from memberflow.models import Platform
+from memberflow.onboarding.activity import record_activity
+from memberflow.onboarding.drip import DripDeps, DripReport, drip_tag, send_due_drip_steps
+from memberflow.onboarding.join import OPT_IN, OPT_IN_FIRST_CHECK, OnboardingDeps, onboard_member
+from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
+from memberflow.onboarding.welcome import DRIP
+from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.trace import Outcome, Step, email_subject
+from support.fakes import FakeMailingList, MemoryDueWork, MemoryMembers, MemoryTrace, unavailable
+from support.queue import JOINED, active, joined
+
+ADA = "ada@example.org"
+LIST_ID = "list1"
+JOURNEY = WelcomeJourney("j1", "s1")
+NOW = JOINED + timedelta(minutes=5)
+"""When the onboarding function handles the join."""
+DAY = timedelta(days=1)
+
+
+class World:
+    """One community's onboarding on the fakes."""
+
+    def __init__(self) -> None:
+        self.mailing_list = FakeMailingList()
+        self.members = MemoryMembers()
+        self.due_work = MemoryDueWork(self.members)
+        self.trace = MemoryTrace()
+        self.rules = OnboardingRules(list_id=LIST_ID, welcome_journey=JOURNEY)
+        self.deps = OnboardingDeps(
+            mailing_list=self.mailing_list,
+            members=self.members,
+            due_work=self.due_work,
+            trace=self.trace,
+            rules=self.rules,
+            clock=lambda: NOW,
+        )
+        self.drip_deps = DripDeps(
+            mailing_list=self.mailing_list,
+            members=self.members,
+            due_work=self.due_work,
+            trace=self.trace,
+            list_id=LIST_ID,
+            step_days=self.rules.drip_step_days,
+            welcome_journey=JOURNEY,
+        )
+        self._runs = 0
+
+    def join(self, queued: QueuedEvent) -> dict[str, str]:
+        return onboard_member(queued, self.deps)
+
+    def activity(self, queued: QueuedEvent) -> dict[str, str]:
+        return record_activity(queued, self.deps)
+
+    def run(self, at) -> DripReport:
+        self._runs += 1
+        return send_due_drip_steps(at, f"run-{self._runs}", self.drip_deps)
+
+    def status(self, email: str = ADA) -> str | None:
+        return self.mailing_list.members.get(email)
+
+    def tags(self, email: str = ADA) -> list[str]:
+        return self.mailing_list.tags.get(email, [])
+
+    def drip_tags(self, email: str = ADA) -> list[str]:
+        return [tag for tag in self.tags(email) if tag.startswith("onboarding-day-")]
+
+    def steps(self, email: str = ADA) -> list[tuple[Step, Outcome]]:
+        return self.trace.steps(email_subject(email))
+
+    def due(self, queue: str, at) -> list[str]:
+        return [work.member_id for work in self.due_work.due(queue, at)]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def unverified(queued: QueuedEvent) -> QueuedEvent:
+    event = queued.event.model_copy(update={"email_verified": False})
+    return queued.model_copy(update={"event": event})
+
+
+def ada_id() -> str:
+    return member_id_for(joined(ADA, consent=True).event.identity, ADA)
+
+
+# -- joining -----------------------------------------------------------------------------------------------------
+
+
+def test_consenting_member_is_subscribed_tagged_welcomed_once_and_enters_the_drip(world):
+    result = world.join(joined(ADA, consent=True, platform=Platform.SLACK))
+
+    assert result["result"] == "onboarded" and result["journey"] == "started"
+    assert world.status() == "subscribed"
+    assert set(world.tags()) == {"platform:slack", "cohort:2026-11"}
+    assert world.mailing_list.journeys == [ADA]
+    assert world.due(DRIP, NOW + DAY) == [ada_id()]
+    assert world.due(DRIP, NOW + DAY - timedelta(seconds=1)) == []
+    assert (Step.JOURNEY_STARTED, Outcome.OK) in world.steps()
+    assert world.members.get(ada_id()).mailchimp_status == "subscribed"
+
+
+def test_member_without_consent_is_stored_transactional_with_no_journey_and_no_drip(world):
+    result = world.join(joined(ADA, consent=False))
+
+    assert result == {"result": "onboarded_without_marketing", "status": "transactional"}
+    assert world.status() == "transactional"
+    assert world.mailing_list.journeys == []
+    assert world.due(DRIP, NOW + 30 * DAY) == []
+    assert (Step.JOURNEY_STARTED, Outcome.OK) not in world.steps()
+
+
+def test_unverified_address_with_consent_gets_double_opt_in_and_a_recheck_not_a_journey(world):
+    result = world.join(unverified(joined(ADA, consent=True)))
+
+    assert result["result"] == "awaiting_opt_in"
+    assert world.status() == "pending"
+    assert world.mailing_list.journeys == []
+    assert world.due(OPT_IN, NOW + OPT_IN_FIRST_CHECK) == [ada_id()]
+    assert world.due(DRIP, NOW + 30 * DAY) == []
+
+
+def test_compliance_state_address_falls_back_to_double_opt_in_when_direct_subscribe_is_refused(world):
+    world.mailing_list.compliance_state.add(ADA)
+
+    result = world.join(joined(ADA, consent=True))
+
+    assert result["result"] == "awaiting_opt_in"
+    assert world.status() == "pending"
+    assert world.mailing_list.calls[:2] == ["upsert", "upsert"]
+    assert world.mailing_list.journeys == []
+    assert world.due(OPT_IN, NOW + OPT_IN_FIRST_CHECK) == [ada_id()]
+    upserts = [outcome for step, outcome in world.steps() if step is Step.MAILCHIMP_UPSERT]
+    assert upserts == [Outcome.REFUSED, Outcome.OK]
+
+
+def test_forgotten_address_is_refused_for_good_without_tags_or_journey(world):
+    world.mailing_list.failures.append(
+        ForgottenAddress("Forgotten Email Not Subscribed", "a***@e***.org was permanently deleted", 400)
+    )
+
+    result = world.join(joined(ADA, consent=True))
+
+    assert result == {"result": "refused", "reason": "Forgotten Email Not Subscribed"}
+    assert world.tags() == [] and world.mailing_list.journeys == []
+    assert world.members.get(ada_id()).mailchimp_status == "refused: Forgotten Email Not Subscribed"
+    assert (Step.MAILCHIMP_UPSERT, Outcome.REFUSED) in world.steps()
+
+
+def test_member_who_opted_out_before_keeps_their_status_and_gets_no_journey(world):
+    world.mailing_list.members[ADA] = "unsubscribed"
+
+    result = world.join(joined(ADA, consent=True))
+
+    assert result == {"result": "kept_opted_out", "status": "unsubscribed"}
+    assert world.status() == "unsubscribed"
+    assert world.mailing_list.journeys == [] and world.tags() == []
+    assert world.due(DRIP, NOW + 30 * DAY) == []
+    assert world.members.get(ada_id()).opted_out_before
+
+
+def test_consent_given_later_on_a_second_platform_upgrades_transactional_to_subscribed_and_welcomes_once(world):
+    first = world.join(joined(ADA, consent=False, platform=Platform.SLACK))
+    second = world.join(joined(ADA, consent=True, platform=Platform.DISCOURSE))
+    third = world.join(joined(ADA, consent=True, platform=Platform.DISCORD))
+
+    assert first["status"] == "transactional"
+    assert second["result"] == "onboarded" and second["journey"] == "started"
+    assert third["journey"] == "already_started"
+    assert world.status() == "subscribed"
+    assert world.mailing_list.journeys == [ADA]
+    assert "set_status" in world.mailing_list.calls
+    member = world.members.get(ada_id())
+    assert member.platforms == ["discord", "discourse", "slack"]
+    assert member.joined_at == JOINED
+    assert world.due(DRIP, NOW + DAY) == [ada_id()]
+
+
+def test_duplicate_join_never_starts_a_second_journey_or_a_second_drip(world):
+    queued = joined(ADA, consent=True, user_id="u-dup", key="slack:w1:join:u-dup")
+
+    world.join(queued)
+    again = world.join(queued)
+
+    assert again["journey"] == "already_started"
+    assert world.mailing_list.journeys == [ADA]
+    assert world.due(DRIP, NOW + DAY) == [ada_id()]
+    assert (Step.JOURNEY_STARTED, Outcome.SKIPPED) in world.steps()
+
+
+# -- activity ----------------------------------------------------------------------------------------------------
+
+
+def test_activity_seen_before_the_join_counts_as_active_so_the_member_never_enters_the_drip(world):
+    queued = joined(ADA, consent=True, user_id="u-early")
+
+    noted = world.activity(active(queued.event.identity))
+    result = world.join(queued)
+
+    assert noted == {"result": "activity_noted_for_unknown_member"}
+    assert result["result"] == "onboarded"
+    assert world.members.get(ada_id()).activated_at is not None
+    assert world.due(DRIP, NOW + 30 * DAY) == []
+    world.run(NOW + 8 * DAY)
+    assert world.drip_tags() == []
+
+
+def test_first_activity_after_the_join_activates_the_member(world):
+    queued = joined(ADA, consent=True, user_id="u-later")
+    world.join(queued)
+
+    assert world.activity(active(queued.event.identity)) == {"result": "activated"}
+    assert world.activity(active(queued.event.identity, "reaction")) == {"result": "activity_recorded"}
+    assert (Step.ACTIVATED, Outcome.OK) in world.steps()
+
+
+# -- the drip ----------------------------------------------------------------------------------------------------
+
+
+def test_drip_sends_day_1_then_day_3_and_nothing_before_a_step_is_due(world):
+    world.join(joined(ADA, consent=True))
+
+    assert world.run(NOW + DAY - timedelta(minutes=1)).sent == 0
+    first = world.run(NOW + DAY)
+    early = world.run(NOW + 2 * DAY)
+    second = world.run(NOW + 3 * DAY)
+
+    assert first.tags == {drip_tag(1): 1}
+    assert early.sent == 0
+    assert second.tags == {drip_tag(3): 1}
+    assert world.drip_tags() == ["onboarding-day-1", "onboarding-day-3"]
+    assert [o for s, o in world.steps() if s is Step.DRIP_STEP] == [Outcome.OK, Outcome.OK]
+
+
+def test_drip_completes_after_its_last_step_and_sends_nothing_more(world):
+    world.join(joined(ADA, consent=True))
+
+    reports = [world.run(NOW + days * DAY) for days in (1, 3, 7, 14)]
+
+    assert world.drip_tags() == ["onboarding-day-1", "onboarding-day-3", "onboarding-day-7"]
+    assert reports[2].completed == 1
+    assert reports[3].sent == 0
+    assert world.due(DRIP, NOW + 60 * DAY) == []
+
+
+def test_drip_never_reaches_a_member_who_became_active(world):
+    queued = joined(ADA, consent=True, user_id="u-drip")
+    world.join(queued)
+    world.run(NOW + DAY)
+
+    world.activity(active(queued.event.identity))
+    later = world.run(NOW + 3 * DAY)
+    world.run(NOW + 7 * DAY)
+
+    assert later.sent == 0
+    assert world.drip_tags() == ["onboarding-day-1"]
+    assert world.due(DRIP, NOW + 60 * DAY) == []
+
+
+def test_drip_reaches_inactive_members_and_skips_active_ones_in_the_same_run(world):
+    bob = "bob@example.org"
+    ada = joined(ADA, consent=True, user_id="u-ada")
+    world.join(ada)
+    world.join(joined(bob, consent=True, user_id="u-bob"))
+    world.activity(active(ada.event.identity))
+
+    report = world.run(NOW + DAY)
+
+    assert report.sent == 1
+    assert world.drip_tags(bob) == ["onboarding-day-1"]
+    assert world.drip_tags(ADA) == []
+
+
+# -- double opt-in -----------------------------------------------------------------------------------------------
+
+
+def test_opt_in_confirmed_later_is_welcomed_by_the_scheduled_run_and_enters_the_drip(world):
+    world.join(unverified(joined(ADA, consent=True)))
+    world.mailing_list.members[ADA] = "subscribed"  # the member clicked Mailchimp's confirmation link
+    check = NOW + OPT_IN_FIRST_CHECK
+
+    report = world.run(check)
+    again = world.run(check + timedelta(hours=1))
+
+    assert report.opt_ins_confirmed == 1 and again.opt_ins_confirmed == 0
+    assert world.mailing_list.journeys == [ADA]
+    assert world.members.get(ada_id()).mailchimp_status == "subscribed"
+    assert world.due(OPT_IN, check + 30 * DAY) == []
+    assert world.due(DRIP, check + DAY) == [ada_id()]
+    world.run(check + DAY)
+    assert world.drip_tags() == ["onboarding-day-1"]
+
+
+def test_a_repeated_join_does_not_restart_the_opt_in_wait(world):
+    world.join(unverified(joined(ADA, consent=True)))
+    [first] = [w for (q, _), w in world.due_work.items.items() if q == "opt-in"]
+    world.join(unverified(joined(ADA, consent=True)))
+    [again] = [w for (q, _), w in world.due_work.items.items() if q == "opt-in"]
+    assert again == first
+
+
+def test_a_refused_welcome_journey_for_a_confirmed_opt_in_does_not_stop_the_run_for_everyone(world):
+    world.join(unverified(joined(ADA, consent=True)))
+    world.join(joined("bob@example.org", consent=True))
+    world.mailing_list.members[ADA] = "subscribed"
+
+    def refuse(journey_id: str, step_id: str, email: str) -> None:
+        raise PermanentRefusal("Invalid Resource", "the journey refused the contact", 400)
+
+    world.mailing_list.trigger_journey = refuse
+
+    world.run(NOW + DAY)
+
+    assert world.drip_tags("bob@example.org") == ["onboarding-day-1"]
+
+
+def test_unconfirmed_opt_in_is_rechecked_later_without_a_journey(world):
+    world.join(unverified(joined(ADA, consent=True)))
+    check = NOW + OPT_IN_FIRST_CHECK
+
+    report = world.run(check)
+
+    assert report.opt_ins_confirmed == 0 and report.opt_ins_given_up == 0
+    assert world.mailing_list.journeys == []
+    assert world.due(OPT_IN, check) == []
+    assert world.due(OPT_IN, check + timedelta(hours=1)) == [ada_id()]
+
+
+# -- Mailchimp failing during the scheduled run ------------------------------------------------------------------
+
+
+def test_transient_mailchimp_failure_defers_the_drip_run_and_leaves_the_step_due(world):
+    world.join(joined(ADA, consent=True))
+    world.mailing_list.failures.append(unavailable())
+
+    deferred = world.run(NOW + DAY)
+
+    assert deferred.deferred and deferred.sent == 0
+    assert world.drip_tags() == []
+    assert world.due(DRIP, NOW + DAY) == [ada_id()]
+    assert world.members.get(ada_id()).drip_steps_sent == 0
+
+    retried = world.run(NOW + DAY + timedelta(hours=1))
+    assert not retried.deferred
+    assert world.drip_tags() == ["onboarding-day-1"]
+
+
+def test_transient_failure_while_checking_an_opt_in_defers_the_run_and_keeps_the_check_due(world):
+    world.join(unverified(joined(ADA, consent=True)))
+    world.mailing_list.members[ADA] = "subscribed"
+    world.mailing_list.failures.append(unavailable())
+    check = NOW + OPT_IN_FIRST_CHECK
+
+    report = world.run(check)
+
+    assert report.deferred and report.opt_ins_confirmed == 0
+    assert world.mailing_list.journeys == []
+    assert world.due(OPT_IN, check) == [ada_id()]
