@@ -1,5 +1,7 @@
 """`make demo` must keep working: the whole scenario on the local stack, with every check against the sandbox."""
 
+import json
+
 import pytest
 
 from memberflow_local.demo import run_demo
@@ -8,14 +10,28 @@ from memberflow_local.settings import LocalSettings
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatch):
+def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0, log_level="ERROR")
+    log_path = tmp_path / "demo.log"
 
-    assert run_demo(settings=settings) == 0
+    assert run_demo(settings=settings, log_path=log_path) == 0
 
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "demo finished" in printed and ": OK" in printed
     assert "401 invalid_signature: forged Slack signature" in printed
     assert "400 invalid_json: malformed Discourse body" in printed
     assert "former.member@example.org" in printed and "opted out earlier" in printed
+
+    # The screen is the story: scenes, progress, summary. The functions' output went to the log file it names.
+    assert "1/9  Before the week starts" in printed and "requests replayed" in printed
+    assert f"function logs: {log_path}" in printed
+    for line in (printed + captured.err).splitlines():
+        assert not line.lstrip().startswith("{"), f"a JSON log line reached the screen: {line[:200]}"
+    for word in ("WARNING", "Warning", "Dimension", "Traceback"):
+        assert word not in printed + captured.err
+    assert captured.err == ""
+    logged = log_path.read_text().splitlines()
+    assert any(line.startswith("{") and isinstance(json.loads(line), dict) for line in logged)
+    assert any("scene 9/9" in line for line in logged)

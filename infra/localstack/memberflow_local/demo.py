@@ -1,11 +1,18 @@
 """`make demo`: start the local stack, replay `events/demo/scenario.json` over HTTP, run the drip, and print a
-summary that is checked against the sandbox's own state (read through the official Mailchimp client)."""
+summary that is checked against the sandbox's own state (read through the official Mailchimp client).
+
+The screen tells the scenario as a story, scene by scene (a step with a `scene` title starts the next one), with a
+progress bar while requests are replayed and while the queues drain. Everything the functions, Powertools, boto3
+and the local stack write meanwhile (JSON logs, metrics, warnings) goes to a log file instead
+(:class:`memberflow_local.capture.LogCapture`); the first and the last lines on screen name it."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,13 +24,20 @@ import requests
 
 from memberflow import signatures
 from memberflow.adapters.member_profiles import DynamoMemberRepository, record_from_item
-from memberflow.members import MemberRecord
 from memberflow.adapters.trace_store import DynamoTraceStore
+from memberflow.members import MemberRecord
 from memberflow.trace_report import collect
+from memberflow_local.capture import LogCapture
 from memberflow_local.settings import REPO_ROOT, LocalSettings
 from memberflow_local.stack import LocalStack
+from memberflow_local.story import ProgressBar, Story
 
 SCENARIO = REPO_ROOT / "events" / "demo" / "scenario.json"
+LOG_DIR = Path(tempfile.gettempdir()) / "memberflow"
+"""Where each run's log file goes: ``<system temp dir>/memberflow/demo-<UTC timestamp>.log``."""
+DRAIN_TIMEOUT = 120
+ITEMISED_DELIVERIES = 6
+"""A scene with at most this many requests lists each one and its answer; a longer one shows a progress bar."""
 
 
 @dataclass
@@ -59,71 +73,241 @@ def signed_request(step: dict[str, Any], settings: LocalSettings, now: int) -> t
     return body, headers
 
 
-def run_demo(scenario_path: Path = SCENARIO, settings: LocalSettings | None = None) -> int:
+def default_log_path() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path, n = LOG_DIR / f"demo-{stamp}.log", 1
+    while path.exists():
+        n += 1
+        path = LOG_DIR / f"demo-{stamp}-{n}.log"
+    return path
+
+
+def scenes(steps: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The scenario's steps grouped into scenes: a step with a `scene` title starts one, later steps belong to it."""
+    grouped: list[tuple[str, list[dict[str, Any]]]] = []
+    for step in steps:
+        if "scene" in step or not grouped:
+            grouped.append((step.get("scene", "The scenario"), []))
+        grouped[-1][1].append(step)
+    return grouped
+
+
+def run_demo(
+    scenario_path: Path = SCENARIO, settings: LocalSettings | None = None, *, log_path: Path | None = None
+) -> int:
     started = time.monotonic()
     scenario = json.loads(scenario_path.read_text())
-    # The summary is the demo's output: keep the functions' own logs and metrics to warnings and errors.
-    settings = settings or LocalSettings.from_env(log_level=os.environ.get("MEMBERFLOW_LOCAL_LOG_LEVEL", "ERROR"))
+    # The functions log at INFO: into the log file, not onto the screen.
+    settings = settings or LocalSettings.from_env(log_level=os.environ.get("MEMBERFLOW_LOCAL_LOG_LEVEL", "INFO"))
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    log_path = Path(log_path) if log_path is not None else default_log_path()
+    story = Story(sys.stdout)
+    story.paragraph(f"memberflow demo. {scenario['description']}")
+    story.line(f"The functions' logs go to {log_path}")
     results = DemoResults()
-    with LocalStack(settings) as stack:
-        stack.print_endpoints()
-        api = stack.endpoints()["api_url"].rstrip("/")
-        for number, step in enumerate(scenario["steps"], 1):
-            _play(step, stack, settings, api, results)
-            if number % 10 == 0:
-                print(f"  ... {number}/{len(scenario['steps'])} steps replayed", flush=True)
-        stack.drain(timeout=120)
-        _summarise(stack, scenario, results, settings)
+    log_scene = logging.getLogger("memberflow_local.demo")
+    with LogCapture(log_path) as log:
+        story.line("Starting the local stack: AWS on moto, a sandbox Mailchimp, the HTTP API ...")
+        with LocalStack(settings) as stack:
+            stack.print_endpoints(file=log.stream)
+            api = stack.endpoints()["api_url"].rstrip("/")
+            story.line(
+                f"webhooks at {api}/webhooks/{{source}}, sandbox Mailchimp at {stack.mailchimp.url}", indent=True
+            )
+            grouped = scenes(scenario["steps"])
+            for number, (title, steps) in enumerate(grouped, 1):
+                story.scene(number, len(grouped), title)
+                log_scene.info("scene %d/%d: %s", number, len(grouped), title)
+                _play_scene(steps, stack, settings, api, results, story)
+            _drain(stack, story)
+            _summarise(stack, scenario, results, settings, story)
     elapsed = time.monotonic() - started
     failed = [text for ok, text in results.checks if not ok] + results.unexpected
-    print(f"\ndemo finished in {elapsed:.1f}s: {'OK' if not failed else 'FAILED'}")
+    story.line()
+    story.line(f"demo finished in {elapsed:.1f}s: {'OK' if not failed else 'FAILED'}")
     for text in failed:
-        print(f"  FAILED: {text}")
+        story.line(f"  FAILED: {text}")
+    story.line(f"function logs: {log_path}")
     return 0 if not failed else 1
 
 
-def _play(step: dict[str, Any], stack: LocalStack, settings: LocalSettings, api: str, results: DemoResults) -> None:
+class _Requests:
+    """A scene's requests on screen: one line each in a short scene, a progress bar and a tally in a long one."""
+
+    def __init__(self, steps: list[dict[str, Any]], story: Story) -> None:
+        self.story = story
+        self.remaining = sum(1 for step in steps if step["kind"] == "deliver")
+        self.itemised = self.remaining <= ITEMISED_DELIVERIES
+        self.bar: ProgressBar | None = None
+        self.sent = 0
+        self.answers: Counter[str] = Counter()
+
+    def answered(self, step: dict[str, Any], status: int, word: str) -> None:
+        self.remaining -= 1
+        if self.itemised:
+            expected = step.get("expect", 200)
+            surprise = "" if status == expected else f"  (expected {expected})"
+            who = _email_in(step.get("body"))
+            label = step.get("label", step["source"]) + (f" ({who})" if who else "")
+            self.story.line(f"{label}  ->  {status} {word}{surprise}", indent=True)
+            return
+        if self.bar is None:
+            self.bar = self.story.progress("requests replayed", self.remaining + 1)
+            self.sent = 0
+        self.sent += 1
+        self.answers[f"{status} {word}"] += 1
+        self.bar.update(self.sent)
+
+    def close(self) -> None:
+        """Before anything else is told: finish the bar, tally the answers."""
+        if self.bar is None:
+            return
+        self.bar.finish()
+        tally = ", ".join(f"{count} x {answer}" for answer, count in sorted(self.answers.items()))
+        self.story.line(f"answers: {tally}", indent=True)
+        self.bar = None
+        self.answers.clear()
+
+
+def _email_in(body: Any) -> str | None:
+    """The first email address in a delivery's body, to say on screen who a request is about."""
+    if isinstance(body, dict):
+        if isinstance(body.get("email"), str):
+            return body["email"]
+        values: Any = body.values()
+    elif isinstance(body, list):
+        values = body
+    else:
+        return None
+    for value in values:
+        found = _email_in(value)
+        if found:
+            return found
+    return None
+
+
+def _play_scene(
+    steps: list[dict[str, Any]],
+    stack: LocalStack,
+    settings: LocalSettings,
+    api: str,
+    results: DemoResults,
+    story: Story,
+) -> None:
+    replay = _Requests(steps, story)
+    for step in steps:
+        if step["kind"] == "deliver":
+            status, word = _deliver(step, settings, api, results)
+            replay.answered(step, status, word)
+        else:
+            replay.close()
+            _play(step, stack, settings, results, story)
+    replay.close()
+
+
+def _deliver(step: dict[str, Any], settings: LocalSettings, api: str, results: DemoResults) -> tuple[int, str]:
+    """POST the step's request; its status code and what the answer says (`queued`, `invalid_signature`, ...)."""
+    body, headers = signed_request(step, settings, int(time.time()))
+    answer = requests.post(f"{api}/webhooks/{step['source']}", data=body, headers=headers, timeout=10)
+    results.answers[answer.status_code] += 1
+    try:
+        said = answer.json()
+    except ValueError:
+        said = {}
+    said = said if isinstance(said, dict) else {}
+    word = str(said.get("error") or said.get("status") or "")
+    if answer.status_code >= 400:
+        results.rejected.append(f"{answer.status_code} {said.get('error', '?')}: {step.get('label', '')}")
+    if answer.status_code != step.get("expect", 200):
+        results.unexpected.append(
+            f"{step.get('label')}: expected {step.get('expect', 200)}, got {answer.status_code} {answer.text[:200]}"
+        )
+    return answer.status_code, word
+
+
+def _play(step: dict[str, Any], stack: LocalStack, settings: LocalSettings, results: DemoResults, story: Story) -> None:
     kind = step["kind"]
     if kind == "seed_mailchimp":
         stack.mailchimp.seed_member(settings.mailchimp_list_id, step["email"], step["status"])
-        print(f"- sandbox: {step['note']}")
+        story.line(f"sandbox: {step['note']}", indent=True)
     elif kind == "sandbox_faults":
         stack.mailchimp.set_faults(fail_emails=step["fail_emails"])
-        print(f"- sandbox: {step['note']}")
+        story.line(f"sandbox: {step['note']}", indent=True)
     elif kind == "drain":
-        stack.drain(timeout=120)
+        _drain(stack, story)
+        _so_far(stack, settings, story)
     elif kind == "confirm_opt_in":
-        stack.drain(timeout=120)
+        _drain(stack, story)
         stack.mailchimp.confirm_opt_in(settings.mailchimp_list_id, step["email"])
-        print(f"- sandbox: {step['note']}")
+        story.line(f"sandbox: {step['note']}", indent=True)
     elif kind == "schedule":
-        stack.drain(timeout=120)
+        _drain(stack, story)
         at = results.started_at + timedelta(days=step["after_days"])
         report = stack.fire_schedule(step["name"], at)
         results.drip.update(report.get("tags", {}))
-        print(
-            f"- {step['name']} fired as of +{step['after_days']} days: {report.get('sent', 0)} drip steps sent, "
+        story.line(
+            f"{step['name']} fired as of +{step['after_days']} days: {report.get('sent', 0)} drip steps sent, "
             f"{report.get('stopped_active', 0)} stopped (member active), "
-            f"{report.get('opt_ins_confirmed', 0)} double opt-in(s) confirmed and welcomed"
+            f"{report.get('opt_ins_confirmed', 0)} double opt-in(s) confirmed and welcomed",
+            indent=True,
         )
-    elif kind == "deliver":
-        body, headers = signed_request(step, settings, int(time.time()))
-        answer = requests.post(f"{api}/webhooks/{step['source']}", data=body, headers=headers, timeout=10)
-        results.answers[answer.status_code] += 1
-        if answer.status_code >= 400:
-            error = answer.json().get("error", "?")
-            results.rejected.append(f"{answer.status_code} {error}: {step.get('label', '')}")
-        if answer.status_code != step.get("expect", 200):
-            results.unexpected.append(
-                f"{step.get('label')}: expected {step.get('expect', 200)}, got {answer.status_code} {answer.text[:200]}"
-            )
     else:
         raise ValueError(f"unknown scenario step kind {kind!r}")
 
 
-def _summarise(stack: LocalStack, scenario: dict[str, Any], results: DemoResults, settings: LocalSettings) -> None:
+def _drain(stack: LocalStack, story: Story, timeout: float = DRAIN_TIMEOUT) -> bool:
+    """Wait until the SQS event sources' queues are empty, with a progress bar while there is anything to wait for.
+
+    The bar counts the messages that left the queues (processed, or parked in a dead-letter queue) against those
+    that were there plus those that arrived meanwhile."""
+    deadline = time.monotonic() + timeout
+    sqs = stack.client("sqs")
+    pollers = stack.event_sources.pollers
+
+    def waiting() -> int:
+        return sum(sum(poller.queue_counts(sqs).values()) for poller in pollers)
+
+    left = waiting()
+    bar = story.progress("queued events processed", left) if left else None
+    done = 0
+    while bar is not None and left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = waiting()
+        done += max(0, left - now)
+        left = now
+        bar.update(done, done + left)
+    drained = stack.drain(timeout=max(0.0, deadline - time.monotonic()))
+    if bar is not None:
+        bar.finish()
+    if not drained:
+        story.line(f"the queues were not empty after {timeout:.0f} s: the log file tells why", indent=True)
+    return drained
+
+
+def _so_far(stack: LocalStack, settings: LocalSettings, story: Story) -> None:
+    """memberflow's records and the sandbox's state, in two lines."""
+    members = _stored_members(stack)
+    with_email = [m for m in members if m.email]
+    journeys = sum(1 for m in with_email if m.journey_started_at)
+    active = sum(1 for m in members if m.activated_at)
+    story.line(
+        f"memberflow: {len(members)} members stored ({len(with_email)} with an email), "
+        f"{journeys} welcome journeys started, {active} members active",
+        indent=True,
+    )
+    state = stack.mailchimp.state
+    with state.lock:
+        statuses = Counter(m.status for m in state.audience(settings.mailchimp_list_id).members.values())
+    described = ", ".join(f"{count} {status}" for status, count in statuses.most_common())
+    story.line(f"sandbox Mailchimp: {sum(statuses.values())} members ({described})", indent=True)
+
+
+def _summarise(
+    stack: LocalStack, scenario: dict[str, Any], results: DemoResults, settings: LocalSettings, story: Story
+) -> None:
     import mailchimp_marketing
+
+    say = story.line
 
     # The sandbox's own state, read the way a marketer's tools would: through the official client.
     client = mailchimp_marketing.Client()
@@ -139,22 +323,22 @@ def _summarise(stack: LocalStack, scenario: dict[str, Any], results: DemoResults
     ours = [m for m in _stored_members(stack) if m.email]
     dlq = stack.dead_letters("MemberEventsDeadLetterQueue")
 
-    print("\n=== memberflow demo summary ===")
-    print(f"requests sent: {sum(results.answers.values())}  answers: {dict(sorted(results.answers.items()))}")
-    print(
+    say("\n=== memberflow demo summary ===")
+    say(f"requests sent: {sum(results.answers.values())}  answers: {dict(sorted(results.answers.items()))}")
+    say(
         f"members onboarded: {len(ours)} with an email "
         f"(+{len(_stored_members(stack)) - len(ours)} Discord members without one, stored only)"
     )
-    print(f"  Mailchimp status as memberflow recorded it: {dict(Counter(m.mailchimp_status for m in ours))}")
-    print(f"welcome journeys started: {sum(1 for m in ours if m.journey_started_at)}")
-    print(f"drip steps sent: {sum(m.drip_steps_sent for m in ours)}  {dict(sorted(results.drip.items()))}")
-    print("requests rejected:")
+    say(f"  Mailchimp status as memberflow recorded it: {dict(Counter(m.mailchimp_status for m in ours))}")
+    say(f"welcome journeys started: {sum(1 for m in ours if m.journey_started_at)}")
+    say(f"drip steps sent: {sum(m.drip_steps_sent for m in ours)}  {dict(sorted(results.drip.items()))}")
+    say("requests rejected:")
     for line in results.rejected:
-        print(f"  {line}")
-    print(f"dead-letter queue: {len(dlq)} message(s)")
+        say(f"  {line}")
+    say(f"dead-letter queue: {len(dlq)} message(s)")
     for message in dlq:
-        print(f"  {message.get('failure_reason', '?')}  [correlation {message.get('correlation_id', '?')}]")
-    print(
+        say(f"  {message.get('failure_reason', '?')}  [correlation {message.get('correlation_id', '?')}]")
+    say(
         f"sandbox Mailchimp: {len(status_of)} members {dict(Counter(status_of.values()))}, "
         f"{sum(triggers.values())} journey triggers"
     )
@@ -203,15 +387,15 @@ def _summarise(stack: LocalStack, scenario: dict[str, Any], results: DemoResults
     sent = sum(results.drip.values())
     check((sent == expected["drip_steps"], f"{expected['drip_steps']} drip steps sent, got {sent}"))
     passed = sum(ok for ok, _ in results.checks)
-    print(f"checks of memberflow's records and the scenario against the sandbox: {passed}/{len(results.checks)} passed")
+    say(f"checks of memberflow's records and the scenario against the sandbox: {passed}/{len(results.checks)} passed")
 
-    print("\nwhy (not)? `memberflow trace EMAIL` for a few members:")
+    say("\nwhy (not)? `memberflow trace EMAIL` for a few members:")
     traces = DynamoTraceStore(stack.table_name("TraceTable"))
     member_store = DynamoMemberRepository(stack.table_name("MembersTable"))
     for email in scenario["trace_examples"]:
         report = collect(email, traces, member_store)
         answer = {True: "YES", False: "NO", None: "UNKNOWN"}[report.verdict.welcomed]
-        print(f"  {email:<34} welcome email {answer}: {report.verdict.reason}")
+        say(f"  {email:<34} welcome email {answer}: {report.verdict.reason}")
 
 
 def _stored_members(stack: LocalStack) -> list[MemberRecord]:

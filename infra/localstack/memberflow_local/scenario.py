@@ -1,6 +1,9 @@
 """Builds the demo scenario (`events/demo/scenario.json`): a week in a small community, as the platforms would
 deliver it. Regenerate with `python -m memberflow_local.scenario > events/demo/scenario.json`.
 
+The steps are grouped into scenes, the chapters `make demo` tells: the first step of a scene carries its title in
+`scene`; the steps after it, up to the next `scene`, belong to it.
+
 Bodies follow each platform's own payload format; signatures are added when the demo sends them.
 """
 
@@ -73,6 +76,14 @@ class _Community:
         self.subscribed: set[str] = set()
         self.not_subscribed: set[str] = set()
         self.counter = 0
+        self._scenes: dict[int, str] = {}
+
+    def scene(self, title: str) -> None:
+        """The steps added from now on make up a scene called `title`."""
+        self._scenes[len(self.steps)] = title
+
+    def steps_with_scenes(self) -> list[dict[str, Any]]:
+        return [{"scene": self._scenes[n], **step} if n in self._scenes else step for n, step in enumerate(self.steps)]
 
     def person(self) -> tuple[str, str]:
         self.counter += 1
@@ -282,6 +293,7 @@ def build_scenario() -> dict[str, Any]:
     c = _Community()
     unsubscriber = "former.member@example.org"
     failing = "bounce.loop@example.org"
+    c.scene("Before the week starts: the sandbox Mailchimp")
     c.steps.append(
         {
             "kind": "seed_mailchimp",
@@ -299,6 +311,7 @@ def build_scenario() -> dict[str, Any]:
     )
 
     slack_members, discourse_members, discord_members = [], [], []
+    c.scene("Members join on Slack, Discourse and Discord")
     for n in range(18):  # Slack gives no consent signal: stored without marketing permission
         name, email = c.person()
         user_id = f"U0{n:07d}"
@@ -320,6 +333,9 @@ def build_scenario() -> dict[str, Any]:
         if has_email:
             (c.subscribed if consent else c.not_subscribed).add(email)
 
+    c.scene(
+        "Four sign-ups to watch: a Slack member consents, a former subscriber, a failing address, an unverified address"
+    )
     # One person on two platforms: Slack first (no consent), then Discourse with consent -> subscribed, one journey.
     both_user, both_email, _ = slack_members[0]
     c.not_subscribed.discard(both_email)
@@ -334,6 +350,7 @@ def build_scenario() -> dict[str, Any]:
     confirming = "new.reader@example.org"
     c.discourse_join(203, "New Reader", confirming, c.when(0.9), True, active=False)
 
+    c.scene("A Slack retry and a Discourse redelivery")
     # Duplicates: Slack retries a team_join (same event_id); a Discourse admin redelivers a user_created.
     retried = slack_members[3][2]
     c.deliver(
@@ -346,6 +363,7 @@ def build_scenario() -> dict[str, Any]:
     c.deliver("discourse", redelivered["body"], "discourse redelivery of user_created 101", redelivered["headers"])
 
     # Bad input.
+    c.scene("Forged, replayed and malformed requests")
     forged = json.loads(json.dumps(slack_members[5][2]))
     forged["event"]["user"]["profile"]["email"] = "attacker@example.net"
     c.deliver("slack", forged, "forged Slack signature", forge=True, expect=401)
@@ -384,9 +402,11 @@ def build_scenario() -> dict[str, Any]:
         signed_seconds_ago=600,
         expect=401,
     )
+    c.scene("The queue drains: memberflow onboards everyone in Mailchimp")
     c.steps.append({"kind": "drain"})
 
     # Activity: some members take part, which stops their drip.
+    c.scene("Members post and chat: activity stops the drip")
     day = 0.5
     for user_id, _, _ in slack_members[1:6]:
         c.slack_message(user_id, c.when(day), "Hi all! Happy to be here.")
@@ -396,12 +416,14 @@ def build_scenario() -> dict[str, Any]:
         c.discord_message(user_id, f"13000000000000{n:05d}", c.when(day))
     c.steps.append({"kind": "drain"})
 
+    c.scene("Double opt-in confirmed")
     c.steps.append(
         {"kind": "confirm_opt_in", "email": confirming, "note": f"{confirming} clicks the link in the opt-in email"}
     )
 
     # Drip runs 1, 3 and 7 days (and an hour) after the demo's joins were processed: steps 1, 2 and 3 for every
     # inactive subscriber. The confirmed member is welcomed by the first run and starts the drip then: 2 steps.
+    c.scene("The onboarding drip runs on days 1, 3 and 7")
     for days in (1.04, 3.04, 7.04):
         c.steps.append({"kind": "schedule", "name": "DripSchedule", "after_days": days})
 
@@ -412,7 +434,7 @@ def build_scenario() -> dict[str, Any]:
         "description": "A week in a small community: joins on Slack, Discourse and Discord, consent and no consent, "
         "an earlier unsubscriber, a double opt-in, duplicates, a forged, a malformed and a replayed request, "
         "activity, and the onboarding drip.",
-        "steps": c.steps,
+        "steps": c.steps_with_scenes(),
         "trace_examples": [sorted(c.subscribed)[0], slack_members[1][1], unsubscriber, confirming, failing],
         "expected": {
             "subscribed": sorted(c.subscribed - {failing}),
