@@ -62,13 +62,12 @@ class DynamoDueWorkIndex:
         return {"pk": member_pk(member_id), "sk": self._spec(queue).sort_key}
 
     def due(self, queue: str, now: datetime) -> Iterator[DueWork]:
-        from boto3.dynamodb.conditions import Key
-
         spec = self._spec(queue)
         for item in query_all(
             self._table,
             IndexName=INDEX_NAME,
-            KeyConditionExpression=Key(QUEUE_ATTRIBUTE).eq(spec.index_value) & Key(DUE_ATTRIBUTE).lte(now.isoformat()),
+            KeyConditionExpression=f"{QUEUE_ATTRIBUTE} = :queue AND {DUE_ATTRIBUTE} <= :now",
+            ExpressionAttributeValues={":queue": spec.index_value, ":now": now.isoformat()},
             Limit=100,
         ):
             yield DueWork(queue, item["member_id"], datetime.fromisoformat(item[DUE_ATTRIBUTE]), item)

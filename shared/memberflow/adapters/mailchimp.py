@@ -80,10 +80,23 @@ class MailchimpList:
         self, api_key: Callable[[bool], str], base_url: str = "", timeout: float = DEFAULT_TIMEOUT_SECONDS
     ) -> None:
         self._api_key = api_key
-        key = api_key(False)
-        self._http = HttpJsonTransport(
-            base_url or api_url_for_key(key), error_from, service="Mailchimp", timeout=timeout, auth=("memberflow", key)
-        )
+        self._base_url = base_url
+        self._timeout = timeout
+        self._transport: HttpJsonTransport | None = None
+
+    @property
+    def _http(self) -> HttpJsonTransport:
+        """Built on the first call: a run with nothing to send never reads the key or loads the HTTP client."""
+        if self._transport is None:
+            key = self._api_key(False)
+            self._transport = HttpJsonTransport(
+                self._base_url or api_url_for_key(key),
+                error_from,
+                service="Mailchimp",
+                timeout=self._timeout,
+                auth=("memberflow", key),
+            )
+        return self._transport
 
     # -- members -----------------------------------------------------------------------------------------------
 

@@ -38,10 +38,11 @@ class DynamoTraceStore:
         self._table.put_item(Item=item)
 
     def query(self, subject: str) -> list[TraceRecord]:
-        from boto3.dynamodb.conditions import Key
-
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(subject)}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :subject",
+            "ExpressionAttributeValues": {":subject": subject},
+        }
         while True:
             page = self._table.query(**kwargs)
             items.extend(page["Items"])

@@ -1,36 +1,63 @@
-"""Which sources `POST /webhooks/{source}` accepts, by the name in the path."""
+"""Which sources `POST /webhooks/{source}` accepts, by the name in the path. A source's module (its payload
+models, its signature library) is imported when the first delivery for it arrives, so a Slack request's cold start
+does not pay for Discourse's or Discord's models."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Mapping
 
-from memberflow.intake.discord_relay import DiscordRelaySource
-from memberflow.intake.discourse import DiscourseSource
 from memberflow.intake.errors import IntakeError
-from memberflow.intake.generic import GenericSource
-from memberflow.intake.slack import SlackSource
 from memberflow.intake.source import WebhookSource
+
+SourceFactory = Callable[[], WebhookSource]
 
 
 class SourceRegistry:
-    def __init__(self, sources: Iterable[WebhookSource]) -> None:
-        self._sources = {source.name: source for source in sources}
+    def __init__(self, factories: Mapping[str, SourceFactory]) -> None:
+        self._factories = dict(factories)
+        self._built: dict[str, WebhookSource] = {}
+        self._lock = threading.Lock()
 
     def get(self, name: str) -> WebhookSource:
-        source = self._sources.get(name)
-        if source is None:
+        factory = self._factories.get(name)
+        if factory is None:
             raise IntakeError(
                 404,
                 "unknown_source",
-                f"no webhook source is called {name[:64]!r}; known sources: {', '.join(sorted(self._sources))}",
+                f"no webhook source is called {name[:64]!r}; known sources: {', '.join(sorted(self._factories))}",
             )
-        return source
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = factory()
+            return self._built[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._sources
+        return name in self._factories
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
 
 
 def build_registry(discourse_consent_user_field: str | None = None) -> SourceRegistry:
-    return SourceRegistry(
-        [SlackSource(), DiscourseSource(discourse_consent_user_field), DiscordRelaySource(), GenericSource()]
-    )
+    def slack() -> WebhookSource:
+        from memberflow.intake.slack import SlackSource
+
+        return SlackSource()
+
+    def discourse() -> WebhookSource:
+        from memberflow.intake.discourse import DiscourseSource
+
+        return DiscourseSource(discourse_consent_user_field)
+
+    def discord() -> WebhookSource:
+        from memberflow.intake.discord_relay import DiscordRelaySource
+
+        return DiscordRelaySource()
+
+    def generic() -> WebhookSource:
+        from memberflow.intake.generic import GenericSource
+
+        return GenericSource()
+
+    return SourceRegistry({"slack": slack, "discourse": discourse, "discord": discord, "generic": generic})

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 from pydantic import ValidationError
 
-from memberflow.errors import QueueUnavailable
+from memberflow.errors import QueueUnavailable, ServiceUnavailable
 from memberflow.intake.errors import ROOT_FIELD, IntakeError
 from memberflow.intake.registry import SourceRegistry, build_registry
 from memberflow.intake.source import Accepted, Ignored, WebhookRequest, WebhookSource
@@ -133,7 +133,10 @@ def accept_webhook(
 
 
 def _verify(source: WebhookSource, request: WebhookRequest, received_at: datetime, deps: IntakeDeps) -> None:
-    secret = deps.secrets().get(source.secret_key)
+    try:
+        secret = deps.secrets().get(source.secret_key)
+    except ServiceUnavailable as error:
+        raise IntakeMisconfigured(f"the webhook secrets cannot be read: {error}") from None
     if not isinstance(secret, str) or not secret:
         raise IntakeMisconfigured(f"the webhook secrets have no {source.secret_key}")
     try:

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from memberflow.adapters.aws import client
 from memberflow.config import ConsumerSettings, load_settings
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.pipeline.worker import Handler, QueuedMessage, Worker
@@ -59,7 +60,8 @@ class SqsConsumer:
 
         @idempotent_function(
             data_keyword_argument="queued",
-            persistence_store=DynamoDBPersistenceLayer(table_name=table),
+            # One DynamoDB client per container, shared with the member store and the trace.
+            persistence_store=DynamoDBPersistenceLayer(table_name=table, boto3_client=client("dynamodb")),
             config=self._idempotency,
             key_prefix=f"memberflow.{self.consumer}",
         )
