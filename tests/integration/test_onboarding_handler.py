@@ -16,7 +16,8 @@ from memberflow.ports import DueWork
 from memberflow.privacy import email_key
 from memberflow.runtime.container import container
 from memberflow.trace import Step, email_subject
-from support.queue import JOINED, active, dead_letters, empty_queues, joined, run_onboarding
+from memberflow_local.event_sources import lambda_sqs_record
+from support.queue import JOINED, active, dead_letters, empty_queues, joined, receive_all, run_onboarding
 
 
 @pytest.fixture(autouse=True)
@@ -312,3 +313,30 @@ def test_archived_former_unsubscriber_who_consents_again_gets_opt_in_not_a_resub
 
     assert status(mailchimp, email) == "pending"  # Mailchimp asks them to confirm; never a silent resubscribe
     assert journeys(local_stack, email) == []
+
+
+def test_a_parked_retryable_event_goes_back_once_mailchimp_answers_and_refused_ones_stay(local_stack):
+    email = "comes.back@example.org"
+    local_stack.mailchimp.set_faults(fail_emails={email: 500})
+    event = joined(email, consent=True)
+    run_onboarding(local_stack, event, receive_count=max_receive_count(local_stack))  # its last attempt: parked
+    sqs, dlq = local_stack.client("sqs"), local_stack.queue_url("MemberEventsDeadLetterQueue")
+    sqs.send_message(  # parked for a reason that will not pass: an operator must look at it
+        QueueUrl=dlq,
+        MessageBody='{"not": "an envelope"}',
+        MessageAttributes={"retryable": {"DataType": "String", "StringValue": "false"}},
+    )
+
+    local_stack.mailchimp.set_faults(rate_500=1.0)  # Mailchimp is still down: nothing moves
+    still_down = local_stack.fire_schedule("DeadLetterRedriveSchedule")
+    assert still_down["service_available"] is False and still_down["redriven"] == 0
+
+    local_stack.mailchimp.set_faults()  # Mailchimp answers again
+    recovered = local_stack.fire_schedule("DeadLetterRedriveSchedule")
+    assert recovered["redriven"] == 1 and recovered["kept"] == 1
+
+    [back] = receive_all(local_stack, "MemberEventsQueue", 1)
+    assert back["MessageAttributes"]["auto_redrives"]["StringValue"] == "1"
+    records = [lambda_sqs_record(back, local_stack.queue_arn("MemberEventsQueue"))]
+    assert local_stack.invoke("OnboardingFunction", {"Records": records}) == {"batchItemFailures": []}
+    assert len(journeys(local_stack, email)) == 1

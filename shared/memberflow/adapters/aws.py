@@ -26,6 +26,40 @@ def client(service: str) -> Any:
     return boto3.client(service, config=_config())
 
 
+class ConditionNotMet(Exception):
+    """A conditional write whose condition did not hold: an answer, not a failure (callers turn it into False)."""
+
+
+def aws_failure(error: Exception, service: str) -> Exception:
+    """A botocore failure as one of `memberflow.errors`, so that no botocore exception travels further."""
+    from botocore.exceptions import ClientError
+
+    from memberflow.errors import AccountProblem, RateLimited, ServiceUnavailable
+
+    if not isinstance(error, ClientError):  # connection, timeout, credentials lookup, ...
+        return ServiceUnavailable(f"{service} unreachable: {type(error).__name__}")
+    code = error.response.get("Error", {}).get("Code", "")
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in THROTTLING_CODES:
+        return RateLimited(f"{service} throttled: {code}")
+    if status >= 500 or code in ("InternalServerError", "ServiceUnavailable", "InternalFailure"):
+        return ServiceUnavailable(f"{service} failed: {code or status}")
+    # Access denied, a missing table or queue, a validation error of ours: an operator must look.
+    return AccountProblem(f"{service} refused the request: {code or status}", status)
+
+
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+    }
+)
+
+
 @cache
 def table(name: str) -> DynamoTable:
     return DynamoTable(name, client("dynamodb"))
@@ -55,23 +89,35 @@ class DynamoTable:
                 request[name] = self._encode(request[name])
         return request
 
+    def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return dict(getattr(self._client, operation)(**self._request(request)))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConditionNotMet() from None
+            raise aws_failure(error, "DynamoDB") from None
+        except BotoCoreError as error:
+            raise aws_failure(error, "DynamoDB") from None
+
     def get_item(self, **request: Any) -> dict[str, Any]:
-        answer = self._client.get_item(**self._request(request))
+        answer = self._call("get_item", request)
         return {"Item": self._decode(answer["Item"])} if "Item" in answer else {}
 
     def put_item(self, **request: Any) -> dict[str, Any]:
-        return dict(self._client.put_item(**self._request(request)))
+        return self._call("put_item", request)
 
     def delete_item(self, **request: Any) -> dict[str, Any]:
-        return dict(self._client.delete_item(**self._request(request)))
+        return self._call("delete_item", request)
 
     def update_item(self, **request: Any) -> dict[str, Any]:
-        answer = self._client.update_item(**self._request(request))
+        answer = self._call("update_item", request)
         return {"Attributes": self._decode(answer["Attributes"])} if "Attributes" in answer else {}
 
     def query(self, **request: Any) -> dict[str, Any]:
         """`LastEvaluatedKey` comes back as DynamoDB sent it: pass it on as `ExclusiveStartKey` unchanged."""
-        answer = self._client.query(**self._request(request))
+        answer = self._call("query", request)
         page: dict[str, Any] = {"Items": [self._decode(item) for item in answer.get("Items", [])]}
         if "LastEvaluatedKey" in answer:
             page["LastEvaluatedKey"] = answer["LastEvaluatedKey"]

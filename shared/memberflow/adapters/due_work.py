@@ -88,13 +88,11 @@ class DynamoDueWorkIndex:
             if not keep_existing:
                 self._table.put_item(Item=item)
                 return True
-            from botocore.exceptions import ClientError
+            from memberflow.adapters.aws import ConditionNotMet
 
             try:
                 self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+            except ConditionNotMet:
                 return False
             return True
         names = {f"#f{i}": name for i, name in enumerate(fields)}

@@ -15,14 +15,12 @@ def table(name: str) -> Any:
 
 def update_if(table: Any, **request: Any) -> dict[str, Any] | None:
     """An update with a ConditionExpression: DynamoDB's answer, or None when the condition did not hold."""
-    from botocore.exceptions import ClientError
+    from memberflow.adapters.aws import ConditionNotMet
 
     try:
         return dict(table.update_item(**request))
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return None
-        raise
+    except ConditionNotMet:
+        return None
 
 
 def query_all(table: Any, **request: Any) -> Iterator[dict[str, Any]]:

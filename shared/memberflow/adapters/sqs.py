@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from memberflow.errors import QueueUnavailable
+from memberflow.errors import MemberflowError, QueueUnavailable
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.pipeline.policy import Park
 from memberflow.pipeline.redrive import REDRIVES_ATTRIBUTE, ParkedMessage
@@ -17,10 +17,16 @@ DEFERRAL_RECORD_DAYS = 4
 """As long as SQS keeps a message by default."""
 
 
-def _sqs() -> Any:
-    from memberflow.adapters.aws import client
+def _sqs(operation: str, **request: Any) -> Any:
+    """One SQS call; its failures become `memberflow.errors`."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    return client("sqs")
+    from memberflow.adapters.aws import aws_failure, client
+
+    try:
+        return getattr(client("sqs"), operation)(**request)
+    except (BotoCoreError, ClientError) as error:
+        raise aws_failure(error, "SQS") from None
 
 
 def _text(value: str) -> dict[str, str]:
@@ -36,14 +42,13 @@ class SqsEventRouter:
 
     def send(self, event: QueuedEvent) -> str:
         """Store the event; returns the SQS message id once SQS has accepted (durably stored) it."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         destination = self._catalog.get(event.event.type).destination
         queue_url = self._destinations.get(destination)
         if not queue_url:
             raise QueueUnavailable(f"no queue is configured for destination {destination!r}")
         try:
-            answer = _sqs().send_message(
+            answer = _sqs(
+                "send_message",
                 QueueUrl=queue_url,
                 MessageBody=event.model_dump_json(),
                 MessageAttributes={
@@ -52,8 +57,8 @@ class SqsEventRouter:
                     "event_type": _text(event.event.type),
                 },
             )
-        except (BotoCoreError, ClientError) as error:
-            raise QueueUnavailable(f"SQS refused the {event.event.type} event: {error}") from None
+        except MemberflowError as error:
+            raise QueueUnavailable(f"the {event.event.type} event was not stored: {error}") from None
         return str(answer["MessageId"])
 
 
@@ -69,8 +74,11 @@ class SqsWorkQueue:
         self._consumer = consumer
 
     def retry_later(self, message: QueuedMessage, delay_seconds: int) -> None:
-        _sqs().change_message_visibility(
-            QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=delay_seconds
+        _sqs(
+            "change_message_visibility",
+            QueueUrl=self._queue_url,
+            ReceiptHandle=message.receipt_handle,
+            VisibilityTimeout=delay_seconds,
         )
 
     def park(self, message: QueuedMessage, park: Park, correlation_id: str, idempotency_key: str) -> None:
@@ -85,7 +93,8 @@ class SqsWorkQueue:
             "idempotency_key": idempotency_key or "unknown",
             REDRIVES_ATTRIBUTE: message.attributes.get(REDRIVES_ATTRIBUTE, "0"),
         }
-        _sqs().send_message(
+        _sqs(
+            "send_message",
             QueueUrl=self._dead_letter_queue_url,
             MessageBody=message.body,
             MessageAttributes={k: _text(v) for k, v in attributes.items()},
@@ -123,7 +132,8 @@ class SqsDeadLetters:
     def receive(self, max_messages: int) -> list[ParkedMessage]:
         received: list[ParkedMessage] = []
         while len(received) < max_messages:
-            answer = _sqs().receive_message(
+            answer = _sqs(
+                "receive_message",
                 QueueUrl=self._dead_letter_queue_url,
                 MaxNumberOfMessages=min(10, max_messages - len(received)),
                 MessageAttributeNames=["All"],
@@ -148,11 +158,12 @@ class SqsDeadLetters:
             for name in ("correlation_id", "idempotency_key")
             if name in message.attributes
         }
-        _sqs().send_message(
+        _sqs(
+            "send_message",
             QueueUrl=self._source_queue_url,
             MessageBody=message.body,
             MessageAttributes={**{k: _text(v) for k, v in kept.items()}, REDRIVES_ATTRIBUTE: _text(str(redrives))},
         )
-        _sqs().delete_message(
-            QueueUrl=self._dead_letter_queue_url, ReceiptHandle=self._receipts.pop(message.message_id)
+        _sqs(
+            "delete_message", QueueUrl=self._dead_letter_queue_url, ReceiptHandle=self._receipts.pop(message.message_id)
         )
