@@ -115,53 +115,39 @@ class DynamoDueWorkIndex:
 
     def claim(self, work: DueWork, *, next_due: datetime | None, progress: Mapping[str, int] | None = None) -> bool:
         spec = self._spec(work.queue)
-        sets: list[str] = []
-        values: dict[str, Any] = {":queue": spec.index_value, ":seen": work.due_at.isoformat()}
-        condition = [f"{QUEUE_ATTRIBUTE} = :queue", f"{DUE_ATTRIBUTE} = :seen"]
-        if spec.stop_attribute:
-            condition.append(f"attribute_not_exists({spec.stop_attribute})")
-        for i, (counter, before) in enumerate((progress or {}).items()):
-            sets.append(f"{counter} = :after{i}")
-            condition.append(f"{counter} = :before{i}")
-            values[f":before{i}"], values[f":after{i}"] = before, before + 1
+        sets, condition, values = _moves(progress, forward=True)
+        values.update({":queue": spec.index_value, ":seen": work.due_at.isoformat()})
+        condition += [f"{QUEUE_ATTRIBUTE} = :queue", f"{DUE_ATTRIBUTE} = :seen"]
         if next_due is None:
             expression = (f"SET {', '.join(sets)} " if sets else "") + f"REMOVE {QUEUE_ATTRIBUTE}, {DUE_ATTRIBUTE}"
         else:
             sets.append(f"{DUE_ATTRIBUTE} = :next")
             values[":next"] = next_due.isoformat()
             expression = "SET " + ", ".join(sets)
-        return (
-            update_if(
-                self._table,
-                Key=self._key(work.queue, work.member_id),
-                UpdateExpression=expression,
-                ConditionExpression=" AND ".join(condition),
-                ExpressionAttributeValues=values,
-            )
-            is not None
-        )
+        return self._update(work, spec, expression, condition, values)
 
     def release(self, work: DueWork, *, progress: Mapping[str, int] | None = None) -> bool:
         spec = self._spec(work.queue)
-        sets = [f"{QUEUE_ATTRIBUTE} = :queue", f"{DUE_ATTRIBUTE} = :due"]
-        values: dict[str, Any] = {":queue": spec.index_value, ":due": work.due_at.isoformat()}
-        condition = ["attribute_exists(pk)"]
+        sets, condition, values = _moves(progress, forward=False)
+        sets += [f"{QUEUE_ATTRIBUTE} = :queue", f"{DUE_ATTRIBUTE} = :due"]
+        values.update({":queue": spec.index_value, ":due": work.due_at.isoformat()})
+        condition.append("attribute_exists(pk)")
+        return self._update(work, spec, "SET " + ", ".join(sets), condition, values)
+
+    def _update(
+        self, work: DueWork, spec: QueueSpec, expression: str, condition: list[str], values: dict[str, Any]
+    ) -> bool:
+        """The conditional write of a claim or a release; never while the member is stopped (e.g. active)."""
         if spec.stop_attribute:
             condition.append(f"attribute_not_exists({spec.stop_attribute})")
-        for i, (counter, before) in enumerate((progress or {}).items()):
-            sets.append(f"{counter} = :before{i}")
-            condition.append(f"{counter} = :after{i}")
-            values[f":before{i}"], values[f":after{i}"] = before, before + 1
-        return (
-            update_if(
-                self._table,
-                Key=self._key(work.queue, work.member_id),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=" AND ".join(condition),
-                ExpressionAttributeValues=values,
-            )
-            is not None
+        answer = update_if(
+            self._table,
+            Key=self._key(work.queue, work.member_id),
+            UpdateExpression=expression,
+            ConditionExpression=" AND ".join(condition),
+            ExpressionAttributeValues=values,
         )
+        return answer is not None
 
     def remove(self, queue: str, member_id: str) -> None:
         if self._spec(queue).sort_key != "PROFILE":
@@ -170,3 +156,17 @@ class DynamoDueWorkIndex:
         self._table.update_item(
             Key=self._key(queue, member_id), UpdateExpression=f"REMOVE {QUEUE_ATTRIBUTE}, {DUE_ATTRIBUTE}"
         )
+
+
+def _moves(progress: Mapping[str, int] | None, *, forward: bool) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Counters that move with a claim (from `before` to `before + 1`) or back with a release, guarded on the value
+    they must have now: SET clauses, conditions and values."""
+    sets: list[str] = []
+    condition: list[str] = []
+    values: dict[str, Any] = {}
+    for i, (counter, before) in enumerate((progress or {}).items()):
+        new, now = (f":after{i}", f":before{i}") if forward else (f":before{i}", f":after{i}")
+        sets.append(f"{counter} = {new}")
+        condition.append(f"{counter} = {now}")
+        values[f":before{i}"], values[f":after{i}"] = before, before + 1
+    return sets, condition, values
