@@ -61,10 +61,15 @@ class RetryPolicy:
     def member_backoff(self, attempt: int) -> int:
         return min(MAX_BACKOFF_SECONDS, self.retry_base_seconds * 2 ** max(0, attempt - 1))
 
+    @property
+    def max_service_backoff(self) -> int:
+        """The longest the consumer waits before trying a failing service again: 32 x the base, at most 15 minutes,
+        so it notices a recovery soon after it happens."""
+        return min(MAX_BACKOFF_SECONDS, max(1, self.retry_base_seconds) * 32)
+
     def service_backoff(self, deferrals: int) -> int:
-        """The consumer's back-off while its service is failing: doubling, at most 32 x the base (15 minutes)."""
-        ceiling = min(MAX_BACKOFF_SECONDS, max(1, self.retry_base_seconds) * 32)
-        return max(1, min(ceiling, self.retry_base_seconds * 2 ** max(0, deferrals)))
+        """The consumer's back-off while its service is failing: doubling up to `max_service_backoff`."""
+        return max(1, min(self.max_service_backoff, self.retry_base_seconds * 2 ** max(0, deferrals)))
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,11 @@ class Container:
         from memberflow.pipeline.worker import Worker
 
         settings = load_settings(ConsumerSettings)
+        policy = RetryPolicy(
+            max_attempts=settings.max_receive_count,
+            retry_base_seconds=settings.retry_base_seconds,
+            max_receives=settings.max_deliveries,
+        )
         return Worker(
             catalog=CATALOG,
             handlers=handlers,
@@ -157,12 +162,11 @@ class Container:
                 settings.queue_url, settings.dead_letter_queue_url, settings.idempotency_table_name, consumer
             ),
             trace=self.trace,
-            policy=RetryPolicy(
-                max_attempts=settings.max_receive_count,
-                retry_base_seconds=settings.retry_base_seconds,
-                max_receives=settings.max_deliveries,
+            policy=policy,
+            health=ServiceHealth(
+                open_seconds=max(1.0, float(settings.retry_base_seconds)),
+                max_open_seconds=float(policy.max_service_backoff),
             ),
-            health=ServiceHealth(open_seconds=max(1.0, float(settings.retry_base_seconds))),
             before=before,
         )
 
