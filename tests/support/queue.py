@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import time
+import weakref
 from datetime import UTC, datetime
+
+from botocore.exceptions import ClientError
 
 from memberflow.events import MemberActive, MemberJoined
 from memberflow.models import MemberIdentity, Platform
@@ -14,6 +18,9 @@ QUEUE = "MemberEventsQueue"
 DLQ = "MemberEventsDeadLetterQueue"
 JOINED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 _ids = itertools.count(1)
+_handed_back: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Per stack, (queue URL, receipt handle) of the messages `run_onboarding` left in their queue for a retry: in flight
+until their delay passes, out of reach of a receive, so `empty_queues` deletes them by their receipt handle."""
 
 
 def joined(
@@ -47,21 +54,35 @@ def active(identity: MemberIdentity, activity: str = "message") -> QueuedEvent:
     )
 
 
-def receive_all(stack, queue: str, count: int) -> list[dict]:
+def receive_all(stack, queue: str, count: int, timeout: float = 20) -> list[dict]:
+    """Receive until `count` messages arrived, or until the queue has nothing left that could arrive (nothing
+    visible or delayed: with the pollers off, nothing else sends to it meanwhile), or `timeout` passed."""
     sqs, url = stack.client("sqs"), stack.queue_url(queue)
     messages: list[dict] = []
-    for _ in range(20):
+    deadline = time.monotonic() + timeout
+    while len(messages) < count:
         answer = sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
+            WaitTimeSeconds=0,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
-        messages += answer.get("Messages", [])
-        if len(messages) >= count:
+        received = answer.get("Messages", [])
+        messages += received
+        if received:
+            continue
+        if not _receivable(sqs, url) or time.monotonic() >= deadline:
             break
+        time.sleep(0.05)
     return messages
+
+
+def _receivable(sqs, url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
 
 
 def run_onboarding(stack, *events: QueuedEvent, receive_count: int | None = None) -> dict:
@@ -84,15 +105,28 @@ def run_onboarding(stack, *events: QueuedEvent, receive_count: int | None = None
     for record in records:  # what Lambda's event source mapping does with a partial batch answer
         if record["messageId"] not in failed:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
+        else:
+            _handed_back.setdefault(stack, []).append((url, record["receiptHandle"]))
     return answer
 
 
 def dead_letters(stack) -> list[dict]:
-    return receive_all(stack, DLQ, 1)
+    """What the dead-letter queue holds; the messages stay there, visible (a later test's cleanup removes them)."""
+    sqs, url = stack.client("sqs"), stack.queue_url(DLQ)
+    messages = receive_all(stack, DLQ, 1)
+    for message in messages:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    return messages
 
 
 def empty_queues(stack) -> None:
+    """Nothing left in the queues from an earlier test: neither visible nor waiting out a retry delay."""
     sqs = stack.client("sqs")
+    for url, receipt_handle in _handed_back.pop(stack, []):
+        try:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt_handle)
+        except ClientError:  # received again and deleted since
+            pass
     for queue in (QUEUE, DLQ):
         url = stack.queue_url(queue)
         while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):

@@ -12,6 +12,7 @@ import json
 import logging
 import secrets as _random
 import string
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ import boto3
 import requests
 
 from .environment import EnvironmentPatch
-from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION, SHUTDOWN_POLL_SECONDS
 from .template import LocalTemplate, PhysicalResource, QueueSpec, physical_name
 
 log = logging.getLogger("memberflow_local.aws")
@@ -54,6 +55,9 @@ class MotoAws:
         self.region = region
         self._server: Any = None
         self._environment = EnvironmentPatch()
+        self._session: boto3.session.Session | None = None
+        """Shared by the clients: a new session would load botocore's endpoint data again for each client."""
+        self._session_lock = threading.Lock()  # a session is not thread-safe, the clients it makes are
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -97,13 +101,17 @@ class MotoAws:
         return {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
 
     def client(self, service: str) -> Any:
-        return boto3.session.Session().client(
-            service,
-            region_name=self.region,
-            endpoint_url=self.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        endpoint = self.endpoint
+        with self._session_lock:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            return self._session.client(
+                service,
+                region_name=self.region,
+                endpoint_url=endpoint,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
 
     # ------------------------------------------------------------------ resources
     def create_resources(
@@ -223,7 +231,7 @@ def _quiet_moto_server(host: str, port: int) -> Any:
             app = DomainDispatcherApplication(create_backend_app)
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=QuietHandler)
             self._server_ready_event.set()
-            self._server.serve_forever()
+            self._server.serve_forever(poll_interval=SHUTDOWN_POLL_SECONDS)
 
     return QuietServer(ip_address=host, port=port, verbose=False)
 
