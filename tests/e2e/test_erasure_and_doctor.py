@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 
-import mailchimp_marketing
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 from test_local_stack_http import post, sample
 
 from memberflow.privacy import email_key, subscriber_hash
 from memberflow_cli.main import main as memberflow_cli
+from support.mailchimp import official_client
 
 pytestmark = pytest.mark.e2e
 
@@ -28,10 +28,7 @@ def running_stack():
 
 @pytest.fixture
 def mailchimp(running_stack):
-    client = mailchimp_marketing.Client()
-    client.set_config({"api_key": running_stack.settings.mailchimp_api_key})
-    client.api_client.host = running_stack.mailchimp.url
-    return client
+    return official_client(running_stack.mailchimp.url, running_stack.settings.mailchimp_api_key)
 
 
 @pytest.fixture

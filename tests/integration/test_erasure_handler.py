@@ -8,7 +8,6 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
-import mailchimp_marketing
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
@@ -20,6 +19,7 @@ from memberflow.privacy import email_key, email_suppression_name, subscriber_has
 from memberflow.runtime.container import container
 from memberflow.trace import Step, email_subject, erased_subject
 from memberflow.trace_report import collect
+from support.mailchimp import official_client
 from support.queue import active, dead_letters, empty_queues, joined, run_onboarding
 
 LIST = "list123"
@@ -34,10 +34,7 @@ def clean_state(local_stack):
 
 @pytest.fixture
 def mailchimp(local_stack):
-    client = mailchimp_marketing.Client()
-    client.set_config({"api_key": local_stack.settings.mailchimp_api_key})
-    client.api_client.host = local_stack.mailchimp.url
-    return client
+    return official_client(local_stack.mailchimp.url, local_stack.settings.mailchimp_api_key)
 
 
 def erasure(email: str | None, identity=None, n: int = 1) -> QueuedEvent:

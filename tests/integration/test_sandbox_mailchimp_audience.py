@@ -12,6 +12,7 @@ from mailchimp_marketing.api_client import ApiClientError
 from memberflow.adapters.mailchimp import MailchimpList
 from memberflow.errors import CredentialsRejected, NotFound
 from memberflow_sandboxes.mailchimp import MailchimpSandbox
+from support.mailchimp import official_client
 
 LIST_ID = "list123"
 API_KEY = "sandbox-key-us1"
@@ -31,10 +32,7 @@ def sandbox(running_sandbox):
 
 @pytest.fixture
 def client(sandbox) -> mailchimp_marketing.Client:
-    client = mailchimp_marketing.Client()
-    client.set_config({"api_key": API_KEY})
-    client.api_client.host = sandbox.url
-    return client
+    return official_client(sandbox.url, API_KEY)
 
 
 @pytest.fixture
