@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
+from memberflow.adapters.due_work import DynamoDueWorkIndex
 from memberflow.adapters.member_profiles import DynamoMemberRepository
 from memberflow.adapters.trace_store import DynamoTraceStore
 from memberflow.events import MemberErased
@@ -140,3 +141,14 @@ def test_an_erasure_waits_out_a_mailchimp_outage_without_losing_the_member(local
     assert len(answer["batchItemFailures"]) == 1  # back to the queue, with the member still known for the retry
     assert DynamoMemberRepository(local_stack.table_name("MembersTable")).get(email_key(email)) is not None
     assert mailchimp.lists.get_list_member(LIST, email)["status"] == "subscribed"
+
+
+def test_a_drip_run_racing_an_erasure_leaves_no_empty_profile_behind(local_stack):
+    """The drip removes a member's step after Mailchimp refused it (the contact is gone): that write must not
+    create an empty profile under the erased member's key."""
+    due_work = DynamoDueWorkIndex(local_stack.table_name("MembersTable"))
+
+    due_work.remove("drip", email_key("raced@example.org"))
+
+    keys = [item["pk"]["S"] for item in scan(local_stack, "MembersTable")]
+    assert f"MEMBER#{email_key('raced@example.org')}" not in keys

@@ -46,16 +46,7 @@ def erase_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, Any]:
     emails = _addresses(event, members)
     identities = sorted({key for member in members for key in member.identities} | _event_identity(event))
 
-    mailchimp = "not in the audience"
-    for email in emails.values():
-        try:
-            if deps.mailing_list.forget(deps.rules.list_id, email):
-                mailchimp = "permanently deleted"
-        except PermanentRefusal as refusal:
-            mailchimp = (
-                f"refused the permanent delete ({refusal.title}): delete the contact by hand in Mailchimp "
-                "(Audience, the contact, Actions, Permanently delete)"
-            )
+    mailchimp = _forget_in_mailchimp(list(emails.values()), deps)
 
     requested_by = queued.source
     suppressions = [deps.suppressions.add(email_suppression_name(e), now, requested_by) for e in emails] + [
@@ -68,7 +59,7 @@ def erase_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, Any]:
     items = sum(deps.members.erase(member.member_id) for member in members)
 
     detail = (
-        f"erased at the person's request (via {requested_by}): Mailchimp {mailchimp}; removed "
+        f"erased at the person's request (via {requested_by}): Mailchimp {MAILCHIMP_OUTCOMES[mailchimp]}; removed "
         f"{len(members)} member record(s) ({items} item(s)), {links} identity link(s), {trace_records} trace "
         "record(s); only a keyed hash is kept, so a re-join needs a fresh opt-in"
     )
@@ -79,11 +70,35 @@ def erase_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, Any]:
     logger.info("member erased", extra={"members": len(members), "identities": len(identities)})
     return {
         "result": "erased",
-        "mailchimp": mailchimp.split(" (")[0],
+        "mailchimp": mailchimp,
         "member_records": len(members),
         "identity_links": links,
         "trace_records": trace_records,
     }
+
+
+MAILCHIMP_OUTCOMES = {
+    "deleted": "permanently deleted",
+    "not_in_audience": "had no such contact",
+    "refused": (
+        "refused the permanent delete: delete the contact by hand in Mailchimp (Audience, the contact, Actions, "
+        "Permanently delete)"
+    ),
+}
+
+
+def _forget_in_mailchimp(emails: list[str], deps: OnboardingDeps) -> str:
+    """Permanently delete every address; a refusal for good is this member's and is recorded, the rest of the
+    erasure goes on (a failure of Mailchimp as a whole raises: the erasure is retried)."""
+    outcome = "not_in_audience"
+    for email in emails:
+        try:
+            if deps.mailing_list.forget(deps.rules.list_id, email):
+                outcome = "deleted" if outcome != "refused" else outcome
+        except PermanentRefusal as refusal:
+            logger.warning("Mailchimp refused a permanent delete", extra={"reason": refusal.title})
+            outcome = "refused"
+    return outcome
 
 
 def _named_members(event: MemberErased, deps: OnboardingDeps) -> list[MemberRecord]:
