@@ -98,11 +98,17 @@ def _trace(args: argparse.Namespace) -> int:
     from memberflow_cli.target import resolve
 
     target = resolve(args.stack)
+    suppressions = suppression_list(target)
+    try:
+        suppressions.key_of("")  # reads the key: support staff may not be allowed to
+    except Exception as error:  # noqa: BLE001 - the rest of the trace is still worth printing
+        print(f"(erasures not checked: the suppression key cannot be read: {type(error).__name__})", file=sys.stderr)
+        suppressions = None
     report = collect(
         args.email,
         DynamoTraceStore(target.physical("TraceTable")),
         DynamoMemberRepository(target.physical("MembersTable")),
-        suppression_list(target),
+        suppressions,
     )
     if args.json:
         print(json.dumps([_record_json(r) for r in report.records], indent=2))
