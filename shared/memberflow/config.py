@@ -27,6 +27,11 @@ class MembersSettings(_Env):
     members_table_name: str = Field(alias="MEMBERS_TABLE_NAME")
 
 
+class SuppressionSettings(MembersSettings):
+    suppression_key_secret_arn: str = Field(alias="SUPPRESSION_KEY_SECRET_ARN")
+    """The secret holding {"suppression_key"}: the key of the keyed hash under which erased members are kept."""
+
+
 class MailchimpSettings(_Env):
     mailchimp_secret_arn: str = Field(alias="MAILCHIMP_SECRET_ARN")
     mailchimp_api_url: str = Field(default="", alias="MAILCHIMP_API_URL")
@@ -79,7 +84,7 @@ class IntakeSettings(TraceSettings):
         return json.loads(value) if isinstance(value, str) else value
 
 
-class OnboardingSettings(ConsumerSettings, MembersSettings, WelcomeSettings):
+class OnboardingSettings(ConsumerSettings, SuppressionSettings, WelcomeSettings):
     pass
 
 

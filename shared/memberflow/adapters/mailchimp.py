@@ -142,6 +142,37 @@ class MailchimpList:
         path = f"/customer-journeys/journeys/{journey_id}/steps/{step_id}/actions/trigger"
         self._call("POST", path, {"email_address": email})
 
+    def forget(self, list_id: str, email: str) -> bool:
+        """Permanent delete (GDPR): the contact and its history go, and Mailchimp refuses to re-add the address by
+        API ("Forgotten Email Not Subscribed"); only the person signing up again through a Mailchimp form brings it
+        back. A member already gone answers 404: that is done, unless the audience itself is missing."""
+        try:
+            self._call("POST", f"/lists/{list_id}/members/{subscriber_hash(email)}/actions/delete-permanent")
+        except NotFound:
+            if not self.list_exists(list_id):
+                raise
+            return False
+        return True
+
+    # -- what `memberflow doctor` checks ---------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Mailchimp answers and accepts the key, or the error says why not."""
+        self._call("GET", "/ping")
+
+    def audience_name(self, list_id: str) -> str:
+        """The audience's name; `NotFound` when the key's account has no such audience."""
+        return str(self._call("GET", f"/lists/{list_id}", params={"fields": "id,name"}).get("name", ""))
+
+    def merge_fields(self, list_id: str) -> dict[str, str]:
+        """The audience's merge fields: tag -> type (text, date, number, ...)."""
+        answer = self._call(
+            "GET",
+            f"/lists/{list_id}/merge-fields",
+            params={"count": "1000", "fields": "merge_fields.tag,merge_fields.type,total_items"},
+        )
+        return {str(field["tag"]): str(field.get("type", "")) for field in answer.get("merge_fields", [])}
+
     def is_available(self) -> bool:
         """Mailchimp's health check answers and accepts our key."""
         try:

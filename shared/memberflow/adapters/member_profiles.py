@@ -4,6 +4,7 @@
   platform gives no email). The drip's due-work state lives on it too (see `due_work`).
 - `IDENTITY#<platform:workspace:user>` / `LINK`: which member a platform user is, so activity events (which carry
   only the platform's user id) find their member.
+- `SUPPRESSED#<keyed hash>` / `SUPPRESSION`: someone who asked to be forgotten (see `suppressions`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from memberflow.adapters.due_work import DUE_ATTRIBUTE, QUEUE_ATTRIBUTE, member_pk
-from memberflow.adapters.dynamo import as_datetime, table, update_if
+from memberflow.adapters.dynamo import as_datetime, delete_partition, table, update_if
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 
 PROFILE = "PROFILE"
@@ -177,3 +178,12 @@ class DynamoMemberRepository:
         if answer is None:
             return False  # unknown member, or already active more recently
         return "activated_at" not in answer.get("Attributes", {})
+
+    def erase(self, member_id: str) -> int:
+        """Delete every item under the member's partition: the profile (with the drip's state) and the due work
+        of every other queue (an opt-in wait, ...), whatever queues exist now or later."""
+        return delete_partition(self._table, member_pk(member_id))
+
+    def delete_link(self, identity_key: str) -> bool:
+        answer = self._table.delete_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ReturnValues="ALL_OLD")
+        return bool(answer.get("Attributes"))

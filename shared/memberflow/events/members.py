@@ -1,16 +1,16 @@
-"""Member events: someone joined a platform, or took part (a message, a post, a reaction)."""
+"""Member events: someone joined a platform, took part (a message, a post, a reaction), or asked to be forgotten."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from memberflow.events.base import Event
 from memberflow.models import MemberIdentity, check_email
 from memberflow.privacy import mask_email
-from memberflow.trace import email_subject, identity_subject
+from memberflow.trace import ERASURE_REQUESTS, email_subject, identity_subject
 
 
 class MemberEvent(Event):
@@ -46,3 +46,33 @@ class MemberActive(MemberEvent):
     type: Literal["member_active"] = "member_active"
     activity: Literal["message", "post", "reaction"]
     active_at: datetime
+
+
+class MemberErased(Event):
+    """The person asked to be forgotten (their forum account was deleted, a source relayed the request, or an
+    operator ran `memberflow forget`): remove them everywhere, keep only a keyed hash so they are not re-added
+    without a fresh opt-in. Names them by address, by platform identity, or both."""
+
+    type: Literal["member_erased"] = "member_erased"
+    email: str | None = None
+    identity: MemberIdentity | None = None
+    requested_at: datetime | None = None
+    """When the source says the person asked; None when it does not say (Discourse)."""
+
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, value: str | None) -> str | None:
+        return check_email(value)
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> MemberErased:
+        if self.email is None and self.identity is None:
+            raise ValueError("an erasure names the member by email or by platform identity")
+        return self
+
+    def trace_subject(self) -> str:
+        """Not the member's own subjects: the erasure deletes those."""
+        return ERASURE_REQUESTS
+
+    def log_fields(self) -> dict[str, Any]:
+        return {"event_type": self.type, "member_email": mask_email(self.email)}

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from memberflow import signatures
-from memberflow.events import MemberActive, MemberJoined
+from memberflow.events import MemberActive, MemberErased, MemberJoined
 from memberflow.intake.errors import build, invalid_payload, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
 from memberflow.models import Platform
@@ -44,6 +44,18 @@ class DiscourseUser(BaseModel):
 
 class DiscourseUserCreated(BaseModel):
     user: DiscourseUser
+
+
+class DiscourseDeletedUser(BaseModel):
+    """`user_destroyed`: WebHookUserSerializer's view of the user, taken just before the record was destroyed."""
+
+    id: int
+    email: str | None = None
+    staged: bool = False
+
+
+class DiscourseUserDestroyed(BaseModel):
+    user: DiscourseDeletedUser
 
 
 class DiscoursePost(BaseModel):
@@ -80,6 +92,9 @@ class DiscourseSource:
         event_name = _required_header(headers, EVENT_HEADER, "X-Discourse-Event")
         if event_name == "ping":
             return Reply({"status": "pong"})
+        if event_name == "user_destroyed":
+            instance = _required_header(headers, INSTANCE_HEADER, "X-Discourse-Instance").rstrip("/")
+            return _user_destroyed(validate(DiscourseUserDestroyed, payload).user, instance)
         if event_name not in ("user_created", "post_created"):
             return Ignored(f"Discourse event {event_name} is not used")
         instance = _required_header(headers, INSTANCE_HEADER, "X-Discourse-Instance").rstrip("/")
@@ -110,6 +125,21 @@ class DiscourseSource:
             return False
         value = (user.user_fields or {}).get(self.consent_user_field)
         return value is True or str(value).strip().lower() in CONSENT_VALUES
+
+
+def _user_destroyed(user: DiscourseDeletedUser, instance: str) -> Interpretation:
+    """A deleted account is a request to be forgotten: erase the member everywhere (`onboarding.erasure`)."""
+    if user.id <= 0:
+        return Ignored("Discourse system and bot accounts are not members")
+    if user.staged:
+        return Ignored("staged users (created from incoming email) never signed up, so were never members")
+    erased = build(
+        MemberErased,
+        {"email": "user.email", "identity": "user.id"},
+        identity=_identity(instance, str(user.id)),
+        email=user.email,
+    )
+    return Accepted(erased, _idempotency_key(instance, "user_destroyed", user.id))
 
 
 def _post_created(post: DiscoursePost, instance: str) -> Interpretation:

@@ -7,15 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from memberflow.errors import ComplianceState, PermanentRefusal
+from memberflow.errors import ComplianceState, ForgottenAddress, PermanentRefusal
 from memberflow.events import MemberJoined
 from memberflow.members import MemberJoin, MemberRecord, member_id_for
 from memberflow.onboarding import consent
+from memberflow.onboarding.forgotten import drop_if_erased_later, latest_erasure
 from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
 from memberflow.pipeline.envelope import QueuedEvent
-from memberflow.ports import DueWorkIndex, ListMember, MailingList, MemberRepository
-from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder
+from memberflow.ports import DueWorkIndex, ListMember, MailingList, MemberRepository, SuppressionList
+from memberflow.trace import ErasableTrace, Outcome, Step, StepRecorder
 
 OPT_IN = "opt-in"
 """The due-work queue of members who must confirm double opt-in."""
@@ -27,14 +28,19 @@ class OnboardingDeps:
     mailing_list: MailingList
     members: MemberRepository
     due_work: DueWorkIndex
-    trace: TraceRecorder
+    trace: ErasableTrace
     rules: OnboardingRules
+    suppressions: SuppressionList
+    """Who asked to be forgotten (keyed hashes): consulted on every join, written by erasure."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     event = queued.event
     assert isinstance(event, MemberJoined)
+    erasure = latest_erasure(deps.suppressions, event.email, event.identity.key)
+    if drop_if_erased_later(queued, erasure, deps.trace):
+        return {"result": "dropped_after_erasure"}
     step = StepRecorder.for_event(deps.trace, queued)
     member = _remember_member(event, queued, deps)
 
@@ -43,10 +49,15 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         return {"result": "stored_without_email"}
 
     try:
-        list_member = _upsert(event, member, deps, step)
+        list_member = _upsert(event, member, deps, step, forgotten_before=erasure is not None)
     except PermanentRefusal as refusal:  # compliance state, a forgotten or a fake address: this member's, for good
         deps.members.set_mailchimp_status(member.member_id, f"refused: {refusal.title}")
-        step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the member: {refusal}")
+        how = (
+            ": it was permanently deleted and can come back only through a Mailchimp signup form (a fresh opt-in)"
+            if isinstance(refusal, ForgottenAddress)
+            else ""
+        )
+        step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the member: {refusal}{how}")
         return {"result": "refused", "reason": refusal.title}
 
     opted_out = list_member.status in consent.OPTED_OUT
@@ -111,10 +122,14 @@ def _remember_member(event: MemberJoined, queued: QueuedEvent, deps: OnboardingD
     return member
 
 
-def _upsert(event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, step: StepRecorder) -> ListMember:
+def _upsert(
+    event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, step: StepRecorder, *, forgotten_before: bool
+) -> ListMember:
     assert event.email
     list_id = deps.rules.list_id
-    wanted = consent.status_for_new_member(event, opted_out_before=member.opted_out_before)
+    wanted = consent.status_for_new_member(
+        event, opted_out_before=member.opted_out_before, forgotten_before=forgotten_before
+    )
     merge_fields = _merge_fields(event, member)
     try:
         answer = deps.mailing_list.upsert_member(list_id, event.email, status_if_new=wanted, merge_fields=merge_fields)
@@ -125,9 +140,12 @@ def _upsert(event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, ste
         answer = deps.mailing_list.upsert_member(
             list_id, event.email, status_if_new=consent.PENDING, merge_fields=merge_fields
         )
-    step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {answer.status} (asked {wanted} if new)")
+    why = "; a re-join after an erasure: double opt-in at most" if forgotten_before else ""
+    step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {answer.status} (asked {wanted} if new{why})")
 
-    upgrade = consent.upgrade_for_consent(answer.status, event, opted_out_before=member.opted_out_before)
+    upgrade = consent.upgrade_for_consent(
+        answer.status, event, opted_out_before=member.opted_out_before, forgotten_before=forgotten_before
+    )
     if upgrade:
         try:
             answer = deps.mailing_list.set_status(list_id, event.email, upgrade)

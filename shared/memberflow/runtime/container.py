@@ -15,6 +15,7 @@ from memberflow.config import (
     MailchimpSettings,
     MembersSettings,
     RedriveSettings,
+    SuppressionSettings,
     TraceSettings,
     WelcomeSettings,
     load_settings,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from memberflow.adapters.due_work import DynamoDueWorkIndex
     from memberflow.adapters.mailchimp import MailchimpList
     from memberflow.adapters.member_profiles import DynamoMemberRepository
+    from memberflow.adapters.suppressions import DynamoSuppressionList
     from memberflow.adapters.trace_store import DynamoTraceStore
     from memberflow.intake.service import IntakeDeps
     from memberflow.onboarding.drip import DripDeps
@@ -50,6 +52,17 @@ class Container:
         from memberflow.adapters.due_work import DynamoDueWorkIndex
 
         return DynamoDueWorkIndex(load_settings(MembersSettings).members_table_name)
+
+    @cached_property
+    def suppressions(self) -> DynamoSuppressionList:
+        from memberflow.adapters.secrets import get_json_secret
+        from memberflow.adapters.suppressions import DynamoSuppressionList
+
+        settings = load_settings(SuppressionSettings)
+        return DynamoSuppressionList(
+            settings.members_table_name,
+            lambda: str(get_json_secret(settings.suppression_key_secret_arn)["suppression_key"]).encode(),
+        )
 
     @cached_property
     def mailing_list(self) -> MailchimpList:
@@ -94,6 +107,7 @@ class Container:
             due_work=self.due_work,
             trace=self.trace,
             rules=self._onboarding_rules(),
+            suppressions=self.suppressions,
         )
 
     @cached_property
