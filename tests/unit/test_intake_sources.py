@@ -409,6 +409,26 @@ def test_malformed_json_is_a_400_invalid_json(intake: Intake) -> None:
     assert (answer.status, answer.body["error"]) == (400, "invalid_json")
 
 
+def test_discourse_set_to_form_urlencoded_posts_raw_json_and_it_is_read_as_json(intake: Intake) -> None:
+    # What Discourse's emitter really sends for a webhook whose content type is "application/x-www-form-urlencoded":
+    # the same JSON body, only the header differs.
+    delivery = sample("discourse_user_created")
+    headers = {**delivery["headers"], "Content-Type": "application/x-www-form-urlencoded"}
+
+    answer = intake.deliver("discourse", delivery["body"], headers)
+
+    assert (answer.status, answer.body["status"]) == (200, "queued")
+    assert intake.queued_event().email == delivery["body"]["user"]["email"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "", "application/octet-stream"])
+def test_discourse_json_is_read_whatever_the_content_type(intake: Intake, content_type: str) -> None:
+    delivery = sample("discourse_post_created")
+    headers = {**delivery["headers"], "Content-Type": content_type}
+
+    assert intake.deliver("discourse", delivery["body"], headers).status == 200
+
+
 def test_a_form_encoded_discourse_delivery_is_read_from_its_payload_field(intake: Intake) -> None:
     delivery = sample("discourse_user_created")
     form = urlencode({"payload": json.dumps(delivery["body"])}).encode()

@@ -62,7 +62,8 @@ class DiscoursePostCreated(BaseModel):
 class DiscourseSource:
     name = "discourse"
     secret_key = "discourse_secret"
-    # A webhook set to "application/x-www-form-urlencoded" posts `payload=<the JSON, URL-encoded>`.
+    # A webhook set to "application/x-www-form-urlencoded" still posts the raw JSON (Discourse changes only the
+    # Content-Type header): the body is JSON whatever the header says; `payload=<JSON>` is read only as a fallback.
     form_payload_field: str | None = "payload"
 
     def __init__(self, consent_user_field: str | None = None) -> None:

@@ -37,6 +37,7 @@ from memberflow.trace import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 
 class EventRouter(Protocol):
@@ -149,26 +150,38 @@ def _verify(source: WebhookSource, request: WebhookRequest, received_at: datetim
 
 def _parse_body(source: WebhookSource, raw_body: bytes, headers: Mapping[str, str]) -> Any:
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type == "application/x-www-form-urlencoded" and source.form_payload_field:
-        return _parse_json(_form_field(raw_body, source.form_payload_field))
+    if source.form_payload_field:
+        # Such a source posts its JSON as the body whatever the content type says (Discourse sends the same JSON
+        # with `application/x-www-form-urlencoded`): a form carrying the JSON in a field is only the fallback.
+        return _json_or_form_field(raw_body, source.form_payload_field, media_type)
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
         raise IntakeError(415, "unsupported_media_type", f"the body must be application/json, not {media_type[:100]}")
     return _parse_json(raw_body)
 
 
-def _form_field(raw_body: bytes, name: str) -> bytes:
+def _json_or_form_field(raw_body: bytes, name: str, media_type: str) -> Any:
     try:
-        values = parse_qs(raw_body.decode("utf-8"), keep_blank_values=True).get(name)
-    except UnicodeDecodeError:
-        values = None
-    if not values:
+        return _parse_json(raw_body)
+    except IntakeError as not_json:
+        field_value = _form_field(raw_body, name)
+        if field_value is not None:
+            return _parse_json(field_value)
+        if media_type != FORM_MEDIA_TYPE:
+            raise not_json from None
         raise IntakeError(
             400,
             "invalid_payload",
-            f"a form-encoded delivery must carry its JSON in the `{name}` field",
+            f"a form-encoded delivery that is not JSON must carry its JSON in the `{name}` field",
             [{"field": name, "problem": "Field required"}],
-        )
-    return values[0].encode()
+        ) from None
+
+
+def _form_field(raw_body: bytes, name: str) -> bytes | None:
+    try:
+        values = parse_qs(raw_body.decode("utf-8"), keep_blank_values=True).get(name)
+    except (UnicodeDecodeError, ValueError):
+        values = None
+    return values[0].encode() if values else None
 
 
 def _parse_json(raw: bytes) -> Any:

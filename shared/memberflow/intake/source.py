@@ -53,7 +53,9 @@ class WebhookSource(Protocol):
     secret_key: str
     """Key of this source's secret in the webhook secrets JSON."""
     form_payload_field: str | None
-    """Form field that carries the JSON when the platform can post `application/x-www-form-urlencoded`."""
+    """Set for a platform whose body is JSON whatever its Content-Type says: the body is read as JSON first, and
+    only a body that is not JSON is read as a form carrying the JSON in this field. None: the body must be JSON
+    and declared as JSON (415 otherwise)."""
 
     def verify(self, secret: str, request: WebhookRequest, *, now: float, window: int) -> None:
         """Raise `signatures.SignatureError` unless the sender provably sent this request."""
