@@ -107,6 +107,8 @@ class MemoryMembers:
         member.name = member.name or join.name
         member.platforms = sorted(set(member.platforms) | {join.platform})
         member.identities = sorted(set(member.identities) | {join.identity_key})
+        if join.address_verified:
+            member.verified_identities = sorted(set(member.verified_identities) | {join.identity_key})
         member.marketing_consent = member.marketing_consent or join.marketing_consent
         if join.active_before_join and member.activated_at is None:
             member.activated_at = member.last_active_at = join.active_before_join
