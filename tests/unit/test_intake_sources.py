@@ -4,16 +4,19 @@ refused with the field named, and deliveries that are not member events are ackn
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from pydantic import ValidationError
 
 from memberflow import signatures
+from memberflow.config import IntakeSettings
 from memberflow.errors import QueueUnavailable
-from memberflow.events import MemberActive, MemberJoined
+from memberflow.events import ConsentGiven, MemberActive, MemberJoined, MemberVerified
 from memberflow.intake.registry import build_registry
 from memberflow.intake.service import IntakeDeps, IntakeResponse, accept_webhook
 from memberflow.models import MemberIdentity, Platform
@@ -31,6 +34,11 @@ SECRETS = {
     "generic_hmac_secret": "generic-secret",
 }
 DISCOURSE = "https://forum.example.com"
+INTAKE_ENV = {
+    "TRACE_TABLE_NAME": "trace",
+    "EVENT_DESTINATIONS": "{}",
+    "WEBHOOK_SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hooks",
+}
 GUILD = "1098765432109876543"
 
 
@@ -156,6 +164,7 @@ def test_discourse_user_created_becomes_member_joined(intake: Intake) -> None:
         username="jane",
         joined_at=datetime(2024, 11, 14, 22, 13, 20, 123000, tzinfo=UTC),
         marketing_consent=False,
+        email_verified=False,  # user_created comes before the address is confirmed
     )
 
 
@@ -625,3 +634,163 @@ def test_only_a_json_true_counts_as_consent(intake: Intake, value: Any) -> None:
 
     assert answer.status == 400
     assert answer.body["problems"][0]["field"] == "member.marketing_consent"
+
+
+# ---------------------------------------------------------------- Discourse as its webhook emitter sends it
+
+DISCOURSE_EXCLUDED_USER_FIELDS = {
+    # WebHookUserSerializer switches these off, and no user serializer has `active`.
+    "active",
+    "unconfirmed_emails",
+    "can_edit",
+    "can_send_private_messages",
+    "can_send_private_message_to_user",
+    "can_ignore_user",
+    "can_mute_user",
+    "ignored",
+    "uploaded_avatar_id",
+    "has_title_badges",
+    "bio_cooked",
+    "custom_fields",
+    "use_logo_small_as_avatar",
+    "pending_posts_count",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["discourse_user_created", "discourse_user_confirmed_email", "discourse_user_updated", "discourse_user_approved"],
+)
+def test_discourse_user_samples_have_the_serializers_shape_and_say_where_it_comes_from(name: str) -> None:
+    delivery = sample(name)
+
+    assert "web_hook_user_serializer.rb" in delivery["_source"]
+    assert not DISCOURSE_EXCLUDED_USER_FIELDS & set(delivery["body"]["user"])
+    assert delivery["headers"]["X-Discourse-Event"] == name.removeprefix("discourse_")
+    assert delivery["headers"]["X-Discourse-Event-Type"] == "user"
+
+
+def test_discourse_signup_is_unverified_whatever_the_payload_says(intake: Intake) -> None:
+    body = sample("discourse_user_created")["body"]
+
+    intake.deliver_sample("discourse_user_created", body={"user": {**body["user"], "active": True}})
+
+    assert intake.queued_event().email_verified is False
+
+
+def test_discourse_user_confirmed_email_becomes_member_verified() -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="1"))
+
+    answer = intake.deliver_sample("discourse_user_confirmed_email")
+
+    assert answer.body["idempotency_key"] == f"discourse:{DISCOURSE}:user_confirmed_email:17"
+    assert intake.queued_event() == MemberVerified(
+        identity=MemberIdentity(platform=Platform.DISCOURSE, workspace=DISCOURSE, user_id="17"),
+        email="jane.doe@example.com",
+        name="Jane Doe",
+        username="jane",
+        joined_at=datetime(2024, 11, 14, 22, 13, 20, 123000, tzinfo=UTC),
+        marketing_consent=True,
+    )
+
+
+def test_discourse_confirmation_without_an_email_is_a_400_naming_it(intake: Intake) -> None:
+    body = without(sample("discourse_user_confirmed_email")["body"], "user.email")
+
+    answer = intake.deliver_sample("discourse_user_confirmed_email", body=body)
+
+    assert answer.status == 400
+    assert answer.body["problems"] == [{"field": "user.email", "problem": "Field required"}]
+
+
+def test_discourse_consent_ticked_later_becomes_consent_given() -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="1"))
+
+    answer = intake.deliver_sample("discourse_user_updated")
+
+    assert answer.body["idempotency_key"] == f"discourse:{DISCOURSE}:user_updated:18:consent"
+    assert intake.queued_event() == ConsentGiven(
+        identity=MemberIdentity(platform=Platform.DISCOURSE, workspace=DISCOURSE, user_id="18"),
+        email="ken.thompson@example.com",
+        name="Ken Thompson",
+        username="ken",
+        joined_at=datetime(2024, 11, 12, 8, 2, 11, 540000, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("consent_field", ["1", None])
+def test_discourse_profile_update_without_consent_is_ignored(consent_field: str | None) -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field=consent_field))
+    body = sample("discourse_user_updated")["body"]
+    body["user"]["user_fields"]["1"] = None
+
+    answer = intake.deliver_sample("discourse_user_updated", body=body)
+
+    assert answer.body["status"] == "ignored" and intake.queue.sent == []
+
+
+def test_discourse_approval_is_ignored_where_the_forum_does_not_approve_members(intake: Intake) -> None:
+    answer = intake.deliver_sample("discourse_user_approved")
+
+    assert answer.body["status"] == "ignored" and intake.queue.sent == []
+
+
+def test_where_the_forum_approves_members_signup_waits_and_approval_joins() -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="1", discourse_require_approval=True))
+
+    intake.deliver_sample("discourse_user_created")
+    approved = intake.deliver_sample("discourse_user_approved")
+
+    signup, approval = (queued.event for queued in intake.queue.sent)
+    assert isinstance(signup, MemberJoined) and signup.awaiting_approval is True
+    assert isinstance(approval, MemberJoined) and approval.awaiting_approval is False
+    assert approval.marketing_consent is True and approval.email_verified is False
+    assert approved.body["idempotency_key"] == f"discourse:{DISCOURSE}:user_approved:17"
+
+
+def test_discourse_user_destroyed_is_acknowledged_and_ignored(intake: Intake) -> None:
+    delivery = sample("discourse_user_created")
+    headers = {**delivery["headers"], "X-Discourse-Event": "user_destroyed"}
+
+    assert intake.deliver("discourse", delivery["body"], headers).body["status"] == "ignored"
+    assert intake.queue.sent == []
+
+
+@pytest.mark.parametrize("configured", ["user_field_1", "USER_FIELD_1", " 1 "])
+def test_the_consent_field_may_be_given_by_its_internal_name(configured: str) -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field=configured))
+
+    intake.deliver_sample("discourse_user_created")
+
+    assert intake.queued_event().marketing_consent is True
+
+
+@pytest.mark.parametrize(("configured", "normalised"), [("user_field_3", "3"), ("3", "3"), ("", "")])
+def test_intake_settings_normalise_the_consent_field(configured: str, normalised: str) -> None:
+    settings = IntakeSettings.model_validate(
+        {**INTAKE_ENV, "DISCOURSE_CONSENT_USER_FIELD": configured, "DISCOURSE_REQUIRE_APPROVAL": "true"}
+    )
+
+    assert settings.discourse_consent_user_field == normalised
+    assert settings.discourse_require_approval is True
+
+
+def test_intake_settings_refuse_a_consent_field_that_is_no_field_id() -> None:
+    with pytest.raises(ValidationError, match="user_field_1"):
+        IntakeSettings.model_validate({**INTAKE_ENV, "DISCOURSE_CONSENT_USER_FIELD": "newsletter"})
+
+
+def test_a_consent_field_deliveries_never_carry_is_reported_once_without_personal_data(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="7"))
+    caplog.set_level(logging.WARNING, logger="memberflow")
+
+    intake.deliver_sample("discourse_user_created")
+    intake.deliver_sample("discourse_user_confirmed_email")
+
+    [warning] = [r for r in caplog.records if "consent field" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert (warning.consent_user_field, warning.user_field_ids) == ("7", ["1", "2"])
+    assert "jane" not in str(vars(warning)).lower()
+    assert all(queued.event.marketing_consent is False for queued in intake.queue.sent)

@@ -79,7 +79,7 @@ class Container:
             trace=self.trace,
             # Fetched on use, not here: the secret is cached for a few minutes so rotation is picked up.
             secrets=partial(get_json_secret, settings.webhook_secrets_arn),
-            registry=build_registry(settings.discourse_consent_user_field or None),
+            registry=build_registry(settings.discourse_consent_user_field or None, settings.discourse_require_approval),
             max_body_bytes=settings.max_body_bytes,
             replay_window_seconds=settings.replay_window_seconds,
         )
