@@ -86,6 +86,8 @@ class IntakeSettings(TraceSettings):
     discourse_consent_user_field: str = Field(default="", alias="DISCOURSE_CONSENT_USER_FIELD")
     """Id of the Discourse custom user field that records marketing consent (`1`, or its internal name
     `user_field_1`: both become `1`); empty: none."""
+    deliveries_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
+    """Where deliveries of retrying platforms (Slack) are remembered for a while: the idempotency table."""
     discourse_require_approval: bool = Field(default=False, alias="DISCOURSE_REQUIRE_APPROVAL")
     """The forum approves sign-ups (must_approve_users): members are onboarded at `user_approved`."""
 

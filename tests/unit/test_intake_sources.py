@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +22,7 @@ from memberflow.intake.service import IntakeDeps, IntakeResponse, accept_webhook
 from memberflow.models import MemberIdentity, Platform
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.trace import Outcome, Step, email_subject, identity_subject, rejections_subject
-from support.fakes import MemoryTrace
+from support.fakes import MemoryDeliveryLog, MemoryTrace
 
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "webhooks"
 NOW = datetime(2024, 11, 14, 22, 31, tzinfo=UTC)
@@ -38,6 +38,7 @@ INTAKE_ENV = {
     "TRACE_TABLE_NAME": "trace",
     "EVENT_DESTINATIONS": "{}",
     "WEBHOOK_SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hooks",
+    "IDEMPOTENCY_TABLE_NAME": "idempotency",
 }
 GUILD = "1098765432109876543"
 
@@ -794,3 +795,152 @@ def test_a_consent_field_deliveries_never_carry_is_reported_once_without_persona
     assert (warning.consent_user_field, warning.user_field_ids) == ("7", ["1", "2"])
     assert "jane" not in str(vars(warning)).lower()
     assert all(queued.event.marketing_consent is False for queued in intake.queue.sent)
+
+
+# ---------------------------------------------------------------- Slack as it really delivers
+
+
+def slack_refusals(intake: Intake) -> list[IntakeResponse]:
+    team_join = sample("slack_team_join")
+    raw = json.dumps(team_join["body"]).encode()
+    forged = {**signed("slack", raw, team_join["headers"]), "x-slack-signature": "v0=" + "0" * 64}
+    return [
+        intake.deliver("slack", without(sample("slack_team_join")["body"], "event.user.id")),  # 400
+        intake.deliver("slack", b'{"type": '),  # 400 invalid_json
+        accept_webhook("slack", raw, forged, intake.deps),  # 401
+        intake.deliver("slack", b"payload=%7B%7D", {"Content-Type": "application/x-www-form-urlencoded"}),  # 415
+        accept_webhook("slack", b"x" * 101, {}, Intake(max_body_bytes=100).deps),  # 413
+    ]
+
+
+def test_every_refusal_tells_slack_not_to_retry(intake: Intake) -> None:
+    answers = slack_refusals(intake)
+
+    assert [answer.status for answer in answers] == [400, 400, 401, 415, 413]
+    assert all(answer.headers == {"X-Slack-No-Retry": "1"} for answer in answers)
+
+
+def test_only_slack_is_told_not_to_retry(intake: Intake) -> None:
+    answer = intake.deliver("discourse", b'{"user": ', sample("discourse_user_created")["headers"])
+
+    assert answer.status == 400 and answer.headers == {}
+
+
+def test_accepted_slack_deliveries_carry_no_retry_header(intake: Intake) -> None:
+    assert intake.deliver_sample("slack_team_join").headers == {}
+
+
+@pytest.mark.parametrize("name", ["slack_message_me", "slack_message_thread_broadcast"])
+def test_me_messages_and_thread_broadcasts_are_activity(intake: Intake, name: str) -> None:
+    answer = intake.deliver_sample(name)
+
+    assert answer.body["status"] == "queued"
+    assert intake.queued_event() == MemberActive(
+        identity=MemberIdentity(platform=Platform.SLACK, workspace="T0001ABCDE", user_id="U06JANEDOE"),
+        activity="message",
+        active_at=datetime.fromtimestamp(sample(name)["body"]["event_time"], UTC),
+    )
+
+
+def test_a_slack_connect_message_from_another_organisation_is_not_our_members_activity(intake: Intake) -> None:
+    answer = intake.deliver_sample("slack_message_shared_channel")
+
+    assert answer.body["status"] == "ignored" and "another organisation" in answer.body["reason"]
+    assert intake.queue.sent == []
+
+
+def test_our_members_message_in_a_shared_channel_is_credited_to_our_workspace(intake: Intake) -> None:
+    body = sample("slack_message_shared_channel")["body"]
+    body["event"].update(user="U06JANEDOE", team="T0001ABCDE", user_team="T0001ABCDE", source_team="T0001ABCDE")
+
+    answer = intake.deliver_sample("slack_message_shared_channel", body=body)
+
+    assert answer.body["idempotency_key"] == "slack:T0001ABCDE:Ev06SHARED01"
+    assert intake.queued_event().identity.key == "slack:T0001ABCDE:U06JANEDOE"
+
+
+def test_a_reaction_by_someone_of_another_organisation_is_ignored(intake: Intake) -> None:
+    body = sample("slack_reaction_added")["body"]
+    body["event"]["user_team"] = "T0PARTNER99"
+
+    assert intake.deliver_sample("slack_reaction_added", body=body).body["status"] == "ignored"
+
+
+def retry_headers(attempt: int = 1, reason: str = "http_timeout") -> dict[str, str]:
+    return {**sample("slack_team_join")["headers"], "X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": reason}
+
+
+def test_a_retry_of_a_queued_slack_delivery_is_answered_without_a_second_queue_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    intake = Intake(deliveries=MemoryDeliveryLog())
+    body = sample("slack_team_join")["body"]
+    caplog.set_level(logging.INFO, logger="memberflow")
+
+    first = intake.deliver_sample("slack_team_join")
+    retries = [
+        accept_webhook(
+            "slack",
+            json.dumps(body).encode(),
+            signed("slack", json.dumps(body).encode(), retry_headers(n)),
+            intake.deps,
+        )
+        for n in (1, 2, 3)
+    ]
+
+    assert len(intake.queue.sent) == 1
+    for retry in retries:
+        assert (retry.status, retry.headers) == (200, {})
+        assert retry.body == {
+            "status": "already_queued",
+            "idempotency_key": first.body["idempotency_key"],
+            "correlation_id": "req-1",
+        }
+    logged = [r for r in caplog.records if r.getMessage() == "webhook redelivered"]
+    assert [(r.retry_num, r.retry_reason) for r in logged] == [
+        (1, "http_timeout"),
+        (2, "http_timeout"),
+        (3, "http_timeout"),
+    ]
+
+
+def test_a_retry_of_a_delivery_that_was_not_queued_is_queued() -> None:
+    intake = Intake(queue=MemoryQueue(fail=True), deliveries=MemoryDeliveryLog())
+    body = sample("slack_team_join")["body"]
+    assert intake.deliver_sample("slack_team_join").status == 503
+
+    intake.queue.fail = False
+    retry = intake.deliver("slack", body, retry_headers(1, "http_error"))
+
+    assert retry.body["status"] == "queued" and len(intake.queue.sent) == 1
+
+
+def test_a_retry_is_queued_again_when_the_delivery_log_cannot_be_read() -> None:
+    log = MemoryDeliveryLog()
+    intake = Intake(deliveries=log)
+    intake.deliver_sample("slack_team_join")
+    log.broken = True
+
+    retry = intake.deliver("slack", sample("slack_team_join")["body"], retry_headers())
+
+    # A duplicate the consumer's idempotency absorbs, rather than an event that may be lost.
+    assert retry.body["status"] == "queued" and len(intake.queue.sent) == 2
+
+
+def test_a_retry_after_the_record_expired_is_queued_again() -> None:
+    log = MemoryDeliveryLog(remembered_for=timedelta(seconds=0))
+    intake = Intake(deliveries=log)
+    intake.deliver_sample("slack_team_join")
+
+    assert intake.deliver("slack", sample("slack_team_join")["body"], retry_headers()).body["status"] == "queued"
+
+
+def test_only_platforms_that_retry_are_remembered() -> None:
+    log = MemoryDeliveryLog()
+    intake = Intake(deliveries=log)
+
+    intake.deliver_sample("discourse_post_created")
+    intake.deliver_sample("generic_member_joined")
+    intake.deliver_sample("slack_message")
+
+    assert list(log.items) == ["slack:T0001ABCDE:Ev06MESSAGE01"]

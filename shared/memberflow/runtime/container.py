@@ -67,6 +67,7 @@ class Container:
     def intake(self) -> IntakeDeps:
         from functools import partial
 
+        from memberflow.adapters.delivery_log import DynamoDeliveryLog
         from memberflow.adapters.secrets import get_json_secret
         from memberflow.adapters.sqs import SqsEventRouter
         from memberflow.events import CATALOG
@@ -82,6 +83,7 @@ class Container:
             registry=build_registry(settings.discourse_consent_user_field or None, settings.discourse_require_approval),
             max_body_bytes=settings.max_body_bytes,
             replay_window_seconds=settings.replay_window_seconds,
+            deliveries=DynamoDeliveryLog(settings.deliveries_table_name),
         )
 
     @cached_property
