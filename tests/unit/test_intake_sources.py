@@ -944,3 +944,12 @@ def test_only_platforms_that_retry_are_remembered() -> None:
     intake.deliver_sample("slack_message")
 
     assert list(log.items) == ["slack:T0001ABCDE:Ev06MESSAGE01"]
+
+
+def test_broken_json_labelled_form_urlencoded_is_reported_as_invalid_json(intake: Intake) -> None:
+    headers = {**sample("discourse_user_created")["headers"]}
+
+    answer = intake.deliver("discourse", b'{"user": {"id": 1', headers)
+
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert (answer.status, answer.body["error"]) == (400, "invalid_json")

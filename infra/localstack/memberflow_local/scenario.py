@@ -303,12 +303,10 @@ def _slack_headers() -> dict[str, str]:
     return {"Content-Type": "application/json", "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
 
 
-def _discourse_headers(
-    event_type: str, event: str, delivery_id: int, content_type: str = "application/x-www-form-urlencoded"
-) -> dict[str, str]:
+def _discourse_headers(event_type: str, event: str, delivery_id: int) -> dict[str, str]:
     # The demo forum's webhook is set to "application/x-www-form-urlencoded": Discourse still posts the raw JSON.
     return {
-        "Content-Type": content_type,
+        "Content-Type": "application/x-www-form-urlencoded",
         "User-Agent": "Discourse/3.4.0",
         "X-Discourse-Instance": DISCOURSE_URL,
         "X-Discourse-Event-Id": str(delivery_id),
@@ -409,7 +407,7 @@ def build_scenario() -> dict[str, Any]:
             "kind": "deliver",
             "source": "discourse",
             "label": "malformed Discourse body (truncated JSON)",
-            "headers": _discourse_headers("user", "user_created", 4242, "application/json"),
+            "headers": _discourse_headers("user", "user_created", 4242),
             "raw_body": '{"user": {"id": 77, "us',
             "expect": 400,
         }

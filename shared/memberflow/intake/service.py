@@ -223,6 +223,9 @@ def _json_or_form_field(raw_body: bytes, name: str, media_type: str) -> Any:
     try:
         return _parse_json(raw_body)
     except IntakeError as not_json:
+        # A body that starts like JSON is broken JSON, whatever the header says (the platform only sends JSON).
+        if raw_body.lstrip()[:1] in (b"{", b"["):
+            raise not_json from None
         field_value = _form_field(raw_body, name)
         if field_value is not None:
             return _parse_json(field_value)
