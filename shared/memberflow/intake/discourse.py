@@ -19,13 +19,13 @@ import logging
 import threading
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from memberflow import signatures
 from memberflow.config import discourse_user_field_id
-from memberflow.events import ConsentGiven, MemberActive, MemberJoined, MemberVerified
+from memberflow.events import ConsentGiven, MemberAccountEvent, MemberActive, MemberJoined, MemberVerified
 from memberflow.intake.errors import build, invalid_payload, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
 from memberflow.models import Platform
@@ -121,14 +121,10 @@ class DiscourseSource:
         return self._updated(user, instance)
 
     def _joined(self, user: DiscourseUser, instance: str, event_name: str, *, awaiting_approval: bool) -> Accepted:
-        joined = build(
+        joined = _account_event(
             MemberJoined,
-            {"email": "user.email", "identity": "user.id"},
-            identity=_identity(instance, str(user.id)),
-            email=user.email,
-            name=user.name or None,
-            username=user.username,
-            joined_at=user.created_at,
+            user,
+            instance,
             marketing_consent=self._consented(user),
             # Discourse sends user_created (and may approve) before the address is confirmed: user_confirmed_email
             # proves it, so until then consent leads to double opt-in.
@@ -139,31 +135,14 @@ class DiscourseSource:
 
     def _verified(self, user: DiscourseUser, instance: str) -> Accepted:
         _require_email(user)
-        verified = build(
-            MemberVerified,
-            {"email": "user.email", "identity": "user.id"},
-            identity=_identity(instance, str(user.id)),
-            email=user.email,
-            name=user.name or None,
-            username=user.username,
-            joined_at=user.created_at,
-            marketing_consent=self._consented(user),
-        )
+        verified = _account_event(MemberVerified, user, instance, marketing_consent=self._consented(user))
         return Accepted(verified, _idempotency_key(instance, "user_confirmed_email", user.id))
 
     def _updated(self, user: DiscourseUser, instance: str) -> Interpretation:
         if not self._consented(user):
             return Ignored("a profile update without marketing consent changes nothing for memberflow")
         _require_email(user)
-        given = build(
-            ConsentGiven,
-            {"email": "user.email", "identity": "user.id"},
-            identity=_identity(instance, str(user.id)),
-            email=user.email,
-            name=user.name or None,
-            username=user.username,
-            joined_at=user.created_at,
-        )
+        given = _account_event(ConsentGiven, user, instance)
         # Every later profile edit repeats the ticked box: the key stays the same, so it is handled once.
         return Accepted(given, _idempotency_key(instance, "user_updated", user.id, "consent"))
 
@@ -191,6 +170,23 @@ class DiscourseSource:
                 "fix": "set DiscourseConsentUserField to the id of the consent field (Admin > Customize > User Fields)",
             },
         )
+
+
+AccountEvent = TypeVar("AccountEvent", bound=MemberAccountEvent)
+
+
+def _account_event(model: type[AccountEvent], user: DiscourseUser, instance: str, **fields: Any) -> AccountEvent:
+    """One of our member account events from the user a Discourse user event carries."""
+    return build(
+        model,
+        {"email": "user.email", "identity": "user.id"},
+        identity=_identity(instance, str(user.id)),
+        email=user.email,
+        name=user.name or None,
+        username=user.username,
+        joined_at=user.created_at,
+        **fields,
+    )
 
 
 def _post_created(post: DiscoursePost, instance: str) -> Interpretation:
