@@ -33,6 +33,7 @@ SECRETS = {
     "generic_hmac_secret": "generic-hmac-secret",
 }
 TRACE_TABLE = "memberflow-trace"
+IDEMPOTENCY_TABLE = "memberflow-idempotency"
 
 
 @dataclass
@@ -103,6 +104,13 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
         )
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=IDEMPOTENCY_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
+        monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", IDEMPOTENCY_TABLE)
         monkeypatch.setenv("EVENT_DESTINATIONS", json.dumps({"member-events": queue_url}))
         monkeypatch.setenv("WEBHOOK_SECRETS_ARN", secret_arn)
         monkeypatch.setenv("TRACE_TABLE_NAME", TRACE_TABLE)
@@ -171,6 +179,39 @@ def test_slack_retry_carries_the_same_idempotency_key(stack: Stack) -> None:
     assert answer_body(retry)["idempotency_key"] == answer_body(first)["idempotency_key"]
     keys = {m["MessageAttributes"]["idempotency_key"]["StringValue"] for m in stack.messages()}
     assert keys == {"slack:T0001ABCDE:Ev06TEAMJOIN1"}
+
+
+def test_a_slack_retry_of_a_queued_delivery_writes_no_second_queue_message(stack: Stack) -> None:
+    body, headers = sample("slack_team_join")
+    first = stack.invoke("slack", body, slack_signed(body, headers), request_id="req-first")
+    retries = [
+        stack.invoke(
+            "slack",
+            body,
+            {**slack_signed(body, headers), "X-Slack-Retry-Num": str(n), "X-Slack-Retry-Reason": "http_timeout"},
+            request_id=f"req-retry-{n}",
+        )
+        for n in (1, 2)
+    ]
+
+    assert answer_body(first)["status"] == "queued"
+    for retry in retries:
+        assert retry["statusCode"] == 200
+        assert answer_body(retry) == {
+            "status": "already_queued",
+            "idempotency_key": "slack:T0001ABCDE:Ev06TEAMJOIN1",
+            "correlation_id": "req-first",
+        }
+    assert len(stack.messages()) == 1
+
+
+def test_a_refused_slack_delivery_tells_slack_not_to_retry(stack: Stack) -> None:
+    body = b'{"type": "event_callback", '
+
+    response = stack.invoke("slack", body, slack_signed(body, {"Content-Type": "application/json"}))
+
+    assert response["statusCode"] == 400
+    assert response["headers"]["X-Slack-No-Retry"] == "1"
 
 
 def test_forged_slack_signature_is_a_401_json_and_nothing_is_queued(stack: Stack) -> None:

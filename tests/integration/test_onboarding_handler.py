@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import mailchimp_marketing
 import pytest
+from mailchimp_marketing.api_client import ApiClientError
 
 from memberflow.adapters.due_work import DynamoDueWorkIndex
 from memberflow.adapters.member_profiles import DynamoMemberRepository
@@ -17,7 +18,17 @@ from memberflow.privacy import email_key
 from memberflow.runtime.container import container
 from memberflow.trace import Step, email_subject
 from memberflow_local.event_sources import lambda_sqs_record
-from support.queue import JOINED, active, dead_letters, empty_queues, joined, receive_all, run_onboarding
+from support.queue import (
+    JOINED,
+    active,
+    consent_given,
+    dead_letters,
+    empty_queues,
+    joined,
+    receive_all,
+    run_onboarding,
+    verified,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -339,4 +350,53 @@ def test_a_parked_retryable_event_goes_back_once_mailchimp_answers_and_refused_o
     assert back["MessageAttributes"]["auto_redrives"]["StringValue"] == "1"
     records = [lambda_sqs_record(back, local_stack.queue_arn("MemberEventsQueue"))]
     assert local_stack.invoke("OnboardingFunction", {"Records": records}) == {"batchItemFailures": []}
+    assert len(journeys(local_stack, email)) == 1
+
+
+def not_in_audience(mailchimp, email: str) -> bool:
+    try:
+        mailchimp.lists.get_list_member(LIST, email)
+    except ApiClientError as error:
+        return error.status_code == 404
+    return False
+
+
+def _approval_flow(email: str, user_id: str):
+    signup = joined(email, consent=True, user_id=user_id, key=f"discourse:w1:user_created:{user_id}")
+    signup = signup.model_copy(
+        update={"event": signup.event.model_copy(update={"email_verified": False, "awaiting_approval": True})}
+    )
+    approved = joined(email, consent=True, user_id=user_id, key=f"discourse:w1:user_approved:{user_id}")
+    approved = approved.model_copy(update={"event": approved.event.model_copy(update={"email_verified": False})})
+    return signup, approved
+
+
+def test_forum_member_awaiting_approval_is_onboarded_at_approval_with_the_address_confirmed_meanwhile(
+    local_stack, mailchimp
+):
+    email = "approved.later@example.org"
+    signup, approved = _approval_flow(email, "9101")
+
+    assert run_onboarding(local_stack, signup) == {"batchItemFailures": []}
+    assert not_in_audience(mailchimp, email)  # stored, not onboarded
+    run_onboarding(local_stack, verified(signup.event.identity, email, consent=True))
+    assert not_in_audience(mailchimp, email)
+    run_onboarding(local_stack, approved)
+
+    assert status(mailchimp, email) == "subscribed"
+    assert len(journeys(local_stack, email)) == 1
+    assert members(local_stack).get(email_key(email)).verified_identities == [signup.event.identity.key]
+
+
+def test_consent_given_later_by_a_confirmed_member_subscribes_through_the_handler(local_stack, mailchimp):
+    email = "later.consent@example.org"
+    join = joined(email, consent=False, user_id="9102")
+    join = join.model_copy(update={"event": join.event.model_copy(update={"email_verified": False})})
+    run_onboarding(local_stack, join)
+    run_onboarding(local_stack, verified(join.event.identity, email, consent=False))
+    assert status(mailchimp, email) == "transactional"
+
+    run_onboarding(local_stack, consent_given(join.event.identity, email))
+
+    assert status(mailchimp, email) == "subscribed"
     assert len(journeys(local_stack, email)) == 1

@@ -129,6 +129,8 @@ class MemoryMembers:
         member.name = member.name or join.name
         member.platforms = sorted(set(member.platforms) | {join.platform})
         member.identities = sorted(set(member.identities) | {join.identity_key})
+        if join.address_verified:
+            member.verified_identities = sorted(set(member.verified_identities) | {join.identity_key})
         member.marketing_consent = member.marketing_consent or join.marketing_consent
         if join.active_before_join and member.activated_at is None:
             member.activated_at = member.last_active_at = join.active_before_join
@@ -310,3 +312,23 @@ class FakeWorkQueue:
 
 def unavailable(message: str = "Mailchimp 500 Internal Server Error") -> Transient:
     return Transient(message)
+
+
+class MemoryDeliveryLog:
+    """Intake's record of recently queued deliveries, like the idempotency-table items of `DynamoDeliveryLog`."""
+
+    def __init__(self, remembered_for: timedelta = timedelta(hours=1)) -> None:
+        self.items: dict[str, tuple[str, datetime]] = {}
+        self.remembered_for = remembered_for
+        self.broken = False
+
+    def queued_before(self, idempotency_key: str, now: datetime) -> str | None:
+        if self.broken:
+            raise RuntimeError("table unavailable")
+        correlation_id, expires = self.items.get(idempotency_key, ("", now))
+        return correlation_id if expires > now else None
+
+    def remember(self, idempotency_key: str, correlation_id: str, now: datetime) -> None:
+        if self.broken:
+            raise RuntimeError("table unavailable")
+        self.items[idempotency_key] = (correlation_id, now + self.remembered_for)

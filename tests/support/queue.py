@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
-from memberflow.events import MemberActive, MemberJoined
+from memberflow.events import ConsentGiven, MemberActive, MemberJoined, MemberVerified
 from memberflow.models import MemberIdentity, Platform
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow_local.event_sources import lambda_sqs_record
@@ -39,6 +39,28 @@ def joined(
         idempotency_key=key or f"{platform}:w1:join:{user_id}",
         correlation_id=f"corr-{user_id}",
         source=platform.value,
+        event=event,
+    )
+
+
+def verified(identity: MemberIdentity, email: str, *, consent: bool) -> QueuedEvent:
+    """The platform proved `email` (Discourse user_confirmed_email); `consent` is what the account says now."""
+    event = MemberVerified(identity=identity, email=email, joined_at=JOINED, marketing_consent=consent)
+    return QueuedEvent(
+        idempotency_key=f"{identity.platform}:w1:verified:{identity.user_id}",
+        correlation_id=f"corr-v{identity.user_id}",
+        source=identity.platform.value,
+        event=event,
+    )
+
+
+def consent_given(identity: MemberIdentity, email: str) -> QueuedEvent:
+    """The member ticked the consent box after joining (Discourse user_updated)."""
+    event = ConsentGiven(identity=identity, email=email, name="Ada Lovelace", joined_at=JOINED)
+    return QueuedEvent(
+        idempotency_key=f"{identity.platform}:w1:consent:{identity.user_id}",
+        correlation_id=f"corr-c{identity.user_id}",
+        source=identity.platform.value,
         event=event,
     )
 

@@ -31,3 +31,10 @@ def test_every_webhook_source_has_sample_deliveries(source):
     assert samples and all(
         sample["source"] == source and "headers" in sample and "body" in sample for sample in samples
     )
+
+
+@pytest.mark.parametrize("path", sorted((EVENTS / "webhooks").glob("*.json")), ids=lambda p: p.stem)
+def test_slack_and_discourse_samples_say_where_their_shape_comes_from(path):
+    sample = json.loads(path.read_text())
+    if sample["source"] in ("slack", "discourse"):
+        assert "_source" in sample and len(sample["_source"]) > 40

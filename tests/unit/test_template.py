@@ -58,3 +58,17 @@ def test_operations_dashboard_body_is_valid_json_once_substituted():
     body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "placeholder", body))["widgets"]
     assert {"Member events queue and dead-letter queue"} <= {w["properties"]["title"] for w in widgets}
+
+
+def test_intake_reads_and_writes_only_its_own_delivery_records_in_the_idempotency_table():
+    from memberflow.adapters.delivery_log import ID_PREFIX
+
+    intake = FUNCTIONS["WebhookIntakeFunction"]["Properties"]
+    on_table = [
+        s
+        for s in statements(FUNCTIONS["WebhookIntakeFunction"])
+        if s["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    ]
+    assert [sorted(s["Action"]) for s in on_table] == [["dynamodb:GetItem", "dynamodb:PutItem"]]
+    assert on_table[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [ID_PREFIX + "*"]}}
+    assert intake["Environment"]["Variables"]["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}

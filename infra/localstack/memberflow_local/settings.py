@@ -56,6 +56,8 @@ class LocalSettings:
     # template parameter overrides
     discourse_consent_user_field: str = "1"
     """The local forum's consent field is user field 1 (as in the sample deliveries)."""
+    discourse_require_approval: bool = False
+    """The local forum onboards members at sign-up (no approval step)."""
     retry_base_seconds: int = 1
     """Onboarding retries back off from 1 s locally (template default: 30 s)."""
     max_receive_count: int | None = None
@@ -129,6 +131,7 @@ class LocalSettings:
             "MailchimpWelcomeJourneyStepId": self.welcome_journey_step_id,
             "RetryBaseSeconds": str(self.retry_base_seconds),
             "DiscourseConsentUserField": self.discourse_consent_user_field,
+            "DiscourseRequireApproval": "true" if self.discourse_require_approval else "false",
         }
         if self.max_receive_count is not None:
             params["MaxReceiveCount"] = str(self.max_receive_count)

@@ -32,6 +32,7 @@ def record_from_item(item: dict[str, Any]) -> MemberRecord:
         name=item.get("name"),
         platforms=sorted(item.get("platforms", [])),
         identities=sorted(item.get("identities", [])),
+        verified_identities=sorted(item.get("verified_identities", [])),
         marketing_consent=bool(item.get("marketing_consent", False)),
         mailchimp_status=item.get("mailchimp_status"),
         opted_out_before=bool(item.get("opted_out_before", False)),
@@ -59,7 +60,8 @@ class DynamoMemberRepository:
 
     def record_join(self, join: MemberJoin) -> MemberRecord:
         """Create or update the member in one atomic write, so concurrent joins on two platforms lose nothing:
-        platforms and identities are sets, consent once given stays given, the first join date is kept."""
+        platforms and identities (and the identities whose platform proved the address) are sets, consent once
+        given stays given, the first join date is kept."""
         expressions = [
             "member_id = :id",
             "joined_at = if_not_exists(joined_at, :joined)",
@@ -90,9 +92,12 @@ class DynamoMemberRepository:
             expressions.append("activated_at = if_not_exists(activated_at, :active)")
             expressions.append("last_active_at = if_not_exists(last_active_at, :active)")
             values[":active"] = join.active_before_join.isoformat()
+        added = ["platforms :platform", "identities :identity"]
+        if join.address_verified:
+            added.append("verified_identities :identity")
         request: dict[str, Any] = {
             "Key": {"pk": member_pk(join.member_id), "sk": PROFILE},
-            "UpdateExpression": "SET " + ", ".join(expressions) + " ADD platforms :platform, identities :identity",
+            "UpdateExpression": "SET " + ", ".join(expressions) + " ADD " + ", ".join(added),
             "ExpressionAttributeValues": values,
             "ReturnValues": "ALL_NEW",
         }

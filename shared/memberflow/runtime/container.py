@@ -80,6 +80,7 @@ class Container:
     def intake(self) -> IntakeDeps:
         from functools import partial
 
+        from memberflow.adapters.delivery_log import DynamoDeliveryLog
         from memberflow.adapters.secrets import get_json_secret
         from memberflow.adapters.sqs import SqsEventRouter
         from memberflow.events import CATALOG
@@ -92,9 +93,10 @@ class Container:
             trace=self.trace,
             # Fetched on use, not here: the secret is cached for a few minutes so rotation is picked up.
             secrets=partial(get_json_secret, settings.webhook_secrets_arn),
-            registry=build_registry(settings.discourse_consent_user_field or None),
+            registry=build_registry(settings.discourse_consent_user_field or None, settings.discourse_require_approval),
             max_body_bytes=settings.max_body_bytes,
             replay_window_seconds=settings.replay_window_seconds,
+            deliveries=DynamoDeliveryLog(settings.deliveries_table_name),
         )
 
     @cached_property
