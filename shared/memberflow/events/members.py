@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import field_validator
 
 from memberflow.events.base import Event
-from memberflow.models import MemberIdentity, check_email
+from memberflow.models import MemberIdentity, Moment, Name, check_email
 from memberflow.privacy import mask_email
 from memberflow.trace import email_subject, identity_subject
 
@@ -32,9 +31,9 @@ class MemberEvent(Event):
 
 class MemberJoined(MemberEvent):
     type: Literal["member_joined"] = "member_joined"
-    name: str | None = None
-    username: str | None = None
-    joined_at: datetime
+    name: Name | None = None
+    username: Name | None = None
+    joined_at: Moment
     marketing_consent: bool = False
     """True only when the source says the member agreed to marketing email."""
     email_verified: bool = True
@@ -45,4 +44,4 @@ class MemberJoined(MemberEvent):
 class MemberActive(MemberEvent):
     type: Literal["member_active"] = "member_active"
     activity: Literal["message", "post", "reaction"]
-    active_at: datetime
+    active_at: Moment

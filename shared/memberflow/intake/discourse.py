@@ -20,6 +20,7 @@ from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, W
 from memberflow.models import Platform
 
 INSTANCE_HEADER = "x-discourse-instance"
+INSTANCE_DISPLAY_NAME = "X-Discourse-Instance"
 EVENT_HEADER = "x-discourse-event"
 
 # Post types that are someone writing; moderator actions (2) and small actions such as "closed the topic" (3)
@@ -82,7 +83,7 @@ class DiscourseSource:
             return Reply({"status": "pong"})
         if event_name not in ("user_created", "post_created"):
             return Ignored(f"Discourse event {event_name} is not used")
-        instance = _required_header(headers, INSTANCE_HEADER, "X-Discourse-Instance").rstrip("/")
+        instance = _required_header(headers, INSTANCE_HEADER, INSTANCE_DISPLAY_NAME).rstrip("/")
         if event_name == "user_created":
             return self._user_created(validate(DiscourseUserCreated, payload).user, instance)
         return _post_created(validate(DiscoursePostCreated, payload).post, instance)
@@ -94,7 +95,14 @@ class DiscourseSource:
             return Ignored("staged users (created from incoming email) have not signed up")
         joined = build(
             MemberJoined,
-            {"email": "user.email", "identity": "user.id"},
+            {
+                "email": "user.email",
+                "identity": "user.id",
+                "identity.workspace": f"headers.{INSTANCE_DISPLAY_NAME}",
+                "name": "user.name",
+                "username": "user.username",
+                "joined_at": "user.created_at",
+            },
             identity=_identity(instance, str(user.id)),
             email=user.email,
             name=user.name or None,
@@ -122,7 +130,11 @@ def _post_created(post: DiscoursePost, instance: str) -> Interpretation:
         raise invalid_payload([{"field": "post.user_id", "problem": "Field required"}])
     active = build(
         MemberActive,
-        {"identity": "post.user_id"},
+        {
+            "identity": "post.user_id" if post.user_id is not None else "post.username",
+            "identity.workspace": f"headers.{INSTANCE_DISPLAY_NAME}",
+            "active_at": "post.created_at",
+        },
         identity=_identity(instance, author),
         activity="post",
         active_at=post.created_at,

@@ -19,9 +19,10 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 
 from memberflow.errors import QueueUnavailable, ServiceUnavailable
-from memberflow.intake.errors import ROOT_FIELD, IntakeError
+from memberflow.intake.errors import ROOT_FIELD, IntakeError, problems_from
 from memberflow.intake.registry import SourceRegistry, build_registry
 from memberflow.intake.source import Accepted, Ignored, WebhookRequest, WebhookSource
+from memberflow.models import check_email
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.privacy import mask_email
 from memberflow.signatures import REPLAY_WINDOW_SECONDS, SignatureError
@@ -120,14 +121,15 @@ def accept_webhook(
                 received_at=received_at,
                 event=interpretation.event,
             )
-        except ValidationError:
-            too_long = IntakeError(
+        except ValidationError as error:
+            # The idempotency key is made of the platform's ids (an event id, a resource id, a workspace).
+            unusable = IntakeError(
                 400,
                 "invalid_payload",
-                "the event's ids are too long to identify it",
-                [{"field": "id", "problem": "String should have at most 512 characters in all"}],
+                "the event's ids cannot identify it",
+                problems_from(error, {"idempotency_key": "id"}),
             )
-            return _rejected(too_long, source_name, source, raw_body, headers, received_at, correlation_id, deps)
+            return _rejected(unusable, source_name, source, raw_body, headers, received_at, correlation_id, deps)
         return _queue(queued, deps)
     return IntakeResponse(interpretation.status, interpretation.body, interpretation.headers, source=source.name)
 
@@ -272,8 +274,9 @@ def _claimed_email(
     if source is None or len(raw_body) > deps.max_body_bytes:
         return None
     try:
-        return source.claimed_email(_parse_body(source, raw_body, headers))
-    except IntakeError:
+        # Only an address: the trace is keyed by its hash, which text that is not an address cannot have.
+        return check_email(source.claimed_email(_parse_body(source, raw_body, headers)))
+    except (IntakeError, ValueError):
         return None
 
 

@@ -121,7 +121,14 @@ def _team_join(callback: SlackTeamJoinCallback) -> Interpretation:
         return Ignored("bot users are not members")
     joined = build(
         MemberJoined,
-        {"email": "event.user.profile.email", "identity": "event.user.id"},
+        {
+            "email": "event.user.profile.email",
+            "identity": "event.user.id",
+            "identity.workspace": "team_id",
+            "name": "event.user.real_name",
+            "username": "event.user.name",
+            "joined_at": "event_time",
+        },
         identity=_identity(callback.team_id, user.id),
         email=user.profile.email,
         name=user.real_name or user.profile.real_name or None,
@@ -152,7 +159,7 @@ def _reaction(callback: SlackReactionCallback) -> Interpretation:
 def _activity(callback: SlackEventCallback, user_id: str, activity: str) -> Interpretation:
     active = build(
         MemberActive,
-        {"identity": "event.user"},
+        {"identity": "event.user", "identity.workspace": "team_id", "active_at": "event_time"},
         identity=_identity(callback.team_id, user_id),
         activity=activity,
         active_at=_event_time(callback),
