@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,6 +88,47 @@ def accept_webhook(
     query: Mapping[str, str] | None = None,
 ) -> IntakeResponse:
     correlation_id = correlation_id or uuid.uuid4().hex
+    try:
+        return _accept(source_name, raw_body, headers, deps, correlation_id, path, query)
+    except Exception as error:
+        # A defect of ours, never the sender's: a JSON 503 makes the platform deliver again (a bare 500 is not
+        # JSON, and some platforms give up on it), and the log says where, with the correlation id to find it.
+        return unexpected_failure(error, source_name, correlation_id, deps.registry)
+
+
+def unexpected_failure(
+    error: BaseException, source_name: str, correlation_id: str | None, registry: SourceRegistry | None = None
+) -> IntakeResponse:
+    """The answer to an error nobody foresaw: 503 with a JSON body, logged with the correlation id and where it
+    happened (not the exception's text, which may quote the delivery and so personal data)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "unknown"
+    source = source_name[:64] if registry is not None and source_name in registry else "unknown"
+    logger.error(
+        "webhook not handled: unexpected error",
+        extra={
+            "source": source,
+            "correlation_id": correlation_id,
+            "error_type": type(error).__name__,
+            "where": where,
+        },
+    )
+    body = {
+        "error": "internal_error",
+        "detail": f"the delivery could not be handled; please deliver it again (correlation id {correlation_id})",
+    }
+    return IntakeResponse(503, body, outcome="failed", source=source)
+
+
+def _accept(
+    source_name: str,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    deps: IntakeDeps,
+    correlation_id: str,
+    path: str,
+    query: Mapping[str, str] | None,
+) -> IntakeResponse:
     headers = {name.lower(): value for name, value in headers.items()}
     request = WebhookRequest(source_name, raw_body, headers, path, dict(query or {}))
     received_at = deps.clock().astimezone(UTC)
