@@ -54,12 +54,12 @@ def check_id(value: str, max_bytes: int) -> str:
     """An id that becomes part of a key: storable text without controls or invisible characters, and short
     enough (in UTF-8 bytes, as DynamoDB counts) for the keys it goes into."""
     check_text(value)
-    for position, char in enumerate(value):
-        if unicodedata.category(char) in _NOT_IN_IDS:
-            raise ValueError(f"contains {_describe(char)} at position {position}, which an id may not contain")
     size = len(value.encode())
     if size > max_bytes:
         raise ValueError(f"is {size} bytes long in UTF-8; at most {max_bytes} are accepted")
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in _NOT_IN_IDS:
+            raise ValueError(f"contains {_describe(char)} at position {position}, which an id may not contain")
     return value
 
 
