@@ -39,13 +39,14 @@ def _settings(**overrides: Any) -> LocalSettings:
 
 
 # ------------------------------------------------------------------------------ template.yaml
-def test_template_resolves_the_three_functions_and_their_events() -> None:
+def test_template_resolves_the_functions_and_their_events() -> None:
     template = LocalTemplate.load(TEMPLATE, _settings().parameter_overrides("http://127.0.0.1:9/3.0"))
 
     assert set(template.functions) == {
         "WebhookIntakeFunction",
         "OnboardingFunction",
         "OnboardingDripFunction",
+        "DeadLetterRedriveFunction",
     }
 
     intake = template.functions["WebhookIntakeFunction"]
@@ -68,6 +69,11 @@ def test_template_resolves_the_three_functions_and_their_events() -> None:
         True,
         5,
     )
+
+    redrive = template.functions["DeadLetterRedriveFunction"]
+    (redrive_schedule,) = redrive.events
+    assert isinstance(redrive_schedule, ScheduleSource)
+    assert (redrive_schedule.name, redrive_schedule.expression) == ("DeadLetterRedriveSchedule", "rate(5 minutes)")
 
     drip = template.functions["OnboardingDripFunction"]
     (schedule,) = drip.events
