@@ -361,3 +361,52 @@ def test_discourse_with_a_wrong_signature_is_a_401(stack: Stack) -> None:
 
     assert (response["statusCode"], answer_body(response)["error"]) == (401, "invalid_signature")
     assert stack.messages() == []
+
+
+# ---------------------------------------------------------------- never a bare 500
+
+
+def generic_signed(body: bytes) -> dict[str, str]:
+    return signatures.sign_generic(SECRETS["generic_hmac_secret"], body, int(time.time()))
+
+
+def test_a_lone_surrogate_in_a_signed_delivery_is_a_json_400_not_a_500(stack: Stack) -> None:
+    delivery = json.loads((SAMPLES / "generic_member_joined.json").read_text())["body"]
+    delivery["member"]["name"] = "\udc00"
+    body = json.dumps(delivery).encode()  # the escape "\udc00": valid JSON syntax, yet no text
+
+    response = stack.invoke("generic", body, generic_signed(body))
+
+    assert response["statusCode"] == 400
+    assert answer_body(response)["problems"][0]["field"] == "member.name"
+    assert stack.messages() == []
+
+
+def test_an_unexpected_error_is_a_json_503_logged_with_the_correlation_id(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def defect(*args: Any, **kwargs: Any) -> Any:
+        raise AttributeError("a defect")
+
+    monkeypatch.setattr(stack.app, "accept_webhook", defect)
+    body, headers = sample("slack_team_join")
+    caplog.set_level(logging.ERROR)
+
+    response = stack.invoke("slack", body, slack_signed(body, headers), request_id="req-defect")
+
+    assert response["statusCode"] == 503
+    assert answer_body(response) == {
+        "error": "internal_error",
+        "detail": "the delivery could not be handled; please deliver it again (correlation id req-defect)",
+    }
+    [logged] = [record for record in caplog.records if record.getMessage() == "webhook not handled: unexpected error"]
+    assert (logged.correlation_id, logged.error_type) == ("req-defect", "AttributeError")
+
+
+def test_a_body_api_gateway_could_not_have_encoded_is_a_json_503(stack: Stack) -> None:
+    event = http_api_event("slack", b"{}", {}, base64_body=True)
+    event["body"] = "not base64!"
+
+    response = stack.app.handler(event, LambdaContext(function_name="memberflow-WebhookIntake"))
+
+    assert (response["statusCode"], answer_body(response)["error"]) == (503, "internal_error")

@@ -11,7 +11,7 @@ from memberflow.adapters.due_work import DynamoDueWorkIndex
 from memberflow.adapters.member_profiles import DynamoMemberRepository
 from memberflow.adapters.trace_store import DynamoTraceStore
 from memberflow.members import MemberJoin
-from memberflow.models import Platform
+from memberflow.models import Platform, check_email
 from memberflow.onboarding.drip import send_due_drip_steps
 from memberflow.ports import DueWork
 from memberflow.privacy import email_key
@@ -149,6 +149,28 @@ def test_forgotten_email_is_recorded_not_retried(local_stack, mailchimp):
     assert answer == {"batchItemFailures": []}
     assert dead_letters(local_stack) == []
     assert any("Forgotten Email" in detail for detail in _details(local_stack, email))
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jöhn@example.org",  # mail systems deliver it (RFC 6531), Mailchimp cannot process UTF-8 before the @
+        "someone@example.invalid",
+        "fakeuser@example.org",
+    ],
+)
+def test_an_address_mailchimp_refuses_as_fake_is_recorded_not_retried(local_stack, mailchimp, email):
+    assert check_email(email) == email  # intake accepts it: only Mailchimp can say no
+
+    answer = run_onboarding(local_stack, joined(email, consent=True))
+
+    assert answer == {"batchItemFailures": []}
+    assert dead_letters(local_stack) == []
+    assert (Step.MAILCHIMP_UPSERT, "refused") in trace_steps(local_stack, email)
+    assert any("looks fake or invalid" in detail for detail in _details(local_stack, email))
+    assert members(local_stack).get(email_key(email)).mailchimp_status == "refused: Invalid Resource"
+    assert mailchimp.lists.get_list_members_info(LIST)["total_items"] == 0
+    assert journeys(local_stack, email) == []
 
 
 def test_member_without_email_is_stored_but_not_sent_to_mailchimp(local_stack):

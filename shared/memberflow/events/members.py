@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from memberflow.events.base import Event
-from memberflow.models import MemberIdentity, check_email
+from memberflow.models import MemberIdentity, Moment, Name, check_email
 from memberflow.privacy import mask_email
 from memberflow.trace import ERASURE_REQUESTS, email_subject, identity_subject
 
@@ -35,9 +34,9 @@ class MemberAccountEvent(MemberEvent):
     """What a platform says about a member's account: that they joined, that their address is proven, that they
     agreed to marketing email later."""
 
-    name: str | None = None
-    username: str | None = None
-    joined_at: datetime
+    name: Name | None = None
+    username: Name | None = None
+    joined_at: Moment
     """When the account was created on the platform."""
 
 
@@ -72,7 +71,7 @@ class ConsentGiven(MemberAccountEvent):
 class MemberActive(MemberEvent):
     type: Literal["member_active"] = "member_active"
     activity: Literal["message", "post", "reaction"]
-    active_at: datetime
+    active_at: Moment
 
 
 class MemberErased(Event):
@@ -83,7 +82,7 @@ class MemberErased(Event):
     type: Literal["member_erased"] = "member_erased"
     email: str | None = None
     identity: MemberIdentity | None = None
-    requested_at: datetime | None = None
+    requested_at: Moment | None = None
     """When the source says the person asked; None when it does not say (Discourse)."""
 
     @field_validator("email")

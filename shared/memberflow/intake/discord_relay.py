@@ -98,7 +98,14 @@ def _member_add(delivery: RelayMemberAdd) -> Interpretation:
         return Ignored("bot users are not members")
     joined = build(
         MemberJoined,
-        {"email": "member.email", "identity": "member.user.id"},
+        {
+            "email": "member.email",
+            "identity": "member.user.id",
+            "identity.workspace": "guild_id",
+            "name": "member.user.global_name",
+            "username": "member.user.username",
+            "joined_at": "member.joined_at",
+        },
         identity=_identity(delivery.guild_id, member.user.id),
         email=member.email,
         name=member.user.global_name or None,
@@ -115,7 +122,7 @@ def _message_create(delivery: RelayMessageCreate) -> Interpretation:
         return Ignored("bot messages are not member activity")
     active = build(
         MemberActive,
-        {"identity": "message.author.id"},
+        {"identity": "message.author.id", "identity.workspace": "guild_id", "active_at": "message.timestamp"},
         identity=_identity(delivery.guild_id, author.id),
         activity="message",
         active_at=delivery.message.timestamp,

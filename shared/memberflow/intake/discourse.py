@@ -34,6 +34,7 @@ from memberflow.models import Platform
 logger = logging.getLogger(__name__)
 
 INSTANCE_HEADER = "x-discourse-instance"
+INSTANCE_DISPLAY_NAME = "X-Discourse-Instance"
 EVENT_HEADER = "x-discourse-event"
 
 # Post types that are someone writing; moderator actions (2) and small actions such as "closed the topic" (3)
@@ -114,11 +115,11 @@ class DiscourseSource:
         if event_name == "ping":
             return Reply({"status": "pong"})
         if event_name == "user_destroyed":
-            instance = _required_header(headers, INSTANCE_HEADER, "X-Discourse-Instance").rstrip("/")
+            instance = _required_header(headers, INSTANCE_HEADER, INSTANCE_DISPLAY_NAME).rstrip("/")
             return _user_destroyed(validate(DiscourseUserDestroyed, payload).user, instance)
         if event_name not in USER_EVENTS and event_name != "post_created":
             return Ignored(f"Discourse event {event_name} is not used")
-        instance = _required_header(headers, INSTANCE_HEADER, "X-Discourse-Instance").rstrip("/")
+        instance = _required_header(headers, INSTANCE_HEADER, INSTANCE_DISPLAY_NAME).rstrip("/")
         if event_name == "post_created":
             return _post_created(validate(DiscoursePostCreated, payload).post, instance)
         user = validate(DiscourseUserEvent, payload).user
@@ -195,7 +196,14 @@ def _account_event(model: type[AccountEvent], user: DiscourseUser, instance: str
     """One of our member account events from the user a Discourse user event carries."""
     return build(
         model,
-        {"email": "user.email", "identity": "user.id"},
+        {
+            "email": "user.email",
+            "identity": "user.id",
+            "identity.workspace": f"headers.{INSTANCE_DISPLAY_NAME}",
+            "name": "user.name",
+            "username": "user.username",
+            "joined_at": "user.created_at",
+        },
         identity=_identity(instance, str(user.id)),
         email=user.email,
         name=user.name or None,
@@ -213,7 +221,7 @@ def _user_destroyed(user: DiscourseDeletedUser, instance: str) -> Interpretation
         return Ignored("staged users (created from incoming email) never signed up, so were never members")
     erased = build(
         MemberErased,
-        {"email": "user.email", "identity": "user.id"},
+        {"email": "user.email", "identity": "user.id", "identity.workspace": f"headers.{INSTANCE_DISPLAY_NAME}"},
         identity=_identity(instance, str(user.id)),
         email=user.email,
     )
@@ -230,7 +238,11 @@ def _post_created(post: DiscoursePost, instance: str) -> Interpretation:
         raise invalid_payload([{"field": "post.user_id", "problem": "Field required"}])
     active = build(
         MemberActive,
-        {"identity": "post.user_id"},
+        {
+            "identity": "post.user_id" if post.user_id is not None else "post.username",
+            "identity.workspace": f"headers.{INSTANCE_DISPLAY_NAME}",
+            "active_at": "post.created_at",
+        },
         identity=_identity(instance, author),
         activity="post",
         active_at=post.created_at,

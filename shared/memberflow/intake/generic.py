@@ -70,10 +70,22 @@ class GenericSource:
         raise AssertionError("GenericEvent accepts only the types handled above")
 
 
+# Where each field of our events comes from in a delivery, so a 400 names the sender's field.
+PATHS = {
+    "email": "member.email",
+    "identity": "member.id",
+    "identity.workspace": "workspace",
+    "name": "member.name",
+    "username": "member.username",
+    "joined_at": "occurred_at",
+    "active_at": "occurred_at",
+}
+
+
 def _member_joined(delivery: GenericMemberJoined) -> Interpretation:
     joined = build(
         MemberJoined,
-        {"email": "member.email", "identity": "member.id"},
+        PATHS,
         identity=_identity(delivery),
         email=delivery.member.email,
         name=delivery.member.name,
@@ -87,7 +99,7 @@ def _member_joined(delivery: GenericMemberJoined) -> Interpretation:
 def _member_active(delivery: GenericMemberActive) -> Interpretation:
     active = build(
         MemberActive,
-        {"email": "member.email", "identity": "member.id"},
+        PATHS,
         identity=_identity(delivery),
         activity=delivery.activity,
         active_at=delivery.occurred_at,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,9 +23,10 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 
 from memberflow.errors import QueueUnavailable, ServiceUnavailable
-from memberflow.intake.errors import ROOT_FIELD, IntakeError
+from memberflow.intake.errors import ROOT_FIELD, IntakeError, problems_from
 from memberflow.intake.registry import SourceRegistry, build_registry
 from memberflow.intake.source import Accepted, Ignored, Redelivery, RetryingSource, WebhookRequest, WebhookSource
+from memberflow.models import check_email
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.privacy import mask_email
 from memberflow.signatures import REPLAY_WINDOW_SECONDS, SignatureError
@@ -102,6 +104,47 @@ def accept_webhook(
     query: Mapping[str, str] | None = None,
 ) -> IntakeResponse:
     correlation_id = correlation_id or uuid.uuid4().hex
+    try:
+        return _accept(source_name, raw_body, headers, deps, correlation_id, path, query)
+    except Exception as error:
+        # A defect of ours, never the sender's: a JSON 503 makes the platform deliver again (a bare 500 is not
+        # JSON, and some platforms give up on it), and the log says where, with the correlation id to find it.
+        return unexpected_failure(error, source_name, correlation_id, deps.registry)
+
+
+def unexpected_failure(
+    error: BaseException, source_name: str, correlation_id: str | None, registry: SourceRegistry | None = None
+) -> IntakeResponse:
+    """The answer to an error nobody foresaw: 503 with a JSON body, logged with the correlation id and where it
+    happened (not the exception's text, which may quote the delivery and so personal data)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "unknown"
+    source = source_name[:64] if registry is not None and source_name in registry else "unknown"
+    logger.error(
+        "webhook not handled: unexpected error",
+        extra={
+            "source": source,
+            "correlation_id": correlation_id,
+            "error_type": type(error).__name__,
+            "where": where,
+        },
+    )
+    body = {
+        "error": "internal_error",
+        "detail": f"the delivery could not be handled; please deliver it again (correlation id {correlation_id})",
+    }
+    return IntakeResponse(503, body, outcome="failed", source=source)
+
+
+def _accept(
+    source_name: str,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    deps: IntakeDeps,
+    correlation_id: str,
+    path: str,
+    query: Mapping[str, str] | None,
+) -> IntakeResponse:
     headers = {name.lower(): value for name, value in headers.items()}
     request = WebhookRequest(source_name, raw_body, headers, path, dict(query or {}))
     received_at = deps.clock().astimezone(UTC)
@@ -138,14 +181,15 @@ def accept_webhook(
                 received_at=received_at,
                 event=interpretation.event,
             )
-        except ValidationError:
-            too_long = IntakeError(
+        except ValidationError as error:
+            # The idempotency key is made of the platform's ids (an event id, a resource id, a workspace).
+            unusable = IntakeError(
                 400,
                 "invalid_payload",
-                "the event's ids are too long to identify it",
-                [{"field": "id", "problem": "String should have at most 512 characters in all"}],
+                "the event's ids cannot identify it",
+                problems_from(error, {"idempotency_key": "id"}),
             )
-            return _rejected(too_long, source_name, source, raw_body, headers, received_at, correlation_id, deps)
+            return _rejected(unusable, source_name, source, raw_body, headers, received_at, correlation_id, deps)
         if redelivery is not None and (earlier := _queued_before(queued, deps)):
             logger.info(
                 "redelivery of a queued event: not queued again",
@@ -350,8 +394,9 @@ def _claimed_email(
     if source is None or len(raw_body) > deps.max_body_bytes:
         return None
     try:
-        return source.claimed_email(_parse_body(source, raw_body, headers))
-    except IntakeError:
+        # Only an address: the trace is keyed by its hash, which text that is not an address cannot have.
+        return check_email(source.claimed_email(_parse_body(source, raw_body, headers)))
+    except (IntakeError, ValueError):
         return None
 
 

@@ -72,6 +72,11 @@ class SlackEventCallback(BaseModel):
             return self.authorizations[0].team_id
         return self.team_id
 
+    @property
+    def workspace_field(self) -> str:
+        """Where `workspace` came from in the delivery, so a refusal names the field the sender wrote."""
+        return "authorizations.0.team_id" if self.authorizations and self.authorizations[0].team_id else "team_id"
+
     def author_team(self) -> str | None:
         return self.event.user_team or self.event.source_team or self.event.team
 
@@ -166,7 +171,14 @@ def _team_join(callback: SlackTeamJoinCallback) -> Interpretation:
         return Ignored("bot users are not members")
     joined = build(
         MemberJoined,
-        {"email": "event.user.profile.email", "identity": "event.user.id"},
+        {
+            "email": "event.user.profile.email",
+            "identity": "event.user.id",
+            "identity.workspace": callback.workspace_field,
+            "name": "event.user.real_name",
+            "username": "event.user.name",
+            "joined_at": "event_time",
+        },
         identity=_identity(callback.workspace, user.id),
         email=user.profile.email,
         name=user.real_name or user.profile.real_name or None,
@@ -200,7 +212,7 @@ def _activity(callback: SlackEventCallback, user_id: str, activity: str) -> Inte
         return Ignored("the author belongs to another organisation (a Slack Connect channel): not our member")
     active = build(
         MemberActive,
-        {"identity": "event.user"},
+        {"identity": "event.user", "identity.workspace": callback.workspace_field, "active_at": "event_time"},
         identity=_identity(callback.workspace, user_id),
         activity=activity,
         active_at=_event_time(callback),
