@@ -58,3 +58,83 @@ def test_operations_dashboard_body_is_valid_json_once_substituted():
     body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "placeholder", body))["widgets"]
     assert {"Member events queue and dead-letter queue"} <= {w["properties"]["title"] for w in widgets}
+
+
+# ------------------------------------------------------------------------------ two stacks in one account
+# Resource types whose name is unique in an account and region, and the property that names them. Every type the
+# deployed template contains is either here or in UNNAMED, so a new type needs a decision.
+NAME_PROPERTY = {
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::Scheduler::Schedule": "Name",
+    "AWS::Scheduler::ScheduleGroup": "Name",
+    "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Events::Rule": "Name",
+}
+UNNAMED = {
+    # No account-wide name: identified by generated ids, or by names only unique inside their parent.
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGatewayV2::Stage",
+    "AWS::SNS::Subscription",
+}
+
+
+def deployed_resources(template: dict | None = None) -> dict:
+    """The template as CloudFormation receives it: after the SAM transform, which fills in names of its own."""
+    import copy
+
+    from cfnlint.template.transforms._sam import Transform
+
+    transform = Transform("template.yaml", copy.deepcopy(template or TEMPLATE), "us-east-1")
+    assert transform.transform_template() == []
+    return transform.template()["Resources"]
+
+
+def physical_names(resources: dict, stack_name: str) -> dict[str, str]:
+    """Logical id -> the name CloudFormation creates the resource with in a stack called `stack_name` (resources
+    without an explicit name get one CloudFormation generates from the stack name: unique, so left out)."""
+    from memberflow_local.template import Resolver
+
+    resolver = Resolver(TEMPLATE, {}, stack_name=stack_name)
+    names = {}
+    for logical_id, resource in resources.items():
+        assert resource["Type"] in NAME_PROPERTY or resource["Type"] in UNNAMED, resource["Type"]
+        name = resource.get("Properties", {}).get(NAME_PROPERTY.get(resource["Type"], ""))
+        if name is not None:
+            names[logical_id] = resolver.resolve(name)
+    return names
+
+
+def colliding_names(template: dict | None = None) -> dict[str, str]:
+    resources = deployed_resources(template)
+    first, second = physical_names(resources, "memberflow"), physical_names(resources, "memberflow-staging")
+    return {logical_id: name for logical_id, name in first.items() if second[logical_id] == name}
+
+
+def test_two_stacks_in_one_account_name_no_resource_alike():
+    resources = deployed_resources()
+    named = physical_names(resources, "memberflow")
+    # What is named explicitly: the log groups, the dashboard and the layer. The schedules' names are generated.
+    assert {"WebhookIntakeLogGroup", "OperationsDashboard"} <= set(named)
+    assert any(resources[r]["Type"] == "AWS::Lambda::LayerVersion" for r in named)
+    assert colliding_names() == {}
+
+
+def test_the_name_check_catches_a_schedule_or_layer_named_alike_in_every_stack():
+    import copy
+
+    template = copy.deepcopy(TEMPLATE)
+    schedule = template["Resources"]["OnboardingDripFunction"]["Properties"]["Events"]["DripSchedule"]
+    del schedule["Properties"]["OmitName"]  # SAM then names it <Function><Event> in every stack
+    del template["Resources"]["SharedLayer"]["Properties"]["LayerName"]  # SAM then names it SharedLayer
+    assert set(colliding_names(template).values()) == {"OnboardingDripFunctionDripSchedule", "SharedLayer"}
