@@ -138,3 +138,53 @@ def test_the_name_check_catches_a_schedule_or_layer_named_alike_in_every_stack()
     del schedule["Properties"]["OmitName"]  # SAM then names it <Function><Event> in every stack
     del template["Resources"]["SharedLayer"]["Properties"]["LayerName"]  # SAM then names it SharedLayer
     assert set(colliding_names(template).values()) == {"OnboardingDripFunctionDripSchedule", "SharedLayer"}
+
+
+# ------------------------------------------------------------------------------ the layer and the runtime
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def layer_build_mismatches(template: dict, layer_makefile: str, makefile: str) -> list[str]:
+    """Where the layer's build (shared/Makefile: the interpreter, the wheels' version and platform; the lock in the
+    Makefile; CompatibleRuntimes and architectures) differs from what the functions run on."""
+    import re
+
+    globals_ = template["Globals"]["Function"]
+    functions = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    layer = template["Resources"]["SharedLayer"]
+    problems = []
+    runtimes = {f.get("Runtime", globals_["Runtime"]) for f in functions}
+    architectures = {tuple(f.get("Architectures", globals_["Architectures"])) for f in functions}
+    if len(runtimes) != 1 or len(architectures) != 1:
+        return [f"the functions disagree: {runtimes} {architectures}"]
+    [runtime], [(architecture,)] = runtimes, architectures
+    version = runtime.removeprefix("python")
+    platform = {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
+    if layer["Properties"]["CompatibleRuntimes"] != [runtime]:
+        problems.append(f"CompatibleRuntimes {layer['Properties']['CompatibleRuntimes']} != [{runtime}]")
+    if layer["Properties"]["CompatibleArchitectures"] != [architecture]:
+        problems.append(f"CompatibleArchitectures {layer['Properties']['CompatibleArchitectures']} != [{architecture}]")
+    if layer["Metadata"] != {"BuildMethod": "makefile", "BuildArchitecture": architecture}:
+        problems.append(f"layer Metadata {layer['Metadata']}")
+    if not re.search(rf"^PYTHON \?= python{re.escape(version)}$", layer_makefile, re.M):
+        problems.append(f"shared/Makefile does not compile with python{version}")
+    if f"--python-version {version} " not in layer_makefile or f"manylinux2014_{platform} " not in layer_makefile:
+        problems.append(f"shared/Makefile does not install wheels for {version} on {platform}")
+    if f"--python-version {version} --python-platform {platform}-manylinux2014" not in makefile:
+        problems.append(f"the lock (make lock) is not resolved for {version} on {platform}")
+    return problems
+
+
+def test_the_layer_is_built_for_exactly_the_functions_runtime_and_architecture():
+    layer_makefile = (ROOT / "shared" / "Makefile").read_text()
+    assert layer_build_mismatches(TEMPLATE, layer_makefile, (ROOT / "Makefile").read_text()) == []
+
+
+@pytest.mark.parametrize("runtime", ["python3.13", "python3.11"])
+def test_the_layer_check_fails_when_the_functions_move_to_another_python(runtime):
+    import copy
+
+    template = copy.deepcopy(TEMPLATE)
+    template["Globals"]["Function"]["Runtime"] = runtime
+    layer_makefile = (ROOT / "shared" / "Makefile").read_text()
+    assert layer_build_mismatches(template, layer_makefile, (ROOT / "Makefile").read_text()) != []
