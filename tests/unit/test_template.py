@@ -188,3 +188,44 @@ def test_the_layer_check_fails_when_the_functions_move_to_another_python(runtime
     template["Globals"]["Function"]["Runtime"] = runtime
     layer_makefile = (ROOT / "shared" / "Makefile").read_text()
     assert layer_build_mismatches(template, layer_makefile, (ROOT / "Makefile").read_text()) != []
+
+
+# ------------------------------------------------------------------------------ onboarding's time budget
+def onboarding_worst_case_ms(environment: dict) -> int:
+    from memberflow.adapters.aws import WORST_CASE_CALL_SECONDS
+    from memberflow.adapters.mailchimp import MailchimpList
+    from memberflow.config import MailchimpSettings
+    from memberflow.onboarding.consumer import worst_case_ms_per_event
+
+    timeout = MailchimpSettings.model_fields["mailchimp_timeout_seconds"].default
+    timeout = float(environment.get("MAILCHIMP_TIMEOUT_SECONDS", timeout))
+    return worst_case_ms_per_event(
+        MailchimpList(lambda fresh: "key-us1", timeout=timeout).worst_case_call_seconds, WORST_CASE_CALL_SECONDS
+    )
+
+
+def test_onboarding_timeout_fits_two_worst_case_events_derived_from_the_client_timeouts():
+    function = FUNCTIONS["OnboardingFunction"]["Properties"]
+    environment = {
+        **TEMPLATE["Globals"]["Function"]["Environment"]["Variables"],
+        **function["Environment"]["Variables"],
+    }
+    worst_case = onboarding_worst_case_ms(environment)
+    # Six Mailchimp calls of two 5 s attempts with a 2 s pause, and one slow AWS call of two 4 s attempts.
+    assert worst_case == 6 * (2 * 5 + 2) * 1000 + (2 * 4 + 2) * 1000
+    # The first message of every batch always fits, and so does a second one however slow Mailchimp is.
+    assert function["Timeout"] * 1000 >= 2 * worst_case
+    assert onboarding_worst_case_ms({**environment, "MAILCHIMP_TIMEOUT_SECONDS": "10"}) > worst_case
+
+
+def test_the_deployed_onboarding_function_uses_the_derived_budget(monkeypatch):
+    from memberflow.runtime.container import container, reset
+
+    monkeypatch.setenv("MAILCHIMP_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:mailchimp")
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", "list123")
+    monkeypatch.setenv("MAILCHIMP_TIMEOUT_SECONDS", "7")
+    reset()
+    try:
+        assert container().onboarding_worst_case_ms == onboarding_worst_case_ms({"MAILCHIMP_TIMEOUT_SECONDS": "7"})
+    finally:
+        reset()
