@@ -229,3 +229,94 @@ def test_the_deployed_onboarding_function_uses_the_derived_budget(monkeypatch):
         assert container().onboarding_worst_case_ms == onboarding_worst_case_ms({"MAILCHIMP_TIMEOUT_SECONDS": "7"})
     finally:
         reset()
+
+
+# ------------------------------------------------------------------------------ alarms
+ALARMS = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def alarm_metrics(alarm: dict) -> list[tuple[str, str, str]]:
+    """(namespace, metric, dimension value as written) of every metric an alarm watches."""
+    metrics = [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+    if "MetricName" in alarm:
+        metrics.append(alarm)
+    return [(m["Namespace"], m["MetricName"], str(m["Dimensions"][0]["Value"])) for m in metrics]
+
+
+def watched(namespace: str, metric: str) -> set[str]:
+    return {
+        value
+        for alarm in ALARMS.values()
+        for ns, name, value in alarm_metrics(alarm)
+        if (ns, name) == (namespace, metric)
+    }
+
+
+def test_every_alarm_notifies_the_alarm_topic():
+    assert RESOURCES["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    for name, alarm in ALARMS.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm.get("OKActions", [{"Ref": "AlarmTopic"}]) == [{"Ref": "AlarmTopic"}], name
+
+
+def test_alarms_watch_both_dead_letter_queues_errors_throttles_and_the_age_of_waiting_events():
+    def queue(logical_id):
+        return str({"Fn::GetAtt": [logical_id, "QueueName"]})
+
+    dead_letter_queues = {
+        "MemberEventsDeadLetterQueue",
+        "DripScheduleDeadLetterQueue",
+        "RedriveScheduleDeadLetterQueue",
+    }
+    assert {queue(q) for q in dead_letter_queues} <= watched("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert queue("MemberEventsQueue") in watched("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    every_function = {str({"Ref": name}) for name in FUNCTIONS}
+    assert watched("AWS/Lambda", "Errors") == every_function
+    assert watched("AWS/Lambda", "Throttles") == every_function
+    for alarm in ALARMS.values():  # math alarms add up every function they watch
+        if "Metrics" in alarm:
+            [shown] = [m for m in alarm["Metrics"] if m.get("ReturnData", True)]
+            assert all(f"FILL({m['Id']}, 0)" in shown["Expression"] for m in alarm["Metrics"] if "MetricStat" in m)
+
+
+@pytest.mark.parametrize(("email", "subscribed"), [("", False), ("oncall@example.org", True)])
+def test_alarm_email_is_subscribed_only_when_given(email, subscribed):
+    from memberflow_local.template import Resolver
+
+    subscription = RESOURCES["AlarmEmailSubscription"]
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    resolver = Resolver(TEMPLATE, {"AlarmEmail": email})
+    assert resolver.condition(subscription["Condition"]) is subscribed
+    import re
+
+    assert re.fullmatch(TEMPLATE["Parameters"]["AlarmEmail"]["AllowedPattern"], email)
+
+
+# ------------------------------------------------------------------------------ scheduled runs
+@pytest.mark.parametrize(
+    ("function", "failures"),
+    [
+        ("OnboardingDripFunction", "DripScheduleDeadLetterQueue"),
+        ("DeadLetterRedriveFunction", "RedriveScheduleDeadLetterQueue"),
+    ],
+)
+def test_scheduled_runs_never_overlap_and_keep_their_failures(function, failures):
+    properties = FUNCTIONS[function]["Properties"]
+    assert properties["ReservedConcurrentExecutions"] == 1
+    on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": [failures, "Arn"]}}
+    [schedule] = [e["Properties"] for e in properties["Events"].values() if e["Type"] == "ScheduleV2"]
+    assert schedule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [failures, "Arn"]}}
+    # SAM grants the function sqs:SendMessage on exactly that queue, nothing wider.
+    role = deployed_resources()[f"{function}Role"]["Properties"]
+    granted = [
+        s
+        for p in role["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        if s["Resource"] == {"Fn::GetAtt": [failures, "Arn"]}
+    ]
+    assert [s["Action"] for s in granted] == ["sqs:SendMessage"]
