@@ -125,7 +125,7 @@ def test_two_stacks_in_one_account_name_no_resource_alike():
     resources = deployed_resources()
     named = physical_names(resources, "memberflow")
     # What is named explicitly: the log groups, the dashboard and the layer. The schedules' names are generated.
-    assert {"WebhookIntakeLogGroup", "OperationsDashboard"} <= set(named)
+    assert {"WebhookIntakeLogGroup", "WebhookApiAccessLogGroup", "OperationsDashboard"} <= set(named)
     assert any(resources[r]["Type"] == "AWS::Lambda::LayerVersion" for r in named)
     assert colliding_names() == {}
 
@@ -320,3 +320,17 @@ def test_scheduled_runs_never_overlap_and_keep_their_failures(function, failures
         if s["Resource"] == {"Fn::GetAtt": [failures, "Arn"]}
     ]
     assert [s["Action"] for s in granted] == ["sqs:SendMessage"]
+
+
+# ------------------------------------------------------------------------------ access logs
+def test_the_http_api_writes_json_access_logs_without_bodies_to_a_group_that_expires():
+    import json
+    import re
+
+    settings = RESOURCES["WebhookApi"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["WebhookApiAccessLogGroup", "Arn"]}
+    assert RESOURCES["WebhookApiAccessLogGroup"]["Properties"]["RetentionInDays"] > 0
+    entry = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", settings["Format"]))
+    assert {"requestId", "status", "routeKey", "integrationError", "integrationStatus"} <= set(entry)
+    variables = set(re.findall(r"\$context\.[A-Za-z.]+", settings["Format"]))
+    assert not {v for v in variables if re.search(r"body|identity|sourceIp|userAgent|authorizer", v, re.I)}
