@@ -320,3 +320,20 @@ def test_discourse_with_a_wrong_signature_is_a_401(stack: Stack) -> None:
 
     assert (response["statusCode"], answer_body(response)["error"]) == (401, "invalid_signature")
     assert stack.messages() == []
+
+
+@pytest.mark.parametrize("source", ["slack", "discourse", "discord", "generic"])
+def test_before_the_secrets_are_put_every_source_is_answered_503_so_the_platform_retries(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    # As the template creates it: a secret without a value until the one-time setup after the first deploy.
+    empty = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="not-set-up-yet")["ARN"]
+    monkeypatch.setenv("WEBHOOK_SECRETS_ARN", empty)
+    clear_cached_clients_and_settings()
+    body = b'{"type": "member_joined"}'
+
+    response = stack.invoke(source, body, {"Content-Type": "application/json"})
+
+    assert response["statusCode"] == 503
+    assert answer_body(response)["error"] == "intake_misconfigured"
+    assert stack.messages() == []

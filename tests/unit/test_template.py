@@ -334,3 +334,27 @@ def test_the_http_api_writes_json_access_logs_without_bodies_to_a_group_that_exp
     assert {"requestId", "status", "routeKey", "integrationError", "integrationStatus"} <= set(entry)
     variables = set(re.findall(r"\$context\.[A-Za-z.]+", settings["Format"]))
     assert not {v for v in variables if re.search(r"body|identity|sourceIp|userAgent|authorizer", v, re.I)}
+
+
+# ------------------------------------------------------------------------------ secrets and tables
+def test_no_deploy_can_overwrite_a_live_secret():
+    # CloudFormation writes a secret's value only from these properties: a template without them creates the
+    # secrets empty, and no later change to the template can put a value over the one an operator stored.
+    secrets = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::SecretsManager::Secret"}
+    assert set(secrets) == {"MailchimpApiSecret", "WebhookSigningSecrets"}
+    for name, secret in secrets.items():
+        assert not {"SecretString", "GenerateSecretString", "SecretBinary"} & set(secret["Properties"]), name
+    for resource in deployed_resources().values():  # nor anything else that could write one
+        assert resource["Type"] not in {
+            "AWS::SecretsManager::RotationSchedule",
+            "AWS::SecretsManager::SecretTargetAttachment",
+        }
+
+
+def test_the_audit_trail_survives_the_stack_and_the_members_table_refuses_deletion():
+    trace = RESOURCES["TraceTable"]
+    assert trace["DeletionPolicy"] == trace["UpdateReplacePolicy"] == "Retain"
+    assert trace["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    members = RESOURCES["MembersTable"]
+    assert members["Properties"]["DeletionProtectionEnabled"] is True
+    assert members["DeletionPolicy"] == members["UpdateReplacePolicy"] == "Retain"
