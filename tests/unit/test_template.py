@@ -358,3 +358,19 @@ def test_the_audit_trail_survives_the_stack_and_the_members_table_refuses_deleti
     members = RESOURCES["MembersTable"]
     assert members["Properties"]["DeletionProtectionEnabled"] is True
     assert members["DeletionPolicy"] == members["UpdateReplacePolicy"] == "Retain"
+
+
+# ------------------------------------------------------------------------------ tracing
+def test_tracing_is_either_off_or_used_by_every_handler():
+    root = Path(__file__).resolve().parents[2]
+    handlers = {path.parent.name: path.read_text() for path in (root / "functions").glob("*/app.py")}
+    tracing = {
+        name: f["Properties"].get("Tracing", TEMPLATE["Globals"]["Function"].get("Tracing", "PassThrough"))
+        for name, f in FUNCTIONS.items()
+    }
+    if set(tracing.values()) == {"PassThrough"}:
+        # Off (the Tracer's cold start is too dear, see Globals): no handler pays for a Tracer that sends nothing.
+        assert not [name for name, code in handlers.items() if "Tracer" in code]
+    else:
+        assert set(tracing.values()) == {"Active"}
+        assert all("@tracer.capture_lambda_handler" in code for code in handlers.values())
