@@ -374,3 +374,14 @@ def test_tracing_is_either_off_or_used_by_every_handler():
     else:
         assert set(tracing.values()) == {"Active"}
         assert all("@tracer.capture_lambda_handler" in code for code in handlers.values())
+
+
+def test_the_readme_lists_every_parameter_of_the_deploy():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    deploy = readme[readme.index("## Deploying to AWS") : readme.index("### Pointing the platforms at it")]
+    table = [line for line in deploy.splitlines() if line.startswith("| `")]
+    listed = {name for line in table for name in re.findall(r"`(\w+)`", line.split("|")[1])}
+    assert listed == set(TEMPLATE["Parameters"])
+    assert "has no authentication. Is this okay?" in deploy and "answer **y**" in deploy
