@@ -410,3 +410,20 @@ def test_a_body_api_gateway_could_not_have_encoded_is_a_json_503(stack: Stack) -
     response = stack.app.handler(event, LambdaContext(function_name="memberflow-WebhookIntake"))
 
     assert (response["statusCode"], answer_body(response)["error"]) == (503, "internal_error")
+
+
+@pytest.mark.parametrize("source", ["slack", "discourse", "discord", "generic"])
+def test_before_the_secrets_are_put_every_source_is_answered_503_so_the_platform_retries(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    # As the template creates it: a secret without a value until the one-time setup after the first deploy.
+    empty = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="not-set-up-yet")["ARN"]
+    monkeypatch.setenv("WEBHOOK_SECRETS_ARN", empty)
+    clear_cached_clients_and_settings()
+    body = b'{"type": "member_joined"}'
+
+    response = stack.invoke(source, body, {"Content-Type": "application/json"})
+
+    assert response["statusCode"] == 503
+    assert answer_body(response)["error"] == "intake_misconfigured"
+    assert stack.messages() == []

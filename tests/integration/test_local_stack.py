@@ -55,7 +55,7 @@ def test_template_resolves_the_functions_and_their_events() -> None:
     assert intake.events == [HttpApiRoute("POST", "/webhooks/{source}", "Webhook", "WebhookApi")]
 
     onboarding = template.functions["OnboardingFunction"]
-    assert onboarding.timeout == 60
+    assert onboarding.timeout == 180
     (sqs,) = onboarding.events
     assert isinstance(sqs, SqsSource)
     assert (
@@ -103,7 +103,7 @@ def test_template_queue_redrive_policy() -> None:
     queue = template.queues["MemberEventsQueue"]
     assert queue.dead_letter_queue == "MemberEventsDeadLetterQueue"
     assert queue.max_receive_count == 50  # MaxDeliveries: outage deferrals do not spend a member's attempts
-    assert queue.properties["VisibilityTimeout"] == 360
+    assert queue.properties["VisibilityTimeout"] == 1080
 
     overridden = LocalTemplate.load(TEMPLATE, _settings(max_deliveries=3).parameter_overrides())
     assert overridden.queues["MemberEventsQueue"].max_receive_count == 3
@@ -176,7 +176,7 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     attrs = sqs.get_queue_attributes(QueueUrl=real_stack.queue_url("MemberEventsQueue"), AttributeNames=["All"])[
         "Attributes"
     ]
-    assert attrs["VisibilityTimeout"] == "360"
+    assert attrs["VisibilityTimeout"] == "1080"
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == real_stack.queue_arn("MemberEventsDeadLetterQueue")
     assert int(redrive["maxReceiveCount"]) == 50

@@ -1,5 +1,6 @@
 """The onboarding function against moto (tables, queues, secrets from template.yaml) and the sandbox Mailchimp."""
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -422,3 +423,42 @@ def test_consent_given_later_by_a_confirmed_member_subscribes_through_the_handle
 
     assert status(mailchimp, email) == "subscribed"
     assert len(journeys(local_stack, email)) == 1
+
+
+def test_with_time_for_one_event_the_batch_tries_the_most_delivered_first_and_hands_back_the_rest(local_stack):
+    from memberflow_local.runtime import LambdaContext
+
+    fresh, handed_back_before, older = (joined(f"order.{n}@example.org", consent=False) for n in range(3))
+    sqs, url = local_stack.client("sqs"), local_stack.queue_url("MemberEventsQueue")
+    for queued in (fresh, handed_back_before, older):
+        sqs.send_message(QueueUrl=url, MessageBody=queued.model_dump_json())
+    messages = receive_all(local_stack, "MemberEventsQueue", 3)
+    records = {}
+    for message in messages:
+        record = lambda_sqs_record(message, local_stack.queue_arn("MemberEventsQueue"))
+        records[message["Body"]] = record
+    for queued, count in ((fresh, 1), (handed_back_before, 4), (older, 2)):
+        records[queued.model_dump_json()]["attributes"]["ApproximateReceiveCount"] = str(count)
+    runtime = local_stack.function("OnboardingFunction")
+    worst_case = container().onboarding_worst_case_ms
+    started: list[float] = []
+
+    class TimeForOneEvent(LambdaContext):
+        """An invocation whose clock starts at its first look and runs a thousand times fast: after the first
+        event no time is left."""
+
+        def get_remaining_time_in_millis(self) -> int:
+            started[:] = started or [time.monotonic()]
+            return max(0, worst_case + 500 - int((time.monotonic() - started[0]) * 1_000_000))
+
+    context = TimeForOneEvent(runtime.spec.function_name, 256, runtime.spec.arn, runtime.spec.timeout)
+    answer = runtime.invoke(
+        {"Records": [records[q.model_dump_json()] for q in (fresh, handed_back_before, older)]}, context
+    )
+
+    handed_back = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+    ids = {q: records[q.model_dump_json()]["messageId"] for q in (fresh, handed_back_before, older)}
+    assert handed_back == {ids[fresh], ids[older]}  # untried, without spending an attempt
+    assert local_stack.mailchimp.state.get_member(LIST, "order.1@example.org") is not None
+    assert local_stack.mailchimp.state.get_member(LIST, "order.0@example.org") is None
+    assert dead_letters(local_stack) == []

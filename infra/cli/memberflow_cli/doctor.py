@@ -90,6 +90,14 @@ def webhook_secrets(target: Target, keys: list[str]) -> Iterator[Finding]:
     try:
         values = secret(target, "WebhookSigningSecrets")
     except Exception as error:  # noqa: BLE001 - any failure to read it is the finding
+        if _has_no_value(error):
+            yield problem(
+                "the webhook secrets are not set up yet (the stack creates the secret without a value): every "
+                "delivery is answered 503 until they are",
+                f"aws secretsmanager put-secret-value --secret-id {secret_id} --secret-string '<the JSON of every "
+                "source's secret, as the README shows>'",
+            )
+            return
         yield problem(
             f"the webhook secrets cannot be read: {type(error).__name__}: {error}",
             f"check that secret {secret_id} exists and holds a JSON object, and that you may read it",
@@ -112,6 +120,12 @@ def webhook_secrets(target: Target, keys: list[str]) -> Iterator[Finding]:
             yield ok(f"webhook secret {key} is set")
 
 
+def _has_no_value(error: Exception) -> bool:
+    """Secrets Manager's answer for a secret created without a value (as the stack creates it)."""
+    response = getattr(error, "response", None) or {}
+    return response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+
+
 def _is_hex_key(value: str) -> bool:
     try:
         return len(bytes.fromhex(value)) == 32
@@ -131,6 +145,9 @@ def mailchimp(target: Target) -> Iterator[Finding]:
     try:
         key = str(secret(target, "MailchimpApiSecret").get("api_key") or "")
     except Exception as error:  # noqa: BLE001
+        if _has_no_value(error):
+            yield problem("the Mailchimp API key is not set up yet: onboarding waits until it is", put_key)
+            return
         yield problem(f"the Mailchimp key cannot be read: {type(error).__name__}: {error}", put_key)
         return
     if not key or PLACEHOLDER in key:

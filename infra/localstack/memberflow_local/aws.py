@@ -119,7 +119,8 @@ class MotoAws:
     ) -> dict[str, PhysicalResource]:
         """Create the template's tables, queues (dead-letter queues first) and secrets.
 
-        ``secret_values`` (logical id -> SecretString) override the template's placeholders.
+        ``secret_values`` (logical id -> SecretString) are the values put into the secrets after creating them
+        (the template gives none, like a deployed stack before its one-time setup).
         Returns what ``Ref``/``GetAtt`` give for each created resource; reload the template with it
         (``LocalTemplate.load(..., physical=...)``) to resolve the functions' environment.
         """
@@ -200,9 +201,10 @@ class MotoAws:
         name = props.get("Name") or physical_name(logical_id)
         if value is None:
             value = props.get("SecretString")
-        if value is None:
-            value = _generate_secret(props.get("GenerateSecretString") or {})
-        kwargs: dict[str, Any] = {"Name": name, "SecretString": value}
+        if value is None and props.get("GenerateSecretString") is not None:
+            value = _generate_secret(props["GenerateSecretString"])
+        # Neither: an empty secret, as CloudFormation creates it (its value is put once after deploying).
+        kwargs: dict[str, Any] = {"Name": name} if value is None else {"Name": name, "SecretString": value}
         if props.get("Description"):
             kwargs["Description"] = props["Description"]
         arn = sm.create_secret(**kwargs)["ARN"]

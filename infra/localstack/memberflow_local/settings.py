@@ -105,7 +105,7 @@ class LocalSettings:
         return SigningKey(seed).verify_key.encode().hex()
 
     def webhook_secrets(self) -> dict[str, str]:
-        """Value of the WebhookSigningSecrets secret (same keys as the template's placeholder)."""
+        """Value of the WebhookSigningSecrets secret (the keys its description in template.yaml names)."""
         return {
             "slack_signing_secret": self.slack_signing_secret,
             "discourse_secret": self.discourse_secret,
@@ -117,7 +117,7 @@ class LocalSettings:
         return {"api_key": self.mailchimp_api_key}
 
     def secret_values(self) -> dict[str, str]:
-        """Secret logical id -> SecretString stored in moto (overrides the template's placeholders)."""
+        """Secret logical id -> SecretString stored in moto (the template creates the secrets without a value)."""
         return {
             "MailchimpApiSecret": json.dumps(self.mailchimp_secret()),
             "WebhookSigningSecrets": json.dumps(self.webhook_secrets()),

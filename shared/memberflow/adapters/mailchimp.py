@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from memberflow.adapters.http_json import HttpAnswer, HttpJsonTransport
+from memberflow.adapters.http_json import DEFAULT_ATTEMPTS, HttpAnswer, HttpJsonTransport
 from memberflow.errors import (
     AccountProblem,
     ComplianceState,
@@ -27,6 +27,7 @@ from memberflow.errors import (
 )
 from memberflow.ports import ListMember
 from memberflow.privacy import redact_emails, subscriber_hash
+from memberflow.retry import worst_case_seconds
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 SIGNUP_THROTTLE_RETRY_SECONDS = 6 * 3600
@@ -83,6 +84,11 @@ class MailchimpList:
         self._base_url = base_url
         self._timeout = timeout
         self._transport: HttpJsonTransport | None = None
+
+    @property
+    def worst_case_call_seconds(self) -> float:
+        """The longest one call can take: each of its attempts running into the timeout, with the longest pause."""
+        return worst_case_seconds(self._timeout, DEFAULT_ATTEMPTS)
 
     @property
     def _http(self) -> HttpJsonTransport:

@@ -128,6 +128,14 @@ class Container:
             welcome_journey=rules.welcome_journey,
         )
 
+    @property
+    def onboarding_worst_case_ms(self) -> int:
+        """The time an onboarding event is only started with: derived from the Mailchimp and AWS clients' timeouts."""
+        from memberflow.adapters.aws import WORST_CASE_CALL_SECONDS
+        from memberflow.onboarding.consumer import worst_case_ms_per_event
+
+        return worst_case_ms_per_event(self.mailing_list.worst_case_call_seconds, WORST_CASE_CALL_SECONDS)
+
     def _onboarding_rules(self) -> Any:
         from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
 
