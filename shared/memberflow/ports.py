@@ -59,7 +59,8 @@ class MemberRepository(Protocol):
 
     def save_link(self, identity_key: str, member_id: str) -> None: ...
 
-    def note_unlinked_activity(self, identity_key: str, at: datetime) -> None: ...
+    def note_unlinked_activity(self, identity_key: str, at: datetime) -> str | None:
+        """Remember activity of an identity no member is linked to; the member it is linked to now, if any."""
 
     def mark_active(self, member_id: str, at: datetime) -> bool:
         """Record activity (it stops the drip); True when it is the member's first."""

@@ -149,9 +149,10 @@ class MemoryMembers:
         current = self.links.get(identity_key)
         self.links[identity_key] = IdentityLink(identity_key, member_id, current.last_active_at if current else None)
 
-    def note_unlinked_activity(self, identity_key: str, at: datetime) -> None:
+    def note_unlinked_activity(self, identity_key: str, at: datetime) -> str | None:
         current = self.links.get(identity_key)
         self.links[identity_key] = IdentityLink(identity_key, current.member_id if current else None, at)
+        return current.member_id if current else None
 
     def mark_active(self, member_id: str, at: datetime) -> bool:
         member = self.profiles.get(member_id)

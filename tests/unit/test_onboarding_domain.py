@@ -370,3 +370,17 @@ def test_transient_failure_while_checking_an_opt_in_defers_the_run_and_keeps_the
     assert report.deferred and report.opt_ins_confirmed == 0
     assert world.mailing_list.journeys == []
     assert world.due(OPT_IN, check) == [ada_id()]
+
+
+def test_activity_racing_a_join_that_links_the_identity_meanwhile_still_counts(world):
+    ada = joined(ADA, consent=True)
+    world.join(ada)
+    members = world.members
+    real_link = members.link
+    # The activity read the link before the join saved it; the join has saved it by the time activity is noted.
+    members.link = lambda key: None  # type: ignore[method-assign]
+    try:
+        assert world.activity(active(ada.event.identity))["result"] == "activated"
+    finally:
+        members.link = real_link  # type: ignore[method-assign]
+    assert members.get(member_id_for(ada.event.identity, ADA)).activated_at is not None

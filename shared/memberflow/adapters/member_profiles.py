@@ -127,13 +127,16 @@ class DynamoMemberRepository:
             ExpressionAttributeValues={":m": member_id},
         )
 
-    def note_unlinked_activity(self, identity_key: str, at: datetime) -> None:
-        """Activity from someone we have not seen join: remembered, so their later join counts them as active."""
-        self._table.update_item(
+    def note_unlinked_activity(self, identity_key: str, at: datetime) -> str | None:
+        """Activity from someone we have not seen join: remembered, so their later join counts them as active.
+        Returns the member the identity is linked to now (a join may have linked it meanwhile)."""
+        answer = self._table.update_item(
             Key={"pk": identity_pk(identity_key), "sk": LINK},
             UpdateExpression="SET last_active_at = :t",
             ExpressionAttributeValues={":t": at.isoformat()},
+            ReturnValues="ALL_NEW",
         )
+        return answer.get("Attributes", {}).get("member_id")
 
     def claim_journey(self, member_id: str, now: datetime, lease: timedelta) -> bool:
         """Claim the right to start the welcome journey. The claim is a lease, so a crash between claim and

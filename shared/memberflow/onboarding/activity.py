@@ -19,8 +19,12 @@ def record_activity(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]
         # (only a join after their erasure makes them a member once more).
         if latest_erasure(deps.suppressions, event.email, event.identity.key) is not None:
             return {"result": "activity_dropped_after_erasure"}
-        deps.members.note_unlinked_activity(event.identity.key, utc(event.active_at))
-        return {"result": "activity_noted_for_unknown_member"}
+        linked_meanwhile = deps.members.note_unlinked_activity(event.identity.key, utc(event.active_at))
+        if linked_meanwhile is None or deps.members.get(linked_meanwhile) is None:
+            return {"result": "activity_noted_for_unknown_member"}
+        # The member's join linked the identity while this event was being handled: it may already have read
+        # the link, so the activity is applied here rather than left for the join to find.
+        member_id = linked_meanwhile
     if deps.members.mark_active(member_id, utc(event.active_at)):
         member = deps.members.get(member_id)
         subject = email_subject(member.email) if member and member.email else identity_subject(event.identity.key)
