@@ -55,7 +55,8 @@ def deferrals(stack) -> dict[str, int]:
     prefix = f"memberflow.{CONSUMER}.deferrals#"
     pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=stack.table_name("IdempotencyTable"))
     return {
-        item["id"]["S"].removeprefix(prefix): int(item["deferrals"]["N"])
+        # A scan may see an item the moment its update creates it, before the count is in it.
+        item["id"]["S"].removeprefix(prefix): int(item.get("deferrals", {"N": "0"})["N"])
         for page in pages
         for item in page["Items"]
         if item["id"]["S"].startswith(prefix)
