@@ -5,7 +5,7 @@ events module and one line per event type to `CATALOG`; nothing else changes."""
 from __future__ import annotations
 
 from memberflow.events.base import Event, EventCatalog, EventType
-from memberflow.events.members import MemberActive, MemberEvent, MemberJoined
+from memberflow.events.members import MemberActive, MemberEvent, MemberJoined, MemberScreeningPassed
 
 MEMBER_EVENTS = "member-events"
 """Destination of member events: the queue the onboarding consumer reads."""
@@ -14,6 +14,7 @@ CATALOG = EventCatalog(
     [
         EventType("member_joined", MemberJoined, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("member_active", MemberActive, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("member_screening_passed", MemberScreeningPassed, destination=MEMBER_EVENTS, consumer="onboarding"),
     ]
 )
 
@@ -26,4 +27,5 @@ __all__ = [
     "MemberActive",
     "MemberEvent",
     "MemberJoined",
+    "MemberScreeningPassed",
 ]

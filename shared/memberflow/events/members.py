@@ -1,4 +1,5 @@
-"""Member events: someone joined a platform, or took part (a message, a post, a reaction)."""
+"""Member events: someone joined a platform, passed its membership screening, or took part (a message, a post, a
+reaction)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,21 @@ class MemberJoined(MemberEvent):
     marketing_consent: bool = False
     """True only when the source says the member agreed to marketing email."""
     email_verified: bool = True
-    """False when the platform has not confirmed the address yet (a Discourse account not yet activated):
-    consent then leads to double opt-in, never to a direct subscribe."""
+    """False when the platform has not confirmed the address yet (a Discourse account not yet activated, an
+    address a Discord member typed into the relay's /newsletter form): consent then leads to double opt-in, never to
+    a direct subscribe."""
+    screening_pending: bool = False
+    """The platform holds the member in membership screening (Discord's `pending`): they are stored, and onboarded
+    only once a `member_screening_passed` for this join arrives."""
+
+
+class MemberScreeningPassed(MemberEvent):
+    """The member passed the platform's membership screening (Discord: a member update with `pending` false)."""
+
+    type: Literal["member_screening_passed"] = "member_screening_passed"
+    joined_at: datetime
+    """The join that passed: a member who left and joined again is screened again."""
+    passed_at: datetime
 
 
 class MemberActive(MemberEvent):

@@ -1,5 +1,6 @@
-"""Deliveries from our Discord relay bot (format in docs/discord-relay.md): member joins and messages, which
-Discord only publishes on the Gateway, forwarded as Ed25519-signed JSON.
+"""Deliveries from our Discord relay bot (format in docs/discord-relay.md, the bot in relays/discord): member joins,
+screening passes, messages and reactions, which Discord only publishes on the Gateway, and /newsletter sign-ups,
+forwarded as Ed25519-signed JSON.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool
 
 from memberflow import signatures
-from memberflow.events import MemberActive, MemberJoined
+from memberflow.events import MemberActive, MemberJoined, MemberScreeningPassed
 from memberflow.intake.errors import build, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
 from memberflow.models import Platform
@@ -43,6 +44,8 @@ class DiscordMember(BaseModel):
     """Only when the relay learnt it elsewhere (e.g. an onboarding form): Discord never gives bots emails."""
     marketing_consent: StrictBool | None = None
     """Only a JSON true is consent; "yes" or 1 are refused with a 400 rather than read as consent."""
+    pending: StrictBool = False
+    """Discord's membership screening: true until the member accepted the server's rules."""
 
 
 class DiscordAuthor(BaseModel):
@@ -68,6 +71,36 @@ class RelayMessageCreate(RelayEvent):
     message: DiscordMessage
 
 
+class RelayMemberUpdate(RelayEvent):
+    """Sent by the relay when a member passes membership screening (`pending` turned false)."""
+
+    type: Literal["GUILD_MEMBER_UPDATE"]
+    member: DiscordMember
+
+
+class DiscordReaction(BaseModel):
+    message_id: Snowflake = Field(min_length=1)
+    channel_id: Snowflake = Field(min_length=1)
+    user: DiscordAuthor
+
+
+class RelayReactionAdd(RelayEvent):
+    type: Literal["MESSAGE_REACTION_ADD"]
+    reaction: DiscordReaction
+
+
+class SignupMember(DiscordMember):
+    email: str = Field(min_length=1)
+    """What the member typed into the /newsletter form: unverified until they confirm Mailchimp's opt-in email."""
+    marketing_consent: StrictBool
+    """The form's consent box: only true signs the member up."""
+
+
+class RelayNewsletterSignup(RelayEvent):
+    type: Literal["NEWSLETTER_SIGNUP"]
+    member: SignupMember
+
+
 class DiscordRelaySource:
     name = "discord"
     secret_key = "discord_relay_public_key"
@@ -85,6 +118,12 @@ class DiscordRelaySource:
             return _member_add(validate(RelayMemberAdd, payload))
         if kind == "MESSAGE_CREATE":
             return _message_create(validate(RelayMessageCreate, payload))
+        if kind == "GUILD_MEMBER_UPDATE":
+            return _member_update(validate(RelayMemberUpdate, payload))
+        if kind == "MESSAGE_REACTION_ADD":
+            return _reaction_add(validate(RelayReactionAdd, payload))
+        if kind == "NEWSLETTER_SIGNUP":
+            return _newsletter_signup(validate(RelayNewsletterSignup, payload))
         header = validate(RelayHeader, payload)
         if header.type == "PING":
             return Reply({"type": "PONG"})
@@ -105,6 +144,60 @@ def _member_add(delivery: RelayMemberAdd) -> Interpretation:
         username=member.user.username,
         joined_at=member.joined_at,
         marketing_consent=bool(member.marketing_consent),
+        screening_pending=member.pending,
+    )
+    return Accepted(joined, _idempotency_key(delivery))
+
+
+def _member_update(delivery: RelayMemberUpdate) -> Interpretation:
+    member = delivery.member
+    if member.user.bot:
+        return Ignored("bot users are not members")
+    if member.pending:
+        return Ignored("the member is still in membership screening")
+    passed = build(
+        MemberScreeningPassed,
+        {"identity": "member.user.id"},
+        identity=_identity(delivery.guild_id, member.user.id),
+        joined_at=member.joined_at,
+        passed_at=delivery.occurred_at,
+    )
+    return Accepted(passed, _idempotency_key(delivery))
+
+
+def _reaction_add(delivery: RelayReactionAdd) -> Interpretation:
+    user = delivery.reaction.user
+    if user.bot:
+        return Ignored("bot reactions are not member activity")
+    active = build(
+        MemberActive,
+        {"identity": "reaction.user.id"},
+        identity=_identity(delivery.guild_id, user.id),
+        activity="reaction",
+        active_at=delivery.occurred_at,  # Discord gives reactions no time of their own
+    )
+    return Accepted(active, _idempotency_key(delivery))
+
+
+def _newsletter_signup(delivery: RelayNewsletterSignup) -> Interpretation:
+    """A member asked for the newsletter: a join with the address they typed, consent and an unverified address,
+    so they get Mailchimp's double opt-in and no marketing mail before they confirm it."""
+    member = delivery.member
+    if member.user.bot:
+        return Ignored("bot users are not members")
+    if not member.marketing_consent:
+        return Ignored("newsletter sign-up without consent: nothing to do")
+    joined = build(
+        MemberJoined,
+        {"email": "member.email", "identity": "member.user.id"},
+        identity=_identity(delivery.guild_id, member.user.id),
+        email=member.email,
+        name=member.user.global_name or None,
+        username=member.user.username,
+        joined_at=member.joined_at,
+        marketing_consent=True,
+        email_verified=False,
+        screening_pending=member.pending,
     )
     return Accepted(joined, _idempotency_key(delivery))
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from memberflow.onboarding.activity import record_activity
-from memberflow.onboarding.join import OnboardingDeps, onboard_member
+from memberflow.onboarding.join import OnboardingDeps, complete_screening, onboard_member
 from memberflow.pipeline.envelope import QueuedEvent
 
 CONSUMER = "onboarding"
@@ -21,4 +21,5 @@ def handlers(deps_for: Callable[[], OnboardingDeps]) -> Mapping[str, Callable[[Q
     return {
         "member_joined": lambda queued: onboard_member(queued, deps_for()),
         "member_active": lambda queued: record_activity(queued, deps_for()),
+        "member_screening_passed": lambda queued: complete_screening(queued, deps_for()),
     }

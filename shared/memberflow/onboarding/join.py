@@ -1,5 +1,6 @@
 """A member who joined lands in Mailchimp with the right status, merge fields and tags, starts the welcome journey
-once, and enters the drip until they take part."""
+once, and enters the drip until they take part. A member the platform holds in membership screening is stored and
+onboarded once they pass it."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from memberflow.errors import ComplianceState, PermanentRefusal
-from memberflow.events import MemberJoined
-from memberflow.members import MemberJoin, MemberRecord, member_id_for
+from memberflow.events import MemberJoined, MemberScreeningPassed
+from memberflow.members import IdentityLink, MemberJoin, MemberRecord, member_id_for
 from memberflow.onboarding import consent
 from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.ports import DueWorkIndex, ListMember, MailingList, MemberRepository
-from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder
+from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject, identity_subject
 
 OPT_IN = "opt-in"
 """The due-work queue of members who must confirm double opt-in."""
@@ -36,8 +37,53 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     event = queued.event
     assert isinstance(event, MemberJoined)
     step = StepRecorder.for_event(deps.trace, queued)
-    member = _remember_member(event, queued, deps)
+    if event.screening_pending:
+        deps.members.hold_for_screening(event.identity.key, utc(event.joined_at))
+    member, link = _remember_member(event, queued, deps)
+    if link and link.in_screening:  # this join, or an earlier one of this platform identity that is still held
+        step(
+            Step.SKIPPED,
+            Outcome.SKIPPED,
+            f"{event.identity.platform} membership screening not passed yet: stored, onboarded once it is passed",
+        )
+        return {"result": "awaiting_screening"}
+    return _onboard(event, member, deps, step)
 
+
+def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
+    """The member passed membership screening: onboard them with what their held joins told us. Their address came
+    from the member, not from the platform, so consent leads to double opt-in."""
+    event = queued.event
+    assert isinstance(event, MemberScreeningPassed)
+    key = event.identity.key
+    # Written before the link is read; a join writes its hold before reading the link: whichever runs second sees
+    # the other, so a join and its pass handled at the same time still onboard the member (at least) once.
+    deps.members.pass_screening(key, utc(event.joined_at))
+    link = deps.members.link(key)
+    member = deps.members.get(link.member_id) if link and link.member_id else None
+    if member is None or link is None:
+        return {"result": "screening_noted_for_unknown_member"}  # the join, when it arrives, is onboarded at once
+    if link.screening_since is None:
+        return {"result": "not_in_screening"}  # e.g. a member the platform never held
+    step = StepRecorder.for_event(
+        deps.trace, queued, email_subject(member.email) if member.email else identity_subject(key)
+    )
+    if link.in_screening:
+        step(Step.SKIPPED, Outcome.SKIPPED, "a later join is still in membership screening: waiting for it")
+        return {"result": "awaiting_screening"}
+    step(Step.SCREENING_PASSED, Outcome.OK, f"passed {event.identity.platform} membership screening")
+    joined = MemberJoined(
+        identity=event.identity,
+        email=member.email,
+        name=member.name,
+        joined_at=member.joined_at,
+        marketing_consent=member.marketing_consent,
+        email_verified=False,
+    )
+    return _onboard(joined, member, deps, step)
+
+
+def _onboard(event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, step: StepRecorder) -> dict[str, str]:
     if not event.email:
         step(Step.SKIPPED, Outcome.SKIPPED, f"{event.identity.platform} gave no email: stored, not added to Mailchimp")
         return {"result": "stored_without_email"}
@@ -87,11 +133,18 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     return {"result": "onboarded", "status": list_member.status, "journey": started}
 
 
-def _remember_member(event: MemberJoined, queued: QueuedEvent, deps: OnboardingDeps) -> MemberRecord:
+def _remember_member(
+    event: MemberJoined, queued: QueuedEvent, deps: OnboardingDeps
+) -> tuple[MemberRecord, IdentityLink | None]:
+    """Store the join and link the platform identity to the member; the member and the link as they are now."""
     link = deps.members.link(event.identity.key)
+    linked = link.member_id if link else None
+    # A join without an address belongs to the member this identity is already linked to (who may have given an
+    # address since, e.g. through the Discord relay's /newsletter); a join with one, to that address's member.
+    member_id = member_id_for(event.identity, event.email) if event.email or not linked else linked
     member = deps.members.record_join(
         MemberJoin(
-            member_id=member_id_for(event.identity, event.email),
+            member_id=member_id,
             identity_key=event.identity.key,
             platform=event.identity.platform.value,
             joined_at=utc(event.joined_at),
@@ -99,7 +152,7 @@ def _remember_member(event: MemberJoined, queued: QueuedEvent, deps: OnboardingD
             email=event.email,
             name=event.name,
             marketing_consent=event.marketing_consent,
-            active_before_join=link.last_active_at if link else None,
+            active_before_join=_activity_before_join(link, member_id, deps),
         )
     )
     deps.members.save_link(event.identity.key, member.member_id)
@@ -108,7 +161,18 @@ def _remember_member(event: MemberJoined, queued: QueuedEvent, deps: OnboardingD
     if relinked and relinked.last_active_at and member.activated_at is None:
         deps.members.mark_active(member.member_id, relinked.last_active_at)
         member = deps.members.get(member.member_id) or member
-    return member
+    return member, relinked
+
+
+def _activity_before_join(link: IdentityLink | None, member_id: str, deps: OnboardingDeps) -> datetime | None:
+    """Activity seen from this identity before: noted on the link, or recorded on the member the identity was
+    linked to until now (a Discord member who took part before giving an address is already active)."""
+    if link is None:
+        return None
+    if link.last_active_at or not link.member_id or link.member_id == member_id:
+        return link.last_active_at
+    previous = deps.members.get(link.member_id)
+    return previous.last_active_at if previous else None
 
 
 def _upsert(event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, step: StepRecorder) -> ListMember:
