@@ -31,3 +31,10 @@ def test_every_webhook_source_has_sample_deliveries(source):
     assert samples and all(
         sample["source"] == source and "headers" in sample and "body" in sample for sample in samples
     )
+
+
+def test_the_demo_scenario_is_what_its_generator_builds():
+    """events/demo/scenario.json is generated: `python -m memberflow_local.scenario > events/demo/scenario.json`."""
+    from memberflow_local.scenario import build_scenario
+
+    assert json.loads((EVENTS / "demo" / "scenario.json").read_text()) == build_scenario()
