@@ -6,6 +6,7 @@ forwarded as Ed25519-signed JSON.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool
@@ -132,9 +133,23 @@ class DiscordRelaySource:
 
 
 def _member_add(delivery: RelayMemberAdd) -> Interpretation:
-    member = delivery.member
-    if member.user.bot:
+    if delivery.member.user.bot:
         return Ignored("bot users are not members")
+    return _join(delivery, marketing_consent=bool(delivery.member.marketing_consent))
+
+
+def _newsletter_signup(delivery: RelayNewsletterSignup) -> Interpretation:
+    """A member asked for the newsletter: a join with the address they typed, consent and an unverified address,
+    so they get Mailchimp's double opt-in and no marketing mail before they confirm it."""
+    if delivery.member.user.bot:
+        return Ignored("bot users are not members")
+    if not delivery.member.marketing_consent:
+        return Ignored("newsletter sign-up without consent: nothing to do")
+    return _join(delivery, marketing_consent=True, email_verified=False)
+
+
+def _join(delivery: RelayMemberAdd | RelayNewsletterSignup, **consent: bool) -> Accepted:
+    member = delivery.member
     joined = build(
         MemberJoined,
         {"email": "member.email", "identity": "member.user.id"},
@@ -143,8 +158,8 @@ def _member_add(delivery: RelayMemberAdd) -> Interpretation:
         name=member.user.global_name or None,
         username=member.user.username,
         joined_at=member.joined_at,
-        marketing_consent=bool(member.marketing_consent),
         screening_pending=member.pending,
+        **consent,
     )
     return Accepted(joined, _idempotency_key(delivery))
 
@@ -165,53 +180,27 @@ def _member_update(delivery: RelayMemberUpdate) -> Interpretation:
     return Accepted(passed, _idempotency_key(delivery))
 
 
-def _reaction_add(delivery: RelayReactionAdd) -> Interpretation:
-    user = delivery.reaction.user
-    if user.bot:
-        return Ignored("bot reactions are not member activity")
-    active = build(
-        MemberActive,
-        {"identity": "reaction.user.id"},
-        identity=_identity(delivery.guild_id, user.id),
-        activity="reaction",
-        active_at=delivery.occurred_at,  # Discord gives reactions no time of their own
-    )
-    return Accepted(active, _idempotency_key(delivery))
-
-
-def _newsletter_signup(delivery: RelayNewsletterSignup) -> Interpretation:
-    """A member asked for the newsletter: a join with the address they typed, consent and an unverified address,
-    so they get Mailchimp's double opt-in and no marketing mail before they confirm it."""
-    member = delivery.member
-    if member.user.bot:
-        return Ignored("bot users are not members")
-    if not member.marketing_consent:
-        return Ignored("newsletter sign-up without consent: nothing to do")
-    joined = build(
-        MemberJoined,
-        {"email": "member.email", "identity": "member.user.id"},
-        identity=_identity(delivery.guild_id, member.user.id),
-        email=member.email,
-        name=member.user.global_name or None,
-        username=member.user.username,
-        joined_at=member.joined_at,
-        marketing_consent=True,
-        email_verified=False,
-        screening_pending=member.pending,
-    )
-    return Accepted(joined, _idempotency_key(delivery))
-
-
 def _message_create(delivery: RelayMessageCreate) -> Interpretation:
-    author = delivery.message.author
+    message = delivery.message
+    return _activity(delivery, message.author, "message", message.timestamp, "message.author.id")
+
+
+def _reaction_add(delivery: RelayReactionAdd) -> Interpretation:
+    # Discord gives reactions no time of their own: when the relay saw it.
+    return _activity(delivery, delivery.reaction.user, "reaction", delivery.occurred_at, "reaction.user.id")
+
+
+def _activity(
+    delivery: RelayEvent, author: DiscordAuthor, activity: Literal["message", "reaction"], at: datetime, field: str
+) -> Interpretation:
     if author.bot:
-        return Ignored("bot messages are not member activity")
+        return Ignored(f"bot {activity}s are not member activity")
     active = build(
         MemberActive,
-        {"identity": "message.author.id"},
+        {"identity": field},
         identity=_identity(delivery.guild_id, author.id),
-        activity="message",
-        active_at=delivery.message.timestamp,
+        activity=activity,
+        active_at=at,
     )
     return Accepted(active, _idempotency_key(delivery))
 
