@@ -46,6 +46,7 @@ def test_template_resolves_the_three_functions_and_their_events() -> None:
         "WebhookIntakeFunction",
         "OnboardingFunction",
         "OnboardingDripFunction",
+        "DeadLetterRedriveFunction",
     }
 
     intake = template.functions["WebhookIntakeFunction"]
