@@ -185,6 +185,16 @@ def test_a_member_in_screening_is_held_and_their_pass_is_relayed_once(relay: Rel
     assert relay.outbox.held() == {}
 
 
+def test_a_held_member_s_pass_is_relayed_even_when_the_cached_member_was_not_pending(
+    relay: Relay, guild: Guild
+) -> None:
+    relay.handlers.member_joined(nova(guild, pending=True))
+    stale = nova(guild, pending=False)  # discord.py's copy from before the update, refreshed meanwhile
+
+    assert relay.handlers.member_updated(stale, nova(guild, pending=False))
+    assert relay.outbox.held() == {}
+
+
 def test_a_pass_missed_while_the_relay_was_down_is_relayed_when_it_is_back(tmp_path: Path, guild: Guild) -> None:
     first = Relay(tmp_path)
     first.handlers.member_joined(nova(guild, pending=True))

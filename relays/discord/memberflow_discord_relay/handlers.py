@@ -58,8 +58,7 @@ class RelayHandlers:
         pending before, or held by us, and not pending now."""
         if after.guild.id != self.guild_id or after.bot or after.pending:
             return False
-        held = after.id in self.outbox.held()
-        if not (before.pending or held):
+        if not (before.pending or self.outbox.is_held(after.id)):
             return False
         queued = self._queue(payloads.member_screening_passed(after, now=self._clock()))
         self.outbox.release(after.id)

@@ -109,6 +109,10 @@ class Outbox:
         with self._db() as db:
             return db.execute("DELETE FROM screening WHERE user_id = ?", (str(user_id),)).rowcount == 1
 
+    def is_held(self, user_id: int) -> bool:
+        with self._db() as db:
+            return db.execute("SELECT 1 FROM screening WHERE user_id = ?", (str(user_id),)).fetchone() is not None
+
     def held(self) -> dict[int, str]:
         """Members held in screening: user id -> the time of the join held."""
         with self._db() as db:
