@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install demo test test-fast lint lint-template bench local clean lock
+.PHONY: install demo test test-fast lint lint-template lint-code bench local clean lock
 
 # uv makes a fresh install take seconds. Use the machine's uv if there is one; otherwise bootstrap it inside the
 # project's venv with pip, so nothing is installed outside the project (and PEP 668 systems are fine).
@@ -24,16 +24,25 @@ demo: install
 local: install
 	$(VENV)/bin/memberflow local up
 
-test: install lint
-	$(PY) -m pytest
+# `make test`: the linters and the domain unit tests side by side (a failure stops here, each step's output printed
+# whole), then the other tests (integration, end to end) on TEST_WORKERS processes. tests/conftest.py says which tests
+# share a process (those sharing a module-scoped local stack) and which go first (the longest waits).
+TEST_WORKERS ?= 4
+test: install
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-fast
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --ignore=tests/unit
 
 test-fast: install
 	$(PY) -m pytest tests/unit
 
-lint-template: install
-	$(VENV)/bin/cfn-lint template.yaml
+lint: lint-template lint-code
 
-lint: install lint-template
+# cfn-lint with the Serverless Rules (cfn-lint-serverless): logging, tracing, failure destinations, redrive
+# policies. Deliberate exceptions are ignored in template.yaml itself, next to the resource, with the reason.
+lint-template: install
+	$(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
+
+lint-code: install
 	$(VENV)/bin/ruff check shared functions infra relays tests
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(VENV)/bin/mypy shared/memberflow

@@ -1,5 +1,47 @@
 import pytest
 
+# `make test` runs the integration and end-to-end tests on several processes: pytest-xdist with `--dist loadscope
+# --no-loadscope-reorder`, whose work units (tests one process runs in a row) are defined here, handed out in the
+# collection order below.
+SPREAD = ("tests/integration/test_local_stack.py", "tests/e2e/test_outage_heals.py")
+"""Modules whose tests each start their own stack (or, for the outage cases, wait long enough to be worth a stack of
+their own): every test is its own unit. The tests of any other module share a module-scoped stack (or sandbox) and
+form one unit, so the module starts it once."""
+LONGEST_FIRST = ("tests/e2e/test_demo.py", "tests/e2e/test_outage_heals.py")
+"""Tests that wait longest (retries and back-offs with their real delays), one unit each: handed out first, so the
+other processes run everything else meanwhile. Next come the other one-test units: a process whose unit is a single
+test gets a second unit at once (xdist starts a test when it knows the next one), and that should be one test, not a
+module's worth. The domain unit tests come before all of them."""
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = _module(item.nodeid)
+        if module.startswith("tests/unit/"):
+            return 0
+        if module in LONGEST_FIRST:
+            return 1 + LONGEST_FIRST.index(module)
+        return 1 + len(LONGEST_FIRST) + (module not in SPREAD)
+
+    items.sort(key=rank)  # stable: collection order within a rank
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleOrTestScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if _module(nodeid) in SPREAD else _module(nodeid)
+
+    return ModuleOrTestScheduling(config, log)
+
 
 @pytest.fixture(scope="module")
 def local_stack():

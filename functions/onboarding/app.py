@@ -3,7 +3,7 @@
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from memberflow.onboarding.consumer import CONSUMER, WORST_CASE_MS_PER_EVENT, handlers
+from memberflow.onboarding.consumer import CONSUMER, handlers
 from memberflow.runtime.container import container
 from memberflow.runtime.sqs_consumer import SqsConsumer
 
@@ -12,7 +12,8 @@ metrics = Metrics()
 consumer = SqsConsumer(
     CONSUMER,
     lambda: handlers(lambda: container().onboarding),
-    worst_case_ms_per_message=WORST_CASE_MS_PER_EVENT,
+    # Derived from the Mailchimp and AWS clients' timeouts (onboarding.consumer.worst_case_ms_per_event).
+    worst_case_ms_per_message=lambda: container().onboarding_worst_case_ms,
     metric_prefix="MemberEvent",
     logger=logger,
     metrics=metrics,

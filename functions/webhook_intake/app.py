@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from memberflow.intake.service import accept_webhook
+from memberflow.intake.service import accept_webhook, unexpected_failure
 from memberflow.runtime.container import container
 
 logger = Logger()
@@ -22,18 +22,25 @@ metrics = Metrics()
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict, context: LambdaContext) -> dict:
     source = (event.get("pathParameters") or {}).get("source", "")
-    # Signatures cover the exact bytes sent, so never verify a decoded or re-serialised body.
-    raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
-    answer = accept_webhook(
-        source,
-        body,
-        event.get("headers") or {},
-        container().intake,
-        correlation_id=(event.get("requestContext") or {}).get("requestId"),
-        path=event.get("rawPath", ""),
-        query=event.get("queryStringParameters") or {},
-    )
+    correlation_id = (event.get("requestContext") or {}).get("requestId")
+    try:
+        # Signatures cover the exact bytes sent, so never verify a decoded or re-serialised body.
+        raw = event.get("body") or ""
+        body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
+        answer = accept_webhook(
+            source,
+            body,
+            event.get("headers") or {},
+            container().intake,
+            correlation_id=correlation_id,
+            path=event.get("rawPath", ""),
+            query=event.get("queryStringParameters") or {},
+        )
+        encoded = json.dumps(answer.body)
+    except Exception as error:
+        # Whatever happens here, the platform gets JSON and a status that makes it deliver again, never a bare 500.
+        answer = unexpected_failure(error, str(source), correlation_id)
+        encoded = json.dumps(answer.body)
     metrics.add_metric(name="WebhookRequests", unit=MetricUnit.Count, value=1)
     # The per-source metric is its own record, so requests never share (and re-add) a dimension.
     with single_metric(name=f"Webhook{answer.outcome.capitalize()}", unit=MetricUnit.Count, value=1) as metric:
@@ -41,5 +48,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
     return {
         "statusCode": answer.status,
         "headers": {"Content-Type": "application/json", **answer.headers},
-        "body": json.dumps(answer.body),
+        "body": encoded,
     }

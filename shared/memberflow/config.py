@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import cache
 from typing import TypeVar
 
@@ -13,6 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 class ConfigError(RuntimeError):
     pass
+
+
+DISCOURSE_USER_FIELD = re.compile(r"(?:user_field_)?([0-9]*)")
+
+
+def discourse_user_field_id(value: str) -> str:
+    """A Discourse custom user field as its deliveries key it: `"1"`, whether given as `1` or as the internal name
+    `user_field_1`; empty stays empty (no field)."""
+    match = DISCOURSE_USER_FIELD.fullmatch(value.strip().lower())
+    if match is None:
+        raise ValueError("must be the user field's id, e.g. 1 (or its internal name user_field_1)")
+    return match.group(1)
 
 
 class _Env(BaseModel):
@@ -25,6 +38,11 @@ class TraceSettings(_Env):
 
 class MembersSettings(_Env):
     members_table_name: str = Field(alias="MEMBERS_TABLE_NAME")
+
+
+class SuppressionSettings(MembersSettings):
+    suppression_key_secret_arn: str = Field(alias="SUPPRESSION_KEY_SECRET_ARN")
+    """The secret holding {"suppression_key"}: the key of the keyed hash under which erased members are kept."""
 
 
 class MailchimpSettings(_Env):
@@ -71,7 +89,17 @@ class IntakeSettings(TraceSettings):
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
     replay_window_seconds: int = Field(default=300, alias="REPLAY_WINDOW_SECONDS", gt=0)
     discourse_consent_user_field: str = Field(default="", alias="DISCOURSE_CONSENT_USER_FIELD")
-    """Id of the Discourse custom user field that records marketing consent; empty: none."""
+    """Id of the Discourse custom user field that records marketing consent (`1`, or its internal name
+    `user_field_1`: both become `1`); empty: none."""
+    deliveries_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
+    """Where deliveries of retrying platforms (Slack) are remembered for a while: the idempotency table."""
+    discourse_require_approval: bool = Field(default=False, alias="DISCOURSE_REQUIRE_APPROVAL")
+    """The forum approves sign-ups (must_approve_users): members are onboarded at `user_approved`."""
+
+    @field_validator("discourse_consent_user_field", mode="before")
+    @classmethod
+    def _user_field(cls, value: object) -> object:
+        return discourse_user_field_id(value) if isinstance(value, str) else value
 
     @field_validator("event_destinations", mode="before")
     @classmethod
@@ -79,7 +107,7 @@ class IntakeSettings(TraceSettings):
         return json.loads(value) if isinstance(value, str) else value
 
 
-class OnboardingSettings(ConsumerSettings, MembersSettings, WelcomeSettings):
+class OnboardingSettings(ConsumerSettings, SuppressionSettings, WelcomeSettings):
     pass
 
 

@@ -17,6 +17,8 @@ class MemberRecord:
     name: str | None = None
     platforms: list[str] = field(default_factory=list)
     identities: list[str] = field(default_factory=list)
+    verified_identities: list[str] = field(default_factory=list)
+    """The platform identities whose platform proved this address (consent given there needs no double opt-in)."""
     marketing_consent: bool = False
     mailchimp_status: str | None = None
     opted_out_before: bool = False
@@ -43,6 +45,8 @@ class MemberJoin:
     email: str | None = None
     name: str | None = None
     marketing_consent: bool = False
+    address_verified: bool = False
+    """The platform proved the address for this identity."""
     active_before_join: datetime | None = None
     """Activity seen from this platform identity before its join arrived (events are not ordered)."""
 

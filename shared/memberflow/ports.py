@@ -38,6 +38,10 @@ class MailingList(Protocol):
 
     def trigger_journey(self, journey_id: str, step_id: str, email: str) -> None: ...
 
+    def forget(self, list_id: str, email: str) -> bool:
+        """Delete the member permanently, at the person's request (Mailchimp then refuses to re-add the address by
+        API); False when the audience has no such member."""
+
     def is_available(self) -> bool:
         """The service answers and accepts our credentials."""
 
@@ -72,6 +76,34 @@ class MemberRepository(Protocol):
     def confirm_journey_started(self, member_id: str, at: datetime) -> None: ...
 
     def release_journey_claim(self, member_id: str) -> None: ...
+
+    def erase(self, member_id: str) -> int:
+        """Delete everything stored under the member (profile, due work of every queue); how many items went."""
+
+    def delete_link(self, identity_key: str) -> bool:
+        """Forget which member a platform user is (and any activity noted for them); False when there was none."""
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Someone who asked to be forgotten, as the suppression list remembers them: a keyed hash, never the value."""
+
+    key: str
+    """The keyed hash (hex) of an address or a platform identity: the trace files the erasure under it."""
+    erased_at: datetime
+    """The latest erasure."""
+    requested_by: str
+    """Who passed the request on: a platform (discourse, generic) or an operator."""
+
+
+class SuppressionList(Protocol):
+    """Addresses and platform identities erased at the person's request, kept only as keyed one-way hashes, so a
+    later event can tell that a person asked to be forgotten without anyone being able to read who they were.
+    Names are `privacy.email_suppression_name(...)` or `privacy.identity_suppression_name(...)`."""
+
+    def add(self, name: str, at: datetime, requested_by: str) -> Suppression: ...
+
+    def find(self, name: str) -> Suppression | None: ...
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,22 @@ from memberflow.errors import RetryLater, Transient
 
 T = TypeVar("T")
 
+MAX_INLINE_WAIT_SECONDS = 2.0
+"""The longest pause between two brief retries; a longer Retry-After is waited out on the queue."""
+
+
+def worst_case_seconds(call_timeout: float, attempts: int, pause: float = MAX_INLINE_WAIT_SECONDS) -> float:
+    """The longest a call with brief retries can take: every attempt runs into its timeout, with the longest
+    pause between two attempts."""
+    return attempts * call_timeout + (attempts - 1) * pause
+
 
 def with_brief_retries(
     call: Callable[[], T],
     *,
     attempts: int = 3,
     base_delay: float = 0.2,
-    max_inline_wait: float = 2.0,
+    max_inline_wait: float = MAX_INLINE_WAIT_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run `call`, retrying `Transient` failures with jittered exponential backoff that honours Retry-After.

@@ -28,11 +28,13 @@ class Step(StrEnum):
     RETRY_SCHEDULED = "retry_scheduled"
     DEAD_LETTERED = "dead_lettered"
     SKIPPED = "skipped"
+    ERASED = "erased"
 
 
 class Outcome(StrEnum):
     OK = "ok"
     SKIPPED = "skipped"
+    ERASED = "erased"
     REFUSED = "refused"
     FAILED = "failed"
 
@@ -48,6 +50,16 @@ def identity_subject(identity_key: str) -> str:
 def rejections_subject(day: str) -> str:
     """All rejected requests of one UTC day (YYYY-MM-DD), whether or not they named a member."""
     return f"rejections#{day}"
+
+
+def erased_subject(suppression_key: str) -> str:
+    """The erasure of a member, filed under the suppression list's keyed hash: the only trace left of them."""
+    return f"erased#{suppression_key}"
+
+
+ERASURE_REQUESTS = "erasures"
+"""Where erasure requests are filed when received: under neither the address nor the identity, which the erasure
+deletes (erasures are rare, so one subject lists them all)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,15 @@ class TraceRecorder(Protocol):
 
 class TraceReader(Protocol):
     def query(self, subject: str) -> list[TraceRecord]: ...
+
+
+class TraceEraser(Protocol):
+    def erase(self, subject: str) -> int:
+        """Delete every record filed under `subject`; how many there were."""
+
+
+class ErasableTrace(TraceRecorder, TraceEraser, Protocol):
+    """The trace as erasure needs it: record, and delete a member's records."""
 
 
 class StepRecorder:

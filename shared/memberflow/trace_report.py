@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from memberflow.members import MemberRecord
-from memberflow.ports import MemberRepository
-from memberflow.privacy import email_key, mask_email
-from memberflow.trace import Outcome, Step, TraceReader, TraceRecord, email_subject, identity_subject
+from memberflow.ports import MemberRepository, Suppression, SuppressionList
+from memberflow.privacy import email_key, email_suppression_name, mask_email
+from memberflow.trace import Outcome, Step, TraceReader, TraceRecord, email_subject, erased_subject, identity_subject
 
 
 @dataclass(frozen=True)
@@ -24,16 +24,39 @@ class MemberReport:
     member: MemberRecord | None
     records: list[TraceRecord]
     verdict: Verdict
+    erasure: Suppression | None = None
+    """Set when the person asked to be forgotten: what is left of them is this and the erasure's own record."""
 
 
-def collect(email: str, traces: TraceReader, members: MemberRepository) -> MemberReport:
-    """Everything recorded for a member: under their email, and under each platform identity they used."""
+def collect(
+    email: str, traces: TraceReader, members: MemberRepository, suppressions: SuppressionList | None = None
+) -> MemberReport:
+    """Everything recorded for a member: under their email, under each platform identity they used, and, if they
+    asked to be forgotten, the erasure (found by the keyed hash of the address)."""
     records = traces.query(email_subject(email))
     member = members.get(email_key(email))
     for identity in member.identities if member else []:
         records += traces.query(identity_subject(identity))
+    erasure = suppressions.find(email_suppression_name(email)) if suppressions is not None else None
+    if erasure is not None:
+        records += traces.query(erased_subject(erasure.key))
     records.sort(key=lambda record: record.at)
-    return MemberReport(email, member, records, explain(records))
+    return MemberReport(email, member, records, explain_with_erasure(records, erasure), erasure)
+
+
+def explain_with_erasure(records: list[TraceRecord], erasure: Suppression | None) -> Verdict:
+    """What happened since the latest erasure: nothing (they were forgotten) or a re-join."""
+    if erasure is None:
+        return explain(records)
+    # Records filed under the erasure itself (the erasure, events dropped because they came before it) are not news.
+    since = [r for r in records if r.at > erasure.erased_at and r.subject != erased_subject(erasure.key)]
+    if since:
+        return explain(since)
+    return Verdict(
+        False,
+        f"erased on {erasure.erased_at:%Y-%m-%d} at the person's request (via {erasure.requested_by}): removed "
+        "from Mailchimp and from memberflow; a re-join needs a fresh opt-in",
+    )
 
 
 def render(report: MemberReport) -> list[str]:
@@ -44,6 +67,11 @@ def render(report: MemberReport) -> list[str]:
             f"  platforms: {', '.join(member.platforms)}; Mailchimp status: {member.mailchimp_status}; "
             f"consent: {member.marketing_consent}; active: {bool(member.activated_at)}; "
             f"drip steps sent: {member.drip_steps_sent}"
+        )
+    if report.erasure:
+        lines.append(
+            f"  erased on {report.erasure.erased_at:%Y-%m-%d %H:%M:%S} UTC at the person's request "
+            f"(via {report.erasure.requested_by}); only a keyed hash of the address is kept"
         )
     lines += ["  " + line for line in format_timeline(report.records)]
     answer = {True: "YES", False: "NO", None: "UNKNOWN"}[report.verdict.welcomed]

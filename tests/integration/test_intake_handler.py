@@ -33,6 +33,7 @@ SECRETS = {
     "generic_hmac_secret": "generic-hmac-secret",
 }
 TRACE_TABLE = "memberflow-trace"
+IDEMPOTENCY_TABLE = "memberflow-idempotency"
 
 
 @dataclass
@@ -103,6 +104,13 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
         )
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=IDEMPOTENCY_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
+        monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", IDEMPOTENCY_TABLE)
         monkeypatch.setenv("EVENT_DESTINATIONS", json.dumps({"member-events": queue_url}))
         monkeypatch.setenv("WEBHOOK_SECRETS_ARN", secret_arn)
         monkeypatch.setenv("TRACE_TABLE_NAME", TRACE_TABLE)
@@ -171,6 +179,39 @@ def test_slack_retry_carries_the_same_idempotency_key(stack: Stack) -> None:
     assert answer_body(retry)["idempotency_key"] == answer_body(first)["idempotency_key"]
     keys = {m["MessageAttributes"]["idempotency_key"]["StringValue"] for m in stack.messages()}
     assert keys == {"slack:T0001ABCDE:Ev06TEAMJOIN1"}
+
+
+def test_a_slack_retry_of_a_queued_delivery_writes_no_second_queue_message(stack: Stack) -> None:
+    body, headers = sample("slack_team_join")
+    first = stack.invoke("slack", body, slack_signed(body, headers), request_id="req-first")
+    retries = [
+        stack.invoke(
+            "slack",
+            body,
+            {**slack_signed(body, headers), "X-Slack-Retry-Num": str(n), "X-Slack-Retry-Reason": "http_timeout"},
+            request_id=f"req-retry-{n}",
+        )
+        for n in (1, 2)
+    ]
+
+    assert answer_body(first)["status"] == "queued"
+    for retry in retries:
+        assert retry["statusCode"] == 200
+        assert answer_body(retry) == {
+            "status": "already_queued",
+            "idempotency_key": "slack:T0001ABCDE:Ev06TEAMJOIN1",
+            "correlation_id": "req-first",
+        }
+    assert len(stack.messages()) == 1
+
+
+def test_a_refused_slack_delivery_tells_slack_not_to_retry(stack: Stack) -> None:
+    body = b'{"type": "event_callback", '
+
+    response = stack.invoke("slack", body, slack_signed(body, {"Content-Type": "application/json"}))
+
+    assert response["statusCode"] == 400
+    assert response["headers"]["X-Slack-No-Retry"] == "1"
 
 
 def test_forged_slack_signature_is_a_401_json_and_nothing_is_queued(stack: Stack) -> None:
@@ -319,4 +360,70 @@ def test_discourse_with_a_wrong_signature_is_a_401(stack: Stack) -> None:
     response = stack.invoke("discourse", body, signed)
 
     assert (response["statusCode"], answer_body(response)["error"]) == (401, "invalid_signature")
+    assert stack.messages() == []
+
+
+# ---------------------------------------------------------------- never a bare 500
+
+
+def generic_signed(body: bytes) -> dict[str, str]:
+    return signatures.sign_generic(SECRETS["generic_hmac_secret"], body, int(time.time()))
+
+
+def test_a_lone_surrogate_in_a_signed_delivery_is_a_json_400_not_a_500(stack: Stack) -> None:
+    delivery = json.loads((SAMPLES / "generic_member_joined.json").read_text())["body"]
+    delivery["member"]["name"] = "\udc00"
+    body = json.dumps(delivery).encode()  # the escape "\udc00": valid JSON syntax, yet no text
+
+    response = stack.invoke("generic", body, generic_signed(body))
+
+    assert response["statusCode"] == 400
+    assert answer_body(response)["problems"][0]["field"] == "member.name"
+    assert stack.messages() == []
+
+
+def test_an_unexpected_error_is_a_json_503_logged_with_the_correlation_id(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def defect(*args: Any, **kwargs: Any) -> Any:
+        raise AttributeError("a defect")
+
+    monkeypatch.setattr(stack.app, "accept_webhook", defect)
+    body, headers = sample("slack_team_join")
+    caplog.set_level(logging.ERROR)
+
+    response = stack.invoke("slack", body, slack_signed(body, headers), request_id="req-defect")
+
+    assert response["statusCode"] == 503
+    assert answer_body(response) == {
+        "error": "internal_error",
+        "detail": "the delivery could not be handled; please deliver it again (correlation id req-defect)",
+    }
+    [logged] = [record for record in caplog.records if record.getMessage() == "webhook not handled: unexpected error"]
+    assert (logged.correlation_id, logged.error_type) == ("req-defect", "AttributeError")
+
+
+def test_a_body_api_gateway_could_not_have_encoded_is_a_json_503(stack: Stack) -> None:
+    event = http_api_event("slack", b"{}", {}, base64_body=True)
+    event["body"] = "not base64!"
+
+    response = stack.app.handler(event, LambdaContext(function_name="memberflow-WebhookIntake"))
+
+    assert (response["statusCode"], answer_body(response)["error"]) == (503, "internal_error")
+
+
+@pytest.mark.parametrize("source", ["slack", "discourse", "discord", "generic"])
+def test_before_the_secrets_are_put_every_source_is_answered_503_so_the_platform_retries(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    # As the template creates it: a secret without a value until the one-time setup after the first deploy.
+    empty = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="not-set-up-yet")["ARN"]
+    monkeypatch.setenv("WEBHOOK_SECRETS_ARN", empty)
+    clear_cached_clients_and_settings()
+    body = b'{"type": "member_joined"}'
+
+    response = stack.invoke(source, body, {"Content-Type": "application/json"})
+
+    assert response["statusCode"] == 503
+    assert answer_body(response)["error"] == "intake_misconfigured"
     assert stack.messages() == []

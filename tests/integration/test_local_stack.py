@@ -39,7 +39,7 @@ def _settings(**overrides: Any) -> LocalSettings:
 
 
 # ------------------------------------------------------------------------------ template.yaml
-def test_template_resolves_the_three_functions_and_their_events() -> None:
+def test_template_resolves_the_functions_and_their_events() -> None:
     template = LocalTemplate.load(TEMPLATE, _settings().parameter_overrides("http://127.0.0.1:9/3.0"))
 
     assert set(template.functions) == {
@@ -55,7 +55,7 @@ def test_template_resolves_the_three_functions_and_their_events() -> None:
     assert intake.events == [HttpApiRoute("POST", "/webhooks/{source}", "Webhook", "WebhookApi")]
 
     onboarding = template.functions["OnboardingFunction"]
-    assert onboarding.timeout == 60
+    assert onboarding.timeout == 180
     (sqs,) = onboarding.events
     assert isinstance(sqs, SqsSource)
     assert (
@@ -69,6 +69,11 @@ def test_template_resolves_the_three_functions_and_their_events() -> None:
         True,
         5,
     )
+
+    redrive = template.functions["DeadLetterRedriveFunction"]
+    (redrive_schedule,) = redrive.events
+    assert isinstance(redrive_schedule, ScheduleSource)
+    assert (redrive_schedule.name, redrive_schedule.expression) == ("DeadLetterRedriveSchedule", "rate(5 minutes)")
 
     drip = template.functions["OnboardingDripFunction"]
     (schedule,) = drip.events
@@ -98,7 +103,7 @@ def test_template_queue_redrive_policy() -> None:
     queue = template.queues["MemberEventsQueue"]
     assert queue.dead_letter_queue == "MemberEventsDeadLetterQueue"
     assert queue.max_receive_count == 50  # MaxDeliveries: outage deferrals do not spend a member's attempts
-    assert queue.properties["VisibilityTimeout"] == 360
+    assert queue.properties["VisibilityTimeout"] == 1080
 
     overridden = LocalTemplate.load(TEMPLATE, _settings(max_deliveries=3).parameter_overrides())
     assert overridden.queues["MemberEventsQueue"].max_receive_count == 3
@@ -171,7 +176,7 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     attrs = sqs.get_queue_attributes(QueueUrl=real_stack.queue_url("MemberEventsQueue"), AttributeNames=["All"])[
         "Attributes"
     ]
-    assert attrs["VisibilityTimeout"] == "360"
+    assert attrs["VisibilityTimeout"] == "1080"
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == real_stack.queue_arn("MemberEventsDeadLetterQueue")
     assert int(redrive["maxReceiveCount"]) == 50

@@ -1,17 +1,19 @@
 """The onboarding function against moto (tables, queues, secrets from template.yaml) and the sandbox Mailchimp."""
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import mailchimp_marketing
 import pytest
+from mailchimp_marketing.api_client import ApiClientError
 
 from memberflow.adapters.due_work import DynamoDueWorkIndex
 from memberflow.adapters.member_profiles import DynamoMemberRepository
 from memberflow.adapters.trace_store import DynamoTraceStore
 from memberflow.events import MemberJoined, MemberScreeningPassed
 from memberflow.members import MemberJoin
-from memberflow.models import MemberIdentity, Platform
+from memberflow.models import MemberIdentity, Platform, check_email
 from memberflow.onboarding.drip import send_due_drip_steps
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.ports import DueWork
@@ -19,7 +21,17 @@ from memberflow.privacy import email_key
 from memberflow.runtime.container import container
 from memberflow.trace import Step, email_subject
 from memberflow_local.event_sources import lambda_sqs_record
-from support.queue import JOINED, active, dead_letters, empty_queues, joined, receive_all, run_onboarding
+from support.queue import (
+    JOINED,
+    active,
+    consent_given,
+    dead_letters,
+    empty_queues,
+    joined,
+    receive_all,
+    run_onboarding,
+    verified,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -140,6 +152,28 @@ def test_forgotten_email_is_recorded_not_retried(local_stack, mailchimp):
     assert answer == {"batchItemFailures": []}
     assert dead_letters(local_stack) == []
     assert any("Forgotten Email" in detail for detail in _details(local_stack, email))
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jöhn@example.org",  # mail systems deliver it (RFC 6531), Mailchimp cannot process UTF-8 before the @
+        "someone@example.invalid",
+        "fakeuser@example.org",
+    ],
+)
+def test_an_address_mailchimp_refuses_as_fake_is_recorded_not_retried(local_stack, mailchimp, email):
+    assert check_email(email) == email  # intake accepts it: only Mailchimp can say no
+
+    answer = run_onboarding(local_stack, joined(email, consent=True))
+
+    assert answer == {"batchItemFailures": []}
+    assert dead_letters(local_stack) == []
+    assert (Step.MAILCHIMP_UPSERT, "refused") in trace_steps(local_stack, email)
+    assert any("looks fake or invalid" in detail for detail in _details(local_stack, email))
+    assert members(local_stack).get(email_key(email)).mailchimp_status == "refused: Invalid Resource"
+    assert mailchimp.lists.get_list_members_info(LIST)["total_items"] == 0
+    assert journeys(local_stack, email) == []
 
 
 def test_member_without_email_is_stored_but_not_sent_to_mailchimp(local_stack):
@@ -369,3 +403,91 @@ def test_a_parked_retryable_event_goes_back_once_mailchimp_answers_and_refused_o
     records = [lambda_sqs_record(back, local_stack.queue_arn("MemberEventsQueue"))]
     assert local_stack.invoke("OnboardingFunction", {"Records": records}) == {"batchItemFailures": []}
     assert len(journeys(local_stack, email)) == 1
+
+
+def not_in_audience(mailchimp, email: str) -> bool:
+    try:
+        mailchimp.lists.get_list_member(LIST, email)
+    except ApiClientError as error:
+        return error.status_code == 404
+    return False
+
+
+def _approval_flow(email: str, user_id: str):
+    signup = joined(email, consent=True, user_id=user_id, key=f"discourse:w1:user_created:{user_id}")
+    signup = signup.model_copy(
+        update={"event": signup.event.model_copy(update={"email_verified": False, "awaiting_approval": True})}
+    )
+    approved = joined(email, consent=True, user_id=user_id, key=f"discourse:w1:user_approved:{user_id}")
+    approved = approved.model_copy(update={"event": approved.event.model_copy(update={"email_verified": False})})
+    return signup, approved
+
+
+def test_forum_member_awaiting_approval_is_onboarded_at_approval_with_the_address_confirmed_meanwhile(
+    local_stack, mailchimp
+):
+    email = "approved.later@example.org"
+    signup, approved = _approval_flow(email, "9101")
+
+    assert run_onboarding(local_stack, signup) == {"batchItemFailures": []}
+    assert not_in_audience(mailchimp, email)  # stored, not onboarded
+    run_onboarding(local_stack, verified(signup.event.identity, email, consent=True))
+    assert not_in_audience(mailchimp, email)
+    run_onboarding(local_stack, approved)
+
+    assert status(mailchimp, email) == "subscribed"
+    assert len(journeys(local_stack, email)) == 1
+    assert members(local_stack).get(email_key(email)).verified_identities == [signup.event.identity.key]
+
+
+def test_consent_given_later_by_a_confirmed_member_subscribes_through_the_handler(local_stack, mailchimp):
+    email = "later.consent@example.org"
+    join = joined(email, consent=False, user_id="9102")
+    join = join.model_copy(update={"event": join.event.model_copy(update={"email_verified": False})})
+    run_onboarding(local_stack, join)
+    run_onboarding(local_stack, verified(join.event.identity, email, consent=False))
+    assert status(mailchimp, email) == "transactional"
+
+    run_onboarding(local_stack, consent_given(join.event.identity, email))
+
+    assert status(mailchimp, email) == "subscribed"
+    assert len(journeys(local_stack, email)) == 1
+
+
+def test_with_time_for_one_event_the_batch_tries_the_most_delivered_first_and_hands_back_the_rest(local_stack):
+    from memberflow_local.runtime import LambdaContext
+
+    fresh, handed_back_before, older = (joined(f"order.{n}@example.org", consent=False) for n in range(3))
+    sqs, url = local_stack.client("sqs"), local_stack.queue_url("MemberEventsQueue")
+    for queued in (fresh, handed_back_before, older):
+        sqs.send_message(QueueUrl=url, MessageBody=queued.model_dump_json())
+    messages = receive_all(local_stack, "MemberEventsQueue", 3)
+    records = {}
+    for message in messages:
+        record = lambda_sqs_record(message, local_stack.queue_arn("MemberEventsQueue"))
+        records[message["Body"]] = record
+    for queued, count in ((fresh, 1), (handed_back_before, 4), (older, 2)):
+        records[queued.model_dump_json()]["attributes"]["ApproximateReceiveCount"] = str(count)
+    runtime = local_stack.function("OnboardingFunction")
+    worst_case = container().onboarding_worst_case_ms
+    started: list[float] = []
+
+    class TimeForOneEvent(LambdaContext):
+        """An invocation whose clock starts at its first look and runs a thousand times fast: after the first
+        event no time is left."""
+
+        def get_remaining_time_in_millis(self) -> int:
+            started[:] = started or [time.monotonic()]
+            return max(0, worst_case + 500 - int((time.monotonic() - started[0]) * 1_000_000))
+
+    context = TimeForOneEvent(runtime.spec.function_name, 256, runtime.spec.arn, runtime.spec.timeout)
+    answer = runtime.invoke(
+        {"Records": [records[q.model_dump_json()] for q in (fresh, handed_back_before, older)]}, context
+    )
+
+    handed_back = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+    ids = {q: records[q.model_dump_json()]["messageId"] for q in (fresh, handed_back_before, older)}
+    assert handed_back == {ids[fresh], ids[older]}  # untried, without spending an attempt
+    assert local_stack.mailchimp.state.get_member(LIST, "order.1@example.org") is not None
+    assert local_stack.mailchimp.state.get_member(LIST, "order.0@example.org") is None
+    assert dead_letters(local_stack) == []

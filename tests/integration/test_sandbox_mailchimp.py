@@ -279,13 +279,61 @@ def test_post_of_existing_member_is_member_exists(client, sandbox):
     assert problem(caught.value)["title"] == "Member Exists"
 
 
-@pytest.mark.parametrize("email", ["no-at-sign", "someone@example.invalid", "fakeuser@example.com"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "no-at-sign",
+        "someone@example.invalid",
+        "fakeuser@example.com",
+        "a@example.org\x00",
+        "jane\u202e@example.org",
+        "<script>@example.org",
+        "a" * 300 + "@example.org",
+        "a" * 65 + "@example.org",
+        "jane@" + ".".join(["d" * 62] * 4) + ".org",
+        "jane doe@example.org",
+        "jane..doe@example.org",
+        "jane@example",
+        "jöhn@example.org",  # Mailchimp cannot process UTF-8 before the @
+    ],
+)
 def test_fake_addresses_are_invalid_resource(client, email):
     with pytest.raises(ApiClientError) as caught:
         client.lists.add_list_member(LIST_ID, {"email_address": email, "status": "subscribed"})
     body = problem(caught.value)
     assert body["title"] == "Invalid Resource"
     assert "looks fake or invalid" in body["detail"]
+
+
+@pytest.mark.parametrize("email", ["a@example.org\x00", "<script>@example.org", "a" * 300 + "@example.org"])
+def test_an_upsert_of_an_address_mailchimp_refuses_is_invalid_resource_and_adds_nobody(client, email):
+    with pytest.raises(ApiClientError) as caught:
+        upsert(client, email, status_if_new="subscribed")
+
+    assert caught.value.status_code == 400
+    body = problem(caught.value)
+    assert (body["title"], body["detail"]) == (
+        "Invalid Resource",
+        f"{email} looks fake or invalid, please enter a real email address.",
+    )
+    assert client.lists.get_list_members_info(LIST_ID)["total_items"] == 0
+
+
+@pytest.mark.parametrize("email", ["a" * 64 + "@example.org", "john@bücher.example", "o'brien+news@mail.example.co.uk"])
+def test_addresses_mailchimp_takes_are_added(client, email):
+    assert upsert(client, email, status_if_new="subscribed")["status"] == "subscribed"
+
+
+def test_a_lone_surrogate_in_the_body_is_a_json_parse_error_not_a_500(sandbox):
+    answer = requests.post(
+        f"{sandbox.url}/lists/{LIST_ID}/members",
+        data=b'{"email_address": "jane\\udc00@example.org", "status": "subscribed"}',
+        headers={"Content-Type": "application/json"},
+        auth=("memberflow", API_KEY),
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == "We encountered an unspecified JSON parsing error."
 
 
 def test_unwritable_status_is_rejected(client):

@@ -8,11 +8,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from memberflow.errors import ComplianceState, Transient
+from memberflow.errors import ComplianceState, ForgottenAddress, Transient
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 from memberflow.pipeline.policy import Park
 from memberflow.pipeline.worker import QueuedMessage
-from memberflow.ports import DueWork, ListMember
+from memberflow.ports import DueWork, ListMember, Suppression
+from memberflow.privacy import keyed_hash
 from memberflow.trace import Outcome, Step, TraceRecord
 
 
@@ -32,16 +33,24 @@ class MemoryTrace:
     def details(self) -> list[str]:
         return [r.detail for r in self.records]
 
+    def erase(self, subject: str) -> int:
+        kept = [r for r in self.records if r.subject != subject]
+        erased = len(self.records) - len(kept)
+        self.records = kept
+        return erased
+
 
 class FakeMailingList:
     """Mailchimp's rules that onboarding relies on: `status_if_new` only applies to new members, opted-out
-    members keep their status, compliance-state addresses cannot be subscribed directly."""
+    members keep their status, compliance-state addresses cannot be subscribed directly, and a permanently deleted
+    address cannot be re-added by API at all."""
 
     def __init__(self) -> None:
         self.members: dict[str, str] = {}
         self.tags: dict[str, list[str]] = {}
         self.journeys: list[str] = []
         self.compliance_state: set[str] = set()
+        self.forgotten: set[str] = set()
         self.failures: list[Exception] = []
         """Raised, in order, by the next calls."""
         self.calls: list[str] = []
@@ -57,6 +66,8 @@ class FakeMailingList:
         self._call("upsert")
         key = email.lower()
         if key not in self.members:
+            if key in self.forgotten:
+                raise ForgottenAddress("Forgotten Email Not Subscribed", "permanently deleted", 400)
             if status_if_new == "subscribed" and key in self.compliance_state:
                 raise ComplianceState("Member In Compliance State", "the address is in compliance state", 400)
             self.members[key] = status_if_new
@@ -85,6 +96,15 @@ class FakeMailingList:
         self._call("journey")
         self.journeys.append(email.lower())
 
+    def forget(self, list_id: str, email: str) -> bool:
+        self._call("forget")
+        key = email.lower()
+        self.tags.pop(key, None)
+        if self.members.pop(key, None) is None:
+            return False
+        self.forgotten.add(key)
+        return True
+
     def is_available(self) -> bool:
         return not self.failures
 
@@ -93,6 +113,8 @@ class MemoryMembers:
     def __init__(self) -> None:
         self.on_active: list = []
         """Called with the member id when a member becomes active (the due-work fake drops their drip)."""
+        self.on_erase: list = []
+        """Called with the member id when a member is erased (the due-work fake drops all their work)."""
         self.profiles: dict[str, MemberRecord] = {}
         self.links: dict[str, IdentityLink] = {}
         self.claims: dict[str, datetime] = {}
@@ -107,6 +129,8 @@ class MemoryMembers:
         member.name = member.name or join.name
         member.platforms = sorted(set(member.platforms) | {join.platform})
         member.identities = sorted(set(member.identities) | {join.identity_key})
+        if join.address_verified:
+            member.verified_identities = sorted(set(member.verified_identities) | {join.identity_key})
         member.marketing_consent = member.marketing_consent or join.marketing_consent
         if join.active_before_join and member.activated_at is None:
             member.activated_at = member.last_active_at = join.active_before_join
@@ -165,6 +189,30 @@ class MemoryMembers:
     def release_journey_claim(self, member_id: str) -> None:
         self.claims.pop(member_id, None)
 
+    def erase(self, member_id: str) -> int:
+        items = sum(erase(member_id) for erase in self.on_erase)
+        self.claims.pop(member_id, None)
+        return items + (self.profiles.pop(member_id, None) is not None)
+
+    def delete_link(self, identity_key: str) -> bool:
+        return self.links.pop(identity_key, None) is not None
+
+
+class MemorySuppressions:
+    """The suppression list, keyed as the adapter keys it: a keyed hash, never the name itself."""
+
+    def __init__(self, key: bytes = b"test-suppression-key") -> None:
+        self._key = key
+        self.entries: dict[str, Suppression] = {}
+
+    def add(self, name: str, at: datetime, requested_by: str) -> Suppression:
+        suppression = Suppression(keyed_hash(self._key, name), at, requested_by)
+        self.entries[suppression.key] = suppression
+        return suppression
+
+    def find(self, name: str) -> Suppression | None:
+        return self.entries.get(keyed_hash(self._key, name))
+
 
 class MemoryDueWork:
     """Due work per (queue, member); the drip's is kept on the member profile, as in the table."""
@@ -173,6 +221,7 @@ class MemoryDueWork:
         self._members = members
         self.items: dict[tuple[str, str], DueWork] = {}
         members.on_active.append(lambda member_id: self.items.pop(("drip", member_id), None))
+        members.on_erase.append(self._erase)
 
     def due(self, queue: str, now: datetime) -> Iterator[DueWork]:
         ready = [w for (q, _), w in self.items.items() if q == queue and w.due_at <= now]
@@ -226,6 +275,13 @@ class MemoryDueWork:
         if queue == "drip" and member:
             member.drip_due_at = None
 
+    def _erase(self, member_id: str) -> int:
+        """Every queue's work of the member (the drip's is on the profile, which goes with it)."""
+        mine = [key for key in self.items if key[1] == member_id]
+        for key in mine:
+            del self.items[key]
+        return sum(queue != "drip" for queue, _ in mine)
+
     def _move(self, work: DueWork, due_at: datetime | None, original: DueWork | None = None) -> None:
         if due_at is None:
             self.remove(work.queue, work.member_id)
@@ -266,3 +322,23 @@ class FakeWorkQueue:
 
 def unavailable(message: str = "Mailchimp 500 Internal Server Error") -> Transient:
     return Transient(message)
+
+
+class MemoryDeliveryLog:
+    """Intake's record of recently queued deliveries, like the idempotency-table items of `DynamoDeliveryLog`."""
+
+    def __init__(self, remembered_for: timedelta = timedelta(hours=1)) -> None:
+        self.items: dict[str, tuple[str, datetime]] = {}
+        self.remembered_for = remembered_for
+        self.broken = False
+
+    def queued_before(self, idempotency_key: str, now: datetime) -> str | None:
+        if self.broken:
+            raise RuntimeError("table unavailable")
+        correlation_id, expires = self.items.get(idempotency_key, ("", now))
+        return correlation_id if expires > now else None
+
+    def remember(self, idempotency_key: str, correlation_id: str, now: datetime) -> None:
+        if self.broken:
+            raise RuntimeError("table unavailable")
+        self.items[idempotency_key] = (correlation_id, now + self.remembered_for)

@@ -4,88 +4,36 @@ refused with the field named, and deliveries that are not member events are ackn
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from pathlib import Path
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from pydantic import ValidationError
 
-from memberflow import signatures
-from memberflow.errors import QueueUnavailable
-from memberflow.events import MemberActive, MemberJoined, MemberScreeningPassed
+from memberflow.config import IntakeSettings
+from memberflow.events import ConsentGiven, MemberActive, MemberJoined, MemberScreeningPassed, MemberVerified
 from memberflow.intake.registry import build_registry
-from memberflow.intake.service import IntakeDeps, IntakeResponse, accept_webhook
+from memberflow.intake.service import IntakeResponse, accept_webhook
 from memberflow.models import MemberIdentity, Platform
-from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.trace import Outcome, Step, email_subject, identity_subject, rejections_subject
-from support.fakes import MemoryTrace
+from support.fakes import MemoryDeliveryLog
+from support.intake import NOW, Intake, MemoryQueue, sample, signed
 
-SAMPLES = Path(__file__).resolve().parents[2] / "events" / "webhooks"
-NOW = datetime(2024, 11, 14, 22, 31, tzinfo=UTC)
-RELAY_SEED = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"
-SECRETS = {
-    "slack_signing_secret": "slack-secret",
-    "discourse_secret": "discourse-secret",
-    "discord_relay_public_key": signatures.discord_public_key(RELAY_SEED),
-    "generic_hmac_secret": "generic-secret",
-}
 DISCOURSE = "https://forum.example.com"
+INTAKE_ENV = {
+    "TRACE_TABLE_NAME": "trace",
+    "EVENT_DESTINATIONS": "{}",
+    "WEBHOOK_SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hooks",
+    "IDEMPOTENCY_TABLE_NAME": "idempotency",
+}
 GUILD = "1098765432109876543"
-
-
-class MemoryQueue:
-    def __init__(self, fail: bool = False) -> None:
-        self.sent: list[QueuedEvent] = []
-        self.fail = fail
-
-    def send(self, event: QueuedEvent) -> str:
-        if self.fail:
-            raise QueueUnavailable("throttled")
-        self.sent.append(event)
-        return "message-id"
 
 
 class BrokenTrace:
     def record(self, record: object) -> None:
         raise RuntimeError("trace table is gone")
-
-
-def sample(name: str) -> dict[str, Any]:
-    return json.loads((SAMPLES / f"{name}.json").read_text())
-
-
-def signed(source: str, body: bytes, headers: dict[str, str], ts: int | None = None) -> dict[str, str]:
-    ts = int(NOW.timestamp()) if ts is None else ts
-    signature = {
-        "slack": lambda: signatures.sign_slack(SECRETS["slack_signing_secret"], body, ts),
-        "discourse": lambda: signatures.sign_discourse(SECRETS["discourse_secret"], body),
-        "discord": lambda: signatures.sign_discord_relay(RELAY_SEED, body, ts),
-        "generic": lambda: signatures.sign_generic(SECRETS["generic_hmac_secret"], body, ts),
-    }[source]()
-    return {name.lower(): value for name, value in {**headers, **signature}.items()}
-
-
-class Intake:
-    """accept_webhook with in-memory dependencies and a fixed clock."""
-
-    def __init__(self, queue: MemoryQueue | None = None, trace: Any = None, **deps: Any) -> None:
-        self.queue = queue or MemoryQueue()
-        self.trace = trace if trace is not None else MemoryTrace()
-        deps.setdefault("secrets", lambda: SECRETS)
-        self.deps = IntakeDeps(queue=self.queue, trace=self.trace, clock=lambda: NOW, **deps)
-
-    def deliver(self, source: str, body: Any, headers: dict[str, str] | None = None) -> IntakeResponse:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return accept_webhook(source, raw, signed(source, raw, headers or {}), self.deps, correlation_id="req-1")
-
-    def deliver_sample(self, name: str, **changes: Any) -> IntakeResponse:
-        delivery = sample(name)
-        return self.deliver(delivery["source"], changes.get("body", delivery["body"]), delivery["headers"])
-
-    def queued_event(self) -> MemberJoined | MemberActive:
-        assert len(self.queue.sent) == 1
-        return self.queue.sent[0].event
 
 
 @pytest.fixture
@@ -156,6 +104,7 @@ def test_discourse_user_created_becomes_member_joined(intake: Intake) -> None:
         username="jane",
         joined_at=datetime(2024, 11, 14, 22, 13, 20, 123000, tzinfo=UTC),
         marketing_consent=False,
+        email_verified=False,  # user_created comes before the address is confirmed
     )
 
 
@@ -496,6 +445,26 @@ def test_malformed_json_is_a_400_invalid_json(intake: Intake) -> None:
     assert (answer.status, answer.body["error"]) == (400, "invalid_json")
 
 
+def test_discourse_set_to_form_urlencoded_posts_raw_json_and_it_is_read_as_json(intake: Intake) -> None:
+    # What Discourse's emitter really sends for a webhook whose content type is "application/x-www-form-urlencoded":
+    # the same JSON body, only the header differs.
+    delivery = sample("discourse_user_created")
+    headers = {**delivery["headers"], "Content-Type": "application/x-www-form-urlencoded"}
+
+    answer = intake.deliver("discourse", delivery["body"], headers)
+
+    assert (answer.status, answer.body["status"]) == (200, "queued")
+    assert intake.queued_event().email == delivery["body"]["user"]["email"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "", "application/octet-stream"])
+def test_discourse_json_is_read_whatever_the_content_type(intake: Intake, content_type: str) -> None:
+    delivery = sample("discourse_post_created")
+    headers = {**delivery["headers"], "Content-Type": content_type}
+
+    assert intake.deliver("discourse", delivery["body"], headers).status == 200
+
+
 def test_a_form_encoded_discourse_delivery_is_read_from_its_payload_field(intake: Intake) -> None:
     delivery = sample("discourse_user_created")
     form = urlencode({"payload": json.dumps(delivery["body"])}).encode()
@@ -696,3 +665,313 @@ def test_only_a_json_true_counts_as_consent(intake: Intake, value: Any) -> None:
 
     assert answer.status == 400
     assert answer.body["problems"][0]["field"] == "member.marketing_consent"
+
+
+# ---------------------------------------------------------------- Discourse as its webhook emitter sends it
+
+DISCOURSE_EXCLUDED_USER_FIELDS = {
+    # WebHookUserSerializer switches these off, and no user serializer has `active`.
+    "active",
+    "unconfirmed_emails",
+    "can_edit",
+    "can_send_private_messages",
+    "can_send_private_message_to_user",
+    "can_ignore_user",
+    "can_mute_user",
+    "ignored",
+    "uploaded_avatar_id",
+    "has_title_badges",
+    "bio_cooked",
+    "custom_fields",
+    "use_logo_small_as_avatar",
+    "pending_posts_count",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["discourse_user_created", "discourse_user_confirmed_email", "discourse_user_updated", "discourse_user_approved"],
+)
+def test_discourse_user_samples_have_the_serializers_shape_and_say_where_it_comes_from(name: str) -> None:
+    delivery = sample(name)
+
+    assert "web_hook_user_serializer.rb" in delivery["_source"]
+    assert not DISCOURSE_EXCLUDED_USER_FIELDS & set(delivery["body"]["user"])
+    assert delivery["headers"]["X-Discourse-Event"] == name.removeprefix("discourse_")
+    assert delivery["headers"]["X-Discourse-Event-Type"] == "user"
+
+
+def test_discourse_signup_is_unverified_whatever_the_payload_says(intake: Intake) -> None:
+    body = sample("discourse_user_created")["body"]
+
+    intake.deliver_sample("discourse_user_created", body={"user": {**body["user"], "active": True}})
+
+    assert intake.queued_event().email_verified is False
+
+
+def test_discourse_user_confirmed_email_becomes_member_verified() -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="1"))
+
+    answer = intake.deliver_sample("discourse_user_confirmed_email")
+
+    assert answer.body["idempotency_key"] == f"discourse:{DISCOURSE}:user_confirmed_email:17"
+    assert intake.queued_event() == MemberVerified(
+        identity=MemberIdentity(platform=Platform.DISCOURSE, workspace=DISCOURSE, user_id="17"),
+        email="jane.doe@example.com",
+        name="Jane Doe",
+        username="jane",
+        joined_at=datetime(2024, 11, 14, 22, 13, 20, 123000, tzinfo=UTC),
+        marketing_consent=True,
+    )
+
+
+def test_discourse_confirmation_without_an_email_is_a_400_naming_it(intake: Intake) -> None:
+    body = without(sample("discourse_user_confirmed_email")["body"], "user.email")
+
+    answer = intake.deliver_sample("discourse_user_confirmed_email", body=body)
+
+    assert answer.status == 400
+    assert answer.body["problems"] == [{"field": "user.email", "problem": "Field required"}]
+
+
+def test_discourse_consent_ticked_later_becomes_consent_given() -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="1"))
+
+    answer = intake.deliver_sample("discourse_user_updated")
+
+    assert answer.body["idempotency_key"] == f"discourse:{DISCOURSE}:user_updated:18:consent"
+    assert intake.queued_event() == ConsentGiven(
+        identity=MemberIdentity(platform=Platform.DISCOURSE, workspace=DISCOURSE, user_id="18"),
+        email="ken.thompson@example.com",
+        name="Ken Thompson",
+        username="ken",
+        joined_at=datetime(2024, 11, 12, 8, 2, 11, 540000, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("consent_field", ["1", None])
+def test_discourse_profile_update_without_consent_is_ignored(consent_field: str | None) -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field=consent_field))
+    body = sample("discourse_user_updated")["body"]
+    body["user"]["user_fields"]["1"] = None
+
+    answer = intake.deliver_sample("discourse_user_updated", body=body)
+
+    assert answer.body["status"] == "ignored" and intake.queue.sent == []
+
+
+def test_discourse_approval_is_ignored_where_the_forum_does_not_approve_members(intake: Intake) -> None:
+    answer = intake.deliver_sample("discourse_user_approved")
+
+    assert answer.body["status"] == "ignored" and intake.queue.sent == []
+
+
+def test_where_the_forum_approves_members_signup_waits_and_approval_joins() -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="1", discourse_require_approval=True))
+
+    intake.deliver_sample("discourse_user_created")
+    approved = intake.deliver_sample("discourse_user_approved")
+
+    signup, approval = (queued.event for queued in intake.queue.sent)
+    assert isinstance(signup, MemberJoined) and signup.awaiting_approval is True
+    assert isinstance(approval, MemberJoined) and approval.awaiting_approval is False
+    assert approval.marketing_consent is True and approval.email_verified is False
+    assert approved.body["idempotency_key"] == f"discourse:{DISCOURSE}:user_approved:17"
+
+
+@pytest.mark.parametrize("configured", ["user_field_1", "USER_FIELD_1", " 1 "])
+def test_the_consent_field_may_be_given_by_its_internal_name(configured: str) -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field=configured))
+
+    intake.deliver_sample("discourse_user_created")
+
+    assert intake.queued_event().marketing_consent is True
+
+
+@pytest.mark.parametrize(("configured", "normalised"), [("user_field_3", "3"), ("3", "3"), ("", "")])
+def test_intake_settings_normalise_the_consent_field(configured: str, normalised: str) -> None:
+    settings = IntakeSettings.model_validate(
+        {**INTAKE_ENV, "DISCOURSE_CONSENT_USER_FIELD": configured, "DISCOURSE_REQUIRE_APPROVAL": "true"}
+    )
+
+    assert settings.discourse_consent_user_field == normalised
+    assert settings.discourse_require_approval is True
+
+
+def test_intake_settings_refuse_a_consent_field_that_is_no_field_id() -> None:
+    with pytest.raises(ValidationError, match="user_field_1"):
+        IntakeSettings.model_validate({**INTAKE_ENV, "DISCOURSE_CONSENT_USER_FIELD": "newsletter"})
+
+
+def test_a_consent_field_deliveries_never_carry_is_reported_once_without_personal_data(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    intake = Intake(registry=build_registry(discourse_consent_user_field="7"))
+    caplog.set_level(logging.WARNING, logger="memberflow")
+
+    intake.deliver_sample("discourse_user_created")
+    intake.deliver_sample("discourse_user_confirmed_email")
+
+    [warning] = [r for r in caplog.records if "consent field" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert (warning.consent_user_field, warning.user_field_ids) == ("7", ["1", "2"])
+    assert "jane" not in str(vars(warning)).lower()
+    assert all(queued.event.marketing_consent is False for queued in intake.queue.sent)
+
+
+# ---------------------------------------------------------------- Slack as it really delivers
+
+
+def slack_refusals(intake: Intake) -> list[IntakeResponse]:
+    team_join = sample("slack_team_join")
+    raw = json.dumps(team_join["body"]).encode()
+    forged = {**signed("slack", raw, team_join["headers"]), "x-slack-signature": "v0=" + "0" * 64}
+    return [
+        intake.deliver("slack", without(sample("slack_team_join")["body"], "event.user.id")),  # 400
+        intake.deliver("slack", b'{"type": '),  # 400 invalid_json
+        accept_webhook("slack", raw, forged, intake.deps),  # 401
+        intake.deliver("slack", b"payload=%7B%7D", {"Content-Type": "application/x-www-form-urlencoded"}),  # 415
+        accept_webhook("slack", b"x" * 101, {}, Intake(max_body_bytes=100).deps),  # 413
+    ]
+
+
+def test_every_refusal_tells_slack_not_to_retry(intake: Intake) -> None:
+    answers = slack_refusals(intake)
+
+    assert [answer.status for answer in answers] == [400, 400, 401, 415, 413]
+    assert all(answer.headers == {"X-Slack-No-Retry": "1"} for answer in answers)
+
+
+def test_only_slack_is_told_not_to_retry(intake: Intake) -> None:
+    answer = intake.deliver("discourse", b'{"user": ', sample("discourse_user_created")["headers"])
+
+    assert answer.status == 400 and answer.headers == {}
+
+
+def test_accepted_slack_deliveries_carry_no_retry_header(intake: Intake) -> None:
+    assert intake.deliver_sample("slack_team_join").headers == {}
+
+
+@pytest.mark.parametrize("name", ["slack_message_me", "slack_message_thread_broadcast"])
+def test_me_messages_and_thread_broadcasts_are_activity(intake: Intake, name: str) -> None:
+    answer = intake.deliver_sample(name)
+
+    assert answer.body["status"] == "queued"
+    assert intake.queued_event() == MemberActive(
+        identity=MemberIdentity(platform=Platform.SLACK, workspace="T0001ABCDE", user_id="U06JANEDOE"),
+        activity="message",
+        active_at=datetime.fromtimestamp(sample(name)["body"]["event_time"], UTC),
+    )
+
+
+def test_a_slack_connect_message_from_another_organisation_is_not_our_members_activity(intake: Intake) -> None:
+    answer = intake.deliver_sample("slack_message_shared_channel")
+
+    assert answer.body["status"] == "ignored" and "another organisation" in answer.body["reason"]
+    assert intake.queue.sent == []
+
+
+def test_our_members_message_in_a_shared_channel_is_credited_to_our_workspace(intake: Intake) -> None:
+    body = sample("slack_message_shared_channel")["body"]
+    body["event"].update(user="U06JANEDOE", team="T0001ABCDE", user_team="T0001ABCDE", source_team="T0001ABCDE")
+
+    answer = intake.deliver_sample("slack_message_shared_channel", body=body)
+
+    assert answer.body["idempotency_key"] == "slack:T0001ABCDE:Ev06SHARED01"
+    assert intake.queued_event().identity.key == "slack:T0001ABCDE:U06JANEDOE"
+
+
+def test_a_reaction_by_someone_of_another_organisation_is_ignored(intake: Intake) -> None:
+    body = sample("slack_reaction_added")["body"]
+    body["event"]["user_team"] = "T0PARTNER99"
+
+    assert intake.deliver_sample("slack_reaction_added", body=body).body["status"] == "ignored"
+
+
+def retry_headers(attempt: int = 1, reason: str = "http_timeout") -> dict[str, str]:
+    return {**sample("slack_team_join")["headers"], "X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": reason}
+
+
+def test_a_retry_of_a_queued_slack_delivery_is_answered_without_a_second_queue_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    intake = Intake(deliveries=MemoryDeliveryLog())
+    body = sample("slack_team_join")["body"]
+    caplog.set_level(logging.INFO, logger="memberflow")
+
+    first = intake.deliver_sample("slack_team_join")
+    retries = [
+        accept_webhook(
+            "slack",
+            json.dumps(body).encode(),
+            signed("slack", json.dumps(body).encode(), retry_headers(n)),
+            intake.deps,
+        )
+        for n in (1, 2, 3)
+    ]
+
+    assert len(intake.queue.sent) == 1
+    for retry in retries:
+        assert (retry.status, retry.headers) == (200, {})
+        assert retry.body == {
+            "status": "already_queued",
+            "idempotency_key": first.body["idempotency_key"],
+            "correlation_id": "req-1",
+        }
+    logged = [r for r in caplog.records if r.getMessage() == "webhook redelivered"]
+    assert [(r.retry_num, r.retry_reason) for r in logged] == [
+        (1, "http_timeout"),
+        (2, "http_timeout"),
+        (3, "http_timeout"),
+    ]
+
+
+def test_a_retry_of_a_delivery_that_was_not_queued_is_queued() -> None:
+    intake = Intake(queue=MemoryQueue(fail=True), deliveries=MemoryDeliveryLog())
+    body = sample("slack_team_join")["body"]
+    assert intake.deliver_sample("slack_team_join").status == 503
+
+    intake.queue.fail = False
+    retry = intake.deliver("slack", body, retry_headers(1, "http_error"))
+
+    assert retry.body["status"] == "queued" and len(intake.queue.sent) == 1
+
+
+def test_a_retry_is_queued_again_when_the_delivery_log_cannot_be_read() -> None:
+    log = MemoryDeliveryLog()
+    intake = Intake(deliveries=log)
+    intake.deliver_sample("slack_team_join")
+    log.broken = True
+
+    retry = intake.deliver("slack", sample("slack_team_join")["body"], retry_headers())
+
+    # A duplicate the consumer's idempotency absorbs, rather than an event that may be lost.
+    assert retry.body["status"] == "queued" and len(intake.queue.sent) == 2
+
+
+def test_a_retry_after_the_record_expired_is_queued_again() -> None:
+    log = MemoryDeliveryLog(remembered_for=timedelta(seconds=0))
+    intake = Intake(deliveries=log)
+    intake.deliver_sample("slack_team_join")
+
+    assert intake.deliver("slack", sample("slack_team_join")["body"], retry_headers()).body["status"] == "queued"
+
+
+def test_only_platforms_that_retry_are_remembered() -> None:
+    log = MemoryDeliveryLog()
+    intake = Intake(deliveries=log)
+
+    intake.deliver_sample("discourse_post_created")
+    intake.deliver_sample("generic_member_joined")
+    intake.deliver_sample("slack_message")
+
+    assert list(log.items) == ["slack:T0001ABCDE:Ev06MESSAGE01"]
+
+
+def test_broken_json_labelled_form_urlencoded_is_reported_as_invalid_json(intake: Intake) -> None:
+    headers = {**sample("discourse_user_created")["headers"]}
+
+    answer = intake.deliver("discourse", b'{"user": {"id": 1', headers)
+
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert (answer.status, answer.body["error"]) == (400, "invalid_json")

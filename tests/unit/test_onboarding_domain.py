@@ -18,7 +18,7 @@ from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
 from memberflow.onboarding.welcome import DRIP
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.trace import Outcome, Step, email_subject
-from support.fakes import FakeMailingList, MemoryDueWork, MemoryMembers, MemoryTrace, unavailable
+from support.fakes import FakeMailingList, MemoryDueWork, MemoryMembers, MemorySuppressions, MemoryTrace, unavailable
 from support.queue import JOINED, active, joined
 
 ADA = "ada@example.org"
@@ -37,6 +37,7 @@ class World:
         self.members = MemoryMembers()
         self.due_work = MemoryDueWork(self.members)
         self.trace = MemoryTrace()
+        self.suppressions = MemorySuppressions()
         self.rules = OnboardingRules(list_id=LIST_ID, welcome_journey=JOURNEY)
         self.deps = OnboardingDeps(
             mailing_list=self.mailing_list,
@@ -44,6 +45,7 @@ class World:
             due_work=self.due_work,
             trace=self.trace,
             rules=self.rules,
+            suppressions=self.suppressions,
             clock=lambda: NOW,
         )
         self.drip_deps = DripDeps(

@@ -107,6 +107,33 @@ def test_no_time_left_at_the_last_attempt_parks_with_a_reason_instead_of_a_silen
     assert sqs.visibility == [] and "no time left" in sqs.parked[0]["failure_reason"]
 
 
+def test_hand_backs_for_lack_of_time_spend_neither_attempts_nor_the_outage_allowance():
+    sqs, trace = FakeWorkQueue(), MemoryTrace()
+    policy = RetryPolicy(max_attempts=2, retry_base_seconds=30, max_deferrals=3, max_receives=50)
+    for delivery in range(1, 11):  # handed back ten times: more than max_deferrals, but nothing was tried
+        with pytest.raises(WillRetry):
+            worker(failing(AssertionError("must not run")), sqs, trace, policy).process(
+                message(delivery), enough_time=False
+            )
+    assert sqs.parked == [] and sqs.visibility == [0] * 10 and trace.steps() == []
+
+    with pytest.raises(WillRetry):  # the first try fails: it is the member's first attempt, not their last
+        worker(failing(Transient("Mailchimp 500")), sqs, trace, policy).process(message(11))
+    assert sqs.parked == [] and sqs.visibility[-1] == 30
+    assert "attempt 1 failed" in trace.details()[-1]
+
+
+def test_untried_at_the_queues_last_delivery_is_parked_to_be_redriven_and_tried():
+    sqs, trace = FakeWorkQueue(), MemoryTrace()
+
+    worker(failing(AssertionError("must not run")), sqs, trace).process(message(3), enough_time=False)
+
+    [parked] = sqs.parked
+    assert parked["failure_kind"] == "untried" and parked["retryable"] == "true"
+    assert parked["correlation_id"] == "corr-9" and "no time left" in parked["failure_reason"]
+    assert trace.steps()[0][0] is Step.DEAD_LETTERED
+
+
 def test_rate_limits_never_spend_the_members_attempts():
     sqs = FakeWorkQueue()
     policy = RetryPolicy(max_attempts=2, retry_base_seconds=1, max_receives=50)

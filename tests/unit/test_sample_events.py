@@ -38,3 +38,10 @@ def test_the_demo_scenario_is_what_its_generator_builds():
     from memberflow_local.scenario import build_scenario
 
     assert json.loads((EVENTS / "demo" / "scenario.json").read_text()) == build_scenario()
+
+
+@pytest.mark.parametrize("path", sorted((EVENTS / "webhooks").glob("*.json")), ids=lambda p: p.stem)
+def test_slack_and_discourse_samples_say_where_their_shape_comes_from(path):
+    sample = json.loads(path.read_text())
+    if sample["source"] in ("slack", "discourse"):
+        assert "_source" in sample and len(sample["_source"]) > 40

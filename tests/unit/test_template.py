@@ -58,3 +58,348 @@ def test_operations_dashboard_body_is_valid_json_once_substituted():
     body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "placeholder", body))["widgets"]
     assert {"Member events queue and dead-letter queue"} <= {w["properties"]["title"] for w in widgets}
+
+
+def test_intake_reads_and_writes_only_its_own_delivery_records_in_the_idempotency_table():
+    from memberflow.adapters.delivery_log import ID_PREFIX
+
+    intake = FUNCTIONS["WebhookIntakeFunction"]["Properties"]
+    on_table = [
+        s
+        for s in statements(FUNCTIONS["WebhookIntakeFunction"])
+        if s["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    ]
+    assert [sorted(s["Action"]) for s in on_table] == [["dynamodb:GetItem", "dynamodb:PutItem"]]
+    assert on_table[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [ID_PREFIX + "*"]}}
+    assert intake["Environment"]["Variables"]["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
+
+
+# ------------------------------------------------------------------------------ two stacks in one account
+# Resource types whose name is unique in an account and region, and the property that names them. Every type the
+# deployed template contains is either here or in UNNAMED, so a new type needs a decision.
+NAME_PROPERTY = {
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::Scheduler::Schedule": "Name",
+    "AWS::Scheduler::ScheduleGroup": "Name",
+    "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Events::Rule": "Name",
+}
+UNNAMED = {
+    # No account-wide name: identified by generated ids, or by names only unique inside their parent.
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGatewayV2::Stage",
+    "AWS::SNS::Subscription",
+}
+
+
+def deployed_resources(template: dict | None = None) -> dict:
+    """The template as CloudFormation receives it: after the SAM transform, which fills in names of its own."""
+    import copy
+
+    from cfnlint.template.transforms._sam import Transform
+
+    transform = Transform("template.yaml", copy.deepcopy(template or TEMPLATE), "us-east-1")
+    assert transform.transform_template() == []
+    return transform.template()["Resources"]
+
+
+def physical_names(resources: dict, stack_name: str) -> dict[str, str]:
+    """Logical id -> the name CloudFormation creates the resource with in a stack called `stack_name` (resources
+    without an explicit name get one CloudFormation generates from the stack name: unique, so left out)."""
+    from memberflow_local.template import Resolver
+
+    resolver = Resolver(TEMPLATE, {}, stack_name=stack_name)
+    names = {}
+    for logical_id, resource in resources.items():
+        assert resource["Type"] in NAME_PROPERTY or resource["Type"] in UNNAMED, resource["Type"]
+        name = resource.get("Properties", {}).get(NAME_PROPERTY.get(resource["Type"], ""))
+        if name is not None:
+            names[logical_id] = resolver.resolve(name)
+    return names
+
+
+def colliding_names(template: dict | None = None) -> dict[str, str]:
+    resources = deployed_resources(template)
+    first, second = physical_names(resources, "memberflow"), physical_names(resources, "memberflow-staging")
+    return {logical_id: name for logical_id, name in first.items() if second[logical_id] == name}
+
+
+def test_two_stacks_in_one_account_name_no_resource_alike():
+    resources = deployed_resources()
+    named = physical_names(resources, "memberflow")
+    # What is named explicitly: the log groups, the dashboard and the layer. The schedules' names are generated.
+    assert {"WebhookIntakeLogGroup", "WebhookApiAccessLogGroup", "OperationsDashboard"} <= set(named)
+    assert any(resources[r]["Type"] == "AWS::Lambda::LayerVersion" for r in named)
+    assert colliding_names() == {}
+
+
+def test_the_name_check_catches_a_schedule_or_layer_named_alike_in_every_stack():
+    import copy
+
+    template = copy.deepcopy(TEMPLATE)
+    schedule = template["Resources"]["OnboardingDripFunction"]["Properties"]["Events"]["DripSchedule"]
+    del schedule["Properties"]["OmitName"]  # SAM then names it <Function><Event> in every stack
+    del template["Resources"]["SharedLayer"]["Properties"]["LayerName"]  # SAM then names it SharedLayer
+    assert set(colliding_names(template).values()) == {"OnboardingDripFunctionDripSchedule", "SharedLayer"}
+
+
+# ------------------------------------------------------------------------------ the layer and the runtime
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def layer_build_mismatches(template: dict, layer_makefile: str, makefile: str) -> list[str]:
+    """Where the layer's build (shared/Makefile: the interpreter, the wheels' version and platform; the lock in the
+    Makefile; CompatibleRuntimes and architectures) differs from what the functions run on."""
+    import re
+
+    globals_ = template["Globals"]["Function"]
+    functions = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    layer = template["Resources"]["SharedLayer"]
+    problems = []
+    runtimes = {f.get("Runtime", globals_["Runtime"]) for f in functions}
+    architectures = {tuple(f.get("Architectures", globals_["Architectures"])) for f in functions}
+    if len(runtimes) != 1 or len(architectures) != 1:
+        return [f"the functions disagree: {runtimes} {architectures}"]
+    [runtime], [(architecture,)] = runtimes, architectures
+    version = runtime.removeprefix("python")
+    platform = {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
+    if layer["Properties"]["CompatibleRuntimes"] != [runtime]:
+        problems.append(f"CompatibleRuntimes {layer['Properties']['CompatibleRuntimes']} != [{runtime}]")
+    if layer["Properties"]["CompatibleArchitectures"] != [architecture]:
+        problems.append(f"CompatibleArchitectures {layer['Properties']['CompatibleArchitectures']} != [{architecture}]")
+    if layer["Metadata"] != {"BuildMethod": "makefile", "BuildArchitecture": architecture}:
+        problems.append(f"layer Metadata {layer['Metadata']}")
+    if not re.search(rf"^PYTHON \?= python{re.escape(version)}$", layer_makefile, re.M):
+        problems.append(f"shared/Makefile does not compile with python{version}")
+    if f"--python-version {version} " not in layer_makefile or f"manylinux2014_{platform} " not in layer_makefile:
+        problems.append(f"shared/Makefile does not install wheels for {version} on {platform}")
+    if f"--python-version {version} --python-platform {platform}-manylinux2014" not in makefile:
+        problems.append(f"the lock (make lock) is not resolved for {version} on {platform}")
+    return problems
+
+
+def test_the_layer_is_built_for_exactly_the_functions_runtime_and_architecture():
+    layer_makefile = (ROOT / "shared" / "Makefile").read_text()
+    assert layer_build_mismatches(TEMPLATE, layer_makefile, (ROOT / "Makefile").read_text()) == []
+
+
+@pytest.mark.parametrize("runtime", ["python3.13", "python3.11"])
+def test_the_layer_check_fails_when_the_functions_move_to_another_python(runtime):
+    import copy
+
+    template = copy.deepcopy(TEMPLATE)
+    template["Globals"]["Function"]["Runtime"] = runtime
+    layer_makefile = (ROOT / "shared" / "Makefile").read_text()
+    assert layer_build_mismatches(template, layer_makefile, (ROOT / "Makefile").read_text()) != []
+
+
+# ------------------------------------------------------------------------------ onboarding's time budget
+def onboarding_worst_case_ms(environment: dict) -> int:
+    from memberflow.adapters.aws import WORST_CASE_CALL_SECONDS
+    from memberflow.adapters.mailchimp import MailchimpList
+    from memberflow.config import MailchimpSettings
+    from memberflow.onboarding.consumer import worst_case_ms_per_event
+
+    timeout = MailchimpSettings.model_fields["mailchimp_timeout_seconds"].default
+    timeout = float(environment.get("MAILCHIMP_TIMEOUT_SECONDS", timeout))
+    return worst_case_ms_per_event(
+        MailchimpList(lambda fresh: "key-us1", timeout=timeout).worst_case_call_seconds, WORST_CASE_CALL_SECONDS
+    )
+
+
+def test_onboarding_timeout_fits_two_worst_case_events_derived_from_the_client_timeouts():
+    function = FUNCTIONS["OnboardingFunction"]["Properties"]
+    environment = {
+        **TEMPLATE["Globals"]["Function"]["Environment"]["Variables"],
+        **function["Environment"]["Variables"],
+    }
+    worst_case = onboarding_worst_case_ms(environment)
+    # Six Mailchimp calls of two 5 s attempts with a 2 s pause, and one slow AWS call of two 4 s attempts.
+    assert worst_case == 6 * (2 * 5 + 2) * 1000 + (2 * 4 + 2) * 1000
+    # The first message of every batch always fits, and so does a second one however slow Mailchimp is.
+    assert function["Timeout"] * 1000 >= 2 * worst_case
+    assert onboarding_worst_case_ms({**environment, "MAILCHIMP_TIMEOUT_SECONDS": "10"}) > worst_case
+
+
+def test_the_deployed_onboarding_function_uses_the_derived_budget(monkeypatch):
+    from memberflow.runtime.container import container, reset
+
+    monkeypatch.setenv("MAILCHIMP_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:mailchimp")
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", "list123")
+    monkeypatch.setenv("MAILCHIMP_TIMEOUT_SECONDS", "7")
+    reset()
+    try:
+        assert container().onboarding_worst_case_ms == onboarding_worst_case_ms({"MAILCHIMP_TIMEOUT_SECONDS": "7"})
+    finally:
+        reset()
+
+
+# ------------------------------------------------------------------------------ alarms
+ALARMS = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def alarm_metrics(alarm: dict) -> list[tuple[str, str, str]]:
+    """(namespace, metric, dimension value as written) of every metric an alarm watches."""
+    metrics = [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+    if "MetricName" in alarm:
+        metrics.append(alarm)
+    return [(m["Namespace"], m["MetricName"], str(m["Dimensions"][0]["Value"])) for m in metrics]
+
+
+def watched(namespace: str, metric: str) -> set[str]:
+    return {
+        value
+        for alarm in ALARMS.values()
+        for ns, name, value in alarm_metrics(alarm)
+        if (ns, name) == (namespace, metric)
+    }
+
+
+def test_every_alarm_notifies_the_alarm_topic():
+    assert RESOURCES["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    for name, alarm in ALARMS.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm.get("OKActions", [{"Ref": "AlarmTopic"}]) == [{"Ref": "AlarmTopic"}], name
+
+
+def test_alarms_watch_both_dead_letter_queues_errors_throttles_and_the_age_of_waiting_events():
+    def queue(logical_id):
+        return str({"Fn::GetAtt": [logical_id, "QueueName"]})
+
+    dead_letter_queues = {
+        "MemberEventsDeadLetterQueue",
+        "DripScheduleDeadLetterQueue",
+        "RedriveScheduleDeadLetterQueue",
+    }
+    assert {queue(q) for q in dead_letter_queues} <= watched("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert queue("MemberEventsQueue") in watched("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    every_function = {str({"Ref": name}) for name in FUNCTIONS}
+    assert watched("AWS/Lambda", "Errors") == every_function
+    assert watched("AWS/Lambda", "Throttles") == every_function
+    for alarm in ALARMS.values():  # math alarms add up every function they watch
+        if "Metrics" in alarm:
+            [shown] = [m for m in alarm["Metrics"] if m.get("ReturnData", True)]
+            assert all(f"FILL({m['Id']}, 0)" in shown["Expression"] for m in alarm["Metrics"] if "MetricStat" in m)
+
+
+@pytest.mark.parametrize(("email", "subscribed"), [("", False), ("oncall@example.org", True)])
+def test_alarm_email_is_subscribed_only_when_given(email, subscribed):
+    from memberflow_local.template import Resolver
+
+    subscription = RESOURCES["AlarmEmailSubscription"]
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    resolver = Resolver(TEMPLATE, {"AlarmEmail": email})
+    assert resolver.condition(subscription["Condition"]) is subscribed
+    import re
+
+    assert re.fullmatch(TEMPLATE["Parameters"]["AlarmEmail"]["AllowedPattern"], email)
+
+
+# ------------------------------------------------------------------------------ scheduled runs
+@pytest.mark.parametrize(
+    ("function", "failures"),
+    [
+        ("OnboardingDripFunction", "DripScheduleDeadLetterQueue"),
+        ("DeadLetterRedriveFunction", "RedriveScheduleDeadLetterQueue"),
+    ],
+)
+def test_scheduled_runs_never_overlap_and_keep_their_failures(function, failures):
+    properties = FUNCTIONS[function]["Properties"]
+    assert properties["ReservedConcurrentExecutions"] == 1
+    on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": [failures, "Arn"]}}
+    [schedule] = [e["Properties"] for e in properties["Events"].values() if e["Type"] == "ScheduleV2"]
+    assert schedule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [failures, "Arn"]}}
+    # SAM grants the function sqs:SendMessage on exactly that queue, nothing wider.
+    role = deployed_resources()[f"{function}Role"]["Properties"]
+    granted = [
+        s
+        for p in role["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        if s["Resource"] == {"Fn::GetAtt": [failures, "Arn"]}
+    ]
+    assert [s["Action"] for s in granted] == ["sqs:SendMessage"]
+
+
+# ------------------------------------------------------------------------------ access logs
+def test_the_http_api_writes_json_access_logs_without_bodies_to_a_group_that_expires():
+    import json
+    import re
+
+    settings = RESOURCES["WebhookApi"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["WebhookApiAccessLogGroup", "Arn"]}
+    assert RESOURCES["WebhookApiAccessLogGroup"]["Properties"]["RetentionInDays"] > 0
+    entry = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", settings["Format"]))
+    assert {"requestId", "status", "routeKey", "integrationError", "integrationStatus"} <= set(entry)
+    variables = set(re.findall(r"\$context\.[A-Za-z.]+", settings["Format"]))
+    assert not {v for v in variables if re.search(r"body|identity|sourceIp|userAgent|authorizer", v, re.I)}
+
+
+# ------------------------------------------------------------------------------ secrets and tables
+def test_no_deploy_can_overwrite_a_live_secret():
+    # CloudFormation writes a secret's value only from these properties: a template without them creates the
+    # secrets empty, and no later change to the template can put a value over the one an operator stored.
+    secrets = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::SecretsManager::Secret"}
+    # The suppression key is memberflow's own: generated once at creation, never set by an operator, and kept.
+    generated = secrets.pop("SuppressionKeySecret")
+    assert not {"SecretString", "SecretBinary"} & set(generated["Properties"])
+    assert generated["DeletionPolicy"] == generated["UpdateReplacePolicy"] == "Retain"
+    assert set(secrets) == {"MailchimpApiSecret", "WebhookSigningSecrets"}
+    for name, secret in secrets.items():
+        assert not {"SecretString", "GenerateSecretString", "SecretBinary"} & set(secret["Properties"]), name
+    for resource in deployed_resources().values():  # nor anything else that could write one
+        assert resource["Type"] not in {
+            "AWS::SecretsManager::RotationSchedule",
+            "AWS::SecretsManager::SecretTargetAttachment",
+        }
+
+
+def test_the_audit_trail_survives_the_stack_and_the_members_table_refuses_deletion():
+    trace = RESOURCES["TraceTable"]
+    assert trace["DeletionPolicy"] == trace["UpdateReplacePolicy"] == "Retain"
+    assert trace["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    members = RESOURCES["MembersTable"]
+    assert members["Properties"]["DeletionProtectionEnabled"] is True
+    assert members["DeletionPolicy"] == members["UpdateReplacePolicy"] == "Retain"
+
+
+# ------------------------------------------------------------------------------ tracing
+def test_tracing_is_either_off_or_used_by_every_handler():
+    root = Path(__file__).resolve().parents[2]
+    handlers = {path.parent.name: path.read_text() for path in (root / "functions").glob("*/app.py")}
+    tracing = {
+        name: f["Properties"].get("Tracing", TEMPLATE["Globals"]["Function"].get("Tracing", "PassThrough"))
+        for name, f in FUNCTIONS.items()
+    }
+    if set(tracing.values()) == {"PassThrough"}:
+        # Off (the Tracer's cold start is too dear, see Globals): no handler pays for a Tracer that sends nothing.
+        assert not [name for name, code in handlers.items() if "Tracer" in code]
+    else:
+        assert set(tracing.values()) == {"Active"}
+        assert all("@tracer.capture_lambda_handler" in code for code in handlers.values())
+
+
+def test_the_readme_lists_every_parameter_of_the_deploy():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    deploy = readme[readme.index("## Deploying to AWS") : readme.index("### Pointing the platforms at it")]
+    table = [line for line in deploy.splitlines() if line.startswith("| `")]
+    listed = {name for line in table for name in re.findall(r"`(\w+)`", line.split("|")[1])}
+    assert listed == set(TEMPLATE["Parameters"])
+    assert "has no authentication. Is this okay?" in deploy and "answer **y**" in deploy

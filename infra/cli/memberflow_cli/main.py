@@ -1,10 +1,9 @@
-"""The `memberflow` command: the local stack, and the member trace (local or deployed)."""
+"""The `memberflow` command: the local stack; the member trace, erasure and health checks (local or deployed)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +27,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     where.add_argument("--local", action="store_true", help="the local stack (the default without --stack)")
     trace.add_argument("--json", action="store_true", help="print records as JSON")
 
+    forget = commands.add_parser(
+        "forget", help="erase a member at their request: Mailchimp, our tables, the trace; keep only a keyed hash"
+    )
+    forget.add_argument("email")
+    forget.add_argument("--stack", help="a deployed CloudFormation stack name (default: the local stack)")
+    forget.add_argument(
+        "--wait", type=float, default=60, help="seconds to wait for the erasure to be done (0: queue it and return)"
+    )
+
+    doctor = commands.add_parser("doctor", help="check what operators get wrong; exit code 1 when a problem is found")
+    doctor.add_argument("--stack", help="a deployed CloudFormation stack name (default: the local stack)")
+    doctor.add_argument(
+        "--sources", help="comma-separated webhook sources in use (default: every source), e.g. slack,discourse"
+    )
+
     rejections = commands.add_parser("rejections", help="webhook requests rejected on a day, and why")
     rejections.add_argument("--day", help="UTC day, YYYY-MM-DD; default today")
     rejections.add_argument("--stack", help="a deployed CloudFormation stack name (default: the local stack)")
@@ -37,6 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _trace(args)
     if args.command == "rejections":
         return _rejections(args)
+    if args.command == "forget":
+        from memberflow_cli.forget import forget as run_forget
+        from memberflow_cli.target import resolve
+
+        return run_forget(args.email, resolve(args.stack), wait_seconds=args.wait)
+    if args.command == "doctor":
+        from memberflow_cli.doctor import doctor as run_doctor
+        from memberflow_cli.target import resolve
+
+        sources = [name.strip() for name in args.sources.split(",") if name.strip()] if args.sources else None
+        return run_doctor(resolve(args.stack), sources)
     if args.local_command == "up":
         from memberflow_local.stack import LocalStack
 
@@ -69,9 +94,22 @@ def _trace(args: argparse.Namespace) -> int:
     from memberflow.adapters.member_profiles import DynamoMemberRepository
     from memberflow.adapters.trace_store import DynamoTraceStore
     from memberflow.trace_report import collect, render
+    from memberflow_cli.forget import suppression_list
+    from memberflow_cli.target import resolve
 
-    trace_table, members_table = _trace_tables(args.stack)
-    report = collect(args.email, DynamoTraceStore(trace_table), DynamoMemberRepository(members_table))
+    target = resolve(args.stack)
+    suppressions = suppression_list(target)
+    try:
+        suppressions.key_of("")  # reads the key: support staff may not be allowed to
+    except Exception as error:  # noqa: BLE001 - the rest of the trace is still worth printing
+        print(f"(erasures not checked: the suppression key cannot be read: {type(error).__name__})", file=sys.stderr)
+        suppressions = None
+    report = collect(
+        args.email,
+        DynamoTraceStore(target.physical("TraceTable")),
+        DynamoMemberRepository(target.physical("MembersTable")),
+        suppressions,
+    )
     if args.json:
         print(json.dumps([_record_json(r) for r in report.records], indent=2))
     else:
@@ -85,36 +123,14 @@ def _rejections(args: argparse.Namespace) -> int:
     from memberflow.adapters.trace_store import DynamoTraceStore
     from memberflow.trace import rejections_subject
     from memberflow.trace_report import format_timeline
+    from memberflow_cli.target import resolve
 
     day = args.day or f"{datetime.now(UTC):%Y-%m-%d}"
-    trace_table, _ = _trace_tables(args.stack)
-    records = DynamoTraceStore(trace_table).query(rejections_subject(day))
+    records = DynamoTraceStore(resolve(args.stack).physical("TraceTable")).query(rejections_subject(day))
     print(f"{len(records)} request(s) rejected on {day}")
     for line in format_timeline(records):
         print("  " + line)
     return 0
-
-
-def _trace_tables(stack: str | None) -> tuple[str, str]:
-    """Table names of a deployed stack (from CloudFormation), or of the local stack (and point boto3 at it)."""
-    if stack:
-        from memberflow.adapters.aws import client
-
-        cloudformation = client("cloudformation")
-
-        def physical(logical_id: str) -> str:
-            answer = cloudformation.describe_stack_resource(StackName=stack, LogicalResourceId=logical_id)
-            return answer["StackResourceDetail"]["PhysicalResourceId"]
-
-        return physical("TraceTable"), physical("MembersTable")
-
-    from memberflow_local.aws import AWS_ENV
-    from memberflow_local.settings import LocalSettings
-    from memberflow_local.template import physical_name
-
-    settings = LocalSettings.from_env()
-    os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": f"http://{settings.host}:{settings.aws_port}"})
-    return physical_name("TraceTable"), physical_name("MembersTable")
 
 
 def _record_json(record) -> dict:

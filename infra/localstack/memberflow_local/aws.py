@@ -12,6 +12,7 @@ import json
 import logging
 import secrets as _random
 import string
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ import boto3
 import requests
 
 from .environment import EnvironmentPatch
-from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION, SHUTDOWN_POLL_SECONDS
 from .template import LocalTemplate, PhysicalResource, QueueSpec, physical_name
 
 log = logging.getLogger("memberflow_local.aws")
@@ -54,6 +55,9 @@ class MotoAws:
         self.region = region
         self._server: Any = None
         self._environment = EnvironmentPatch()
+        self._session: boto3.session.Session | None = None
+        """Shared by the clients: a new session would load botocore's endpoint data again for each client."""
+        self._session_lock = threading.Lock()  # a session is not thread-safe, the clients it makes are
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -97,13 +101,17 @@ class MotoAws:
         return {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
 
     def client(self, service: str) -> Any:
-        return boto3.session.Session().client(
-            service,
-            region_name=self.region,
-            endpoint_url=self.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        endpoint = self.endpoint
+        with self._session_lock:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            return self._session.client(
+                service,
+                region_name=self.region,
+                endpoint_url=endpoint,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
 
     # ------------------------------------------------------------------ resources
     def create_resources(
@@ -111,7 +119,8 @@ class MotoAws:
     ) -> dict[str, PhysicalResource]:
         """Create the template's tables, queues (dead-letter queues first) and secrets.
 
-        ``secret_values`` (logical id -> SecretString) override the template's placeholders.
+        ``secret_values`` (logical id -> SecretString) are the values put into the secrets after creating them
+        (the template gives none, like a deployed stack before its one-time setup).
         Returns what ``Ref``/``GetAtt`` give for each created resource; reload the template with it
         (``LocalTemplate.load(..., physical=...)``) to resolve the functions' environment.
         """
@@ -192,9 +201,10 @@ class MotoAws:
         name = props.get("Name") or physical_name(logical_id)
         if value is None:
             value = props.get("SecretString")
-        if value is None:
-            value = _generate_secret(props.get("GenerateSecretString") or {})
-        kwargs: dict[str, Any] = {"Name": name, "SecretString": value}
+        if value is None and props.get("GenerateSecretString") is not None:
+            value = _generate_secret(props["GenerateSecretString"])
+        # Neither: an empty secret, as CloudFormation creates it (its value is put once after deploying).
+        kwargs: dict[str, Any] = {"Name": name} if value is None else {"Name": name, "SecretString": value}
         if props.get("Description"):
             kwargs["Description"] = props["Description"]
         arn = sm.create_secret(**kwargs)["ARN"]
@@ -223,7 +233,7 @@ def _quiet_moto_server(host: str, port: int) -> Any:
             app = DomainDispatcherApplication(create_backend_app)
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=QuietHandler)
             self._server_ready_event.set()
-            self._server.serve_forever()
+            self._server.serve_forever(poll_interval=SHUTDOWN_POLL_SECONDS)
 
     return QuietServer(ip_address=host, port=port, verbose=False)
 

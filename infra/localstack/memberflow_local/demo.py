@@ -371,6 +371,9 @@ def _summarise(
     for email in expected["subscribed"]:
         check((status_of.get(email) == "subscribed", f"{email} subscribed (is {status_of.get(email)})"))
         check((triggers[email] == 1, f"{email} got exactly one welcome journey (got {triggers[email]})"))
+    for email in expected.get("pending", []):
+        check((status_of.get(email) == "pending", f"{email} waits for double opt-in (is {status_of.get(email)})"))
+        check((triggers[email] == 0, f"{email} got no welcome journey before confirming (got {triggers[email]})"))
     for email in expected["not_subscribed"]:
         check(
             (

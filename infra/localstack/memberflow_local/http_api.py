@@ -41,7 +41,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .runtime import FunctionRuntime
-from .settings import LOCAL_ACCOUNT_ID
+from .settings import LOCAL_ACCOUNT_ID, SHUTDOWN_POLL_SECONDS
 from .template import HttpApiRoute
 
 log = logging.getLogger("memberflow_local.http_api")
@@ -260,7 +260,10 @@ class HttpApiBridge:
                 self.host, self.port, self.wsgi_app, threaded=True, request_handler=_AccessLogHandler
             )
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="memberflow-local-http-api", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+                name="memberflow-local-http-api",
+                daemon=True,
             )
             self._thread.start()
             log.info("HTTP API on %s", self.url)

@@ -176,10 +176,10 @@ class _Community:
         self.deliver("slack", body, f"slack message {user_id}")
 
     # -- Discourse -----------------------------------------------------------------------------------------------
-    def discourse_join(
-        self, user_id: int, name: str, email: str, at: datetime, consent: bool, active: bool = True
-    ) -> dict[str, Any]:
-        body = {
+    def discourse_user(self, user_id: int, name: str, email: str, at: datetime, consent: bool) -> dict[str, Any]:
+        """A user as WebHookUserSerializer serializes it (no `active`: whether the address is confirmed is told by
+        the user_confirmed_email event); user field 1 is the newsletter box, null while unticked."""
+        return {
             "user": {
                 "id": user_id,
                 "username": name.split()[0].lower() + str(user_id),
@@ -190,23 +190,48 @@ class _Community:
                 "last_posted_at": None,
                 "last_seen_at": None,
                 "created_at": _iso(at),
+                "muted": False,
                 "trust_level": 0,
                 "moderator": False,
                 "admin": False,
                 "title": None,
                 "badge_count": 0,
-                "user_fields": {CONSENT_FIELD: "true" if consent else "false"},
+                "user_fields": {CONSENT_FIELD: "true" if consent else None},
+                "time_read": 0,
+                "recent_time_read": 0,
+                "primary_group_id": None,
+                "primary_group_name": None,
                 "staged": False,
-                "active": active,
+                "pending_count": 0,
+                "post_count": 0,
             }
         }
+
+    def discourse_user_event(self, event: str, body: dict[str, Any]) -> None:
         self.deliver(
             "discourse",
             body,
-            f"discourse user_created {user_id}",
-            _discourse_headers("user", "user_created", self.random.randrange(1000, 9999)),
+            f"discourse {event} {body['user']['id']}",
+            _discourse_headers("user", event, self.random.randrange(1000, 9999)),
         )
+
+    def discourse_join(self, user_id: int, name: str, email: str, at: datetime, consent: bool) -> dict[str, Any]:
+        """user_created: at sign-up, before the member confirms their address."""
+        body = self.discourse_user(user_id, name, email, at, consent)
+        self.discourse_user_event("user_created", body)
         return body
+
+    def discourse_confirm(self, joined: dict[str, Any]) -> None:
+        """user_confirmed_email: the member followed the link in Discourse's confirmation email."""
+        body = json.loads(json.dumps(joined))
+        body["user"]["last_seen_at"] = body["user"]["created_at"]
+        self.discourse_user_event("user_confirmed_email", body)
+
+    def discourse_tick_consent(self, joined: dict[str, Any]) -> None:
+        """user_updated: the member ticks the newsletter box in their preferences."""
+        body = json.loads(json.dumps(joined))
+        body["user"]["user_fields"][CONSENT_FIELD] = "true"
+        self.discourse_user_event("user_updated", body)
 
     def discourse_post(self, user_id: int, username: str, post_id: int, at: datetime) -> None:
         body = {
@@ -288,8 +313,9 @@ def _slack_headers() -> dict[str, str]:
 
 
 def _discourse_headers(event_type: str, event: str, delivery_id: int) -> dict[str, str]:
+    # The demo forum's webhook is set to "application/x-www-form-urlencoded": Discourse still posts the raw JSON.
     return {
-        "Content-Type": "application/json",
+        "Content-Type": "application/x-www-form-urlencoded",
         "User-Agent": "Discourse/3.4.0",
         "X-Discourse-Instance": DISCOURSE_URL,
         "X-Discourse-Event-Id": str(delivery_id),
@@ -319,6 +345,14 @@ def build_scenario() -> dict[str, Any]:
         }
     )
 
+    # Where each member ends up: welcomed when the queue drains (the drip sends them 3 steps unless they take part),
+    # welcomed by the first drip run after confirming Mailchimp's opt-in email (2 steps), waiting for that
+    # confirmation, or stored without marketing permission.
+    welcomed_at_once: set[str] = set()
+    welcomed_after_opt_in: set[str] = set()
+    pending: set[str] = set()
+    active: set[str] = set()
+
     slack_members, discourse_members, discord_members = [], [], []
     c.scene("Members join on Slack, Discourse and Discord")
     for n in range(18):  # Slack gives no consent signal: stored without marketing permission
@@ -330,34 +364,35 @@ def build_scenario() -> dict[str, Any]:
     for n in range(18):
         name, email = c.person()
         consent = n % 3 != 0
-        c.discourse_join(100 + n, name, email, c.when(n * 0.1), consent)
-        discourse_members.append((100 + n, name.split()[0].lower() + str(100 + n), email, consent))
-        (c.subscribed if consent else c.not_subscribed).add(email)
+        joined = c.discourse_join(100 + n, name, email, c.when(n * 0.1), consent)
+        discourse_members.append((100 + n, joined["user"]["username"], email, consent, joined))
+        # user_created comes before the address is confirmed: consent means double opt-in, not a subscribe.
+        (pending if consent else c.not_subscribed).add(email)
     for n in range(16):
         name, email = c.person()
         user_id = f"11877366021439{n:05d}"
         has_email, consent = n % 4 != 3, n % 2 == 0
         c.discord_join(user_id, name, email if has_email else None, c.when(n * 0.1), consent)
-        discord_members.append(user_id)
+        discord_members.append((user_id, email if has_email else None))
         if has_email:
-            (c.subscribed if consent else c.not_subscribed).add(email)
+            (welcomed_at_once if consent else c.not_subscribed).add(email)
 
     c.scene(
-        "Four sign-ups to watch: a Slack member consents, a former subscriber, a failing address, an unverified address"
+        "Four sign-ups to watch: a Slack member consents on the forum, a former subscriber, a failing address, "
+        "a new reader"
     )
-    # One person on two platforms: Slack first (no consent), then Discourse with consent -> subscribed, one journey.
+    # One person on two platforms: Slack first (no consent), then the forum with consent -> double opt-in, which
+    # they confirm later: one welcome journey.
     both_user, both_email, _ = slack_members[0]
     c.not_subscribed.discard(both_email)
-    c.subscribed.add(both_email)
     c.discourse_join(200, "Cross Platform", both_email, c.when(0.6), True)
-
     # The earlier unsubscriber joins the forum and ticks the consent box: never resubscribed by memberflow.
     c.discourse_join(201, "Former Member", unsubscriber, c.when(0.7), True)
     # Mailchimp keeps failing for this member: retried, then parked in the DLQ with the reason.
     c.discourse_join(202, "Bounce Loop", failing, c.when(0.8), True)
-    # Consent from an address the forum has not verified yet: double opt-in; welcomed once confirmed.
+    # A new reader with consent: double opt-in; welcomed once they confirm Mailchimp's email.
     confirming = "new.reader@example.org"
-    c.discourse_join(203, "New Reader", confirming, c.when(0.9), True, active=False)
+    c.discourse_join(203, "New Reader", confirming, c.when(0.9), True)
 
     c.scene("A Slack retry and a Discourse redelivery")
     # Duplicates: Slack retries a team_join (same event_id); a Discourse admin redelivers a user_created.
@@ -407,15 +442,30 @@ def build_scenario() -> dict[str, Any]:
     c.scene("The queue drains: memberflow onboards everyone in Mailchimp")
     c.steps.append({"kind": "drain"})
 
+    c.scene("Forum members confirm their addresses and tick the newsletter box; members post and chat")
+    # Discourse's confirmation proves the address. A member already asked for double opt-in stays pending: the
+    # confirmation that counts is Mailchimp's.
+    for _, _, _, _, joined in discourse_members[0:13:2]:
+        c.discourse_confirm(joined)
+    # Consent given later: by a member whose address the forum has confirmed, a direct subscribe and the welcome;
+    # by one who has not confirmed it yet, double opt-in.
+    for index in (0, 6, 3):
+        _, _, email, _, joined = discourse_members[index]
+        c.discourse_tick_consent(joined)
+        c.not_subscribed.discard(email)
+        (welcomed_at_once if index % 2 == 0 else pending).add(email)
     # Activity: some members take part, which stops their drip.
-    c.scene("Members post and chat: activity stops the drip")
     day = 0.5
-    for user_id, _, _ in slack_members[1:6]:
+    for user_id, email, _ in slack_members[1:6]:
         c.slack_message(user_id, c.when(day), "Hi all! Happy to be here.")
-    for user_id, username, _email, _consent in discourse_members[1:8:2]:
+        active.add(email)
+    for user_id, username, email, _, _ in discourse_members[1:8:2]:
         c.discourse_post(user_id, username, 500 + user_id, c.when(day))
-    for n, user_id in enumerate(discord_members[:6:2]):
+        active.add(email)
+    for n, (user_id, email) in enumerate(discord_members[:6:2]):
         c.discord_message(user_id, f"13000000000000{n:05d}", c.when(day))
+        if email:
+            active.add(email)
     c.steps.append({"kind": "drain"})
 
     # Discord gives bots no addresses: a member asks for the newsletter with the relay's /newsletter command.
@@ -434,25 +484,32 @@ def build_scenario() -> dict[str, Any]:
             "note": f"{discord_reader} clicks the link in Mailchimp's opt-in email",
         }
     )
+    welcomed_after_opt_in.add(discord_reader)
 
     c.scene("Double opt-in confirmed")
-    c.steps.append(
-        {"kind": "confirm_opt_in", "email": confirming, "note": f"{confirming} clicks the link in the opt-in email"}
-    )
+    confirmers = [confirming, both_email, discourse_members[1][2], discourse_members[2][2]]
+    for email in confirmers:
+        c.steps.append(
+            {"kind": "confirm_opt_in", "email": email, "note": f"{email} clicks the link in Mailchimp's opt-in email"}
+        )
+        pending.discard(email)
+        welcomed_after_opt_in.add(email)
 
     # Drip runs 1, 3 and 7 days (and an hour) after the demo's joins were processed: steps 1, 2 and 3 for every
-    # inactive subscriber. The two confirmed members are welcomed by the first run and start the drip then: 2 steps.
+    # inactive member welcomed then. Members who confirmed the opt-in (the Discord reader too) are welcomed by the
+    # first run and start the drip then: 2 steps.
     c.scene("The onboarding drip runs on days 1, 3 and 7")
     for days in (1.04, 3.04, 7.04):
         c.steps.append({"kind": "schedule", "name": "DripSchedule", "after_days": days})
 
-    active_subscribed = _active_subscribed(c, discourse_members, discord_members)
-    drip_members = len(c.subscribed) - len(active_subscribed)
-    c.subscribed.update({confirming, discord_reader})
+    welcomed_at_once -= {failing}
+    drip_steps = 3 * len(welcomed_at_once - active) + 2 * len(welcomed_after_opt_in - active)
+    c.subscribed = welcomed_at_once | welcomed_after_opt_in
     return {
         "description": "A week in a small community: joins on Slack, Discourse and Discord, consent and no consent, "
-        "an earlier unsubscriber, a double opt-in, a Discord member's /newsletter sign-up after membership "
-        "screening, duplicates, a forged, a malformed and a replayed request, activity, and the onboarding drip.",
+        "forum addresses confirmed and consent given later, an earlier unsubscriber, double opt-ins, a Discord "
+        "member's /newsletter sign-up after membership screening, duplicates, a forged, a malformed and a replayed "
+        "request, activity, and the onboarding drip.",
         "steps": c.steps_with_scenes(),
         "trace_examples": [
             sorted(c.subscribed)[0],
@@ -463,29 +520,15 @@ def build_scenario() -> dict[str, Any]:
             failing,
         ],
         "expected": {
-            "subscribed": sorted(c.subscribed - {failing}),
+            "subscribed": sorted(c.subscribed),
+            "pending": sorted(pending - {unsubscriber, failing}),
             "not_subscribed": sorted(c.not_subscribed),
             "still_unsubscribed": [unsubscriber],
             "rejections": {"401": 2, "400": 2},
             "dead_letters": 1,
-            "drip_steps": 3 * drip_members + 2 + 2,
+            "drip_steps": drip_steps,
         },
     }
-
-
-def _active_subscribed(c: _Community, discourse_members: list, discord_members: list) -> set[str]:
-    active = {email for _, _, email, consent in discourse_members[1:8:2] if consent}
-    # Discord activity members: indexes 0, 2, 4 (emails of consenting ones are subscribed)
-    emails_by_label = {}
-    for step in c.steps:
-        if step.get("label", "").startswith("discord member_add"):
-            member = step["body"]["member"]
-            emails_by_label[member["user"]["id"]] = (member.get("email"), member.get("marketing_consent"))
-    for user_id in discord_members[:6:2]:
-        email, consent = emails_by_label[user_id]
-        if email and consent:
-            active.add(email)
-    return active
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ DEFAULT_TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
 LOCAL_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "123456789012"
+SHUTDOWN_POLL_SECONDS = 0.05
+"""How often the local HTTP servers look for a stop request while idle (the standard library's default is 0.5 s)."""
 
 
 @dataclass
@@ -54,6 +56,8 @@ class LocalSettings:
     # template parameter overrides
     discourse_consent_user_field: str = "1"
     """The local forum's consent field is user field 1 (as in the sample deliveries)."""
+    discourse_require_approval: bool = False
+    """The local forum onboards members at sign-up (no approval step)."""
     retry_base_seconds: int = 1
     """Onboarding retries back off from 1 s locally (template default: 30 s)."""
     max_receive_count: int | None = None
@@ -101,7 +105,7 @@ class LocalSettings:
         return SigningKey(seed).verify_key.encode().hex()
 
     def webhook_secrets(self) -> dict[str, str]:
-        """Value of the WebhookSigningSecrets secret (same keys as the template's placeholder)."""
+        """Value of the WebhookSigningSecrets secret (the keys its description in template.yaml names)."""
         return {
             "slack_signing_secret": self.slack_signing_secret,
             "discourse_secret": self.discourse_secret,
@@ -113,7 +117,7 @@ class LocalSettings:
         return {"api_key": self.mailchimp_api_key}
 
     def secret_values(self) -> dict[str, str]:
-        """Secret logical id -> SecretString stored in moto (overrides the template's placeholders)."""
+        """Secret logical id -> SecretString stored in moto (the template creates the secrets without a value)."""
         return {
             "MailchimpApiSecret": json.dumps(self.mailchimp_secret()),
             "WebhookSigningSecrets": json.dumps(self.webhook_secrets()),
@@ -127,6 +131,7 @@ class LocalSettings:
             "MailchimpWelcomeJourneyStepId": self.welcome_journey_step_id,
             "RetryBaseSeconds": str(self.retry_base_seconds),
             "DiscourseConsentUserField": self.discourse_consent_user_field,
+            "DiscourseRequireApproval": "true" if self.discourse_require_approval else "false",
         }
         if self.max_receive_count is not None:
             params["MaxReceiveCount"] = str(self.max_receive_count)

@@ -31,6 +31,8 @@ from .template import FunctionSpec, HttpApiRoute, LocalTemplate, PhysicalResourc
 
 log = logging.getLogger("memberflow_local.stack")
 
+AUDIENCE_MERGE_FIELDS = (("PLATFORM", "Platform", "text"), ("JOINED", "Joined", "date"))
+
 
 class LocalStack:
     """Runs template.yaml locally. Use as a context manager, or ``start()``/``stop()``.
@@ -102,7 +104,12 @@ class LocalStack:
             from memberflow_sandboxes.mailchimp import MailchimpSandbox
 
             self.mailchimp = MailchimpSandbox(
-                host=s.host, port=s.mailchimp_port, api_key=s.mailchimp_api_key, lists=(s.mailchimp_list_id,)
+                host=s.host,
+                port=s.mailchimp_port,
+                api_key=s.mailchimp_api_key,
+                lists=(s.mailchimp_list_id,),
+                # The merge fields the README asks an operator to add to the audience.
+                merge_fields=AUDIENCE_MERGE_FIELDS,
             )
             self.mailchimp.start()
             mailchimp_url = self.mailchimp.url

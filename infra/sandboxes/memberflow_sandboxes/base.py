@@ -146,8 +146,11 @@ class SandboxApp(Generic[StateT]):
         if not raw.strip():
             return None
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(raw)
+            # A lone surrogate escape ("\udc00") is JSON syntax but no text: strict parsers refuse it.
+            json.dumps(body, ensure_ascii=False).encode()
+            return body
+        except (ValueError, UnicodeError):
             raise self.error(400, self.invalid_json_detail) from None
 
     # -- shared behaviour

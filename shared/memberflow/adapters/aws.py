@@ -10,13 +10,25 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from memberflow.retry import worst_case_seconds
+
+CONNECT_TIMEOUT_SECONDS = 1
+READ_TIMEOUT_SECONDS = 3
+ATTEMPTS = 2
+WORST_CASE_CALL_SECONDS = worst_case_seconds(CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS, ATTEMPTS)
+"""The longest one AWS call can take (botocore's back-off between its two attempts stays under a second)."""
+
 
 def _config() -> Any:
     from botocore.config import Config
 
     # Short timeouts and few attempts: intake must answer Slack within 3 s, and a failed SQS write is better
     # answered with a fast 503 (the platform retries) than with a Lambda timeout. Same-region calls take ms.
-    return Config(connect_timeout=1, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "max_attempts": ATTEMPTS},
+    )
 
 
 @cache

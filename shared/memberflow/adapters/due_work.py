@@ -153,8 +153,12 @@ class DynamoDueWorkIndex:
         if self._spec(queue).sort_key != "PROFILE":
             self._table.delete_item(Key=self._key(queue, member_id))
             return
-        self._table.update_item(
-            Key=self._key(queue, member_id), UpdateExpression=f"REMOVE {QUEUE_ATTRIBUTE}, {DUE_ATTRIBUTE}"
+        # Conditional: on a member erased meanwhile, an update would create an empty profile under their key.
+        update_if(
+            self._table,
+            Key=self._key(queue, member_id),
+            UpdateExpression=f"REMOVE {QUEUE_ATTRIBUTE}, {DUE_ATTRIBUTE}",
+            ConditionExpression="attribute_exists(pk)",
         )
 
 

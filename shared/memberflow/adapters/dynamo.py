@@ -33,5 +33,22 @@ def query_all(table: Any, **request: Any) -> Iterator[dict[str, Any]]:
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def delete_partition(table: Any, pk: str) -> int:
+    """Delete every item whose partition key is `pk` (tables keyed pk/sk); how many there were."""
+    keys = [
+        {"pk": item["pk"], "sk": item["sk"]}
+        for item in query_all(
+            table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": pk},
+            ProjectionExpression="pk, sk",
+            ConsistentRead=True,
+        )
+    ]
+    for key in keys:
+        table.delete_item(Key=key)
+    return len(keys)
+
+
 def as_datetime(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None

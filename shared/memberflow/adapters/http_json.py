@@ -14,6 +14,9 @@ from typing import Any
 from memberflow.errors import Transient
 from memberflow.retry import with_brief_retries
 
+DEFAULT_ATTEMPTS = 2
+"""Attempts per call (the first and one brief retry) unless the adapter says otherwise."""
+
 
 @dataclass(frozen=True)
 class HttpAnswer:
@@ -39,7 +42,7 @@ class HttpJsonTransport:
         *,
         service: str,
         timeout: float = 5.0,
-        attempts: int = 2,
+        attempts: int = DEFAULT_ATTEMPTS,
         auth: tuple[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from memberflow.adapters.http_json import HttpAnswer, HttpJsonTransport
+from memberflow.adapters.http_json import DEFAULT_ATTEMPTS, HttpAnswer, HttpJsonTransport
 from memberflow.errors import (
     AccountProblem,
     ComplianceState,
@@ -27,6 +27,7 @@ from memberflow.errors import (
 )
 from memberflow.ports import ListMember
 from memberflow.privacy import redact_emails, subscriber_hash
+from memberflow.retry import worst_case_seconds
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 SIGNUP_THROTTLE_RETRY_SECONDS = 6 * 3600
@@ -85,6 +86,11 @@ class MailchimpList:
         self._transport: HttpJsonTransport | None = None
 
     @property
+    def worst_case_call_seconds(self) -> float:
+        """The longest one call can take: each of its attempts running into the timeout, with the longest pause."""
+        return worst_case_seconds(self._timeout, DEFAULT_ATTEMPTS)
+
+    @property
     def _http(self) -> HttpJsonTransport:
         """Built on the first call: a run with nothing to send never reads the key or loads the HTTP client."""
         if self._transport is None:
@@ -141,6 +147,37 @@ class MailchimpList:
         a journey admits a contact only once (Mailchimp's default), so a repeat starts nothing twice."""
         path = f"/customer-journeys/journeys/{journey_id}/steps/{step_id}/actions/trigger"
         self._call("POST", path, {"email_address": email})
+
+    def forget(self, list_id: str, email: str) -> bool:
+        """Permanent delete (GDPR): the contact and its history go, and Mailchimp refuses to re-add the address by
+        API ("Forgotten Email Not Subscribed"); only the person signing up again through a Mailchimp form brings it
+        back. A member already gone answers 404: that is done, unless the audience itself is missing."""
+        try:
+            self._call("POST", f"/lists/{list_id}/members/{subscriber_hash(email)}/actions/delete-permanent")
+        except NotFound:
+            if not self.list_exists(list_id):
+                raise
+            return False
+        return True
+
+    # -- what `memberflow doctor` checks ---------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Mailchimp answers and accepts the key, or the error says why not."""
+        self._call("GET", "/ping")
+
+    def audience_name(self, list_id: str) -> str:
+        """The audience's name; `NotFound` when the key's account has no such audience."""
+        return str(self._call("GET", f"/lists/{list_id}", params={"fields": "id,name"}).get("name", ""))
+
+    def merge_fields(self, list_id: str) -> dict[str, str]:
+        """The audience's merge fields: tag -> type (text, date, number, ...)."""
+        answer = self._call(
+            "GET",
+            f"/lists/{list_id}/merge-fields",
+            params={"count": "1000", "fields": "merge_fields.tag,merge_fields.type,total_items"},
+        )
+        return {str(field["tag"]): str(field.get("type", "")) for field in answer.get("merge_fields", [])}
 
     def is_available(self) -> bool:
         """Mailchimp's health check answers and accepts our key."""

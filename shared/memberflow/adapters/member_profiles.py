@@ -5,6 +5,7 @@
 - `IDENTITY#<platform:workspace:user>` / `LINK`: which member a platform user is, so activity events (which carry
   only the platform's user id) find their member; and their membership screening (the join held, the latest join
   that passed).
+- `SUPPRESSED#<keyed hash>` / `SUPPRESSION`: someone who asked to be forgotten (see `suppressions`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memberflow.adapters.due_work import DUE_ATTRIBUTE, QUEUE_ATTRIBUTE, member_pk
-from memberflow.adapters.dynamo import as_datetime, table, update_if
+from memberflow.adapters.dynamo import as_datetime, delete_partition, table, update_if
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 
 PROFILE = "PROFILE"
@@ -32,6 +33,7 @@ def record_from_item(item: dict[str, Any]) -> MemberRecord:
         name=item.get("name"),
         platforms=sorted(item.get("platforms", [])),
         identities=sorted(item.get("identities", [])),
+        verified_identities=sorted(item.get("verified_identities", [])),
         marketing_consent=bool(item.get("marketing_consent", False)),
         mailchimp_status=item.get("mailchimp_status"),
         opted_out_before=bool(item.get("opted_out_before", False)),
@@ -59,7 +61,8 @@ class DynamoMemberRepository:
 
     def record_join(self, join: MemberJoin) -> MemberRecord:
         """Create or update the member in one atomic write, so concurrent joins on two platforms lose nothing:
-        platforms and identities are sets, consent once given stays given, the first join date is kept."""
+        platforms and identities (and the identities whose platform proved the address) are sets, consent once
+        given stays given, the first join date is kept."""
         expressions = [
             "member_id = :id",
             "joined_at = if_not_exists(joined_at, :joined)",
@@ -90,9 +93,12 @@ class DynamoMemberRepository:
             expressions.append("activated_at = if_not_exists(activated_at, :active)")
             expressions.append("last_active_at = if_not_exists(last_active_at, :active)")
             values[":active"] = join.active_before_join.isoformat()
+        added = ["platforms :platform", "identities :identity"]
+        if join.address_verified:
+            added.append("verified_identities :identity")
         request: dict[str, Any] = {
             "Key": {"pk": member_pk(join.member_id), "sk": PROFILE},
-            "UpdateExpression": "SET " + ", ".join(expressions) + " ADD platforms :platform, identities :identity",
+            "UpdateExpression": "SET " + ", ".join(expressions) + " ADD " + ", ".join(added),
             "ExpressionAttributeValues": values,
             "ReturnValues": "ALL_NEW",
         }
@@ -201,3 +207,12 @@ class DynamoMemberRepository:
         if answer is None:
             return False  # unknown member, or already active more recently
         return "activated_at" not in answer.get("Attributes", {})
+
+    def erase(self, member_id: str) -> int:
+        """Delete every item under the member's partition: the profile (with the drip's state) and the due work
+        of every other queue (an opt-in wait, ...), whatever queues exist now or later."""
+        return delete_partition(self._table, member_pk(member_id))
+
+    def delete_link(self, identity_key: str) -> bool:
+        answer = self._table.delete_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ReturnValues="ALL_OLD")
+        return bool(answer.get("Attributes"))

@@ -37,6 +37,12 @@ class DynamoTraceStore:
             item["extra"] = dict(record.extra)
         self._table.put_item(Item=item)
 
+    def erase(self, subject: str) -> int:
+        """Delete every record filed under `subject` (a member who asked to be forgotten)."""
+        from memberflow.adapters.dynamo import delete_partition
+
+        return delete_partition(self._table, subject)
+
     def query(self, subject: str) -> list[TraceRecord]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {

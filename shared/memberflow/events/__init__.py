@@ -5,7 +5,16 @@ events module and one line per event type to `CATALOG`; nothing else changes."""
 from __future__ import annotations
 
 from memberflow.events.base import Event, EventCatalog, EventType
-from memberflow.events.members import MemberActive, MemberEvent, MemberJoined, MemberScreeningPassed
+from memberflow.events.members import (
+    ConsentGiven,
+    MemberAccountEvent,
+    MemberActive,
+    MemberErased,
+    MemberEvent,
+    MemberJoined,
+    MemberScreeningPassed,
+    MemberVerified,
+)
 
 MEMBER_EVENTS = "member-events"
 """Destination of member events: the queue the onboarding consumer reads."""
@@ -14,18 +23,25 @@ CATALOG = EventCatalog(
     [
         EventType("member_joined", MemberJoined, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("member_active", MemberActive, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("member_erased", MemberErased, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("member_verified", MemberVerified, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("consent_given", ConsentGiven, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("member_screening_passed", MemberScreeningPassed, destination=MEMBER_EVENTS, consumer="onboarding"),
     ]
 )
 
 __all__ = [
     "CATALOG",
+    "ConsentGiven",
     "MEMBER_EVENTS",
     "Event",
     "EventCatalog",
     "EventType",
+    "MemberAccountEvent",
     "MemberActive",
+    "MemberErased",
     "MemberEvent",
     "MemberJoined",
     "MemberScreeningPassed",
+    "MemberVerified",
 ]

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from memberflow.errors import InvalidMessage
+from memberflow.models import check_text
 
 
 class Event(BaseModel):
@@ -18,12 +19,36 @@ class Event(BaseModel):
 
     type: str
 
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Every event type, whatever its fields: no text that a queue, a table or a JSON consumer cannot take (a
+        lone surrogate, a control character). Fields say more where they need to (ids, addresses, names)."""
+        for text in _texts(value):
+            check_text(text)
+        return value
+
     def trace_subject(self) -> str:
         raise NotImplementedError
 
     def log_fields(self) -> dict[str, Any]:
         """What a log line may say about the event: no personal data."""
         return {"event_type": self.type}
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, BaseModel):
+        for item in value.__dict__.values():
+            yield from _texts(item)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _texts(item)
 
 
 @dataclass(frozen=True)

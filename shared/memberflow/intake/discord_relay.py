@@ -152,7 +152,14 @@ def _join(delivery: RelayMemberAdd | RelayNewsletterSignup, **consent: bool) -> 
     member = delivery.member
     joined = build(
         MemberJoined,
-        {"email": "member.email", "identity": "member.user.id"},
+        {
+            "email": "member.email",
+            "identity": "member.user.id",
+            "identity.workspace": "guild_id",
+            "name": "member.user.global_name",
+            "username": "member.user.username",
+            "joined_at": "member.joined_at",
+        },
         identity=_identity(delivery.guild_id, member.user.id),
         email=member.email,
         name=member.user.global_name or None,
@@ -172,7 +179,12 @@ def _member_update(delivery: RelayMemberUpdate) -> Interpretation:
         return Ignored("the member is still in membership screening")
     passed = build(
         MemberScreeningPassed,
-        {"identity": "member.user.id"},
+        {
+            "identity": "member.user.id",
+            "identity.workspace": "guild_id",
+            "joined_at": "member.joined_at",
+            "passed_at": "occurred_at",
+        },
         identity=_identity(delivery.guild_id, member.user.id),
         joined_at=member.joined_at,
         passed_at=delivery.occurred_at,
@@ -182,22 +194,32 @@ def _member_update(delivery: RelayMemberUpdate) -> Interpretation:
 
 def _message_create(delivery: RelayMessageCreate) -> Interpretation:
     message = delivery.message
-    return _activity(delivery, message.author, "message", message.timestamp, "message.author.id")
+    return _activity(
+        delivery, message.author, "message", message.timestamp, fields=("message.author.id", "message.timestamp")
+    )
 
 
 def _reaction_add(delivery: RelayReactionAdd) -> Interpretation:
     # Discord gives reactions no time of their own: when the relay saw it.
-    return _activity(delivery, delivery.reaction.user, "reaction", delivery.occurred_at, "reaction.user.id")
+    return _activity(
+        delivery, delivery.reaction.user, "reaction", delivery.occurred_at, fields=("reaction.user.id", "occurred_at")
+    )
 
 
 def _activity(
-    delivery: RelayEvent, author: DiscordAuthor, activity: Literal["message", "reaction"], at: datetime, field: str
+    delivery: RelayEvent,
+    author: DiscordAuthor,
+    activity: Literal["message", "reaction"],
+    at: datetime,
+    *,
+    fields: tuple[str, str],
 ) -> Interpretation:
+    """Activity by `author` at `at`; `fields` name where the author's id and the time came from in the delivery."""
     if author.bot:
         return Ignored(f"bot {activity}s are not member activity")
     active = build(
         MemberActive,
-        {"identity": field},
+        {"identity": fields[0], "identity.workspace": "guild_id", "active_at": fields[1]},
         identity=_identity(delivery.guild_id, author.id),
         activity=activity,
         active_at=at,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool
 
 from memberflow import signatures
-from memberflow.events import MemberActive, MemberJoined
+from memberflow.events import MemberActive, MemberErased, MemberJoined
 from memberflow.intake.errors import build, validate
 from memberflow.intake.source import Accepted, Interpretation, WebhookRequest, dig, email_or_none
 from memberflow.models import Platform
@@ -25,7 +25,7 @@ class GenericMember(BaseModel):
 
 class GenericEvent(BaseModel):
     event_id: str = Field(min_length=1)
-    type: Literal["member_joined", "member_active"]
+    type: Literal["member_joined", "member_active", "member_erased"]
     occurred_at: AwareDatetime
     workspace: str = Field(default="default", min_length=1)
     member: GenericMember
@@ -38,6 +38,12 @@ class GenericMemberJoined(GenericEvent):
 class GenericMemberActive(GenericEvent):
     type: Literal["member_active"]
     activity: Literal["message", "post", "reaction"]
+
+
+class GenericMemberErased(GenericEvent):
+    """The person asked the source to forget them: they are erased everywhere (`onboarding.erasure`)."""
+
+    type: Literal["member_erased"]
 
 
 class GenericSource:
@@ -57,15 +63,29 @@ class GenericSource:
             return _member_active(validate(GenericMemberActive, payload))
         if kind == "member_joined":
             return _member_joined(validate(GenericMemberJoined, payload))
+        if kind == "member_erased":
+            return _member_erased(validate(GenericMemberErased, payload))
         # Names `type` (missing or unknown) together with any other missing field.
         validate(GenericEvent, payload)
         raise AssertionError("GenericEvent accepts only the types handled above")
 
 
+# Where each field of our events comes from in a delivery, so a 400 names the sender's field.
+PATHS = {
+    "email": "member.email",
+    "identity": "member.id",
+    "identity.workspace": "workspace",
+    "name": "member.name",
+    "username": "member.username",
+    "joined_at": "occurred_at",
+    "active_at": "occurred_at",
+}
+
+
 def _member_joined(delivery: GenericMemberJoined) -> Interpretation:
     joined = build(
         MemberJoined,
-        {"email": "member.email", "identity": "member.id"},
+        PATHS,
         identity=_identity(delivery),
         email=delivery.member.email,
         name=delivery.member.name,
@@ -79,13 +99,24 @@ def _member_joined(delivery: GenericMemberJoined) -> Interpretation:
 def _member_active(delivery: GenericMemberActive) -> Interpretation:
     active = build(
         MemberActive,
-        {"email": "member.email", "identity": "member.id"},
+        PATHS,
         identity=_identity(delivery),
         activity=delivery.activity,
         active_at=delivery.occurred_at,
         email=delivery.member.email,
     )
     return Accepted(active, _idempotency_key(delivery))
+
+
+def _member_erased(delivery: GenericMemberErased) -> Interpretation:
+    erased = build(
+        MemberErased,
+        {"email": "member.email", "identity": "member.id"},
+        identity=_identity(delivery),
+        email=delivery.member.email,
+        requested_at=delivery.occurred_at,
+    )
+    return Accepted(erased, _idempotency_key(delivery))
 
 
 def _identity(delivery: GenericEvent) -> dict[str, str]:

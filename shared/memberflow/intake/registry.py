@@ -39,7 +39,9 @@ class SourceRegistry:
         return sorted(self._factories)
 
 
-def build_registry(discourse_consent_user_field: str | None = None) -> SourceRegistry:
+def build_registry(
+    discourse_consent_user_field: str | None = None, discourse_require_approval: bool = False
+) -> SourceRegistry:
     def slack() -> WebhookSource:
         from memberflow.intake.slack import SlackSource
 
@@ -48,7 +50,7 @@ def build_registry(discourse_consent_user_field: str | None = None) -> SourceReg
     def discourse() -> WebhookSource:
         from memberflow.intake.discourse import DiscourseSource
 
-        return DiscourseSource(discourse_consent_user_field)
+        return DiscourseSource(discourse_consent_user_field, discourse_require_approval)
 
     def discord() -> WebhookSource:
         from memberflow.intake.discord_relay import DiscordRelaySource

@@ -3,12 +3,16 @@
 Order of checks: unknown source (404), oversize body (413), signature and replay window (401), media type
 (415), JSON and payload shape (400); then platform handshakes are answered, events we do not act on are
 acknowledged as ignored, and member events are written to the queue before the answer says "queued".
+
+A platform that retries (Slack) is told not to retry a refused request, and a retry of a delivery already queued
+is answered without queueing it again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,9 +23,10 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 
 from memberflow.errors import QueueUnavailable, ServiceUnavailable
-from memberflow.intake.errors import ROOT_FIELD, IntakeError
+from memberflow.intake.errors import ROOT_FIELD, IntakeError, problems_from
 from memberflow.intake.registry import SourceRegistry, build_registry
-from memberflow.intake.source import Accepted, Ignored, WebhookRequest, WebhookSource
+from memberflow.intake.source import Accepted, Ignored, Redelivery, RetryingSource, WebhookRequest, WebhookSource
+from memberflow.models import check_email
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.privacy import mask_email
 from memberflow.signatures import REPLAY_WINDOW_SECONDS, SignatureError
@@ -37,11 +42,22 @@ from memberflow.trace import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 
 class EventRouter(Protocol):
     def send(self, event: QueuedEvent) -> object:
         """Store the event durably in the queue of its type's destination, or raise `QueueUnavailable`."""
+
+
+class DeliveryLog(Protocol):
+    """Deliveries queued recently, for platforms that deliver again what they think was lost."""
+
+    def queued_before(self, idempotency_key: str, now: datetime) -> str | None:
+        """The correlation id the event was queued under, if it was queued recently; else None."""
+
+    def remember(self, idempotency_key: str, correlation_id: str, now: datetime) -> None:
+        """Note that the event is queued, for a while (longer than the platform keeps retrying)."""
 
 
 class IntakeMisconfigured(RuntimeError):
@@ -62,6 +78,8 @@ class IntakeDeps:
     registry: SourceRegistry = field(default_factory=build_registry)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     replay_window_seconds: int = REPLAY_WINDOW_SECONDS
+    deliveries: DeliveryLog | None = None
+    """Where deliveries of retrying platforms are remembered, so their retries are not queued twice."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +104,52 @@ def accept_webhook(
     query: Mapping[str, str] | None = None,
 ) -> IntakeResponse:
     correlation_id = correlation_id or uuid.uuid4().hex
+    try:
+        return _accept(source_name, raw_body, headers, deps, correlation_id, path, query)
+    except Exception as error:
+        # A defect of ours, never the sender's: a JSON 503 makes the platform deliver again (a bare 500 is not
+        # JSON, and some platforms give up on it), and the log says where, with the correlation id to find it.
+        return unexpected_failure(error, source_name, correlation_id, deps.registry)
+
+
+def unexpected_failure(
+    error: BaseException, source_name: str, correlation_id: str | None, registry: SourceRegistry | None = None
+) -> IntakeResponse:
+    """The answer to an error nobody foresaw: 503 with a JSON body, logged with the correlation id and where it
+    happened (not the exception's text, which may quote the delivery and so personal data)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "unknown"
+    source = source_name[:64] if registry is not None and source_name in registry else "unknown"
+    logger.error(
+        "webhook not handled: unexpected error",
+        extra={
+            "source": source,
+            "correlation_id": correlation_id,
+            "error_type": type(error).__name__,
+            "where": where,
+        },
+    )
+    body = {
+        "error": "internal_error",
+        "detail": f"the delivery could not be handled; please deliver it again (correlation id {correlation_id})",
+    }
+    return IntakeResponse(503, body, outcome="failed", source=source)
+
+
+def _accept(
+    source_name: str,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    deps: IntakeDeps,
+    correlation_id: str,
+    path: str,
+    query: Mapping[str, str] | None,
+) -> IntakeResponse:
     headers = {name.lower(): value for name, value in headers.items()}
     request = WebhookRequest(source_name, raw_body, headers, path, dict(query or {}))
     received_at = deps.clock().astimezone(UTC)
     source: WebhookSource | None = None
+    redelivery: Redelivery | None = None
     try:
         source = deps.registry.get(source_name)
         if len(raw_body) > deps.max_body_bytes:
@@ -99,6 +159,7 @@ def accept_webhook(
                 f"the body is {len(raw_body)} bytes; at most {deps.max_body_bytes} are accepted",
             )
         _verify(source, request, received_at, deps)
+        redelivery = _redelivery(source, headers)
         interpretation = source.interpret(_parse_body(source, raw_body, headers), headers)
     except IntakeError as error:
         return _rejected(error, source_name, source, raw_body, headers, received_at, correlation_id, deps)
@@ -120,16 +181,60 @@ def accept_webhook(
                 received_at=received_at,
                 event=interpretation.event,
             )
-        except ValidationError:
-            too_long = IntakeError(
+        except ValidationError as error:
+            # The idempotency key is made of the platform's ids (an event id, a resource id, a workspace).
+            unusable = IntakeError(
                 400,
                 "invalid_payload",
-                "the event's ids are too long to identify it",
-                [{"field": "id", "problem": "String should have at most 512 characters in all"}],
+                "the event's ids cannot identify it",
+                problems_from(error, {"idempotency_key": "id"}),
             )
-            return _rejected(too_long, source_name, source, raw_body, headers, received_at, correlation_id, deps)
-        return _queue(queued, deps)
+            return _rejected(unusable, source_name, source, raw_body, headers, received_at, correlation_id, deps)
+        if redelivery is not None and (earlier := _queued_before(queued, deps)):
+            logger.info(
+                "redelivery of a queued event: not queued again",
+                extra={"source": source.name, "idempotency_key": queued.idempotency_key, "queued_as": earlier},
+            )
+            body = {"status": "already_queued", "idempotency_key": queued.idempotency_key, "correlation_id": earlier}
+            return IntakeResponse(200, body, source=source.name)
+        answer = _queue(queued, deps)
+        if answer.status == 200 and isinstance(source, RetryingSource):
+            _remember(queued, deps)
+        return answer
     return IntakeResponse(interpretation.status, interpretation.body, interpretation.headers, source=source.name)
+
+
+def _redelivery(source: WebhookSource, headers: Mapping[str, str]) -> Redelivery | None:
+    if not isinstance(source, RetryingSource):
+        return None
+    redelivery = source.redelivery(headers)
+    if redelivery is not None:
+        logger.info(
+            "webhook redelivered",
+            extra={"source": source.name, "retry_num": redelivery.attempt, "retry_reason": redelivery.reason},
+        )
+    return redelivery
+
+
+def _queued_before(queued: QueuedEvent, deps: IntakeDeps) -> str | None:
+    if deps.deliveries is None:
+        return None
+    try:
+        return deps.deliveries.queued_before(queued.idempotency_key, queued.received_at)
+    except Exception:
+        # Not knowing means queueing it again: the consumer's idempotency makes a duplicate harmless.
+        logger.warning("delivery log not readable", extra={"source": queued.source}, exc_info=True)
+        return None
+
+
+def _remember(queued: QueuedEvent, deps: IntakeDeps) -> None:
+    """Best effort: without the record a retry is queued again, which the consumer's idempotency absorbs."""
+    if deps.deliveries is None:
+        return
+    try:
+        deps.deliveries.remember(queued.idempotency_key, queued.correlation_id, queued.received_at)
+    except Exception:
+        logger.warning("queued delivery not remembered", extra={"source": queued.source}, exc_info=True)
 
 
 def _verify(source: WebhookSource, request: WebhookRequest, received_at: datetime, deps: IntakeDeps) -> None:
@@ -149,26 +254,41 @@ def _verify(source: WebhookSource, request: WebhookRequest, received_at: datetim
 
 def _parse_body(source: WebhookSource, raw_body: bytes, headers: Mapping[str, str]) -> Any:
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type == "application/x-www-form-urlencoded" and source.form_payload_field:
-        return _parse_json(_form_field(raw_body, source.form_payload_field))
+    if source.form_payload_field:
+        # Such a source posts its JSON as the body whatever the content type says (Discourse sends the same JSON
+        # with `application/x-www-form-urlencoded`): a form carrying the JSON in a field is only the fallback.
+        return _json_or_form_field(raw_body, source.form_payload_field, media_type)
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
         raise IntakeError(415, "unsupported_media_type", f"the body must be application/json, not {media_type[:100]}")
     return _parse_json(raw_body)
 
 
-def _form_field(raw_body: bytes, name: str) -> bytes:
+def _json_or_form_field(raw_body: bytes, name: str, media_type: str) -> Any:
     try:
-        values = parse_qs(raw_body.decode("utf-8"), keep_blank_values=True).get(name)
-    except UnicodeDecodeError:
-        values = None
-    if not values:
+        return _parse_json(raw_body)
+    except IntakeError as not_json:
+        # A body that starts like JSON is broken JSON, whatever the header says (the platform only sends JSON).
+        if raw_body.lstrip()[:1] in (b"{", b"["):
+            raise not_json from None
+        field_value = _form_field(raw_body, name)
+        if field_value is not None:
+            return _parse_json(field_value)
+        if media_type != FORM_MEDIA_TYPE:
+            raise not_json from None
         raise IntakeError(
             400,
             "invalid_payload",
-            f"a form-encoded delivery must carry its JSON in the `{name}` field",
+            f"a form-encoded delivery that is not JSON must carry its JSON in the `{name}` field",
             [{"field": name, "problem": "Field required"}],
-        )
-    return values[0].encode()
+        ) from None
+
+
+def _form_field(raw_body: bytes, name: str) -> bytes | None:
+    try:
+        values = parse_qs(raw_body.decode("utf-8"), keep_blank_values=True).get(name)
+    except (UnicodeDecodeError, ValueError):
+        values = None
+    return values[0].encode() if values else None
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -263,7 +383,9 @@ def _rejected(
                 at=received_at,
             ),
         )
-    return IntakeResponse(error.status, error.body(), outcome="rejected", source=known_source)
+    # A retrying platform is told that retrying a refused request cannot help (Slack: X-Slack-No-Retry).
+    refusal_headers: dict[str, str] = dict(source.refusal_headers) if isinstance(source, RetryingSource) else {}
+    return IntakeResponse(error.status, error.body(), refusal_headers, outcome="rejected", source=known_source)
 
 
 def _claimed_email(
@@ -272,8 +394,9 @@ def _claimed_email(
     if source is None or len(raw_body) > deps.max_body_bytes:
         return None
     try:
-        return source.claimed_email(_parse_body(source, raw_body, headers))
-    except IntakeError:
+        # Only an address: the trace is keyed by its hash, which text that is not an address cannot have.
+        return check_email(source.claimed_email(_parse_body(source, raw_body, headers)))
+    except (IntakeError, ValueError):
         return None
 
 

@@ -1,5 +1,11 @@
 """Slack Events API deliveries: URL verification, and the events that tell us about members (team_join,
 message, reaction_added). Everything else Slack sends is acknowledged and ignored.
+
+Slack delivers again (with `X-Slack-Retry-Num` and `X-Slack-Retry-Reason`) whatever is not answered 2xx within 3 s,
+unless the answer says `X-Slack-No-Retry: 1`. In a channel shared with another organisation (Slack Connect) Slack
+also sends that organisation's members' messages; the workspace the app is installed in is
+`authorizations[0].team_id` (the outer `team_id` can be the other organisation's), the author's is the event's
+`user_team` (or `source_team`, `team`).
 """
 
 from __future__ import annotations
@@ -13,11 +19,23 @@ from pydantic import BaseModel, Field
 from memberflow import signatures
 from memberflow.events import MemberActive, MemberJoined
 from memberflow.intake.errors import build, validate
-from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
+from memberflow.intake.source import (
+    Accepted,
+    Ignored,
+    Interpretation,
+    Redelivery,
+    Reply,
+    WebhookRequest,
+    dig,
+    email_or_none,
+)
 from memberflow.models import Platform
 
-# Message subtypes that are a member writing something; the rest are edits, deletions, joins, topic changes...
-ACTIVITY_SUBTYPES = frozenset({"thread_broadcast", "file_share"})
+# Message subtypes that are a member writing something (a reply also sent to the channel, a /me message, a file
+# with a comment); the rest are edits, deletions, joins, topic changes...
+ACTIVITY_SUBTYPES = frozenset({"thread_broadcast", "me_message", "file_share"})
+RETRY_NUM_HEADER = "x-slack-retry-num"
+RETRY_REASON_HEADER = "x-slack-retry-reason"
 SLACKBOT_USER_ID = "USLACKBOT"
 MAX_UNIX_SECONDS = 253402300799  # 9999-12-31: anything later cannot be a datetime
 
@@ -29,6 +47,14 @@ class SlackUrlVerification(BaseModel):
 
 class SlackEventHeader(BaseModel):
     type: str = Field(min_length=1)
+    user_team: str | None = None
+    """The author's team, in a channel shared with other teams."""
+    source_team: str | None = None
+    team: str | None = None
+
+
+class SlackAuthorization(BaseModel):
+    team_id: str | None = None
 
 
 class SlackEventCallback(BaseModel):
@@ -37,6 +63,22 @@ class SlackEventCallback(BaseModel):
     event_id: str = Field(min_length=1)
     event_time: int = Field(ge=0, le=MAX_UNIX_SECONDS)
     event: SlackEventHeader
+    authorizations: list[SlackAuthorization] | None = None
+
+    @property
+    def workspace(self) -> str:
+        """The team the app is installed in: our community (for shared channels, `authorizations[0]`)."""
+        if self.authorizations and self.authorizations[0].team_id:
+            return self.authorizations[0].team_id
+        return self.team_id
+
+    @property
+    def workspace_field(self) -> str:
+        """Where `workspace` came from in the delivery, so a refusal names the field the sender wrote."""
+        return "authorizations.0.team_id" if self.authorizations and self.authorizations[0].team_id else "team_id"
+
+    def author_team(self) -> str | None:
+        return self.event.user_team or self.event.source_team or self.event.team
 
 
 class SlackProfile(BaseModel):
@@ -53,12 +95,12 @@ class SlackUser(BaseModel):
     is_bot: bool = False
 
 
-class SlackTeamJoin(BaseModel):
+class SlackTeamJoin(SlackEventHeader):
     type: Literal["team_join"]
     user: SlackUser
 
 
-class SlackMessage(BaseModel):
+class SlackMessage(SlackEventHeader):
     type: Literal["message"]
     user: str = Field(min_length=1)
     channel: str = Field(min_length=1)
@@ -68,7 +110,7 @@ class SlackMessage(BaseModel):
     subtype: str | None = None
 
 
-class SlackReactionAdded(BaseModel):
+class SlackReactionAdded(SlackEventHeader):
     type: Literal["reaction_added"]
     user: str = Field(min_length=1)
     reaction: str = Field(min_length=1)
@@ -76,21 +118,29 @@ class SlackReactionAdded(BaseModel):
 
 
 class SlackTeamJoinCallback(SlackEventCallback):
-    event: SlackTeamJoin  # type: ignore[assignment]
+    event: SlackTeamJoin
 
 
 class SlackMessageCallback(SlackEventCallback):
-    event: SlackMessage  # type: ignore[assignment]
+    event: SlackMessage
 
 
 class SlackReactionCallback(SlackEventCallback):
-    event: SlackReactionAdded  # type: ignore[assignment]
+    event: SlackReactionAdded
 
 
 class SlackSource:
     name = "slack"
     secret_key = "slack_signing_secret"
     form_payload_field: str | None = None
+    refusal_headers: Mapping[str, str] = {"X-Slack-No-Retry": "1"}
+
+    def redelivery(self, headers: Mapping[str, str]) -> Redelivery | None:
+        attempt = headers.get(RETRY_NUM_HEADER, "").strip()
+        if not attempt:
+            return None
+        number = int(attempt) if attempt.isdecimal() and len(attempt) < 4 else 1
+        return Redelivery(number, headers.get(RETRY_REASON_HEADER, "unknown").strip()[:64] or "unknown")
 
     def verify(self, secret: str, request: WebhookRequest, *, now: float, window: int) -> None:
         signatures.verify_slack(secret, request.body, request.headers, now=now, window=window)
@@ -121,8 +171,15 @@ def _team_join(callback: SlackTeamJoinCallback) -> Interpretation:
         return Ignored("bot users are not members")
     joined = build(
         MemberJoined,
-        {"email": "event.user.profile.email", "identity": "event.user.id"},
-        identity=_identity(callback.team_id, user.id),
+        {
+            "email": "event.user.profile.email",
+            "identity": "event.user.id",
+            "identity.workspace": callback.workspace_field,
+            "name": "event.user.real_name",
+            "username": "event.user.name",
+            "joined_at": "event_time",
+        },
+        identity=_identity(callback.workspace, user.id),
         email=user.profile.email,
         name=user.real_name or user.profile.real_name or None,
         username=user.name,
@@ -150,10 +207,13 @@ def _reaction(callback: SlackReactionCallback) -> Interpretation:
 
 
 def _activity(callback: SlackEventCallback, user_id: str, activity: str) -> Interpretation:
+    author_team = callback.author_team()
+    if author_team and author_team != callback.workspace:
+        return Ignored("the author belongs to another organisation (a Slack Connect channel): not our member")
     active = build(
         MemberActive,
-        {"identity": "event.user"},
-        identity=_identity(callback.team_id, user_id),
+        {"identity": "event.user", "identity.workspace": callback.workspace_field, "active_at": "event_time"},
+        identity=_identity(callback.workspace, user_id),
         activity=activity,
         active_at=_event_time(callback),
     )
@@ -170,4 +230,4 @@ def _event_time(callback: SlackEventCallback) -> datetime:
 
 def _idempotency_key(callback: SlackEventCallback) -> str:
     # Slack's retries (X-Slack-Retry-Num) carry the same event_id, so they map to the same key.
-    return f"slack:{callback.team_id}:{callback.event_id}"
+    return f"slack:{callback.workspace}:{callback.event_id}"

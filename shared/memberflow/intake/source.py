@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from memberflow.events.base import Event
 
@@ -53,7 +53,9 @@ class WebhookSource(Protocol):
     secret_key: str
     """Key of this source's secret in the webhook secrets JSON."""
     form_payload_field: str | None
-    """Form field that carries the JSON when the platform can post `application/x-www-form-urlencoded`."""
+    """Set for a platform whose body is JSON whatever its Content-Type says: the body is read as JSON first, and
+    only a body that is not JSON is read as a form carrying the JSON in this field. None: the body must be JSON
+    and declared as JSON (415 otherwise)."""
 
     def verify(self, secret: str, request: WebhookRequest, *, now: float, window: int) -> None:
         """Raise `signatures.SignatureError` unless the sender provably sent this request."""
@@ -63,6 +65,26 @@ class WebhookSource(Protocol):
 
     def claimed_email(self, payload: Any) -> str | None:
         """The member email an unverified or invalid body names, if any: rejections are traced under it."""
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """The platform says this request delivers again what it delivered before (its answer was late or failed)."""
+
+    attempt: int
+    reason: str
+
+
+@runtime_checkable
+class RetryingSource(Protocol):
+    """A platform that delivers again whatever it was not answered 2xx in time, marks those retries in headers,
+    and stops retrying when the answer carries `refusal_headers`."""
+
+    refusal_headers: Mapping[str, str]
+    """Headers every 4xx answer carries: a refused request is refused for good, retrying it cannot help."""
+
+    def redelivery(self, headers: Mapping[str, str]) -> Redelivery | None:
+        """The retry the headers announce, or None for a first delivery."""
 
 
 def dig(payload: Any, *path: str) -> Any:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from memberflow.events import MemberJoined
+from dataclasses import dataclass
+from typing import Protocol
 
 SUBSCRIBED = "subscribed"
 PENDING = "pending"
@@ -14,19 +15,44 @@ OPTED_OUT = frozenset({"unsubscribed", "cleaned"})
 """Statuses memberflow never changes: only the member can undo them, through Mailchimp's own forms."""
 
 
-def status_for_new_member(event: MemberJoined, *, opted_out_before: bool = False) -> str:
-    """Subscribed only when the source says the member consented (double opt-in when the address is not verified
-    or the member opted out before); otherwise kept without marketing permission."""
-    if not event.marketing_consent:
+class ConsentFacts(Protocol):
+    """What one platform account says: did its owner consent, and has the platform proved they own the address."""
+
+    @property
+    def marketing_consent(self) -> bool: ...
+
+    @property
+    def email_verified(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Facts:
+    marketing_consent: bool
+    email_verified: bool
+
+
+def status_for_new_member(
+    facts: ConsentFacts, *, opted_out_before: bool = False, forgotten_before: bool = False
+) -> str:
+    """Subscribed only when the source says the member consented (double opt-in when the address is not verified,
+    the member opted out before, or they asked to be forgotten before and came back); otherwise kept without
+    marketing permission."""
+    if not facts.marketing_consent:
         return TRANSACTIONAL
-    return SUBSCRIBED if event.email_verified and not opted_out_before else PENDING
+    fresh_opt_in_needed = opted_out_before or forgotten_before or not facts.email_verified
+    return PENDING if fresh_opt_in_needed else SUBSCRIBED
 
 
-def upgrade_for_consent(current_status: str, event: MemberJoined, *, opted_out_before: bool = False) -> str | None:
-    """The status to move a member stored without permission to, now that they consent; None: leave it."""
-    if current_status != TRANSACTIONAL or not event.marketing_consent:
+def upgrade_for_consent(
+    current_status: str, facts: ConsentFacts, *, opted_out_before: bool = False, forgotten_before: bool = False
+) -> str | None:
+    """The status to move a member stored without permission to, now that they consent; None: leave it.
+
+    Only `transactional` is upgraded: a `pending` member stays pending (Mailchimp's own confirmation, once asked
+    for, is what counts), and an unsubscribed or cleaned member is never resubscribed."""
+    if current_status != TRANSACTIONAL or not facts.marketing_consent:
         return None
-    return status_for_new_member(event, opted_out_before=opted_out_before)
+    return status_for_new_member(facts, opted_out_before=opted_out_before, forgotten_before=forgotten_before)
 
 
 def receives_marketing(status: str) -> bool:

@@ -6,14 +6,27 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from memberflow.onboarding.activity import record_activity
-from memberflow.onboarding.join import OnboardingDeps, complete_screening, onboard_member
+from memberflow.onboarding.erasure import erase_member
+from memberflow.onboarding.join import OnboardingDeps, complete_screening, give_consent, onboard_member, verify_member
 from memberflow.pipeline.envelope import QueuedEvent
 
 CONSUMER = "onboarding"
 
-WORST_CASE_MS_PER_EVENT = 45_000
-"""Up to four Mailchimp calls, each at most two attempts of 5 s: an event is only started with this much time
-left in the invocation (the function timeout is 60 s)."""
+MAILCHIMP_CALLS_PER_EVENT = 6
+"""The most Mailchimp calls one event makes: a join's upsert and its double opt-in fallback after a compliance
+refusal, a consent upgrade and its fallback, the tags, the welcome journey (activity makes none)."""
+SLOW_STORE_CALLS_PER_EVENT = 1
+"""Store calls (DynamoDB: member, identity link, idempotency, trace) answer in milliseconds; one of them may be
+slow."""
+
+
+def worst_case_ms_per_event(mailchimp_call_seconds: float, store_call_seconds: float) -> int:
+    """The longest one event can take when every Mailchimp call runs into its timeout on every attempt: an event is
+    only started with this much time left in the invocation, so a Lambda timeout (which returns the whole batch and
+    spends an attempt of every message in it) never happens. The function's Timeout in template.yaml is derived
+    from it (tests/unit/test_template.py)."""
+    seconds = MAILCHIMP_CALLS_PER_EVENT * mailchimp_call_seconds + SLOW_STORE_CALLS_PER_EVENT * store_call_seconds
+    return int(seconds * 1000)
 
 
 def handlers(deps_for: Callable[[], OnboardingDeps]) -> Mapping[str, Callable[[QueuedEvent], dict[str, Any]]]:
@@ -21,5 +34,8 @@ def handlers(deps_for: Callable[[], OnboardingDeps]) -> Mapping[str, Callable[[Q
     return {
         "member_joined": lambda queued: onboard_member(queued, deps_for()),
         "member_active": lambda queued: record_activity(queued, deps_for()),
+        "member_erased": lambda queued: erase_member(queued, deps_for()),
+        "member_verified": lambda queued: verify_member(queued, deps_for()),
+        "consent_given": lambda queued: give_consent(queued, deps_for()),
         "member_screening_passed": lambda queued: complete_screening(queued, deps_for()),
     }

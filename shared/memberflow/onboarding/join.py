@@ -1,6 +1,7 @@
 """A member who joined lands in Mailchimp with the right status, merge fields and tags, starts the welcome journey
-once, and enters the drip until they take part. A member the platform holds in membership screening is stored and
-onboarded once they pass it."""
+once, and enters the drip until they take part. A platform that proves the member's address later, or consent
+given after joining, moves the member on by the same consent rules. A member the platform holds in membership
+screening is stored and onboarded once they pass it."""
 
 from __future__ import annotations
 
@@ -8,15 +9,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from memberflow.errors import ComplianceState, PermanentRefusal
-from memberflow.events import MemberJoined, MemberScreeningPassed
+from memberflow.errors import ComplianceState, ForgottenAddress, PermanentRefusal
+from memberflow.events import (
+    ConsentGiven,
+    MemberAccountEvent,
+    MemberEvent,
+    MemberJoined,
+    MemberScreeningPassed,
+    MemberVerified,
+)
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord, member_id_for
 from memberflow.onboarding import consent
+from memberflow.onboarding.consent import Facts
+from memberflow.onboarding.forgotten import drop_if_erased_later, latest_erasure
 from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
 from memberflow.pipeline.envelope import QueuedEvent
-from memberflow.ports import DueWorkIndex, ListMember, MailingList, MemberRepository
-from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject, identity_subject
+from memberflow.ports import DueWorkIndex, ListMember, MailingList, MemberRepository, SuppressionList
+from memberflow.trace import ErasableTrace, Outcome, Step, StepRecorder, email_subject, identity_subject
 
 OPT_IN = "opt-in"
 """The due-work queue of members who must confirm double opt-in."""
@@ -28,18 +38,33 @@ class OnboardingDeps:
     mailing_list: MailingList
     members: MemberRepository
     due_work: DueWorkIndex
-    trace: TraceRecorder
+    trace: ErasableTrace
     rules: OnboardingRules
+    suppressions: SuppressionList
+    """Who asked to be forgotten (keyed hashes): consulted on every join, written by erasure."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     event = queued.event
     assert isinstance(event, MemberJoined)
+    forgotten = _forgotten(queued, event, deps)
+    if forgotten is None:
+        return {"result": "dropped_after_erasure"}
     step = StepRecorder.for_event(deps.trace, queued)
     if event.screening_pending:
         deps.members.hold_for_screening(event.identity.key, utc(event.joined_at))
-    member, link = _remember_member(event, queued, deps)
+    member, link = _remember_member(
+        event, queued, deps, consented=event.marketing_consent, verified=event.email_verified
+    )
+
+    if event.awaiting_approval:
+        step(
+            Step.SKIPPED,
+            Outcome.SKIPPED,
+            f"{event.identity.platform} must approve the member first: stored, onboarded once approved",
+        )
+        return {"result": "awaiting_approval"}
     if link and link.in_screening:  # this join, or an earlier one of this platform identity that is still held
         step(
             Step.SKIPPED,
@@ -47,14 +72,73 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
             f"{event.identity.platform} membership screening not passed yet: stored, onboarded once it is passed",
         )
         return {"result": "awaiting_screening"}
-    return _onboard(event, member, deps, step)
+    if not event.email:
+        step(Step.SKIPPED, Outcome.SKIPPED, f"{event.identity.platform} gave no email: stored, not added to Mailchimp")
+        return {"result": "stored_without_email"}
+    # An address this platform proved earlier (its confirmation may arrive before the join) counts as verified.
+    verified = event.email_verified or event.identity.key in member.verified_identities
+    facts = Facts(event.marketing_consent, verified)
+    return _settle(event, event.email, member, facts, deps, step, tag=True, forgotten_before=forgotten)
+
+
+def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
+    """The platform proved the member's address. A member already in Mailchimp gets what their consent allows now:
+    a direct subscribe only where Mailchimp holds nothing that would make it a resubscribe or overrule its own
+    confirmation (a `transactional` member who consented, or no record at all); `pending` stays pending until the
+    member confirms Mailchimp's email, opted-out members keep their status. A member not onboarded yet (their join
+    is on its way, or the platform has still to approve them) is only noted: their join acts on it."""
+    event = queued.event
+    assert isinstance(event, MemberVerified)
+    forgotten = _forgotten(queued, event, deps)
+    if forgotten is None:
+        return {"result": "dropped_after_erasure"}
+    step = StepRecorder.for_event(deps.trace, queued)
+    onboarded = _onboarded(deps.members.get(member_id_for(event.identity, event.email)))
+    member, _ = _remember_member(event, queued, deps, consented=event.marketing_consent, verified=True)
+    if not onboarded:
+        step(
+            Step.SKIPPED,
+            Outcome.SKIPPED,
+            f"address verified by {event.identity.platform}: noted, acted on when the member is onboarded",
+        )
+        return {"result": "verification_noted"}
+    facts = Facts(event.marketing_consent, True)
+    return _settle(event, event.email, member, facts, deps, step, tag=False, forgotten_before=forgotten)
+
+
+def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
+    """The member agreed to marketing email after joining: a member stored without permission is upgraded by the
+    consent rules (double opt-in unless this platform proved the address; never a resubscribe). A member we never
+    saw join is onboarded now, like a join; one not onboarded yet is only noted. The welcome journey, if consent
+    leads to it, starts at most once per member."""
+    event = queued.event
+    assert isinstance(event, ConsentGiven)
+    forgotten = _forgotten(queued, event, deps)
+    if forgotten is None:
+        return {"result": "dropped_after_erasure"}
+    step = StepRecorder.for_event(deps.trace, queued)
+    known = deps.members.get(member_id_for(event.identity, event.email))
+    member, _ = _remember_member(event, queued, deps, consented=True, verified=False)
+    if known is not None and not _onboarded(known):
+        step(
+            Step.SKIPPED,
+            Outcome.SKIPPED,
+            f"consent given on {event.identity.platform}: noted, acted on when the member is onboarded",
+        )
+        return {"result": "consent_noted"}
+    verified = event.identity.key in member.verified_identities
+    facts = Facts(True, verified)
+    return _settle(event, event.email, member, facts, deps, step, tag=known is None, forgotten_before=forgotten)
 
 
 def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
-    """The member passed membership screening: onboard them with what their held joins told us. Their address came
-    from the member, not from the platform, so consent leads to double opt-in."""
+    """The member passed membership screening: onboard them with what their held joins told us, as a join would be.
+    Their address came from the member, not from the platform, so consent leads to double opt-in."""
     event = queued.event
     assert isinstance(event, MemberScreeningPassed)
+    forgotten = _forgotten(queued, event, deps)
+    if forgotten is None:
+        return {"result": "dropped_after_erasure"}
     key = event.identity.key
     # Written before the link is read; a join writes its hold before reading the link: whichever runs second sees
     # the other, so a join and its pass handled at the same time still onboard the member (at least) once.
@@ -72,6 +156,9 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
         step(Step.SKIPPED, Outcome.SKIPPED, "a later join is still in membership screening: waiting for it")
         return {"result": "awaiting_screening"}
     step(Step.SCREENING_PASSED, Outcome.OK, f"passed {event.identity.platform} membership screening")
+    if not member.email:
+        step(Step.SKIPPED, Outcome.SKIPPED, f"{event.identity.platform} gave no email: stored, not added to Mailchimp")
+        return {"result": "stored_without_email"}
     joined = MemberJoined(
         identity=event.identity,
         email=member.email,
@@ -80,19 +167,49 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
         marketing_consent=member.marketing_consent,
         email_verified=False,
     )
-    return _onboard(joined, member, deps, step)
+    # The pass names the platform identity only; the address the member gave may have been erased before.
+    forgotten_before = forgotten or latest_erasure(deps.suppressions, member.email, None) is not None
+    facts = Facts(member.marketing_consent, False)
+    return _settle(joined, member.email, member, facts, deps, step, tag=True, forgotten_before=forgotten_before)
 
 
-def _onboard(event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, step: StepRecorder) -> dict[str, str]:
-    if not event.email:
-        step(Step.SKIPPED, Outcome.SKIPPED, f"{event.identity.platform} gave no email: stored, not added to Mailchimp")
-        return {"result": "stored_without_email"}
+def _forgotten(queued: QueuedEvent, event: MemberEvent, deps: OnboardingDeps) -> bool | None:
+    """None when the event was received before the person's latest erasure (it is dropped); otherwise whether they
+    asked to be forgotten before (a re-join then gets double opt-in at most)."""
+    erasure = latest_erasure(deps.suppressions, event.email, event.identity.key)
+    if drop_if_erased_later(queued, erasure, deps.trace):
+        return None
+    return erasure is not None
 
+
+def _onboarded(member: MemberRecord | None) -> bool:
+    """The member has been handed to Mailchimp before (whatever it answered)."""
+    return member is not None and member.mailchimp_status is not None
+
+
+def _settle(
+    event: MemberAccountEvent,
+    email: str,
+    member: MemberRecord,
+    facts: consent.Facts,
+    deps: OnboardingDeps,
+    step: StepRecorder,
+    *,
+    tag: bool,
+    forgotten_before: bool,
+) -> dict[str, str]:
+    """Give the member the Mailchimp status their consent allows, then what follows from it: the opt-in wait for a
+    pending member, the welcome journey (once) and the drip for a subscribed one."""
     try:
-        list_member = _upsert(event, member, deps, step)
+        list_member = _upsert(event, email, member, facts, deps, step, forgotten_before=forgotten_before)
     except PermanentRefusal as refusal:  # compliance state, a forgotten or a fake address: this member's, for good
         deps.members.set_mailchimp_status(member.member_id, f"refused: {refusal.title}")
-        step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the member: {refusal}")
+        how = (
+            ": it was permanently deleted and can come back only through a Mailchimp signup form (a fresh opt-in)"
+            if isinstance(refusal, ForgottenAddress)
+            else ""
+        )
+        step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the member: {refusal}{how}")
         return {"result": "refused", "reason": refusal.title}
 
     opted_out = list_member.status in consent.OPTED_OUT
@@ -105,9 +222,10 @@ def _onboard(event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, st
         )
         return {"result": "kept_opted_out", "status": list_member.status}
 
-    tags = [f"platform:{event.identity.platform}", f"cohort:{member.joined_at:%Y-%m}"]
-    deps.mailing_list.add_tags(deps.rules.list_id, event.email, tags)
-    step(Step.TAGGED, Outcome.OK, "tags " + ", ".join(tags))
+    if tag:
+        tags = [f"platform:{event.identity.platform}", f"cohort:{member.joined_at:%Y-%m}"]
+        deps.mailing_list.add_tags(deps.rules.list_id, email, tags)
+        step(Step.TAGGED, Outcome.OK, "tags " + ", ".join(tags))
 
     now = deps.clock()
     if list_member.status == consent.PENDING:
@@ -127,16 +245,17 @@ def _onboard(event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, st
         return {"result": "onboarded_without_marketing", "status": list_member.status}
 
     started = start_welcome_journey(
-        member.member_id, event.email, deps.rules.welcome_journey, deps.mailing_list, deps.members, step, now
+        member.member_id, email, deps.rules.welcome_journey, deps.mailing_list, deps.members, step, now
     )
     enter_drip(deps.due_work, member.member_id, deps.rules.drip_step_days, now)
     return {"result": "onboarded", "status": list_member.status, "journey": started}
 
 
 def _remember_member(
-    event: MemberJoined, queued: QueuedEvent, deps: OnboardingDeps
+    event: MemberAccountEvent, queued: QueuedEvent, deps: OnboardingDeps, *, consented: bool, verified: bool
 ) -> tuple[MemberRecord, IdentityLink | None]:
-    """Store the join and link the platform identity to the member; the member and the link as they are now."""
+    """Store what the platform said and link the platform identity to the member; the member and the link as they
+    are now."""
     link = deps.members.link(event.identity.key)
     linked = link.member_id if link else None
     # A join without an address belongs to the member this identity is already linked to (who may have given an
@@ -151,7 +270,8 @@ def _remember_member(
             correlation_id=queued.correlation_id,
             email=event.email,
             name=event.name,
-            marketing_consent=event.marketing_consent,
+            marketing_consent=consented,
+            address_verified=verified and bool(event.email),
             active_before_join=_activity_before_join(link, member_id, deps),
         )
     )
@@ -175,36 +295,49 @@ def _activity_before_join(link: IdentityLink | None, member_id: str, deps: Onboa
     return previous.last_active_at if previous else None
 
 
-def _upsert(event: MemberJoined, member: MemberRecord, deps: OnboardingDeps, step: StepRecorder) -> ListMember:
-    assert event.email
+def _upsert(
+    event: MemberAccountEvent,
+    email: str,
+    member: MemberRecord,
+    facts: consent.Facts,
+    deps: OnboardingDeps,
+    step: StepRecorder,
+    *,
+    forgotten_before: bool,
+) -> ListMember:
     list_id = deps.rules.list_id
-    wanted = consent.status_for_new_member(event, opted_out_before=member.opted_out_before)
+    wanted = consent.status_for_new_member(
+        facts, opted_out_before=member.opted_out_before, forgotten_before=forgotten_before
+    )
     merge_fields = _merge_fields(event, member)
     try:
-        answer = deps.mailing_list.upsert_member(list_id, event.email, status_if_new=wanted, merge_fields=merge_fields)
+        answer = deps.mailing_list.upsert_member(list_id, email, status_if_new=wanted, merge_fields=merge_fields)
     except ComplianceState as refusal:
         if wanted != consent.SUBSCRIBED:
             raise
         step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"direct subscribe refused ({refusal.title}): asking for opt-in")
         answer = deps.mailing_list.upsert_member(
-            list_id, event.email, status_if_new=consent.PENDING, merge_fields=merge_fields
+            list_id, email, status_if_new=consent.PENDING, merge_fields=merge_fields
         )
-    step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {answer.status} (asked {wanted} if new)")
+    why = "; a re-join after an erasure: double opt-in at most" if forgotten_before else ""
+    step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {answer.status} (asked {wanted} if new{why})")
 
-    upgrade = consent.upgrade_for_consent(answer.status, event, opted_out_before=member.opted_out_before)
+    upgrade = consent.upgrade_for_consent(
+        answer.status, facts, opted_out_before=member.opted_out_before, forgotten_before=forgotten_before
+    )
     if upgrade:
         try:
-            answer = deps.mailing_list.set_status(list_id, event.email, upgrade)
+            answer = deps.mailing_list.set_status(list_id, email, upgrade)
         except ComplianceState as refusal:
             if upgrade != consent.SUBSCRIBED:
                 raise
             step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"subscribe refused ({refusal.title}): asking for opt-in")
-            answer = deps.mailing_list.set_status(list_id, event.email, consent.PENDING)
+            answer = deps.mailing_list.set_status(list_id, email, consent.PENDING)
         step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"consent given: status now {answer.status}")
     return answer
 
 
-def _merge_fields(event: MemberJoined, member: MemberRecord) -> dict[str, str]:
+def _merge_fields(event: MemberAccountEvent, member: MemberRecord) -> dict[str, str]:
     first, _, last = (event.name or event.username or "").partition(" ")
     fields = {
         "FNAME": first,

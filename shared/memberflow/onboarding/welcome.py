@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 DRIP = "drip"
 """The drip's due-work queue."""
 JOURNEY_CLAIM_LEASE = timedelta(minutes=2)
-"""Longer than the onboarding function's timeout: a claim left by a crashed invocation expires before its retry."""
+"""Longer than the journey call can take (one Mailchimp call, 12 s at worst) and shorter than the queue's visibility
+timeout: a claim left by a crashed invocation expires before its retry."""
 CONFIRM_ATTEMPTS = 3
 
 

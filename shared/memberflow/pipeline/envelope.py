@@ -9,14 +9,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
 
 from memberflow.events.base import Event, EventCatalog
+from memberflow.models import EventKey, Text
 
 
 class QueuedEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    idempotency_key: str = Field(min_length=1, max_length=512)
-    """Stable across redeliveries of the same platform event (Slack event_id, Discourse resource id + event, ...)."""
-    correlation_id: str = Field(min_length=1)
+    idempotency_key: EventKey = Field(min_length=1)
+    """Stable across redeliveries of the same platform event (Slack event_id, Discourse resource id + event, ...);
+    a queue message attribute and part of the trace, so an id without controls, at most 512 bytes."""
+    correlation_id: Text = Field(min_length=1)
     source: str
     received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     event: SerializeAsAny[Event]

@@ -7,6 +7,9 @@
 - When the service itself is failing (throttling, 5xx on every call, an account problem), nobody is at fault: the
   message is deferred with the consumer's back-off and its attempts are left alone. Only after a long outage
   (`max_deferrals`) is it parked, marked retryable, so it is redriven once the service answers again.
+- A message handed back untried because the invocation had no time left for it is nobody's failure either: no
+  attempt is spent, no outage is counted, and it is parked only at the queue's own last delivery (where SQS would
+  move it without a reason), marked retryable, so that it is redriven and tried.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ _NAMED = (
 )
 """How failures are named in reasons: a credentials refusal is an AccountProblem to whoever reads the DLQ."""
 
-ParkKind = Literal["refused", "invalid", "exhausted", "outage"]
+ParkKind = Literal["refused", "invalid", "exhausted", "outage", "untried"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class Park:
     @property
     def retryable(self) -> bool:
         """Parked for a reason that may pass: redriven automatically once the service answers again."""
-        return self.kind in ("exhausted", "outage")
+        return self.kind in ("exhausted", "outage", "untried")
 
 
 Decision = Retry | Park
@@ -138,3 +141,11 @@ def defer(reason: str, delivery: Delivery, policy: RetryPolicy, *, retry_after: 
         return Park(f"{reason} (deferred {delivery.deferrals} times, delivered {delivery.receive_count})", "outage")
     delay = max(policy.service_backoff(delivery.deferrals), int(retry_after or 0) + 1 if retry_after else 0)
     return Retry(min(delay, MAX_QUEUE_DELAY_SECONDS), reason, counts_as_attempt=False)
+
+
+def hand_back_untried(reason: str, delivery: Delivery, policy: RetryPolicy) -> Decision:
+    """An event the invocation had no time to start: straight back to the queue for a fresh invocation, spending
+    neither an attempt nor the outage allowance (`max_deferrals`). Parked only at the queue's last delivery."""
+    if delivery.receive_count >= policy.max_receives:
+        return Park(f"{reason} (delivered {delivery.receive_count} times, the queue's limit)", "untried")
+    return Retry(0, reason, counts_as_attempt=False)

@@ -18,7 +18,7 @@ from memberflow.errors import InvalidMessage, PermanentRefusal
 from memberflow.events.base import EventCatalog
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.pipeline.health import ServiceHealth
-from memberflow.pipeline.policy import Delivery, Park, Retry, RetryPolicy, decide, defer
+from memberflow.pipeline.policy import Delivery, Park, Retry, RetryPolicy, decide, defer, hand_back_untried
 from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder
 
 logger = logging.getLogger(__name__)
@@ -70,12 +70,9 @@ class Worker:
     """Called with each message's envelope before its work (e.g. to put its correlation id in the logs)."""
 
     def process(self, message: QueuedMessage, *, enough_time: bool = True) -> Any:
-        """Run the work for one message. Without `enough_time` left in the invocation it goes straight back: a
-        Lambda timeout would return the whole batch and count an attempt against every message."""
+        """Run the work for one message. Without `enough_time` left in the invocation it goes straight back,
+        untried: a Lambda timeout would return the whole batch and count an attempt against every message."""
         delivery = Delivery(message.receive_count, self.queue.deferrals(message) if message.receive_count > 1 else 0)
-        if not enough_time:
-            # Soon again, in a fresh invocation: nobody failed.
-            return self._hand_back(message, delivery, "not processed: no time left in the invocation", None, 0)
         try:
             queued = QueuedEvent.from_json(message.body, self.catalog)
             handler = self.handlers.get(queued.event.type)
@@ -89,9 +86,14 @@ class Worker:
 
         if self.before is not None:
             self.before(queued)
+        if not enough_time:
+            # Soon again, in a fresh invocation: nobody failed, so neither an attempt nor an outage is counted.
+            decision = hand_back_untried("not processed: no time left in the invocation", delivery, self.policy)
+            return self._apply(decision, message, queued, delivery, None)
         if not self.health.should_try():
             # The service is failing and its back-off has not passed: do not spend a call or an attempt.
-            return self._hand_back(message, delivery, "the service is failing: consumer backing off", queued, None)
+            decision = defer("the service is failing: consumer backing off", delivery, self.policy)
+            return self._apply(decision, message, queued, delivery, None)
         try:
             result = handler(queued)
         except Exception as error:  # noqa: BLE001 - every failure ends retried, deferred or parked
@@ -100,15 +102,6 @@ class Worker:
             return self._apply(decision, message, queued, delivery, error)
         self.health.record(None)
         return result
-
-    def _hand_back(
-        self, message: QueuedMessage, delivery: Delivery, reason: str, queued: QueuedEvent | None, delay: int | None
-    ) -> Any:
-        """Back to the queue without spending an attempt (or parked, if it has been handed back too often)."""
-        decision = defer(reason, delivery, self.policy)
-        if isinstance(decision, Retry) and delay is not None:
-            decision = Retry(delay, reason, counts_as_attempt=False)
-        return self._apply(decision, message, queued, delivery, None)
 
     def _apply(
         self,

@@ -15,6 +15,7 @@ from memberflow.config import (
     MailchimpSettings,
     MembersSettings,
     RedriveSettings,
+    SuppressionSettings,
     TraceSettings,
     WelcomeSettings,
     load_settings,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from memberflow.adapters.due_work import DynamoDueWorkIndex
     from memberflow.adapters.mailchimp import MailchimpList
     from memberflow.adapters.member_profiles import DynamoMemberRepository
+    from memberflow.adapters.suppressions import DynamoSuppressionList
     from memberflow.adapters.trace_store import DynamoTraceStore
     from memberflow.intake.service import IntakeDeps
     from memberflow.onboarding.drip import DripDeps
@@ -52,6 +54,17 @@ class Container:
         return DynamoDueWorkIndex(load_settings(MembersSettings).members_table_name)
 
     @cached_property
+    def suppressions(self) -> DynamoSuppressionList:
+        from memberflow.adapters.secrets import get_json_secret
+        from memberflow.adapters.suppressions import DynamoSuppressionList
+
+        settings = load_settings(SuppressionSettings)
+        return DynamoSuppressionList(
+            settings.members_table_name,
+            lambda: str(get_json_secret(settings.suppression_key_secret_arn)["suppression_key"]).encode(),
+        )
+
+    @cached_property
     def mailing_list(self) -> MailchimpList:
         from memberflow.adapters.mailchimp import MailchimpList
         from memberflow.adapters.secrets import get_json_secret
@@ -67,6 +80,7 @@ class Container:
     def intake(self) -> IntakeDeps:
         from functools import partial
 
+        from memberflow.adapters.delivery_log import DynamoDeliveryLog
         from memberflow.adapters.secrets import get_json_secret
         from memberflow.adapters.sqs import SqsEventRouter
         from memberflow.events import CATALOG
@@ -79,9 +93,10 @@ class Container:
             trace=self.trace,
             # Fetched on use, not here: the secret is cached for a few minutes so rotation is picked up.
             secrets=partial(get_json_secret, settings.webhook_secrets_arn),
-            registry=build_registry(settings.discourse_consent_user_field or None),
+            registry=build_registry(settings.discourse_consent_user_field or None, settings.discourse_require_approval),
             max_body_bytes=settings.max_body_bytes,
             replay_window_seconds=settings.replay_window_seconds,
+            deliveries=DynamoDeliveryLog(settings.deliveries_table_name),
         )
 
     @cached_property
@@ -94,6 +109,7 @@ class Container:
             due_work=self.due_work,
             trace=self.trace,
             rules=self._onboarding_rules(),
+            suppressions=self.suppressions,
         )
 
     @cached_property
@@ -111,6 +127,14 @@ class Container:
             step_days=rules.drip_step_days,
             welcome_journey=rules.welcome_journey,
         )
+
+    @property
+    def onboarding_worst_case_ms(self) -> int:
+        """The time an onboarding event is only started with: derived from the Mailchimp and AWS clients' timeouts."""
+        from memberflow.adapters.aws import WORST_CASE_CALL_SECONDS
+        from memberflow.onboarding.consumer import worst_case_ms_per_event
+
+        return worst_case_ms_per_event(self.mailing_list.worst_case_call_seconds, WORST_CASE_CALL_SECONDS)
 
     def _onboarding_rules(self) -> Any:
         from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney

@@ -33,14 +33,15 @@ class SqsConsumer:
         consumer: str,
         handlers: Callable[[], Mapping[str, Handler]],
         *,
-        worst_case_ms_per_message: int,
+        worst_case_ms_per_message: Callable[[], int],
         metric_prefix: str,
         logger: Logger,
         metrics: Metrics,
     ) -> None:
         self.consumer = consumer
         self._handlers = handlers
-        self._worst_case_ms = worst_case_ms_per_message
+        self._worst_case_ms_per_message = worst_case_ms_per_message
+        self._worst_case_ms = 0
         self._metric_prefix = metric_prefix
         self._logger = logger
         self._metrics = metrics
@@ -57,6 +58,7 @@ class SqsConsumer:
     def _build(self) -> Worker:
         table = load_settings(ConsumerSettings).idempotency_table_name
         handlers = self._handlers()
+        self._worst_case_ms = self._worst_case_ms_per_message()
 
         @idempotent_function(
             data_keyword_argument="queued",
@@ -87,7 +89,7 @@ class SqsConsumer:
                 message_id=record["messageId"],
                 receipt_handle=record["receiptHandle"],
                 body=record["body"],
-                receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)),
+                receive_count=_receive_count(record),
                 attributes={
                     name: value["stringValue"]
                     for name, value in (record.get("messageAttributes") or {}).items()
@@ -97,11 +99,21 @@ class SqsConsumer:
             enough_time = context.get_remaining_time_in_millis() > self._worst_case_ms
             return worker.process(message, enough_time=enough_time)
 
+        # The most delivered first: a message handed back untried (no time left) is at the front of its next batch,
+        # so it is tried there rather than handed back again and again until the queue's limit.
+        records = sorted(event.get("Records", []), key=_receive_count, reverse=True)
         answer = process_partial_response(
-            event=event, record_handler=record_handler, processor=self._processor, context=context
+            event={**event, "Records": records},
+            record_handler=record_handler,
+            processor=self._processor,
+            context=context,
         )
         received = len(event.get("Records", []))
         self._metrics.add_metric(name=f"{self._metric_prefix}sReceived", unit=MetricUnit.Count, value=received)
         retried = len(answer["batchItemFailures"])
         self._metrics.add_metric(name=f"{self._metric_prefix}sRetried", unit=MetricUnit.Count, value=retried)
         return dict(answer)
+
+
+def _receive_count(record: dict[str, Any]) -> int:
+    return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))

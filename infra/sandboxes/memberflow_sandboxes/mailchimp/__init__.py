@@ -1,7 +1,7 @@
 """Sandbox of the Mailchimp Marketing API v3 for local runs and tests.
 
 It serves the subset of the API memberflow uses (ping, lists, members, tags,
-customer-journey triggers, batch subscribe) over real HTTP so the official
+permanent delete, merge fields, customer-journey triggers, batch subscribe) over real HTTP so the official
 ``mailchimp-marketing`` client can be pointed at it::
 
     client = mailchimp_marketing.Client()

@@ -13,9 +13,11 @@ from memberflow_sandboxes.mailchimp import fields
 from memberflow_sandboxes.mailchimp.members import MemberRules
 from memberflow_sandboxes.mailchimp.problems import ApiError, field_error, invalid_resource, not_found
 from memberflow_sandboxes.mailchimp.state import (
+    MERGE_FIELD_TYPES,
     WRITABLE_STATUSES,
     Audience,
     Member,
+    MergeField,
     SandboxState,
     hash_from_path,
     links,
@@ -27,6 +29,7 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
 MAX_BATCH_MEMBERS = 500
 _MEMBER = "/lists/<list_id>/members/<subscriber_hash>"
+_MERGE_FIELD = "/lists/<list_id>/merge-fields/<int:merge_id>"
 
 API_ROUTES = Map(
     [
@@ -43,6 +46,10 @@ API_ROUTES = Map(
         Rule(f"{_MEMBER}/actions/delete-permanent", methods=["POST"], endpoint="delete_member_permanent"),
         Rule(f"{_MEMBER}/tags", methods=["GET"], endpoint="get_member_tags"),
         Rule(f"{_MEMBER}/tags", methods=["POST"], endpoint="update_member_tags"),
+        Rule("/lists/<list_id>/merge-fields", methods=["GET"], endpoint="get_merge_fields"),
+        Rule("/lists/<list_id>/merge-fields", methods=["POST"], endpoint="add_merge_field"),
+        Rule(_MERGE_FIELD, methods=["GET"], endpoint="get_merge_field"),
+        Rule(_MERGE_FIELD, methods=["DELETE"], endpoint="delete_merge_field"),
         Rule(
             "/customer-journeys/journeys/<journey_id>/steps/<step_id>/actions/trigger",
             methods=["POST"],
@@ -207,6 +214,53 @@ class MailchimpApi:
         audience, member = self._existing_member(list_id, subscriber_hash)
         self.rules.set_tags(audience, member, fields.object_body(body))
         return 204, None
+
+    def get_merge_fields(self, request: Request, body: Any, list_id: str) -> Reply:
+        audience = self.state.audience(list_id)
+        count, offset = page_arguments(request)
+        wanted_type = request.args.get("type")
+        fields_ = [f for f in audience.merge_fields.values() if not wanted_type or f.type == wanted_type]
+        return 200, {
+            "merge_fields": [audience.merge_field_json(f) for f in fields_[offset : offset + count]],
+            "list_id": list_id,
+            "total_items": len(fields_),
+            "_links": links(f"/lists/{list_id}/merge-fields", ("self", "GET"), ("create", "POST")),
+        }
+
+    def add_merge_field(self, request: Request, body: Any, list_id: str) -> Reply:
+        audience = self.state.audience(list_id)
+        body = fields.object_body(body)
+        name = fields.required_string(body, "name")
+        type_ = body.get("type")
+        if type_ not in MERGE_FIELD_TYPES:
+            accepted = ", ".join(MERGE_FIELD_TYPES)
+            raise field_error("type", f"Data presented is not one of the accepted values: {accepted}.")
+        tag = fields.optional_string(body, "tag")
+        if tag is not None and tag.upper() in {f.tag for f in audience.merge_fields.values()}:
+            raise invalid_resource(f'A Merge Field with the tag "{tag.upper()}" already exists for this list.')
+        options = body.get("options") or {}
+        if not isinstance(options, dict):
+            raise field_error("options", "Schema describes object, but a different type was found.")
+        merge_field = audience.add_merge_field(
+            tag, name, type_, options, required=bool(body.get("required", False)), public=bool(body.get("public", True))
+        )
+        return 200, audience.merge_field_json(merge_field)
+
+    def get_merge_field(self, request: Request, body: Any, list_id: str, merge_id: int) -> Reply:
+        audience, merge_field = self._existing_merge_field(list_id, merge_id)
+        return 200, audience.merge_field_json(merge_field)
+
+    def delete_merge_field(self, request: Request, body: Any, list_id: str, merge_id: int) -> Reply:
+        audience, merge_field = self._existing_merge_field(list_id, merge_id)
+        del audience.merge_fields[merge_field.merge_id]
+        return 204, None
+
+    def _existing_merge_field(self, list_id: str, merge_id: int) -> tuple[Audience, MergeField]:
+        audience = self.state.audience(list_id)
+        merge_field = audience.merge_fields.get(merge_id)
+        if merge_field is None:
+            raise not_found()
+        return audience, merge_field
 
     def trigger_journey(self, request: Request, body: Any, journey_id: str, step_id: str) -> Reply:
         email = fields.required_string(fields.object_body(body), "email_address")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from memberflow_sandboxes.mailchimp import fields
@@ -15,11 +16,35 @@ from memberflow_sandboxes.mailchimp.state import (
     subscriber_hash,
 )
 
+# What Mailchimp accepts as an address: an ASCII dot-atom before the @ (Mailchimp cannot process UTF-8 in the
+# prefix, https://mailchimp.com/help/international-characters-in-mailchimp/; internationalised domains are fine), at
+# most 64 octets before the @ and 254 in all (RFC 5321), a domain of host-name labels. Anything else, including
+# controls, NUL and invisible formatting characters, is refused as "looks fake or invalid".
+_PREFIX = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*", re.ASCII)
+_LABEL = re.compile(r"[^\W_]+(?:-+[^\W_]+)*")
+MAX_PREFIX_OCTETS = 64
+MAX_ADDRESS_OCTETS = 254
+
 
 def looks_fake(email: str) -> bool:
     """True when Mailchimp would reject the address as fake or invalid."""
     local, at, domain = email.rpartition("@")
     if not at or not local or not domain or "@" in local:
+        return True
+    try:
+        octets = len(email.encode())
+    except UnicodeEncodeError:
+        return True
+    labels = domain.split(".")
+    well_formed = (
+        octets <= MAX_ADDRESS_OCTETS
+        and len(local) <= MAX_PREFIX_OCTETS
+        and _PREFIX.fullmatch(local) is not None
+        and len(labels) > 1
+        and all(len(label.encode()) <= 63 and _LABEL.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()
+    )
+    if not well_formed:
         return True
     return domain.lower() == "example.invalid" or domain.lower().endswith(".invalid") or "fake" in local.lower()
 

@@ -110,12 +110,13 @@ class MailchimpSandbox(SandboxServer):
         api_key: str = "sandbox-key-us1",
         max_connections: int = 10,
         lists: tuple[str, ...] = ("list123",),
+        merge_fields: tuple[tuple[str, str, str], ...] = (),
     ):
         if "server" in host:
             # The official client rewrites every "server" substring of the URL.
             raise ValueError("the sandbox host must not contain the text 'server'")
         self.api_key = api_key
-        self.state = SandboxState(tuple(lists))
+        self.state = SandboxState(tuple(lists), tuple(merge_fields))
         super().__init__(MailchimpApp(self.state, api_key, max_connections), host, port, name="mailchimp-sandbox")
 
     def seed_member(

@@ -14,6 +14,29 @@ from memberflow_sandboxes.base import BaseState
 from memberflow_sandboxes.mailchimp.problems import not_found
 
 WRITABLE_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
+MERGE_FIELD_TYPES = (
+    "text",
+    "number",
+    "address",
+    "phone",
+    "date",
+    "url",
+    "imageurl",
+    "radio",
+    "dropdown",
+    "birthday",
+    "zip",
+)
+# (tag, name, type, options) of the merge fields every new Mailchimp audience starts with (EMAIL, merge id 0, is
+# not one of the listed merge fields).
+DEFAULT_MERGE_FIELDS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("FNAME", "First Name", "text", {"size": 25}),
+    ("LNAME", "Last Name", "text", {"size": 25}),
+    ("ADDRESS", "Address", "address", {"default_country": 164}),
+    ("PHONE", "Phone Number", "phone", {"phone_format": "none"}),
+    ("BIRTHDAY", "Birthday", "birthday", {"date_format": "MM/DD"}),
+)
+DATE_FORMATS = {"date": "MM/DD/YYYY", "birthday": "MM/DD"}
 # Once an address has held one of these in a list, the API may not make it `subscribed` again
 # (whatever its status later becomes) until the person confirms a `pending` re-opt-in.
 COMPLIANCE_STATUSES = ("unsubscribed", "cleaned")
@@ -67,6 +90,20 @@ class Member:
 
 
 @dataclass
+class MergeField:
+    merge_id: int
+    tag: str
+    name: str
+    type: str
+    required: bool = False
+    default_value: str = ""
+    public: bool = True
+    display_order: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    help_text: str = ""
+
+
+@dataclass
 class Audience:
     """A Mailchimp list ("audience")."""
 
@@ -79,6 +116,48 @@ class Audience:
     # Lowercased addresses in compliance state: they were unsubscribed or cleaned in this list.
     # The flag belongs to the address, so it survives archive, re-adding and status changes.
     compliance: set[str] = field(default_factory=set)
+    merge_fields: dict[int, MergeField] = field(default_factory=dict)  # merge id -> field
+
+    def add_merge_field(
+        self, tag: str | None, name: str, type_: str, options: dict[str, Any] | None = None, **extra: Any
+    ) -> MergeField:
+        """A merge field as Mailchimp adds one: the next merge id, `MMERGE<id>` without a tag, ordered last."""
+        merge_id = max(self.merge_fields, default=0) + 1
+        options = dict(options or {})
+        if type_ in DATE_FORMATS:
+            options.setdefault("date_format", DATE_FORMATS[type_])
+        merge_field = MergeField(
+            merge_id,
+            (tag or f"MMERGE{merge_id}").upper(),
+            name,
+            type_,
+            display_order=len(self.merge_fields) + 2,  # EMAIL is first
+            options=options,
+            **extra,
+        )
+        self.merge_fields[merge_id] = merge_field
+        return merge_field
+
+    def merge_field_json(self, merge_field: MergeField) -> dict[str, Any]:
+        return {
+            "merge_id": merge_field.merge_id,
+            "tag": merge_field.tag,
+            "name": merge_field.name,
+            "type": merge_field.type,
+            "required": merge_field.required,
+            "default_value": merge_field.default_value,
+            "public": merge_field.public,
+            "display_order": merge_field.display_order,
+            "options": dict(merge_field.options),
+            "help_text": merge_field.help_text,
+            "list_id": self.id,
+            "_links": links(
+                f"/lists/{self.id}/merge-fields/{merge_field.merge_id}",
+                ("self", "GET"),
+                ("update", "PATCH"),
+                ("delete", "DELETE"),
+            ),
+        }
 
     def set_status(self, member: Member, status: str) -> None:
         """Every status a member takes goes through here, so compliance state is never missed."""
@@ -142,9 +221,15 @@ class Audience:
 class SandboxState(BaseState):
     """All Mailchimp sandbox data; tests read and seed it directly."""
 
-    def __init__(self, list_ids: tuple[str, ...] = ("list123",)):
+    def __init__(
+        self,
+        list_ids: tuple[str, ...] = ("list123",),
+        merge_fields: tuple[tuple[str, str, str], ...] = (),
+    ):
         super().__init__()
         self._initial_list_ids = tuple(list_ids)
+        self._initial_merge_fields = tuple(merge_fields)
+        """(tag, name, type) added to every audience after Mailchimp's defaults, as an operator would."""
         self.lists: dict[str, Audience] = {}
         self.compliance_review: set[str] = set()
         self.journey_triggers: list[dict[str, str]] = []
@@ -152,16 +237,26 @@ class SandboxState(BaseState):
 
     def reset(self) -> None:
         with self.lock:
-            self.lists = {list_id: Audience(list_id, f"Sandbox list {list_id}") for list_id in self._initial_list_ids}
+            self.lists = {list_id: self._new_audience(list_id) for list_id in self._initial_list_ids}
             self.compliance_review.clear()
             self.journey_triggers.clear()
             super().reset()
 
     # -- lookups
 
+    def _new_audience(self, list_id: str, name: str | None = None) -> Audience:
+        audience = Audience(list_id, name or f"Sandbox list {list_id}")
+        for tag, field_name, type_, options in DEFAULT_MERGE_FIELDS:
+            audience.add_merge_field(tag, field_name, type_, options)
+        for tag, field_name, type_ in self._initial_merge_fields:
+            audience.add_merge_field(tag, field_name, type_)
+        return audience
+
     def create_list(self, list_id: str, name: str | None = None) -> Audience:
         with self.lock:
-            return self.lists.setdefault(list_id, Audience(list_id, name or f"Sandbox list {list_id}"))
+            if list_id not in self.lists:
+                self.lists[list_id] = self._new_audience(list_id, name)
+            return self.lists[list_id]
 
     def audience(self, list_id: str) -> Audience:
         with self.lock:
@@ -224,6 +319,7 @@ class SandboxState(BaseState):
                         "tags": sorted(audience.tag_ids),
                         "forgotten": sorted(audience.forgotten),
                         "compliance_state": sorted(audience.compliance),
+                        "merge_fields": sorted(f.tag for f in audience.merge_fields.values()),
                     }
                     for list_id, audience in self.lists.items()
                 },

@@ -1,0 +1,30 @@
+"""Who asked to be forgotten: the suppression list as joins and activity consult it (see `erasure`)."""
+
+from __future__ import annotations
+
+from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.ports import Suppression, SuppressionList
+from memberflow.privacy import email_suppression_name, identity_suppression_name
+from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, erased_subject
+
+
+def latest_erasure(suppressions: SuppressionList, email: str | None, identity_key: str | None) -> Suppression | None:
+    """The latest erasure of this address or this platform identity, if either was ever erased."""
+    names = ([email_suppression_name(email)] if email else []) + (
+        [identity_suppression_name(identity_key)] if identity_key else []
+    )
+    found = [suppression for name in names if (suppression := suppressions.find(name)) is not None]
+    return max(found, key=lambda suppression: suppression.erased_at, default=None)
+
+
+def drop_if_erased_later(queued: QueuedEvent, erasure: Suppression | None, trace: TraceRecorder) -> bool:
+    """True (and recorded) when the event was received before the person's latest erasure: a join or activity
+    still queued, or redriven from the dead-letter queue, must not bring back what the erasure removed."""
+    if erasure is None or queued.received_at > erasure.erased_at:
+        return False
+    StepRecorder(trace, erased_subject(erasure.key), queued.correlation_id, queued.source)(
+        Step.SKIPPED,
+        Outcome.SKIPPED,
+        f"{queued.event.type} received {queued.received_at:%Y-%m-%d %H:%M:%S} UTC, before the erasure: dropped",
+    )
+    return True
