@@ -43,9 +43,10 @@ lint-template: install
 	$(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
 
 lint-code: install
-	$(VENV)/bin/ruff check shared functions infra tests
+	$(VENV)/bin/ruff check shared functions infra relays tests
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(VENV)/bin/mypy shared/memberflow
+	$(VENV)/bin/mypy relays/discord/memberflow_discord_relay
 	@for handler in functions/*/app.py; do $(VENV)/bin/mypy $$handler || exit 1; done
 
 # The shared layer's lock: shared/requirements.txt, with hashes, from shared/requirements.in, for the layer's

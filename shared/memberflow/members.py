@@ -56,6 +56,18 @@ class IdentityLink:
     identity_key: str
     member_id: str | None
     last_active_at: datetime | None
+    screening_since: datetime | None = None
+    """The join (its time) that the platform holds in membership screening, if any."""
+    screened_join: datetime | None = None
+    """The latest join (its time) that passed membership screening."""
+
+    @property
+    def in_screening(self) -> bool:
+        """The platform's latest held join has not passed screening yet (events are not ordered: a pass seen
+        before its join counts too)."""
+        if self.screening_since is None:
+            return False
+        return self.screened_join is None or self.screened_join < self.screening_since
 
 
 def member_id_for(identity: MemberIdentity, email: str | None) -> str:

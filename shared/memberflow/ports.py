@@ -62,6 +62,13 @@ class MemberRepository(Protocol):
     def note_unlinked_activity(self, identity_key: str, at: datetime) -> str | None:
         """Remember activity of an identity no member is linked to; the member it is linked to now, if any."""
 
+    def hold_for_screening(self, identity_key: str, joined_at: datetime) -> None:
+        """The platform holds the join made at `joined_at` in membership screening (a later join replaces an
+        earlier one; an earlier one changes nothing)."""
+
+    def pass_screening(self, identity_key: str, joined_at: datetime) -> None:
+        """The join made at `joined_at` passed membership screening (an earlier one changes nothing)."""
+
     def mark_active(self, member_id: str, at: datetime) -> bool:
         """Record activity (it stops the drip); True when it is the member's first."""
 

@@ -23,6 +23,7 @@ class Step(StrEnum):
     TAGGED = "tagged"
     JOURNEY_STARTED = "journey_started"
     ACTIVATED = "activated"
+    SCREENING_PASSED = "screening_passed"
     DRIP_STEP = "drip_step"
     RETRY_SCHEDULED = "retry_scheduled"
     DEAD_LETTERED = "dead_lettered"

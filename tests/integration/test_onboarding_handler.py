@@ -11,9 +11,11 @@ from mailchimp_marketing.api_client import ApiClientError
 from memberflow.adapters.due_work import DynamoDueWorkIndex
 from memberflow.adapters.member_profiles import DynamoMemberRepository
 from memberflow.adapters.trace_store import DynamoTraceStore
+from memberflow.events import MemberJoined, MemberScreeningPassed
 from memberflow.members import MemberJoin
-from memberflow.models import Platform, check_email
+from memberflow.models import MemberIdentity, Platform, check_email
 from memberflow.onboarding.drip import send_due_drip_steps
+from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.ports import DueWork
 from memberflow.privacy import email_key
 from memberflow.runtime.container import container
@@ -180,6 +182,33 @@ def test_member_without_email_is_stored_but_not_sent_to_mailchimp(local_stack):
 
     assert members(local_stack).get(event.event.identity.key) is not None
     assert sum(local_stack.mailchimp.state.request_counts.values()) == 0
+
+
+def test_discord_member_in_screening_who_signs_up_is_asked_to_opt_in_only_once_they_pass(local_stack, mailchimp):
+    email = "nova@example.org"
+    identity = MemberIdentity(platform=Platform.DISCORD, workspace="1187736602143985664", user_id="1187736602143900777")
+
+    def queued(key: str, event) -> QueuedEvent:
+        return QueuedEvent(idempotency_key=f"discord:g:{key}", correlation_id=f"c-{key}", source="discord", event=event)
+
+    join = MemberJoined(identity=identity, username="nova", joined_at=JOINED, screening_pending=True)
+    signup = MemberJoined(
+        identity=identity, email=email, joined_at=JOINED, marketing_consent=True, email_verified=False
+    )
+    passed = MemberScreeningPassed(identity=identity, joined_at=JOINED, passed_at=JOINED + timedelta(minutes=2))
+
+    run_onboarding(local_stack, queued("join", join))
+    run_onboarding(local_stack, queued("signup", signup))
+    assert sum(local_stack.mailchimp.state.request_counts.values()) == 0  # held: stored, nothing sent
+    link = members(local_stack).link(identity.key)
+    assert link.in_screening and link.member_id == email_key(email)
+
+    assert run_onboarding(local_stack, queued("passed", passed)) == {"batchItemFailures": []}
+
+    assert status(mailchimp, email) == "pending"  # Mailchimp's confirmation email proves the address first
+    assert journeys(local_stack, email) == []
+    assert not members(local_stack).link(identity.key).in_screening
+    assert (Step.SCREENING_PASSED, "ok") in trace_steps(local_stack, email)
 
 
 def test_mailchimp_failure_is_retried_then_parked_with_its_reason(local_stack):

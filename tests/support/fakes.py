@@ -146,13 +146,23 @@ class MemoryMembers:
         return self.links.get(identity_key)
 
     def save_link(self, identity_key: str, member_id: str) -> None:
-        current = self.links.get(identity_key)
-        self.links[identity_key] = IdentityLink(identity_key, member_id, current.last_active_at if current else None)
+        current = self.links.get(identity_key) or IdentityLink(identity_key, None, None)
+        self.links[identity_key] = replace(current, member_id=member_id)
 
     def note_unlinked_activity(self, identity_key: str, at: datetime) -> str | None:
-        current = self.links.get(identity_key)
-        self.links[identity_key] = IdentityLink(identity_key, current.member_id if current else None, at)
-        return current.member_id if current else None
+        current = self.links.get(identity_key) or IdentityLink(identity_key, None, None)
+        self.links[identity_key] = replace(current, last_active_at=at)
+        return current.member_id
+
+    def hold_for_screening(self, identity_key: str, joined_at: datetime) -> None:
+        current = self.links.get(identity_key) or IdentityLink(identity_key, None, None)
+        if current.screening_since is None or current.screening_since < joined_at:
+            self.links[identity_key] = replace(current, screening_since=joined_at)
+
+    def pass_screening(self, identity_key: str, joined_at: datetime) -> None:
+        current = self.links.get(identity_key) or IdentityLink(identity_key, None, None)
+        if current.screened_join is None or current.screened_join < joined_at:
+            self.links[identity_key] = replace(current, screened_join=joined_at)
 
     def mark_active(self, member_id: str, at: datetime) -> bool:
         member = self.profiles.get(member_id)

@@ -9,14 +9,14 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from test_onboarding_domain import ADA, NOW, World
+from test_onboarding_domain import ADA, NOW, World, discord_join, screening_passed
 
 from memberflow.errors import PermanentRefusal
 from memberflow.events import MemberErased
 from memberflow.models import MemberIdentity, Platform
 from memberflow.onboarding import consent
 from memberflow.onboarding.erasure import erase_member
-from memberflow.onboarding.join import OPT_IN
+from memberflow.onboarding.join import OPT_IN, complete_screening
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.privacy import email_key, email_suppression_name, identity_suppression_name, keyed_hash, subscriber_hash
 from memberflow.trace import ERASURE_REQUESTS, Outcome, Step, email_subject, erased_subject, identity_subject
@@ -179,6 +179,21 @@ def test_activity_of_an_erased_identity_is_not_noted_again(world):
     later = at(active(join.event.identity), ERASED_AT + timedelta(days=1))
     assert world.activity(later) == {"result": "activity_dropped_after_erasure"}
     assert world.members.links == {}
+
+
+def test_a_membership_screening_pass_received_before_the_erasure_onboards_nobody_and_stores_nothing(world):
+    held = at(discord_join(ADA, consent=True, screening=True), NOW)
+    assert world.join(held) == {"result": "awaiting_screening"}
+    late_pass = at(screening_passed(), NOW + timedelta(minutes=30))  # queued before the erasure, handled after it
+    erase(world, erasure())
+    calls = len(world.mailing_list.calls)
+
+    assert complete_screening(late_pass, world.deps) == {"result": "dropped_after_erasure"}
+
+    assert len(world.mailing_list.calls) == calls and ADA not in world.mailing_list.members
+    assert world.members.profiles == {} and world.members.links == {}  # no screening state written back either
+    kept = world.suppressions.find(identity_suppression_name(held.event.identity.key))
+    assert (Step.SKIPPED, Outcome.SKIPPED) in world.trace.steps(erased_subject(kept.key))
 
 
 def test_mailchimp_failing_leaves_everything_for_the_retry(world):

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from memberflow.config import IntakeSettings
-from memberflow.events import ConsentGiven, MemberActive, MemberJoined, MemberVerified
+from memberflow.events import ConsentGiven, MemberActive, MemberJoined, MemberScreeningPassed, MemberVerified
 from memberflow.intake.registry import build_registry
 from memberflow.intake.service import IntakeResponse, accept_webhook
 from memberflow.models import MemberIdentity, Platform
@@ -198,6 +198,89 @@ def test_discord_message_create_becomes_member_active(intake: Intake) -> None:
     )
 
 
+def test_discord_member_add_in_membership_screening_is_a_join_held_for_screening(intake: Intake) -> None:
+    body = sample("discord_member_add")["body"]
+    body["member"]["pending"] = True
+
+    intake.deliver_sample("discord_member_add", body=body)
+
+    event = intake.queued_event()
+    assert isinstance(event, MemberJoined) and event.screening_pending is True
+
+
+def test_discord_member_add_without_pending_is_not_held(intake: Intake) -> None:
+    intake.deliver_sample("discord_member_add")
+
+    event = intake.queued_event()
+    assert isinstance(event, MemberJoined) and event.screening_pending is False
+
+
+def test_discord_member_update_after_screening_becomes_member_screening_passed(intake: Intake) -> None:
+    answer = intake.deliver_sample("discord_member_update")
+
+    assert answer.body["idempotency_key"] == f"discord:{GUILD}:d1a1a4cdd5479bd7cc2625e4b03ec202"
+    assert intake.queued_event() == MemberScreeningPassed(
+        identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
+        joined_at=datetime(2024, 11, 14, 22, 13, 20, 861000, tzinfo=UTC),
+        passed_at=datetime(2024, 11, 14, 22, 16, 2, 118000, tzinfo=UTC),
+    )
+
+
+def test_discord_newsletter_signup_is_an_unverified_join_with_consent_for_the_same_identity(intake: Intake) -> None:
+    answer = intake.deliver_sample("discord_newsletter_signup")
+
+    assert answer.body["idempotency_key"] == f"discord:{GUILD}:1306713011234567890"
+    assert intake.queued_event() == MemberJoined(
+        identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
+        email="jane.doe@example.com",
+        name="Jane Doe",
+        username="janedoe",
+        joined_at=datetime(2024, 11, 14, 22, 13, 20, 861000, tzinfo=UTC),
+        marketing_consent=True,
+        email_verified=False,
+    )
+
+
+def test_discord_newsletter_signup_without_consent_is_ignored_and_the_address_not_queued(intake: Intake) -> None:
+    body = sample("discord_newsletter_signup")["body"]
+    body["member"]["marketing_consent"] = False
+
+    answer = intake.deliver_sample("discord_newsletter_signup", body=body)
+
+    assert answer.body["status"] == "ignored"
+    assert intake.queue.sent == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda member: member.update(email="not an address"), "member.email"),
+        (lambda member: member.update(marketing_consent="yes"), "member.marketing_consent"),
+        (lambda member: member.update(pending="no"), "member.pending"),
+    ],
+)
+def test_discord_newsletter_signup_with_a_bad_field_is_a_400_naming_it(intake: Intake, change: Any, field: str) -> None:
+    body = sample("discord_newsletter_signup")["body"]
+    change(body["member"])
+
+    answer = intake.deliver_sample("discord_newsletter_signup", body=body)
+
+    assert answer.status == 400
+    assert field in [problem["field"] for problem in answer.body["problems"]]
+    assert intake.queue.sent == []
+
+
+def test_discord_reaction_add_becomes_member_active(intake: Intake) -> None:
+    answer = intake.deliver_sample("discord_reaction_add")
+
+    assert answer.body["idempotency_key"] == f"discord:{GUILD}:c647b593621d62274cda2125db432c1c"
+    assert intake.queued_event() == MemberActive(
+        identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
+        activity="reaction",
+        active_at=datetime(2024, 11, 14, 22, 31, 40, 250000, tzinfo=UTC),
+    )
+
+
 def test_discord_relay_ping_is_answered_with_pong(intake: Intake) -> None:
     answer = intake.deliver("discord", {"version": 1, "id": "p-1", "type": "PING"})
 
@@ -264,6 +347,10 @@ def without(body: dict[str, Any], path: str) -> dict[str, Any]:
         ("discord_member_add", "member.user.id"),
         ("discord_member_add", "guild_id"),
         ("discord_message_create", "message.author"),
+        ("discord_member_update", "member.joined_at"),
+        ("discord_reaction_add", "reaction.user"),
+        ("discord_newsletter_signup", "member.email"),
+        ("discord_newsletter_signup", "member.marketing_consent"),
         ("generic_member_joined", "member.id"),
         ("generic_member_joined", "occurred_at"),
     ],
@@ -417,6 +504,10 @@ def test_a_form_encoded_body_where_json_is_expected_is_a_415(intake: Intake) -> 
         ("slack_message", lambda body: body.update(type="app_rate_limited")),
         ("discord_member_add", lambda body: body["member"]["user"].update(bot=True)),
         ("discord_message_create", lambda body: body["message"]["author"].update(bot=True)),
+        ("discord_member_update", lambda body: body["member"]["user"].update(bot=True)),
+        ("discord_member_update", lambda body: body["member"].update(pending=True)),
+        ("discord_reaction_add", lambda body: body["reaction"]["user"].update(bot=True)),
+        ("discord_newsletter_signup", lambda body: body["member"]["user"].update(bot=True)),
         ("discourse_user_created", lambda body: body["user"].update(id=-2)),
         ("discourse_post_created", lambda body: body["post"].update(post_type=3)),
     ],

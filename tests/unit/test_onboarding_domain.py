@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 
 from memberflow.errors import ForgottenAddress, PermanentRefusal
+from memberflow.events import MemberJoined, MemberScreeningPassed
 from memberflow.members import member_id_for
-from memberflow.models import Platform
+from memberflow.models import MemberIdentity, Platform
 from memberflow.onboarding.activity import record_activity
 from memberflow.onboarding.drip import DripDeps, DripReport, drip_tag, send_due_drip_steps
-from memberflow.onboarding.join import OPT_IN, OPT_IN_FIRST_CHECK, OnboardingDeps, onboard_member
+from memberflow.onboarding.join import OPT_IN, OPT_IN_FIRST_CHECK, OnboardingDeps, complete_screening, onboard_member
 from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
 from memberflow.onboarding.welcome import DRIP
 from memberflow.pipeline.envelope import QueuedEvent
@@ -384,3 +385,148 @@ def test_activity_racing_a_join_that_links_the_identity_meanwhile_still_counts(w
     finally:
         members.link = real_link  # type: ignore[method-assign]
     assert members.get(member_id_for(ada.event.identity, ADA)).activated_at is not None
+
+
+# -- Discord: membership screening and /newsletter ---------------------------------------------------------------
+
+GUILD = "g1"
+
+
+def discord_join(
+    email: str | None,
+    *,
+    user_id: str = "u-discord",
+    consent: bool = False,
+    screening: bool = False,
+    verified: bool = True,
+    key: str = "join",
+    at=JOINED,
+) -> QueuedEvent:
+    """What intake makes of the relay's GUILD_MEMBER_ADD (verified=False: a NEWSLETTER_SIGNUP)."""
+    identity = MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id=user_id)
+    event = MemberJoined(
+        identity=identity,
+        email=email,
+        username="ada",
+        joined_at=at,
+        marketing_consent=consent,
+        email_verified=verified,
+        screening_pending=screening,
+    )
+    return QueuedEvent(
+        idempotency_key=f"discord:{GUILD}:{key}", correlation_id=f"c-{key}", source="discord", event=event
+    )
+
+
+def signup(
+    email: str = ADA, *, user_id: str = "u-discord", screening: bool = False, key: str = "signup"
+) -> QueuedEvent:
+    return discord_join(email, user_id=user_id, consent=True, screening=screening, verified=False, key=key)
+
+
+def screening_passed(user_id: str = "u-discord", *, joined_at=JOINED, key: str = "passed") -> QueuedEvent:
+    identity = MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id=user_id)
+    event = MemberScreeningPassed(identity=identity, joined_at=joined_at, passed_at=joined_at + timedelta(minutes=3))
+    return QueuedEvent(
+        idempotency_key=f"discord:{GUILD}:{key}", correlation_id=f"c-{key}", source="discord", event=event
+    )
+
+
+def pass_screening(world: World, queued: QueuedEvent) -> dict[str, str]:
+    return complete_screening(queued, world.deps)
+
+
+def discord_identity(user_id: str = "u-discord") -> str:
+    return MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id=user_id).key
+
+
+def test_member_in_screening_is_stored_but_not_onboarded_until_they_pass_it(world):
+    held = world.join(discord_join(ADA, consent=True, screening=True))
+
+    assert held == {"result": "awaiting_screening"}
+    assert world.mailing_list.calls == [] and world.status() is None
+    assert world.members.get(ada_id_for_discord()).email == ADA  # stored
+    assert (Step.SKIPPED, Outcome.SKIPPED) in world.steps()
+
+    passed = pass_screening(world, screening_passed())
+
+    # The address came from the member, not from Discord: consent leads to double opt-in, never a direct subscribe.
+    assert passed == {"result": "awaiting_opt_in", "status": "pending"}
+    assert world.status() == "pending" and world.mailing_list.journeys == []
+    assert (Step.SCREENING_PASSED, Outcome.OK) in world.steps()
+    assert world.due(OPT_IN, NOW + OPT_IN_FIRST_CHECK) == [ada_id_for_discord()]
+
+
+def test_a_pass_handled_before_its_join_lets_the_join_onboard_at_once(world):
+    early = pass_screening(world, screening_passed())
+    joined_later = world.join(signup(screening=True))
+
+    assert early == {"result": "screening_noted_for_unknown_member"}
+    assert joined_later == {"result": "awaiting_opt_in", "status": "pending"}
+
+
+def test_a_pass_for_a_member_never_held_changes_nothing(world):
+    world.join(discord_join(ADA, consent=False))
+    calls = list(world.mailing_list.calls)
+
+    assert pass_screening(world, screening_passed()) == {"result": "not_in_screening"}
+    assert world.mailing_list.calls == calls
+
+
+def test_a_member_who_joins_again_is_held_again_until_the_new_join_passes(world):
+    later = JOINED + 5 * DAY
+    world.join(discord_join(None, screening=True))
+    pass_screening(world, screening_passed())
+    world.join(discord_join(None, screening=True, at=later, key="join-again"))
+
+    assert world.join(signup()) == {"result": "awaiting_screening"}
+    assert pass_screening(world, screening_passed(key="old-pass-again")) == {"result": "awaiting_screening"}
+    assert pass_screening(world, screening_passed(joined_at=later, key="new-pass"))["status"] == "pending"
+
+
+def test_newsletter_signup_of_a_discord_member_without_email_gets_double_opt_in_for_the_same_identity(world):
+    world.join(discord_join(None))
+    result = world.join(signup())
+
+    assert result == {"result": "awaiting_opt_in", "status": "pending"}
+    assert world.status() == "pending" and world.mailing_list.journeys == []
+    # The Discord identity now names the member with the address: activity and later joins find them.
+    assert world.members.link(discord_identity()).member_id == ada_id_for_discord()
+    member = world.members.get(ada_id_for_discord())
+    assert member.identities == [discord_identity()] and member.marketing_consent
+    world.mailing_list.members[ADA] = "subscribed"  # the member confirmed the opt-in email
+    assert world.run(NOW + OPT_IN_FIRST_CHECK).opt_ins_confirmed == 1
+    assert world.mailing_list.journeys == [ADA]
+
+
+def test_a_signup_while_the_member_is_in_screening_waits_for_the_pass(world):
+    world.join(discord_join(None, screening=True))
+
+    assert world.join(signup()) == {"result": "awaiting_screening"}
+    assert world.status() is None
+    assert pass_screening(world, screening_passed()) == {"result": "awaiting_opt_in", "status": "pending"}
+
+
+def test_activity_before_the_signup_counts_so_the_confirmed_member_skips_the_drip(world):
+    world.join(discord_join(None))
+    identity = MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="u-discord")
+    assert world.activity(active(identity)) == {"result": "activated"}
+
+    world.join(signup())
+    world.mailing_list.members[ADA] = "subscribed"
+    world.run(NOW + OPT_IN_FIRST_CHECK)
+
+    assert world.members.get(ada_id_for_discord()).activated_at is not None
+    assert world.mailing_list.journeys == [ADA]
+    assert world.due(DRIP, NOW + 30 * DAY) == []
+
+
+def test_a_join_without_email_after_the_signup_stays_with_the_member_who_gave_an_address(world):
+    world.join(signup())
+    world.join(discord_join(None, key="redelivered-join"))
+
+    assert world.members.link(discord_identity()).member_id == ada_id_for_discord()
+
+
+def ada_id_for_discord() -> str:
+    return member_id_for(MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="u-discord"), ADA)

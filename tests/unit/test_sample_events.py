@@ -33,6 +33,13 @@ def test_every_webhook_source_has_sample_deliveries(source):
     )
 
 
+def test_the_demo_scenario_is_what_its_generator_builds():
+    """events/demo/scenario.json is generated: `python -m memberflow_local.scenario > events/demo/scenario.json`."""
+    from memberflow_local.scenario import build_scenario
+
+    assert json.loads((EVENTS / "demo" / "scenario.json").read_text()) == build_scenario()
+
+
 @pytest.mark.parametrize("path", sorted((EVENTS / "webhooks").glob("*.json")), ids=lambda p: p.stem)
 def test_slack_and_discourse_samples_say_where_their_shape_comes_from(path):
     sample = json.loads(path.read_text())

@@ -4,7 +4,9 @@ deliver it. Regenerate with `python -m memberflow_local.scenario > events/demo/s
 The steps are grouped into scenes, the chapters `make demo` tells: the first step of a scene carries its title in
 `scene`; the steps after it, up to the next `scene`, belong to it.
 
-Bodies follow each platform's own payload format; signatures are added when the demo sends them.
+Bodies follow each platform's own payload format; signatures are added when the demo sends them. The Discord
+deliveries are built by the Discord relay's own payload functions (relays/discord), from stand-ins for the
+discord.py objects the relay would see.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
+
+from memberflow_discord_relay import payloads as relay
 
 START = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 SLACK_TEAM = "T0COMMUNITY"
@@ -256,43 +261,47 @@ class _Community:
         )
 
     # -- Discord relay -------------------------------------------------------------------------------------------
-    def discord_join(self, user_id: str, name: str, email: str | None, at: datetime, consent: bool) -> None:
-        member: dict[str, Any] = {
-            "user": {
-                "id": user_id,
-                "username": name.split()[0].lower() + user_id[-3:],
-                "global_name": name,
-                "bot": False,
-            },
-            "joined_at": _iso(at),
-        }
-        if email:
-            member.update({"email": email, "marketing_consent": consent})
-        body = {
-            "version": 1,
-            "id": f"member_add:{user_id}",
-            "type": "GUILD_MEMBER_ADD",
-            "guild_id": DISCORD_GUILD,
-            "occurred_at": _iso(at),
-            "member": member,
-        }
-        self.deliver("discord", body, f"discord member_add {user_id}")
+    def discord_join(
+        self, user_id: str, name: str, email: str | None, at: datetime, consent: bool, pending: bool = False
+    ) -> None:
+        body = relay.member_add(_discord_member(user_id, name, at, pending), now=at)
+        if email:  # collected by an onboarding step of the server's own, which the format allows
+            body["member"].update({"email": email, "marketing_consent": consent})
+        self.deliver("discord", body, f"discord member_add {user_id}" + (" (in screening)" if pending else ""))
+
+    def discord_screening_passed(self, user_id: str, name: str, joined: datetime, at: datetime) -> None:
+        body = relay.member_screening_passed(_discord_member(user_id, name, joined, False), now=at)
+        self.deliver("discord", body, f"discord member_update {user_id} (passed screening)")
+
+    def discord_newsletter(self, user_id: str, name: str, joined: datetime, email: str, at: datetime) -> None:
+        """The member submits the relay's /newsletter form: the address and the consent box ticked."""
+        interaction_id = 1310000000000000000 + self.random.randrange(10**12)
+        body = relay.newsletter_signup(interaction_id, _discord_member(user_id, name, joined, False), email, now=at)
+        self.deliver("discord", body, f"discord /newsletter {user_id}")
 
     def discord_message(self, user_id: str, message_id: str, at: datetime) -> None:
-        body = {
-            "version": 1,
-            "id": f"message:{message_id}",
-            "type": "MESSAGE_CREATE",
-            "guild_id": DISCORD_GUILD,
-            "occurred_at": _iso(at),
-            "message": {
-                "id": message_id,
-                "channel_id": "1187736602143985670",
-                "author": {"id": user_id, "username": "member" + user_id[-3:], "bot": False},
-                "timestamp": _iso(at),
-            },
-        }
-        self.deliver("discord", body, f"discord message {message_id}")
+        author = SimpleNamespace(id=int(user_id), name="member" + user_id[-3:], bot=False)
+        message = SimpleNamespace(
+            id=int(message_id), guild=_DISCORD_GUILD, channel=SimpleNamespace(id=1187736602143985670), author=author
+        )
+        message.created_at = at
+        self.deliver("discord", relay.message_create(message, now=at), f"discord message {message_id}")
+
+
+_DISCORD_GUILD = SimpleNamespace(id=int(DISCORD_GUILD))
+
+
+def _discord_member(user_id: str, name: str, joined: datetime, pending: bool) -> SimpleNamespace:
+    """The attributes of discord.Member the relay reads."""
+    return SimpleNamespace(
+        id=int(user_id),
+        name=name.split()[0].lower() + user_id[-3:],
+        global_name=name,
+        bot=False,
+        guild=_DISCORD_GUILD,
+        joined_at=joined,
+        pending=pending,
+    )
 
 
 def _json_headers(agent: str) -> dict[str, str]:
@@ -425,14 +434,7 @@ def build_scenario() -> dict[str, Any]:
     )
     c.deliver(
         "discord",
-        {
-            "version": 1,
-            "id": "member_add:replayed",
-            "type": "GUILD_MEMBER_ADD",
-            "guild_id": DISCORD_GUILD,
-            "occurred_at": _iso(START),
-            "member": {"user": {"id": "999", "username": "replayer", "bot": False}, "joined_at": _iso(START)},
-        },
+        relay.member_add(_discord_member("999", "Replayer", START, False), now=START),
         "Discord relay delivery replayed 10 minutes later",
         signed_seconds_ago=600,
         expect=401,
@@ -466,6 +468,24 @@ def build_scenario() -> dict[str, Any]:
             active.add(email)
     c.steps.append({"kind": "drain"})
 
+    # Discord gives bots no addresses: a member asks for the newsletter with the relay's /newsletter command.
+    c.scene("On Discord, a member passes membership screening, signs up with /newsletter and confirms by email")
+    discord_reader, discord_reader_id, discord_joined = "nova.quinn@example.org", "1187736602143977001", c.when(1.2)
+    c.discord_join(discord_reader_id, "Nova Quinn", None, discord_joined, False, pending=True)
+    c.steps.append({"kind": "drain"})
+    c.discord_screening_passed(discord_reader_id, "Nova Quinn", discord_joined, discord_joined + timedelta(minutes=4))
+    c.discord_newsletter(
+        discord_reader_id, "Nova Quinn", discord_joined, discord_reader, discord_joined + timedelta(minutes=9)
+    )
+    c.steps.append(
+        {
+            "kind": "confirm_opt_in",
+            "email": discord_reader,
+            "note": f"{discord_reader} clicks the link in Mailchimp's opt-in email",
+        }
+    )
+    welcomed_after_opt_in.add(discord_reader)
+
     c.scene("Double opt-in confirmed")
     confirmers = [confirming, both_email, discourse_members[1][2], discourse_members[2][2]]
     for email in confirmers:
@@ -476,8 +496,8 @@ def build_scenario() -> dict[str, Any]:
         welcomed_after_opt_in.add(email)
 
     # Drip runs 1, 3 and 7 days (and an hour) after the demo's joins were processed: steps 1, 2 and 3 for every
-    # inactive member welcomed then. Members who confirmed the opt-in are welcomed by the first run and start the
-    # drip then: 2 steps.
+    # inactive member welcomed then. Members who confirmed the opt-in (the Discord reader too) are welcomed by the
+    # first run and start the drip then: 2 steps.
     c.scene("The onboarding drip runs on days 1, 3 and 7")
     for days in (1.04, 3.04, 7.04):
         c.steps.append({"kind": "schedule", "name": "DripSchedule", "after_days": days})
@@ -487,10 +507,18 @@ def build_scenario() -> dict[str, Any]:
     c.subscribed = welcomed_at_once | welcomed_after_opt_in
     return {
         "description": "A week in a small community: joins on Slack, Discourse and Discord, consent and no consent, "
-        "forum addresses confirmed and consent given later, an earlier unsubscriber, double opt-ins, duplicates, "
-        "a forged, a malformed and a replayed request, activity, and the onboarding drip.",
+        "forum addresses confirmed and consent given later, an earlier unsubscriber, double opt-ins, a Discord "
+        "member's /newsletter sign-up after membership screening, duplicates, a forged, a malformed and a replayed "
+        "request, activity, and the onboarding drip.",
         "steps": c.steps_with_scenes(),
-        "trace_examples": [sorted(c.subscribed)[0], slack_members[1][1], unsubscriber, confirming, failing],
+        "trace_examples": [
+            sorted(c.subscribed)[0],
+            slack_members[1][1],
+            unsubscriber,
+            confirming,
+            discord_reader,
+            failing,
+        ],
         "expected": {
             "subscribed": sorted(c.subscribed),
             "pending": sorted(pending - {unsubscriber, failing}),

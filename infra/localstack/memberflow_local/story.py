@@ -31,7 +31,7 @@ class Story:
             self.line(part)
 
     def scene(self, number: int, total: int, title: str) -> None:
-        heading = f"{number}/{total}"
+        heading = f"{number}/{total} "  # at least one space before the title, however many scenes
         self.line()
         for text in textwrap.wrap(
             title, TEXT_WIDTH, initial_indent=f"{heading:<{len(INDENT)}}", subsequent_indent=INDENT

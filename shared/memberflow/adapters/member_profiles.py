@@ -3,13 +3,14 @@
 - `MEMBER#<member id>` / `PROFILE`: the member (member id = hash of the email, or the platform identity when the
   platform gives no email). The drip's due-work state lives on it too (see `due_work`).
 - `IDENTITY#<platform:workspace:user>` / `LINK`: which member a platform user is, so activity events (which carry
-  only the platform's user id) find their member.
+  only the platform's user id) find their member; and their membership screening (the join held, the latest join
+  that passed).
 - `SUPPRESSED#<keyed hash>` / `SUPPRESSION`: someone who asked to be forgotten (see `suppressions`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memberflow.adapters.due_work import DUE_ATTRIBUTE, QUEUE_ATTRIBUTE, member_pk
@@ -118,7 +119,13 @@ class DynamoMemberRepository:
         item = self._table.get_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ConsistentRead=True).get("Item")
         if not item:
             return None
-        return IdentityLink(identity_key, item.get("member_id"), as_datetime(item.get("last_active_at")))
+        return IdentityLink(
+            identity_key,
+            item.get("member_id"),
+            as_datetime(item.get("last_active_at")),
+            screening_since=as_datetime(item.get("screening_since")),
+            screened_join=as_datetime(item.get("screened_join")),
+        )
 
     def save_link(self, identity_key: str, member_id: str) -> None:
         self._table.update_item(
@@ -137,6 +144,23 @@ class DynamoMemberRepository:
             ReturnValues="ALL_NEW",
         )
         return answer.get("Attributes", {}).get("member_id")
+
+    def hold_for_screening(self, identity_key: str, joined_at: datetime) -> None:
+        self._keep_latest(identity_key, "screening_since", joined_at)
+
+    def pass_screening(self, identity_key: str, joined_at: datetime) -> None:
+        self._keep_latest(identity_key, "screened_join", joined_at)
+
+    def _keep_latest(self, identity_key: str, attribute: str, at: datetime) -> None:
+        """Set a join time on the link unless a later one is there (redeliveries and old joins change nothing).
+        Times are stored as UTC ISO strings, which sort as the times do."""
+        update_if(
+            self._table,
+            Key={"pk": identity_pk(identity_key), "sk": LINK},
+            UpdateExpression=f"SET {attribute} = :t",
+            ConditionExpression=f"attribute_not_exists({attribute}) OR {attribute} < :t",
+            ExpressionAttributeValues={":t": at.astimezone(UTC).isoformat()},
+        )
 
     def claim_journey(self, member_id: str, now: datetime, lease: timedelta) -> bool:
         """Claim the right to start the welcome journey. The claim is a lease, so a crash between claim and

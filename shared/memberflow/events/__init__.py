@@ -12,6 +12,7 @@ from memberflow.events.members import (
     MemberErased,
     MemberEvent,
     MemberJoined,
+    MemberScreeningPassed,
     MemberVerified,
 )
 
@@ -25,6 +26,7 @@ CATALOG = EventCatalog(
         EventType("member_erased", MemberErased, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("member_verified", MemberVerified, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("consent_given", ConsentGiven, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("member_screening_passed", MemberScreeningPassed, destination=MEMBER_EVENTS, consumer="onboarding"),
     ]
 )
 
@@ -40,5 +42,6 @@ __all__ = [
     "MemberErased",
     "MemberEvent",
     "MemberJoined",
+    "MemberScreeningPassed",
     "MemberVerified",
 ]

@@ -1,5 +1,5 @@
-"""Member events: someone joined a platform, proved their address, agreed to marketing email later, took part
-(a message, a post, a reaction), or asked to be forgotten."""
+"""Member events: someone joined a platform, passed its membership screening, proved their address, agreed to
+marketing email later, took part (a message, a post, a reaction), or asked to be forgotten."""
 
 from __future__ import annotations
 
@@ -45,11 +45,15 @@ class MemberJoined(MemberAccountEvent):
     marketing_consent: bool = False
     """True only when the source says the member agreed to marketing email."""
     email_verified: bool = True
-    """False when the platform has not confirmed the address yet (a Discourse signup, until `user_confirmed_email`):
-    consent then leads to double opt-in, never to a direct subscribe."""
+    """False when the platform has not confirmed the address yet (a Discourse signup, until `user_confirmed_email`;
+    an address a Discord member typed into the relay's /newsletter form): consent then leads to double opt-in, never
+    to a direct subscribe."""
     awaiting_approval: bool = False
     """True when the platform must approve the member first (a forum that approves sign-ups): the member is
     stored, and onboarded when the platform's approval arrives as a join of its own."""
+    screening_pending: bool = False
+    """The platform holds the member in membership screening (Discord's `pending`): they are stored, and onboarded
+    only once a `member_screening_passed` for this join arrives."""
 
 
 class MemberVerified(MemberAccountEvent):
@@ -66,6 +70,15 @@ class ConsentGiven(MemberAccountEvent):
 
     type: Literal["consent_given"] = "consent_given"
     email: str = Field(min_length=3)
+
+
+class MemberScreeningPassed(MemberEvent):
+    """The member passed the platform's membership screening (Discord: a member update with `pending` false)."""
+
+    type: Literal["member_screening_passed"] = "member_screening_passed"
+    joined_at: Moment
+    """The join that passed: a member who left and joined again is screened again."""
+    passed_at: Moment
 
 
 class MemberActive(MemberEvent):

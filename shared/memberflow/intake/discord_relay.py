@@ -1,16 +1,18 @@
-"""Deliveries from our Discord relay bot (format in docs/discord-relay.md): member joins and messages, which
-Discord only publishes on the Gateway, forwarded as Ed25519-signed JSON.
+"""Deliveries from our Discord relay bot (format in docs/discord-relay.md, the bot in relays/discord): member joins,
+screening passes, messages and reactions, which Discord only publishes on the Gateway, and /newsletter sign-ups,
+forwarded as Ed25519-signed JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool
 
 from memberflow import signatures
-from memberflow.events import MemberActive, MemberJoined
+from memberflow.events import MemberActive, MemberJoined, MemberScreeningPassed
 from memberflow.intake.errors import build, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
 from memberflow.models import Platform
@@ -43,6 +45,8 @@ class DiscordMember(BaseModel):
     """Only when the relay learnt it elsewhere (e.g. an onboarding form): Discord never gives bots emails."""
     marketing_consent: StrictBool | None = None
     """Only a JSON true is consent; "yes" or 1 are refused with a 400 rather than read as consent."""
+    pending: StrictBool = False
+    """Discord's membership screening: true until the member accepted the server's rules."""
 
 
 class DiscordAuthor(BaseModel):
@@ -68,6 +72,36 @@ class RelayMessageCreate(RelayEvent):
     message: DiscordMessage
 
 
+class RelayMemberUpdate(RelayEvent):
+    """Sent by the relay when a member passes membership screening (`pending` turned false)."""
+
+    type: Literal["GUILD_MEMBER_UPDATE"]
+    member: DiscordMember
+
+
+class DiscordReaction(BaseModel):
+    message_id: Snowflake = Field(min_length=1)
+    channel_id: Snowflake = Field(min_length=1)
+    user: DiscordAuthor
+
+
+class RelayReactionAdd(RelayEvent):
+    type: Literal["MESSAGE_REACTION_ADD"]
+    reaction: DiscordReaction
+
+
+class SignupMember(DiscordMember):
+    email: str = Field(min_length=1)
+    """What the member typed into the /newsletter form: unverified until they confirm Mailchimp's opt-in email."""
+    marketing_consent: StrictBool
+    """The form's consent box: only true signs the member up."""
+
+
+class RelayNewsletterSignup(RelayEvent):
+    type: Literal["NEWSLETTER_SIGNUP"]
+    member: SignupMember
+
+
 class DiscordRelaySource:
     name = "discord"
     secret_key = "discord_relay_public_key"
@@ -85,6 +119,12 @@ class DiscordRelaySource:
             return _member_add(validate(RelayMemberAdd, payload))
         if kind == "MESSAGE_CREATE":
             return _message_create(validate(RelayMessageCreate, payload))
+        if kind == "GUILD_MEMBER_UPDATE":
+            return _member_update(validate(RelayMemberUpdate, payload))
+        if kind == "MESSAGE_REACTION_ADD":
+            return _reaction_add(validate(RelayReactionAdd, payload))
+        if kind == "NEWSLETTER_SIGNUP":
+            return _newsletter_signup(validate(RelayNewsletterSignup, payload))
         header = validate(RelayHeader, payload)
         if header.type == "PING":
             return Reply({"type": "PONG"})
@@ -93,9 +133,23 @@ class DiscordRelaySource:
 
 
 def _member_add(delivery: RelayMemberAdd) -> Interpretation:
-    member = delivery.member
-    if member.user.bot:
+    if delivery.member.user.bot:
         return Ignored("bot users are not members")
+    return _join(delivery, marketing_consent=bool(delivery.member.marketing_consent))
+
+
+def _newsletter_signup(delivery: RelayNewsletterSignup) -> Interpretation:
+    """A member asked for the newsletter: a join with the address they typed, consent and an unverified address,
+    so they get Mailchimp's double opt-in and no marketing mail before they confirm it."""
+    if delivery.member.user.bot:
+        return Ignored("bot users are not members")
+    if not delivery.member.marketing_consent:
+        return Ignored("newsletter sign-up without consent: nothing to do")
+    return _join(delivery, marketing_consent=True, email_verified=False)
+
+
+def _join(delivery: RelayMemberAdd | RelayNewsletterSignup, **consent: bool) -> Accepted:
+    member = delivery.member
     joined = build(
         MemberJoined,
         {
@@ -111,21 +165,64 @@ def _member_add(delivery: RelayMemberAdd) -> Interpretation:
         name=member.user.global_name or None,
         username=member.user.username,
         joined_at=member.joined_at,
-        marketing_consent=bool(member.marketing_consent),
+        screening_pending=member.pending,
+        **consent,
     )
     return Accepted(joined, _idempotency_key(delivery))
 
 
+def _member_update(delivery: RelayMemberUpdate) -> Interpretation:
+    member = delivery.member
+    if member.user.bot:
+        return Ignored("bot users are not members")
+    if member.pending:
+        return Ignored("the member is still in membership screening")
+    passed = build(
+        MemberScreeningPassed,
+        {
+            "identity": "member.user.id",
+            "identity.workspace": "guild_id",
+            "joined_at": "member.joined_at",
+            "passed_at": "occurred_at",
+        },
+        identity=_identity(delivery.guild_id, member.user.id),
+        joined_at=member.joined_at,
+        passed_at=delivery.occurred_at,
+    )
+    return Accepted(passed, _idempotency_key(delivery))
+
+
 def _message_create(delivery: RelayMessageCreate) -> Interpretation:
-    author = delivery.message.author
+    message = delivery.message
+    return _activity(
+        delivery, message.author, "message", message.timestamp, fields=("message.author.id", "message.timestamp")
+    )
+
+
+def _reaction_add(delivery: RelayReactionAdd) -> Interpretation:
+    # Discord gives reactions no time of their own: when the relay saw it.
+    return _activity(
+        delivery, delivery.reaction.user, "reaction", delivery.occurred_at, fields=("reaction.user.id", "occurred_at")
+    )
+
+
+def _activity(
+    delivery: RelayEvent,
+    author: DiscordAuthor,
+    activity: Literal["message", "reaction"],
+    at: datetime,
+    *,
+    fields: tuple[str, str],
+) -> Interpretation:
+    """Activity by `author` at `at`; `fields` name where the author's id and the time came from in the delivery."""
     if author.bot:
-        return Ignored("bot messages are not member activity")
+        return Ignored(f"bot {activity}s are not member activity")
     active = build(
         MemberActive,
-        {"identity": "message.author.id", "identity.workspace": "guild_id", "active_at": "message.timestamp"},
+        {"identity": fields[0], "identity.workspace": "guild_id", "active_at": fields[1]},
         identity=_identity(delivery.guild_id, author.id),
-        activity="message",
-        active_at=delivery.message.timestamp,
+        activity=activity,
+        active_at=at,
     )
     return Accepted(active, _idempotency_key(delivery))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from memberflow.onboarding.activity import record_activity
 from memberflow.onboarding.erasure import erase_member
-from memberflow.onboarding.join import OnboardingDeps, give_consent, onboard_member, verify_member
+from memberflow.onboarding.join import OnboardingDeps, complete_screening, give_consent, onboard_member, verify_member
 from memberflow.pipeline.envelope import QueuedEvent
 
 CONSUMER = "onboarding"
@@ -37,4 +37,5 @@ def handlers(deps_for: Callable[[], OnboardingDeps]) -> Mapping[str, Callable[[Q
         "member_erased": lambda queued: erase_member(queued, deps_for()),
         "member_verified": lambda queued: verify_member(queued, deps_for()),
         "consent_given": lambda queued: give_consent(queued, deps_for()),
+        "member_screening_passed": lambda queued: complete_screening(queued, deps_for()),
     }

@@ -1,6 +1,7 @@
 """A member who joined lands in Mailchimp with the right status, merge fields and tags, starts the welcome journey
 once, and enters the drip until they take part. A platform that proves the member's address later, or consent
-given after joining, moves the member on by the same consent rules."""
+given after joining, moves the member on by the same consent rules. A member the platform holds in membership
+screening is stored and onboarded once they pass it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from memberflow.errors import ComplianceState, ForgottenAddress, PermanentRefusal
-from memberflow.events import ConsentGiven, MemberAccountEvent, MemberJoined, MemberVerified
-from memberflow.members import MemberJoin, MemberRecord, member_id_for
+from memberflow.events import (
+    ConsentGiven,
+    MemberAccountEvent,
+    MemberEvent,
+    MemberJoined,
+    MemberScreeningPassed,
+    MemberVerified,
+)
+from memberflow.members import IdentityLink, MemberJoin, MemberRecord, member_id_for
 from memberflow.onboarding import consent
 from memberflow.onboarding.consent import Facts
 from memberflow.onboarding.forgotten import drop_if_erased_later, latest_erasure
@@ -18,7 +26,7 @@ from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.ports import DueWorkIndex, ListMember, MailingList, MemberRepository, SuppressionList
-from memberflow.trace import ErasableTrace, Outcome, Step, StepRecorder
+from memberflow.trace import ErasableTrace, Outcome, Step, StepRecorder, email_subject, identity_subject
 
 OPT_IN = "opt-in"
 """The due-work queue of members who must confirm double opt-in."""
@@ -44,7 +52,11 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     if forgotten is None:
         return {"result": "dropped_after_erasure"}
     step = StepRecorder.for_event(deps.trace, queued)
-    member = _remember_member(event, queued, deps, consented=event.marketing_consent, verified=event.email_verified)
+    if event.screening_pending:
+        deps.members.hold_for_screening(event.identity.key, utc(event.joined_at))
+    member, link = _remember_member(
+        event, queued, deps, consented=event.marketing_consent, verified=event.email_verified
+    )
 
     if event.awaiting_approval:
         step(
@@ -53,6 +65,13 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
             f"{event.identity.platform} must approve the member first: stored, onboarded once approved",
         )
         return {"result": "awaiting_approval"}
+    if link and link.in_screening:  # this join, or an earlier one of this platform identity that is still held
+        step(
+            Step.SKIPPED,
+            Outcome.SKIPPED,
+            f"{event.identity.platform} membership screening not passed yet: stored, onboarded once it is passed",
+        )
+        return {"result": "awaiting_screening"}
     if not event.email:
         step(Step.SKIPPED, Outcome.SKIPPED, f"{event.identity.platform} gave no email: stored, not added to Mailchimp")
         return {"result": "stored_without_email"}
@@ -75,7 +94,7 @@ def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         return {"result": "dropped_after_erasure"}
     step = StepRecorder.for_event(deps.trace, queued)
     onboarded = _onboarded(deps.members.get(member_id_for(event.identity, event.email)))
-    member = _remember_member(event, queued, deps, consented=event.marketing_consent, verified=True)
+    member, _ = _remember_member(event, queued, deps, consented=event.marketing_consent, verified=True)
     if not onboarded:
         step(
             Step.SKIPPED,
@@ -99,7 +118,7 @@ def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         return {"result": "dropped_after_erasure"}
     step = StepRecorder.for_event(deps.trace, queued)
     known = deps.members.get(member_id_for(event.identity, event.email))
-    member = _remember_member(event, queued, deps, consented=True, verified=False)
+    member, _ = _remember_member(event, queued, deps, consented=True, verified=False)
     if known is not None and not _onboarded(known):
         step(
             Step.SKIPPED,
@@ -112,7 +131,49 @@ def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     return _settle(event, event.email, member, facts, deps, step, tag=known is None, forgotten_before=forgotten)
 
 
-def _forgotten(queued: QueuedEvent, event: MemberAccountEvent, deps: OnboardingDeps) -> bool | None:
+def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
+    """The member passed membership screening: onboard them with what their held joins told us, as a join would be.
+    Their address came from the member, not from the platform, so consent leads to double opt-in."""
+    event = queued.event
+    assert isinstance(event, MemberScreeningPassed)
+    forgotten = _forgotten(queued, event, deps)
+    if forgotten is None:
+        return {"result": "dropped_after_erasure"}
+    key = event.identity.key
+    # Written before the link is read; a join writes its hold before reading the link: whichever runs second sees
+    # the other, so a join and its pass handled at the same time still onboard the member (at least) once.
+    deps.members.pass_screening(key, utc(event.joined_at))
+    link = deps.members.link(key)
+    member = deps.members.get(link.member_id) if link and link.member_id else None
+    if member is None or link is None:
+        return {"result": "screening_noted_for_unknown_member"}  # the join, when it arrives, is onboarded at once
+    if link.screening_since is None:
+        return {"result": "not_in_screening"}  # e.g. a member the platform never held
+    step = StepRecorder.for_event(
+        deps.trace, queued, email_subject(member.email) if member.email else identity_subject(key)
+    )
+    if link.in_screening:
+        step(Step.SKIPPED, Outcome.SKIPPED, "a later join is still in membership screening: waiting for it")
+        return {"result": "awaiting_screening"}
+    step(Step.SCREENING_PASSED, Outcome.OK, f"passed {event.identity.platform} membership screening")
+    if not member.email:
+        step(Step.SKIPPED, Outcome.SKIPPED, f"{event.identity.platform} gave no email: stored, not added to Mailchimp")
+        return {"result": "stored_without_email"}
+    joined = MemberJoined(
+        identity=event.identity,
+        email=member.email,
+        name=member.name,
+        joined_at=member.joined_at,
+        marketing_consent=member.marketing_consent,
+        email_verified=False,
+    )
+    # The pass names the platform identity only; the address the member gave may have been erased before.
+    forgotten_before = forgotten or latest_erasure(deps.suppressions, member.email, None) is not None
+    facts = Facts(member.marketing_consent, False)
+    return _settle(joined, member.email, member, facts, deps, step, tag=True, forgotten_before=forgotten_before)
+
+
+def _forgotten(queued: QueuedEvent, event: MemberEvent, deps: OnboardingDeps) -> bool | None:
     """None when the event was received before the person's latest erasure (it is dropped); otherwise whether they
     asked to be forgotten before (a re-join then gets double opt-in at most)."""
     erasure = latest_erasure(deps.suppressions, event.email, event.identity.key)
@@ -192,11 +253,17 @@ def _settle(
 
 def _remember_member(
     event: MemberAccountEvent, queued: QueuedEvent, deps: OnboardingDeps, *, consented: bool, verified: bool
-) -> MemberRecord:
+) -> tuple[MemberRecord, IdentityLink | None]:
+    """Store what the platform said and link the platform identity to the member; the member and the link as they
+    are now."""
     link = deps.members.link(event.identity.key)
+    linked = link.member_id if link else None
+    # A join without an address belongs to the member this identity is already linked to (who may have given an
+    # address since, e.g. through the Discord relay's /newsletter); a join with one, to that address's member.
+    member_id = member_id_for(event.identity, event.email) if event.email or not linked else linked
     member = deps.members.record_join(
         MemberJoin(
-            member_id=member_id_for(event.identity, event.email),
+            member_id=member_id,
             identity_key=event.identity.key,
             platform=event.identity.platform.value,
             joined_at=utc(event.joined_at),
@@ -205,7 +272,7 @@ def _remember_member(
             name=event.name,
             marketing_consent=consented,
             address_verified=verified and bool(event.email),
-            active_before_join=link.last_active_at if link else None,
+            active_before_join=_activity_before_join(link, member_id, deps),
         )
     )
     deps.members.save_link(event.identity.key, member.member_id)
@@ -214,7 +281,18 @@ def _remember_member(
     if relinked and relinked.last_active_at and member.activated_at is None:
         deps.members.mark_active(member.member_id, relinked.last_active_at)
         member = deps.members.get(member.member_id) or member
-    return member
+    return member, relinked
+
+
+def _activity_before_join(link: IdentityLink | None, member_id: str, deps: OnboardingDeps) -> datetime | None:
+    """Activity seen from this identity before: noted on the link, or recorded on the member the identity was
+    linked to until now (a Discord member who took part before giving an address is already active)."""
+    if link is None:
+        return None
+    if link.last_active_at or not link.member_id or link.member_id == member_id:
+        return link.last_active_at
+    previous = deps.members.get(link.member_id)
+    return previous.last_active_at if previous else None
 
 
 def _upsert(
