@@ -128,6 +128,7 @@ KNOWN_TYPES = [
     "GUILD_MEMBER_UPDATE",
     "MESSAGE_CREATE",
     "MESSAGE_REACTION_ADD",
+    "NEWSLETTER_SIGNUP",
     "PING",
 ]
 SLACK_SUBTYPES = [None, "me_message", "thread_broadcast", "file_share", "bot_message", "message_changed", "bot_add"]
