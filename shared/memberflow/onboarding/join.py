@@ -59,22 +59,23 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     )
 
     if event.awaiting_approval:
-        step(
-            Step.SKIPPED,
-            Outcome.SKIPPED,
+        return _skip(
+            step,
             f"{event.identity.platform} must approve the member first: stored, onboarded once approved",
+            "awaiting_approval",
         )
-        return {"result": "awaiting_approval"}
     if link and link.in_screening:  # this join, or an earlier one of this platform identity that is still held
-        step(
-            Step.SKIPPED,
-            Outcome.SKIPPED,
+        return _skip(
+            step,
             f"{event.identity.platform} membership screening not passed yet: stored, onboarded once it is passed",
+            "awaiting_screening",
         )
-        return {"result": "awaiting_screening"}
     if not event.email:
-        step(Step.SKIPPED, Outcome.SKIPPED, f"{event.identity.platform} gave no email: stored, not added to Mailchimp")
-        return {"result": "stored_without_email"}
+        return _skip(
+            step,
+            f"{event.identity.platform} gave no email: stored, not added to Mailchimp",
+            "stored_without_email",
+        )
     # An address this platform proved earlier (its confirmation may arrive before the join) counts as verified.
     verified = event.email_verified or event.identity.key in member.verified_identities
     facts = Facts(event.marketing_consent, verified)
@@ -96,12 +97,11 @@ def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     onboarded = _onboarded(deps.members.get(member_id_for(event.identity, event.email)))
     member, _ = _remember_member(event, queued, deps, consented=event.marketing_consent, verified=True)
     if not onboarded:
-        step(
-            Step.SKIPPED,
-            Outcome.SKIPPED,
+        return _skip(
+            step,
             f"address verified by {event.identity.platform}: noted, acted on when the member is onboarded",
+            "verification_noted",
         )
-        return {"result": "verification_noted"}
     facts = Facts(event.marketing_consent, True)
     return _settle(event, event.email, member, facts, deps, step, tag=False, forgotten_before=forgotten)
 
@@ -120,12 +120,11 @@ def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     known = deps.members.get(member_id_for(event.identity, event.email))
     member, _ = _remember_member(event, queued, deps, consented=True, verified=False)
     if known is not None and not _onboarded(known):
-        step(
-            Step.SKIPPED,
-            Outcome.SKIPPED,
+        return _skip(
+            step,
             f"consent given on {event.identity.platform}: noted, acted on when the member is onboarded",
+            "consent_noted",
         )
-        return {"result": "consent_noted"}
     verified = event.identity.key in member.verified_identities
     facts = Facts(True, verified)
     return _settle(event, event.email, member, facts, deps, step, tag=known is None, forgotten_before=forgotten)
@@ -153,12 +152,14 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
         deps.trace, queued, email_subject(member.email) if member.email else identity_subject(key)
     )
     if link.in_screening:
-        step(Step.SKIPPED, Outcome.SKIPPED, "a later join is still in membership screening: waiting for it")
-        return {"result": "awaiting_screening"}
+        return _skip(step, "a later join is still in membership screening: waiting for it", "awaiting_screening")
     step(Step.SCREENING_PASSED, Outcome.OK, f"passed {event.identity.platform} membership screening")
     if not member.email:
-        step(Step.SKIPPED, Outcome.SKIPPED, f"{event.identity.platform} gave no email: stored, not added to Mailchimp")
-        return {"result": "stored_without_email"}
+        return _skip(
+            step,
+            f"{event.identity.platform} gave no email: stored, not added to Mailchimp",
+            "stored_without_email",
+        )
     joined = MemberJoined(
         identity=event.identity,
         email=member.email,
@@ -180,6 +181,12 @@ def _forgotten(queued: QueuedEvent, event: MemberEvent, deps: OnboardingDeps) ->
     if drop_if_erased_later(queued, erasure, deps.trace):
         return None
     return erasure is not None
+
+
+def _skip(step: StepRecorder, detail: str, result: str) -> dict[str, str]:
+    """A member event that leads to nothing now (held, noted, or nothing to do): recorded, and said."""
+    step(Step.SKIPPED, Outcome.SKIPPED, detail)
+    return {"result": result}
 
 
 def _onboarded(member: MemberRecord | None) -> bool:
