@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install demo test test-fast lint lint-template lint-code bench local clean lock
+.PHONY: install demo test test-fast lint lint-template lint-code bench bench-power local clean lock
 
 # uv makes a fresh install take seconds. Use the machine's uv if there is one; otherwise bootstrap it inside the
 # project's venv with pip, so nothing is installed outside the project (and PEP 668 systems are fine).
@@ -65,6 +65,11 @@ lock: install
 
 bench: install
 	$(PY) tests/benchmarks/run.py
+
+# Each function's cold request and warm invocations under the CPU share of each Lambda memory size (a cgroup CPU
+# quota), the cost per million invocations, the cheapest size meeting each deadline (about 10 minutes on 2 cores).
+bench-power: install
+	$(PY) tests/benchmarks/power.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache bench-results.json

@@ -52,12 +52,14 @@ IMPORT_COSTS_SHOWN = 15
 SLACK_JOIN = json.loads((ROOT / "events" / "webhooks" / "slack_team_join.json").read_text())
 
 # One cold request in a fresh interpreter: load the handler module as Lambda does (the code directory on sys.path),
-# then invoke it once. The context is built before the clock starts and imports nothing beyond the standard library.
+# then invoke it with the first event of the file (a JSON list), and then warm, in the same process, with each of the
+# others, one after the other (power.py times those; run.py gives one event). The context is built before the clock
+# starts and imports nothing beyond the standard library.
 COLD_REQUEST = """
 import importlib.util, json, sys, time, uuid
 module_file, event_file, context_json, code_dir = sys.argv[1:5]
 with open(event_file) as f:
-    event = json.load(f)
+    event, *warm_events = json.load(f)
 fields = json.loads(context_json)
 
 class LambdaContext:
@@ -87,8 +89,16 @@ spec.loader.exec_module(module)
 initialised = time.perf_counter()
 answer = module.handler(event, context)
 done = time.perf_counter()
+warm, warm_answers = [], []
+for warm_event in warm_events:
+    context.aws_request_id = str(uuid.uuid4())
+    began = time.perf_counter()
+    warm_answers.append(module.handler(warm_event, context))
+    warm.append(time.perf_counter() - began)
 print("BENCH " + json.dumps(
-    {"init": initialised - started, "first_invocation": done - initialised, "answer": answer}, default=str))
+    {"init": initialised - started, "first_invocation": done - initialised, "answer": answer, "warm": warm,
+     "warm_answers": warm_answers},
+    default=str))
 """
 BARE_BOTO3 = "import time; t0 = time.perf_counter(); import boto3; print(time.perf_counter() - t0)"
 IMPORT_TIME = """
@@ -177,8 +187,23 @@ def function_environment(stack: LocalStack, logical_id: str) -> dict[str, str]:
     return {**os.environ, **{key: str(value) for key, value in spec.environment.items()}}
 
 
-def _python(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    answer = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, env=env)
+def function_context(spec: Any, memory_size: int | None = None) -> dict[str, Any]:
+    """The fields of the Lambda context a function's cold request gets (its memory size may be overridden)."""
+    return {
+        "function_name": spec.function_name,
+        "memory_limit_in_mb": memory_size or spec.memory_size,
+        "invoked_function_arn": spec.arn,
+        "timeout_seconds": spec.timeout,
+    }
+
+
+def _python(
+    code: str, *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Runs `code` in a fresh interpreter; `prefix` is a command that ends by exec-ing its arguments (power.py puts
+    the interpreter in a CPU-limited cgroup with one)."""
+    command = [*prefix, sys.executable, "-c", code, *args]
+    answer = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if answer.returncode != 0:
         raise RuntimeError(answer.stderr[-3000:] or answer.stdout[-3000:])
     return answer
@@ -188,13 +213,20 @@ def _run(code: str, *args: str) -> float:
     return float(_python(code, *args).stdout.strip().splitlines()[-1])
 
 
-def _cold_request(
-    module_file: Path, code_dir: str, event: dict, context: dict[str, Any], env: dict[str, str]
+def cold_request(
+    module_file: Path,
+    code_dir: str,
+    events: list[dict],
+    context: dict[str, Any],
+    env: dict[str, str],
+    prefix: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """COLD_REQUEST in a fresh interpreter: the first event cold, the others warm in the same process."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as event_file:
-        json.dump(event, event_file)
+        json.dump(events, event_file)
         event_file.flush()
-        out = _python(COLD_REQUEST, str(module_file), event_file.name, json.dumps(context), code_dir, env=env).stdout
+        args = (str(module_file), event_file.name, json.dumps(context), code_dir)
+        out = _python(COLD_REQUEST, *args, env=env, prefix=prefix).stdout
     lines = [line for line in out.splitlines() if line.startswith("BENCH ")]
     if not lines:
         raise RuntimeError(f"{module_file}: no measurement in the output:\n{out[-2000:]}")
@@ -212,12 +244,7 @@ def cold_requests(stack: LocalStack, settings: LocalSettings) -> tuple[dict[str,
             raise KeyError(f"{logical_id} is measured but not in the template; remove it from FUNCTIONS")
         spec = stack.function(logical_id).spec
         env = function_environment(stack, logical_id)
-        context = {
-            "function_name": spec.function_name,
-            "memory_limit_in_mb": spec.memory_size,
-            "invoked_function_arn": spec.arn,
-            "timeout_seconds": spec.timeout,
-        }
+        context = function_context(spec)
         candidates = {
             "real": (spec.module_file, str(spec.code_dir)),
             "reference": (REFERENCE / measured.reference, ""),
@@ -225,7 +252,7 @@ def cold_requests(stack: LocalStack, settings: LocalSettings) -> tuple[dict[str,
         runs: dict[str, list[dict[str, Any]]] = {"real": [], "reference": []}
         for round_ in range(RUNS + 1):
             for kind, (module_file, code_dir) in candidates.items():
-                run = _cold_request(module_file, code_dir, measured.event(stack, settings), context, env)
+                run = cold_request(module_file, code_dir, [measured.event(stack, settings)], context, env)
                 if not measured.succeeded(run["answer"]):
                     raise RuntimeError(f"{logical_id} ({kind}): the first request did not succeed: {run['answer']}")
                 if round_:
