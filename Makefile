@@ -67,7 +67,7 @@ bench: install
 	$(PY) tests/benchmarks/run.py
 
 # Each function's cold request and warm invocations under the CPU share of each Lambda memory size (a cgroup CPU
-# quota), the cost per million invocations, the cheapest size meeting each deadline (about 10 minutes on 2 cores).
+# quota), the cost per million invocations, the size chosen for each deadline (about 5 minutes on 2 cores).
 bench-power: install
 	$(PY) tests/benchmarks/power.py
 
