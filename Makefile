@@ -63,8 +63,10 @@ lock: install
 		echo '# boto3/botocore are not here: the Lambda Python runtime provides them.'; \
 		cat shared/requirements.txt; } > shared/requirements.txt.tmp && mv shared/requirements.txt.tmp shared/requirements.txt
 
+# run.py, then every automation's own benchmark (tests/benchmarks/bench_*.py); each adds its keys to bench-results.json.
 bench: install
 	$(PY) tests/benchmarks/run.py
+	@for bench in tests/benchmarks/bench_*.py; do [ -e "$$bench" ] || continue; echo "== $$bench"; $(PY) "$$bench" || exit 1; done
 
 # Each function's cold request and warm invocations under the CPU share of each Lambda memory size (a cgroup CPU
 # quota), the cost per million invocations, the size chosen for each deadline (about 5 minutes on 2 cores).

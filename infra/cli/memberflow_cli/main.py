@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+"""An automation's own commands (`memberflow winback ...`): each entry is a `register(commands)` function in its
+module of this package that adds its parser with `set_defaults(run=<function taking the parsed args, returning the
+exit code>)`, importing what it runs only when it runs."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,7 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rejections.add_argument("--day", help="UTC day, YYYY-MM-DD; default today")
     rejections.add_argument("--stack", help="a deployed CloudFormation stack name (default: the local stack)")
 
+    for register in COMMANDS:
+        register(commands)
+
     args = parser.parse_args(argv)
+    if getattr(args, "run", None) is not None:
+        return int(args.run(args))
     if args.command == "trace":
         return _trace(args)
     if args.command == "rejections":

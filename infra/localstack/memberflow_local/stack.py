@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,6 +26,7 @@ from .event_sources import EventSourceManager, SqsPoller
 from .http_api import HttpApiBridge
 from .runtime import FunctionRuntime, Handler
 from .schedules import ScheduleRunner
+from .services import SERVICES, LocalService
 from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalSettings
 from .template import FunctionSpec, HttpApiRoute, LocalTemplate, PhysicalResource, ScheduleSource, SqsSource
 
@@ -38,7 +39,8 @@ class LocalStack:
     """Runs template.yaml locally. Use as a context manager, or ``start()``/``stop()``.
 
     ``mailchimp=False`` skips the Mailchimp sandbox (MailchimpApiUrl then keeps its template default
-    unless ``settings.extra_parameter_overrides`` sets it). ``handlers`` maps function logical ids to
+    unless ``settings.extra_parameter_overrides`` sets it); ``services`` says which of the other sandboxes
+    (services.SERVICES) to start: all (True), none (False) or those named. ``handlers`` maps function logical ids to
     callables used instead of loading ``app.py`` (tests). ``pollers=False`` does not start the SQS
     pollers (invoke or drain by hand).
     """
@@ -52,6 +54,7 @@ class LocalStack:
         *,
         template_path: Path | str | None = None,
         mailchimp: bool = True,
+        services: bool | Iterable[str] = True,
         pollers: bool = True,
         handlers: Mapping[str, Handler] | None = None,
         preload: bool = False,
@@ -59,11 +62,13 @@ class LocalStack:
         self.settings = settings or LocalSettings.from_env()
         self.template_path = Path(template_path or self.settings.template_path)
         self.start_mailchimp = mailchimp
+        self.start_services = services
         self.start_pollers = pollers
         self.preload = preload
         self._handlers = dict(handlers or {})
         self.aws = MotoAws(self.settings.host, self.settings.aws_port, LOCAL_REGION)
         self.mailchimp: Any = None
+        self.services: dict[str, LocalService] = {}
         self.template: LocalTemplate | None = None
         self.physical: dict[str, PhysicalResource] = {}
         self.runtimes: dict[str, FunctionRuntime] = {}
@@ -114,6 +119,16 @@ class LocalStack:
             self.mailchimp.start()
             mailchimp_url = self.mailchimp.url
         overrides = s.parameter_overrides(mailchimp_url)
+        secrets = s.secret_values()
+        for name, build in SERVICES:
+            if self.start_services is False or (self.start_services is not True and name not in self.start_services):
+                continue
+            service = self.services[name] = build(s)
+            service.start()
+            overrides.update(service.parameter_overrides())
+            secrets.update(service.secret_values())
+        # An override the operator set wins over a sandbox's default.
+        overrides.update({k: str(v) for k, v in s.extra_parameter_overrides.items()})
         load: dict[str, Any] = dict(
             region=LOCAL_REGION,
             account_id=LOCAL_ACCOUNT_ID,
@@ -121,7 +136,7 @@ class LocalStack:
             ignore_unknown_parameters=True,
         )
         first = LocalTemplate.load(self.template_path, overrides, **load)
-        self.physical = self.aws.create_resources(first, s.secret_values())
+        self.physical = self.aws.create_resources(first, secrets)
         self.template = template = LocalTemplate.load(self.template_path, overrides, self.physical, **load)
 
         self._set_environment(template)
@@ -164,6 +179,8 @@ class LocalStack:
             drain=self.drain,
         )
         self.http.start()
+        for service in self.services.values():
+            service.bind(self)
 
     def stop(self) -> None:
         if self.http is not None:
@@ -176,6 +193,12 @@ class LocalStack:
                 self.mailchimp.stop()
             finally:
                 self.mailchimp = None
+        for service in self.services.values():
+            try:
+                service.stop()
+            except Exception as error:  # noqa: BLE001 - stop the others anyway
+                log.warning("the %s sandbox did not stop cleanly: %s", service.name, error)
+        self.services = {}
         for runtime in self.runtimes.values():
             runtime.close()
         self.aws.stop()
@@ -215,6 +238,7 @@ class LocalStack:
             "webhooks_url": f"{api_url}/webhooks" if api_url else None,
             "aws_endpoint": self.aws.endpoint if self.aws.running else None,
             "mailchimp_url": self.mailchimp.url if self.mailchimp is not None else None,
+            **{f"{name}_url": service.url for name, service in self.services.items()},
         }
 
     def _physical(self, logical_id: str, kind: str, names: Mapping[str, Any]) -> PhysicalResource:
@@ -296,6 +320,7 @@ class LocalStack:
             f"  AWS (moto)    {ep['aws_endpoint']}",
             f"                (AWS_ENDPOINT_URL; region {LOCAL_REGION}, keys testing/testing)",
             f"  Mailchimp     {ep['mailchimp_url'] or '(not started)'}",
+            *(f"  {name:<13} {service.url}" for name, service in self.services.items()),
             "  tables        " + ", ".join(f"{k}={self.table_name(k)}" for k in template.tables),
             "  queues        " + ", ".join(f"{k}={self.queue_url(k)}" for k in template.queues),
             "  secrets       " + ", ".join(f"{k}={self.secret_arn(k)}" for k in template.secrets),
