@@ -6,21 +6,17 @@ from __future__ import annotations
 import json
 import time
 
-import mailchimp_marketing
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
+from memberflow.adapters.mailchimp import MailchimpList
+from memberflow.bulk import BulkMember, RefusalKind
+from memberflow.errors import ComplianceState, ForgottenAddress, PermanentRefusal
 from memberflow_sandboxes.mailchimp import MailchimpSandbox
+from support.mailchimp import official_client
 
 LIST_ID = "list123"
 API_KEY = "sandbox-key-us1"
-
-
-def make_client(url: str) -> mailchimp_marketing.Client:
-    client = mailchimp_marketing.Client()
-    client.set_config({"api_key": API_KEY})
-    client.api_client.host = url
-    return client
 
 
 def problem(error: ApiClientError) -> dict:
@@ -45,7 +41,7 @@ def sandbox(running_sandbox):
 
 @pytest.fixture
 def client(sandbox):
-    return make_client(sandbox.url)
+    return official_client(sandbox.url, API_KEY)
 
 
 # ------------------------------------------------------------------------------ batch subscribe (official client)
@@ -149,3 +145,99 @@ def test_calls_are_counted_per_endpoint_and_latency_applies_to_each(client, sand
         "GET /lists/{list_id}/segments": 2,
         "GET /lists/{list_id}/members/{subscriber_hash}": 1,
     }
+
+
+# ------------------------------------------------------------------------------ through memberflow's adapter
+@pytest.fixture
+def bulk(sandbox) -> MailchimpList:
+    return MailchimpList(lambda fresh: API_KEY, sandbox.url)
+
+
+def test_1200_members_take_3_calls(bulk, sandbox):
+    members = [BulkMember(email, "subscribed", {"FNAME": "Ada"}) for email in addresses(1200)]
+    outcome = bulk.subscribe_many(LIST_ID, members)
+    assert outcome.counts == {"created": 1200, "updated": 0, "existing": 0, "refused": 0}
+    assert sandbox.state.calls == {"POST /lists/{list_id}": 3}
+    assert bulk.calls == {"POST /lists/{list_id}": 3}
+    assert len(sandbox.state.audience(LIST_ID).members) == 1200
+
+
+def test_members_refused_one_by_one_come_back_as_refusals(bulk, sandbox):
+    sandbox.seed_member(LIST_ID, "left@example.org", "unsubscribed")
+    sandbox.seed_member(LIST_ID, "staying@example.org", "subscribed")
+    sandbox.seed_member(LIST_ID, "erased@example.org", "subscribed")
+    MailchimpList(lambda fresh: API_KEY, sandbox.url).forget(LIST_ID, "erased@example.org")
+    members = [
+        BulkMember(email, "subscribed")
+        for email in (
+            "new@example.org",
+            "left@example.org",
+            "staying@example.org",
+            "erased@example.org",
+            "not-an-address",
+        )
+    ]
+
+    outcome = bulk.subscribe_many(LIST_ID, members, update_existing=True)
+    assert outcome.created == ["new@example.org"]
+    assert outcome.updated == ["staying@example.org"]
+    kinds = {email: refusal.kind for email, refusal in outcome.refused.items()}
+    assert kinds == {
+        "left@example.org": RefusalKind.COMPLIANCE_STATE,
+        "erased@example.org": RefusalKind.FORGOTTEN_ADDRESS,
+        "not-an-address": RefusalKind.INVALID_ADDRESS,
+    }
+    assert isinstance(outcome.refused["left@example.org"].error, ComplianceState)
+    assert isinstance(outcome.refused["erased@example.org"].error, ForgottenAddress)
+    assert sandbox.state.get_member(LIST_ID, "left@example.org").status == "unsubscribed"
+
+
+def test_without_update_existing_members_already_there_are_left_alone(bulk, sandbox):
+    sandbox.seed_member(LIST_ID, "left@example.org", "unsubscribed")
+    outcome = bulk.subscribe_many(LIST_ID, [BulkMember("left@example.org", "subscribed")])
+    assert outcome.existing == ["left@example.org"] and not outcome.refused
+    assert sandbox.state.get_member(LIST_ID, "left@example.org").status == "unsubscribed"
+
+
+def test_more_than_500_in_one_call_is_refused_whole(sandbox):
+    """The adapter never sends more than 500; Mailchimp's 400 for a batch that does is a refusal of the call."""
+    mailing_list = MailchimpList(lambda fresh: API_KEY, sandbox.url)
+    members = [{"email_address": email, "status": "subscribed"} for email in addresses(501)]
+    with pytest.raises(PermanentRefusal):
+        mailing_list._call("POST", f"/lists/{LIST_ID}", {"members": members})
+    assert sandbox.state.audience(LIST_ID).members == {}
+
+
+def test_tags_added_through_the_segment_are_the_members_tags(bulk, sandbox, client):
+    emails = addresses(700)
+    bulk.subscribe_many(LIST_ID, [BulkMember(email, "subscribed") for email in emails])
+    sandbox.state.calls.clear()
+
+    outcome = bulk.tag_many(LIST_ID, "win-back", [*emails, "stranger@example.org"])
+    assert len(outcome.updated) == 700 and outcome.existing == ["stranger@example.org"]
+    assert sandbox.state.calls == {
+        "GET /lists/{list_id}/segments": 1,
+        "POST /lists/{list_id}/segments": 1,
+        "POST /lists/{list_id}/segments/{segment_id}": 2,
+    }
+    tags = client.lists.get_list_member_tags(LIST_ID, emails[650])["tags"]
+    assert [tag["name"] for tag in tags] == ["win-back"]
+    assert len(sandbox.state.tag_events) == 700
+
+    again = bulk.tag_many(LIST_ID, "win-back", emails[:10])  # a repeat tags nobody twice
+    assert again.updated == [] and again.existing == emails[:10]
+    assert len(sandbox.state.tag_events) == 700
+
+    removed = bulk.untag_many(LIST_ID, "win-back", emails[:3])
+    assert removed.updated == emails[:3]
+    assert client.lists.get_list_member_tags(LIST_ID, emails[0])["tags"] == []
+    segment_id = bulk.tag_segment_id(LIST_ID, "win-back")
+    assert client.lists.get_segment(LIST_ID, segment_id)["member_count"] == 697
+
+
+def test_an_existing_tag_is_found_not_created(bulk, sandbox, client):
+    sandbox.seed_member(LIST_ID, "a@example.org", "subscribed")
+    client.lists.update_list_member_tags(LIST_ID, "a@example.org", {"tags": [{"name": "vip", "status": "active"}]})
+    segment_id = bulk.tag_segment_id(LIST_ID, "vip")
+    assert client.lists.get_segment_members_list(LIST_ID, segment_id)["total_items"] == 1
+    assert "POST /lists/{list_id}/segments" not in sandbox.state.calls
