@@ -12,11 +12,13 @@ from mailchimp_marketing.api_client import ApiClientError
 from memberflow.adapters.mailchimp import MailchimpList
 from memberflow.bulk import BulkMember, RefusalKind
 from memberflow.errors import ComplianceState, ForgottenAddress, PermanentRefusal
-from memberflow_sandboxes.mailchimp import MailchimpSandbox
-from support.mailchimp import official_client
+from support import mailchimp as sandbox_fixtures
 
+API_KEY = sandbox_fixtures.SANDBOX_API_KEY
 LIST_ID = "list123"
-API_KEY = "sandbox-key-us1"
+running_sandbox = sandbox_fixtures.running_sandbox
+sandbox = sandbox_fixtures.sandbox
+client = sandbox_fixtures.client
 
 
 def problem(error: ApiClientError) -> dict:
@@ -25,23 +27,6 @@ def problem(error: ApiClientError) -> dict:
 
 def addresses(n: int, prefix: str = "member") -> list[str]:
     return [f"{prefix}{i}@example.org" for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def running_sandbox():
-    with MailchimpSandbox(api_key=API_KEY) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(running_sandbox):
-    running_sandbox.reset()
-    return running_sandbox
-
-
-@pytest.fixture
-def client(sandbox):
-    return official_client(sandbox.url, API_KEY)
 
 
 # ------------------------------------------------------------------------------ batch subscribe (official client)
