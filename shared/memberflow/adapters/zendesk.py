@@ -4,8 +4,9 @@
   budget is reset before each of our calls (zenpy spends it over the client's life), so no call waits more than
   `ratelimit_budget_seconds` inside the function; a longer wait raises `RetryLater` and is spent on the queue.
 - zenpy has no per-call headers: our `requests.Session` subclass adds `Idempotency-Key` to the one call that
-  carries it (a context variable holds the current call), counts calls, remembers the last Retry-After, and points
-  zenpy at another host when `api_url` is given (a sandbox), without touching the process environment.
+  carries it (a context variable holds the current call), counts calls and remembers the last Retry-After.
+- Another host (`api_url`, a sandbox) is set the way zenpy reads it on every request: `ZENPY_FORCE_SCHEME` and
+  `ZENPY_FORCE_NETLOC` (zenpy matches its answers to the URL it built, so the session must not rewrite it).
 - zenpy's object cache is disabled: a ticket's status must be read fresh.
 """
 
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -51,20 +53,21 @@ class _Call:
 _CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("zendesk_call", default=None)
 
 
-class ZendeskSession(requests.Session):
-    """zenpy's session: per-call Idempotency-Key, a call count, the last Retry-After, an optional other host."""
+class WaitTooLong(Exception):
+    """Zendesk asked for a longer wait than the budget allows: raised before zenpy starts sleeping it out."""
 
-    def __init__(self, api_url: str = "") -> None:
+
+class ZendeskSession(requests.Session):
+    """zenpy's session: per-call Idempotency-Key, a call count, the last Retry-After; a Retry-After beyond the budget
+    ends the call at once (zenpy would sleep through most of the budget first)."""
+
+    def __init__(self, max_wait_seconds: float = DEFAULT_RATELIMIT_BUDGET_SECONDS) -> None:
         super().__init__()
         self.calls = 0
-        self._target = urlsplit(api_url) if api_url else None
+        self.max_wait_seconds = max_wait_seconds
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         method = method.decode() if isinstance(method, bytes) else method
-        url = url.decode() if isinstance(url, bytes) else url
-        if self._target is not None:
-            parts = urlsplit(url)
-            url = urlunsplit((self._target.scheme, self._target.netloc, parts.path, parts.query, parts.fragment))
         call = _CURRENT.get()
         if call is not None and call.idempotency_key and method.upper() == "POST":
             kwargs["headers"] = {**(kwargs.get("headers") or {}), "Idempotency-Key": call.idempotency_key}
@@ -73,6 +76,8 @@ class ZendeskSession(requests.Session):
         if call is not None and response.status_code == 429:
             value = response.headers.get("Retry-After", "").strip()
             call.retry_after = float(value) if value.isdigit() else None
+            if call.retry_after is not None and call.retry_after >= self.max_wait_seconds:
+                raise WaitTooLong()
         return response
 
 
@@ -93,8 +98,12 @@ class ZendeskDesk:
         self._api_url = api_url
         self._budget = ratelimit_budget_seconds
         self._timeout = timeout
-        self.session = ZendeskSession(api_url)
+        self.session = ZendeskSession(ratelimit_budget_seconds)
         self._client: Any = None
+        if api_url:
+            target = urlsplit(api_url)
+            os.environ["ZENPY_FORCE_SCHEME"] = target.scheme
+            os.environ["ZENPY_FORCE_NETLOC"] = target.netloc
 
     @property
     def calls(self) -> int:
@@ -233,8 +242,10 @@ def _ticket(ticket: NewTicket, requester_id: int | None) -> Any:
     if requester_id is not None:
         fields["requester_id"] = requester_id
     else:
+        from zenpy.lib.api_objects import User
+
         # Bulk: Zendesk matches or creates the requester by address.
-        fields["requester"] = {"name": ticket.requester.name, "email": ticket.requester.email}
+        fields["requester"] = User(name=ticket.requester.name, email=ticket.requester.email)
     if ticket.group_id is not None:
         fields["group_id"] = ticket.group_id
     if ticket.followup_of is not None:
@@ -249,7 +260,7 @@ def _field(result: Any, name: str) -> Any:
 def _translate(error: Exception, what: str, call: _Call) -> Exception:
     from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, RecordNotFoundException, ZenpyException
 
-    if isinstance(error, RatelimitBudgetExceeded):
+    if isinstance(error, RatelimitBudgetExceeded | WaitTooLong):
         return RetryLater(f"Zendesk rate limit while trying to {what}", call.retry_after or DEFAULT_RETRY_LATER_SECONDS)
     if isinstance(error, RecordNotFoundException):
         return NotFound(f"Zendesk: not found while trying to {what}", 404)

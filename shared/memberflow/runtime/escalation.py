@@ -78,11 +78,14 @@ def deps() -> EscalationDeps:
 
 
 def worst_case_ms_per_message() -> int:
-    """An escalation is only started with this much time left: a few Zendesk calls (each with its brief retries
-    and rate-limit budget), a Slack call and a few DynamoDB calls."""
+    """An escalation is only started with this much time left: its most Zendesk calls (the requester, the ticket, a
+    job status and a lookup by external id, each with its brief retries and rate-limit budget), one Slack call and
+    six DynamoDB calls. With the defaults: 4 x 22 s + 10 s + 6 x 10 s = 158 s."""
     from memberflow.adapters.aws import WORST_CASE_CALL_SECONDS
+    from memberflow.adapters.member_messages import SLACK_TIMEOUT_SECONDS
 
-    return int((3 * desk().worst_case_call_seconds + 10 + 6 * WORST_CASE_CALL_SECONDS) * 1000)
+    slack = SLACK_TIMEOUT_SECONDS * 2
+    return int((4 * desk().worst_case_call_seconds + slack + 6 * WORST_CASE_CALL_SECONDS) * 1000)
 
 
 def reset() -> None:
