@@ -260,3 +260,19 @@ def test_a_failed_message_to_the_member_is_tried_again_on_the_next_delivery():
 
 def test_a_status_change_of_a_ticket_we_did_not_open_is_ignored():
     assert status_changed(deps(), status(99, "solved"))["result"] == "not_ours"
+
+
+def test_a_bulk_job_whose_answer_was_lost_is_found_by_external_id_not_created_again():
+    d = deps()
+    batch = [escalation(f"k{i}", thread=f"slack:T1:C1:{i}") for i in range(3)]
+    real_create_many = d.desk.create_many
+
+    def created_but_lost(tickets):
+        real_create_many(tickets)
+        raise Transient("read timeout")
+
+    d.desk.create_many = created_but_lost
+    assert escalate_in_bulk(d, batch) == 0
+    for queued in batch:
+        escalate(d, queued)
+    assert len(d.desk.tickets) == 3 and d.desk.calls.count("create") == 0

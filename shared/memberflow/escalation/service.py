@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 CONSUMER = "escalation"
 CLOSED_STATUSES = frozenset({"solved", "closed"})
+UNKNOWN_JOB = "unknown"
+"""A bulk job was asked for but its id is not known (the answer was lost): the ticket may exist."""
 IDEMPOTENCY_KEY_HOURS = 2
 """Zendesk keeps an Idempotency-Key this long; an older claim looks for its ticket before creating it."""
 SUBJECT_LENGTH = 80
@@ -113,9 +115,9 @@ def _create_claimed(deps: EscalationDeps, event: EscalationRequested, rule: Rule
 def _already_made(deps: EscalationDeps, link: TicketLink) -> int | None:
     """A bulk job that ran for the claim, or (once Zendesk has forgotten the Idempotency-Key) a ticket an earlier
     attempt created: found through the job status or by external id, never through search (it lags)."""
-    if link.job_id is not None and link.job_index is not None:
+    if link.job_id not in (None, UNKNOWN_JOB) and link.job_index is not None:
         try:
-            job = deps.desk.job(link.job_id)
+            job = deps.desk.job(str(link.job_id))
         except PermanentRefusal:
             job = None  # expired (kept one day): the external id tells
         if job is not None and not job.done:
@@ -224,6 +226,9 @@ def escalate_in_bulk(deps: EscalationDeps, batch: Sequence[QueuedEvent], max_per
     for start in range(0, len(claimed), max_per_job):
         chunk = claimed[start : start + max_per_job]
         try:
+            # Noted before the call: if its answer is lost, the one-by-one path looks for the tickets first.
+            for index, (link, _) in enumerate(chunk):
+                deps.links.note_job(link.thread, link.claim_key, UNKNOWN_JOB, index)
             job_id = deps.desk.create_many([ticket for _, ticket in chunk])
             for index, (link, _) in enumerate(chunk):
                 deps.links.note_job(link.thread, link.claim_key, job_id, index)
