@@ -114,3 +114,27 @@ def test_a_forged_zendesk_webhook_is_rejected(stack):
     headers = {"Content-Type": "application/json", **signatures.sign_zendesk("not-the-secret", raw)}
     answer = requests.post(f"{stack.endpoints()['webhooks_url']}/zendesk", data=raw, headers=headers, timeout=10)
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_signature"
+
+
+def test_an_erasure_deletes_the_members_zendesk_user_for_good_and_purges_their_links(stack):
+    body = sample("escalation_request")["body"]
+    body.update(request_id="crm-erase-1", thread_id="crm-case-erase-1")
+    url = f"{stack.endpoints()['api_url']}/escalations"
+    assert requests.post(url, json=body, headers={"X-Api-Key": ESCALATIONS_API_KEY}, timeout=10).status_code == 200
+    assert stack.drain(30)
+    sandbox = zendesk(stack)
+    assert any(u["email"] == "jane.doe@example.com" for u in sandbox.state.snapshot()["users"])
+
+    erased = sample("generic_member_erased")["body"]
+    raw = json.dumps({**erased, "event_id": f"erase-{time.time()}"}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        **signatures.sign_generic(stack.settings.generic_hmac_secret, raw, int(time.time())),
+    }
+    assert requests.post(f"{stack.endpoints()['webhooks_url']}/generic", data=raw, headers=headers, timeout=10).ok
+    assert stack.drain(60)
+    snapshot = sandbox.state.snapshot()
+    assert not any(u["email"] == "jane.doe@example.com" for u in snapshot["users"] + snapshot["deleted_users"])
+    links = stack.client("dynamodb").scan(TableName=stack.table_name("TicketLinksTable"))["Items"]
+    assert not [item for item in links if "jane.doe" in json.dumps(item)]
+    assert not [item for item in links if "crm-case-erase-1" in json.dumps(item)]

@@ -359,7 +359,7 @@ class FakeDesk:
         self.keys: dict[str, tuple[NewTicket, int]] = {}
         self.jobs: dict[str, dict[int, int]] = {}
         self.comments: list[tuple[int, str]] = []
-        self.forgotten: list[tuple[str | None, str | None]] = []
+        self.forgotten: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
         self.fail: list[Exception] = []
         self.calls: list[str] = []
 
@@ -414,10 +414,10 @@ class FakeDesk:
             if item["ticket"].external_id == external_id
         ]
 
-    def forget_requester(self, email: str | None, external_id: str | None) -> bool:
+    def forget_requester(self, emails: Any, external_ids: Any) -> int:
         self._call("forget")
-        self.forgotten.append((email, external_id))
-        return True
+        self.forgotten.append((tuple(emails), tuple(external_ids)))
+        return len(emails) + len(external_ids)
 
 
 class MemoryTicketLinks:

@@ -211,19 +211,24 @@ class ZendeskDesk:
 
         return self._run("list tickets by external id", listing)
 
-    def forget_requester(self, email: str | None, external_id: str | None) -> bool:
-        """Soft delete, then permanent delete (Zendesk allows it once the user is soft-deleted)."""
+    def forget_requester(self, emails: Sequence[str], external_ids: Sequence[str]) -> int:
+        """Soft delete, then permanent delete (Zendesk allows it once the user is soft-deleted). Zendesk refuses to
+        delete the requester of a ticket that is not closed: their tickets are closed first."""
+        from zenpy.lib.api_objects import Ticket as ZenpyTicket
 
-        def forget(client: Any) -> bool:
-            users = []
-            if external_id:
-                users += list(client.users(external_id=external_id))
-            if email:
-                users += [u for u in client.search(type="user", email=email) if u.id not in {x.id for x in users}]
-            for user in users:
+        def forget(client: Any) -> int:
+            users: dict[int, Any] = {}
+            if external_ids:
+                users.update({int(u.id): u for u in client.users(external_id=list(external_ids))})
+            for email in emails:
+                users.update({int(u.id): u for u in client.search(type="user", email=email)})
+            for user in users.values():
+                for ticket in client.users.requested(user):
+                    if ticket.status != "closed":
+                        client.tickets.update(ZenpyTicket(id=ticket.id, status="closed"))
                 client.users.delete(user)
-                client.users.permanently_delete(user.id)
-            return bool(users)
+                client.users.permanently_delete(int(user.id))
+            return len(users)
 
         return self._run("delete the requester", forget)
 

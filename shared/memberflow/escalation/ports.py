@@ -64,8 +64,9 @@ class TicketDesk(Protocol):
 
     def tickets_with_external_id(self, external_id: str) -> list[Ticket]: ...
 
-    def forget_requester(self, email: str | None, external_id: str | None) -> bool:
-        """Delete, then permanently delete, the member's Zendesk user; False when there is none."""
+    def forget_requester(self, emails: Sequence[str], external_ids: Sequence[str]) -> int:
+        """Delete, then permanently delete, the Zendesk users with these addresses or external ids (closing the
+        tickets they request first); how many there were."""
 
 
 @dataclass(frozen=True)

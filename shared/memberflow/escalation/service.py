@@ -21,9 +21,9 @@ from typing import Any
 from memberflow.errors import InvalidMessage, PermanentRefusal, Transient
 from memberflow.escalation.ports import Messenger, NewTicket, Requester, TicketDesk, TicketLink, TicketLinks
 from memberflow.escalation.rules import EscalationRules, Rule
-from memberflow.events.escalations import EscalationRequested, TicketStatusChanged
+from memberflow.events.escalations import EscalationRequested, RequesterErased, TicketStatusChanged
 from memberflow.pipeline.envelope import QueuedEvent
-from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder
+from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject, identity_subject
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def handlers(deps: Callable[[], EscalationDeps]) -> dict[str, Callable[[QueuedEv
     return {
         "escalation_requested": lambda queued: escalate(deps(), queued),
         "ticket_status_changed": lambda queued: status_changed(deps(), queued),
+        "requester_erased": lambda queued: forget_requester(deps(), queued),
     }
 
 
@@ -290,3 +291,20 @@ def status_changed(deps: EscalationDeps, queued: QueuedEvent) -> dict[str, Any]:
     )
     return {"result": "told", "channel": channel}
 
+
+
+# ---------------------------------------------------------------- erasure
+
+
+def forget_requester(deps: EscalationDeps, queued: QueuedEvent) -> dict[str, Any]:
+    """The person asked to be forgotten: their Zendesk user is deleted, then deleted for good (their open tickets
+    are closed first: Zendesk keeps a ticket's requester until it is closed), and their links are purged. Every
+    step is safe to repeat."""
+    event = queued.event
+    if not isinstance(event, RequesterErased):
+        raise InvalidMessage(f"not a requester erasure: {event.type}")
+    users = deps.desk.forget_requester(event.emails, event.identities)
+    subjects = {email_subject(email) for email in event.emails} | {identity_subject(i) for i in event.identities}
+    links = sum(deps.links.erase_member(subject) for subject in subjects)
+    logger.info("requester erased", extra={"zendesk_users": users, "links": links})
+    return {"result": "erased", "zendesk_users": users, "links": links}

@@ -5,7 +5,7 @@ events module and one line per event type to `CATALOG`; nothing else changes."""
 from __future__ import annotations
 
 from memberflow.events.base import Event, EventCatalog, EventType
-from memberflow.events.escalations import EscalationRequested, TicketStatusChanged
+from memberflow.events.escalations import EscalationRequested, RequesterErased, TicketStatusChanged
 from memberflow.events.members import (
     ConsentGiven,
     MemberAccountEvent,
@@ -32,6 +32,7 @@ CATALOG = EventCatalog(
         EventType("member_screening_passed", MemberScreeningPassed, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("escalation_requested", EscalationRequested, destination=ESCALATIONS, consumer="escalation"),
         EventType("ticket_status_changed", TicketStatusChanged, destination=ESCALATIONS, consumer="escalation"),
+        EventType("requester_erased", RequesterErased, destination=ESCALATIONS, consumer="escalation"),
     ]
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "ConsentGiven",
     "ESCALATIONS",
     "EscalationRequested",
+    "RequesterErased",
     "TicketStatusChanged",
     "MEMBER_EVENTS",
     "Event",

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from memberflow.events.base import Event
 from memberflow.models import EventKey, MemberIdentity, Moment, Name, Text, check_email
 from memberflow.privacy import mask_email
-from memberflow.trace import email_subject, identity_subject
+from memberflow.trace import ERASURE_REQUESTS, email_subject, identity_subject
 
 MAX_TEXT_LENGTH = 20_000
 """A ticket description quotes at most this much of the member's message."""
@@ -75,3 +75,24 @@ class TicketStatusChanged(Event):
 
     def log_fields(self) -> dict[str, Any]:
         return {"event_type": self.type, "ticket_id": self.ticket_id, "status": self.status}
+
+
+class RequesterErased(Event):
+    """A member was erased at their request (the onboarding erasure hands this on): their Zendesk user is deleted
+    for good and our thread -> ticket links for them are purged."""
+
+    type: Literal["requester_erased"] = "requester_erased"
+    emails: list[str] = Field(default_factory=list, max_length=20)
+    identities: list[EventKey] = Field(default_factory=list, max_length=50)
+
+    @field_validator("emails")
+    @classmethod
+    def _valid_emails(cls, values: list[str]) -> list[str]:
+        return [check_email(value) or value for value in values]
+
+    def trace_subject(self) -> str:
+        """Not the member's own subjects: the erasure deletes those."""
+        return ERASURE_REQUESTS
+
+    def log_fields(self) -> dict[str, Any]:
+        return {"event_type": self.type, "emails": len(self.emails), "identities": len(self.identities)}

@@ -114,6 +114,7 @@ class Container:
             trace=self.trace,
             rules=self._onboarding_rules(),
             suppressions=self.suppressions,
+            erasure_participants=_erasure_participants(),
         )
 
     @cached_property
@@ -211,6 +212,12 @@ def _escalation_intake() -> tuple[tuple[Any, ...], dict[str, str]]:
     from memberflow.runtime.escalation import intake_watchers
 
     return intake_watchers()
+
+
+def _erasure_participants() -> tuple[Any, ...]:
+    from memberflow.runtime.escalation import erasure_participants
+
+    return erasure_participants()
 
 
 @cache

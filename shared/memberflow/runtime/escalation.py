@@ -91,3 +91,36 @@ def worst_case_ms_per_message() -> int:
 def reset() -> None:
     for built in (rules, desk, deps):
         built.cache_clear()
+
+
+ERASURE_QUEUE_VARIABLE = "ESCALATION_QUEUE_URL"
+
+
+class EscalationErasure:
+    """`ports.ErasureParticipant` for the onboarding erasure: hands the person's addresses and identities on to the
+    escalation queue (a `requester_erased` event), where the Zendesk credentials and the ticket links are."""
+
+    def __init__(self, queue_url: str) -> None:
+        self._queue_url = queue_url
+
+    def forget(self, emails: list[str], identities: list[str], erasure_key: str, correlation_id: str) -> str:
+        from memberflow.adapters.sqs import SqsEventRouter
+        from memberflow.events import CATALOG, ESCALATIONS, RequesterErased
+        from memberflow.pipeline.envelope import QueuedEvent
+
+        router = SqsEventRouter({ESCALATIONS: self._queue_url}, CATALOG)
+        router.send(
+            QueuedEvent(
+                idempotency_key=f"{erasure_key}:zendesk"[:500],
+                correlation_id=correlation_id,
+                source="erasure",
+                event=RequesterErased(emails=emails, identities=identities),
+            )
+        )
+        return "Zendesk user and ticket links: handed on to the escalation queue"
+
+
+def erasure_participants() -> tuple[EscalationErasure, ...]:
+    """The escalation's part of an erasure, when the function's stack has an escalation queue."""
+    queue_url = os.environ.get(ERASURE_QUEUE_VARIABLE, "")
+    return (EscalationErasure(queue_url),) if queue_url else ()

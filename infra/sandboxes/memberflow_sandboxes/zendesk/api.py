@@ -27,6 +27,7 @@ API_ROUTES = Map(
         Rule("/users/show_many.json", methods=["GET"], endpoint="show_many_users"),
         Rule("/users/<int:user_id>.json", methods=["GET"], endpoint="show_user"),
         Rule("/users/<int:user_id>.json", methods=["DELETE"], endpoint="delete_user"),
+        Rule("/users/<int:user_id>/tickets/requested.json", methods=["GET"], endpoint="requested_tickets"),
         Rule("/deleted_users.json", methods=["GET"], endpoint="list_deleted_users"),
         Rule("/deleted_users/<int:user_id>.json", methods=["DELETE"], endpoint="permanently_delete_user"),
         Rule("/search.json", methods=["GET"], endpoint="search"),
@@ -227,6 +228,13 @@ class ZendeskApi:
         ids = {int(i) for i in (request.args.get("ids") or "").split(",") if i.isdigit()}
         users = [u for u in self.state.users.values() if u["external_id"] in wanted or u["id"] in ids]
         return 200, {"users": users, "next_page": None, "count": len(users)}
+
+    def requested_tickets(self, request: Request, body: Any, user_id: int) -> Reply:
+        self.state.count("users.requested")
+        if user_id not in self.state.users:
+            raise not_found()
+        tickets = [t for t in self.state.tickets.values() if t["requester_id"] == user_id]
+        return 200, {"tickets": tickets, "meta": {"has_more": False}, "links": {"next": None}, "count": len(tickets)}
 
     def delete_user(self, request: Request, body: Any, user_id: int) -> Reply:
         self.state.count("users.delete")
