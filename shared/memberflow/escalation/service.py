@@ -144,12 +144,19 @@ def _new_link(
         details={
             "platform": event.platform,
             "reply_to": event.reply_to.model_dump(exclude_none=True),
-            "name": event.author_name or "",
+            "name": display_name(event),
             "email": event.email or "",
             "category": rule.category,
             "identity": event.author.key,
         },
     )
+
+
+def display_name(event: EscalationRequested) -> str:
+    """How messages name the member: their name, or on Slack a mention (Slack events carry no names)."""
+    if event.author_name:
+        return event.author_name
+    return f"<@{event.author.user_id}>" if event.platform == "slack" else event.author.user_id
 
 
 def _zendesk_key(link: TicketLink) -> str:
@@ -195,7 +202,7 @@ def _comment(event: EscalationRequested, rule: Rule) -> str:
 def _moderator_text(rules: EscalationRules, rule: Rule, event: EscalationRequested) -> str:
     return rules.templates.moderators.format(
         category=rule.category,
-        name=event.author_name or event.author.user_id,
+        name=display_name(event),
         permalink=event.permalink or event.thread,
         ticket_id="",
         status="",
