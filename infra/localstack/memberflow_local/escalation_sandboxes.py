@@ -22,7 +22,26 @@ MODERATORS_CHANNEL = os.environ.get("MEMBERFLOW_LOCAL_MODERATORS_CHANNEL", "C0MO
 DISCOURSE_API_KEY = os.environ.get("MEMBERFLOW_LOCAL_DISCOURSE_API_KEY", "local-discourse-api-key")
 
 
-class ZendeskService:
+class _Sandboxed:
+    """A sandbox server as a local service: started, stopped and addressed as the server is."""
+
+    sandbox: Any
+
+    @property
+    def url(self) -> str:
+        return str(self.sandbox.url)
+
+    def start(self) -> None:
+        self.sandbox.start()
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+
+    def bind(self, stack: Any) -> None:
+        pass
+
+
+class ZendeskService(_Sandboxed):
     name = "zendesk"
 
     def __init__(self, settings: LocalSettings) -> None:
@@ -32,10 +51,7 @@ class ZendeskService:
 
     @property
     def url(self) -> str:
-        return self.sandbox.base_url
-
-    def start(self) -> None:
-        self.sandbox.start()
+        return str(self.sandbox.base_url)
 
     def stop(self) -> None:
         self.sandbox.app.wait_for_webhooks(5)
@@ -58,7 +74,7 @@ class ZendeskService:
         self.sandbox.send_webhooks_to(f"{stack.endpoints()['webhooks_url']}/zendesk", ZENDESK_WEBHOOK_SECRET)
 
 
-class SlackWebService:
+class SlackWebService(_Sandboxed):
     name = "slack_api"
 
     def __init__(self, settings: LocalSettings) -> None:
@@ -66,27 +82,14 @@ class SlackWebService:
 
         self.sandbox = SlackSandbox(host=settings.host, token=SLACK_BOT_TOKEN)
 
-    @property
-    def url(self) -> str:
-        return self.sandbox.url
-
-    def start(self) -> None:
-        self.sandbox.start()
-
-    def stop(self) -> None:
-        self.sandbox.stop()
-
     def parameter_overrides(self) -> dict[str, str]:
         return {"SlackApiUrl": self.sandbox.url + "/", "EscalationModeratorsChannel": MODERATORS_CHANNEL}
 
     def secret_values(self) -> dict[str, str]:
         return {"SlackBotSecret": json.dumps({"bot_token": SLACK_BOT_TOKEN})}
 
-    def bind(self, stack: Any) -> None:
-        pass
 
-
-class DiscourseApiService:
+class DiscourseApiService(_Sandboxed):
     name = "discourse_api"
 
     def __init__(self, settings: LocalSettings) -> None:
@@ -94,21 +97,8 @@ class DiscourseApiService:
 
         self.sandbox = DiscourseSandbox(host=settings.host, api_key=DISCOURSE_API_KEY)
 
-    @property
-    def url(self) -> str:
-        return self.sandbox.url
-
-    def start(self) -> None:
-        self.sandbox.start()
-
-    def stop(self) -> None:
-        self.sandbox.stop()
-
     def parameter_overrides(self) -> dict[str, str]:
         return {"DiscourseUrl": self.sandbox.url}
 
     def secret_values(self) -> dict[str, str]:
         return {"DiscourseApiSecret": json.dumps({"api_key": DISCOURSE_API_KEY, "api_username": "system"})}
-
-    def bind(self, stack: Any) -> None:
-        pass
