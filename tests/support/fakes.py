@@ -401,7 +401,11 @@ class FakeDesk:
         return JobResult("completed", self.jobs[job_id])
 
     def add_comment(self, ticket_id: int, body: str, *, public: bool = False) -> None:
+        from memberflow.errors import PermanentRefusal
+
         self._call("comment")
+        if self.tickets[ticket_id]["status"] == "closed":
+            raise PermanentRefusal("RecordInvalid", "Status: closed prevents ticket update", 422)
         self.comments.append((ticket_id, body))
 
     def tickets_with_external_id(self, external_id: str) -> list[Any]:

@@ -276,3 +276,12 @@ def test_a_bulk_job_whose_answer_was_lost_is_found_by_external_id_not_created_ag
     for queued in batch:
         escalate(d, queued)
     assert len(d.desk.tickets) == 3 and d.desk.calls.count("create") == 0
+
+
+def test_a_ticket_closed_without_us_hearing_of_it_gets_a_follow_up_instead_of_a_comment():
+    d = deps()
+    escalate(d, escalation("k1"))
+    d.desk.tickets[1]["status"] = "closed"  # closed in Zendesk; its webhook has not arrived
+    result = escalate(d, escalation("k2", text="charged twice again"))
+    assert result == {"result": "ticket_created", "ticket_id": 2}
+    assert d.desk.tickets[2]["ticket"].followup_of == 1 and d.desk.comments == []

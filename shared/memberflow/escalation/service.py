@@ -63,7 +63,7 @@ def handlers(deps: Callable[[], EscalationDeps]) -> dict[str, Callable[[QueuedEv
 # ---------------------------------------------------------------- escalations
 
 
-def escalate(deps: EscalationDeps, queued: QueuedEvent) -> dict[str, Any]:
+def escalate(deps: EscalationDeps, queued: QueuedEvent, *, _closing: bool = False) -> dict[str, Any]:
     event = queued.event
     if not isinstance(event, EscalationRequested):
         raise InvalidMessage(f"not an escalation: {event.type}")
@@ -95,7 +95,14 @@ def escalate(deps: EscalationDeps, queued: QueuedEvent) -> dict[str, Any]:
         raise Transient("the thread's ticket is still being created")
     if key in link.comments:
         return {"result": "commented", "ticket_id": link.ticket_id}
-    deps.desk.add_comment(link.ticket_id, _comment(event, rule))
+    try:
+        deps.desk.add_comment(link.ticket_id, _comment(event, rule))
+    except PermanentRefusal as refusal:
+        if refusal.status != 422 or _closing:
+            raise
+        # Zendesk refuses to update a closed ticket (its webhook may not have told us yet): a follow-up it is.
+        deps.links.record_status(link.ticket_id, "closed", deps.clock(), False)
+        return escalate(deps, queued, _closing=True)
     deps.links.note_comment(event.thread, key)
     step(Step.TICKET_COMMENTED, Outcome.OK, f"escalated again: comment on ticket #{link.ticket_id}")
     return {"result": "commented", "ticket_id": link.ticket_id}
