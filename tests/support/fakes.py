@@ -428,6 +428,7 @@ class MemoryTicketLinks:
     def __init__(self) -> None:
         self.links: dict[str, Any] = {}
         self.notified: set[tuple[int, str]] = set()
+        self.alerted: set[str] = set()
 
     def get(self, thread: str) -> Any:
         return self.links.get(thread)
@@ -480,6 +481,12 @@ class MemoryTicketLinks:
 
     def unmark_notified(self, ticket_id: int, status: str) -> None:
         self.notified.discard((ticket_id, status))
+
+    def was_alerted(self, key: str) -> bool:
+        return key in self.alerted
+
+    def mark_alerted(self, key: str) -> None:
+        self.alerted.add(key)
 
     def erase_member(self, member: str) -> int:
         gone = [thread for thread, link in self.links.items() if link.member == member]

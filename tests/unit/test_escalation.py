@@ -285,3 +285,21 @@ def test_a_ticket_closed_without_us_hearing_of_it_gets_a_follow_up_instead_of_a_
     result = escalate(d, escalation("k2", text="charged twice again"))
     assert result == {"result": "ticket_created", "ticket_id": 2}
     assert d.desk.tickets[2]["ticket"].followup_of == 1 and d.desk.comments == []
+
+
+def test_a_retry_in_another_container_does_not_alert_the_moderators_twice():
+    d = deps()
+    d.desk.fail.append(Transient("Zendesk is down"))
+    with pytest.raises(Transient):
+        escalate(d, escalation(rule="safety", text="I am being threatened"))
+    other_container = EscalationDeps(**{**d.__dict__, "moderator_notices": set()})
+    escalate(other_container, escalation(rule="safety", text="I am being threatened"))
+    assert len(d.messenger.moderators) == 1 and len(d.desk.tickets) == 1
+
+
+def test_a_member_who_cannot_be_reached_is_recorded_not_retried():
+    d = deps()
+    escalate(d, escalation())
+    d.messenger.fail.append(PermanentRefusal("unreachable", "nowhere to say it"))
+    assert status_changed(d, status(1, "solved"))["result"] == "not_told"
+    assert status_changed(d, status(1, "solved", "s2"))["result"] == "already_told"

@@ -3,11 +3,13 @@
 - `THREAD#<thread>` / `LINK`: the claim (written before Zendesk is called), then the ticket, its status, the
   comments added, the statuses the member was told, first-response and resolution times;
 - `TICKET#<id>` / `LINK`: which thread a ticket belongs to (Zendesk's webhook names the ticket);
-- `MEMBER#<subject>` / `THREAD#<thread>`: a member's threads, so an erasure finds them.
+- `MEMBER#<subject>` / `THREAD#<thread>`: a member's threads, so an erasure finds them;
+- `ALERTED#<escalation key>` / `LINK`: the moderators were alerted of this safety report (expires after a week).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,7 @@ from memberflow.adapters.dynamo import delete_partition, query_all, table, updat
 from memberflow.escalation.ports import TicketLink
 
 LINK = "LINK"
+ALERT_SECONDS = 7 * 24 * 3600
 
 
 def thread_pk(thread: str) -> str:
@@ -24,6 +27,10 @@ def thread_pk(thread: str) -> str:
 
 def ticket_pk(ticket_id: int) -> str:
     return f"TICKET#{ticket_id}"
+
+
+def alert_pk(key: str) -> str:
+    return f"ALERTED#{key}"
 
 
 def member_pk(member: str) -> str:
@@ -149,6 +156,15 @@ class DynamoTicketLinks:
                 UpdateExpression="DELETE notified :status",
                 ExpressionAttributeValues={":status": {status}},
             )
+
+    def was_alerted(self, key: str) -> bool:
+        item = self._table.get_item(Key={"pk": alert_pk(key), "sk": LINK}, ConsistentRead=True).get("Item")
+        return item is not None
+
+    def mark_alerted(self, key: str) -> None:
+        # Kept a week, as long as the consumer's idempotency records: a redelivery after that is a new escalation.
+        expires = int(time.time()) + ALERT_SECONDS
+        self._table.put_item(Item={"pk": alert_pk(key), "sk": LINK, "expires_at": expires})
 
     def requesters(self, member: str) -> list[TicketLink]:
         """The links of a member's threads (for an erasure)."""

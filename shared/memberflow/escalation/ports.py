@@ -119,6 +119,11 @@ class TicketLinks(Protocol):
     def erase_member(self, member: str) -> int:
         """Delete every link of the member's threads; how many."""
 
+    def was_alerted(self, key: str) -> bool:
+        """The moderators were alerted of this escalation (its idempotency key) already."""
+
+    def mark_alerted(self, key: str) -> None: ...
+
 
 class Messenger(Protocol):
     def notify_moderators(self, text: str) -> None: ...

@@ -72,9 +72,11 @@ def escalate(deps: EscalationDeps, queued: QueuedEvent, *, _closing: bool = Fals
         raise PermanentRefusal("unknown rule", f"no escalation rule is called {event.rule!r} any more")
     step = StepRecorder.for_event(deps.trace, queued)
     key = queued.idempotency_key
-    if rule.alerts_moderators and key not in deps.moderator_notices:
-        # First, before any ticket work: a human sees a safety report within seconds even if Zendesk is down.
+    if rule.alerts_moderators and key not in deps.moderator_notices and not deps.links.was_alerted(key):
+        # First, before any ticket work: a human sees a safety report within seconds even if Zendesk is down. The
+        # mark after it keeps a retry (in any container) from alerting twice.
         deps.messenger.notify_moderators(_moderator_text(deps.rules, rule, event))
+        deps.links.mark_alerted(key)
         deps.moderator_notices.add(key)
         step(Step.ESCALATION_ALERTED, Outcome.OK, f"moderators alerted ({rule.category})")
 
@@ -293,16 +295,20 @@ def status_changed(deps: EscalationDeps, queued: QueuedEvent) -> dict[str, Any]:
         name=details.get("name") or "there",
         category=details.get("category", ""),
     )
+    step = StepRecorder(deps.trace, link.member, queued.correlation_id, queued.source)
     try:
         channel = deps.messenger.tell_member(
             str(details.get("platform", "")), details.get("reply_to") or {}, details.get("email") or None, message
         )
+    except PermanentRefusal as refusal:
+        # Nowhere to say it (a flagged forum post names no topic, the member gave no address), or refused for
+        # good: recorded, not retried.
+        step(Step.MEMBER_TOLD, Outcome.REFUSED, f"ticket #{event.ticket_id} {event.status}: {refusal.title}")
+        return {"result": "not_told", "reason": refusal.title}
     except Exception:
         deps.links.unmark_notified(event.ticket_id, event.status)
         raise
-    StepRecorder(deps.trace, link.member, queued.correlation_id, queued.source)(
-        Step.MEMBER_TOLD, Outcome.OK, f"ticket #{event.ticket_id} {event.status}: told by {channel}"
-    )
+    step(Step.MEMBER_TOLD, Outcome.OK, f"ticket #{event.ticket_id} {event.status}: told by {channel}")
     return {"result": "told", "channel": channel}
 
 
