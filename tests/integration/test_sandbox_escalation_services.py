@@ -21,7 +21,7 @@ from zenpy.lib.exception import APIException
 
 from memberflow.adapters.member_messages import DiscourseReplies, MemberMessenger, SesEmail, SlackMessages
 from memberflow.adapters.zendesk import ZendeskDesk
-from memberflow.errors import CredentialsRejected, PermanentRefusal, RetryLater
+from memberflow.errors import AccountProblem, CredentialsRejected, PermanentRefusal, RetryLater
 from memberflow.escalation.ports import NewTicket, Requester
 from memberflow_sandboxes.discourse import DiscourseSandbox
 from memberflow_sandboxes.slack import SlackSandbox
@@ -221,3 +221,27 @@ def test_members_are_told_in_their_slack_thread_or_discourse_topic():
         assert (post["topic_id"], post["reply_to_post_number"], post["username"]) == (77, 3, "system")
         with pytest.raises(PermanentRefusal):
             messenger.tell_member("discourse", {}, None, "nowhere to say it")
+
+
+def test_a_member_without_a_channel_is_told_by_email(monkeypatch):
+    from moto import mock_aws
+
+    from memberflow.adapters import aws
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    aws.client.cache_clear()
+    try:
+        with mock_aws():
+            import boto3
+
+            ses = boto3.client("ses", region_name="us-east-1")
+            ses.verify_email_identity(EmailAddress="support@example.org")
+            email = SesEmail("support@example.org")
+            messenger = MemberMessenger(SlackMessages(lambda: "unused"), "C0MODS", None, email)
+            assert messenger.tell_member("api", {}, "ada@example.org", "Your ticket #7 is solved.") == "email"
+            assert ses.get_send_quota()["SentLast24Hours"] == 1
+            with pytest.raises(AccountProblem):  # an unverified sender: an operator's problem
+                SesEmail("nobody@example.net").send("ada@example.org", "s", "t")
+    finally:
+        aws.client.cache_clear()
