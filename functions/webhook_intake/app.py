@@ -21,7 +21,8 @@ metrics = Metrics()
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict, context: LambdaContext) -> dict:
-    source = (event.get("pathParameters") or {}).get("source", "")
+    # POST /webhooks/{source}, or POST /escalations (internal tools asking for a ticket).
+    source = (event.get("pathParameters") or {}).get("source") or _route_source(event)
     correlation_id = (event.get("requestContext") or {}).get("requestId")
     try:
         # Signatures cover the exact bytes sent, so never verify a decoded or re-serialised body.
@@ -50,3 +51,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         "headers": {"Content-Type": "application/json", **answer.headers},
         "body": encoded,
     }
+
+
+def _route_source(event: dict) -> str:
+    return "escalations" if event.get("routeKey") == "POST /escalations" else ""

@@ -142,3 +142,28 @@ def load_settings(model: type[Settings]) -> Settings:
         else:
             problems = str(error)
         raise ConfigError(f"invalid environment for {model.__name__}: {problems}") from None
+
+
+class EscalationSettings(ConsumerSettings):
+    """The escalation consumer: its own queue (named apart: the local stack runs every function in one process),
+    the ticket links, Zendesk, and the channels that reach moderators and members."""
+
+    queue_url: str = Field(alias="ESCALATION_QUEUE_URL")
+    dead_letter_queue_url: str = Field(alias="ESCALATION_DEAD_LETTER_QUEUE_URL")
+    ticket_links_table_name: str = Field(alias="TICKET_LINKS_TABLE_NAME", min_length=1)
+    rules_file: str = Field(default="", alias="ESCALATION_RULES_FILE")
+    """Empty: the rules shipped with the layer (memberflow/escalation/escalation-rules.json)."""
+    zendesk_secret_arn: str = Field(alias="ZENDESK_SECRET_ARN")
+    """{"email", "api_token"} of the Zendesk API user."""
+    zendesk_subdomain: str = Field(alias="ZENDESK_SUBDOMAIN", min_length=1)
+    zendesk_api_url: str = Field(default="", alias="ZENDESK_API_URL")
+    """Empty: https://<subdomain>.zendesk.com; else another host (a sandbox)."""
+    zendesk_ratelimit_budget_seconds: int = Field(default=5, alias="ZENDESK_RATELIMIT_BUDGET_SECONDS", ge=1, le=30)
+    slack_secret_arn: str = Field(alias="SLACK_SECRET_ARN")
+    """{"bot_token"} of the Slack app that posts replies and moderator alerts."""
+    slack_api_url: str = Field(default="", alias="SLACK_API_URL")
+    moderators_channel: str = Field(default="", alias="ESCALATION_MODERATORS_CHANNEL")
+    discourse_secret_arn: str = Field(alias="DISCOURSE_API_SECRET_ARN")
+    """{"api_key", "api_username"} for replies in forum topics."""
+    discourse_url: str = Field(default="", alias="DISCOURSE_URL")
+    email_from: str = Field(default="", alias="ESCALATION_EMAIL_FROM")

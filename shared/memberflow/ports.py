@@ -165,3 +165,11 @@ class DueWorkIndex(Protocol):
     def release(self, work: DueWork, *, progress: Mapping[str, int] | None = None) -> bool: ...
 
     def remove(self, queue: str, member_id: str) -> None: ...
+
+
+class ErasureParticipant(Protocol):
+    """Another automation's part of an erasure (escalation: the Zendesk user, the thread -> ticket links): told which
+    addresses and platform identities the person had, with the erasure's own key so a retry is a repeat."""
+
+    def forget(self, emails: list[str], identities: list[str], erasure_key: str, correlation_id: str) -> str:
+        """Start or do that part (safe to repeat); a few words for the erasure's record."""

@@ -29,6 +29,10 @@ class Step(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     SKIPPED = "skipped"
     ERASED = "erased"
+    ESCALATION_ALERTED = "escalation_alerted"
+    TICKET_CREATED = "ticket_created"
+    TICKET_COMMENTED = "ticket_commented"
+    MEMBER_TOLD = "member_told"
 
 
 class Outcome(StrEnum):

@@ -10,6 +10,9 @@ process, outside the quota, as AWS's services do not run on the function's CPU.
 Where CPU quotas are not available (no writable cgroup v1 cpu controller, no cgroup v2 cpu.max), the benchmark says
 so, records it in bench-results.json and measures nothing: an unlimited run would not tell what a memory size gives.
 
+`python tests/benchmarks/power.py NAME...` measures only the named functions (e.g. one whose start-up changed) and
+keeps the others' figures from the last run.
+
 Writes bench-results.json (`power_tuning`, `intake_cold_request_ms_at_configured_memory`) and
 tests/benchmarks/power_tuning_summary.json (committed: per function, the smallest size that met its deadline, which
 tests/unit/test_memory_sizes.py holds template.yaml's MemorySize values to).
@@ -259,7 +262,12 @@ def print_table(table: dict[str, dict[str, Any]]) -> None:
         )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    only = list(sys.argv[1:] if argv is None else argv)
+    unknown = [name for name in only if name not in FUNCTIONS]
+    if unknown:
+        print(f"not measured by this benchmark: {', '.join(unknown)}; known: {', '.join(FUNCTIONS)}")
+        return 2
     began = time.perf_counter()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     quota, how = CpuQuota.available()
@@ -276,7 +284,7 @@ def main() -> int:
     settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0, log_level="WARNING")
     table: dict[str, dict[str, Any]] = {}
     with LocalStack(settings, pollers=False) as stack:
-        for logical_id in FUNCTIONS:
+        for logical_id in only or FUNCTIONS:
             spec = stack.function(logical_id).spec
             limit = deadline(logical_id, spec.timeout)
             rows = []
@@ -323,10 +331,14 @@ def main() -> int:
                 f"WARNING: {logical_id} is configured at {entry['configured_memory_mb']} MB, below the"
                 f" {entry['minimum_memory_mb']} MB its deadline needs"
             )
+    if only:
+        # Only some functions measured: the others keep their figures from the last full run.
+        earlier = (results.get("power_tuning") or {}).get("functions") or {}
+        table = {**{name: entry for name, entry in earlier.items() if name not in table}, **table}
     joins = {
         which: round(sum(row_at(table[name], table[name][key])["cost_per_million_usd"] for name in JOIN), 4)
         for which, key in (("configured", "configured_memory_mb"), ("chosen", "chosen_memory_mb"))
-        if all(table[name][key] is not None for name in JOIN)
+        if all(name in table and table[name][key] is not None for name in JOIN)
     }
     print(
         f"Cost per million joins (one intake + one onboarding invocation, warm p50): {joins.get('configured')} USD at"
@@ -334,7 +346,7 @@ def main() -> int:
     )
     print(f"\npower tuning took {elapsed:.0f} s")
 
-    intake_cold = table["WebhookIntakeFunction"]["cold_request_ms_at_configured_memory"]
+    intake_cold = (table.get("WebhookIntakeFunction") or {}).get("cold_request_ms_at_configured_memory")
     results["power_tuning"] = {
         "available": True,
         "cpu_quota": how,
@@ -345,22 +357,26 @@ def main() -> int:
         "cost_per_million_joins_usd": joins,
         "functions": table,
     }
-    results["intake_cold_request_ms_at_configured_memory"] = intake_cold
+    if intake_cold is not None:
+        results["intake_cold_request_ms_at_configured_memory"] = intake_cold
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    measured = {
+        logical_id: {
+            "deadline": entry["deadline"],
+            "minimum_memory_mb": entry["minimum_memory_mb"],
+            "chosen_memory_mb": entry["chosen_memory_mb"],
+            "cold_request_ms_by_memory_mb": {str(r["memory_mb"]): r["cold_request_ms"] for r in entry["sizes"]},
+        }
+        for logical_id, entry in table.items()
+        if not only or logical_id in only
+    }
+    kept = json.loads(SUMMARY.read_text())["functions"] if only and SUMMARY.exists() else {}
     summary = {
         "measured_on": datetime.now(UTC).date().isoformat(),
         "machine": facts,
         "cpu_quota": how,
         "prices": PRICE_NOTE,
-        "functions": {
-            logical_id: {
-                "deadline": entry["deadline"],
-                "minimum_memory_mb": entry["minimum_memory_mb"],
-                "chosen_memory_mb": entry["chosen_memory_mb"],
-                "cold_request_ms_by_memory_mb": {str(r["memory_mb"]): r["cold_request_ms"] for r in entry["sizes"]},
-            }
-            for logical_id, entry in table.items()
-        },
+        "functions": {**kept, **measured},
     }
     SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {RESULTS.name} and {SUMMARY.relative_to(ROOT)}")

@@ -131,6 +131,30 @@ def _member_event_batch(stack: LocalStack) -> dict:
     return {"Records": [lambda_sqs_record(message, stack.queue_arn("MemberEventsQueue"))]}
 
 
+def _escalation_batch(stack: LocalStack) -> dict:
+    from datetime import UTC, datetime
+
+    from memberflow.events import EscalationRequested
+    from memberflow.pipeline.envelope import QueuedEvent
+    from memberflow_local.event_sources import lambda_sqs_record
+
+    case = uuid.uuid4().hex[:12]
+    escalation = EscalationRequested(
+        thread=f"api:bench:{case}",
+        platform="api",
+        via="api",
+        rule="billing",
+        author={"platform": "generic", "workspace": "bench", "user_id": case},
+        email=f"bench.{case}@example.org",
+        text="Charged twice for the annual pass",
+        requested_at=datetime.now(UTC),
+    )
+    key = f"escalation:bench:{case}"
+    queued = QueuedEvent(idempotency_key=key, correlation_id=case, source="bench", event=escalation)
+    message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "bench", "Body": queued.model_dump_json()}
+    return {"Records": [lambda_sqs_record(message, stack.queue_arn("EscalationsQueue"))]}
+
+
 def _scheduled_run() -> dict:
     # A time before the members the benchmark onboards are due: the run finds nothing to send.
     return {"id": str(uuid.uuid4()), "time": "2026-11-04T09:00:00Z", "detail-type": "Scheduled Event"}
@@ -174,6 +198,9 @@ FUNCTIONS: dict[str, Measured] = {
     "OnboardingDripFunction": Measured(lambda stack, settings: _scheduled_run(), "onboarding_drip.py", _completed_run),
     "DeadLetterRedriveFunction": Measured(
         lambda stack, settings: _scheduled_run(), "dead_letter_redrive.py", _service_available
+    ),
+    "EscalationFunction": Measured(
+        lambda stack, settings: _escalation_batch(stack), "escalation.py", _no_batch_failures
     ),
 }
 

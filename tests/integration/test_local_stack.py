@@ -47,12 +47,16 @@ def test_template_resolves_the_functions_and_their_events() -> None:
         "OnboardingFunction",
         "OnboardingDripFunction",
         "DeadLetterRedriveFunction",
+        "EscalationFunction",
     }
 
     intake = template.functions["WebhookIntakeFunction"]
     assert intake.code_dir == ROOT / "functions" / "webhook_intake"
     assert intake.handler == "app.handler" and intake.timeout == 10
-    assert intake.events == [HttpApiRoute("POST", "/webhooks/{source}", "Webhook", "WebhookApi")]
+    assert intake.events == [
+        HttpApiRoute("POST", "/webhooks/{source}", "Webhook", "WebhookApi"),
+        HttpApiRoute("POST", "/escalations", "Escalations", "WebhookApi"),
+    ]
 
     onboarding = template.functions["OnboardingFunction"]
     assert onboarding.timeout == 180
@@ -143,7 +147,8 @@ def real_stack():
     handlers = {
         name: recorder(name) for name in ("WebhookIntakeFunction", "OnboardingFunction", "OnboardingDripFunction")
     }
-    with LocalStack(_settings(), mailchimp=False, pollers=False, handlers=handlers) as stack:
+    # Without the sandboxes (services.SERVICES): the secrets are then exactly what the settings give.
+    with LocalStack(_settings(), mailchimp=False, services=False, pollers=False, handlers=handlers) as stack:
         stack.calls = calls  # type: ignore[attr-defined]
         yield stack
 
@@ -152,7 +157,7 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     template = real_stack.template
     assert template is not None
     ddb = real_stack.client("dynamodb")
-    assert set(template.tables) == {"MembersTable", "IdempotencyTable", "TraceTable"}
+    assert set(template.tables) == {"MembersTable", "IdempotencyTable", "TraceTable", "TicketLinksTable"}
     for logical_id, spec in template.tables.items():
         table = ddb.describe_table(TableName=real_stack.table_name(logical_id))["Table"]
         assert table["KeySchema"] == spec.properties["KeySchema"]
@@ -191,7 +196,10 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     env = template.functions["OnboardingFunction"].environment
     assert env["QUEUE_URL"] == real_stack.queue_url("MemberEventsQueue")
     intake_env = template.functions["WebhookIntakeFunction"].environment
-    assert json.loads(intake_env["EVENT_DESTINATIONS"]) == {"member-events": real_stack.queue_url("MemberEventsQueue")}
+    assert json.loads(intake_env["EVENT_DESTINATIONS"]) == {
+        "member-events": real_stack.queue_url("MemberEventsQueue"),
+        "escalations": real_stack.queue_url("EscalationsQueue"),
+    }
     assert env["MAILCHIMP_SECRET_ARN"] == real_stack.secret_arn("MailchimpApiSecret")
     assert env["DEAD_LETTER_QUEUE_URL"] == real_stack.queue_url("MemberEventsDeadLetterQueue")
 

@@ -404,3 +404,173 @@ class MemoryDeliveryLog:
         if self.broken:
             raise RuntimeError("table unavailable")
         self.items[idempotency_key] = (correlation_id, now + self.remembered_for)
+
+
+# ---------------------------------------------------------------- escalation
+
+
+class FakeDesk:
+    """Zendesk as escalation sees it: Idempotency-Key semantics on single creates, bulk jobs, comments; `fail`
+    holds errors the next calls raise."""
+
+    def __init__(self) -> None:
+        from memberflow.escalation.ports import NewTicket
+
+        self.tickets: dict[int, dict[str, Any]] = {}
+        self.keys: dict[str, tuple[NewTicket, int]] = {}
+        self.jobs: dict[str, dict[int, int]] = {}
+        self.comments: list[tuple[int, str]] = []
+        self.forgotten: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        self.fail: list[Exception] = []
+        self.calls: list[str] = []
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        error = self.fail.pop(0) if self.fail else None
+        if error is not None:
+            raise error
+
+    def _make(self, ticket: Any) -> int:
+        ticket_id = len(self.tickets) + 1
+        self.tickets[ticket_id] = {"ticket": ticket, "status": "new"}
+        return ticket_id
+
+    def create(self, ticket: Any, idempotency_key: str) -> Any:
+        from memberflow.errors import PermanentRefusal
+        from memberflow.escalation.ports import Ticket
+
+        self._call("create")
+        if idempotency_key in self.keys:
+            earlier, ticket_id = self.keys[idempotency_key]
+            if earlier != ticket:
+                raise PermanentRefusal("IdempotentRequestError", "same key, other body", 400)
+            return Ticket(ticket_id, self.tickets[ticket_id]["status"], ticket.external_id)
+        ticket_id = self._make(ticket)
+        self.keys[idempotency_key] = (ticket, ticket_id)
+        return Ticket(ticket_id, "new", ticket.external_id)
+
+    def create_many(self, tickets: Any) -> str:
+        self._call("create_many")
+        job_id = f"job{len(self.jobs) + 1}"
+        self.jobs[job_id] = {index: self._make(ticket) for index, ticket in enumerate(tickets)}
+        return job_id
+
+    def job(self, job_id: str) -> Any:
+        from memberflow.escalation.ports import JobResult
+
+        self._call("job")
+        return JobResult("completed", self.jobs[job_id])
+
+    def add_comment(self, ticket_id: int, body: str, *, public: bool = False) -> None:
+        from memberflow.errors import PermanentRefusal
+
+        self._call("comment")
+        if self.tickets[ticket_id]["status"] == "closed":
+            raise PermanentRefusal("RecordInvalid", "Status: closed prevents ticket update", 422)
+        self.comments.append((ticket_id, body))
+
+    def tickets_with_external_id(self, external_id: str) -> list[Any]:
+        from memberflow.escalation.ports import Ticket
+
+        self._call("list")
+        return [
+            Ticket(ticket_id, item["status"], external_id)
+            for ticket_id, item in self.tickets.items()
+            if item["ticket"].external_id == external_id
+        ]
+
+    def forget_requester(self, emails: Any, external_ids: Any) -> int:
+        self._call("forget")
+        self.forgotten.append((tuple(emails), tuple(external_ids)))
+        return len(emails) + len(external_ids)
+
+
+class MemoryTicketLinks:
+    def __init__(self) -> None:
+        self.links: dict[str, Any] = {}
+        self.notified: set[tuple[int, str]] = set()
+        self.alerted: set[str] = set()
+
+    def get(self, thread: str) -> Any:
+        return self.links.get(thread)
+
+    def for_ticket(self, ticket_id: int) -> Any:
+        return next((link for link in self.links.values() if link.ticket_id == ticket_id), None)
+
+    def claim(self, link: Any, *, replacing_ticket: int | None = None) -> bool:
+        current = self.links.get(link.thread)
+        if current is not None and (replacing_ticket is None or current.ticket_id != replacing_ticket):
+            return False
+        self.links[link.thread] = link
+        return True
+
+    def _update(self, thread: str, claim_key: str, **changes: Any) -> None:
+        link = self.links[thread]
+        if link.claim_key == claim_key:
+            self.links[thread] = replace(link, **changes)
+
+    def note_job(self, thread: str, claim_key: str, job_id: str, index: int) -> None:
+        self._update(thread, claim_key, job_id=job_id, job_index=index)
+
+    def complete(self, thread: str, claim_key: str, ticket_id: int, status: str) -> None:
+        self._update(thread, claim_key, ticket_id=ticket_id, status=status)
+
+    def note_comment(self, thread: str, key: str) -> None:
+        link = self.links[thread]
+        self.links[thread] = replace(link, comments=link.comments | {key})
+
+    def record_status(self, ticket_id: int, status: str, at: datetime, public_reply: bool) -> Any:
+        link = self.for_ticket(ticket_id)
+        if link is None:
+            return None
+        seconds = int((at - link.created_at).total_seconds())
+        first = link.first_response_seconds
+        if first is None and (public_reply or status in ("pending", "solved")):
+            first = seconds
+        resolution = link.resolution_seconds
+        if resolution is None and status in ("solved", "closed"):
+            resolution = seconds
+        updated = replace(link, status=status, first_response_seconds=first, resolution_seconds=resolution)
+        self.links[link.thread] = updated
+        return updated
+
+    def mark_notified(self, ticket_id: int, status: str) -> bool:
+        if (ticket_id, status) in self.notified:
+            return False
+        self.notified.add((ticket_id, status))
+        return True
+
+    def unmark_notified(self, ticket_id: int, status: str) -> None:
+        self.notified.discard((ticket_id, status))
+
+    def was_alerted(self, key: str) -> bool:
+        return key in self.alerted
+
+    def mark_alerted(self, key: str) -> None:
+        self.alerted.add(key)
+
+    def erase_member(self, member: str) -> int:
+        gone = [thread for thread, link in self.links.items() if link.member == member]
+        for thread in gone:
+            del self.links[thread]
+        return len(gone)
+
+
+class FakeMessenger:
+    def __init__(self) -> None:
+        self.moderators: list[str] = []
+        self.members: list[tuple[str, dict[str, Any], str | None, str]] = []
+        self.order: list[str] = []
+        self.fail: list[Exception] = []
+
+    def notify_moderators(self, text: str) -> None:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.order.append("moderators")
+        self.moderators.append(text)
+
+    def tell_member(self, platform: str, reply_to: Mapping[str, Any], email: str | None, text: str) -> str:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.members.append((platform, dict(reply_to), email, text))
+        return "slack" if reply_to.get("thread_ts") else "discourse" if reply_to.get("topic_id") else "email"

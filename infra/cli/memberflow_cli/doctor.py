@@ -30,6 +30,8 @@ WHERE_TO_FIND = {
     "discourse_secret": "the secret you typed into the Discourse webhook (Admin, API, Webhooks)",
     "discord_relay_public_key": "the hex Ed25519 public key of your Discord relay",
     "generic_hmac_secret": "the shared secret your generic sources sign with",
+    "zendesk_webhook_secret": "the signing secret of your Zendesk webhook (Admin Center, Webhooks, the webhook)",
+    "escalations_api_key": "a key of your choosing that internal tools send to POST /escalations as X-Api-Key",
 }
 FIELD_TYPE_NAMES = {"text": "Text", "date": "Date"}
 

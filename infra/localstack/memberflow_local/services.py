@@ -38,6 +38,28 @@ class LocalService(Protocol):
 
 ServiceFactory = Callable[["LocalSettings"], LocalService]
 
-SERVICES: list[tuple[str, ServiceFactory]] = []
+def _zendesk(settings: LocalSettings) -> LocalService:
+    from .escalation_sandboxes import ZendeskService
+
+    return ZendeskService(settings)
+
+
+def _slack_api(settings: LocalSettings) -> LocalService:
+    from .escalation_sandboxes import SlackWebService
+
+    return SlackWebService(settings)
+
+
+def _discourse_api(settings: LocalSettings) -> LocalService:
+    from .escalation_sandboxes import DiscourseApiService
+
+    return DiscourseApiService(settings)
+
+
+SERVICES: list[tuple[str, ServiceFactory]] = [
+    ("zendesk", _zendesk),
+    ("slack_api", _slack_api),
+    ("discourse_api", _discourse_api),
+]
 """(name, factory) per sandbox, in start order. Factories import their sandbox lazily so that a stack without it
 does not pay for the import."""

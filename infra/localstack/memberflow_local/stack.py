@@ -126,7 +126,8 @@ class LocalStack:
             service = self.services[name] = build(s)
             service.start()
             overrides.update(service.parameter_overrides())
-            secrets.update(service.secret_values())
+            for logical_id, value in service.secret_values().items():
+                secrets[logical_id] = merge_json_secret(secrets.get(logical_id), value)
         # An override the operator set wins over a sandbox's default.
         overrides.update({k: str(v) for k, v in s.extra_parameter_overrides.items()})
         load: dict[str, Any] = dict(
@@ -376,6 +377,20 @@ def container_cap(spec: FunctionSpec, settings: LocalSettings) -> int:
     if any(isinstance(event, ScheduleSource) for event in spec.events):
         cap += 1
     return max(1, cap)
+
+
+def merge_json_secret(current: str | None, added: str) -> str:
+    """A secret two parties fill (the webhook secrets: the stack's sources and a sandbox's own): JSON objects are
+    merged, key by key; anything else is replaced."""
+    import json
+
+    try:
+        old, new = json.loads(current) if current else None, json.loads(added)
+    except ValueError:
+        return added
+    if isinstance(old, dict) and isinstance(new, dict):
+        return json.dumps({**old, **new})
+    return added
 
 
 def _fresh_containers() -> None:

@@ -5,6 +5,7 @@ events module and one line per event type to `CATALOG`; nothing else changes."""
 from __future__ import annotations
 
 from memberflow.events.base import Event, EventCatalog, EventType
+from memberflow.events.escalations import EscalationRequested, RequesterErased, TicketStatusChanged
 from memberflow.events.members import (
     ConsentGiven,
     MemberAccountEvent,
@@ -18,6 +19,8 @@ from memberflow.events.members import (
 
 MEMBER_EVENTS = "member-events"
 """Destination of member events: the queue the onboarding consumer reads."""
+ESCALATIONS = "escalations"
+"""Destination of escalations and ticket status changes: the queue the escalation consumer reads."""
 
 CATALOG = EventCatalog(
     [
@@ -27,12 +30,19 @@ CATALOG = EventCatalog(
         EventType("member_verified", MemberVerified, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("consent_given", ConsentGiven, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("member_screening_passed", MemberScreeningPassed, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("escalation_requested", EscalationRequested, destination=ESCALATIONS, consumer="escalation"),
+        EventType("ticket_status_changed", TicketStatusChanged, destination=ESCALATIONS, consumer="escalation"),
+        EventType("requester_erased", RequesterErased, destination=ESCALATIONS, consumer="escalation"),
     ]
 )
 
 __all__ = [
     "CATALOG",
     "ConsentGiven",
+    "ESCALATIONS",
+    "EscalationRequested",
+    "RequesterErased",
+    "TicketStatusChanged",
     "MEMBER_EVENTS",
     "Event",
     "EventCatalog",

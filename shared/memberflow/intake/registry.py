@@ -40,7 +40,9 @@ class SourceRegistry:
 
 
 def build_registry(
-    discourse_consent_user_field: str | None = None, discourse_require_approval: bool = False
+    discourse_consent_user_field: str | None = None,
+    discourse_require_approval: bool = False,
+    escalation_categories: Mapping[str, str] | None = None,
 ) -> SourceRegistry:
     def slack() -> WebhookSource:
         from memberflow.intake.slack import SlackSource
@@ -62,4 +64,23 @@ def build_registry(
 
         return GenericSource()
 
-    return SourceRegistry({"slack": slack, "discourse": discourse, "discord": discord, "generic": generic})
+    def zendesk() -> WebhookSource:
+        from memberflow.intake.zendesk import ZendeskSource
+
+        return ZendeskSource()
+
+    def escalations() -> WebhookSource:
+        from memberflow.intake.escalations import ExplicitEscalationSource
+
+        return ExplicitEscalationSource(escalation_categories or {})
+
+    return SourceRegistry(
+        {
+            "slack": slack,
+            "discourse": discourse,
+            "discord": discord,
+            "generic": generic,
+            "zendesk": zendesk,
+            "escalations": escalations,
+        }
+    )

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 
 from memberflow.errors import QueueUnavailable, ServiceUnavailable
+from memberflow.events.base import Event
 from memberflow.intake.errors import ROOT_FIELD, IntakeError, problems_from
 from memberflow.intake.registry import SourceRegistry, build_registry
 from memberflow.intake.source import Accepted, Ignored, Redelivery, RetryingSource, WebhookRequest, WebhookSource
@@ -60,6 +61,13 @@ class DeliveryLog(Protocol):
         """Note that the event is queued, for a while (longer than the platform keeps retrying)."""
 
 
+class Watcher(Protocol):
+    """Another capability's look at every verified delivery (escalation rules on messages, reactions, flags): the
+    extra events it means, with their idempotency keys, queued besides the delivery's own event."""
+
+    def __call__(self, source: str, payload: Any, headers: Mapping[str, str]) -> list[tuple[Event, str]]: ...
+
+
 class IntakeMisconfigured(RuntimeError):
     """The webhook secrets lack what a source needs: an operator must fix it, the sender cannot."""
 
@@ -80,6 +88,7 @@ class IntakeDeps:
     replay_window_seconds: int = REPLAY_WINDOW_SECONDS
     deliveries: DeliveryLog | None = None
     """Where deliveries of retrying platforms are remembered, so their retries are not queued twice."""
+    watchers: tuple[Watcher, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,7 +169,8 @@ def _accept(
             )
         _verify(source, request, received_at, deps)
         redelivery = _redelivery(source, headers)
-        interpretation = source.interpret(_parse_body(source, raw_body, headers), headers)
+        payload = _parse_body(source, raw_body, headers)
+        interpretation = source.interpret(payload, headers)
     except IntakeError as error:
         return _rejected(error, source_name, source, raw_body, headers, received_at, correlation_id, deps)
     except IntakeMisconfigured as problem:
@@ -169,7 +179,12 @@ def _accept(
         body = {"error": "intake_misconfigured", "detail": f"{source_name[:64]} deliveries cannot be verified yet"}
         return IntakeResponse(503, body, outcome="failed", source=source.name if source else "unknown")
 
+    also = (
+        [] if redelivery is not None or not deps.watchers else _watched(source.name, payload, headers, deps.watchers)
+    )
     if isinstance(interpretation, Ignored):
+        if also:
+            return _queue_also(also, None, source.name, received_at, correlation_id, deps)
         logger.info("webhook ignored", extra={"source": source.name, "reason": interpretation.reason})
         return IntakeResponse(200, {"status": "ignored", "reason": interpretation.reason}, source=source.name)
     if isinstance(interpretation, Accepted):
@@ -198,10 +213,47 @@ def _accept(
             body = {"status": "already_queued", "idempotency_key": queued.idempotency_key, "correlation_id": earlier}
             return IntakeResponse(200, body, source=source.name)
         answer = _queue(queued, deps)
+        if answer.status == 200 and also:
+            answer = _queue_also(also, answer, source.name, received_at, correlation_id, deps)
         if answer.status == 200 and isinstance(source, RetryingSource):
             _remember(queued, deps)
         return answer
     return IntakeResponse(interpretation.status, interpretation.body, interpretation.headers, source=source.name)
+
+
+def _watched(
+    source: str, payload: Any, headers: Mapping[str, str], watchers: tuple[Watcher, ...]
+) -> list[tuple[Event, str]]:
+    found: list[tuple[Event, str]] = []
+    for watcher in watchers:
+        try:
+            found += watcher(source, payload, headers)
+        except Exception as error:
+            # A watcher's defect must not cost the delivery's own event; the log says which.
+            logger.error("webhook watcher failed", extra={"source": source, "error_type": type(error).__name__})
+    return found
+
+
+def _queue_also(
+    also: list[tuple[Event, str]],
+    answer: IntakeResponse | None,
+    source: str,
+    received_at: datetime,
+    correlation_id: str,
+    deps: IntakeDeps,
+) -> IntakeResponse:
+    """Queue the watchers' events; a failure is the delivery's (503: the platform delivers again, and the events
+    already queued are deduplicated by their keys)."""
+    for event, key in also:
+        queued = QueuedEvent(
+            idempotency_key=key, correlation_id=correlation_id, source=source, received_at=received_at, event=event
+        )
+        extra = _queue(queued, deps)
+        if extra.status != 200:
+            return extra
+        answer = answer or extra
+    assert answer is not None
+    return answer
 
 
 def _redelivery(source: WebhookSource, headers: Mapping[str, str]) -> Redelivery | None:

@@ -17,6 +17,9 @@ A join received before the erasure (still queued, or redriven from the dead-lett
 received after it is a re-join and gets double opt-in at most, never a direct subscribe (and Mailchimp refuses a
 permanently deleted address by API: that refusal is recorded, not retried).
 
+Other automations that keep something about members (escalation: the Zendesk user and the thread -> ticket links)
+take part through `OnboardingDeps.erasure_participants`, right after Mailchimp.
+
 Order: Mailchimp first (it needs the address, which the member record may be the last to know), the suppression
 next (so nothing re-adds the person while the rest goes), then the trace, the links, and the member record last.
 Any failure raises and the worker retries the whole erasure; every step is safe to repeat.
@@ -47,6 +50,12 @@ def erase_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, Any]:
     identities = sorted({key for member in members for key in member.identities} | _event_identity(event))
 
     mailchimp = _forget_in_mailchimp(list(emails.values()), deps)
+    # The other automations' parts (a Zendesk user, ticket links): handed on before anything here is deleted, so a
+    # failure retries the whole erasure with every address and identity still known.
+    elsewhere = [
+        participant.forget(sorted(emails.values()), identities, queued.idempotency_key, queued.correlation_id)
+        for participant in deps.erasure_participants
+    ]
 
     requested_by = queued.source
     suppressions = [deps.suppressions.add(email_suppression_name(e), now, requested_by) for e in emails] + [
@@ -62,6 +71,7 @@ def erase_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, Any]:
         f"erased at the person's request (via {requested_by}): Mailchimp {MAILCHIMP_OUTCOMES[mailchimp]}; removed "
         f"{len(members)} member record(s) ({items} item(s)), {links} identity link(s), {trace_records} trace "
         "record(s); only a keyed hash is kept, so a re-join needs a fresh opt-in"
+        + "".join(f"; {part}" for part in elsewhere)
     )
     for suppression in suppressions:
         StepRecorder(deps.trace, erased_subject(suppression.key), queued.correlation_id, queued.source)(

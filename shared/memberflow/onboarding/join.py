@@ -25,7 +25,14 @@ from memberflow.onboarding.forgotten import drop_if_erased_later, latest_erasure
 from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
 from memberflow.pipeline.envelope import QueuedEvent
-from memberflow.ports import DueWorkIndex, ListMember, MailingList, MemberRepository, SuppressionList
+from memberflow.ports import (
+    DueWorkIndex,
+    ErasureParticipant,
+    ListMember,
+    MailingList,
+    MemberRepository,
+    SuppressionList,
+)
 from memberflow.trace import ErasableTrace, Outcome, Step, StepRecorder, email_subject, identity_subject
 
 OPT_IN = "opt-in"
@@ -43,6 +50,8 @@ class OnboardingDeps:
     suppressions: SuppressionList
     """Who asked to be forgotten (keyed hashes): consulted on every join, written by erasure."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    erasure_participants: tuple[ErasureParticipant, ...] = ()
+    """Other automations that keep something about members (escalation: Zendesk); an erasure reaches them too."""
 
 
 def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:

@@ -88,15 +88,19 @@ class Container:
         from memberflow.intake.service import IntakeDeps
 
         settings = load_settings(IntakeSettings)
+        watchers, categories = _escalation_intake()
         return IntakeDeps(
             queue=SqsEventRouter(settings.event_destinations, CATALOG),
             trace=self.trace,
             # Fetched on use, not here: the secret is cached for a few minutes so rotation is picked up.
             secrets=partial(get_json_secret, settings.webhook_secrets_arn),
-            registry=build_registry(settings.discourse_consent_user_field or None, settings.discourse_require_approval),
+            registry=build_registry(
+                settings.discourse_consent_user_field or None, settings.discourse_require_approval, categories
+            ),
             max_body_bytes=settings.max_body_bytes,
             replay_window_seconds=settings.replay_window_seconds,
             deliveries=DynamoDeliveryLog(settings.deliveries_table_name),
+            watchers=watchers,
         )
 
     @cached_property
@@ -110,6 +114,7 @@ class Container:
             trace=self.trace,
             rules=self._onboarding_rules(),
             suppressions=self.suppressions,
+            erasure_participants=_erasure_participants(),
         )
 
     @cached_property
@@ -166,14 +171,20 @@ class Container:
             total.kept += report.kept
         return total
 
-    def worker(self, consumer: str, handlers: Mapping[str, Handler], before: Callable[[Any], None] | None) -> Worker:
+    def worker(
+        self,
+        consumer: str,
+        handlers: Mapping[str, Handler],
+        before: Callable[[Any], None] | None,
+        settings: ConsumerSettings | None = None,
+    ) -> Worker:
         from memberflow.adapters.sqs import SqsWorkQueue
         from memberflow.events import CATALOG
         from memberflow.pipeline.health import ServiceHealth
         from memberflow.pipeline.policy import RetryPolicy
         from memberflow.pipeline.worker import Worker
 
-        settings = load_settings(ConsumerSettings)
+        settings = settings or load_settings(ConsumerSettings)
         policy = RetryPolicy(
             max_attempts=settings.max_receive_count,
             retry_base_seconds=settings.retry_base_seconds,
@@ -195,6 +206,20 @@ class Container:
         )
 
 
+def _escalation_intake() -> tuple[tuple[Any, ...], dict[str, str]]:
+    """The escalation rules' look at every delivery, and the categories `POST /escalations` accepts; none when the
+    stack has no escalation rules configured for intake."""
+    from memberflow.runtime.escalation import intake_watchers
+
+    return intake_watchers()
+
+
+def _erasure_participants() -> tuple[Any, ...]:
+    from memberflow.runtime.escalation import erasure_participants
+
+    return erasure_participants()
+
+
 @cache
 def container() -> Container:
     return Container()
@@ -204,7 +229,9 @@ def reset() -> None:
     """Forget everything built from the environment, as a new container would (the local stack and tests change
     the environment between runs)."""
     from memberflow.adapters import aws, secrets
+    from memberflow.runtime import escalation
 
     for built in (container, load_settings, aws.client, aws.table):
         built.cache_clear()
     secrets.clear_cache()
+    escalation.reset()

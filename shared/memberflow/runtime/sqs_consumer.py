@@ -37,8 +37,12 @@ class SqsConsumer:
         metric_prefix: str,
         logger: Logger,
         metrics: Metrics,
+        settings: Callable[[], ConsumerSettings] | None = None,
+        before_batch: Callable[[list[QueuedEvent]], Any] | None = None,
     ) -> None:
         self.consumer = consumer
+        self._settings = settings or (lambda: load_settings(ConsumerSettings))
+        self._before_batch = before_batch
         self._handlers = handlers
         self._worst_case_ms_per_message = worst_case_ms_per_message
         self._worst_case_ms = 0
@@ -56,7 +60,8 @@ class SqsConsumer:
         self._handle_once: Callable[..., Any] | None = None
 
     def _build(self) -> Worker:
-        table = load_settings(ConsumerSettings).idempotency_table_name
+        settings = self._settings()
+        table = settings.idempotency_table_name
         handlers = self._handlers()
         self._worst_case_ms = self._worst_case_ms_per_message()
 
@@ -75,7 +80,7 @@ class SqsConsumer:
 
         once = {event_type: (lambda queued: handle_once(queued=queued)) for event_type in handlers}
         return container().worker(
-            self.consumer, once, lambda queued: self._logger.set_correlation_id(queued.correlation_id)
+            self.consumer, once, lambda queued: self._logger.set_correlation_id(queued.correlation_id), settings
         )
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -102,6 +107,8 @@ class SqsConsumer:
         # The most delivered first: a message handed back untried (no time left) is at the front of its next batch,
         # so it is tried there rather than handed back again and again until the queue's limit.
         records = sorted(event.get("Records", []), key=_receive_count, reverse=True)
+        if self._before_batch is not None:
+            self._prepare(records)
         answer = process_partial_response(
             event={**event, "Records": records},
             record_handler=record_handler,
@@ -113,6 +120,22 @@ class SqsConsumer:
         retried = len(answer["batchItemFailures"])
         self._metrics.add_metric(name=f"{self._metric_prefix}sRetried", unit=MetricUnit.Count, value=retried)
         return dict(answer)
+
+
+    def _prepare(self, records: list[dict[str, Any]]) -> None:
+        """The consumer's look at the whole batch before its messages are worked one by one (e.g. one bulk call
+        for many); best effort: each message's own work still does whatever this did not."""
+        batch = []
+        for record in records:
+            try:
+                batch.append(QueuedEvent.from_json(record["body"]))
+            except Exception:  # noqa: BLE001 - the worker parks what it cannot read
+                continue
+        try:
+            if batch and self._before_batch is not None:
+                self._before_batch(batch)
+        except Exception as error:  # noqa: BLE001 - the one-by-one path does the work
+            self._logger.warning("batch preparation skipped", extra={"error_type": type(error).__name__})
 
 
 def _receive_count(record: dict[str, Any]) -> int:

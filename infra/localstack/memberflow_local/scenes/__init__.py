@@ -39,5 +39,13 @@ class SceneContext:
 
 Scene = tuple[str, Callable[[SceneContext], Any]]
 
-SCENES: list[Scene] = []
+def _escalation(scene: SceneContext) -> Any:
+    from .escalation import play
+
+    return play(scene)
+
+
+SCENES: list[Scene] = [
+    ("Escalation: member problems become Zendesk tickets once per thread, and members hear back", _escalation),
+]
 """(title, play) per scene, in the order they run."""

@@ -1,0 +1,21 @@
+"""Sandbox of the Zendesk Support API for local runs and tests.
+
+It serves what memberflow's escalation uses over real HTTP so the official `zenpy` client works against it by
+configuration only (`ZENPY_FORCE_SCHEME=http`, `ZENPY_FORCE_NETLOC=127.0.0.1:PORT`, any subdomain):
+
+- tickets: create (with `Idempotency-Key` semantics: a repeat with the same body answers the original response
+  with `x-idempotency-lookup: hit`, another body is a 400 `IdempotentRequestError`, keys kept two hours), show,
+  update (comments, status), list by `external_id`, comments; `create_many` (up to 100) with job statuses;
+- users: `create_or_update` (matched by email, else external id; 201 created, 200 updated), show, `show_many` by
+  external ids, search by email, soft delete (refused while the user requests a ticket that is not closed) and
+  permanent delete through `deleted_users`;
+- a request budget per window (Zendesk's per-account rate limit) answered with 429 and an integer `Retry-After`,
+  `X-Rate-Limit` / `X-Rate-Limit-Remaining` headers, fault injection and `/_sandbox/` controls like the Mailchimp
+  sandbox;
+- a signed webhook (`zen:event-type:ticket.status_changed`, `X-Zendesk-Webhook-Signature` over timestamp + body)
+  to memberflow's `/webhooks/zendesk` whenever a ticket's status changes.
+"""
+
+from memberflow_sandboxes.zendesk.sandbox import ZendeskApp, ZendeskSandbox, main
+
+__all__ = ["ZendeskApp", "ZendeskSandbox", "main"]

@@ -1,0 +1,280 @@
+"""The /api/v2 endpoints memberflow uses; each handler returns (status, JSON payload or None)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request
+
+from memberflow_sandboxes.base import Reply, SandboxError
+from memberflow_sandboxes.zendesk.state import STATUSES, ZendeskState, now_iso
+
+MAX_BULK = 100
+
+API_ROUTES = Map(
+    [
+        Rule("/tickets.json", methods=["POST"], endpoint="create_ticket"),
+        Rule("/tickets.json", methods=["GET"], endpoint="list_tickets"),
+        Rule("/tickets/create_many.json", methods=["POST"], endpoint="create_many"),
+        Rule("/tickets/<int:ticket_id>.json", methods=["GET"], endpoint="show_ticket"),
+        Rule("/tickets/<int:ticket_id>.json", methods=["PUT"], endpoint="update_ticket"),
+        Rule("/tickets/<int:ticket_id>/comments.json", methods=["GET"], endpoint="list_comments"),
+        Rule("/job_statuses/<job_id>.json", methods=["GET"], endpoint="show_job"),
+        Rule("/users/create_or_update.json", methods=["POST"], endpoint="create_or_update_user"),
+        Rule("/users/show_many.json", methods=["GET"], endpoint="show_many_users"),
+        Rule("/users/<int:user_id>.json", methods=["GET"], endpoint="show_user"),
+        Rule("/users/<int:user_id>.json", methods=["DELETE"], endpoint="delete_user"),
+        Rule("/users/<int:user_id>/tickets/requested.json", methods=["GET"], endpoint="requested_tickets"),
+        Rule("/deleted_users.json", methods=["GET"], endpoint="list_deleted_users"),
+        Rule("/deleted_users/<int:user_id>.json", methods=["DELETE"], endpoint="permanently_delete_user"),
+        Rule("/search.json", methods=["GET"], endpoint="search"),
+    ],
+    strict_slashes=False,
+)
+
+
+class ZendeskError(SandboxError):
+    """Zendesk's error document: `{"error": ..., "description": ..., "details": ...}`."""
+
+    def __init__(self, status: int, error: str, description: str = "", details: Any = None, headers: Any = None):
+        super().__init__(status, description or error, headers)
+        self.error = error
+        self.description = description
+        self.details = details
+
+    def response(self) -> Any:
+        from memberflow_sandboxes.base import json_response
+
+        body: dict[str, Any] = {"error": self.error}
+        if self.description:
+            body["description"] = self.description
+        if self.details is not None:
+            body["details"] = self.details
+        response = json_response(body, self.status)
+        response.headers.update(self.headers)
+        return response
+
+
+def not_found() -> ZendeskError:
+    return ZendeskError(404, "RecordNotFound", "Not found")
+
+
+def invalid(field: str, description: str) -> ZendeskError:
+    return ZendeskError(
+        422, "RecordInvalid", "Record validation errors", {field: [{"description": description, "error": "invalid"}]}
+    )
+
+
+class ZendeskApi:
+    def __init__(self, state: ZendeskState, status_changed: Callable[[dict[str, Any], str], None]) -> None:
+        self.state = state
+        self._status_changed = status_changed
+
+    def _object(self, body: Any, name: str) -> dict[str, Any]:
+        value = body.get(name) if isinstance(body, dict) else None
+        if not isinstance(value, dict):
+            raise ZendeskError(400, "InvalidEndpoint", f"The request body needs a '{name}' object")
+        return value
+
+    # ---------------------------------------------------------------- tickets
+
+    def create_ticket(self, request: Request, body: Any) -> Reply:
+        self.state.count("tickets.create")
+        fields = self._object(body, "ticket")
+        key = request.headers.get("Idempotency-Key")
+        if key:
+            if len(key) > 255:
+                raise ZendeskError(400, "InvalidIdempotencyKey", "Idempotency-Key is at most 255 characters")
+            earlier = self.state.replay(key, body)
+            if earlier == "conflict":
+                raise ZendeskError(
+                    400, "IdempotentRequestError", "The same Idempotency-Key was used with a different request body"
+                )
+            if earlier is not None:
+                request.environ["sandbox.idempotency"] = "hit"
+                return earlier  # type: ignore[return-value]
+            request.environ["sandbox.idempotency"] = "miss"
+        self._check_ticket(fields)
+        ticket = self.state.create_ticket(fields)
+        payload = {"ticket": dict(ticket), "audit": {"id": self.state.next_id(), "ticket_id": ticket["id"]}}
+        if key:
+            self.state.remember_key(key, body, 201, payload)
+        return 201, payload
+
+    def _check_ticket(self, fields: dict[str, Any]) -> None:
+        comment = fields.get("comment") or {}
+        if not (comment.get("body") or fields.get("description")):
+            raise invalid("description", "Description: cannot be blank")
+        if fields.get("priority") not in (None, "urgent", "high", "normal", "low"):
+            raise invalid("priority", "Priority: is not valid")
+        if fields.get("requester_id") is None and not isinstance(fields.get("requester"), dict):
+            raise invalid("requester", "Requester: cannot be blank")
+        followup = fields.get("via_followup_source_id")
+        if followup is not None:
+            source = self.state.tickets.get(int(followup))
+            if source is None or source["status"] not in ("solved", "closed"):
+                raise invalid("via_followup_source_id", "Follow-ups can only be created from solved or closed tickets")
+
+    def create_many(self, request: Request, body: Any) -> Reply:
+        self.state.count("tickets.create_many")
+        tickets = body.get("tickets") if isinstance(body, dict) else None
+        if not isinstance(tickets, list) or not tickets:
+            raise ZendeskError(400, "InvalidEndpoint", "The request body needs a 'tickets' array")
+        if len(tickets) > MAX_BULK:
+            raise ZendeskError(400, "TooManyValues", f"You can only create up to {MAX_BULK} tickets at once")
+        results = []
+        for index, fields in enumerate(tickets):
+            try:
+                self._check_ticket(fields)
+            except ZendeskError as error:
+                results.append({"index": index, "error": error.error, "details": str(error.details)})
+                continue
+            results.append({"index": index, "id": self.state.create_ticket(fields)["id"]})
+        job_id = uuid.uuid4().hex
+        job = {
+            "id": job_id,
+            "url": f"/api/v2/job_statuses/{job_id}.json",
+            "status": "completed",
+            "total": len(tickets),
+            "progress": len(tickets),
+            "message": "Completed at " + now_iso(),
+            "results": results,
+        }
+        self.state.jobs[job_id] = job
+        return 200, {"job_status": {**job, "status": "queued", "progress": None, "results": None}}
+
+    def show_job(self, request: Request, body: Any, job_id: str) -> Reply:
+        self.state.count("job_statuses.show")
+        job = self.state.jobs.get(job_id)
+        if job is None:
+            raise not_found()
+        return 200, {"job_status": job}
+
+    def list_tickets(self, request: Request, body: Any) -> Reply:
+        self.state.count("tickets.list")
+        external_id = request.args.get("external_id")
+        tickets = [t for t in self.state.tickets.values() if external_id is None or t["external_id"] == external_id]
+        return 200, {"tickets": tickets, "meta": {"has_more": False}, "links": {"next": None}, "count": len(tickets)}
+
+    def show_ticket(self, request: Request, body: Any, ticket_id: int) -> Reply:
+        self.state.count("tickets.show")
+        ticket = self.state.tickets.get(ticket_id)
+        if ticket is None:
+            raise not_found()
+        return 200, {"ticket": ticket}
+
+    def update_ticket(self, request: Request, body: Any, ticket_id: int) -> Reply:
+        self.state.count("tickets.update")
+        ticket = self.state.tickets.get(ticket_id)
+        if ticket is None:
+            raise not_found()
+        fields = self._object(body, "ticket")
+        if ticket["status"] == "closed":
+            raise invalid("status", "Status: closed prevents ticket update")
+        status = fields.get("status")
+        if status is not None and status not in STATUSES:
+            raise invalid("status", "Status: is not valid")
+        comment = fields.get("comment")
+        if isinstance(comment, dict) and comment.get("body"):
+            self.state.comments[ticket_id].append(
+                {
+                    "id": self.state.next_id(),
+                    "body": comment["body"],
+                    "public": bool(comment.get("public", True)),
+                    "author_id": comment.get("author_id"),
+                }
+            )
+        for name in ("priority", "tags", "group_id", "subject"):
+            if name in fields:
+                ticket[name] = fields[name]
+        previous = ticket["status"]
+        if status is not None:
+            ticket["status"] = status
+        ticket["updated_at"] = now_iso()
+        if status is not None and status != previous:
+            self._status_changed(dict(ticket), previous)
+        return 200, {"ticket": ticket, "audit": {"id": self.state.next_id(), "ticket_id": ticket_id}}
+
+    def list_comments(self, request: Request, body: Any, ticket_id: int) -> Reply:
+        self.state.count("tickets.comments")
+        if ticket_id not in self.state.tickets:
+            raise not_found()
+        comments = self.state.comments[ticket_id]
+        return 200, {"comments": comments, "meta": {"has_more": False}, "links": {"next": None}, "count": len(comments)}
+
+    # ---------------------------------------------------------------- users
+
+    def create_or_update_user(self, request: Request, body: Any) -> Reply:
+        self.state.count("users.create_or_update")
+        fields = self._object(body, "user")
+        if not fields.get("email") and not fields.get("external_id"):
+            raise invalid("email", "Email: a user needs an email or an external id to be matched")
+        user, created = self.state.upsert_user(fields)
+        return (201 if created else 200), {"user": user}
+
+    def show_user(self, request: Request, body: Any, user_id: int) -> Reply:
+        self.state.count("users.show")
+        user = self.state.users.get(user_id)
+        if user is None:
+            raise not_found()
+        return 200, {"user": user}
+
+    def show_many_users(self, request: Request, body: Any) -> Reply:
+        self.state.count("users.show_many")
+        wanted = set(filter(None, (request.args.get("external_ids") or "").split(",")))
+        ids = {int(i) for i in (request.args.get("ids") or "").split(",") if i.isdigit()}
+        users = [u for u in self.state.users.values() if u["external_id"] in wanted or u["id"] in ids]
+        return 200, {"users": users, "next_page": None, "count": len(users)}
+
+    def requested_tickets(self, request: Request, body: Any, user_id: int) -> Reply:
+        self.state.count("users.requested")
+        if user_id not in self.state.users:
+            raise not_found()
+        tickets = [t for t in self.state.tickets.values() if t["requester_id"] == user_id]
+        return 200, {"tickets": tickets, "meta": {"has_more": False}, "links": {"next": None}, "count": len(tickets)}
+
+    def delete_user(self, request: Request, body: Any, user_id: int) -> Reply:
+        self.state.count("users.delete")
+        user = self.state.users.get(user_id)
+        if user is None:
+            raise not_found()
+        if any(t["requester_id"] == user_id and t["status"] != "closed" for t in self.state.tickets.values()):
+            raise invalid("base", "The user is the requester of tickets that are not closed")
+        del self.state.users[user_id]
+        user = {**user, "active": False}
+        self.state.deleted_users[user_id] = user
+        return 200, {"user": user}
+
+    def list_deleted_users(self, request: Request, body: Any) -> Reply:
+        self.state.count("deleted_users.list")
+        users = list(self.state.deleted_users.values())
+        return 200, {"deleted_users": users, "next_page": None, "count": len(users)}
+
+    def permanently_delete_user(self, request: Request, body: Any, user_id: int) -> Reply:
+        self.state.count("deleted_users.delete")
+        user = self.state.deleted_users.pop(user_id, None)
+        if user is None:
+            raise not_found()  # only a soft-deleted user can be deleted for good
+        for ticket in self.state.tickets.values():
+            if ticket["requester_id"] == user_id:
+                ticket["requester_id"] = None
+        return 200, {"deleted_user": {"id": user_id, "name": "Permanently Deleted User", "active": False}}
+
+    def search(self, request: Request, body: Any) -> Reply:
+        """Only what memberflow asks: `type:user email:<address>`."""
+        self.state.count("search")
+        terms = dict(part.split(":", 1) for part in (request.args.get("query") or "").split() if ":" in part)
+        results: list[dict[str, Any]] = []
+        if terms.get("type") == "user" and terms.get("email"):
+            user = self.state.find_user(terms["email"], None)
+            results = [{**user, "result_type": "user"}] if user else []
+        return 200, {
+            "results": results,
+            "facets": None,
+            "next_page": None,
+            "previous_page": None,
+            "count": len(results),
+        }

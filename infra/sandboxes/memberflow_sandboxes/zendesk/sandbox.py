@@ -1,0 +1,257 @@
+"""The Zendesk sandbox on the shared plumbing: auth, the request budget, error wording, webhooks, the server."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from werkzeug.wrappers import Request, Response
+
+from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, serve_until_signalled
+from memberflow_sandboxes.zendesk.api import API_ROUTES, ZendeskApi, ZendeskError, not_found
+from memberflow_sandboxes.zendesk.state import STATUSES, Budget, ZendeskState
+
+API_PREFIX = "/api/v2"
+WEBHOOK_TIMEOUT_SECONDS = 10
+
+
+class ZendeskApp(SandboxApp[ZendeskState]):
+    api_prefix = API_PREFIX
+    routes = API_ROUTES
+    invalid_json_detail = "Unprocessable Entity"
+    admin_routes = {
+        ("POST", "/status"): "set_status",
+        ("POST", "/budget"): "set_budget",
+        ("POST", "/webhook"): "set_webhook",
+    }
+
+    def __init__(self, state: ZendeskState, email: str, api_token: str, max_connections: int | None = None) -> None:
+        super().__init__(state, ZendeskApi(state, self._status_changed), max_connections)
+        self.email = email
+        self.api_token = api_token
+        self.webhook_url = ""
+        self.webhook_secret = ""
+        self._senders: list[threading.Thread] = []
+
+    def error(self, status: int, detail: str) -> SandboxError:
+        if status == 404:
+            return not_found()
+        names = {400: "InvalidEndpoint", 401: "Couldn't authenticate you", 405: "InvalidEndpoint"}
+        return ZendeskError(status, names.get(status, "InternalError" if status >= 500 else "Error"), detail)
+
+    def injected_error(self, status: int, targeted: bool) -> SandboxError:
+        if status == 429:
+            return ZendeskError(429, "TooManyRequests", "Rate limit exceeded", headers={"Retry-After": "1"})
+        return super().injected_error(status, targeted)
+
+    def over_limit_response(self) -> Response:
+        busy = ZendeskError(429, "TooManyRequests", "Too many concurrent requests", headers={"Retry-After": "1"})
+        return busy.response()
+
+    def authenticate(self, request: Request) -> None:
+        auth = request.authorization
+        if (
+            auth is None
+            or auth.type != "basic"
+            or (auth.username, auth.password)
+            != (
+                f"{self.email}/token",
+                self.api_token,
+            )
+        ):
+            raise ZendeskError(401, "Couldn't authenticate you")
+        with self.state.lock:
+            allowed, remaining, wait = self.state.budget.take()
+            limit = self.state.budget.requests
+        request.environ["sandbox.rate"] = (limit, remaining)
+        if not allowed:
+            raise ZendeskError(
+                429,
+                "TooManyRequests",
+                f"Rate limit of {limit} requests exceeded",
+                headers={"Retry-After": str(wait), "X-Rate-Limit": str(limit), "X-Rate-Limit-Remaining": "0"},
+            )
+
+    def respond(self, request: Request, status: int, payload: Any) -> Response:
+        response = super().respond(request, status, payload)
+        limit, remaining = request.environ.get("sandbox.rate", (None, None))
+        if limit is not None:
+            response.headers["X-Rate-Limit"] = str(limit)
+            response.headers["X-Rate-Limit-Remaining"] = str(remaining)
+        lookup = request.environ.get("sandbox.idempotency")
+        if lookup:
+            response.headers["x-idempotency-lookup"] = lookup
+        return response
+
+    def reset(self) -> None:
+        super().reset()
+        self.wait_for_webhooks()
+
+    # ---------------------------------------------------------------- admin
+
+    def set_status(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/status {"ticket_id", "status", "public_reply"?}`: an agent moves a ticket (and answers
+        the requester publicly, with `public_reply`)."""
+        status = body.get("status")
+        if status not in STATUSES:
+            raise ZendeskError(400, "InvalidValue", f"status must be one of {', '.join(STATUSES)}")
+        with self.state.lock:
+            ticket = self.state.tickets.get(int(body.get("ticket_id", 0)))
+            if ticket is None:
+                raise not_found()
+            previous = ticket["status"]
+            if body.get("public_reply"):
+                self.state.comments[ticket["id"]].append(
+                    {"id": self.state.next_id(), "body": str(body["public_reply"]), "public": True, "author_id": 1}
+                )
+            ticket["status"] = status
+            if status != previous:
+                self._status_changed(dict(ticket), previous)
+            return dict(ticket)
+
+    def set_budget(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/budget {"requests": 100, "window_seconds": 60}` (requests null: unlimited)."""
+        requests_ = body.get("requests")
+        if requests_ is not None and (not isinstance(requests_, int) or requests_ < 1):
+            raise ValueError("requests must be a positive whole number or null")
+        with self.state.lock:
+            self.state.budget = Budget(requests_, float(body.get("window_seconds", 60)))
+        return {"requests": requests_, "window_seconds": self.state.budget.window_seconds}
+
+    def set_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/webhook {"url", "secret"}`: where status changes are sent, signed with `secret`."""
+        self.webhook_url, self.webhook_secret = str(body.get("url", "")), str(body.get("secret", ""))
+        return {"url": self.webhook_url}
+
+    # ---------------------------------------------------------------- webhooks
+
+    def _status_changed(self, ticket: dict[str, Any], previous: str) -> None:
+        if not self.webhook_url:
+            return
+        event = {
+            "type": "zen:event-type:ticket.status_changed",
+            "account_id": 1,
+            "id": _uuid(),
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "zendesk_event_version": "2022-11-06",
+            "subject": f"zen:ticket:{ticket['id']}",
+            "detail": {
+                "id": str(ticket["id"]),
+                "status": ticket["status"].upper(),
+                "external_id": ticket.get("external_id") or "",
+                "requester_id": str(ticket.get("requester_id") or ""),
+                "priority": (ticket.get("priority") or "").upper(),
+                "subject": ticket.get("subject"),
+                "tags": ticket.get("tags") or [],
+                "created_at": ticket["created_at"],
+                "updated_at": ticket["updated_at"],
+            },
+            "event": {"current": ticket["status"].upper(), "previous": previous.upper()},
+        }
+        sender = threading.Thread(target=self._send, args=(event,), name="zendesk-webhook", daemon=True)
+        self._senders.append(sender)
+        sender.start()
+
+    def _send(self, event: dict[str, Any]) -> None:
+        body = json.dumps(event).encode()
+        timestamp = event["time"]
+        signature = base64.b64encode(
+            hmac.new(self.webhook_secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+        ).decode()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Zendesk Webhook",
+            "X-Zendesk-Webhook-Id": "01SANDBOXWEBHOOK",
+            "X-Zendesk-Webhook-Signature": signature,
+            "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+        }
+        try:
+            answer = requests.post(self.webhook_url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS)
+            status = answer.status_code
+        except requests.RequestException as error:
+            status = 0
+            print(f"zendesk sandbox: webhook not delivered: {error}")
+        with self.state.lock:
+            self.state.webhooks.append(
+                {
+                    "id": event["id"],
+                    "ticket_id": int(event["detail"]["id"]),
+                    "status": status,
+                    "ticket_status": event["event"]["current"].lower(),
+                }
+            )
+
+    def wait_for_webhooks(self, timeout: float = 15) -> None:
+        for sender in list(self._senders):
+            sender.join(timeout)
+        self._senders = [s for s in self._senders if s.is_alive()]
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+class ZendeskSandbox(SandboxServer):
+    """The sandbox server. Point zenpy at it with ZENPY_FORCE_SCHEME=http and ZENPY_FORCE_NETLOC=host:port."""
+
+    app: ZendeskApp
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        email: str = "agent@example.com",
+        api_token: str = "sandbox-zendesk-token",
+        max_connections: int | None = 50,
+    ) -> None:
+        self.email = email
+        self.api_token = api_token
+        self.state = ZendeskState()
+        super().__init__(ZendeskApp(self.state, email, api_token, max_connections), host, port, name="zendesk-sandbox")
+
+    @property
+    def netloc(self) -> str:
+        return self.base_url.split("://", 1)[1]
+
+    def set_budget(self, requests_per_window: int | None, window_seconds: float = 60) -> None:
+        self.app.set_budget({"requests": requests_per_window, "window_seconds": window_seconds})
+
+    def send_webhooks_to(self, url: str, secret: str) -> None:
+        self.app.set_webhook({"url": url, "secret": secret})
+
+    def set_status(self, ticket_id: int, status: str, public_reply: str | None = None) -> dict[str, Any]:
+        return self.app.set_status({"ticket_id": ticket_id, "status": status, "public_reply": public_reply})
+
+    def calls(self) -> int:
+        """API requests answered (any status)."""
+        with self.state.lock:
+            return sum(self.state.request_counts.values())
+
+    def zenpy(self) -> Any:
+        """The official client, pointed here by configuration only (the environment variables zenpy reads)."""
+        import os
+
+        from zenpy import Zenpy
+
+        os.environ["ZENPY_FORCE_SCHEME"] = "http"
+        os.environ["ZENPY_FORCE_NETLOC"] = self.netloc
+        return Zenpy(subdomain="sandbox", email=self.email, token=self.api_token, disable_cache=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the Zendesk Support API sandbox.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8030)
+    parser.add_argument("--email", default="agent@example.com")
+    parser.add_argument("--api-token", default="sandbox-zendesk-token")
+    args = parser.parse_args(argv)
+    serve_until_signalled(ZendeskSandbox(args.host, args.port, args.email, args.api_token))

@@ -1,0 +1,166 @@
+"""The Zendesk sandbox's data: tickets, users, bulk jobs, idempotency keys, the request budget, webhooks sent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from memberflow_sandboxes.base import BaseState
+
+IDEMPOTENCY_SECONDS = 2 * 3600
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Budget:
+    """Zendesk's per-account rate limit: `requests` per `window_seconds` (None: unlimited)."""
+
+    requests: int | None = None
+    window_seconds: float = 60.0
+    window_started: float = field(default_factory=time.monotonic)
+    used: int = 0
+
+    def take(self) -> tuple[bool, int, int]:
+        """(allowed, remaining, seconds until the window ends)."""
+        current = time.monotonic()
+        if current - self.window_started >= self.window_seconds:
+            self.window_started, self.used = current, 0
+        wait = max(1, int(self.window_started + self.window_seconds - current + 0.999))
+        if self.requests is None:
+            return True, 1_000_000, wait
+        if self.used >= self.requests:
+            return False, 0, wait
+        self.used += 1
+        return True, self.requests - self.used, wait
+
+
+class ZendeskState(BaseState):
+    def __init__(self) -> None:
+        super().__init__()
+        self.budget = Budget()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self.tickets: dict[int, dict[str, Any]] = {}
+        self.comments: dict[int, list[dict[str, Any]]] = {}
+        self.users: dict[int, dict[str, Any]] = {}
+        self.deleted_users: dict[int, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.idempotency: dict[str, tuple[str, float, int, dict[str, Any]]] = {}
+        self.webhooks: list[dict[str, Any]] = []
+        self.calls: dict[str, int] = {}
+        self._next_id = 1000
+
+    def reset(self) -> None:
+        with self.lock:
+            super().reset()
+            self.budget = Budget()
+            self._fresh()
+
+    def next_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def count(self, name: str) -> None:
+        with self.lock:
+            self.calls[name] = self.calls.get(name, 0) + 1
+
+    # ---------------------------------------------------------------- users
+
+    def find_user(self, email: str | None, external_id: str | None) -> dict[str, Any] | None:
+        for user in self.users.values():
+            if email and (user.get("email") or "").lower() == email.lower():
+                return user
+        for user in self.users.values():
+            if external_id and user.get("external_id") == external_id:
+                return user
+        return None
+
+    def upsert_user(self, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        user = self.find_user(fields.get("email"), fields.get("external_id"))
+        if user is not None:
+            user.update({k: v for k, v in fields.items() if v is not None and k in ("name", "email", "external_id")})
+            user["updated_at"] = now_iso()
+            return user, False
+        user_id = self.next_id()
+        user = {
+            "id": user_id,
+            "url": f"/api/v2/users/{user_id}.json",
+            "name": fields.get("name") or (fields.get("email") or "").split("@")[0] or "Unknown",
+            "email": fields.get("email"),
+            "external_id": fields.get("external_id"),
+            "role": "end-user",
+            "active": True,
+            "created_at": now_iso(),
+            "updated_at": now_iso(),
+        }
+        self.users[user_id] = user
+        return user, True
+
+    # ---------------------------------------------------------------- tickets
+
+    def create_ticket(self, fields: dict[str, Any]) -> dict[str, Any]:
+        requester_id = fields.get("requester_id")
+        requester = fields.get("requester")
+        if requester_id is None and isinstance(requester, dict):
+            requester_id = self.upsert_user(requester)[0]["id"]
+        ticket_id = self.next_id()
+        comment = fields.get("comment") or {}
+        body = comment.get("body") or fields.get("description") or ""
+        ticket = {
+            "id": ticket_id,
+            "url": f"/api/v2/tickets/{ticket_id}.json",
+            "subject": fields.get("subject"),
+            "description": body,
+            "status": "new",
+            "priority": fields.get("priority"),
+            "tags": sorted(set(fields.get("tags") or [])),
+            "external_id": fields.get("external_id"),
+            "requester_id": requester_id,
+            "submitter_id": requester_id,
+            "group_id": fields.get("group_id"),
+            "via_followup_source_id": fields.get("via_followup_source_id"),
+            "created_at": now_iso(),
+            "updated_at": now_iso(),
+        }
+        self.tickets[ticket_id] = ticket
+        self.comments[ticket_id] = [
+            {"id": self.next_id(), "body": body, "public": bool(comment.get("public", True)), "author_id": requester_id}
+        ]
+        return ticket
+
+    def remember_key(self, key: str, body: Any, status: int, payload: dict[str, Any]) -> None:
+        self.idempotency[key] = (_digest(body), time.time(), status, payload)
+
+    def replay(self, key: str, body: Any) -> tuple[int, dict[str, Any]] | str | None:
+        """The stored answer for a repeated key and body; "conflict" for another body; None when new or expired."""
+        stored = self.idempotency.get(key)
+        if stored is None or time.time() - stored[1] > IDEMPOTENCY_SECONDS:
+            return None
+        digest, _, status, payload = stored
+        return (status, payload) if digest == _digest(body) else "conflict"
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                **super().snapshot(),
+                "tickets": list(self.tickets.values()),
+                "users": list(self.users.values()),
+                "deleted_users": list(self.deleted_users.values()),
+                "jobs": len(self.jobs),
+                "webhooks": list(self.webhooks),
+                "calls": dict(self.calls),
+                "budget": {"requests": self.budget.requests, "window_seconds": self.budget.window_seconds},
+            }
+
+
+def _digest(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,304 @@
+"""Zendesk through zenpy (the well-kept client), bounded and translated into `memberflow.errors`.
+
+- zenpy sleeps and resends on every 429 with a Retry-After, without limit unless `ratelimit_budget` is set: the
+  budget is reset before each of our calls (zenpy spends it over the client's life), so no call waits more than
+  `ratelimit_budget_seconds` inside the function; a longer wait raises `RetryLater` and is spent on the queue.
+- zenpy has no per-call headers: our `requests.Session` subclass adds `Idempotency-Key` to the one call that
+  carries it (a context variable holds the current call), counts calls and remembers the last Retry-After.
+- Another host (`api_url`, a sandbox) is set the way zenpy reads it on every request: `ZENPY_FORCE_SCHEME` and
+  `ZENPY_FORCE_NETLOC` (zenpy matches its answers to the URL it built, so the session must not rewrite it).
+- zenpy's object cache is disabled: a ticket's status must be read fresh.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+
+from memberflow.errors import (
+    AccountProblem,
+    CredentialsRejected,
+    NotFound,
+    PermanentRefusal,
+    RateLimited,
+    RetryLater,
+    Transient,
+)
+from memberflow.escalation.ports import JobResult, NewTicket, Ticket
+from memberflow.retry import with_brief_retries, worst_case_seconds
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TIMEOUT_SECONDS = 5.0
+ATTEMPTS = 2
+DEFAULT_RATELIMIT_BUDGET_SECONDS = 5
+DEFAULT_RETRY_LATER_SECONDS = 60.0
+MAX_BULK = 100
+
+
+@dataclass
+class _Call:
+    idempotency_key: str | None = None
+    retry_after: float | None = None
+
+
+_CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("zendesk_call", default=None)
+
+
+class WaitTooLong(Exception):
+    """Zendesk asked for a longer wait than the budget allows: raised before zenpy starts sleeping it out."""
+
+
+class ZendeskSession(requests.Session):
+    """zenpy's session: per-call Idempotency-Key, a call count, the last Retry-After; a Retry-After beyond the budget
+    ends the call at once (zenpy would sleep through most of the budget first)."""
+
+    def __init__(self, max_wait_seconds: float = DEFAULT_RATELIMIT_BUDGET_SECONDS) -> None:
+        super().__init__()
+        self.calls = 0
+        self.max_wait_seconds = max_wait_seconds
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        method = method.decode() if isinstance(method, bytes) else method
+        call = _CURRENT.get()
+        if call is not None and call.idempotency_key and method.upper() == "POST":
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Idempotency-Key": call.idempotency_key}
+        self.calls += 1
+        response = super().request(method, url, *args, **kwargs)
+        if call is not None and response.status_code == 429:
+            value = response.headers.get("Retry-After", "").strip()
+            call.retry_after = float(value) if value.isdigit() else None
+            if call.retry_after is not None and call.retry_after >= self.max_wait_seconds:
+                raise WaitTooLong()
+        return response
+
+
+class ZendeskDesk:
+    """`escalation.ports.TicketDesk` over zenpy."""
+
+    def __init__(
+        self,
+        credentials: Callable[[], dict[str, Any]],
+        subdomain: str,
+        *,
+        api_url: str = "",
+        ratelimit_budget_seconds: int = DEFAULT_RATELIMIT_BUDGET_SECONDS,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
+        self._credentials = credentials
+        self._subdomain = subdomain
+        self._api_url = api_url
+        self._budget = ratelimit_budget_seconds
+        self._timeout = timeout
+        self.session = ZendeskSession(ratelimit_budget_seconds)
+        self._client: Any = None
+        if api_url:
+            target = urlsplit(api_url)
+            os.environ["ZENPY_FORCE_SCHEME"] = target.scheme
+            os.environ["ZENPY_FORCE_NETLOC"] = target.netloc
+
+    @property
+    def calls(self) -> int:
+        """Requests sent to Zendesk by this adapter (resends after a 429 included)."""
+        return self.session.calls
+
+    @property
+    def worst_case_call_seconds(self) -> float:
+        return worst_case_seconds(self._timeout + self._budget, ATTEMPTS)
+
+    def _zenpy(self) -> Any:
+        if self._client is None:
+            from zenpy import Zenpy
+
+            secret = self._credentials()
+            self._client = Zenpy(
+                subdomain=self._subdomain,
+                email=str(secret["email"]),
+                token=str(secret["api_token"]),
+                session=self.session,
+                timeout=self._timeout,
+                ratelimit_budget=self._budget,
+                disable_cache=True,
+            )
+        return self._client
+
+    def _run(self, what: str, work: Callable[[Any], T], *, idempotency_key: str | None = None, retry: bool = True) -> T:
+        def once() -> T:
+            call = _Call(idempotency_key)
+            token = _CURRENT.set(call)
+            try:
+                client = self._zenpy()
+                for api in vars(client).values():
+                    if hasattr(api, "ratelimit_budget"):
+                        api.ratelimit_budget = self._budget  # zenpy spends it over the client's life
+                return work(client)
+            except Exception as error:  # noqa: BLE001 - every zenpy/requests failure leaves as one of ours
+                raise _translate(error, what, call) from None
+            finally:
+                _CURRENT.reset(token)
+
+        return with_brief_retries(once, attempts=ATTEMPTS if retry else 1)
+
+    # ---------------------------------------------------------------- TicketDesk
+
+    def create(self, ticket: NewTicket, idempotency_key: str) -> Ticket:
+        requester_id = self.requester_id(ticket)
+
+        def create(client: Any) -> Ticket:
+            audit = client.tickets.create(_ticket(ticket, requester_id))
+            return Ticket(int(audit.ticket.id), str(audit.ticket.status), ticket.external_id)
+
+        return self._run("create a ticket", create, idempotency_key=idempotency_key)
+
+    def requester_id(self, ticket: NewTicket) -> int:
+        """The member as a Zendesk user, created or matched (by email, else by their platform identity)."""
+        from zenpy.lib.api_objects import User
+
+        def upsert(client: Any) -> int:
+            fields: dict[str, Any] = {"name": ticket.requester.name, "external_id": ticket.requester.external_id}
+            if ticket.requester.email:
+                fields["email"] = ticket.requester.email
+            return int(client.users.create_or_update(User(**fields)).id)
+
+        return self._run("create or update the requester", upsert)
+
+    def create_many(self, tickets: Sequence[NewTicket]) -> str:
+        if not 1 <= len(tickets) <= MAX_BULK:
+            raise ValueError(f"a bulk job takes 1 to {MAX_BULK} tickets, not {len(tickets)}")
+
+        def create_many(client: Any) -> str:
+            return str(client.tickets.create([_ticket(ticket, None) for ticket in tickets]).id)
+
+        # No Idempotency-Key on bulk creates: never resent here (the links say which threads it was for).
+        return self._run("create tickets in bulk", create_many, retry=False)
+
+    def job(self, job_id: str) -> JobResult:
+        def read(client: Any) -> JobResult:
+            job = client.job_status(id=job_id)
+            tickets: dict[int, int] = {}
+            for result in job.results or []:
+                index, ticket_id = _field(result, "index"), _field(result, "id")
+                failed = _field(result, "error") or _field(result, "errors") or _field(result, "success") is False
+                if index is not None and ticket_id is not None and not failed:
+                    tickets[int(index)] = int(ticket_id)
+            return JobResult(str(job.status), tickets)
+
+        return self._run("read a job status", read)
+
+    def add_comment(self, ticket_id: int, body: str, *, public: bool = False) -> None:
+        from zenpy.lib.api_objects import Comment
+        from zenpy.lib.api_objects import Ticket as ZenpyTicket
+
+        def comment(client: Any) -> None:
+            client.tickets.update(ZenpyTicket(id=ticket_id, comment=Comment(body=body, public=public)))
+
+        # Not resent: a comment has no idempotency key, and the queue's retry checks the link first.
+        self._run("comment on a ticket", comment, retry=False)
+
+    def tickets_with_external_id(self, external_id: str) -> list[Ticket]:
+        def listing(client: Any) -> list[Ticket]:
+            return [
+                Ticket(int(t.id), str(t.status), t.external_id) for t in client.tickets(external_id=external_id)
+            ]
+
+        return self._run("list tickets by external id", listing)
+
+    def forget_requester(self, emails: Sequence[str], external_ids: Sequence[str]) -> int:
+        """Soft delete, then permanent delete (Zendesk allows it once the user is soft-deleted). Zendesk refuses to
+        delete the requester of a ticket that is not closed: their tickets are closed first."""
+        from zenpy.lib.api_objects import Ticket as ZenpyTicket
+
+        def forget(client: Any) -> int:
+            users: dict[int, Any] = {}
+            if external_ids:
+                users.update({int(u.id): u for u in client.users(external_id=list(external_ids))})
+            for email in emails:
+                users.update({int(u.id): u for u in client.search(type="user", email=email)})
+            for user in users.values():
+                for ticket in client.users.requested(user):
+                    if ticket.status != "closed":
+                        client.tickets.update(ZenpyTicket(id=ticket.id, status="closed"))
+                client.users.delete(user)
+                client.users.permanently_delete(int(user.id))
+            return len(users)
+
+        return self._run("delete the requester", forget)
+
+
+def _ticket(ticket: NewTicket, requester_id: int | None) -> Any:
+    from zenpy.lib.api_objects import Comment
+    from zenpy.lib.api_objects import Ticket as ZenpyTicket
+
+    fields: dict[str, Any] = {
+        "subject": ticket.subject,
+        "comment": Comment(body=ticket.description, public=False),
+        "priority": ticket.priority,
+        "tags": list(ticket.tags),
+        "external_id": ticket.external_id,
+    }
+    if requester_id is not None:
+        fields["requester_id"] = requester_id
+    else:
+        from zenpy.lib.api_objects import User
+
+        # Bulk: Zendesk matches or creates the requester by address.
+        fields["requester"] = User(name=ticket.requester.name, email=ticket.requester.email)
+    if ticket.group_id is not None:
+        fields["group_id"] = ticket.group_id
+    if ticket.followup_of is not None:
+        fields["via_followup_source_id"] = ticket.followup_of
+    return ZenpyTicket(**fields)
+
+
+def _field(result: Any, name: str) -> Any:
+    return result.get(name) if isinstance(result, dict) else getattr(result, name, None)
+
+
+def _translate(error: Exception, what: str, call: _Call) -> Exception:
+    from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, RecordNotFoundException, ZenpyException
+
+    if isinstance(error, RatelimitBudgetExceeded | WaitTooLong):
+        return RetryLater(f"Zendesk rate limit while trying to {what}", call.retry_after or DEFAULT_RETRY_LATER_SECONDS)
+    if isinstance(error, RecordNotFoundException):
+        return NotFound(f"Zendesk: not found while trying to {what}", 404)
+    response = getattr(error, "response", None)
+    if isinstance(error, APIException | requests.HTTPError) and response is not None:
+        return _from_status(response.status_code, _error_name(response), what, call)
+    if isinstance(error, requests.RequestException):
+        return Transient(f"Zendesk unreachable while trying to {what}: {type(error).__name__}")
+    if isinstance(error, ZenpyException):
+        return Transient(f"Zendesk answered unexpectedly while trying to {what}: {type(error).__name__}")
+    return error
+
+
+def _error_name(response: Any) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""
+
+
+def _from_status(status: int, name: str, what: str, call: _Call) -> Exception:
+    if status == 429:
+        # A 429 without Retry-After (zenpy does not wait then): a brief pause, then the queue.
+        return RateLimited(f"Zendesk rate limit while trying to {what}", call.retry_after)
+    if status >= 500:
+        return Transient(f"Zendesk {status} while trying to {what}")
+    if status == 401:
+        return CredentialsRejected(f"Zendesk refused the credentials ({what})", status)
+    if status == 403:
+        return AccountProblem(f"Zendesk forbids this ({what})", status)
+    if status == 404:
+        return NotFound(f"Zendesk: not found while trying to {what}", status)
+    # 400 IdempotentRequestError (same key, another body: a bug of ours), 422 RecordInvalid: retrying cannot help.
+    return PermanentRefusal(name or "refused", f"Zendesk refused to {what}", status)
+
