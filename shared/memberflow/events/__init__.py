@@ -5,6 +5,14 @@ events module and one line per event type to `CATALOG`; nothing else changes."""
 from __future__ import annotations
 
 from memberflow.events.base import Event, EventCatalog, EventType
+from memberflow.events.mailchimp import (
+    MailchimpAudienceEvent,
+    MailchimpCleaned,
+    MailchimpEmailChanged,
+    MailchimpProfileUpdated,
+    MailchimpSubscribed,
+    MailchimpUnsubscribed,
+)
 from memberflow.events.members import (
     ConsentGiven,
     MemberAccountEvent,
@@ -27,6 +35,13 @@ CATALOG = EventCatalog(
         EventType("member_verified", MemberVerified, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("consent_given", ConsentGiven, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("member_screening_passed", MemberScreeningPassed, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("mailchimp_subscribed", MailchimpSubscribed, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("mailchimp_unsubscribed", MailchimpUnsubscribed, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("mailchimp_cleaned", MailchimpCleaned, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType(
+            "mailchimp_profile_updated", MailchimpProfileUpdated, destination=MEMBER_EVENTS, consumer="onboarding"
+        ),
+        EventType("mailchimp_email_changed", MailchimpEmailChanged, destination=MEMBER_EVENTS, consumer="onboarding"),
     ]
 )
 
@@ -37,6 +52,12 @@ __all__ = [
     "Event",
     "EventCatalog",
     "EventType",
+    "MailchimpAudienceEvent",
+    "MailchimpCleaned",
+    "MailchimpEmailChanged",
+    "MailchimpProfileUpdated",
+    "MailchimpSubscribed",
+    "MailchimpUnsubscribed",
     "MemberAccountEvent",
     "MemberActive",
     "MemberErased",

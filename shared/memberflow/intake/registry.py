@@ -62,4 +62,11 @@ def build_registry(
 
         return GenericSource()
 
-    return SourceRegistry({"slack": slack, "discourse": discourse, "discord": discord, "generic": generic})
+    def mailchimp() -> WebhookSource:
+        from memberflow.intake.mailchimp import MailchimpSource
+
+        return MailchimpSource()
+
+    return SourceRegistry(
+        {"slack": slack, "discourse": discourse, "discord": discord, "generic": generic, "mailchimp": mailchimp}
+    )
