@@ -273,3 +273,14 @@ def test_consent_and_provenance_are_derived_from_the_latest_changes():
     assert consent_from(withdrawn) is False and provenance(withdrawn).fields() == {}
     assert consent_from([]) is None
     assert member_id_for(joined(ADA, consent=True).event.identity, ADA) == email_key(ADA)
+
+
+def test_the_trace_report_shows_the_ledger(world):
+    from memberflow.trace_report import collect, render
+
+    world.handle(joined(ADA, consent=True))
+    lines = render(collect(ADA, world.trace, world.members, ledger=world.ledger))
+
+    assert "  consent ledger:" in lines
+    [entry] = [line for line in lines if "member_joined" in line and "given" in line]
+    assert "subscribed" in entry and '"Send me the monthly newsletter" (v2024-05)' in entry

@@ -46,6 +46,8 @@ API_ROUTES = Map(
         Rule(f"{_MEMBER}/actions/delete-permanent", methods=["POST"], endpoint="delete_member_permanent"),
         Rule(f"{_MEMBER}/tags", methods=["GET"], endpoint="get_member_tags"),
         Rule(f"{_MEMBER}/tags", methods=["POST"], endpoint="update_member_tags"),
+        Rule("/lists/<list_id>/webhooks", methods=["GET"], endpoint="get_webhooks"),
+        Rule("/lists/<list_id>/webhooks", methods=["POST"], endpoint="add_webhook"),
         Rule("/lists/<list_id>/merge-fields", methods=["GET"], endpoint="get_merge_fields"),
         Rule("/lists/<list_id>/merge-fields", methods=["POST"], endpoint="add_merge_field"),
         Rule(_MERGE_FIELD, methods=["GET"], endpoint="get_merge_field"),
@@ -214,6 +216,22 @@ class MailchimpApi:
         audience, member = self._existing_member(list_id, subscriber_hash)
         self.rules.set_tags(audience, member, fields.object_body(body))
         return 204, None
+
+    def get_webhooks(self, request: Request, body: Any, list_id: str) -> Reply:
+        self.state.audience(list_id)
+        hooks = [hook.as_json() for hook in self.state.webhooks.for_list(list_id)]
+        return 200, {"webhooks": hooks, "list_id": list_id, "total_items": len(hooks)}
+
+    def add_webhook(self, request: Request, body: Any, list_id: str) -> Reply:
+        """Mailchimp checks the URL with a GET before saving the webhook and refuses one that does not answer."""
+        self.state.audience(list_id)
+        body = fields.object_body(body)
+        url = fields.required_string(body, "url")
+        try:
+            hook = self.state.webhooks.add(list_id, url, body.get("events"), body.get("sources"))
+        except ValueError as error:
+            raise invalid_resource(f"The resource submitted could not be validated: {error}.") from None
+        return 200, hook.as_json()
 
     def get_merge_fields(self, request: Request, body: Any, list_id: str) -> Reply:
         audience = self.state.audience(list_id)
