@@ -52,7 +52,11 @@ def test_template_resolves_the_functions_and_their_events() -> None:
     intake = template.functions["WebhookIntakeFunction"]
     assert intake.code_dir == ROOT / "functions" / "webhook_intake"
     assert intake.handler == "app.handler" and intake.timeout == 10
-    assert intake.events == [HttpApiRoute("POST", "/webhooks/{source}", "Webhook", "WebhookApi")]
+    assert intake.events == [
+        HttpApiRoute("POST", "/webhooks/{source}", "Webhook", "WebhookApi"),
+        HttpApiRoute("POST", "/webhooks/{source}/{secret}", "WebhookWithSecretPath", "WebhookApi"),
+        HttpApiRoute("GET", "/webhooks/{source}/{secret}", "WebhookUrlCheck", "WebhookApi"),
+    ]
 
     onboarding = template.functions["OnboardingFunction"]
     assert onboarding.timeout == 180

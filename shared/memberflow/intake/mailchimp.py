@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from memberflow.events import (
+    MailchimpAudienceEvent,
     MailchimpCleaned,
     MailchimpEmailChanged,
     MailchimpProfileUpdated,
@@ -26,7 +27,7 @@ from memberflow.privacy import email_key
 from memberflow.signatures import SignatureError
 
 FIRED_AT_FORMAT = "%Y-%m-%d %H:%M:%S"
-EVENT_TYPES = {
+EVENT_TYPES: dict[str, type[MailchimpAudienceEvent]] = {
     "subscribe": MailchimpSubscribed,
     "unsubscribe": MailchimpUnsubscribed,
     "cleaned": MailchimpCleaned,
@@ -96,7 +97,7 @@ class MailchimpSource:
             fields |= {"reason": data.reason, "campaign_id": data.campaign_id}
         if delivery.type == "unsubscribe":
             fields["action"] = data.action
-        event = build(EVENT_TYPES[delivery.type], paths, **fields)
+        event: MailchimpAudienceEvent = build(EVENT_TYPES[delivery.type], paths, **fields)
         # Mailchimp has no delivery id: the change itself (type, audience, address, moment) is the key, so its
         # retries are one event. The address is hashed, as in every key of ours.
         key = f"mailchimp:{delivery.type}:{data.list_id}:{email_key(event.email)}:{delivery.fired_at:%Y%m%dT%H%M%S}"

@@ -39,5 +39,14 @@ class SceneContext:
 
 Scene = tuple[str, Callable[[SceneContext], Any]]
 
-SCENES: list[Scene] = []
+
+def _consent(scene: SceneContext) -> Any:
+    from .consent import play
+
+    return play(scene)
+
+
+SCENES: list[Scene] = [
+    ("Consent you can prove: the ledger, Mailchimp's unsubscribe, a person's data", _consent),
+]
 """(title, play) per scene, in the order they run."""

@@ -310,6 +310,11 @@ class SandboxState(BaseState):
         with self.lock:
             audience = self.audience(list_id)
             member = Member(email, status, list_id, dict(merge_fields or {}))
+            # A member who got here some other way (a signup form, an import) carries Mailchimp's own record of it.
+            if status != "transactional":
+                member.timestamp_signup = now_iso()
+            if status in ("subscribed", *COMPLIANCE_STATUSES):
+                member.timestamp_opt = member.timestamp_signup
             audience.set_status(member, status)
             member.tags = {name: now_iso() for name in tags}
             audience.members[member.id] = member
