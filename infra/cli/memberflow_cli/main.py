@@ -150,14 +150,7 @@ def _rejections(args: argparse.Namespace) -> int:
 
 
 def _record_json(record) -> dict:
-    return {
-        "at": record.at.isoformat(),
-        "step": record.step.value,
-        "outcome": record.outcome.value,
-        "source": record.source,
-        "detail": record.detail,
-        "correlation_id": record.correlation_id,
-    }
+    return record.as_json()
 
 
 if __name__ == "__main__":

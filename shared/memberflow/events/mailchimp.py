@@ -14,6 +14,13 @@ from memberflow.privacy import mask_email
 from memberflow.trace import email_subject
 
 
+def required_email(value: str) -> str:
+    checked = check_email(value)
+    if checked is None:
+        raise ValueError("an address is required")
+    return checked
+
+
 class MailchimpAudienceEvent(Event):
     list_id: str = Field(min_length=1, max_length=64)
     email: str
@@ -23,10 +30,7 @@ class MailchimpAudienceEvent(Event):
     @field_validator("email")
     @classmethod
     def _valid_email(cls, value: str) -> str:
-        checked = check_email(value)
-        if checked is None:
-            raise ValueError("an address is required")
-        return checked
+        return required_email(value)
 
     def trace_subject(self) -> str:
         return email_subject(self.email)
@@ -68,7 +72,4 @@ class MailchimpEmailChanged(MailchimpAudienceEvent):
     @field_validator("new_email")
     @classmethod
     def _valid_new_email(cls, value: str) -> str:
-        checked = check_email(value)
-        if checked is None:
-            raise ValueError("an address is required")
-        return checked
+        return required_email(value)

@@ -112,17 +112,7 @@ def _trace(context: ExportContext) -> Any:
         DynamoMemberRepository(context.physical("MembersTable")),
         context.suppressions,
     )
-    return [
-        {
-            "at": record.at.isoformat(),
-            "step": record.step.value,
-            "outcome": record.outcome.value,
-            "source": record.source,
-            "detail": record.detail,
-            "correlation_id": record.correlation_id,
-        }
-        for record in report.records
-    ]
+    return [record.as_json() for record in report.records]
 
 
 def _suppression(context: ExportContext) -> Any:
