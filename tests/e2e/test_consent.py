@@ -141,6 +141,25 @@ def test_export_returns_record_identities_ledger_and_trace(running_stack, monkey
     assert document["suppression"] is None
 
 
+def test_an_address_changed_in_mailchimp_moves_the_member(running_stack):
+    join(running_stack, "old.address@example.com", "c7", consent=True)
+    assert running_stack.drain(timeout=60)
+
+    sandbox(
+        running_stack,
+        "change_email",
+        list_id=running_stack.settings.mailchimp_list_id,
+        email="old.address@example.com",
+        new_email="new.address@example.com",
+    )
+    assert running_stack.drain(timeout=60)
+
+    assert record(running_stack, "old.address@example.com") is None
+    moved = record(running_stack, "new.address@example.com")
+    assert moved is not None and moved.email == "new.address@example.com" and moved.mailchimp_status == "subscribed"
+    assert [entry.change for entry in ledger(running_stack, "new.address@example.com")] == ["given"]
+
+
 def test_the_webhook_url_is_checked_and_a_wrong_secret_refused(running_stack):
     url = running_stack.mailchimp_webhook_url()
     assert requests.get(url, timeout=10).status_code == 200
