@@ -284,3 +284,14 @@ def test_the_trace_report_shows_the_ledger(world):
     assert "  consent ledger:" in lines
     [entry] = [line for line in lines if "member_joined" in line and "given" in line]
     assert "subscribed" in entry and '"Send me the monthly newsletter" (v2024-05)' in entry
+
+
+@pytest.mark.parametrize("status", ["subscribed", "pending"])
+def test_consent_mailchimp_holds_from_elsewhere_is_attributed_to_mailchimp_not_the_platform(world, status):
+    world.mailing_list.members[ADA] = status  # signed up through a Mailchimp form before joining on Slack
+    world.handle(joined(ADA, consent=False, platform=Platform.SLACK))
+
+    [entry] = world.entries()
+    assert (entry.change, entry.status, entry.platform, entry.wording) == (Change.GIVEN, status, "mailchimp", None)
+    assert "Mailchimp" in entry.detail
+    assert world.mailing_list.consent_fields[ADA] == {}  # nothing invented

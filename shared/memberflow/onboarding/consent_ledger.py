@@ -76,6 +76,8 @@ def decision(status: str, consented: bool, upgraded: bool) -> tuple[Change, str]
     if status in consent.OPTED_OUT:
         return Change.WITHDRAWN, f"Mailchimp holds the address as {status} (opted out earlier): status kept"
     if status == consent.PENDING:
+        if not consented:
+            return Change.GIVEN, "pending in Mailchimp (signed up there, confirmation awaited)"
         why = "consent given after joining" if upgraded else "consent given"
         return (Change.UPGRADED if upgraded else Change.GIVEN), f"{why}: double opt-in asked for (pending)"
     if status == consent.SUBSCRIBED:
