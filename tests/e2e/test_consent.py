@@ -140,6 +140,10 @@ def test_export_returns_record_identities_ledger_and_trace(running_stack, monkey
     assert {"event_received", "mailchimp_upsert", "journey_started"} <= {r["step"] for r in document["trace"]}
     assert document["suppression"] is None
 
+    assert memberflow_cli(["trace", "exported@example.com"]) == 0
+    printed = capsys.readouterr().out
+    assert "consent ledger:" in printed and "member_joined generic:consent-e2e-c6" in printed
+
 
 def test_an_address_changed_in_mailchimp_moves_the_member(running_stack):
     join(running_stack, "old.address@example.com", "c7", consent=True)
