@@ -100,3 +100,13 @@ def test_bracketed_form_names_become_nested_objects():
         "type": "profile",
         "data": {"merges": {"FNAME": "Ada"}, "email": "a@b.c"},
     }
+
+
+def test_the_api_access_log_never_records_the_path_which_carries_mailchimps_secret():
+    from pathlib import Path
+
+    from memberflow_local.template import load_yaml
+
+    template = load_yaml(Path(__file__).resolve().parents[2] / "template.yaml")
+    access_log = template["Resources"]["WebhookApi"]["Properties"]["AccessLogSettings"]["Format"]
+    assert "$context.path" not in access_log and "$context.routeKey" in access_log
