@@ -30,6 +30,7 @@ WHERE_TO_FIND = {
     "discourse_secret": "the secret you typed into the Discourse webhook (Admin, API, Webhooks)",
     "discord_relay_public_key": "the hex Ed25519 public key of your Discord relay",
     "generic_hmac_secret": "the shared secret your generic sources sign with",
+    "mailchimp_webhook_secret": "a long random string you choose: the last part of the Mailchimp webhook URL",
 }
 FIELD_TYPE_NAMES = {"text": "Text", "date": "Date"}
 
