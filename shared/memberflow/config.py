@@ -167,3 +167,31 @@ class EscalationSettings(ConsumerSettings):
     """{"api_key", "api_username"} for replies in forum topics."""
     discourse_url: str = Field(default="", alias="DISCOURSE_URL")
     email_from: str = Field(default="", alias="ESCALATION_EMAIL_FROM")
+
+
+class ConsentSettings(_Env):
+    """The consent ledger's configuration: the wording each source asks members to agree to, and the audience's
+    marketing permissions (GDPR fields) to enable for members who consented."""
+
+    consent_wording: dict[str, dict[str, str]] = Field(default_factory=dict, alias="CONSENT_WORDING")
+    """Platform -> {"text", "version"}, e.g. {"discourse": {"text": "Send me the newsletter", "version": "2"}}."""
+    marketing_permission_ids: tuple[str, ...] = Field(default=(), alias="MAILCHIMP_MARKETING_PERMISSION_IDS")
+
+    @field_validator("consent_wording", mode="before")
+    @classmethod
+    def _wording(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        if not isinstance(value, dict) or not all(
+            isinstance(wording, dict) and isinstance(wording.get("text"), str) and wording.get("version")
+            for wording in value.values()
+        ):
+            raise ValueError('must map each platform to {"text": ..., "version": ...}')
+        return {platform: {"text": w["text"], "version": str(w["version"])} for platform, w in value.items()}
+
+    @field_validator("marketing_permission_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value

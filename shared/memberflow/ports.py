@@ -25,10 +25,20 @@ class MailingList(Protocol):
     """The marketing audience (Mailchimp). Failures arrive as `memberflow.errors`."""
 
     def upsert_member(
-        self, list_id: str, email: str, *, status_if_new: str, merge_fields: dict[str, str]
-    ) -> ListMember: ...
+        self,
+        list_id: str,
+        email: str,
+        *,
+        status_if_new: str,
+        merge_fields: dict[str, str],
+        consent_fields: Mapping[str, Any] | None = None,
+    ) -> ListMember:
+        """`consent_fields`: what the consent ledger shows (`timestamp_signup`, `timestamp_opt`,
+        `marketing_permissions`), sent with the member."""
 
-    def set_status(self, list_id: str, email: str, status: str) -> ListMember: ...
+    def set_status(
+        self, list_id: str, email: str, status: str, consent_fields: Mapping[str, Any] | None = None
+    ) -> ListMember: ...
 
     def member_status(self, list_id: str, email: str) -> str | None:
         """None when the audience has no such member."""
@@ -74,7 +84,11 @@ class MemberRepository(Protocol):
 
     def record_join(self, join: MemberJoin) -> MemberRecord: ...
 
-    def set_mailchimp_status(self, member_id: str, status: str, *, opted_out: bool = False) -> None: ...
+    def set_mailchimp_status(
+        self, member_id: str, status: str, *, opted_out: bool = False, consent: bool | None = None
+    ) -> None:
+        """Record the member's Mailchimp status (`opted_out`: they unsubscribed or were cleaned, which win-back and
+        the drip honour at once); `consent`, when given, is the marketing consent the ledger derives."""
 
     def link(self, identity_key: str) -> IdentityLink | None: ...
 
@@ -104,6 +118,11 @@ class MemberRepository(Protocol):
 
     def delete_link(self, identity_key: str) -> bool:
         """Forget which member a platform user is (and any activity noted for them); False when there was none."""
+
+    def move(self, member_id: str, new_member_id: str, new_email: str) -> bool:
+        """Move the member, with everything stored under them (due work, consent ledger), to a new address, and link
+        their platform identities to it; False when there is no such member or the new address is another
+        member's. Safe to repeat."""
 
 
 @dataclass(frozen=True)

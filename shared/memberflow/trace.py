@@ -77,6 +77,17 @@ class TraceRecord:
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
     extra: dict[str, str] = field(default_factory=dict)
 
+    def as_json(self) -> dict[str, str]:
+        """What `memberflow trace --json` and `memberflow export` show of a record."""
+        return {
+            "at": self.at.isoformat(),
+            "step": self.step.value,
+            "outcome": self.outcome.value,
+            "source": self.source,
+            "detail": self.detail,
+            "correlation_id": self.correlation_id,
+        }
+
 
 class TraceRecorder(Protocol):
     def record(self, record: TraceRecord) -> None: ...

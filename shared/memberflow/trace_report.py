@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from memberflow.ledger import ConsentEntry, ConsentLedger, format_entries
 from memberflow.members import MemberRecord
 from memberflow.ports import MemberRepository, Suppression, SuppressionList
 from memberflow.privacy import email_key, email_suppression_name, mask_email
@@ -26,10 +27,16 @@ class MemberReport:
     verdict: Verdict
     erasure: Suppression | None = None
     """Set when the person asked to be forgotten: what is left of them is this and the erasure's own record."""
+    ledger: list[ConsentEntry] = field(default_factory=list)
+    """The member's consent ledger, oldest first."""
 
 
 def collect(
-    email: str, traces: TraceReader, members: MemberRepository, suppressions: SuppressionList | None = None
+    email: str,
+    traces: TraceReader,
+    members: MemberRepository,
+    suppressions: SuppressionList | None = None,
+    ledger: ConsentLedger | None = None,
 ) -> MemberReport:
     """Everything recorded for a member: under their email, under each platform identity they used, and, if they
     asked to be forgotten, the erasure (found by the keyed hash of the address)."""
@@ -41,7 +48,8 @@ def collect(
     if erasure is not None:
         records += traces.query(erased_subject(erasure.key))
     records.sort(key=lambda record: record.at)
-    return MemberReport(email, member, records, explain_with_erasure(records, erasure), erasure)
+    entries = ledger.entries(member.member_id) if ledger is not None and member is not None else []
+    return MemberReport(email, member, records, explain_with_erasure(records, erasure), erasure, entries)
 
 
 def explain_with_erasure(records: list[TraceRecord], erasure: Suppression | None) -> Verdict:
@@ -74,6 +82,9 @@ def render(report: MemberReport) -> list[str]:
             f"(via {report.erasure.requested_by}); only a keyed hash of the address is kept"
         )
     lines += ["  " + line for line in format_timeline(report.records)]
+    if report.ledger:
+        lines.append("  consent ledger:")
+        lines += ["    " + line for line in format_entries(report.ledger)]
     answer = {True: "YES", False: "NO", None: "UNKNOWN"}[report.verdict.welcomed]
     lines.append(f"welcome email: {answer}: {report.verdict.reason}")
     return lines

@@ -34,6 +34,9 @@ def running_stack():
     from memberflow_local.stack import LocalStack
 
     with LocalStack(LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0)) as stack:
+        # No audience webhook: the member's confirmation is found by the scheduled re-check, the safety net when
+        # Mailchimp's webhook does not arrive (tests/e2e/test_consent.py covers the webhook).
+        stack.mailchimp.state.webhooks.reset()
         yield stack
 
 

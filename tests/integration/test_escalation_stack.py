@@ -91,6 +91,13 @@ def test_an_internal_tool_asks_for_a_ticket_with_its_api_key(stack):
     assert stack.drain(30)
     [ticket] = list(zendesk(stack).zenpy().tickets(external_id=external_id("api:internal:crm-case-881")))
     assert zendesk(stack).zenpy().users(id=ticket.requester_id).email == "jane.doe@example.com"
+    # The person's data on request includes their escalations.
+    from memberflow.runtime.personal_data import export_person
+
+    exported = export_person("jane.doe@example.com", stack.table_name, None)
+    assert [(link["ticket_id"], link["thread"]) for link in exported["tickets"]] == [
+        (ticket.id, "api:internal:crm-case-881")
+    ]
 
 
 def test_a_solved_ticket_tells_its_member_once_in_their_thread(stack):

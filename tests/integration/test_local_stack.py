@@ -56,6 +56,8 @@ def test_template_resolves_the_functions_and_their_events() -> None:
     assert intake.events == [
         HttpApiRoute("POST", "/webhooks/{source}", "Webhook", "WebhookApi"),
         HttpApiRoute("POST", "/escalations", "Escalations", "WebhookApi"),
+        HttpApiRoute("POST", "/webhooks/{source}/{secret}", "WebhookWithSecretPath", "WebhookApi"),
+        HttpApiRoute("GET", "/webhooks/{source}/{secret}", "WebhookUrlCheck", "WebhookApi"),
     ]
 
     onboarding = template.functions["OnboardingFunction"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from memberflow.bulk import BULK_LIMIT, BulkMember, BulkOutcome, MemberRefusal, RefusalKind
 from memberflow.errors import ComplianceState, ForgottenAddress, Transient
+from memberflow.ledger import ConsentEntry
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 from memberflow.pipeline.policy import Park
 from memberflow.pipeline.worker import QueuedMessage
@@ -55,6 +56,8 @@ class FakeMailingList:
         self.failures: list[Exception] = []
         """Raised, in order, by the next calls."""
         self.calls: list[str] = []
+        self.consent_fields: dict[str, dict[str, Any]] = {}
+        """Address -> the consent fields (timestamps, marketing permissions) last sent for it."""
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -62,7 +65,13 @@ class FakeMailingList:
             raise self.failures.pop(0)
 
     def upsert_member(
-        self, list_id: str, email: str, *, status_if_new: str, merge_fields: dict[str, str]
+        self,
+        list_id: str,
+        email: str,
+        *,
+        status_if_new: str,
+        merge_fields: dict[str, str],
+        consent_fields: Mapping[str, Any] | None = None,
     ) -> ListMember:
         self._call("upsert")
         key = email.lower()
@@ -72,14 +81,18 @@ class FakeMailingList:
             if status_if_new == "subscribed" and key in self.compliance_state:
                 raise ComplianceState("Member In Compliance State", "the address is in compliance state", 400)
             self.members[key] = status_if_new
+        self.consent_fields.setdefault(key, {}).update(consent_fields or {})
         return ListMember(email, self.members[key])
 
-    def set_status(self, list_id: str, email: str, status: str) -> ListMember:
+    def set_status(
+        self, list_id: str, email: str, status: str, consent_fields: Mapping[str, Any] | None = None
+    ) -> ListMember:
         self._call("set_status")
         key = email.lower()
         if status == "subscribed" and key in self.compliance_state:
             raise ComplianceState("Member In Compliance State", "the address is in compliance state", 400)
         self.members[key] = status
+        self.consent_fields.setdefault(key, {}).update(consent_fields or {})
         return ListMember(email, status)
 
     def member_status(self, list_id: str, email: str) -> str | None:
@@ -176,6 +189,8 @@ class MemoryMembers:
         """Called with the member id when a member becomes active (the due-work fake drops their drip)."""
         self.on_erase: list = []
         """Called with the member id when a member is erased (the due-work fake drops all their work)."""
+        self.on_move: list = []
+        """Called with the old and the new member id when a member moves to a new address."""
         self.profiles: dict[str, MemberRecord] = {}
         self.links: dict[str, IdentityLink] = {}
         self.claims: dict[str, datetime] = {}
@@ -198,10 +213,14 @@ class MemoryMembers:
         self.profiles[join.member_id] = member
         return replace(member)
 
-    def set_mailchimp_status(self, member_id: str, status: str, *, opted_out: bool = False) -> None:
+    def set_mailchimp_status(
+        self, member_id: str, status: str, *, opted_out: bool = False, consent: bool | None = None
+    ) -> None:
         member = self.profiles[member_id]
         member.mailchimp_status = status
         member.opted_out_before = member.opted_out_before or opted_out
+        if consent is not None:
+            member.marketing_consent = consent
 
     def link(self, identity_key: str) -> IdentityLink | None:
         return self.links.get(identity_key)
@@ -259,6 +278,42 @@ class MemoryMembers:
     def delete_link(self, identity_key: str) -> bool:
         return self.links.pop(identity_key, None) is not None
 
+    def move(self, member_id: str, new_member_id: str, new_email: str) -> bool:
+        member = self.profiles.get(member_id)
+        if member is None or new_member_id in self.profiles:
+            return False
+        self.profiles[new_member_id] = replace(member, member_id=new_member_id, email=new_email)
+        del self.profiles[member_id]
+        for moved in self.on_move:
+            moved(member_id, new_member_id)
+        for identity_key in member.identities:
+            self.save_link(identity_key, new_member_id)
+        return True
+
+
+class MemoryLedger:
+    """The consent ledger: entries are only ever added (never overwritten), and go with the member's erasure."""
+
+    def __init__(self, members: MemoryMembers | None = None) -> None:
+        self.items: dict[str, dict[str, ConsentEntry]] = {}
+        if members is not None:
+            members.on_erase.append(lambda member_id: len(self.items.pop(member_id, {})))
+            members.on_move.append(self._move)
+
+    def _move(self, member_id: str, new_member_id: str) -> None:
+        moved = self.items.pop(member_id, {})
+        self.items[new_member_id] = {key: replace(entry, member_id=new_member_id) for key, entry in moved.items()}
+
+    def append(self, entry: ConsentEntry) -> bool:
+        entries = self.items.setdefault(entry.member_id, {})
+        if entry.key in entries:
+            return False
+        entries[entry.key] = entry
+        return True
+
+    def entries(self, member_id: str) -> list[ConsentEntry]:
+        return sorted(self.items.get(member_id, {}).values(), key=lambda entry: entry.at)
+
 
 class MemorySuppressions:
     """The suppression list, keyed as the adapter keys it: a keyed hash, never the name itself."""
@@ -284,6 +339,12 @@ class MemoryDueWork:
         self.items: dict[tuple[str, str], DueWork] = {}
         members.on_active.append(lambda member_id: self.items.pop(("drip", member_id), None))
         members.on_erase.append(self._erase)
+        members.on_move.append(self._relocate)
+
+    def _relocate(self, member_id: str, new_member_id: str) -> None:
+        for queue, owner in [key for key in self.items if key[1] == member_id]:
+            work = self.items.pop((queue, owner))
+            self.items[(queue, new_member_id)] = replace(work, member_id=new_member_id)
 
     def due(self, queue: str, now: datetime) -> Iterator[DueWork]:
         ready = [w for (q, _), w in self.items.items() if q == queue and w.due_at <= now]

@@ -23,6 +23,7 @@ SECRETS = {
     "discourse_secret": "discourse-secret",
     "discord_relay_public_key": signatures.discord_public_key(RELAY_SEED),
     "generic_hmac_secret": "generic-secret",
+    "mailchimp_webhook_secret": "mailchimp-secret",
 }
 
 
@@ -50,8 +51,15 @@ def signed(source: str, body: bytes, headers: dict[str, str], ts: int | None = N
         "discourse": lambda: signatures.sign_discourse(SECRETS["discourse_secret"], body),
         "discord": lambda: signatures.sign_discord_relay(RELAY_SEED, body, ts),
         "generic": lambda: signatures.sign_generic(SECRETS["generic_hmac_secret"], body, ts),
+        "mailchimp": lambda: {},  # unsigned: the secret is in the URL (`path_for`)
     }[source]()
     return {name.lower(): value for name, value in {**headers, **signature}.items()}
+
+
+def path_for(source: str) -> str:
+    """The request path: Mailchimp's carries the secret."""
+    secret = f"/{SECRETS['mailchimp_webhook_secret']}" if source == "mailchimp" else ""
+    return f"/webhooks/{source}{secret}"
 
 
 class Intake:
@@ -63,9 +71,18 @@ class Intake:
         deps.setdefault("secrets", lambda: SECRETS)
         self.deps = IntakeDeps(queue=self.queue, trace=self.trace, clock=lambda: NOW, **deps)
 
-    def deliver(self, source: str, body: Any, headers: dict[str, str] | None = None) -> IntakeResponse:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return accept_webhook(source, raw, signed(source, raw, headers or {}), self.deps, correlation_id="req-1")
+    def deliver(
+        self, source: str, body: Any, headers: dict[str, str] | None = None, path: str | None = None
+    ) -> IntakeResponse:
+        raw = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        return accept_webhook(
+            source,
+            raw,
+            signed(source, raw, headers or {}),
+            self.deps,
+            correlation_id="req-1",
+            path=path_for(source) if path is None else path,
+        )
 
     def deliver_sample(self, name: str, **changes: Any) -> IntakeResponse:
         delivery = sample(name)

@@ -38,7 +38,7 @@ from memberflow.onboarding.drip import DripDeps, send_due_drip_steps
 from memberflow.onboarding.join import OnboardingDeps
 from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
 from memberflow.pipeline.envelope import QueuedEvent
-from support.fakes import FakeMailingList, MemoryDueWork, MemoryMembers, MemorySuppressions, MemoryTrace
+from support.fakes import FakeMailingList, MemoryDueWork, MemoryLedger, MemoryMembers, MemorySuppressions, MemoryTrace
 from support.intake import NOW, SAMPLES, Intake, signed
 
 FUZZ_SEED = int(os.environ.get("MEMBERFLOW_FUZZ_SEED", "20241114"))
@@ -299,6 +299,7 @@ class Consumers:
         self.trace = MemoryTrace()
         self.mailing_list = FakeMailingList()
         rules = OnboardingRules(list_id="list1", welcome_journey=WelcomeJourney("j1", "s1"))
+        ledger = MemoryLedger(self.members)
         deps = OnboardingDeps(
             mailing_list=self.mailing_list,
             members=self.members,
@@ -306,6 +307,7 @@ class Consumers:
             trace=self.trace,
             rules=rules,
             suppressions=MemorySuppressions(),
+            ledger=ledger,
             clock=lambda: NOW,
         )
         self.drip = DripDeps(
@@ -316,6 +318,7 @@ class Consumers:
             rules.list_id,
             rules.drip_step_days,
             rules.welcome_journey,
+            ledger,
         )
         self.handlers = {"onboarding": onboarding.handlers(lambda: deps)}
 

@@ -18,7 +18,15 @@ from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
 from memberflow.onboarding.welcome import DRIP
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.trace import Outcome, Step, email_subject
-from support.fakes import FakeMailingList, MemoryDueWork, MemoryMembers, MemorySuppressions, MemoryTrace, unavailable
+from support.fakes import (
+    FakeMailingList,
+    MemoryDueWork,
+    MemoryLedger,
+    MemoryMembers,
+    MemorySuppressions,
+    MemoryTrace,
+    unavailable,
+)
 from support.queue import JOINED, active, joined
 
 ADA = "ada@example.org"
@@ -38,6 +46,7 @@ class World:
         self.due_work = MemoryDueWork(self.members)
         self.trace = MemoryTrace()
         self.suppressions = MemorySuppressions()
+        self.ledger = MemoryLedger(self.members)
         self.rules = OnboardingRules(list_id=LIST_ID, welcome_journey=JOURNEY)
         self.deps = OnboardingDeps(
             mailing_list=self.mailing_list,
@@ -46,6 +55,7 @@ class World:
             trace=self.trace,
             rules=self.rules,
             suppressions=self.suppressions,
+            ledger=self.ledger,
             clock=lambda: NOW,
         )
         self.drip_deps = DripDeps(
@@ -56,6 +66,7 @@ class World:
             list_id=LIST_ID,
             step_days=self.rules.drip_step_days,
             welcome_journey=JOURNEY,
+            ledger=self.ledger,
         )
         self._runs = 0
 

@@ -25,7 +25,7 @@ def test_drip_sample_carries_the_scheduled_time():
     assert run.time is not None and run.id
 
 
-@pytest.mark.parametrize("source", ["slack", "discourse", "discord", "generic"])
+@pytest.mark.parametrize("source", ["slack", "discourse", "discord", "generic", "mailchimp"])
 def test_every_webhook_source_has_sample_deliveries(source):
     samples = [json.loads(p.read_text()) for p in (EVENTS / "webhooks").glob(f"{source}_*.json")]
     assert samples and all(

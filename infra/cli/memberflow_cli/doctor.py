@@ -32,6 +32,7 @@ WHERE_TO_FIND = {
     "generic_hmac_secret": "the shared secret your generic sources sign with",
     "zendesk_webhook_secret": "the signing secret of your Zendesk webhook (Admin Center, Webhooks, the webhook)",
     "escalations_api_key": "a key of your choosing that internal tools send to POST /escalations as X-Api-Key",
+    "mailchimp_webhook_secret": "a long random string you choose: the last part of the Mailchimp webhook URL",
 }
 FIELD_TYPE_NAMES = {"text": "Text", "date": "Date"}
 

@@ -7,7 +7,11 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+from memberflow_cli import export
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    export.register,
+]
 """An automation's own commands (`memberflow winback ...`): each entry is a `register(commands)` function in its
 module of this package that adds its parser with `set_defaults(run=<function taking the parsed args, returning the
 exit code>)`, importing what it runs only when it runs."""
@@ -101,6 +105,7 @@ def _fire_schedule(name: str, at: str | None) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
+    from memberflow.adapters.consent_ledger import DynamoConsentLedger
     from memberflow.adapters.member_profiles import DynamoMemberRepository
     from memberflow.adapters.trace_store import DynamoTraceStore
     from memberflow.trace_report import collect, render
@@ -119,6 +124,7 @@ def _trace(args: argparse.Namespace) -> int:
         DynamoTraceStore(target.physical("TraceTable")),
         DynamoMemberRepository(target.physical("MembersTable")),
         suppressions,
+        DynamoConsentLedger(target.physical("MembersTable")),
     )
     if args.json:
         print(json.dumps([_record_json(r) for r in report.records], indent=2))
@@ -144,14 +150,7 @@ def _rejections(args: argparse.Namespace) -> int:
 
 
 def _record_json(record) -> dict:
-    return {
-        "at": record.at.isoformat(),
-        "step": record.step.value,
-        "outcome": record.outcome.value,
-        "source": record.source,
-        "detail": record.detail,
-        "correlation_id": record.correlation_id,
-    }
+    return record.as_json()
 
 
 if __name__ == "__main__":

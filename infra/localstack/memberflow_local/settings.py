@@ -47,6 +47,9 @@ class LocalSettings:
     discord_relay_private_key: str = DEFAULT_DISCORD_RELAY_PRIVATE_KEY
     """Hex Ed25519 seed (32 bytes) the local Discord relay signs with; the stack stores its public key."""
 
+    mailchimp_webhook_secret: str = "local-mailchimp-webhook-secret"
+    """The last part of the URL the sandbox Mailchimp sends its audience webhooks to."""
+
     # Mailchimp (sandbox)
     mailchimp_api_key: str = "local-key-us1"
     mailchimp_list_id: str = "list123"
@@ -68,6 +71,14 @@ class LocalSettings:
     """None keeps the template's default (INFO)."""
     drip_step_days: str | None = None
     """None keeps the template's default ("1,3,7")."""
+    consent_wording: str = json.dumps(
+        {
+            "discourse": {"text": "Send me the community newsletter", "version": "2026-01"},
+            "discord": {"text": "/newsletter: yes, send me the community newsletter", "version": "2026-01"},
+            "generic": {"text": "Keep me posted by email", "version": "2026-01"},
+        }
+    )
+    """The local forum's consent field label and the relay's form, as the ledger records them."""
 
     # runtime
     sqs_max_workers: int = 2
@@ -111,6 +122,7 @@ class LocalSettings:
             "discourse_secret": self.discourse_secret,
             "discord_relay_public_key": self.discord_relay_public_key,
             "generic_hmac_secret": self.generic_hmac_secret,
+            "mailchimp_webhook_secret": self.mailchimp_webhook_secret,
         }
 
     def mailchimp_secret(self) -> dict[str, str]:
@@ -132,6 +144,7 @@ class LocalSettings:
             "RetryBaseSeconds": str(self.retry_base_seconds),
             "DiscourseConsentUserField": self.discourse_consent_user_field,
             "DiscourseRequireApproval": "true" if self.discourse_require_approval else "false",
+            "ConsentWording": self.consent_wording,
         }
         if self.max_receive_count is not None:
             params["MaxReceiveCount"] = str(self.max_receive_count)

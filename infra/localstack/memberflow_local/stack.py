@@ -180,6 +180,10 @@ class LocalStack:
             drain=self.drain,
         )
         self.http.start()
+        if self.mailchimp is not None:
+            # As an operator does in Mailchimp (Audience, Settings, Webhooks): the sandbox checks the URL with a GET,
+            # then sends the member's own changes and the admin's (not the API's, Mailchimp's default).
+            self.mailchimp.add_webhook(s.mailchimp_list_id, self.mailchimp_webhook_url())
         for service in self.services.values():
             service.bind(self)
 
@@ -231,6 +235,11 @@ class LocalStack:
         if self.template is None:
             raise RuntimeError("the local stack is not started")
         return self.template
+
+    def mailchimp_webhook_url(self) -> str:
+        if self.http is None:
+            raise RuntimeError("the local stack is not started")
+        return f"{self.http.url}/webhooks/mailchimp/{self.settings.mailchimp_webhook_secret}"
 
     def endpoints(self) -> dict[str, str | None]:
         api_url = self.http.url if self.http else None

@@ -191,17 +191,31 @@ class MailchimpList:
     # -- members -----------------------------------------------------------------------------------------------
 
     def upsert_member(
-        self, list_id: str, email: str, *, status_if_new: str, merge_fields: dict[str, str]
+        self,
+        list_id: str,
+        email: str,
+        *,
+        status_if_new: str,
+        merge_fields: dict[str, str],
+        consent_fields: Mapping[str, Any] | None = None,
     ) -> ListMember:
         """Create or update without touching an existing member's status (so an unsubscriber stays one)."""
-        body = {"email_address": email, "status_if_new": status_if_new, "merge_fields": merge_fields}
+        body = {
+            **(consent_fields or {}),
+            "email_address": email,
+            "status_if_new": status_if_new,
+            "merge_fields": merge_fields,
+        }
         answer = self._call(
             "PUT", f"/lists/{list_id}/members/{subscriber_hash(email)}", body, {"skip_merge_validation": "true"}
         )
         return ListMember(email=answer.get("email_address", email), status=answer["status"])
 
-    def set_status(self, list_id: str, email: str, status: str) -> ListMember:
-        answer = self._call("PATCH", f"/lists/{list_id}/members/{subscriber_hash(email)}", {"status": status})
+    def set_status(
+        self, list_id: str, email: str, status: str, consent_fields: Mapping[str, Any] | None = None
+    ) -> ListMember:
+        body = {**(consent_fields or {}), "status": status}
+        answer = self._call("PATCH", f"/lists/{list_id}/members/{subscriber_hash(email)}", body)
         return ListMember(email=answer.get("email_address", email), status=answer["status"])
 
     def member_status(self, list_id: str, email: str) -> str | None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memberflow.adapters.due_work import DUE_ATTRIBUTE, QUEUE_ATTRIBUTE, member_pk
-from memberflow.adapters.dynamo import as_datetime, delete_partition, table, update_if
+from memberflow.adapters.dynamo import as_datetime, delete_partition, query_all, table, update_if
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 
 PROFILE = "PROFILE"
@@ -106,9 +106,14 @@ class DynamoMemberRepository:
             request["ExpressionAttributeNames"] = {"#name": "name"}  # `name` is a DynamoDB reserved word
         return record_from_item(self._table.update_item(**request)["Attributes"])
 
-    def set_mailchimp_status(self, member_id: str, status: str, *, opted_out: bool = False) -> None:
+    def set_mailchimp_status(
+        self, member_id: str, status: str, *, opted_out: bool = False, consent: bool | None = None
+    ) -> None:
         expression = "SET mailchimp_status = :s" + (", opted_out_before = :true" if opted_out else "")
         values: dict[str, Any] = {":s": status} | ({":true": True} if opted_out else {})
+        if consent is not None:
+            expression += ", marketing_consent = :consent"
+            values[":consent"] = consent
         self._table.update_item(
             Key={"pk": member_pk(member_id), "sk": PROFILE},
             UpdateExpression=expression,
@@ -219,3 +224,42 @@ class DynamoMemberRepository:
     def delete_link(self, identity_key: str) -> bool:
         answer = self._table.delete_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ReturnValues="ALL_OLD")
         return bool(answer.get("Attributes"))
+
+    def move(self, member_id: str, new_member_id: str, new_email: str) -> bool:
+        """Copy every item of the member's partition under the new id (the profile first, on condition that the
+        new address holds no other member), relink the identities, then delete the old items. A repeat after a
+        crash finds the profile it wrote (`moved_from`) and finishes the move."""
+        from memberflow.adapters.aws import ConditionNotMet
+
+        items = list(
+            query_all(
+                self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": member_pk(member_id)},
+                ConsistentRead=True,
+            )
+        )
+        profile = next((item for item in items if item["sk"] == PROFILE), None)
+        if profile is None:
+            return False
+        moved = {**profile, "pk": member_pk(new_member_id), "member_id": new_member_id, "email": new_email}
+        moved["moved_from"] = member_id
+        try:
+            self._table.put_item(
+                Item=moved,
+                ConditionExpression="attribute_not_exists(pk) OR moved_from = :old",
+                ExpressionAttributeValues={":old": member_id},
+            )
+        except ConditionNotMet:
+            return False
+        for item in items:
+            if item["sk"] != PROFILE:
+                copied = {**item, "pk": member_pk(new_member_id)}
+                if "member_id" in copied:
+                    copied["member_id"] = new_member_id
+                self._table.put_item(Item=copied)
+        for identity_key in profile.get("identities", []):
+            self.save_link(identity_key, new_member_id)
+        for item in items:
+            self._table.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+        return True

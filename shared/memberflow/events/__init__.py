@@ -6,6 +6,14 @@ from __future__ import annotations
 
 from memberflow.events.base import Event, EventCatalog, EventType
 from memberflow.events.escalations import EscalationRequested, RequesterErased, TicketStatusChanged
+from memberflow.events.mailchimp import (
+    MailchimpAudienceEvent,
+    MailchimpCleaned,
+    MailchimpEmailChanged,
+    MailchimpProfileUpdated,
+    MailchimpSubscribed,
+    MailchimpUnsubscribed,
+)
 from memberflow.events.members import (
     ConsentGiven,
     MemberAccountEvent,
@@ -33,6 +41,13 @@ CATALOG = EventCatalog(
         EventType("escalation_requested", EscalationRequested, destination=ESCALATIONS, consumer="escalation"),
         EventType("ticket_status_changed", TicketStatusChanged, destination=ESCALATIONS, consumer="escalation"),
         EventType("requester_erased", RequesterErased, destination=ESCALATIONS, consumer="escalation"),
+        EventType("mailchimp_subscribed", MailchimpSubscribed, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("mailchimp_unsubscribed", MailchimpUnsubscribed, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("mailchimp_cleaned", MailchimpCleaned, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType(
+            "mailchimp_profile_updated", MailchimpProfileUpdated, destination=MEMBER_EVENTS, consumer="onboarding"
+        ),
+        EventType("mailchimp_email_changed", MailchimpEmailChanged, destination=MEMBER_EVENTS, consumer="onboarding"),
     ]
 )
 
@@ -47,6 +62,12 @@ __all__ = [
     "Event",
     "EventCatalog",
     "EventType",
+    "MailchimpAudienceEvent",
+    "MailchimpCleaned",
+    "MailchimpEmailChanged",
+    "MailchimpProfileUpdated",
+    "MailchimpSubscribed",
+    "MailchimpUnsubscribed",
     "MemberAccountEvent",
     "MemberActive",
     "MemberErased",

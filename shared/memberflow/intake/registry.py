@@ -74,6 +74,11 @@ def build_registry(
 
         return ExplicitEscalationSource(escalation_categories or {})
 
+    def mailchimp() -> WebhookSource:
+        from memberflow.intake.mailchimp import MailchimpSource
+
+        return MailchimpSource()
+
     return SourceRegistry(
         {
             "slack": slack,
@@ -82,5 +87,6 @@ def build_registry(
             "generic": generic,
             "zendesk": zendesk,
             "escalations": escalations,
+            "mailchimp": mailchimp,
         }
     )

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 from pydantic import ValidationError
 
@@ -304,8 +304,47 @@ def _verify(source: WebhookSource, request: WebhookRequest, received_at: datetim
         raise IntakeMisconfigured(f"{source.secret_key} is unusable: {error}") from None
 
 
+def answer_url_check(
+    source_name: str,
+    headers: Mapping[str, str],
+    deps: IntakeDeps,
+    *,
+    path: str = "",
+    correlation_id: str | None = None,
+) -> IntakeResponse:
+    """A GET of a webhook URL: senders that check the URL before using it (Mailchimp, when its webhook is saved)
+    get 200 once the secret in the URL matches; every other source or a wrong secret is refused, saying why."""
+    correlation_id = correlation_id or uuid.uuid4().hex
+    headers = {name.lower(): value for name, value in headers.items()}
+    try:
+        source = deps.registry.get(source_name)
+        if not getattr(source, "answers_url_check", False):
+            raise IntakeError(405, "method_not_allowed", f"{source.name} deliveries are POSTed; GET is not answered")
+        _verify(source, WebhookRequest(source_name, b"", headers, path), deps.clock().astimezone(UTC), deps)
+    except IntakeError as error:
+        logger.warning(
+            "webhook URL check refused",
+            extra={"source": source_name[:64], "status": error.status, "error": error.code},
+        )
+        return IntakeResponse(error.status, error.body(), outcome="rejected", source="unknown")
+    except IntakeMisconfigured as problem:
+        logger.error("webhook secrets misconfigured", extra={"source": source_name[:64], "problem": str(problem)})
+        body = {"error": "intake_misconfigured", "detail": f"{source_name[:64]} deliveries cannot be verified yet"}
+        return IntakeResponse(503, body, outcome="failed", source=source.name)
+    except Exception as error:
+        return unexpected_failure(error, source_name, correlation_id, deps.registry)
+    logger.info("webhook URL checked", extra={"source": source.name})
+    return IntakeResponse(200, {"status": "ok", "source": source.name}, source=source.name)
+
+
 def _parse_body(source: WebhookSource, raw_body: bytes, headers: Mapping[str, str]) -> Any:
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if getattr(source, "form_encoded", False):
+        if media_type and media_type != FORM_MEDIA_TYPE:
+            raise IntakeError(
+                415, "unsupported_media_type", f"the body must be {FORM_MEDIA_TYPE}, not {media_type[:100]}"
+            )
+        return parse_nested_form(raw_body)
     if source.form_payload_field:
         # Such a source posts its JSON as the body whatever the content type says (Discourse sends the same JSON
         # with `application/x-www-form-urlencoded`): a form carrying the JSON in a field is only the fallback.
@@ -333,6 +372,30 @@ def _json_or_form_field(raw_body: bytes, name: str, media_type: str) -> Any:
             f"a form-encoded delivery that is not JSON must carry its JSON in the `{name}` field",
             [{"field": name, "problem": "Field required"}],
         ) from None
+
+
+def parse_nested_form(raw_body: bytes) -> dict[str, Any]:
+    """A form body with bracketed names (`data[merges][FNAME]=Ada`) as nested objects, as PHP and Rack read them;
+    a name given twice keeps its last value."""
+    try:
+        pairs = parse_qsl(raw_body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw_body.strip()))
+    except (UnicodeDecodeError, ValueError) as error:
+        problem = str(error)[:200]
+        raise IntakeError(
+            400, "invalid_form", f"the body is not a valid form: {problem}", [{"field": ROOT_FIELD, "problem": problem}]
+        ) from None
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        head, _, rest = name.partition("[")
+        keys = [head] + ([part.rstrip("]") for part in rest.split("[")] if rest else [])
+        target = result
+        for key in keys[:-1]:
+            child = target.get(key)
+            if not isinstance(child, dict):
+                child = target[key] = {}
+            target = child
+        target[keys[-1]] = value
+    return result
 
 
 def _form_field(raw_body: bytes, name: str) -> bytes | None:

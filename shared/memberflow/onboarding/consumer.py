@@ -8,6 +8,12 @@ from typing import Any
 from memberflow.onboarding.activity import record_activity
 from memberflow.onboarding.erasure import erase_member
 from memberflow.onboarding.join import OnboardingDeps, complete_screening, give_consent, onboard_member, verify_member
+from memberflow.onboarding.mailchimp_signals import (
+    mailchimp_email_changed,
+    mailchimp_opted_out,
+    mailchimp_profile_updated,
+    mailchimp_subscribed,
+)
 from memberflow.pipeline.envelope import QueuedEvent
 
 CONSUMER = "onboarding"
@@ -38,4 +44,9 @@ def handlers(deps_for: Callable[[], OnboardingDeps]) -> Mapping[str, Callable[[Q
         "member_verified": lambda queued: verify_member(queued, deps_for()),
         "consent_given": lambda queued: give_consent(queued, deps_for()),
         "member_screening_passed": lambda queued: complete_screening(queued, deps_for()),
+        "mailchimp_subscribed": lambda queued: mailchimp_subscribed(queued, deps_for()),
+        "mailchimp_unsubscribed": lambda queued: mailchimp_opted_out(queued, deps_for()),
+        "mailchimp_cleaned": lambda queued: mailchimp_opted_out(queued, deps_for()),
+        "mailchimp_profile_updated": lambda queued: mailchimp_profile_updated(queued, deps_for()),
+        "mailchimp_email_changed": lambda queued: mailchimp_email_changed(queued, deps_for()),
     }

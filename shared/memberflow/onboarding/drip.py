@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from memberflow.errors import AccountProblem, NotFound, PermanentRefusal, Transient
+from memberflow.ledger import ConsentLedger
 from memberflow.members import MemberRecord
+from memberflow.onboarding.consent import OPTED_OUT
+from memberflow.onboarding.consent_ledger import ConsentRules
 from memberflow.onboarding.rules import WelcomeJourney
 from memberflow.onboarding.welcome import DRIP
 from memberflow.ports import DueWork, DueWorkIndex, MailingList, MemberRepository
@@ -34,6 +37,8 @@ class DripDeps:
     list_id: str
     step_days: tuple[int, ...]
     welcome_journey: WelcomeJourney
+    ledger: ConsentLedger
+    consent_rules: ConsentRules = field(default_factory=ConsentRules)
 
 
 @dataclass
@@ -77,6 +82,11 @@ def _drip(work: DueWork, run_id: str, deps: DripDeps, report: DripReport) -> Non
         deps.due_work.remove(DRIP, work.member_id)
         return
     step = StepRecorder(deps.trace, email_subject(member.email), run_id, "drip")
+    if member.opted_out_before and member.mailchimp_status in OPTED_OUT:
+        # An unsubscribe or clean (Mailchimp's webhook) stops the drip at once; this only catches a race with it.
+        deps.due_work.remove(DRIP, member.member_id)
+        step(Step.DRIP_STEP, Outcome.SKIPPED, f"member is {member.mailchimp_status} in Mailchimp: drip stopped")
+        return
     if member.activated_at is not None:
         deps.due_work.remove(DRIP, member.member_id)
         report.stopped_active += 1

@@ -18,9 +18,12 @@ from memberflow.events import (
     MemberScreeningPassed,
     MemberVerified,
 )
+from memberflow.ledger import Change, ConsentLedger
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord, member_id_for
 from memberflow.onboarding import consent
+from memberflow.onboarding import consent_ledger as ledger
 from memberflow.onboarding.consent import Facts
+from memberflow.onboarding.consent_ledger import Basis, ConsentRules
 from memberflow.onboarding.forgotten import drop_if_erased_later, latest_erasure
 from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
@@ -49,6 +52,9 @@ class OnboardingDeps:
     rules: OnboardingRules
     suppressions: SuppressionList
     """Who asked to be forgotten (keyed hashes): consulted on every join, written by erasure."""
+    ledger: ConsentLedger
+    """Every consent change, appended: the member record's consent and Mailchimp's timestamps come from it."""
+    consent_rules: ConsentRules = field(default_factory=ConsentRules)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     erasure_participants: tuple[ErasureParticipant, ...] = ()
     """Other automations that keep something about members (escalation: Zendesk); an erasure reaches them too."""
@@ -88,7 +94,8 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     # An address this platform proved earlier (its confirmation may arrive before the join) counts as verified.
     verified = event.email_verified or event.identity.key in member.verified_identities
     facts = Facts(event.marketing_consent, verified)
-    return _settle(event, event.email, member, facts, deps, step, tag=True, forgotten_before=forgotten)
+    basis = _basis(queued, event.joined_at)
+    return _settle(event, event.email, member, facts, deps, step, basis, tag=True, forgotten_before=forgotten)
 
 
 def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -112,7 +119,8 @@ def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
             "verification_noted",
         )
     facts = Facts(event.marketing_consent, True)
-    return _settle(event, event.email, member, facts, deps, step, tag=False, forgotten_before=forgotten)
+    basis = _basis(queued, queued.received_at)
+    return _settle(event, event.email, member, facts, deps, step, basis, tag=False, forgotten_before=forgotten)
 
 
 def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -136,7 +144,8 @@ def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         )
     verified = event.identity.key in member.verified_identities
     facts = Facts(True, verified)
-    return _settle(event, event.email, member, facts, deps, step, tag=known is None, forgotten_before=forgotten)
+    basis = _basis(queued, queued.received_at)
+    return _settle(event, event.email, member, facts, deps, step, basis, tag=known is None, forgotten_before=forgotten)
 
 
 def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -180,7 +189,8 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
     # The pass names the platform identity only; the address the member gave may have been erased before.
     forgotten_before = forgotten or latest_erasure(deps.suppressions, member.email, None) is not None
     facts = Facts(member.marketing_consent, False)
-    return _settle(joined, member.email, member, facts, deps, step, tag=True, forgotten_before=forgotten_before)
+    basis = _basis(queued, member.joined_at)
+    return _settle(joined, member.email, member, facts, deps, step, basis, tag=True, forgotten_before=forgotten_before)
 
 
 def _forgotten(queued: QueuedEvent, event: MemberEvent, deps: OnboardingDeps) -> bool | None:
@@ -190,6 +200,14 @@ def _forgotten(queued: QueuedEvent, event: MemberEvent, deps: OnboardingDeps) ->
     if drop_if_erased_later(queued, erasure, deps.trace):
         return None
     return erasure is not None
+
+
+def _basis(queued: QueuedEvent, at: datetime) -> Basis:
+    """The event a consent decision rests on, and when the member made it (a join: when they joined; consent
+    given later or a verification: when the platform told us)."""
+    event = queued.event
+    platform = event.identity.platform.value if isinstance(event, MemberEvent) else queued.source
+    return Basis(platform, event.type, queued.idempotency_key, utc(at))
 
 
 def _skip(step: StepRecorder, detail: str, result: str) -> dict[str, str]:
@@ -210,14 +228,18 @@ def _settle(
     facts: consent.Facts,
     deps: OnboardingDeps,
     step: StepRecorder,
+    basis: Basis,
     *,
     tag: bool,
     forgotten_before: bool,
 ) -> dict[str, str]:
     """Give the member the Mailchimp status their consent allows, then what follows from it: the opt-in wait for a
-    pending member, the welcome journey (once) and the drip for a subscribed one."""
+    pending member, the welcome journey (once) and the drip for a subscribed one. The decision is appended to the
+    consent ledger, from which the member record's consent is derived."""
     try:
-        list_member = _upsert(event, email, member, facts, deps, step, forgotten_before=forgotten_before)
+        list_member, upgraded = _upsert(
+            event, email, member, facts, deps, step, basis, forgotten_before=forgotten_before
+        )
     except PermanentRefusal as refusal:  # compliance state, a forgotten or a fake address: this member's, for good
         deps.members.set_mailchimp_status(member.member_id, f"refused: {refusal.title}")
         how = (
@@ -229,7 +251,24 @@ def _settle(
         return {"result": "refused", "reason": refusal.title}
 
     opted_out = list_member.status in consent.OPTED_OUT
-    deps.members.set_mailchimp_status(member.member_id, list_member.status, opted_out=opted_out)
+    decided = ledger.decision(list_member.status, facts.marketing_consent, upgraded)
+    if decided is None:
+        deps.members.set_mailchimp_status(member.member_id, list_member.status, opted_out=opted_out)
+    else:
+        change, why = decided
+        # Consent Mailchimp holds from elsewhere is Mailchimp's, not this platform's.
+        held = change is Change.GIVEN and not facts.marketing_consent
+        ledger.record(
+            deps.ledger,
+            deps.members,
+            member.member_id,
+            change,
+            list_member.status,
+            Basis("mailchimp", basis.event_type, basis.event_id, basis.at) if held or opted_out else basis,
+            deps.consent_rules,
+            why,
+            opted_out=opted_out,
+        )
     if opted_out:
         step(
             Step.SKIPPED,
@@ -318,22 +357,36 @@ def _upsert(
     facts: consent.Facts,
     deps: OnboardingDeps,
     step: StepRecorder,
+    basis: Basis,
     *,
     forgotten_before: bool,
-) -> ListMember:
+) -> tuple[ListMember, bool]:
+    """The member's status in Mailchimp now, and whether consent given after joining upgraded it."""
     list_id = deps.rules.list_id
     wanted = consent.status_for_new_member(
         facts, opted_out_before=member.opted_out_before, forgotten_before=forgotten_before
     )
     merge_fields = _merge_fields(event, member)
+
+    def consent_fields(status: str) -> dict[str, object]:
+        return ledger.mailchimp_fields(
+            deps.ledger, member.member_id, status, facts.marketing_consent, basis, deps.consent_rules
+        )
+
     try:
-        answer = deps.mailing_list.upsert_member(list_id, email, status_if_new=wanted, merge_fields=merge_fields)
+        answer = deps.mailing_list.upsert_member(
+            list_id, email, status_if_new=wanted, merge_fields=merge_fields, consent_fields=consent_fields(wanted)
+        )
     except ComplianceState as refusal:
         if wanted != consent.SUBSCRIBED:
             raise
         step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"direct subscribe refused ({refusal.title}): asking for opt-in")
         answer = deps.mailing_list.upsert_member(
-            list_id, email, status_if_new=consent.PENDING, merge_fields=merge_fields
+            list_id,
+            email,
+            status_if_new=consent.PENDING,
+            merge_fields=merge_fields,
+            consent_fields=consent_fields(consent.PENDING),
         )
     why = "; a re-join after an erasure: double opt-in at most" if forgotten_before else ""
     step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {answer.status} (asked {wanted} if new{why})")
@@ -343,14 +396,14 @@ def _upsert(
     )
     if upgrade:
         try:
-            answer = deps.mailing_list.set_status(list_id, email, upgrade)
+            answer = deps.mailing_list.set_status(list_id, email, upgrade, consent_fields(upgrade))
         except ComplianceState as refusal:
             if upgrade != consent.SUBSCRIBED:
                 raise
             step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"subscribe refused ({refusal.title}): asking for opt-in")
-            answer = deps.mailing_list.set_status(list_id, email, consent.PENDING)
+            answer = deps.mailing_list.set_status(list_id, email, consent.PENDING, consent_fields(consent.PENDING))
         step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"consent given: status now {answer.status}")
-    return answer
+    return answer, bool(upgrade)
 
 
 def _merge_fields(event: MemberAccountEvent, member: MemberRecord) -> dict[str, str]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from memberflow.errors import AccountProblem, PermanentRefusal, Transient
-from memberflow.onboarding import consent
+from memberflow.ledger import Change
+from memberflow.members import MemberRecord
+from memberflow.onboarding import consent, consent_ledger
+from memberflow.onboarding.consent_ledger import Basis
 from memberflow.onboarding.drip import Deferred, DripDeps, DripReport
 from memberflow.onboarding.join import OPT_IN
 from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
@@ -21,6 +24,36 @@ def check_opt_ins(now: datetime, run_id: str, deps: DripDeps, report: DripReport
         _check(work, now, run_id, deps, report)
 
 
+def welcome_confirmed(
+    member: MemberRecord, basis: Basis, deps: DripDeps, step: StepRecorder, now: datetime, *, record: bool = True
+) -> None:
+    """The member confirmed Mailchimp's double opt-in email: written to the consent ledger (unless the caller wrote
+    what it was), then the welcome journey (once) and the drip; their opt-in wait ends."""
+    assert member.email
+    if record:
+        _record_confirmation(member, basis, deps)
+    step(Step.MAILCHIMP_UPSERT, Outcome.OK, "double opt-in confirmed: status subscribed" if record else "subscribed")
+    start_welcome_journey(
+        member.member_id, member.email, deps.welcome_journey, deps.mailing_list, deps.members, step, now
+    )
+    enter_drip(deps.due_work, member.member_id, deps.step_days, now)
+    deps.due_work.remove(OPT_IN, member.member_id)
+
+
+def _record_confirmation(member: MemberRecord, basis: Basis, deps: DripDeps) -> None:
+    consent_ledger.record(
+        deps.ledger,
+        deps.members,
+        member.member_id,
+        Change.CONFIRMED,
+        consent.SUBSCRIBED,
+        basis,
+        deps.consent_rules,
+        "double opt-in confirmed in Mailchimp",
+        always=True,
+    )
+
+
 def _check(work: DueWork, now: datetime, run_id: str, deps: DripDeps, report: DripReport) -> None:
     member = deps.members.get(work.member_id)
     if member is None or member.email is None:
@@ -31,13 +64,8 @@ def _check(work: DueWork, now: datetime, run_id: str, deps: DripDeps, report: Dr
     try:
         status = deps.mailing_list.member_status(deps.list_id, member.email)
         if status == consent.SUBSCRIBED:
-            deps.members.set_mailchimp_status(member.member_id, status)
-            step(Step.MAILCHIMP_UPSERT, Outcome.OK, "double opt-in confirmed: status subscribed")
-            start_welcome_journey(
-                member.member_id, member.email, deps.welcome_journey, deps.mailing_list, deps.members, step, now
-            )
-            enter_drip(deps.due_work, member.member_id, deps.step_days, now)
-            deps.due_work.remove(OPT_IN, member.member_id)
+            basis = Basis("mailchimp", "opt_in_check", f"opt-in:{member.member_id}:{since.isoformat()}", now)
+            welcome_confirmed(member, basis, deps, step, now)
             report.opt_ins_confirmed += 1
             return
     except (Transient, AccountProblem) as failure:

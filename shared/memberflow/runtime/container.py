@@ -22,12 +22,14 @@ from memberflow.config import (
 )
 
 if TYPE_CHECKING:
+    from memberflow.adapters.consent_ledger import DynamoConsentLedger
     from memberflow.adapters.due_work import DynamoDueWorkIndex
     from memberflow.adapters.mailchimp import MailchimpList
     from memberflow.adapters.member_profiles import DynamoMemberRepository
     from memberflow.adapters.suppressions import DynamoSuppressionList
     from memberflow.adapters.trace_store import DynamoTraceStore
     from memberflow.intake.service import IntakeDeps
+    from memberflow.onboarding.consent_ledger import ConsentRules
     from memberflow.onboarding.drip import DripDeps
     from memberflow.onboarding.join import OnboardingDeps
     from memberflow.pipeline.redrive import RedriveReport
@@ -115,6 +117,8 @@ class Container:
             rules=self._onboarding_rules(),
             suppressions=self.suppressions,
             erasure_participants=_erasure_participants(),
+            ledger=self.consent_ledger,
+            consent_rules=self.consent_rules,
         )
 
     @cached_property
@@ -131,6 +135,8 @@ class Container:
             list_id=rules.list_id,
             step_days=rules.drip_step_days,
             welcome_journey=rules.welcome_journey,
+            ledger=self.consent_ledger,
+            consent_rules=self.consent_rules,
         )
 
     @property
@@ -203,6 +209,24 @@ class Container:
                 max_open_seconds=float(policy.max_service_backoff),
             ),
             before=before,
+        )
+
+    @cached_property
+    def consent_ledger(self) -> DynamoConsentLedger:
+        from memberflow.adapters.consent_ledger import DynamoConsentLedger
+
+        return DynamoConsentLedger(load_settings(MembersSettings).members_table_name)
+
+    @cached_property
+    def consent_rules(self) -> ConsentRules:
+        from memberflow.config import ConsentSettings
+        from memberflow.ledger import Wording
+        from memberflow.onboarding.consent_ledger import ConsentRules
+
+        settings = load_settings(ConsentSettings)
+        return ConsentRules(
+            wording={platform: Wording(w["text"], w["version"]) for platform, w in settings.consent_wording.items()},
+            marketing_permission_ids=settings.marketing_permission_ids,
         )
 
 

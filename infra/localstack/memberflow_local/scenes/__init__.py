@@ -45,7 +45,14 @@ def _escalation(scene: SceneContext) -> Any:
     return play(scene)
 
 
+def _consent(scene: SceneContext) -> Any:
+    from .consent import play
+
+    return play(scene)
+
+
 SCENES: list[Scene] = [
     ("Escalation: member problems become Zendesk tickets once per thread, and members hear back", _escalation),
+    ("Consent you can prove: the ledger, Mailchimp's unsubscribe, a person's data", _consent),
 ]
 """(title, play) per scene, in the order they run."""

@@ -54,6 +54,8 @@ API_ROUTES = Map(
         Rule(_SEGMENT, methods=["GET"], endpoint="get_segment"),
         Rule(_SEGMENT, methods=["POST"], endpoint="update_segment_members"),
         Rule(f"{_SEGMENT}/members", methods=["GET"], endpoint="get_segment_members"),
+        Rule("/lists/<list_id>/webhooks", methods=["GET"], endpoint="get_webhooks"),
+        Rule("/lists/<list_id>/webhooks", methods=["POST"], endpoint="add_webhook"),
         Rule("/lists/<list_id>/merge-fields", methods=["GET"], endpoint="get_merge_fields"),
         Rule("/lists/<list_id>/merge-fields", methods=["POST"], endpoint="add_merge_field"),
         Rule(_MERGE_FIELD, methods=["GET"], endpoint="get_merge_field"),
@@ -323,6 +325,21 @@ class MailchimpApi:
             if member is not None and member.status != "archived":
                 found.setdefault(member.id, member)
         return list(found.values())
+    def get_webhooks(self, request: Request, body: Any, list_id: str) -> Reply:
+        self.state.audience(list_id)
+        hooks = [hook.as_json() for hook in self.state.webhooks.for_list(list_id)]
+        return 200, {"webhooks": hooks, "list_id": list_id, "total_items": len(hooks)}
+
+    def add_webhook(self, request: Request, body: Any, list_id: str) -> Reply:
+        """Mailchimp checks the URL with a GET before saving the webhook and refuses one that does not answer."""
+        self.state.audience(list_id)
+        body = fields.object_body(body)
+        url = fields.required_string(body, "url")
+        try:
+            hook = self.state.webhooks.add(list_id, url, body.get("events"), body.get("sources"))
+        except ValueError as error:
+            raise invalid_resource(f"The resource submitted could not be validated: {error}.") from None
+        return 200, hook.as_json()
 
     def get_merge_fields(self, request: Request, body: Any, list_id: str) -> Reply:
         audience = self.state.audience(list_id)

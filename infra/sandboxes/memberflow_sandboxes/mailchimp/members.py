@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from memberflow_sandboxes.mailchimp import fields
@@ -48,6 +49,38 @@ def looks_fake(email: str) -> bool:
     return domain.lower() == "example.invalid" or domain.lower().endswith(".invalid") or "fake" in local.lower()
 
 
+def consent_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """`timestamp_signup` / `timestamp_opt` (ISO 8601, or Mailchimp's `YYYY-MM-DD HH:MM:SS`) and
+    `marketing_permissions` (`[{"marketing_permission_id", "enabled"}]`), validated as Mailchimp does."""
+    found: dict[str, Any] = {}
+    for name in ("timestamp_signup", "timestamp_opt"):
+        value = body.get(name)
+        if value is None or value == "":
+            continue
+        try:
+            moment = datetime.fromisoformat(str(value).replace(" ", "T"))
+        except ValueError:
+            raise field_error(name, "Data presented is not a valid ISO 8601 date and time.") from None
+        found[name] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    permissions = body.get("marketing_permissions")
+    if permissions is not None:
+        if not isinstance(permissions, list) or not all(
+            isinstance(item, dict) and isinstance(item.get("marketing_permission_id"), str) for item in permissions
+        ):
+            raise field_error("marketing_permissions", "Schema describes an array of marketing permission objects.")
+        found["marketing_permissions"] = {
+            item["marketing_permission_id"]: bool(item.get("enabled")) for item in permissions
+        }
+    return found
+
+
+def apply_consent(member: Member, consent: dict[str, Any]) -> None:
+    for name in ("timestamp_signup", "timestamp_opt"):
+        if name in consent:
+            setattr(member, name, consent[name].strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+    member.marketing_permissions.update(consent.get("marketing_permissions", {}))
+
+
 class MemberRules:
     """Creation, upsert, status changes, archive and forget, with Mailchimp's refusals."""
 
@@ -90,9 +123,11 @@ class MemberRules:
     def update(self, audience: Audience, member: Member, body: dict[str, Any]) -> Member:
         status = fields.status_field(body, "status", required=False)
         merge_fields = fields.merge_fields(body)
+        consent = consent_fields(body)
         if status is not None:
             self._change_status(audience, member, status)
         member.merge_fields.update(merge_fields)
+        apply_consent(member, consent)
         member.touch()
         return member
 
@@ -122,7 +157,7 @@ class MemberRules:
         """Add a new member, or bring back an archived one."""
         merge_fields = fields.merge_fields(body)
         tags = fields.string_list(body, "tags")
-        timestamps = {name: fields.timestamp(body, name) for name in ("timestamp_signup", "timestamp_opt")}
+        consent = consent_fields(body)
         if email.lower() in audience.forgotten:
             raise ApiError(
                 400,
@@ -138,9 +173,7 @@ class MemberRules:
         audience.set_status(member, status)
         member.status_before_archive = None
         member.merge_fields.update(merge_fields)
-        for name, value in timestamps.items():
-            if value is not None:
-                setattr(member, name, value)
+        apply_consent(member, consent)
         for name in tags:
             audience.add_tag(member, name)
         member.touch()

@@ -22,7 +22,12 @@ class MailchimpApp(SandboxApp[SandboxState]):
     api_prefix = API_PREFIX
     routes = API_ROUTES
     invalid_json_detail = "We encountered an unspecified JSON parsing error."
-    admin_routes = {("POST", "/confirm"): "confirm"}
+    admin_routes = {
+        ("POST", "/confirm"): "confirm",
+        ("POST", "/unsubscribe"): "unsubscribe",
+        ("POST", "/clean"): "clean",
+        ("POST", "/change_email"): "change_email",
+    }
 
     def __init__(self, state: SandboxState, api_key: str, max_connections: int):
         super().__init__(state, MailchimpApi(state), max_connections)
@@ -97,6 +102,27 @@ class MailchimpApp(SandboxApp[SandboxState]):
                 raise field_error(name, f"The confirmation needs a non-empty '{name}'.")
         return self.state.confirm_opt_in(body["list_id"], body["email"])
 
+    def unsubscribe(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/unsubscribe` `{"list_id", "email", "reason"?}`: the member clicks a campaign's unsubscribe
+        link (the audience's webhooks hear of it)."""
+        self._require(body, "list_id", "email")
+        return self.state.unsubscribe(body["list_id"], body["email"], str(body.get("reason") or "manual"))
+
+    def clean(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/clean` `{"list_id", "email", "reason"?}`: the address bounced for good."""
+        self._require(body, "list_id", "email")
+        return self.state.clean(body["list_id"], body["email"], str(body.get("reason") or "hard"))
+
+    def change_email(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/change_email` `{"list_id", "email", "new_email"}`: the member changes their address."""
+        self._require(body, "list_id", "email", "new_email")
+        return self.state.change_email(body["list_id"], body["email"], body["new_email"])
+
+    def _require(self, body: dict[str, Any], *names: str) -> None:
+        for name in names:
+            if not isinstance(body.get(name), str) or not body[name].strip():
+                raise field_error(name, f"The request needs a non-empty '{name}'.")
+
 
 class MailchimpSandbox(SandboxServer):
     """The sandbox server; point the official client's `api_client.host` at `url`."""
@@ -130,8 +156,18 @@ class MailchimpSandbox(SandboxServer):
         return self.state.seed_member(list_id, email, status, merge_fields, tags)
 
     def confirm_opt_in(self, list_id: str, email: str) -> dict[str, Any]:
-        """Confirm a `pending` member's opt-in: it becomes `subscribed` and leaves compliance state."""
+        """Confirm a `pending` member's opt-in: it becomes `subscribed` and leaves compliance state (the audience's
+        webhooks hear a `subscribe`)."""
         return self.state.confirm_opt_in(list_id, email)
+
+    def add_webhook(
+        self, list_id: str, url: str, events: dict[str, bool] | None = None, sources: dict[str, bool] | None = None
+    ) -> dict[str, Any]:
+        """Register an audience webhook, as `POST /lists/{id}/webhooks` does (after checking the URL with a GET)."""
+        return self.state.webhooks.add(list_id, url, events, sources).as_json()
+
+    def unsubscribe(self, list_id: str, email: str, reason: str = "manual") -> dict[str, Any]:
+        return self.state.unsubscribe(list_id, email, reason)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from memberflow_sandboxes.base import BaseState
 from memberflow_sandboxes.mailchimp.problems import not_found
+from memberflow_sandboxes.mailchimp.webhooks import WebhookRegistry
 
 WRITABLE_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
 MERGE_FIELD_TYPES = (
@@ -70,9 +71,12 @@ class Member:
     tags: dict[str, str] = field(default_factory=dict)  # tag name -> date added
     unique_email_id: str = field(default_factory=lambda: secrets.token_hex(5))
     web_id: int = field(default_factory=lambda: random.randint(10_000_000, 99_999_999))
-    timestamp_signup: str = field(default_factory=now_iso)
-    timestamp_opt: str = field(default_factory=now_iso)
+    # What the client sent (`timestamp_signup`, `timestamp_opt`), or the moment the member confirmed a double opt-in;
+    # empty otherwise: the sandbox invents no consent record, so a test can tell what a client provided.
+    timestamp_signup: str = ""
+    timestamp_opt: str = ""
     last_changed: str = field(default_factory=now_iso)
+    marketing_permissions: dict[str, bool] = field(default_factory=dict)
     # Status held before archiving: compliance rules still apply when the member is re-added.
     status_before_archive: str | None = None
 
@@ -87,6 +91,17 @@ class Member:
 
     def touch(self) -> None:
         self.last_changed = now_iso()
+
+
+def webhook_data(member: Member) -> dict[str, Any]:
+    """The member as audience webhooks describe them (`data[...]`)."""
+    return {
+        "id": member.id,
+        "email": member.email_address,
+        "email_type": "html",
+        "web_id": member.web_id,
+        "merges": {"EMAIL": member.email_address, **{k: v for k, v in member.merge_fields.items() if v is not None}},
+    }
 
 
 @dataclass
@@ -244,6 +259,10 @@ class Audience:
             "full_name": member.full_name,
             "timestamp_signup": member.timestamp_signup,
             "timestamp_opt": member.timestamp_opt,
+            "marketing_permissions": [
+                {"marketing_permission_id": permission, "text": "", "enabled": enabled}
+                for permission, enabled in member.marketing_permissions.items()
+            ],
             "last_changed": member.last_changed,
             "language": "",
             "vip": False,
@@ -290,6 +309,7 @@ class SandboxState(BaseState):
         self.lists: dict[str, Audience] = {}
         self.compliance_review: set[str] = set()
         self.journey_triggers: list[dict[str, str]] = []
+        self.webhooks = WebhookRegistry()
         self.reset()
 
     @property
@@ -303,6 +323,7 @@ class SandboxState(BaseState):
             self.lists = {list_id: self._new_audience(list_id) for list_id in self._initial_list_ids}
             self.compliance_review.clear()
             self.journey_triggers.clear()
+            self.webhooks.reset()
             super().reset()
 
     # -- lookups
@@ -352,6 +373,11 @@ class SandboxState(BaseState):
         with self.lock:
             audience = self.audience(list_id)
             member = Member(email, status, list_id, dict(merge_fields or {}))
+            # A member who got here some other way (a signup form, an import) carries Mailchimp's own record of it.
+            if status != "transactional":
+                member.timestamp_signup = now_iso()
+            if status in ("subscribed", *COMPLIANCE_STATUSES):
+                member.timestamp_opt = member.timestamp_signup
             audience.set_status(member, status)
             member.tags = {name: now_iso() for name in tags}
             audience.members[member.id] = member
@@ -370,7 +396,49 @@ class SandboxState(BaseState):
             audience.compliance.discard(member.email_address.lower())
             member.timestamp_opt = now_iso()
             member.touch()
-            return audience.member_json(member)
+            answer, data = audience.member_json(member), webhook_data(member)
+        self.webhooks.send(list_id, "subscribe", data, "user")
+        return answer
+
+    # -- the member's own actions (and Mailchimp's), each followed by the audience's webhooks
+
+    def unsubscribe(self, list_id: str, email: str, reason: str = "manual") -> dict[str, Any]:
+        """The member clicks the unsubscribe link of a campaign."""
+        member, data = self._change(list_id, email, "unsubscribed")
+        self.webhooks.send(list_id, "unsubscribe", {"action": "unsub", "reason": reason, **data}, "user")
+        return member
+
+    def clean(self, list_id: str, email: str, reason: str = "hard") -> dict[str, Any]:
+        """The address bounces for good (`hard`) or its owner reports abuse: Mailchimp cleans it."""
+        member, data = self._change(list_id, email, "cleaned")
+        self.webhooks.send(list_id, "cleaned", {"reason": reason, "email": data["email"]}, "admin")
+        return member
+
+    def change_email(self, list_id: str, email: str, new_email: str) -> dict[str, Any]:
+        """The member changes their address through the update-profile form."""
+        with self.lock:
+            audience = self.audience(list_id)
+            member = audience.members.pop(subscriber_hash(email), None)
+            if member is None:
+                raise not_found()
+            member.email_address = new_email
+            member.merge_fields["EMAIL"] = new_email
+            member.touch()
+            audience.members[member.id] = member
+            answer = audience.member_json(member)
+        data = {"new_id": member.id, "new_email": new_email, "old_email": email}
+        self.webhooks.send(list_id, "upemail", data, "user")
+        return answer
+
+    def _change(self, list_id: str, email: str, status: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        with self.lock:
+            audience = self.audience(list_id)
+            member = audience.members.get(subscriber_hash(email))
+            if member is None:
+                raise not_found()
+            audience.set_status(member, status)
+            member.touch()
+            return audience.member_json(member), webhook_data(member)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -389,5 +457,6 @@ class SandboxState(BaseState):
                 },
                 "compliance_review": sorted(self.compliance_review),
                 "journey_triggers": list(self.journey_triggers),
+                **self.webhooks.snapshot(),
                 **super().snapshot(),
             }

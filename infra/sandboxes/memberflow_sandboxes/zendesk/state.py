@@ -56,7 +56,8 @@ class ZendeskState(BaseState):
         self.jobs: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, tuple[str, float, int, dict[str, Any]]] = {}
         self.webhooks: list[dict[str, Any]] = []
-        self.calls: dict[str, int] = {}
+        self.operations: dict[str, int] = {}
+        """Calls per Zendesk API operation (tickets.create, ...); the base counts them per route in `calls`."""
         self._next_id = 1000
 
     def reset(self) -> None:
@@ -71,7 +72,7 @@ class ZendeskState(BaseState):
 
     def count(self, name: str) -> None:
         with self.lock:
-            self.calls[name] = self.calls.get(name, 0) + 1
+            self.operations[name] = self.operations.get(name, 0) + 1
 
     # ---------------------------------------------------------------- users
 
@@ -157,7 +158,7 @@ class ZendeskState(BaseState):
                 "deleted_users": list(self.deleted_users.values()),
                 "jobs": len(self.jobs),
                 "webhooks": list(self.webhooks),
-                "calls": dict(self.calls),
+                "operations": dict(self.operations),
                 "budget": {"requests": self.budget.requests, "window_seconds": self.budget.window_seconds},
             }
 
