@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from memberflow.activity import ActivityRecord
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 
 Clock = Callable[[], datetime]
@@ -144,3 +145,14 @@ class DueWorkIndex(Protocol):
     def release(self, work: DueWork, *, progress: Mapping[str, int] | None = None) -> bool: ...
 
     def remove(self, queue: str, member_id: str) -> None: ...
+
+
+class ActivityLog(Protocol):
+    """The activity log every automation appends to (`memberflow.activity`): records are buffered and written in
+    batches, one object per day partition. A record names the member by member id; the log stores only its keyed
+    hash (`activity.member_hash`)."""
+
+    def append(self, record: ActivityRecord) -> None: ...
+
+    def flush(self) -> int:
+        """Write what was appended since the last flush; how many records were written."""

@@ -343,3 +343,23 @@ class MemoryDeliveryLog:
         if self.broken:
             raise RuntimeError("table unavailable")
         self.items[idempotency_key] = (correlation_id, now + self.remembered_for)
+
+
+class MemoryActivityLog:
+    """The activity log in memory: what was appended, and what the last flushes wrote."""
+
+    def __init__(self) -> None:
+        self.buffered: list[Any] = []
+        self.written: list[Any] = []
+
+    def append(self, record: Any) -> None:
+        self.buffered.append(record)
+
+    def flush(self) -> int:
+        count = len(self.buffered)
+        self.written.extend(self.buffered)
+        self.buffered = []
+        return count
+
+    def kinds(self) -> list[str]:
+        return [record.kind for record in [*self.written, *self.buffered]]

@@ -15,11 +15,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from memberflow import activity
 from memberflow.errors import AccountProblem, NotFound, PermanentRefusal, Transient
 from memberflow.members import MemberRecord
 from memberflow.onboarding.rules import WelcomeJourney
 from memberflow.onboarding.welcome import DRIP
-from memberflow.ports import DueWork, DueWorkIndex, MailingList, MemberRepository
+from memberflow.ports import ActivityLog, DueWork, DueWorkIndex, MailingList, MemberRepository
 from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class DripDeps:
     list_id: str
     step_days: tuple[int, ...]
     welcome_journey: WelcomeJourney
+    activity: ActivityLog | None = None
+    """The activity log (welcomed after an opt-in, drip finished); None: not recorded."""
 
 
 @dataclass
@@ -128,5 +131,14 @@ def _send_next_step(
         return
     report.sent += 1
     report.completed += is_last
+    if is_last:
+        activity.note(
+            deps.activity,
+            activity.DRIP_FINISHED,
+            member_id=member.member_id,
+            platform=member.platforms[0] if member.platforms else "unknown",
+            at=work.due_at,
+            source_key=f"drip:{member.member_id}:{tag}",
+        )
     report.tags[tag] = report.tags.get(tag, 0) + 1
     step(Step.DRIP_STEP, Outcome.OK, f"sent {tag} (step {index + 1} of {len(deps.step_days)})")

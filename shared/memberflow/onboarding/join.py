@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from memberflow import activity
 from memberflow.errors import ComplianceState, ForgottenAddress, PermanentRefusal
 from memberflow.events import (
     ConsentGiven,
@@ -25,7 +26,7 @@ from memberflow.onboarding.forgotten import drop_if_erased_later, latest_erasure
 from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
 from memberflow.pipeline.envelope import QueuedEvent
-from memberflow.ports import DueWorkIndex, ListMember, MailingList, MemberRepository, SuppressionList
+from memberflow.ports import ActivityLog, DueWorkIndex, ListMember, MailingList, MemberRepository, SuppressionList
 from memberflow.trace import ErasableTrace, Outcome, Step, StepRecorder, email_subject, identity_subject
 
 OPT_IN = "opt-in"
@@ -43,6 +44,8 @@ class OnboardingDeps:
     suppressions: SuppressionList
     """Who asked to be forgotten (keyed hashes): consulted on every join, written by erasure."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    activity: ActivityLog | None = None
+    """The activity log (joins, Mailchimp, welcome, activity) for the health report; None: not recorded."""
 
 
 def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -56,6 +59,15 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         deps.members.hold_for_screening(event.identity.key, utc(event.joined_at))
     member, link = _remember_member(
         event, queued, deps, consented=event.marketing_consent, verified=event.email_verified
+    )
+    activity.note(
+        deps.activity,
+        activity.JOINED,
+        member_id=member.member_id,
+        platform=event.identity.platform.value,
+        at=utc(event.joined_at),
+        source_key=queued.idempotency_key,
+        workspace=event.identity.workspace,
     )
 
     if event.awaiting_approval:
@@ -79,7 +91,17 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     # An address this platform proved earlier (its confirmation may arrive before the join) counts as verified.
     verified = event.email_verified or event.identity.key in member.verified_identities
     facts = Facts(event.marketing_consent, verified)
-    return _settle(event, event.email, member, facts, deps, step, tag=True, forgotten_before=forgotten)
+    return _settle(
+        event,
+        event.email,
+        member,
+        facts,
+        deps,
+        step,
+        tag=True,
+        forgotten_before=forgotten,
+        source_key=queued.idempotency_key,
+    )
 
 
 def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -103,7 +125,17 @@ def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
             "verification_noted",
         )
     facts = Facts(event.marketing_consent, True)
-    return _settle(event, event.email, member, facts, deps, step, tag=False, forgotten_before=forgotten)
+    return _settle(
+        event,
+        event.email,
+        member,
+        facts,
+        deps,
+        step,
+        tag=False,
+        forgotten_before=forgotten,
+        source_key=queued.idempotency_key,
+    )
 
 
 def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -127,7 +159,17 @@ def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         )
     verified = event.identity.key in member.verified_identities
     facts = Facts(True, verified)
-    return _settle(event, event.email, member, facts, deps, step, tag=known is None, forgotten_before=forgotten)
+    return _settle(
+        event,
+        event.email,
+        member,
+        facts,
+        deps,
+        step,
+        tag=known is None,
+        forgotten_before=forgotten,
+        source_key=queued.idempotency_key,
+    )
 
 
 def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -171,7 +213,17 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
     # The pass names the platform identity only; the address the member gave may have been erased before.
     forgotten_before = forgotten or latest_erasure(deps.suppressions, member.email, None) is not None
     facts = Facts(member.marketing_consent, False)
-    return _settle(joined, member.email, member, facts, deps, step, tag=True, forgotten_before=forgotten_before)
+    return _settle(
+        joined,
+        member.email,
+        member,
+        facts,
+        deps,
+        step,
+        tag=True,
+        forgotten_before=forgotten_before,
+        source_key=queued.idempotency_key,
+    )
 
 
 def _forgotten(queued: QueuedEvent, event: MemberEvent, deps: OnboardingDeps) -> bool | None:
@@ -204,6 +256,7 @@ def _settle(
     *,
     tag: bool,
     forgotten_before: bool,
+    source_key: str,
 ) -> dict[str, str]:
     """Give the member the Mailchimp status their consent allows, then what follows from it: the opt-in wait for a
     pending member, the welcome journey (once) and the drip for a subscribed one."""
@@ -221,6 +274,16 @@ def _settle(
 
     opted_out = list_member.status in consent.OPTED_OUT
     deps.members.set_mailchimp_status(member.member_id, list_member.status, opted_out=opted_out)
+    platform = event.identity.platform.value
+    if member.mailchimp_status is None and not opted_out:
+        activity.note(
+            deps.activity,
+            activity.MAILCHIMP_ADDED,
+            member_id=member.member_id,
+            platform=platform,
+            at=deps.clock(),
+            source_key=source_key,
+        )
     if opted_out:
         step(
             Step.SKIPPED,
@@ -254,6 +317,15 @@ def _settle(
     started = start_welcome_journey(
         member.member_id, email, deps.rules.welcome_journey, deps.mailing_list, deps.members, step, now
     )
+    if started == "started":
+        activity.note(
+            deps.activity,
+            activity.WELCOMED,
+            member_id=member.member_id,
+            platform=platform,
+            at=now,
+            source_key=source_key,
+        )
     enter_drip(deps.due_work, member.member_id, deps.rules.drip_step_days, now)
     return {"result": "onboarded", "status": list_member.status, "journey": started}
 

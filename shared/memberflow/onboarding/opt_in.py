@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from memberflow import activity
 from memberflow.errors import AccountProblem, PermanentRefusal, Transient
 from memberflow.onboarding import consent
 from memberflow.onboarding.drip import Deferred, DripDeps, DripReport
@@ -33,9 +34,18 @@ def _check(work: DueWork, now: datetime, run_id: str, deps: DripDeps, report: Dr
         if status == consent.SUBSCRIBED:
             deps.members.set_mailchimp_status(member.member_id, status)
             step(Step.MAILCHIMP_UPSERT, Outcome.OK, "double opt-in confirmed: status subscribed")
-            start_welcome_journey(
+            started = start_welcome_journey(
                 member.member_id, member.email, deps.welcome_journey, deps.mailing_list, deps.members, step, now
             )
+            if started == "started":
+                activity.note(
+                    deps.activity,
+                    activity.WELCOMED,
+                    member_id=member.member_id,
+                    platform=member.platforms[0] if member.platforms else "unknown",
+                    at=now,
+                    source_key=f"opt-in:{member.member_id}",
+                )
             enter_drip(deps.due_work, member.member_id, deps.step_days, now)
             deps.due_work.remove(OPT_IN, member.member_id)
             report.opt_ins_confirmed += 1

@@ -108,6 +108,7 @@ class SqsConsumer:
             processor=self._processor,
             context=context,
         )
+        container().flush_activity()
         received = len(event.get("Records", []))
         self._metrics.add_metric(name=f"{self._metric_prefix}sReceived", unit=MetricUnit.Count, value=received)
         retried = len(answer["batchItemFailures"])
