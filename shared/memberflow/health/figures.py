@@ -201,7 +201,7 @@ def _winback(row: dict[str, Any]) -> dict[str, Any]:
 
 def lift(treated_hits: int, treated: int, held_hits: int, held: int) -> dict[str, float | None]:
     """Reactivation rate of the contacted minus the holdout's, with its 95% interval (normal approximation of the
-    difference of two proportions); None where a group is empty."""
+    difference of two proportions, kept within -1..1); None where a group is empty."""
     if not treated or not held:
         return {"contacted_rate": None, "holdout_rate": None, "lift": None, "lift_low": None, "lift_high": None}
     p1, p2 = treated_hits / treated, held_hits / held
@@ -211,8 +211,8 @@ def lift(treated_hits: int, treated: int, held_hits: int, held: int) -> dict[str
         "contacted_rate": round(p1, 4),
         "holdout_rate": round(p2, 4),
         "lift": round(difference, 4),
-        "lift_low": round(difference - margin, 4),
-        "lift_high": round(difference + margin, 4),
+        "lift_low": round(max(-1.0, difference - margin), 4),
+        "lift_high": round(min(1.0, difference + margin), 4),
     }
 
 
