@@ -258,6 +258,9 @@ class LocalStack:
     def secret_arn(self, logical_id: str) -> str:
         return self._physical(logical_id, "secret", self._require_template().secrets).ref
 
+    def bucket_name(self, logical_id: str) -> str:
+        return self._physical(logical_id, "bucket", self._require_template().buckets).ref
+
     def function(self, logical_id: str) -> FunctionRuntime:
         if logical_id not in self.runtimes:
             raise KeyError(f"no function {logical_id!r}; known: {', '.join(sorted(self.runtimes))}")

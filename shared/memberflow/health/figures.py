@@ -78,8 +78,9 @@ def _active(period: Period, daily: list[dict[str, Any]], members: list[dict[str,
     for row in members:
         platform = row["platform"]
         days = by_platform.get(platform, {})
-        series = [{"day": f"{day:%Y-%m-%d}", "members": days.get(f"{day:%Y-%m-%d}", 0)} for day in period.days]
-        dau = sum(point["members"] for point in series) / len(series)
+        counts = [days.get(f"{day:%Y-%m-%d}", 0) for day in period.days]
+        series = [{"day": f"{day:%Y-%m-%d}", "members": n} for day, n in zip(period.days, counts, strict=True)]
+        dau = sum(counts) / len(counts)
         mau = int(row["mau"])
         active[platform] = {
             "dau": round(dau, 2),

@@ -1,0 +1,67 @@
+"""The activity log on the local stack: the onboarding function, invoked with an SQS batch as Lambda would, writes
+its records to the template's bucket (one object per day partition and batch), members as keyed hashes, and the
+report's SQL reads them with DuckDB."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memberflow.activity import member_hash
+from memberflow.health import figures
+from memberflow.health.queries import Period
+from memberflow.members import member_id_for
+from memberflow_local.health import DuckDBEngine
+from memberflow_local.report import download_log
+from support.queue import active, empty_queues, joined, run_onboarding
+
+
+@pytest.fixture(autouse=True)
+def clean_state(local_stack):
+    local_stack.mailchimp.reset()
+    empty_queues(local_stack)
+    yield
+
+
+def activity_lines(local_stack) -> list[tuple[str, dict]]:
+    s3, bucket = local_stack.client("s3"), local_stack.bucket_name("ActivityBucket")
+    objects = s3.list_objects_v2(Bucket=bucket, Prefix="activity/").get("Contents", [])
+    return [
+        (item["Key"], json.loads(line))
+        for item in objects
+        for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines()
+    ]
+
+
+def test_a_batch_of_member_events_lands_in_the_activity_log_and_the_report_reads_it(local_stack, tmp_path):
+    email = "grace.hopper@example.org"
+    join = joined(email, consent=True, user_id="g-1")
+    answer = run_onboarding(local_stack, join, active(join.event.identity, "post"))
+    assert answer == {"batchItemFailures": []}
+    # A redelivery of the same batch: the idempotency layer makes it a no-op, the log gets nothing new.
+    run_onboarding(local_stack, join)
+
+    lines = activity_lines(local_stack)
+    kinds = sorted(line["kind"] for _, line in lines)
+    assert kinds == sorted(["joined", "mailchimp_added", "welcomed", "post", "activated"])
+    # Each record in the partition of its own day: the join and the post on the platform's time, the Mailchimp add
+    # and the welcome when the function did them.
+    assert all(key.split("/")[1] == f"dt={line['ts'][:10]}" for key, line in lines)
+    day = join.event.joined_at.strftime("%Y-%m-%d")
+    assert {line["ts"][:10] for _, line in lines if line["kind"] in ("joined", "post", "activated")} == {day}
+    key = json.loads(
+        local_stack.client("secretsmanager").get_secret_value(SecretId=local_stack.secret_arn("ActivityKeySecret"))[
+            "SecretString"
+        ]
+    )["activity_key"].encode()
+    assert {line["member"] for _, line in lines} == {member_hash(key, member_id_for(join.event.identity, email))}
+    assert email not in json.dumps(lines) and "g-1" not in json.dumps(lines)
+
+    root = download_log(local_stack.client("s3"), local_stack.bucket_name("ActivityBucket"), tmp_path)
+    week = figures.compute(DuckDBEngine(root), Period.week_of(join.event.joined_at.date()))
+    assert week["activation"]["all"]["new_members"] == 1
+    assert week["activation"]["all"]["activated"] == 1
+    # The Mailchimp add and the welcome happened when the function ran (today), after the join's week: the funnel
+    # counts steps reached by the period's end.
+    assert (week["funnel"]["all"]["joined"], week["funnel"]["all"]["active"]) == (1, 1)
