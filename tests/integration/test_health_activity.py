@@ -13,7 +13,9 @@ from memberflow.health import figures
 from memberflow.health.queries import Period
 from memberflow.members import member_id_for
 from memberflow_local.health import DuckDBEngine
+from memberflow_cli.main import main as memberflow_cli
 from memberflow_local.report import download_log
+from support.health_seed import records, write_log
 from support.queue import active, empty_queues, joined, run_onboarding
 
 
@@ -21,7 +23,25 @@ from support.queue import active, empty_queues, joined, run_onboarding
 def clean_state(local_stack):
     local_stack.mailchimp.reset()
     empty_queues(local_stack)
+    s3, bucket = local_stack.client("s3"), local_stack.bucket_name("ActivityBucket")
+    for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=item["Key"])
     yield
+
+
+@pytest.fixture
+def cli(local_stack, monkeypatch, capsys):
+    """`memberflow ...` against the local stack; the exit code and what it printed."""
+    endpoints = local_stack.endpoints()
+    monkeypatch.setenv("MEMBERFLOW_LOCAL_AWS_PORT", endpoints["aws_endpoint"].rsplit(":", 1)[1])
+    monkeypatch.setenv("MEMBERFLOW_LOCAL_MAILCHIMP_PORT", endpoints["mailchimp_url"].rsplit(":", 1)[1].split("/")[0])
+
+    def run(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = memberflow_cli(list(argv))
+        return code, capsys.readouterr().out
+
+    return run
 
 
 def activity_lines(local_stack) -> list[tuple[str, dict]]:
@@ -65,3 +85,22 @@ def test_a_batch_of_member_events_lands_in_the_activity_log_and_the_report_reads
     # The Mailchimp add and the welcome happened when the function ran (today), after the join's week: the funnel
     # counts steps reached by the period's end.
     assert (week["funnel"]["all"]["joined"], week["funnel"]["all"]["active"]) == (1, 1)
+
+
+def test_memberflow_report_writes_the_weeks_page_and_json_and_stores_them(local_stack, cli, tmp_path):
+    s3, bucket = local_stack.client("s3"), local_stack.bucket_name("ActivityBucket")
+    seeded = write_log(tmp_path / "seed", records())
+    for path in (seeded / "activity").rglob("*.jsonl"):
+        s3.put_object(Bucket=bucket, Key=str(path.relative_to(seeded)), Body=path.read_bytes())
+
+    code, printed = cli("report", "--week", "2026-W47", "--out", str(tmp_path / "out"), "--community", "Seed")
+
+    assert code == 0, printed
+    page = tmp_path / "out" / "health-2026-W47.html"
+    data = json.loads((tmp_path / "out" / "health-2026-W47.json").read_text())
+    assert f"page: {page}" in printed and "1. 1 question unanswered for more than a day" in printed
+    assert data["figures"]["active"]["all"]["mau"] == 6 and data["community"] == "Seed"
+    assert "<svg" in page.read_text()
+    stored = s3.get_object(Bucket=bucket, Key="reports/week/2026-W47.html")["Body"].read().decode()
+    assert stored == page.read_text()
+    assert cli("report", "--week", "2026-W99")[0] == 2

@@ -41,7 +41,11 @@ def test_periods_are_iso_weeks_or_months_and_name_the_partitions_they_read():
     )
     # Eight trend weeks and the churn look-back: 2026-09-28 .. 2026-11-22, nothing later, nothing earlier.
     assert (W47.scan_from.isoformat(), W47.scan_last.isoformat()) == ("2026-09-28", "2026-11-22")
-    assert "dt BETWEEN '2026-09-28' AND '2026-11-22'" in render("daily_active", W47)
+    # Each query reads only the day partitions it needs: the week, MAU's 30 days, churn's 44, the trend's 8 weeks.
+    assert "dt BETWEEN '2026-11-16' AND '2026-11-22'" in render("daily_active", W47)
+    assert "dt BETWEEN '2026-10-24' AND '2026-11-22'" in render("active_members", W47)
+    assert "dt BETWEEN '2026-10-10' AND '2026-11-22'" in render("churn_risk", W47)
+    assert "dt BETWEEN '2026-09-28' AND '2026-11-22'" in render("cohorts", W47)
     for bad in ("2026-W54", "2026-13", "last week"):
         with pytest.raises(ValueError):
             Period.parse(bad)

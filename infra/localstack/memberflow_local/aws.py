@@ -134,6 +134,11 @@ class MotoAws:
             physical[spec.logical_id] = self.create_secret(spec.logical_id, spec.properties, value)
         for spec in template.buckets.values():
             physical[spec.logical_id] = self.create_bucket(spec.logical_id, spec.properties)
+        for spec in template.workgroups.values():
+            name = str(spec.properties.get("Name") or physical_name(spec.logical_id))
+            # moto's Athena answers every query at once, with no rows: the health report runs on DuckDB locally.
+            self.client("athena").create_work_group(Name=name)
+            physical[spec.logical_id] = PhysicalResource(ref=name)
         return physical
 
     def create_bucket(self, logical_id: str, props: Mapping[str, Any]) -> PhysicalResource:

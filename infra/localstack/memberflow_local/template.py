@@ -403,6 +403,8 @@ class LocalTemplate:
     resolver: Resolver
     outputs: dict[str, Any] = field(default_factory=dict)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
+    workgroups: dict[str, BucketSpec] = field(default_factory=dict)
+    """Athena workgroups (logical id and resolved properties, as for buckets)."""
 
     @classmethod
     def load(
@@ -434,6 +436,7 @@ class LocalTemplate:
         secrets: dict[str, SecretSpec] = {}
         functions: dict[str, FunctionSpec] = {}
         buckets: dict[str, BucketSpec] = {}
+        workgroups: dict[str, BucketSpec] = {}
         for logical_id, resource in resources.items():
             if "Condition" in resource and not resolver.condition(resource["Condition"]):
                 continue
@@ -451,6 +454,8 @@ class LocalTemplate:
                 functions[logical_id] = _function_spec(logical_id, raw, props_raw, resolver, path.parent)
             elif rtype == "AWS::S3::Bucket":
                 buckets[logical_id] = BucketSpec(logical_id, resolver.resolve(props_raw))
+            elif rtype == "AWS::Athena::WorkGroup":
+                workgroups[logical_id] = BucketSpec(logical_id, {"Name": resolver.resolve(props_raw.get("Name"))})
 
         return cls(
             path=path,
@@ -463,6 +468,7 @@ class LocalTemplate:
             resolver=resolver,
             outputs=raw.get("Outputs", {}),
             buckets=buckets,
+            workgroups=workgroups,
         )
 
     @property

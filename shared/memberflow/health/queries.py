@@ -31,6 +31,17 @@ QUERIES = (
 )
 TREND_WEEKS = 8
 CHURN_LOOKBACK_DAYS = 44
+MONTH_DAYS = 30
+LOOKBACK: dict[str, str] = {
+    "daily_active": "period",
+    "questions": "period",
+    "active_members": "month",
+    "unanswered": "month",
+    "churn_risk": "churn",
+}
+"""How far back before the period's end a query reads (the day partitions Athena scans): the period itself, the 30
+days of MAU and of unanswered questions, the 44 days of churn risk; every other query reads the eight trend weeks
+(joins, cohorts, win-back, tickets and attendance before the period matter to them)."""
 
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -102,6 +113,17 @@ class Period:
     def scan_last(self) -> date:
         return self.end - timedelta(days=1)
 
+    def scan_from_for(self, name: str) -> date:
+        """The first day partition query `name` reads."""
+        reach = LOOKBACK.get(name, "trend")
+        if reach == "period":
+            return self.start
+        if reach == "month":
+            return min(self.start, self.end - timedelta(days=MONTH_DAYS))
+        if reach == "churn":
+            return min(self.start, self.end - timedelta(days=CHURN_LOOKBACK_DAYS))
+        return min(self.start, self.trend_from)
+
     def weeks(self) -> list[date]:
         """The Mondays of the trend's weeks."""
         return [self.trend_from + timedelta(weeks=n) for n in range(TREND_WEEKS)]
@@ -120,7 +142,7 @@ def definition(name: str) -> str:
 def render(name: str, period: Period, table: str = "activity") -> str:
     values: Mapping[str, str] = {
         "table": table,
-        "scan_from": f"{period.scan_from:%Y-%m-%d}",
+        "scan_from": f"{period.scan_from_for(name):%Y-%m-%d}",
         "scan_last": f"{period.scan_last:%Y-%m-%d}",
         "start": _timestamp(period.start),
         "end": _timestamp(period.end),
