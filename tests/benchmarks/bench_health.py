@@ -3,10 +3,11 @@ weeks, in DuckDB (as locally and in tests), and the bytes one Athena run of the 
 
 - `health_report_s`: the whole report of 2026-W47 (the twelve queries of the week, the six headline queries of the
   week before, the callouts, the page), from the log's files on disk. Target: at most 30 s on this machine.
-- `health_report_scan_mb`: what Athena would read for it. The log is JSON lines (no column pruning), so each query
-  reads every object of the day partitions its `dt` condition names (partition projection prunes the rest): the sum
-  over the eighteen queries of the bytes of their partitions. Partitions outside the weeks the report covers (the
-  eight trend weeks up to the week asked for) are never read; the benchmark fails if a query reads one.
+- `health_report_scan_mb`: what Athena would read for it. The log is gzip JSON lines (no column pruning; Athena
+  counts the compressed bytes), so each query reads every object of the day partitions its `dt` condition names
+  (partition projection prunes the rest): the sum over the eighteen queries of the bytes of their partitions.
+  Partitions outside the weeks the report covers (the eight trend weeks up to the week asked for) are never read;
+  the benchmark fails if a query reads one.
 
 Run by `make bench` (after run.py); writes its keys with results.record.
 """
@@ -87,7 +88,7 @@ def main() -> int:
         scan_mb = (current + previous) / 1e6
 
     everyone = report.data["figures"]["active"]["all"]
-    print(f"seeded {written:,} records of {MEMBERS:,} members in {seeded_s:.1f} s ({total_mb:.1f} MB of JSON lines)")
+    print(f"seeded {written:,} records of {MEMBERS:,} members in {seeded_s:.1f} s ({total_mb:.1f} MB, gzip JSON lines)")
     print(f"weekly report {WEEK} in DuckDB: {report_s:.2f} s (target <= {TARGET_S:.0f} s); WAU {everyone['wau']:,}")
     print(
         f"Athena would scan {scan_mb:.1f} MB for it: {len(read_days)} of {len(sizes)} day partitions "

@@ -4,6 +4,7 @@ report's SQL reads them with DuckDB."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -12,8 +13,8 @@ from memberflow.activity import member_hash
 from memberflow.health import figures
 from memberflow.health.queries import Period
 from memberflow.members import member_id_for
-from memberflow_local.health import DuckDBEngine
 from memberflow_cli.main import main as memberflow_cli
+from memberflow_local.health import DuckDBEngine
 from memberflow_local.report import download_log
 from support.health_seed import records, write_log
 from support.queue import active, empty_queues, joined, run_onboarding
@@ -50,7 +51,7 @@ def activity_lines(local_stack) -> list[tuple[str, dict]]:
     return [
         (item["Key"], json.loads(line))
         for item in objects
-        for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines()
+        for line in gzip.decompress(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()).decode().splitlines()
     ]
 
 
@@ -90,7 +91,7 @@ def test_a_batch_of_member_events_lands_in_the_activity_log_and_the_report_reads
 def test_memberflow_report_writes_the_weeks_page_and_json_and_stores_them(local_stack, cli, tmp_path):
     s3, bucket = local_stack.client("s3"), local_stack.bucket_name("ActivityBucket")
     seeded = write_log(tmp_path / "seed", records())
-    for path in (seeded / "activity").rglob("*.jsonl"):
+    for path in (seeded / "activity").rglob("*.jsonl.gz"):
         s3.put_object(Bucket=bucket, Key=str(path.relative_to(seeded)), Body=path.read_bytes())
 
     code, printed = cli("report", "--week", "2026-W47", "--out", str(tmp_path / "out"), "--community", "Seed")

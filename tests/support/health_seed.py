@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from memberflow.activity import ActivityRecord, record_id
-from memberflow.adapters.activity_log import PREFIX, encode_lines
+from memberflow.adapters.activity_log import EXTENSION, PREFIX, encode_object
 
 KEY = b"health-seed-key"
 FORUM = "https://forum.example.org"
@@ -147,7 +147,7 @@ def write_log(root: Path, items: list[ActivityRecord], key: bytes = KEY, name: s
         first, again = [], []
         for record in day_records:
             (again if record in first else first).append(record)
-        (folder / f"{name}.jsonl").write_bytes(encode_lines(first, key))
+        (folder / f"{name}{EXTENSION}").write_bytes(encode_object(first, key))
         if again:
-            (folder / f"{name}-again.jsonl").write_bytes(encode_lines(again, key))
+            (folder / f"{name}-again{EXTENSION}").write_bytes(encode_object(again, key))
     return root

@@ -3,6 +3,7 @@ drip's end), the record schema, and the S3 adapter (day partitions, hashed membe
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -160,10 +161,14 @@ def test_the_s3_log_writes_one_object_per_day_with_hashed_members_and_keeps_what
     assert log.flush() == 0
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="activity-bucket")["Contents"])
     assert [key.split("/")[1] for key in keys] == ["dt=2026-11-16", "dt=2026-11-17"]
+    assert all(key.endswith(".jsonl.gz") for key in keys)
+    assert all(key.endswith(".jsonl.gz") for key in keys)
     lines = [
         json.loads(line)
         for key in keys
-        for line in s3.get_object(Bucket="activity-bucket", Key=key)["Body"].read().decode().splitlines()
+        for line in gzip.decompress(s3.get_object(Bucket="activity-bucket", Key=key)["Body"].read())
+        .decode()
+        .splitlines()
     ]
     assert len(lines) == 3
     assert {line["member"] for line in lines} == {member_hash(KEY, "member-1")}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from memberflow.activity import ActivityRecord, record_id
-from memberflow.adapters.activity_log import PREFIX, encode_lines
+from memberflow.adapters.activity_log import EXTENSION, PREFIX, encode_object
 
 PLATFORMS = (("slack", 0.55), ("discourse", 0.35), ("discord", 0.10))
 WORKSPACES = {"slack": "T0DEMO", "discourse": "https://forum.example.org", "discord": "900000000000000001"}
@@ -181,7 +181,7 @@ def write(root: Path, records: Iterator[ActivityRecord], key: bytes, *, name: st
     for day, day_records in by_day.items():
         folder = root / PREFIX / f"dt={day}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.jsonl").write_bytes(encode_lines(day_records, key))
+        (folder / f"{name}{EXTENSION}").write_bytes(encode_object(day_records, key))
     return {day: len(day_records) for day, day_records in sorted(by_day.items())}
 
 
@@ -191,5 +191,5 @@ def upload(s3: Any, bucket: str, records: Iterator[ActivityRecord], key: bytes, 
     for record in records:
         by_day[record.day].append(record)
     for day, day_records in by_day.items():
-        s3.put_object(Bucket=bucket, Key=f"{PREFIX}/dt={day}/{name}.jsonl", Body=encode_lines(day_records, key))
+        s3.put_object(Bucket=bucket, Key=f"{PREFIX}/dt={day}/{name}{EXTENSION}", Body=encode_object(day_records, key))
     return sum(len(day_records) for day_records in by_day.values())

@@ -28,8 +28,8 @@ class DuckDBEngine:
         # Trino's approximate percentile, exact here (the same value Athena gives on small sets).
         self._db.execute("CREATE MACRO approx_percentile(x, p) AS quantile_disc(x, p)")
         columns = ", ".join(f"'{name}': '{_DUCKDB_TYPES[kind]}'" for name, kind in COLUMNS.items())
-        pattern = str(self.root / PREFIX / "dt=*" / "*.jsonl")
-        files = list((self.root / PREFIX).glob("dt=*/*.jsonl"))
+        pattern = str(self.root / PREFIX / "dt=*" / "*.jsonl*")  # .jsonl.gz as written; plain .jsonl read too
+        files = list((self.root / PREFIX).glob("dt=*/*.jsonl*"))
         if files:
             source = (
                 f"read_json('{pattern}', format = 'newline_delimited', hive_partitioning = true, "

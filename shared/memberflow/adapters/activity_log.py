@@ -1,6 +1,7 @@
-"""The activity log in S3: JSON lines, one object per day partition and flush, under
-`activity/dt=YYYY-MM-DD/<time>-<random>.jsonl`, which Athena (the Glue table with partition projection on `dt`,
-template.yaml) and DuckDB (`read_json(..., hive_partitioning=true)`) both read.
+"""The activity log in S3: gzip-compressed JSON lines, one object per day partition and flush, under
+`activity/dt=YYYY-MM-DD/<time>-<random>.jsonl.gz` (Athena bills the compressed bytes it reads), which Athena (the
+Glue table with partition projection on `dt`, template.yaml) and DuckDB (`read_json(..., hive_partitioning=true)`)
+both read.
 
 Records are buffered in the container and written by `flush()` (the SQS consumer flushes after each batch, the drip
 after each run): a batch of ten events is one or two PUTs, not ten. Records a failed flush could not write stay in
@@ -8,6 +9,7 @@ the buffer and go with the next flush of the container."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import secrets
 import threading
@@ -20,12 +22,14 @@ from memberflow.activity import ActivityRecord, member_hash
 from memberflow.adapters.aws import aws_failure, client
 
 PREFIX = "activity"
+EXTENSION = ".jsonl.gz"
+"""Both engines read the compression from the extension."""
 MAX_BUFFERED = 5000
 """A container that cannot write keeps at most this many records (the oldest go first, logged by the caller)."""
 
 
 def object_key(day: str, now: datetime) -> str:
-    return f"{PREFIX}/dt={day}/{now:%Y%m%dT%H%M%S}-{secrets.token_hex(6)}.jsonl"
+    return f"{PREFIX}/dt={day}/{now:%Y%m%dT%H%M%S}-{secrets.token_hex(6)}{EXTENSION}"
 
 
 def encode_lines(records: list[ActivityRecord], hash_key: bytes) -> bytes:
@@ -36,6 +40,11 @@ def encode_lines(records: list[ActivityRecord], hash_key: bytes) -> bytes:
         fields["member"] = member_hash(hash_key, record.member)
         lines.append(json.dumps(fields, separators=(",", ":"), sort_keys=False))
     return ("\n".join(lines) + "\n").encode()
+
+
+def encode_object(records: list[ActivityRecord], hash_key: bytes) -> bytes:
+    """One object of the log: the JSON lines, gzip-compressed."""
+    return gzip.compress(encode_lines(records, hash_key), mtime=0)
 
 
 class S3ActivityLog:
@@ -74,8 +83,8 @@ class S3ActivityLog:
                 s3.put_object(
                     Bucket=self._bucket,
                     Key=object_key(day, now),
-                    Body=encode_lines(day_records, key),
-                    ContentType="application/x-ndjson",
+                    Body=encode_object(day_records, key),
+                    ContentType="application/gzip",
                 )
                 written += len(day_records)
                 del by_day[day]
