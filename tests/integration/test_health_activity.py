@@ -105,3 +105,22 @@ def test_memberflow_report_writes_the_weeks_page_and_json_and_stores_them(local_
     stored = s3.get_object(Bucket=bucket, Key="reports/week/2026-W47.html")["Body"].read().decode()
     assert stored == page.read_text()
     assert cli("report", "--week", "2026-W99")[0] == 2
+
+
+def test_the_scheduled_run_stores_the_weeks_and_the_months_pages(local_stack):
+    # moto's Athena answers every query at once and with no rows: this is the function's wiring (its environment,
+    # the workgroup, the bucket), not the figures, which DuckDB checks against the same SQL.
+    answer = local_stack.invoke(
+        "HealthReportFunction",
+        {"id": "run-1", "time": "2026-12-07T07:00:00Z", "detail-type": "Scheduled Event", "detail": {}},
+    )
+    assert [report["period"] for report in answer["reports"]] == ["2026-W49", "2026-11"]
+    s3, bucket = local_stack.client("s3"), local_stack.bucket_name("ActivityBucket")
+    keys = {item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix="reports/")["Contents"]}
+    assert keys == {
+        "reports/week/2026-W49.html",
+        "reports/week/2026-W49.json",
+        "reports/month/2026-11.html",
+        "reports/month/2026-11.json",
+    }
+    assert "announced" not in answer["reports"][0]  # no Slack channel configured locally
