@@ -47,6 +47,7 @@ def test_template_resolves_the_functions_and_their_events() -> None:
         "OnboardingFunction",
         "OnboardingDripFunction",
         "DeadLetterRedriveFunction",
+        "HealthReportFunction",
     }
 
     intake = template.functions["WebhookIntakeFunction"]
