@@ -202,3 +202,11 @@ def test_the_previous_week_for_comparisons(engine):
     # eve and fay were both regulars gone silent by 11-16.
     assert sorted(m["member"] for m in previous["churn_risk"]["all"]["members"]) == sorted(hashed("eve", "fay"))
     assert "cohorts" not in previous
+
+
+def test_the_report_days_loaded_once_give_the_same_figures(tmp_path, week):
+    from memberflow_local.report import report_days
+
+    engine = DuckDBEngine(write_log(tmp_path, records()), days=report_days(W47))
+    assert report_days(W47) == (W47.previous().trend_from, W47.scan_last)
+    assert figures.compute(engine, W47) == week

@@ -15,6 +15,11 @@ from memberflow.health.report import Report, build_report
 from .health import DuckDBEngine
 
 
+def report_days(period: Period) -> tuple[date, date]:
+    """The first and last day partitions the report of `period` reads (its own and the previous period's)."""
+    return min(period.scan_from, period.previous().scan_from), period.scan_last
+
+
 def download_log(s3: Any, bucket: str, dest: Path, *, first: date | None = None, last: date | None = None) -> Path:
     """The bucket's activity log under `dest` (the same keys), only the day partitions from `first` to `last`."""
     paginator = s3.get_paginator("list_objects_v2")
@@ -51,8 +56,9 @@ def local_report(
     s3: Any, bucket: str, period: Period, work_dir: Path, *, community: str, now: datetime | None = None
 ) -> Report:
     """The report of `period` from the bucket's log, with DuckDB (reading only the days the period needs)."""
-    log = download_log(s3, bucket, work_dir / "log", first=period.previous().scan_from, last=period.scan_last)
-    engine = DuckDBEngine(log)
+    days = report_days(period)
+    log = download_log(s3, bucket, work_dir / "log", first=days[0], last=days[1])
+    engine = DuckDBEngine(log, days=days)
     try:
         return build_report(engine, period, community=community, now=now)
     finally:
