@@ -33,6 +33,7 @@ def test_the_glue_table_has_the_record_schemas_columns_and_projects_the_adapters
 
     assert object_key("2026-11-16", datetime(2026, 11, 16, tzinfo=UTC)).startswith(f"{PREFIX}/dt=2026-11-16/")
     serde = table["StorageDescriptor"]["SerdeInfo"]
+    assert serde["SerializationLibrary"] == "org.apache.hive.hcatalog.data.JsonSerDe"
     assert serde["Parameters"]["timestamp.formats"] == "yyyy-MM-dd HH:mm:ss"
 
 
