@@ -17,7 +17,7 @@ posts, tickets, events and campaigns.
 | `workspace` | string | the Slack team, Discourse instance, Discord guild |
 | `channel` | string | the Slack/Discord channel id |
 | `thread` | string | the thread: Slack `thread_ts` (a thread opener's own `ts`), the Discourse topic id |
-| `item` | string | the message or post itself: Slack `ts`, the Discourse post number |
+| `item` | string | the message or post: Slack `ts`, Discourse post number, Discord message id (reacted to) |
 | `is_reply` | bool | a reply in a thread (Slack `thread_ts` differs from `ts`; a Discourse post after the first) |
 | `opens_thread` | bool | opens a thread (a Slack top-level message, a Discourse topic's first post) |
 | `question` | bool | a thread opener that asks something (a `?` in a Slack message; every new Discourse topic) |

@@ -202,6 +202,8 @@ def test_discord_message_create_becomes_member_active(intake: Intake) -> None:
         identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
         activity="message",
         active_at=datetime(2024, 11, 14, 22, 30, 5, 402000, tzinfo=UTC),
+        channel="1098765432109876550",
+        item="1306712399912345600",
     )
 
 
@@ -285,6 +287,8 @@ def test_discord_reaction_add_becomes_member_active(intake: Intake) -> None:
         identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
         activity="reaction",
         active_at=datetime(2024, 11, 14, 22, 31, 40, 250000, tzinfo=UTC),
+        channel="1098765432109876550",
+        item="1306712399912345600",
     )
 
 

@@ -91,7 +91,8 @@ class MemberActive(MemberEvent):
     thread: str | None = Field(default=None, max_length=256)
     """The thread: Slack `thread_ts` (a thread opener's own `ts`), the Discourse topic id."""
     item: str | None = Field(default=None, max_length=256)
-    """The message or post: Slack `ts`, the Discourse post number."""
+    """The message or post: Slack `ts`, the Discourse post number, the Discord message id (for a reaction: the
+    message reacted to)."""
     is_reply: bool = False
     """A reply in a thread (Slack `thread_ts` other than `ts`, a Discourse post after the topic's first)."""
     opens_thread: bool = False
