@@ -16,7 +16,13 @@ $(VENV)/.installed: pyproject.toml
 		$$uv pip install -q -p $(PY) -e '.[local,dev]'
 	@touch $@
 
+# The health report's browser test needs Chromium (Debian's package; Playwright drives it without a browser of its
+# own): installed quietly where it is missing and apt-get can run (CI runs as root).
 install: $(VENV)/.installed
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+		echo "chromium could not be installed: the health report's browser test needs it (apt-get install chromium)"
 
 demo: install
 	$(VENV)/bin/memberflow local demo

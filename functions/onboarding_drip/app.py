@@ -22,6 +22,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     # The schedule's own firing time, so a late or replayed invocation sends what was due then.
     now = run.time or datetime.now(UTC)
     report = send_due_drip_steps(now, run_id=run.id or context.aws_request_id, deps=container().drip)
+    container().flush_activity()
     metrics.add_metric(name="DripStepsSent", unit=MetricUnit.Count, value=report.sent)
     logger.info("drip run finished", extra=asdict(report))
     return asdict(report)

@@ -195,3 +195,27 @@ class ConsentSettings(_Env):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+class ActivitySettings(_Env):
+    """The activity log (S3) the functions append to for the health report; an empty bucket name: not recorded."""
+
+    activity_bucket_name: str = Field(default="", alias="ACTIVITY_BUCKET_NAME")
+    activity_key_secret_arn: str = Field(default="", alias="ACTIVITY_KEY_SECRET_ARN")
+    """The secret holding {"activity_key"}: the key of the keyed hash that names members in the log."""
+
+
+class HealthReportSettings(ActivitySettings):
+    """The weekly health report: Athena over the activity log, the page in S3, the Slack announcement."""
+
+    athena_workgroup: str = Field(alias="ATHENA_WORKGROUP", min_length=1)
+    athena_database: str = Field(alias="ATHENA_DATABASE", min_length=1)
+    athena_table: str = Field(default="activity", alias="ATHENA_TABLE", min_length=1)
+    report_bucket_name: str = Field(alias="REPORT_BUCKET_NAME", min_length=1)
+    community_name: str = Field(default="our community", alias="COMMUNITY_NAME")
+    slack_secret_arn: str = Field(default="", alias="SLACK_SECRET_ARN")
+    """The secret holding {"bot_token"} (xoxb-...); empty: no announcement."""
+    slack_channel: str = Field(default="", alias="REPORT_SLACK_CHANNEL")
+    report_link_base: str = Field(default="", alias="REPORT_LINK_BASE")
+    """Where readers open the pages (a CloudFront or intranet URL in front of the bucket); empty: a presigned link."""
+    email_from: str = Field(default="", alias="REPORT_EMAIL_FROM")
+    email_to: str = Field(default="", alias="REPORT_EMAIL_TO")
+    """Comma-separated; empty: no email (SES)."""

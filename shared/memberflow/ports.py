@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from memberflow.activity import ActivityRecord
 from memberflow.bulk import BulkMember, BulkOutcome
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 
@@ -192,3 +193,12 @@ class ErasureParticipant(Protocol):
 
     def forget(self, emails: list[str], identities: list[str], erasure_key: str, correlation_id: str) -> str:
         """Start or do that part (safe to repeat); a few words for the erasure's record."""
+class ActivityLog(Protocol):
+    """The activity log every automation appends to (`memberflow.activity`): records are buffered and written in
+    batches, one object per day partition. A record names the member by member id; the log stores only its keyed
+    hash (`activity.member_hash`)."""
+
+    def append(self, record: ActivityRecord) -> None: ...
+
+    def flush(self) -> int:
+        """Write what was appended since the last flush; how many records were written."""

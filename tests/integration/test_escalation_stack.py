@@ -94,7 +94,7 @@ def test_an_internal_tool_asks_for_a_ticket_with_its_api_key(stack):
     # The person's data on request includes their escalations.
     from memberflow.runtime.personal_data import export_person
 
-    exported = export_person("jane.doe@example.com", stack.table_name, None)
+    exported = export_person("jane.doe@example.com", stack.physical_id, None)
     assert [(link["ticket_id"], link["thread"]) for link in exported["tickets"]] == [
         (ticket.id, "api:internal:crm-case-881")
     ]

@@ -48,6 +48,7 @@ def test_template_resolves_the_functions_and_their_events() -> None:
         "OnboardingDripFunction",
         "DeadLetterRedriveFunction",
         "EscalationFunction",
+        "HealthReportFunction",
     }
 
     intake = template.functions["WebhookIntakeFunction"]

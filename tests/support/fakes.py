@@ -635,3 +635,21 @@ class FakeMessenger:
             raise self.fail.pop(0)
         self.members.append((platform, dict(reply_to), email, text))
         return "slack" if reply_to.get("thread_ts") else "discourse" if reply_to.get("topic_id") else "email"
+class MemoryActivityLog:
+    """The activity log in memory: what was appended, and what the last flushes wrote."""
+
+    def __init__(self) -> None:
+        self.buffered: list[Any] = []
+        self.written: list[Any] = []
+
+    def append(self, record: Any) -> None:
+        self.buffered.append(record)
+
+    def flush(self) -> int:
+        count = len(self.buffered)
+        self.written.extend(self.buffered)
+        self.buffered = []
+        return count
+
+    def kinds(self) -> list[str]:
+        return [record.kind for record in [*self.written, *self.buffered]]

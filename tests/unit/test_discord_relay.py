@@ -226,7 +226,15 @@ def test_messages_are_relayed_as_metadata_only(relay: Relay, guild: Guild) -> No
     sent = relay.outbox.next_due(relay.clock()).body  # type: ignore[union-attr]
     relay.deliver()
 
-    assert relay.intake.events() == [MemberActive(identity=identity(author), activity="message", active_at=written)]
+    assert relay.intake.events() == [
+        MemberActive(
+            identity=identity(author),
+            activity="message",
+            active_at=written,
+            channel="1187736602143985670",
+            item="1300000000000000001",
+        )
+    ]
     assert set(json.loads(sent)["message"]) == {"id", "channel_id", "author", "timestamp"}
     assert b"phone" not in sent
 
@@ -278,7 +286,11 @@ def test_a_reaction_is_relayed_as_reaction_activity(relay: Relay, guild: Guild) 
 
     assert relay.intake.events() == [
         MemberActive(
-            identity=identity(member), activity="reaction", active_at=datetime.fromtimestamp(relay.clock(), UTC)
+            identity=identity(member),
+            activity="reaction",
+            active_at=datetime.fromtimestamp(relay.clock(), UTC),
+            channel="1187736602143985670",
+            item="1300000000000000003",
         )
     ]
 

@@ -71,6 +71,10 @@ def test_slack_message_becomes_member_active(intake: Intake) -> None:
         identity=MemberIdentity(platform=Platform.SLACK, workspace="T0001ABCDE", user_id="U06JANEDOE"),
         activity="message",
         active_at=datetime.fromtimestamp(1700000100, UTC),
+        channel="C0INTRODUCE",
+        thread="1700000100.000300",
+        item="1700000100.000300",
+        opens_thread=True,
     )
 
 
@@ -137,6 +141,9 @@ def test_discourse_post_created_becomes_member_active(intake: Intake) -> None:
         identity=MemberIdentity(platform=Platform.DISCOURSE, workspace=DISCOURSE, user_id="17"),
         activity="post",
         active_at=datetime(2024, 11, 14, 22, 30, 5, 456000, tzinfo=UTC),
+        thread="56",
+        item="3",
+        is_reply=True,
     )
 
 
@@ -195,6 +202,8 @@ def test_discord_message_create_becomes_member_active(intake: Intake) -> None:
         identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
         activity="message",
         active_at=datetime(2024, 11, 14, 22, 30, 5, 402000, tzinfo=UTC),
+        channel="1098765432109876550",
+        item="1306712399912345600",
     )
 
 
@@ -278,6 +287,8 @@ def test_discord_reaction_add_becomes_member_active(intake: Intake) -> None:
         identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
         activity="reaction",
         active_at=datetime(2024, 11, 14, 22, 31, 40, 250000, tzinfo=UTC),
+        channel="1098765432109876550",
+        item="1306712399912345600",
     )
 
 
@@ -852,6 +863,24 @@ def test_accepted_slack_deliveries_carry_no_retry_header(intake: Intake) -> None
     assert intake.deliver_sample("slack_team_join").headers == {}
 
 
+# Where each message is, for the health report's thread figures: a /me message opens a thread, a broadcast reply is a
+# reply in its thread.
+WHERE = {
+    "slack_message_me": {
+        "channel": "C0INTRODUCE",
+        "thread": "1700000300.000600",
+        "item": "1700000300.000600",
+        "opens_thread": True,
+    },
+    "slack_message_thread_broadcast": {
+        "channel": "C0INTRODUCE",
+        "thread": "1700000050.000100",
+        "item": "1700000400.000700",
+        "is_reply": True,
+    },
+}
+
+
 @pytest.mark.parametrize("name", ["slack_message_me", "slack_message_thread_broadcast"])
 def test_me_messages_and_thread_broadcasts_are_activity(intake: Intake, name: str) -> None:
     answer = intake.deliver_sample(name)
@@ -861,6 +890,7 @@ def test_me_messages_and_thread_broadcasts_are_activity(intake: Intake, name: st
         identity=MemberIdentity(platform=Platform.SLACK, workspace="T0001ABCDE", user_id="U06JANEDOE"),
         activity="message",
         active_at=datetime.fromtimestamp(sample(name)["body"]["event_time"], UTC),
+        **WHERE[name],
     )
 
 

@@ -91,6 +91,9 @@ NAME_PROPERTY = {
     "AWS::SecretsManager::Secret": "Name",
     "AWS::IAM::Role": "RoleName",
     "AWS::Events::Rule": "Name",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::Athena::WorkGroup": "Name",
+    "AWS::Glue::Database": "DatabaseInput",  # its Name
 }
 UNNAMED = {
     # No account-wide name: identified by generated ids, or by names only unique inside their parent.
@@ -100,6 +103,8 @@ UNNAMED = {
     "AWS::ApiGatewayV2::Api",
     "AWS::ApiGatewayV2::Stage",
     "AWS::SNS::Subscription",
+    "AWS::S3::BucketPolicy",
+    "AWS::Glue::Table",  # named inside its database
 }
 
 
@@ -281,6 +286,7 @@ def test_alarms_watch_both_dead_letter_queues_errors_throttles_and_the_age_of_wa
         "MemberEventsDeadLetterQueue",
         "DripScheduleDeadLetterQueue",
         "RedriveScheduleDeadLetterQueue",
+        "HealthReportScheduleDeadLetterQueue",
     }
     assert {queue(q) for q in dead_letter_queues} <= watched("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert queue("MemberEventsQueue") in watched("AWS/SQS", "ApproximateAgeOfOldestMessage")
@@ -356,15 +362,18 @@ def test_no_deploy_can_overwrite_a_live_secret():
     # secrets empty, and no later change to the template can put a value over the one an operator stored.
     secrets = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::SecretsManager::Secret"}
     # The suppression key is memberflow's own: generated once at creation, never set by an operator, and kept.
-    generated = secrets.pop("SuppressionKeySecret")
-    assert not {"SecretString", "SecretBinary"} & set(generated["Properties"])
-    assert generated["DeletionPolicy"] == generated["UpdateReplacePolicy"] == "Retain"
+    # So is the activity log's hashing key.
+    for key in ("SuppressionKeySecret", "ActivityKeySecret"):
+        generated = secrets.pop(key)
+        assert not {"SecretString", "SecretBinary"} & set(generated["Properties"])
+        assert generated["DeletionPolicy"] == generated["UpdateReplacePolicy"] == "Retain"
     assert set(secrets) == {
         "MailchimpApiSecret",
         "WebhookSigningSecrets",
         "ZendeskApiSecret",
         "SlackBotSecret",
         "DiscourseApiSecret",
+        "ReportSlackSecret",
     }
     for name, secret in secrets.items():
         assert not {"SecretString", "GenerateSecretString", "SecretBinary"} & set(secret["Properties"]), name

@@ -132,7 +132,20 @@ class MotoAws:
         for spec in template.secrets.values():
             value = (secret_values or {}).get(spec.logical_id)
             physical[spec.logical_id] = self.create_secret(spec.logical_id, spec.properties, value)
+        for spec in template.buckets.values():
+            physical[spec.logical_id] = self.create_bucket(spec.logical_id, spec.properties)
+        for spec in template.workgroups.values():
+            name = str(spec.properties.get("Name") or physical_name(spec.logical_id))
+            # moto's Athena answers every query at once, with no rows: the health report runs on DuckDB locally.
+            self.client("athena").create_work_group(Name=name)
+            physical[spec.logical_id] = PhysicalResource(ref=name)
         return physical
+
+    def create_bucket(self, logical_id: str, props: Mapping[str, Any]) -> PhysicalResource:
+        """A bucket named as CloudFormation would (lower case); its lifecycle rules are not emulated."""
+        name = str(props.get("BucketName") or physical_name(logical_id)).lower()
+        self.client("s3").create_bucket(Bucket=name)
+        return PhysicalResource(ref=name, attributes={"Arn": f"arn:aws:s3:::{name}", "DomainName": name})
 
     def create_table(self, logical_id: str, props: Mapping[str, Any]) -> PhysicalResource:
         ddb = self.client("dynamodb")

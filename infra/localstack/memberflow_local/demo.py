@@ -28,7 +28,7 @@ from memberflow.adapters.trace_store import DynamoTraceStore
 from memberflow.members import MemberRecord
 from memberflow.trace_report import collect
 from memberflow_local.capture import LogCapture
-from memberflow_local.scenes import SCENES, SceneContext
+from memberflow_local.scenes import LAST_SCENES, SCENES, SceneContext
 from memberflow_local.settings import REPO_ROOT, LocalSettings
 from memberflow_local.stack import LocalStack
 from memberflow_local.story import ProgressBar, Story
@@ -116,14 +116,15 @@ def run_demo(
                 f"webhooks at {api}/webhooks/{{source}}, sandbox Mailchimp at {stack.mailchimp.url}", indent=True
             )
             grouped = scenes(scenario["steps"])
-            total = len(grouped) + len(SCENES)
+            coded = [*SCENES, *LAST_SCENES]
+            total = len(grouped) + len(coded)
             for number, (title, steps) in enumerate(grouped, 1):
                 story.scene(number, total, title)
                 log_scene.info("scene %d/%d: %s", number, total, title)
                 _play_scene(steps, stack, settings, api, results, story)
             _drain(stack, story)
             context = SceneContext(stack, settings, api, story, results.started_at, drain=lambda: _drain(stack, story))
-            for number, (title, play) in enumerate(SCENES, len(grouped) + 1):
+            for number, (title, play) in enumerate(coded, len(grouped) + 1):
                 story.scene(number, total, title)
                 log_scene.info("scene %d/%d: %s", number, total, title)
                 play(context)

@@ -262,11 +262,21 @@ class LocalStack:
     def queue_arn(self, logical_id: str) -> str:
         return self._physical(logical_id, "queue", self._require_template().queues).attributes["Arn"]
 
+    def physical_id(self, logical_id: str) -> str:
+        """The physical id (Ref) of any resource of the template: a table or bucket name, a queue URL, a secret ARN."""
+        self._require_template()
+        if logical_id not in self.physical:
+            raise KeyError(f"no resource {logical_id!r} in the template")
+        return self.physical[logical_id].ref
+
     def table_name(self, logical_id: str) -> str:
         return self._physical(logical_id, "table", self._require_template().tables).ref
 
     def secret_arn(self, logical_id: str) -> str:
         return self._physical(logical_id, "secret", self._require_template().secrets).ref
+
+    def bucket_name(self, logical_id: str) -> str:
+        return self._physical(logical_id, "bucket", self._require_template().buckets).ref
 
     def function(self, logical_id: str) -> FunctionRuntime:
         if logical_id not in self.runtimes:

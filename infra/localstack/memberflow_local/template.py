@@ -386,6 +386,12 @@ class SecretSpec:
 
 
 @dataclass
+class BucketSpec:
+    logical_id: str
+    properties: dict[str, Any]
+
+
+@dataclass
 class LocalTemplate:
     path: Path
     raw: dict[str, Any]
@@ -396,6 +402,9 @@ class LocalTemplate:
     functions: dict[str, FunctionSpec]
     resolver: Resolver
     outputs: dict[str, Any] = field(default_factory=dict)
+    buckets: dict[str, BucketSpec] = field(default_factory=dict)
+    workgroups: dict[str, BucketSpec] = field(default_factory=dict)
+    """Athena workgroups (logical id and resolved properties, as for buckets)."""
 
     @classmethod
     def load(
@@ -426,6 +435,8 @@ class LocalTemplate:
         queues: dict[str, QueueSpec] = {}
         secrets: dict[str, SecretSpec] = {}
         functions: dict[str, FunctionSpec] = {}
+        buckets: dict[str, BucketSpec] = {}
+        workgroups: dict[str, BucketSpec] = {}
         for logical_id, resource in resources.items():
             if "Condition" in resource and not resolver.condition(resource["Condition"]):
                 continue
@@ -441,6 +452,10 @@ class LocalTemplate:
                 secrets[logical_id] = SecretSpec(logical_id, resolver.resolve(props_raw))
             elif rtype == "AWS::Serverless::Function":
                 functions[logical_id] = _function_spec(logical_id, raw, props_raw, resolver, path.parent)
+            elif rtype == "AWS::S3::Bucket":
+                buckets[logical_id] = BucketSpec(logical_id, resolver.resolve(props_raw))
+            elif rtype == "AWS::Athena::WorkGroup":
+                workgroups[logical_id] = BucketSpec(logical_id, {"Name": resolver.resolve(props_raw.get("Name"))})
 
         return cls(
             path=path,
@@ -452,6 +467,8 @@ class LocalTemplate:
             functions=functions,
             resolver=resolver,
             outputs=raw.get("Outputs", {}),
+            buckets=buckets,
+            workgroups=workgroups,
         )
 
     @property

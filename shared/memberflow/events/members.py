@@ -85,6 +85,21 @@ class MemberActive(MemberEvent):
     type: Literal["member_active"] = "member_active"
     activity: Literal["message", "post", "reaction"]
     active_at: Moment
+    # Where it happened, for the thread-level figures of the health report (ids only, never text).
+    channel: str | None = Field(default=None, max_length=256)
+    """The Slack or Discord channel id."""
+    thread: str | None = Field(default=None, max_length=256)
+    """The thread: Slack `thread_ts` (a thread opener's own `ts`), the Discourse topic id."""
+    item: str | None = Field(default=None, max_length=256)
+    """The message or post: Slack `ts`, the Discourse post number, the Discord message id (for a reaction: the
+    message reacted to)."""
+    is_reply: bool = False
+    """A reply in a thread (Slack `thread_ts` other than `ts`, a Discourse post after the topic's first)."""
+    opens_thread: bool = False
+    """A Slack top-level message, the first post of a Discourse topic."""
+    question: bool = False
+    """A thread opener that asks something: its text has a question mark (Slack), or it opens a Discourse topic.
+    Only this flag is kept, never the text."""
 
 
 class MemberErased(Event):

@@ -195,14 +195,27 @@ def _member_update(delivery: RelayMemberUpdate) -> Interpretation:
 def _message_create(delivery: RelayMessageCreate) -> Interpretation:
     message = delivery.message
     return _activity(
-        delivery, message.author, "message", message.timestamp, fields=("message.author.id", "message.timestamp")
+        delivery,
+        message.author,
+        "message",
+        message.timestamp,
+        fields=("message.author.id", "message.timestamp"),
+        channel=message.channel_id,
+        item=message.id,
     )
 
 
 def _reaction_add(delivery: RelayReactionAdd) -> Interpretation:
     # Discord gives reactions no time of their own: when the relay saw it.
+    reaction = delivery.reaction
     return _activity(
-        delivery, delivery.reaction.user, "reaction", delivery.occurred_at, fields=("reaction.user.id", "occurred_at")
+        delivery,
+        reaction.user,
+        "reaction",
+        delivery.occurred_at,
+        fields=("reaction.user.id", "occurred_at"),
+        channel=reaction.channel_id,
+        item=reaction.message_id,
     )
 
 
@@ -213,8 +226,11 @@ def _activity(
     at: datetime,
     *,
     fields: tuple[str, str],
+    channel: str,
+    item: str,
 ) -> Interpretation:
-    """Activity by `author` at `at`; `fields` name where the author's id and the time came from in the delivery."""
+    """Activity by `author` at `at` in a channel (the message, or the message reacted to); `fields` name where the
+    author's id and the time came from in the delivery."""
     if author.bot:
         return Ignored(f"bot {activity}s are not member activity")
     active = build(
@@ -223,6 +239,8 @@ def _activity(
         identity=_identity(delivery.guild_id, author.id),
         activity=activity,
         active_at=at,
+        channel=channel,
+        item=item,
     )
     return Accepted(active, _idempotency_key(delivery))
 

@@ -82,6 +82,7 @@ class DiscoursePost(BaseModel):
     created_at: datetime
     post_type: int = 1
     topic_id: int | None = None
+    post_number: int | None = None
 
 
 class DiscoursePostCreated(BaseModel):
@@ -246,6 +247,11 @@ def _post_created(post: DiscoursePost, instance: str) -> Interpretation:
         identity=_identity(instance, author),
         activity="post",
         active_at=post.created_at,
+        thread=str(post.topic_id) if post.topic_id is not None else None,
+        item=str(post.post_number) if post.post_number is not None else None,
+        is_reply=post.post_number is not None and post.post_number > 1,
+        opens_thread=post.post_number == 1,
+        question=post.post_number == 1,
     )
     return Accepted(active, _idempotency_key(instance, "post_created", post.id))
 

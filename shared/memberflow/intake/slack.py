@@ -199,14 +199,34 @@ def _message(payload: dict[str, Any]) -> Interpretation:
     if subtype is not None and subtype not in ACTIVITY_SUBTYPES:
         return Ignored(f"message subtype {subtype} is not member activity")
     callback = validate(SlackMessageCallback, payload)
-    return _activity(callback, callback.event.user, "message")
+    message = callback.event
+    is_reply = message.thread_ts is not None and message.thread_ts != message.ts
+    return _activity(
+        callback,
+        message.user,
+        "message",
+        channel=message.channel,
+        thread=message.thread_ts or message.ts,
+        item=message.ts,
+        is_reply=is_reply,
+        opens_thread=not is_reply,
+        question=not is_reply and "?" in (message.text or ""),
+    )
 
 
 def _reaction(callback: SlackReactionCallback) -> Interpretation:
-    return _activity(callback, callback.event.user, "reaction")
+    item = callback.event.item
+    channel, ts = item.get("channel"), item.get("ts")
+    return _activity(
+        callback,
+        callback.event.user,
+        "reaction",
+        channel=channel if isinstance(channel, str) else None,
+        item=ts if isinstance(ts, str) else None,
+    )
 
 
-def _activity(callback: SlackEventCallback, user_id: str, activity: str) -> Interpretation:
+def _activity(callback: SlackEventCallback, user_id: str, activity: str, **where: Any) -> Interpretation:
     author_team = callback.author_team()
     if author_team and author_team != callback.workspace:
         return Ignored("the author belongs to another organisation (a Slack Connect channel): not our member")
@@ -216,6 +236,7 @@ def _activity(callback: SlackEventCallback, user_id: str, activity: str) -> Inte
         identity=_identity(callback.workspace, user_id),
         activity=activity,
         active_at=_event_time(callback),
+        **where,
     )
     return Accepted(active, _idempotency_key(callback))
 

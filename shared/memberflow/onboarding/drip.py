@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from memberflow import activity
 from memberflow.errors import AccountProblem, NotFound, PermanentRefusal, Transient
 from memberflow.ledger import ConsentLedger
 from memberflow.members import MemberRecord
@@ -22,7 +23,7 @@ from memberflow.onboarding.consent import OPTED_OUT
 from memberflow.onboarding.consent_ledger import ConsentRules
 from memberflow.onboarding.rules import WelcomeJourney
 from memberflow.onboarding.welcome import DRIP
-from memberflow.ports import DueWork, DueWorkIndex, MailingList, MemberRepository
+from memberflow.ports import ActivityLog, DueWork, DueWorkIndex, MailingList, MemberRepository
 from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class DripDeps:
     welcome_journey: WelcomeJourney
     ledger: ConsentLedger
     consent_rules: ConsentRules = field(default_factory=ConsentRules)
+    activity: ActivityLog | None = None
+    """The activity log (welcomed after an opt-in, drip finished); None: not recorded."""
 
 
 @dataclass
@@ -138,5 +141,14 @@ def _send_next_step(
         return
     report.sent += 1
     report.completed += is_last
+    if is_last:
+        activity.note(
+            deps.activity,
+            activity.DRIP_FINISHED,
+            member_id=member.member_id,
+            platform=member.platforms[0] if member.platforms else "unknown",
+            at=work.due_at,
+            source_key=f"drip:{member.member_id}:{tag}",
+        )
     report.tags[tag] = report.tags.get(tag, 0) + 1
     step(Step.DRIP_STEP, Outcome.OK, f"sent {tag} (step {index + 1} of {len(deps.step_days)})")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from memberflow import activity
 from memberflow.errors import ComplianceState, ForgottenAddress, PermanentRefusal
 from memberflow.events import (
     ConsentGiven,
@@ -29,6 +30,7 @@ from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import enter_drip, start_welcome_journey
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.ports import (
+    ActivityLog,
     DueWorkIndex,
     ErasureParticipant,
     ListMember,
@@ -58,6 +60,8 @@ class OnboardingDeps:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     erasure_participants: tuple[ErasureParticipant, ...] = ()
     """Other automations that keep something about members (escalation: Zendesk); an erasure reaches them too."""
+    activity: ActivityLog | None = None
+    """The activity log (joins, Mailchimp, welcome, activity) for the health report; None: not recorded."""
 
 
 def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -71,6 +75,15 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         deps.members.hold_for_screening(event.identity.key, utc(event.joined_at))
     member, link = _remember_member(
         event, queued, deps, consented=event.marketing_consent, verified=event.email_verified
+    )
+    activity.note(
+        deps.activity,
+        activity.JOINED,
+        member_id=member.member_id,
+        platform=event.identity.platform.value,
+        at=utc(event.joined_at),
+        source_key=queued.idempotency_key,
+        workspace=event.identity.workspace,
     )
 
     if event.awaiting_approval:
@@ -95,7 +108,18 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     verified = event.email_verified or event.identity.key in member.verified_identities
     facts = Facts(event.marketing_consent, verified)
     basis = _basis(queued, event.joined_at)
-    return _settle(event, event.email, member, facts, deps, step, basis, tag=True, forgotten_before=forgotten)
+    return _settle(
+        event,
+        event.email,
+        member,
+        facts,
+        deps,
+        step,
+        basis,
+        tag=True,
+        forgotten_before=forgotten,
+        source_key=queued.idempotency_key,
+    )
 
 
 def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -120,7 +144,18 @@ def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         )
     facts = Facts(event.marketing_consent, True)
     basis = _basis(queued, queued.received_at)
-    return _settle(event, event.email, member, facts, deps, step, basis, tag=False, forgotten_before=forgotten)
+    return _settle(
+        event,
+        event.email,
+        member,
+        facts,
+        deps,
+        step,
+        basis,
+        tag=False,
+        forgotten_before=forgotten,
+        source_key=queued.idempotency_key,
+    )
 
 
 def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -145,7 +180,18 @@ def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     verified = event.identity.key in member.verified_identities
     facts = Facts(True, verified)
     basis = _basis(queued, queued.received_at)
-    return _settle(event, event.email, member, facts, deps, step, basis, tag=known is None, forgotten_before=forgotten)
+    return _settle(
+        event,
+        event.email,
+        member,
+        facts,
+        deps,
+        step,
+        basis,
+        tag=known is None,
+        forgotten_before=forgotten,
+        source_key=queued.idempotency_key,
+    )
 
 
 def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
@@ -190,7 +236,18 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
     forgotten_before = forgotten or latest_erasure(deps.suppressions, member.email, None) is not None
     facts = Facts(member.marketing_consent, False)
     basis = _basis(queued, member.joined_at)
-    return _settle(joined, member.email, member, facts, deps, step, basis, tag=True, forgotten_before=forgotten_before)
+    return _settle(
+        joined,
+        member.email,
+        member,
+        facts,
+        deps,
+        step,
+        basis,
+        tag=True,
+        forgotten_before=forgotten_before,
+        source_key=queued.idempotency_key,
+    )
 
 
 def _forgotten(queued: QueuedEvent, event: MemberEvent, deps: OnboardingDeps) -> bool | None:
@@ -232,6 +289,7 @@ def _settle(
     *,
     tag: bool,
     forgotten_before: bool,
+    source_key: str,
 ) -> dict[str, str]:
     """Give the member the Mailchimp status their consent allows, then what follows from it: the opt-in wait for a
     pending member, the welcome journey (once) and the drip for a subscribed one. The decision is appended to the
@@ -269,6 +327,16 @@ def _settle(
             why,
             opted_out=opted_out,
         )
+    platform = event.identity.platform.value
+    if member.mailchimp_status is None and not opted_out:
+        activity.note(
+            deps.activity,
+            activity.MAILCHIMP_ADDED,
+            member_id=member.member_id,
+            platform=platform,
+            at=deps.clock(),
+            source_key=source_key,
+        )
     if opted_out:
         step(
             Step.SKIPPED,
@@ -302,6 +370,15 @@ def _settle(
     started = start_welcome_journey(
         member.member_id, email, deps.rules.welcome_journey, deps.mailing_list, deps.members, step, now
     )
+    if started == "started":
+        activity.note(
+            deps.activity,
+            activity.WELCOMED,
+            member_id=member.member_id,
+            platform=platform,
+            at=now,
+            source_key=source_key,
+        )
     enter_drip(deps.due_work, member.member_id, deps.rules.drip_step_days, now)
     return {"result": "onboarded", "status": list_member.status, "journey": started}
 

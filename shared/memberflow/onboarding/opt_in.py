@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from memberflow import activity
 from memberflow.errors import AccountProblem, PermanentRefusal, Transient
 from memberflow.ledger import Change
 from memberflow.members import MemberRecord
@@ -33,9 +34,18 @@ def welcome_confirmed(
     if record:
         _record_confirmation(member, basis, deps)
     step(Step.MAILCHIMP_UPSERT, Outcome.OK, "double opt-in confirmed: status subscribed" if record else "subscribed")
-    start_welcome_journey(
+    started = start_welcome_journey(
         member.member_id, member.email, deps.welcome_journey, deps.mailing_list, deps.members, step, now
     )
+    if started == "started":
+        activity.note(
+            deps.activity,
+            activity.WELCOMED,
+            member_id=member.member_id,
+            platform=member.platforms[0] if member.platforms else "unknown",
+            at=now,
+            source_key=f"opt-in:{member.member_id}",
+        )
     enter_drip(deps.due_work, member.member_id, deps.step_days, now)
     deps.due_work.remove(OPT_IN, member.member_id)
 

@@ -4,11 +4,13 @@ built once. Imports stay inside the builders for the same reason."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from memberflow.config import (
+    ActivitySettings,
     ConsumerSettings,
     DripSettings,
     IntakeSettings,
@@ -22,6 +24,7 @@ from memberflow.config import (
 )
 
 if TYPE_CHECKING:
+    from memberflow.adapters.activity_log import S3ActivityLog
     from memberflow.adapters.consent_ledger import DynamoConsentLedger
     from memberflow.adapters.due_work import DynamoDueWorkIndex
     from memberflow.adapters.mailchimp import MailchimpList
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from memberflow.onboarding.join import OnboardingDeps
     from memberflow.pipeline.redrive import RedriveReport
     from memberflow.pipeline.worker import Handler, Worker
+
+logger = logging.getLogger(__name__)
 
 
 class Container:
@@ -119,6 +124,7 @@ class Container:
             erasure_participants=_erasure_participants(),
             ledger=self.consent_ledger,
             consent_rules=self.consent_rules,
+            activity=self.activity_log,
         )
 
     @cached_property
@@ -137,6 +143,7 @@ class Container:
             welcome_journey=rules.welcome_journey,
             ledger=self.consent_ledger,
             consent_rules=self.consent_rules,
+            activity=self.activity_log,
         )
 
     @property
@@ -228,6 +235,35 @@ class Container:
             wording={platform: Wording(w["text"], w["version"]) for platform, w in settings.consent_wording.items()},
             marketing_permission_ids=settings.marketing_permission_ids,
         )
+
+    @cached_property
+    def activity_log(self) -> S3ActivityLog | None:
+        """The activity log in S3 (None where the function has no bucket configured)."""
+        from memberflow.adapters.activity_log import S3ActivityLog
+        from memberflow.adapters.secrets import get_json_secret
+
+        settings = load_settings(ActivitySettings)
+        if not settings.activity_bucket_name:
+            return None
+        return S3ActivityLog(
+            settings.activity_bucket_name,
+            lambda: str(get_json_secret(settings.activity_key_secret_arn)["activity_key"]).encode(),
+        )
+
+    def flush_activity(self) -> int:
+        """Write the activity records buffered by this invocation (nothing when no log was used). A failure is logged
+        and the records stay buffered for the next invocation: the members' events themselves went through."""
+        log = self.__dict__.get("activity_log")
+        if log is None:
+            return 0
+        try:
+            return log.flush()
+        except Exception as failure:
+            logger.warning(
+                "activity records not written yet",
+                extra={"reason": str(failure), "failure": type(failure).__name__, "buffered": log.pending},
+            )
+            return 0
 
 
 def _escalation_intake() -> tuple[tuple[Any, ...], dict[str, str]]:

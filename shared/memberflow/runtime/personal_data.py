@@ -129,6 +129,34 @@ def _tickets(context: ExportContext) -> Any:
     return [plain(asdict(link)) | {"created_at": link.created_at.isoformat()} for link in found.values()]
 
 
+def _activity(context: ExportContext) -> Any:
+    """The member's records in the activity log (which names them only by a keyed hash of their member id and
+    identities: the export computes those hashes and reads every day the log keeps)."""
+    import gzip
+    import json
+
+    from memberflow.activity import member_hash
+    from memberflow.adapters.activity_log import PREFIX
+    from memberflow.adapters.aws import client
+    from memberflow.adapters.secrets import get_json_secret
+
+    member = context.member
+    if member is None:
+        return []
+    key = str(get_json_secret(context.physical("ActivityKeySecret"))["activity_key"]).encode()
+    hashes = {member_hash(key, subject) for subject in (member.member_id, *member.identities)}
+    s3, bucket = client("s3"), context.physical("ActivityBucket")
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{PREFIX}/"):
+        for listed in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=listed["Key"])["Body"].read()
+            for line in gzip.decompress(body).decode().splitlines():
+                record = json.loads(line) if line.strip() else {}
+                if record.get("member") in hashes:
+                    found.append(record)
+    return sorted(found, key=lambda record: str(record.get("ts", "")))
+
+
 def _suppression(context: ExportContext) -> Any:
     if context.suppressions is None:
         return {"checked": False, "reason": "the suppression key could not be read"}
@@ -145,6 +173,7 @@ EXPORTERS: list[Exporter] = [
     Exporter("trace", ("TraceTable",), _trace),
     Exporter("suppression", ("MembersTable",), _suppression),
     Exporter("tickets", ("TicketLinksTable",), _tickets),
+    Exporter("activity", ("ActivityBucket",), _activity),
 ]
 """One per kind of member data; an automation with a table of its own (tickets, registrations, win-back contacts)
 adds its exporter here."""

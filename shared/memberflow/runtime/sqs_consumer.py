@@ -115,12 +115,12 @@ class SqsConsumer:
             processor=self._processor,
             context=context,
         )
+        container().flush_activity()
         received = len(event.get("Records", []))
         self._metrics.add_metric(name=f"{self._metric_prefix}sReceived", unit=MetricUnit.Count, value=received)
         retried = len(answer["batchItemFailures"])
         self._metrics.add_metric(name=f"{self._metric_prefix}sRetried", unit=MetricUnit.Count, value=retried)
         return dict(answer)
-
 
     def _prepare(self, records: list[dict[str, Any]]) -> None:
         """The consumer's look at the whole batch before its messages are worked one by one (e.g. one bulk call

@@ -56,3 +56,13 @@ SCENES: list[Scene] = [
     ("Consent you can prove: the ledger, Mailchimp's unsubscribe, a person's data", _consent),
 ]
 """(title, play) per scene, in the order they run."""
+
+
+def _health(scene: SceneContext) -> Any:
+    from .health import play
+
+    return play(scene)
+
+
+LAST_SCENES: list[Scene] = [("The community health report of the last week", _health)]
+"""Scenes that report on what every other scene recorded: they run after `SCENES`, whatever is added there."""

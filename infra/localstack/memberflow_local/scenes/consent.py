@@ -90,7 +90,7 @@ def play(scene: SceneContext) -> None:
     secret = stack.client("secretsmanager").get_secret_value(SecretId=stack.secret_arn("SuppressionKeySecret"))
     key = str(json.loads(secret["SecretString"])["suppression_key"]).encode()
     suppressions = DynamoSuppressionList(stack.table_name("MembersTable"), lambda: key)
-    exported = export_person(LEAVER, stack.table_name, suppressions)
+    exported = export_person(LEAVER, stack.physical_id, suppressions)
     parts = {name: bool(exported.get(name)) for name in ("record", "identities", "ledger", "trace")}
     scene.check(all(parts.values()), f"memberflow export {LEAVER}: record, identities, ledger and trace ({parts})")
     scene.say(
