@@ -158,11 +158,7 @@ class EscalationRules(BaseModel):
         # Slack names skin-tone variants `thumbsup::skin-tone-2`: the base emoji counts.
         base = reaction.split("::", 1)[0]
         return next(
-            (
-                rule
-                for rule in self._ordered()
-                if rule.reaction == base and (not rule.reactors or by in rule.reactors)
-            ),
+            (rule for rule in self._ordered() if rule.reaction == base and (not rule.reactors or by in rule.reactors)),
             None,
         )
 

@@ -14,15 +14,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from memberflow import activity
 from memberflow.errors import InvalidMessage, PermanentRefusal, Transient
 from memberflow.escalation.ports import Messenger, NewTicket, Requester, TicketDesk, TicketLink, TicketLinks
 from memberflow.escalation.rules import EscalationRules, Rule
 from memberflow.events.escalations import EscalationRequested, RequesterErased, TicketStatusChanged
 from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.ports import ActivityLog
 from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject, identity_subject
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class EscalationDeps:
     clock: Callable[[], datetime] = utc_now
     moderator_notices: set[str] = field(default_factory=set)
     """Escalations whose moderator notice went out in this container (the consumer's idempotency covers the rest)."""
+    activity: ActivityLog | None = None
+    """The activity log (tickets opened, first replies, solved, by category) for the health report; None: not kept."""
 
 
 def handlers(deps: Callable[[], EscalationDeps]) -> dict[str, Callable[[QueuedEvent], Any]]:
@@ -90,6 +94,7 @@ def escalate(deps: EscalationDeps, queued: QueuedEvent, *, _closing: bool = Fals
     if link.claim_key == key:
         if link.ticket_id is None:
             ticket_id = _create_claimed(deps, event, rule, link)
+            _log_ticket(deps, replace(link, ticket_id=ticket_id), activity.TICKET_OPENED, link.created_at)
             step(Step.TICKET_CREATED, Outcome.OK, f"ticket #{ticket_id} ({rule.category}, {rule.priority})")
             return {"result": "ticket_created", "ticket_id": ticket_id}
         return {"result": "ticket_created", "ticket_id": link.ticket_id}
@@ -262,6 +267,8 @@ def _complete_from_job(deps: EscalationDeps, job_id: str, links: list[TicketLink
             for index, link in enumerate(links):
                 if index in job.tickets:
                     deps.links.complete(link.thread, link.claim_key, job.tickets[index], "new")
+                    opened = replace(link, ticket_id=job.tickets[index])
+                    _log_ticket(deps, opened, activity.TICKET_OPENED, link.created_at)
             return len(job.tickets)
         _pause(min(2.0, 0.2 * (attempt + 1)))
     return 0
@@ -283,6 +290,12 @@ def status_changed(deps: EscalationDeps, queued: QueuedEvent) -> dict[str, Any]:
     link = deps.links.record_status(event.ticket_id, event.status, event.changed_at, event.public_reply)
     if link is None:
         return {"result": "not_ours"}
+    # Noted on every change: the same ticket and kind is one record (its id), at the moment the link measured.
+    if link.first_response_seconds is not None:
+        at = link.created_at + timedelta(seconds=link.first_response_seconds)
+        _log_ticket(deps, link, activity.TICKET_FIRST_REPLY, at)
+    if link.resolution_seconds is not None:
+        _log_ticket(deps, link, activity.TICKET_SOLVED, link.created_at + timedelta(seconds=link.resolution_seconds))
     text = deps.rules.templates.for_status(event.status)
     if text is None:
         return {"result": "recorded"}
@@ -311,6 +324,20 @@ def status_changed(deps: EscalationDeps, queued: QueuedEvent) -> dict[str, Any]:
     step(Step.MEMBER_TOLD, Outcome.OK, f"ticket #{event.ticket_id} {event.status}: told by {channel}")
     return {"result": "told", "channel": channel}
 
+
+def _log_ticket(deps: EscalationDeps, link: TicketLink, kind: str, at: datetime) -> None:
+    """One ticket record of the activity log. The link names its member by trace subject (`email#<member id>` or
+    `identity#<identity key>`), whose second half is the member id onboarding gives the same person."""
+    activity.note(
+        deps.activity,
+        kind,
+        member_id=link.member.split("#", 1)[-1],
+        platform=str(link.details.get("platform") or "unknown"),
+        at=at,
+        source_key=f"ticket:{link.ticket_id}",
+        category=link.details.get("category"),
+        ticket=str(link.ticket_id),
+    )
 
 
 # ---------------------------------------------------------------- erasure

@@ -57,9 +57,7 @@ class EscalationWatcher:
             if rule is None or not event.get("user"):
                 return []
             channel, thread_ts = str(event["channel"]), str(event.get("thread_ts") or event["ts"])
-            return [
-                self._slack_escalation(payload, rule, "keyword", team, event["user"], channel, thread_ts, text)
-            ]
+            return [self._slack_escalation(payload, rule, "keyword", team, event["user"], channel, thread_ts, text)]
         if kind == "reaction_added":
             item = event.get("item") or {}
             rule = self.rules.for_reaction(str(event.get("reaction", "")), str(event.get("user", "")))

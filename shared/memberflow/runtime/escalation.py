@@ -74,6 +74,7 @@ def deps() -> EscalationDeps:
         messenger=MemberMessenger(slack, config.moderators_channel, discourse, SesEmail(config.email_from)),
         rules=rules(),
         trace=container().trace,
+        activity=container().activity_log,
     )
 
 
