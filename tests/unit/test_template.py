@@ -373,7 +373,6 @@ def test_no_deploy_can_overwrite_a_live_secret():
         "ZendeskApiSecret",
         "SlackBotSecret",
         "DiscourseApiSecret",
-        "ReportSlackSecret",
     }
     for name, secret in secrets.items():
         assert not {"SecretString", "GenerateSecretString", "SecretBinary"} & set(secret["Properties"]), name
