@@ -132,7 +132,19 @@ class MotoAws:
         for spec in template.secrets.values():
             value = (secret_values or {}).get(spec.logical_id)
             physical[spec.logical_id] = self.create_secret(spec.logical_id, spec.properties, value)
+        for logical_id, resource in template.raw.get("Resources", {}).items():
+            if resource.get("Type") == "AWS::S3::Bucket":
+                physical[logical_id] = self.create_bucket(logical_id)
         return physical
+
+    def create_bucket(self, logical_id: str) -> PhysicalResource:
+        """An S3 bucket (the template names none: CloudFormation would generate a lowercase name)."""
+        name = physical_name(logical_id).lower()
+        location = (
+            {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        )
+        self.client("s3").create_bucket(Bucket=name, **location)
+        return PhysicalResource(ref=name, attributes={"Arn": f"arn:aws:s3:::{name}"})
 
     def create_table(self, logical_id: str, props: Mapping[str, Any]) -> PhysicalResource:
         ddb = self.client("dynamodb")
