@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+from memberflow.bulk import BulkOutcome, MemberRefusal
 from memberflow.winback.ports import Assignment, AssignmentRecord, CandidatePage, Recorded, RunState
 from memberflow.winback.selection import Candidate
 
@@ -112,11 +113,6 @@ class MemoryWinbackStore:
         ]
 
 
-@dataclass
-class TagOutcome:
-    refused: dict[str, str] = field(default_factory=dict)
-
-
 class FakeBulkTags:
     """Static segments by tag: adding a member who is in it already is no new "tag added" event."""
 
@@ -127,11 +123,11 @@ class FakeBulkTags:
         self.calls: list[tuple[str, int]] = []
         self.failures: list[Exception] = []
         """Raised, in order, by the next calls."""
-        self.refuse: dict[str, str] = {}
+        self.refuse: dict[str, MemberRefusal] = {}
         """address -> why Mailchimp refuses to tag it."""
         self.crash_after_calls: int | None = None
 
-    def tag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> TagOutcome:
+    def tag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
         assert len(emails) <= 500, "Mailchimp: Maximum allowed member items exceeded"
         self.calls.append((tag, len(emails)))
         if self.failures:
@@ -140,14 +136,16 @@ class FakeBulkTags:
             if self.crash_after_calls == 0:
                 raise RuntimeError("crash")
             self.crash_after_calls -= 1
-        outcome = TagOutcome()
+        outcome = BulkOutcome()
         segment = self.segments.setdefault(tag, set())
         for email in emails:
             if email in self.refuse:
                 outcome.refused[email] = self.refuse[email]
-                continue
-            if email not in segment:
+            elif email in segment:
+                outcome.existing.append(email)
+            else:
                 segment.add(email)
+                outcome.updated.append(email)
                 self.tag_added.append((tag, email))
         return outcome
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from tests.support.winback import FakeBulkTags, MemoryResults, MemoryWinbackStore
 
+from memberflow.bulk import refusal_from
 from memberflow.errors import RateLimited, Transient
 from memberflow.winback.assignment import HOLDOUT, assign
 from memberflow.winback.campaign import CampaignError, parse_campaigns
@@ -202,12 +203,12 @@ def test_per_member_refusals_are_recorded_and_do_not_fail_the_run() -> None:
     for i in range(50):
         store.add(f"m{i}", TODAY - timedelta(days=30))
     wb = campaign(holdout_share=0.0)
-    tags.refuse = {"m3@example.org": "compliance_state: Member In Compliance State"}
+    tags.refuse = {"m3@example.org": refusal_from("ERROR_GENERIC", "m3@example.org is in a compliance state")}
     report = run_campaign(wb, TODAY, deps(store, tags))
     assert report.completed and report.refused == 1 and report.contacted == 49
     refused = store.records_by_key[("winback", TODAY.isoformat(), "m3")]
-    assert refused["status"] == "refused" and "Compliance" in refused["refusal"]
-    assert "@" not in refused["refusal"] or "example.org" not in refused["refusal"]
+    assert refused["status"] == "refused" and refused["refusal"].startswith("compliance_state: ERROR_GENERIC")
+    assert "m3@example.org" not in refused["refusal"]
 
 
 def test_rate_limits_and_5xx_are_retried_with_backoff() -> None:

@@ -68,6 +68,8 @@ class Target:
         name = physical_name(logical_id)
         if logical_id.endswith("Queue"):
             return str(client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+        if logical_id.endswith("Bucket"):
+            return name.lower()  # bucket names are lowercase (memberflow_local.aws.create_bucket)
         return name
 
 

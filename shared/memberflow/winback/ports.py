@@ -1,9 +1,9 @@
-"""What win-back needs from the outside world: the member store's inactivity index and its own records (DynamoDB),
-the results file (S3), and Mailchimp's tags in bulk."""
+"""What win-back needs from the outside world besides Mailchimp's tags in bulk (`memberflow.ports.BulkMailingList`):
+the member store's inactivity index and its own records (DynamoDB), and the results file (S3)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -96,18 +96,6 @@ class ResultsStore(Protocol):
         """Store the campaign's results file; where it is."""
 
     def get(self, campaign_id: str) -> dict[str, Any] | None: ...
-
-
-class TagOutcome(Protocol):
-    refused: Mapping[str, Any]
-    """address -> the refusal, for members Mailchimp would not tag."""
-
-
-class BulkTagging(Protocol):
-    """The part of the bulk mailing-list port win-back uses: a tag (a static segment) added to up to 500 addresses
-    per call. Whole-call failures arrive as `memberflow.errors`."""
-
-    def tag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> TagOutcome: ...
 
 
 @dataclass

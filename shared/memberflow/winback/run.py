@@ -20,13 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from memberflow.bulk import BulkOutcome, MemberRefusal
 from memberflow.errors import AccountProblem, Transient
+from memberflow.ports import BulkMailingList
 from memberflow.retry import with_brief_retries
 from memberflow.winback.assignment import HOLDOUT
 from memberflow.winback.campaign import Campaign
 from memberflow.winback.ports import (
     Assignment,
-    BulkTagging,
     Recorded,
     ResultsStore,
     RunReport,
@@ -45,7 +46,7 @@ TAG_CHUNK = 500
 @dataclass
 class WinbackDeps:
     store: WinbackStore
-    mailing_list: BulkTagging
+    mailing_list: BulkMailingList
     results: ResultsStore
     list_id: str
     page_size: int = 500
@@ -159,7 +160,7 @@ class _Run:
         deps = self.deps
         emails = [pending.email for pending in chunk]
 
-        def call() -> object:
+        def call() -> BulkOutcome:
             self.report.tag_calls += 1
             return deps.mailing_list.tag_many(deps.list_id, tag, emails)
 
@@ -173,7 +174,7 @@ class _Run:
             )
         except (Transient, AccountProblem) as failure:
             raise Deferred(f"tagging {tag}") from failure
-        refused = {email.lower(): reason for email, reason in getattr(outcome, "refused", {}).items()}
+        refused = {email.lower(): reason for email, reason in outcome.refused.items()}
         outcomes: dict[str, tuple[str, str]] = {}
         for pending in chunk:
             reason = refused.get(pending.email.lower())
@@ -191,13 +192,9 @@ class _Run:
         self.deps.store.save_state(self.campaign.id, self.state)
 
 
-def _refusal_text(reason: object) -> str:
-    """A refusal as recorded: its category and Mailchimp's words, never the address."""
-    from memberflow.privacy import redact_emails
-
-    category = getattr(reason, "category", None) or getattr(reason, "kind", None)
-    text = str(getattr(reason, "detail", None) or getattr(reason, "message", None) or reason)
-    return redact_emails(f"{category}: {text}" if category else text)[:300]
+def _refusal_text(refusal: MemberRefusal) -> str:
+    """A refusal as recorded: its category and Mailchimp's words (addresses already redacted)."""
+    return f"{refusal.kind.value}: {refusal.code} {refusal.text}".strip()[:300]
 
 
 def run_campaign(

@@ -39,5 +39,9 @@ class SceneContext:
 
 Scene = tuple[str, Callable[[SceneContext], Any]]
 
-SCENES: list[Scene] = []
+from . import winback  # noqa: E402 - after SceneContext, which the scene modules name
+
+SCENES: list[Scene] = [
+    ("Win-back: inactive members re-engaged, with a holdout that measures the lift", winback.play),
+]
 """(title, play) per scene, in the order they run."""
