@@ -68,10 +68,10 @@ class SeedMember:
 
 
 def community(size: int, today: date, *, seed: int = 7, crossing_share: float | None = None) -> list[SeedMember]:
-    """`size` members with varied activity. Without `crossing_share`, a quarter crossed a tier today (30, 60 or 90
-    days) and the others' last activity is spread over 120 days, with unsubscribed, cleaned, onboarding, staff and recently contacted members
-    among them; with it, exactly that share crossed the 30-day threshold today and the rest were active within the
-    last 29 days or crossed it earlier (a benchmark's community)."""
+    """`size` members with varied activity. Without `crossing_share`: a quarter crossed a tier today (30, 60 or
+    90 days), the others' last activity is spread over 120 days, with unsubscribed, cleaned, onboarding, staff and
+    recently contacted members among them. With it: exactly that share crossed the 30-day threshold today and the
+    rest were active within the last 29 days or crossed it earlier (a benchmark's community)."""
     from memberflow.privacy import email_key
 
     rng = random.Random(seed)
