@@ -91,6 +91,7 @@ NAME_PROPERTY = {
     "AWS::SecretsManager::Secret": "Name",
     "AWS::IAM::Role": "RoleName",
     "AWS::Events::Rule": "Name",
+    "AWS::S3::Bucket": "BucketName",
 }
 UNNAMED = {
     # No account-wide name: identified by generated ids, or by names only unique inside their parent.
@@ -100,6 +101,7 @@ UNNAMED = {
     "AWS::ApiGatewayV2::Api",
     "AWS::ApiGatewayV2::Stage",
     "AWS::SNS::Subscription",
+    "AWS::S3::BucketPolicy",
 }
 
 

@@ -16,7 +16,7 @@ from memberflow.winback.assignment import HOLDOUT, assign
 from memberflow.winback.campaign import CampaignError, parse_campaigns
 from memberflow.winback.preview import preview
 from memberflow.winback.results import lift
-from memberflow.winback.run import WinbackDeps, run_campaign
+from memberflow.winback.run import WinbackDeps, run_campaign, write_results
 
 TODAY = date(2026, 11, 30)
 
@@ -328,7 +328,7 @@ def test_results_count_members_active_again_within_14_and_30_days_per_tier_and_v
         store.add(f"m{i:04}", TODAY - timedelta(days=30))
     wb = campaign()
     results = MemoryResults()
-    run_campaign(wb, TODAY, WinbackDeps(store, tags, results, "list1"))
+    assert run_campaign(wb, TODAY, WinbackDeps(store, tags, results, "list1")).completed
     contacted, holdout = (
         store.contacted(),
         [r["member_id"] for r in store.records_by_key.values() if r["group"] == HOLDOUT],
@@ -339,8 +339,6 @@ def test_results_count_members_active_again_within_14_and_30_days_per_tier_and_v
         store.activity(member, datetime(2026, 12, 20, tzinfo=UTC))  # within 30 days
     for member in holdout[:5]:
         store.activity(member, datetime(2026, 12, 5, tzinfo=UTC))
-    from memberflow.winback.run import write_results
-
     write_results(wb, TODAY + timedelta(days=31), WinbackDeps(store, tags, results, "list1"))
     tier30 = results.files["winback"]["tiers"][0]
     default, held = tier30["groups"]

@@ -136,26 +136,6 @@ class DynamoTable:
             page["LastEvaluatedKey"] = answer["LastEvaluatedKey"]
         return page
 
-    def transact_write(self, actions: list[tuple[str, dict[str, Any]]]) -> None:
-        """Several writes to this table, all or none: (`Put` | `Update` | `Delete` | `ConditionCheck`, request).
-        `ConditionNotMet` when a condition did not hold."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from memberflow.errors import ServiceUnavailable
-
-        items = [{kind: self._request(request)} for kind, request in actions]
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                reasons = error.response.get("CancellationReasons") or []
-                if not reasons or any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-                    raise ConditionNotMet() from None
-                raise ServiceUnavailable("DynamoDB transaction conflict") from None
-            raise aws_failure(error, "DynamoDB") from None
-        except BotoCoreError as error:
-            raise aws_failure(error, "DynamoDB") from None
-
     def batch_get(self, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
         """The items under `keys` that exist (any order), 100 keys per call, unprocessed keys asked again."""
         from botocore.exceptions import BotoCoreError, ClientError

@@ -7,8 +7,8 @@
   busy day's writes over several index partitions. Projection ALL: the candidate's profile comes with it.
 - A selection record: `MEMBER#<id>` / `WINBACK#<campaign>#<run day>` (under the member, so an erasure removes it),
   in the sparse GSI `winback-records` (`winback_campaign`, `winback_key` = `<day>#<member id>`) for the results.
-  It is written in one transaction with the member's `winback_history` (the days they were selected), guarded on
-  the member not having been active since the read, so a re-run never selects anyone twice.
+  It is written with the member's `winback_history` (the days they were selected), guarded on the member not
+  having been active since the read, so a re-run never selects anyone twice.
 - `WINBACK#<campaign>` / `STATE`: the run in progress (day, segment, index cursor) and the last completed run.
 """
 
@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from memberflow.adapters.due_work import QUEUE_ATTRIBUTE, QUEUES, member_pk
-from memberflow.adapters.dynamo import as_datetime, query_all, table
+from memberflow.adapters.dynamo import as_datetime, query_all, table, update_if
 from memberflow.winback.campaign import REACTIVATION_WINDOWS
 from memberflow.winback.ports import Assignment, AssignmentRecord, CandidatePage, Recorded, RunState
 from memberflow.winback.selection import Candidate
@@ -61,7 +61,7 @@ class DynamoWinbackStore:
     def __init__(self, table_name: str) -> None:
         self._table_name = table_name
         self.items_read = 0
-        """Items DynamoDB read for the index queries (ScannedCount) and record look-ups: what a run costs."""
+        """Items DynamoDB read by the run's side (the index queries' ScannedCount, checkpoints, record look-ups)."""
 
     @property
     def _table(self) -> Any:
@@ -95,6 +95,7 @@ class DynamoWinbackStore:
 
     def state(self, campaign_id: str) -> RunState:
         item = self._table.get_item(Key=self._state_key(campaign_id), ConsistentRead=True).get("Item") or {}
+        self.items_read += 1
 
         def day(name: str) -> date | None:
             return date.fromisoformat(item[name]) if item.get(name) else None
@@ -124,12 +125,17 @@ class DynamoWinbackStore:
     # -- selection records ---------------------------------------------------------------------------------------
 
     def record(self, assignment: Assignment) -> Recorded:
+        """The record first (conditional: once per member, campaign and run), then the member's win-back history
+        (conditional: not active since the read, not selected today by another campaign). Two single-item writes
+        rather than a transaction (half the cost); each step is repeated or undone by a re-run, so an interruption
+        between them leaves nothing half-done: a record without its history gets it, a record whose member turned
+        out to be active (or taken) is withdrawn."""
         from memberflow.adapters.aws import ConditionNotMet
 
+        key = {"pk": member_pk(assignment.member_id), "sk": record_sk(assignment.campaign_id, assignment.run_day)}
         day = assignment.run_day.isoformat()
         record = {
-            "pk": member_pk(assignment.member_id),
-            "sk": record_sk(assignment.campaign_id, assignment.run_day),
+            **key,
             "member_id": assignment.member_id,
             "campaign_id": assignment.campaign_id,
             "tier_days": assignment.tier_days,
@@ -139,51 +145,39 @@ class DynamoWinbackStore:
             "winback_campaign": assignment.campaign_id,
             "winback_key": f"{day}#{assignment.member_id}",
         }
+        recorded = Recorded.NEW
         try:
-            self._table.transact_write(
-                [
-                    ("Put", {"Item": record, "ConditionExpression": "attribute_not_exists(pk)"}),
-                    (
-                        "Update",
-                        {
-                            "Key": {"pk": member_pk(assignment.member_id), "sk": PROFILE},
-                            "UpdateExpression": (
-                                "SET winback_history = list_append(if_not_exists(winback_history, :none), :day), "
-                                "winback_since = :today REMOVE winback_returned_at"
-                            ),
-                            "ConditionExpression": (
-                                f"{ACTIVE_DAY_ATTRIBUTE} = :seen AND "
-                                "(attribute_not_exists(winback_history) OR NOT contains(winback_history, :today))"
-                            ),
-                            "ExpressionAttributeValues": {
-                                ":none": [],
-                                ":day": [day],
-                                ":today": day,
-                                ":seen": active_day_key(assignment.member_id, assignment.seen_active_day),
-                            },
-                        },
-                    ),
-                ]
-            )
+            self._table.put_item(Item=record, ConditionExpression="attribute_not_exists(pk)")
         except ConditionNotMet:
-            return self._why_not_recorded(assignment)
-        return Recorded.NEW
-
-    def _why_not_recorded(self, assignment: Assignment) -> Recorded:
-        existing = self._table.get_item(
-            Key={"pk": member_pk(assignment.member_id), "sk": record_sk(assignment.campaign_id, assignment.run_day)},
-            ConsistentRead=True,
-        ).get("Item")
-        self.items_read += 1
-        if existing is not None:
-            return Recorded.PENDING if existing.get("status") == "recorded" else Recorded.DONE
+            existing = self._table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
+            self.items_read += 1
+            recorded = Recorded.PENDING if existing.get("status") == "recorded" else Recorded.DONE
+        history = {
+            "Key": {"pk": member_pk(assignment.member_id), "sk": PROFILE},
+            "UpdateExpression": (
+                "SET winback_history = list_append(if_not_exists(winback_history, :none), :day), "
+                "winback_since = :today REMOVE winback_returned_at"
+            ),
+            "ExpressionAttributeValues": {":none": [], ":day": [day], ":today": day},
+        }
+        not_today = "(attribute_not_exists(winback_history) OR NOT contains(winback_history, :today))"
+        if recorded is not Recorded.NEW:
+            # An earlier attempt of this run recorded the member: make sure their history has the day too.
+            update_if(self._table, ConditionExpression=f"attribute_exists(pk) AND {not_today}", **history)
+            return recorded
+        seen = active_day_key(assignment.member_id, assignment.seen_active_day)
+        history["ExpressionAttributeValues"][":seen"] = seen
+        if (
+            update_if(self._table, ConditionExpression=f"{ACTIVE_DAY_ATTRIBUTE} = :seen AND {not_today}", **history)
+            is not None
+        ):
+            return Recorded.NEW
+        self._table.delete_item(Key=key)
         profile = self._table.get_item(
             Key={"pk": member_pk(assignment.member_id), "sk": PROFILE}, ConsistentRead=True
         ).get("Item")
         self.items_read += 1
-        if profile is None or profile.get(ACTIVE_DAY_ATTRIBUTE) != active_day_key(
-            assignment.member_id, assignment.seen_active_day
-        ):
+        if profile is None or profile.get(ACTIVE_DAY_ATTRIBUTE) != seen:
             return Recorded.ACTIVE_MEANWHILE
         return Recorded.SELECTED_TODAY
 
@@ -208,6 +202,7 @@ class DynamoWinbackStore:
             KeyConditionExpression="winback_campaign = :campaign",
             ExpressionAttributeValues={":campaign": campaign_id},
         ):
+            self.items_read += 1
             page.append(item)
             if len(page) == 100:
                 yield from self._with_returns(page, today)
@@ -216,6 +211,7 @@ class DynamoWinbackStore:
 
     def _with_returns(self, items: list[dict[str, Any]], today: date) -> Iterator[AssignmentRecord]:
         open_items = [item for item in items if not item.get("closed")]
+        self.items_read += len(open_items)
         profiles = {
             profile["member_id"]: profile
             for profile in self._table.batch_get(

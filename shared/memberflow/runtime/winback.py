@@ -12,7 +12,7 @@ from memberflow.config import MembersSettings, WinbackSettings, load_settings
 from memberflow.runtime.container import container
 from memberflow.winback.campaign import CampaignFile, parse_campaigns
 from memberflow.winback.ports import RunReport
-from memberflow.winback.run import WinbackDeps, run_campaign
+from memberflow.winback.run import WinbackDeps, run_campaign, write_results
 
 
 def campaigns(code_root: str) -> CampaignFile:
@@ -58,7 +58,10 @@ def run_campaigns(
             state = run_deps.store.state(campaign.id)
             if state.run_day is None or state.done_through == state.run_day:
                 continue
-        reports.append(run_campaign(campaign, today, run_deps, time_left=lambda: remaining_ms() > margin_ms))
+        report = run_campaign(campaign, today, run_deps, time_left=lambda: remaining_ms() > margin_ms)
+        if report.completed:
+            report.results_location = write_results(campaign, today, run_deps)
+        reports.append(report)
     return reports
 
 

@@ -80,9 +80,9 @@ class WinbackStore(Protocol):
     def save_state(self, campaign_id: str, state: RunState) -> None: ...
 
     def record(self, assignment: Assignment) -> Recorded:
-        """Record the selection first (once per member, campaign and run) with the member's win-back history, in one
-        atomic write, only if the member has not been active since `seen_active_day` and no other selection of the
-        member was made on the run's day."""
+        """Record the selection first (once per member, campaign and run) with the member's win-back history, only
+        if the member has not been active since `seen_active_day` and no other selection of the member was made on
+        the run's day; a re-run finishes what an interrupted attempt began."""
 
     def settle(self, campaign_id: str, run_day: date, outcomes: Mapping[str, tuple[str, str]]) -> None:
         """member id -> (status, refusal text): what became of recorded contacts (`tagged` or `refused`)."""

@@ -81,7 +81,8 @@ def community(size: int, today: date, *, seed: int = 7, crossing_share: float | 
         email = f"member{i:06}@example.org"
         member_id = email_key(email)
         if crossing_share is not None:
-            inactive = 30 if i < crossing else rng.choice([*range(0, 30), *range(31, 400)])
+            # Nobody else is on a threshold today (30, 60 or 90 days).
+            inactive = 30 if i < crossing else rng.choice([d for d in range(0, 400) if d not in (30, 60, 90)])
             members.append(SeedMember(member_id, email, today - timedelta(days=inactive)))
             continue
         # A quarter are cohorts that went quiet together (after an event 30, 60 or 90 days ago): they cross a tier
