@@ -275,8 +275,10 @@ def main() -> int:
     compile_bytecode()
     settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0, log_level="WARNING")
     table: dict[str, dict[str, Any]] = {}
+    # `power.py LOGICAL_ID ...` measures only those functions (a new one) and keeps the others' entries.
+    only = [name for name in sys.argv[1:] if name in FUNCTIONS] or list(FUNCTIONS)
     with LocalStack(settings, pollers=False) as stack:
-        for logical_id in FUNCTIONS:
+        for logical_id in only:
             spec = stack.function(logical_id).spec
             limit = deadline(logical_id, spec.timeout)
             rows = []
@@ -326,7 +328,7 @@ def main() -> int:
     joins = {
         which: round(sum(row_at(table[name], table[name][key])["cost_per_million_usd"] for name in JOIN), 4)
         for which, key in (("configured", "configured_memory_mb"), ("chosen", "chosen_memory_mb"))
-        if all(table[name][key] is not None for name in JOIN)
+        if all(name in table and table[name][key] is not None for name in JOIN)
     }
     print(
         f"Cost per million joins (one intake + one onboarding invocation, warm p50): {joins.get('configured')} USD at"
@@ -334,7 +336,7 @@ def main() -> int:
     )
     print(f"\npower tuning took {elapsed:.0f} s")
 
-    intake_cold = table["WebhookIntakeFunction"]["cold_request_ms_at_configured_memory"]
+    intake_cold = table.get("WebhookIntakeFunction", {}).get("cold_request_ms_at_configured_memory")
     results["power_tuning"] = {
         "available": True,
         "cpu_quota": how,
@@ -345,14 +347,17 @@ def main() -> int:
         "cost_per_million_joins_usd": joins,
         "functions": table,
     }
-    results["intake_cold_request_ms_at_configured_memory"] = intake_cold
+    if intake_cold is not None:
+        results["intake_cold_request_ms_at_configured_memory"] = intake_cold
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    kept = json.loads(SUMMARY.read_text())["functions"] if len(only) < len(FUNCTIONS) and SUMMARY.exists() else {}
     summary = {
         "measured_on": datetime.now(UTC).date().isoformat(),
         "machine": facts,
         "cpu_quota": how,
         "prices": PRICE_NOTE,
-        "functions": {
+        "functions": kept
+        | {
             logical_id: {
                 "deadline": entry["deadline"],
                 "minimum_memory_mb": entry["minimum_memory_mb"],

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from memberflow.config import MembersSettings, WinbackSettings, load_settings
+from memberflow.config import MembersSettings, WinbackCampaignSettings, WinbackSettings, load_settings
 from memberflow.runtime.container import container
 from memberflow.winback.campaign import CampaignFile, parse_campaigns
 from memberflow.winback.ports import RunReport
@@ -17,7 +17,7 @@ from memberflow.winback.run import WinbackDeps, run_campaign, write_results
 
 def campaigns(code_root: str) -> CampaignFile:
     """The campaign file, validated (a bad file fails the invocation, naming the field); parsed once per version."""
-    configured = Path(load_settings(WinbackSettings).campaigns_file)
+    configured = Path(load_settings(WinbackCampaignSettings).campaigns_file)
     path = configured if configured.is_absolute() else Path(code_root) / configured
     return _parsed(str(path), path.stat().st_mtime_ns)
 
@@ -25,6 +25,10 @@ def campaigns(code_root: str) -> CampaignFile:
 @cache
 def _parsed(path: str, modified_ns: int) -> CampaignFile:
     return parse_campaigns(Path(path).read_text(), Path(path).name)
+
+
+PREVIEW_SETTINGS = (WinbackCampaignSettings,)
+"""All the preview function reads: its role and environment hold nothing of Mailchimp or the results bucket."""
 
 
 def store() -> Any:
