@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-import mailchimp_marketing
 import pytest
 
 from memberflow.adapters.member_profiles import DynamoMemberRepository
@@ -24,6 +23,7 @@ from memberflow_local.scenes.winback import (
     seed_audience,
     tag_members,
 )
+from support.mailchimp import official_client
 
 TODAY = date(2026, 11, 30)
 TAGS = ["winback-30-a", "winback-30-b", "winback-60-a", "winback-60-b", "winback-90-a", "winback-90-b"]
@@ -42,10 +42,7 @@ def clean(local_stack):
 
 @pytest.fixture
 def mailchimp(local_stack):
-    client = mailchimp_marketing.Client()
-    client.set_config({"api_key": local_stack.settings.mailchimp_api_key})
-    client.api_client.host = local_stack.mailchimp.url
-    return client
+    return official_client(local_stack.mailchimp.url, local_stack.settings.mailchimp_api_key)
 
 
 def fire(local_stack, day: date, *, resume: bool = False):

@@ -348,3 +348,15 @@ def test_results_count_members_active_again_within_14_and_30_days_per_tier_and_v
     assert default["lift_30d"]["variant"] == {"n": len(contacted), "reactivated": 300}
     assert default["lift_30d"]["holdout"] == {"n": len(holdout), "reactivated": 5}
     assert default["lift_30d"]["significant"] is True
+
+
+def test_two_campaigns_never_select_one_member_on_the_same_day() -> None:
+    store, tags = MemoryWinbackStore(), FakeBulkTags()
+    for i in range(100):
+        store.add(f"m{i}", TODAY - timedelta(days=30))
+    first = campaign(holdout_share=0.0)
+    second = parse_campaigns(campaign_file(id="spring", holdout_share=0.0, tiers=[{"days": 30, "tag": "spring-30"}]))
+    assert run_campaign(first, TODAY, deps(store, tags)).contacted == 100
+    report = run_campaign(second.get("spring"), TODAY, deps(store, tags))
+    assert report.contacted == 0 and report.excluded == {"cooldown": 100}
+    assert "spring-30" not in tags.segments

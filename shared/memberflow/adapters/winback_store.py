@@ -152,13 +152,14 @@ class DynamoWinbackStore:
             existing = self._table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
             self.items_read += 1
             recorded = Recorded.PENDING if existing.get("status") == "recorded" else Recorded.DONE
-        history = {
+        values: dict[str, Any] = {":none": [], ":day": [day], ":today": day}
+        history: dict[str, Any] = {
             "Key": {"pk": member_pk(assignment.member_id), "sk": PROFILE},
             "UpdateExpression": (
                 "SET winback_history = list_append(if_not_exists(winback_history, :none), :day), "
                 "winback_since = :today REMOVE winback_returned_at"
             ),
-            "ExpressionAttributeValues": {":none": [], ":day": [day], ":today": day},
+            "ExpressionAttributeValues": values,
         }
         not_today = "(attribute_not_exists(winback_history) OR NOT contains(winback_history, :today))"
         if recorded is not Recorded.NEW:
@@ -166,7 +167,7 @@ class DynamoWinbackStore:
             update_if(self._table, ConditionExpression=f"attribute_exists(pk) AND {not_today}", **history)
             return recorded
         seen = active_day_key(assignment.member_id, assignment.seen_active_day)
-        history["ExpressionAttributeValues"][":seen"] = seen
+        values[":seen"] = seen
         if (
             update_if(self._table, ConditionExpression=f"{ACTIVE_DAY_ATTRIBUTE} = :seen AND {not_today}", **history)
             is not None
