@@ -98,7 +98,7 @@ def main() -> None:
 
         started = time.perf_counter()
         store.items_read = 0
-        write_results(campaign, TODAY, deps)
+        write_results(campaign, TODAY, store, deps.results)
         results_s = time.perf_counter() - started
         results_items = store.items_read
 

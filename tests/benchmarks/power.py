@@ -350,15 +350,20 @@ def main() -> int:
     if intake_cold is not None:
         results["intake_cold_request_ms_at_configured_memory"] = intake_cold
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    kept = json.loads(SUMMARY.read_text())["functions"] if len(only) < len(FUNCTIONS) and SUMMARY.exists() else {}
+    partial = len(only) < len(FUNCTIONS) and SUMMARY.exists()
+    previous = json.loads(SUMMARY.read_text()) if partial else {}
     summary = {
         "measured_on": datetime.now(UTC).date().isoformat(),
         "machine": facts,
         "cpu_quota": how,
         "prices": PRICE_NOTE,
-        "functions": kept
+        # A partial run keeps the other functions' entries and the facts of the run that measured them; its own
+        # entries carry their machine facts.
+        **{key: previous[key] for key in ("measured_on", "machine") if key in previous},
+        "functions": previous.get("functions", {})
         | {
             logical_id: {
+                **({"measured_on": datetime.now(UTC).date().isoformat(), "machine": facts} if partial else {}),
                 "deadline": entry["deadline"],
                 "minimum_memory_mb": entry["minimum_memory_mb"],
                 "chosen_memory_mb": entry["chosen_memory_mb"],

@@ -339,7 +339,7 @@ def test_results_count_members_active_again_within_14_and_30_days_per_tier_and_v
         store.activity(member, datetime(2026, 12, 20, tzinfo=UTC))  # within 30 days
     for member in holdout[:5]:
         store.activity(member, datetime(2026, 12, 5, tzinfo=UTC))
-    write_results(wb, TODAY + timedelta(days=31), WinbackDeps(store, tags, results, "list1"))
+    write_results(wb, TODAY + timedelta(days=31), store, results)
     tier30 = results.files["winback"]["tiers"][0]
     default, held = tier30["groups"]
     assert default["contacted"] == len(contacted) and held["held_out"] == len(holdout)

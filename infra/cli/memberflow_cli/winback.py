@@ -30,7 +30,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     results.set_defaults(run=_results)
 
 
-def _campaigns() -> Any:
+def campaign_file() -> Any:
+    """The campaign file of this checkout (the one the function is deployed with), validated."""
     from memberflow.winback.campaign import parse_campaigns
     from memberflow_local.settings import REPO_ROOT
 
@@ -47,7 +48,7 @@ def _preview(args: argparse.Namespace) -> int:
     from memberflow_cli.target import resolve
 
     try:
-        campaign = _campaigns().get(args.campaign)
+        campaign = campaign_file().get(args.campaign)
     except CampaignError as error:
         print(error)
         return 2

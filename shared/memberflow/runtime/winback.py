@@ -64,7 +64,7 @@ def run_campaigns(
                 continue
         report = run_campaign(campaign, today, run_deps, time_left=lambda: remaining_ms() > margin_ms)
         if report.completed:
-            report.results_location = write_results(campaign, today, run_deps)
+            report.results_location = write_results(campaign, today, run_deps.store, run_deps.results)
         reports.append(report)
     return reports
 

@@ -224,6 +224,6 @@ def run_campaign(
         report.completed = True
 
 
-def write_results(campaign: Campaign, today: date, deps: WinbackDeps) -> str:
-    results = summarise(campaign, deps.store.records(campaign.id, today), today)
-    return deps.results.put(campaign.id, results)
+def write_results(campaign: Campaign, today: date, store: WinbackStore, results: ResultsStore) -> str:
+    """The campaign's results file as of `today`; where it is."""
+    return results.put(campaign.id, summarise(campaign, store.records(campaign.id, today), today))

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from . import SceneContext
 
-WINBACK_FUNCTION = "WinbackFunction"
 PREVIEW_FUNCTION = "WinbackPreviewFunction"
 CAMPAIGN = "winback"
 
@@ -163,7 +162,6 @@ def play(scene: SceneContext) -> None:
 
     from memberflow.adapters.member_profiles import DynamoMemberRepository
     from memberflow.adapters.winback_store import DynamoWinbackStore
-    from memberflow.runtime.winback import campaigns
     from memberflow.winback.assignment import HOLDOUT
 
     stack, settings = scene.stack, scene.settings
@@ -227,13 +225,14 @@ def play(scene: SceneContext) -> None:
     scene.say(f"{returned} of them post again within two weeks")
 
     # Results as the campaign's file says them, and the same as `memberflow winback results` prints them.
-    from memberflow.runtime.winback import deps
+    from memberflow.adapters.winback_store import S3ResultsStore
     from memberflow.winback.run import write_results
-    from memberflow_cli.winback import results_table
+    from memberflow_cli.winback import campaign_file, results_table
 
-    later = today + timedelta(days=15)
-    write_results(campaigns(str(stack.function(WINBACK_FUNCTION).spec.code_dir)).get(CAMPAIGN), later, deps())
-    results = deps().results.get(CAMPAIGN)
+    campaign = campaign_file().get(CAMPAIGN)
+    results_store = S3ResultsStore(stack.physical["WinbackResultsBucket"].ref)
+    write_results(campaign, today + timedelta(days=15), store, results_store)
+    results = results_store.get(CAMPAIGN)
     assert results is not None
     for line in results_table(results).splitlines():
         scene.say(line)
@@ -251,7 +250,6 @@ def play(scene: SceneContext) -> None:
     client = mailchimp_marketing.Client()
     client.set_config({"api_key": settings.mailchimp_api_key})
     client.api_client.host = stack.mailchimp.url
-    campaign = campaigns(str(stack.function(WINBACK_FUNCTION).spec.code_dir)).get(CAMPAIGN)
     all_tags = [tag for tier_ in campaign.tiers for tag in campaign.tier_tags(tier_).values()]
     tagged = set().union(*tag_members(client, settings.mailchimp_list_id, all_tags).values())
     contacted_emails = {m.email for m in members if m.member_id in contacted}
