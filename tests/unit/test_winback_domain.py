@@ -360,3 +360,26 @@ def test_two_campaigns_never_select_one_member_on_the_same_day() -> None:
     report = run_campaign(second.get("spring"), TODAY, deps(store, tags))
     assert report.contacted == 0 and report.excluded == {"cooldown": 100}
     assert "spring-30" not in tags.segments
+
+
+def test_a_results_file_that_could_not_be_written_is_written_by_the_next_invocation() -> None:
+    from memberflow.errors import ServiceUnavailable
+    from memberflow.runtime.winback import results_if_due
+
+    class FlakyResults(MemoryResults):
+        failures = 1
+
+        def put(self, campaign_id: str, results: dict) -> str:  # type: ignore[override]
+            if self.failures:
+                self.failures -= 1
+                raise ServiceUnavailable("S3 unreachable")
+            return super().put(campaign_id, results)
+
+    store, tags, results = MemoryWinbackStore(), FakeBulkTags(), FlakyResults()
+    store.add("m1", TODAY - timedelta(days=30))
+    run_deps = WinbackDeps(store, tags, results, "list1")
+    assert run_campaign(campaign(), TODAY, run_deps).completed
+    assert results_if_due(campaign(), run_deps) == "" and "winback" not in results.files  # failed, kept due
+    assert results_if_due(campaign(), run_deps) == "memory://winback.json"
+    assert results.files["winback"]["as_of"] == TODAY.isoformat()
+    assert results_if_due(campaign(), run_deps) == ""  # written: not again

@@ -102,6 +102,7 @@ class DynamoWinbackStore:
 
         return RunState(
             done_through=day("done_through"),
+            results_through=day("results_through"),
             run_day=day("run_day"),
             first_day=day("first_day"),
             segment=int(item.get("segment", 0)),
@@ -110,7 +111,7 @@ class DynamoWinbackStore:
 
     def save_state(self, campaign_id: str, state: RunState) -> None:
         item: dict[str, Any] = {**self._state_key(campaign_id), "segment": state.segment}
-        for name in ("done_through", "run_day", "first_day"):
+        for name in ("done_through", "results_through", "run_day", "first_day"):
             value = getattr(state, name)
             if value is not None:
                 item[name] = value.isoformat()
@@ -202,6 +203,7 @@ class DynamoWinbackStore:
             IndexName=RECORDS_INDEX,
             KeyConditionExpression="winback_campaign = :campaign",
             ExpressionAttributeValues={":campaign": campaign_id},
+            Limit=500,
         ):
             self.items_read += 1
             page.append(item)

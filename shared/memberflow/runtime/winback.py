@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date
 from functools import cache
@@ -9,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from memberflow.config import MembersSettings, WinbackCampaignSettings, WinbackSettings, load_settings
+from memberflow.errors import AccountProblem, Transient
 from memberflow.runtime.container import container
 from memberflow.winback.campaign import CampaignFile, parse_campaigns
 from memberflow.winback.ports import RunReport
 from memberflow.winback.run import WinbackDeps, run_campaign, write_results
+
+logger = logging.getLogger(__name__)
 
 
 def campaigns(code_root: str) -> CampaignFile:
@@ -58,15 +62,33 @@ def run_campaigns(
     run_deps = deps()
     reports = []
     for campaign in campaigns(code_root).campaigns:
-        if resume_only:
-            state = run_deps.store.state(campaign.id)
-            if state.run_day is None or state.done_through == state.run_day:
-                continue
-        report = run_campaign(campaign, today, run_deps, time_left=lambda: remaining_ms() > margin_ms)
-        if report.completed:
-            report.results_location = write_results(campaign, today, run_deps.store, run_deps.results)
+        state = run_deps.store.state(campaign.id)
+        in_progress = state.run_day is not None and state.done_through != state.run_day
+        if resume_only and not in_progress:
+            report = RunReport(campaign.id, today.isoformat())
+        else:
+            report = run_campaign(campaign, today, run_deps, time_left=lambda: remaining_ms() > margin_ms)
+        report.results_location = results_if_due(campaign, run_deps)
+        if resume_only and not in_progress and not report.results_location:
+            continue
         reports.append(report)
     return reports
+
+
+def results_if_due(campaign: Any, run_deps: WinbackDeps) -> str:
+    """Write the results file for the last completed run unless it was written already. A failure is logged and
+    left for the next invocation (the resume schedule), never lost: the checkpoint says what is written."""
+    state = run_deps.store.state(campaign.id)
+    if state.done_through is None or (state.results_through and state.results_through >= state.done_through):
+        return ""
+    try:
+        location = write_results(campaign, state.done_through, run_deps.store, run_deps.results)
+    except (Transient, AccountProblem) as failure:
+        logger.warning("win-back results not written yet", extra={"campaign": campaign.id, "reason": str(failure)})
+        return ""
+    state.results_through = state.done_through
+    run_deps.store.save_state(campaign.id, state)
+    return location
 
 
 def preview_campaign(code_root: str, campaign_id: str, today: date, *, limit: int = 1000) -> dict[str, Any]:

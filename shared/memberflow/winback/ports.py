@@ -51,6 +51,8 @@ class RunState:
     """A campaign's checkpoint: the run in progress (if any) and where it stands, and the last completed run."""
 
     done_through: date | None = None
+    results_through: date | None = None
+    """The last completed run the results file was written for."""
     run_day: date | None = None
     first_day: date | None = None
     segment: int = 0
