@@ -47,6 +47,8 @@ def test_template_resolves_the_functions_and_their_events() -> None:
         "OnboardingFunction",
         "OnboardingDripFunction",
         "DeadLetterRedriveFunction",
+        "WinbackFunction",
+        "WinbackPreviewFunction",
     }
 
     intake = template.functions["WebhookIntakeFunction"]

@@ -181,3 +181,18 @@ def test_the_preview_command_lists_counts_reasons_and_members():
     text = "\n".join(preview_lines(shown))
     assert "would contact 2, hold out 1, exclude 1" in text and "nothing is sent" in text
     assert "excluded, unsubscribed: 1" in text and "tag winback-30-a: 2" in text and "a***@example.org" in text
+
+
+def test_the_sample_events_are_what_the_schedules_and_the_route_send():
+    from memberflow.models import ScheduledRun
+
+    events = ROOT / "events" / "winback"
+    daily = json.loads((events / "scheduled_event.json").read_text())
+    resume = json.loads((events / "resume_event.json").read_text())
+    assert ScheduledRun.model_validate(daily).time and daily["detail"] == {}
+    assert ScheduledRun.model_validate(resume).time and resume["detail"] == {"resume": True}
+    request = json.loads((events / "preview_request.json").read_text())
+    assert request["_source"] and request["requestContext"]["authorizer"]["iam"]["userArn"]
+    route = RESOURCES["WinbackPreviewFunction"]["Properties"]["Events"]["Preview"]["Properties"]
+    assert request["routeKey"] == f"{route['Method']} {route['Path']}"
+    assert request["queryStringParameters"]["campaign"] == "winback"
