@@ -107,13 +107,7 @@ def test_activity_moves_the_member_in_the_inactivity_index_and_marks_their_retur
     repository.record_join(MemberJoin(member_id, "discourse:f:1", "discourse", joined, "c1", email=email))
 
     def found_on(day: date) -> bool:
-        cursor, found = None, False
-        while True:
-            page = store.candidates(day, cursor, 100)
-            found |= any(c.member_id == member_id for c in page.candidates)
-            cursor = page.next_cursor
-            if cursor is None:
-                return found
+        return member_id in members_on(store, day)
 
     assert found_on(joined.date())  # never active: inactive since joining
     store.record(Assignment("winback", TODAY, member_id, 90, "a", joined.date()))
@@ -167,3 +161,38 @@ def test_the_preview_answers_who_and_why_and_names_a_bad_field(local_stack):
     assert json.loads(local_stack.invoke(PREVIEW_FUNCTION, request)["body"])["problems"][0]["field"] == "campaign"
     request["queryStringParameters"] = {"campaign": "nope"}
     assert local_stack.invoke(PREVIEW_FUNCTION, request)["statusCode"] == 404
+
+
+def test_backfill_gives_profiles_written_before_win_back_their_active_day(local_stack):
+    from memberflow_cli.winback import backfill_active_days
+
+    table = local_stack.table_name("MembersTable")
+    ddb = local_stack.client("dynamodb")
+    old = {"quiet": "2026-08-01T10:00:00+00:00", "never": None}
+    for name, active in old.items():
+        item = {
+            "pk": {"S": f"MEMBER#{name}"},
+            "sk": {"S": "PROFILE"},
+            "member_id": {"S": name},
+            "joined_at": {"S": "2026-07-01T09:00:00+00:00"},
+        }
+        if active:
+            item["last_active_at"] = {"S": active}
+        ddb.put_item(TableName=table, Item=item)
+    seeded(local_stack, [SeedMember("new", "new@example.org", TODAY)])
+    assert backfill_active_days(table) == 2
+    store = DynamoWinbackStore(table)
+    found = {day: members_on(store, day) for day in (date(2026, 8, 1), date(2026, 7, 1), TODAY)}
+    assert found == {date(2026, 8, 1): {"quiet"}, date(2026, 7, 1): {"never"}, TODAY: {"new"}}
+    assert backfill_active_days(table) == 0  # once is enough
+
+
+def members_on(store, day: date) -> set[str]:
+    """Every member the inactivity index holds under `day`, page by page, bucket by bucket."""
+    cursor, found = None, set()
+    while True:
+        page = store.candidates(day, cursor, 100)
+        found |= {c.member_id for c in page.candidates}
+        cursor = page.next_cursor
+        if cursor is None:
+            return found

@@ -29,6 +29,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     results.add_argument("--stack", help="a deployed CloudFormation stack name (default: the local stack)")
     results.set_defaults(run=_results)
 
+    backfill = actions.add_parser(
+        "backfill", help="once, before the first run: give profiles written before win-back their inactivity index day"
+    )
+    backfill.add_argument("--stack", help="a deployed CloudFormation stack name (default: the local stack)")
+    backfill.set_defaults(run=_backfill)
+
 
 def campaign_file() -> Any:
     """The campaign file of this checkout (the one the function is deployed with), validated."""
@@ -82,6 +88,53 @@ def preview_lines(shown: dict[str, Any]) -> list[str]:
                 f"{member['outcome']:<10} {member['why']}"
             )
     return lines
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from memberflow_cli.target import resolve
+
+    target = resolve(args.stack)
+    print(
+        f"{backfill_active_days(target.physical('MembersTable'))} profile(s) of {target.label} given their active day"
+    )
+    return 0
+
+
+def backfill_active_days(table_name: str) -> int:
+    """Profiles without `active_day` (written before win-back existed) get it: the day of their last activity, or
+    of their join if never active. A scan, once, by an operator; a profile that got one meanwhile is left alone."""
+    from datetime import datetime
+
+    from memberflow.adapters.aws import client, table
+    from memberflow.adapters.dynamo import update_if
+    from memberflow.adapters.winback_store import ACTIVE_DAY_ATTRIBUTE, PROFILE, active_day_key
+
+    given = 0
+    pages = (
+        client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=table_name,
+            FilterExpression=f"sk = :profile AND attribute_not_exists({ACTIVE_DAY_ATTRIBUTE})",
+            ExpressionAttributeValues={":profile": {"S": PROFILE}},
+            ProjectionExpression="pk, member_id, last_active_at, joined_at",
+        )
+    )
+    for page in pages:
+        for item in page["Items"]:
+            since = (item.get("last_active_at") or item.get("joined_at") or {}).get("S")
+            if not since or "member_id" not in item:
+                continue
+            day = datetime.fromisoformat(since).date()
+            answer = update_if(
+                table(table_name),
+                Key={"pk": item["pk"]["S"], "sk": PROFILE},
+                UpdateExpression=f"SET {ACTIVE_DAY_ATTRIBUTE} = :day",
+                ConditionExpression=f"attribute_exists(pk) AND attribute_not_exists({ACTIVE_DAY_ATTRIBUTE})",
+                ExpressionAttributeValues={":day": active_day_key(item["member_id"]["S"], day)},
+            )
+            given += answer is not None
+    return given
 
 
 def _results(args: argparse.Namespace) -> int:
