@@ -323,10 +323,12 @@ def _summarise(
     client = mailchimp_marketing.Client()
     client.set_config({"api_key": settings.mailchimp_api_key})
     client.api_client.host = stack.mailchimp.url
-    in_mailchimp = {
-        m["email_address"].lower(): m
-        for m in client.lists.get_list_members_info(settings.mailchimp_list_id, count=1000)["members"]
-    }
+    in_mailchimp: dict[str, Any] = {}
+    while True:  # page by page: a scene may have seeded thousands of members
+        page = client.lists.get_list_members_info(settings.mailchimp_list_id, count=1000, offset=len(in_mailchimp))
+        in_mailchimp.update((m["email_address"].lower(), m) for m in page["members"])
+        if not page["members"] or len(in_mailchimp) >= page["total_items"]:
+            break
     status_of = {email: m["status"] for email, m in in_mailchimp.items()}
     triggers = Counter(t["email_address"].lower() for t in stack.mailchimp.state.journey_triggers)
     # memberflow's own records.
