@@ -219,3 +219,16 @@ class HealthReportSettings(ActivitySettings):
     email_from: str = Field(default="", alias="REPORT_EMAIL_FROM")
     email_to: str = Field(default="", alias="REPORT_EMAIL_TO")
     """Comma-separated; empty: no email (SES)."""
+class WinbackCampaignSettings(MembersSettings):
+    """What reading win-back campaigns needs (the preview too): the members table and the campaign file."""
+
+    campaigns_file: str = Field(default="campaigns.json", alias="WINBACK_CAMPAIGNS_FILE", min_length=1)
+    """The campaign file, relative to the function's code (or an absolute path)."""
+
+
+class WinbackSettings(WinbackCampaignSettings, MailchimpSettings):
+    """The win-back run: the members table (its inactivity index and win-back records), Mailchimp, the results."""
+
+    results_bucket: str = Field(alias="WINBACK_RESULTS_BUCKET", min_length=1)
+    safety_margin_seconds: int = Field(default=120, alias="WINBACK_SAFETY_MARGIN_SECONDS", ge=10)
+    """A run stops reading new pages when less time than this is left, and continues in the next invocation."""

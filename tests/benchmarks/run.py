@@ -182,6 +182,20 @@ def _completed_run(answer: Any) -> bool:
     return isinstance(answer, dict) and not answer.get("deferred", False)
 
 
+def _winback_preview() -> dict:
+    # The same day as the scheduled run: nobody in the benchmark's table crossed a threshold then.
+    query = {"campaign": "winback", "day": "2026-11-04", "limit": "50"}
+    return {"version": "2.0", "rawPath": "/winback/preview", "queryStringParameters": query, "requestContext": {}}
+
+
+def _winback_runs_done(answer: Any) -> bool:
+    return isinstance(answer, dict) and all(r["completed"] or r["already_done"] for r in answer.get("runs", [None]))
+
+
+def _answered_200(answer: Any) -> bool:
+    return isinstance(answer, dict) and answer.get("statusCode") == 200
+
+
 class Measured(NamedTuple):
     event: Callable[[LocalStack, LocalSettings], dict]
     """Builds the function's first request (a fresh one for every run)."""
@@ -209,6 +223,8 @@ FUNCTIONS: dict[str, Measured] = {
     # Locally Athena is moto's, which answers every query at once with no rows: the run measured is the function's
     # own work (imports, the report's rendering, the S3 writes) around waits Athena adds deployed.
     "HealthReportFunction": Measured(lambda stack, settings: _scheduled_run(), "health_report.py", _published),
+    "WinbackFunction": Measured(lambda stack, settings: _scheduled_run(), "winback.py", _winback_runs_done),
+    "WinbackPreviewFunction": Measured(lambda stack, settings: _winback_preview(), "winback_preview.py", _answered_200),
 }
 
 

@@ -7,11 +7,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from memberflow_cli import export, report
+from memberflow_cli import export, report, winback
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     export.register,
     report.register,
+    winback.register,
 ]
 """An automation's own commands (`memberflow winback ...`): each entry is a `register(commands)` function in its
 module of this package that adds its parser with `set_defaults(run=<function taking the parsed args, returning the

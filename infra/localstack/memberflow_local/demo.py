@@ -29,6 +29,7 @@ from memberflow.members import MemberRecord
 from memberflow.trace_report import collect
 from memberflow_local.capture import LogCapture
 from memberflow_local.scenes import LAST_SCENES, SCENES, SceneContext
+from memberflow_local.scenes.winback import SEEDED
 from memberflow_local.settings import REPO_ROOT, LocalSettings
 from memberflow_local.stack import LocalStack
 from memberflow_local.story import ProgressBar, Story
@@ -323,21 +324,24 @@ def _summarise(
     client = mailchimp_marketing.Client()
     client.set_config({"api_key": settings.mailchimp_api_key})
     client.api_client.host = stack.mailchimp.url
-    in_mailchimp = {
-        m["email_address"].lower(): m
-        for m in client.lists.get_list_members_info(settings.mailchimp_list_id, count=1000)["members"]
-    }
+    in_mailchimp: dict[str, Any] = {}
+    while True:  # page by page: a scene may have seeded thousands of members
+        page = client.lists.get_list_members_info(settings.mailchimp_list_id, count=1000, offset=len(in_mailchimp))
+        in_mailchimp.update((m["email_address"].lower(), m) for m in page["members"])
+        if not page["members"] or len(in_mailchimp) >= page["total_items"]:
+            break
     status_of = {email: m["status"] for email, m in in_mailchimp.items()}
     triggers = Counter(t["email_address"].lower() for t in stack.mailchimp.state.journey_triggers)
     # memberflow's own records.
-    ours = [m for m in _stored_members(stack) if m.email]
+    # The scenario's members; a scene's seeded community (no event brought it) is the scene's to check.
+    ours = [m for m in _stored_members(stack) if m.email and m.last_correlation_id != SEEDED]
     dlq = stack.dead_letters("MemberEventsDeadLetterQueue")
 
     say("\n=== memberflow demo summary ===")
     say(f"requests sent: {sum(results.answers.values())}  answers: {dict(sorted(results.answers.items()))}")
     say(
         f"members onboarded: {len(ours)} with an email "
-        f"(+{len(_stored_members(stack)) - len(ours)} Discord members without one, stored only)"
+        f"(+{sum(1 for m in _stored_members(stack) if not m.email)} Discord members without one, stored only)"
     )
     say(f"  Mailchimp status as memberflow recorded it: {dict(Counter(m.mailchimp_status for m in ours))}")
     say(f"welcome journeys started: {sum(1 for m in ours if m.journey_started_at)}")

@@ -9,6 +9,9 @@ result into the HTTP response (a dict with ``statusCode`` as-is; any other dict/
 200; a str as the body of a 200 ``application/json`` response).
 
 * No matching route: ``404 {"message": "Not Found"}``.
+* A route with ``Auth: {Authorizer: AWS_IAM}`` and a request not signed (SigV4, service ``execute-api``) with the
+  local stack's credentials: ``403 {"message": "Forbidden"}``; a signed one reaches the function with
+  ``requestContext.authorizer.iam``.
 * The handler raised: ``500 {"message": "Internal Server Error"}`` (traceback logged).
 
 Admin routes for the local stack (not part of the deployed API):
@@ -213,6 +216,47 @@ def response_from_result(result: Any) -> Response:
     return Response(json.dumps(result).encode("utf-8"), status=200, content_type="application/json")
 
 
+def iam_caller(request: Request) -> dict[str, Any] | None:
+    """The IAM caller of a request signed (SigV4, `execute-api`) with the local stack's credentials, as API
+    Gateway puts it in `requestContext.authorizer.iam`; None when unsigned or the signature does not match."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from .aws import AWS_ENV
+
+    authorization = request.headers.get("Authorization", "")
+    match = re.fullmatch(
+        r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/execute-api/aws4_request, "
+        r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})",
+        authorization,
+    )
+    amz_date = request.headers.get("X-Amz-Date", "")
+    if match is None or match.group(1) != AWS_ENV["AWS_ACCESS_KEY_ID"] or not amz_date.startswith(match.group(2)):
+        return None
+    signed = match.group(4).split(";")
+    again = AWSRequest(
+        method=request.method,
+        url=request.url,
+        data=request.get_data(cache=True),
+        headers={name: request.headers.get(name, "") for name in signed if name != "host"},
+    )
+    again.context["timestamp"] = amz_date
+    credentials = Credentials(AWS_ENV["AWS_ACCESS_KEY_ID"], AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+    SigV4Auth(credentials, "execute-api", match.group(3)).add_auth(again)
+    if again.headers["Authorization"] != authorization:
+        return None
+    return {
+        "accessKey": match.group(1),
+        "accountId": LOCAL_ACCOUNT_ID,
+        "callerId": "AIDALOCALSTACKCALLER",
+        "cognitoIdentity": None,
+        "principalOrgId": None,
+        "userArn": f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:user/local",
+        "userId": "AIDALOCALSTACKCALLER",
+    }
+
+
 def _json_response(status: int, payload: Any) -> Response:
     return Response(json.dumps(payload, default=str), status=status, content_type="application/json")
 
@@ -303,6 +347,11 @@ class HttpApiBridge:
         if found is None:
             return _json_response(404, {"message": "Not Found"})
         compiled, params = found
+        caller = None
+        if compiled.route.iam_auth:
+            caller = iam_caller(request)
+            if caller is None:
+                return _json_response(403, {"message": "Forbidden"})
         # group names were sanitised; map back to the template's parameter names
         names = re.findall(r"\{([A-Za-z0-9_.-]+?)\+?\}", compiled.route.path)
         path_parameters = {name: params[re.sub(r"\W", "_", name)] for name in names}
@@ -319,6 +368,8 @@ class HttpApiBridge:
             api_id=self.api_id,
             protocol=request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
         )
+        if caller is not None:
+            event["requestContext"]["authorizer"] = {"iam": caller}
         started = time.monotonic()
         try:
             result = compiled.function.invoke(event)

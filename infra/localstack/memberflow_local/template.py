@@ -304,6 +304,8 @@ class HttpApiRoute:
     path: str
     event_name: str = ""
     api_logical_id: str | None = None
+    iam_auth: bool = False
+    """`Auth: {Authorizer: AWS_IAM}`: callers must sign their requests (SigV4)."""
 
     @property
     def route_key(self) -> str:
@@ -588,6 +590,7 @@ def _event(logical_id: str, event_name: str, event: Mapping[str, Any], resolver:
             path=str(props.get("Path", "$default")),
             event_name=event_name,
             api_logical_id=api_id,
+            iam_auth=(props.get("Auth") or {}).get("Authorizer") == "AWS_IAM",
         )
     if etype == "SQS":
         queue_raw = props_raw.get("Queue")

@@ -131,6 +131,28 @@ class DynamoTable:
         """`LastEvaluatedKey` comes back as DynamoDB sent it: pass it on as `ExclusiveStartKey` unchanged."""
         answer = self._call("query", request)
         page: dict[str, Any] = {"Items": [self._decode(item) for item in answer.get("Items", [])]}
+        page["ScannedCount"] = int(answer.get("ScannedCount", len(page["Items"])))
         if "LastEvaluatedKey" in answer:
             page["LastEvaluatedKey"] = answer["LastEvaluatedKey"]
         return page
+
+    def batch_get(self, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
+        """The items under `keys` that exist (any order), 100 keys per call, unprocessed keys asked again."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {"Keys": [self._encode(key) for key in keys[start : start + 100]]}
+            if projection:
+                request["ProjectionExpression"] = projection
+            pending: dict[str, Any] = {self.name: request}
+            while pending:
+                try:
+                    answer = self._client.batch_get_item(RequestItems=pending)
+                except ClientError as error:
+                    raise aws_failure(error, "DynamoDB") from None
+                except BotoCoreError as error:
+                    raise aws_failure(error, "DynamoDB") from None
+                found.extend(self._decode(item) or {} for item in answer.get("Responses", {}).get(self.name, []))
+                pending = answer.get("UnprocessedKeys") or {}
+        return found

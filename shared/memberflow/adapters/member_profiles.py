@@ -15,6 +15,7 @@ from typing import Any
 
 from memberflow.adapters.due_work import DUE_ATTRIBUTE, QUEUE_ATTRIBUTE, member_pk
 from memberflow.adapters.dynamo import as_datetime, delete_partition, query_all, table, update_if
+from memberflow.adapters.winback_store import ACTIVE_DAY_ATTRIBUTE, active_day_key
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 
 PROFILE = "PROFILE"
@@ -68,8 +69,11 @@ class DynamoMemberRepository:
             "joined_at = if_not_exists(joined_at, :joined)",
             "drip_steps_sent = if_not_exists(drip_steps_sent, :zero)",
             "last_correlation_id = :correlation",
+            # The inactivity index (win-back): a member never active counts as inactive since joining.
+            f"{ACTIVE_DAY_ATTRIBUTE} = if_not_exists({ACTIVE_DAY_ATTRIBUTE}, :active_day)",
         ]
         values: dict[str, Any] = {
+            ":active_day": active_day_key(join.member_id, (join.active_before_join or join.joined_at).date()),
             ":id": join.member_id,
             ":joined": join.joined_at.isoformat(),
             ":zero": 0,
@@ -201,15 +205,17 @@ class DynamoMemberRepository:
         answer = update_if(
             self._table,
             Key={"pk": member_pk(member_id), "sk": PROFILE},
-            # Activity takes the member out of the drip's due-work queue in the same write.
+            # Activity takes the member out of the drip's due-work queue in the same write, moves them in the
+            # inactivity index (win-back) and marks the first activity after a win-back selection.
             UpdateExpression=(
-                "SET last_active_at = :t, activated_at = if_not_exists(activated_at, :t) "
+                "SET last_active_at = :t, activated_at = if_not_exists(activated_at, :t), "
+                f"{ACTIVE_DAY_ATTRIBUTE} = :active_day, winback_returned_at = if_not_exists(winback_returned_at, :t) "
                 f"REMOVE {QUEUE_ATTRIBUTE}, {DUE_ATTRIBUTE}"
             ),
             ConditionExpression=(
                 "attribute_exists(pk) AND (attribute_not_exists(last_active_at) OR last_active_at < :t)"
             ),
-            ExpressionAttributeValues={":t": at.isoformat()},
+            ExpressionAttributeValues={":t": at.isoformat(), ":active_day": active_day_key(member_id, at.date())},
             ReturnValues="UPDATED_OLD",
         )
         if answer is None:

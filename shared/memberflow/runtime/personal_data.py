@@ -53,8 +53,13 @@ class Exporter:
     export: Callable[[ExportContext], Any]
 
 
+WINBACK_PREFIX = "WINBACK#"
+"""Sort keys of a member's win-back records (memberflow.adapters.winback_store.record_sk)."""
+
+
 def _record(context: ExportContext) -> Any:
-    """The member record and every other item stored under the member (due work: the drip, an opt-in wait)."""
+    """The member record and every other item stored under the member: due work (the drip, an opt-in wait) and
+    win-back contacts and holdouts (campaign, tier, variant, day, outcome)."""
     from memberflow.adapters.consent_ledger import SORT_PREFIX
     from memberflow.adapters.due_work import member_pk
     from memberflow.adapters.dynamo import query_all, table
@@ -66,7 +71,14 @@ def _record(context: ExportContext) -> Any:
         ConsistentRead=True,
     )
     stored = {item["sk"]: plain(item) for item in items if not str(item["sk"]).startswith(SORT_PREFIX)}
-    return {"profile": stored.pop("PROFILE", None), "due_work": stored} if stored or context.member else None
+    if not stored and not context.member:
+        return None
+    winback = {sk: item for sk, item in stored.items() if str(sk).startswith(WINBACK_PREFIX)}
+    return {
+        "profile": stored.pop("PROFILE", None),
+        "due_work": {sk: item for sk, item in stored.items() if sk not in winback},
+        "winback": list(winback.values()),
+    }
 
 
 def _identities(context: ExportContext) -> Any:
@@ -179,6 +191,10 @@ EXPORTERS: list[Exporter] = [
 adds its exporter here."""
 
 NO_MEMBER_DATA: dict[str, str] = {
+    "WinbackResultsBucket": (
+        "each campaign's results: counts, rates and lift per tier and variant, never a member (the members' own "
+        "win-back contacts and holdouts are items under the member in MembersTable, exported with the record)"
+    ),
     "IdempotencyTable": (
         "Powertools idempotency records (a hash of the platform's event id and the handler's result, which never "
         "holds an address) and intake's recently queued deliveries (idempotency key and correlation id); both "

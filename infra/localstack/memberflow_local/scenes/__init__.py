@@ -51,9 +51,16 @@ def _consent(scene: SceneContext) -> Any:
     return play(scene)
 
 
+def _winback(scene: SceneContext) -> Any:
+    from .winback import play
+
+    return play(scene)
+
+
 SCENES: list[Scene] = [
     ("Escalation: member problems become Zendesk tickets once per thread, and members hear back", _escalation),
     ("Consent you can prove: the ledger, Mailchimp's unsubscribe, a person's data", _consent),
+    ("Win-back: inactive members re-engaged, with a holdout that measures the lift", _winback),
 ]
 """(title, play) per scene, in the order they run."""
 

@@ -1,0 +1,283 @@
+"""Win-back in the members table: the inactivity index, the selection records and each campaign's checkpoint.
+
+- The inactivity index (`active-day`, a GSI): every member profile carries `active_day` =
+  `<day of last activity, or of joining if never active>#<bucket>`, written by the same update that records the
+  activity (`member_profiles`), so a run reads exactly the members whose inactivity crossed a threshold on a day:
+  one query per bucket, about one item read per candidate, whatever the community's size. The buckets spread one
+  busy day's writes over several index partitions. Projection ALL: the candidate's profile comes with it.
+- A selection record: `MEMBER#<id>` / `WINBACK#<campaign>#<run day>` (under the member, so an erasure removes it),
+  in the sparse GSI `winback-records` (`winback_campaign`, `winback_key` = `<day>#<member id>`) for the results.
+  It is written with the member's `winback_history` (the days they were selected), guarded on the member not
+  having been active since the read, so a re-run never selects anyone twice.
+- `WINBACK#<campaign>` / `STATE`: the run in progress (day, segment, index cursor) and the last completed run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from memberflow.adapters.due_work import QUEUE_ATTRIBUTE, QUEUES, member_pk
+from memberflow.adapters.dynamo import as_datetime, query_all, table, update_if
+from memberflow.winback.campaign import REACTIVATION_WINDOWS
+from memberflow.winback.ports import Assignment, AssignmentRecord, CandidatePage, Recorded, RunState
+from memberflow.winback.selection import Candidate
+
+ACTIVE_DAY_INDEX = "active-day"
+ACTIVE_DAY_ATTRIBUTE = "active_day"
+ACTIVE_DAY_BUCKETS = 4
+RECORDS_INDEX = "winback-records"
+PROFILE = "PROFILE"
+
+
+def active_day_key(member_id: str, day: date) -> str:
+    """The index key of a member last active (or joined) on `day`."""
+    bucket = hashlib.sha256(member_id.encode()).digest()[0] % ACTIVE_DAY_BUCKETS
+    return f"{day.isoformat()}#{bucket}"
+
+
+def record_sk(campaign_id: str, day: date) -> str:
+    return f"WINBACK#{campaign_id}#{day.isoformat()}"
+
+
+def candidate_from_item(item: Mapping[str, Any]) -> Candidate:
+    return Candidate(
+        member_id=item["member_id"],
+        active_day=date.fromisoformat(str(item[ACTIVE_DAY_ATTRIBUTE]).partition("#")[0]),
+        email=item.get("email"),
+        mailchimp_status=item.get("mailchimp_status"),
+        opted_out_before=bool(item.get("opted_out_before", False)),
+        in_drip=item.get(QUEUE_ATTRIBUTE) == QUEUES["drip"].index_value,
+        staff=bool(item.get("staff") or item.get("bot")),
+        winback_opt_out=bool(item.get("winback_opt_out", False)),
+        winback_history=tuple(date.fromisoformat(day) for day in item.get("winback_history", [])),
+    )
+
+
+class DynamoWinbackStore:
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+        self.items_read = 0
+        """Items DynamoDB read by the run's side (the index queries' ScannedCount, checkpoints, record look-ups)."""
+
+    @property
+    def _table(self) -> Any:
+        return table(self._table_name)
+
+    # -- the inactivity index -----------------------------------------------------------------------------------
+
+    def candidates(self, active_day: date, cursor: str | None, limit: int) -> CandidatePage:
+        position = json.loads(cursor) if cursor else {"bucket": 0}
+        bucket, start = int(position["bucket"]), position.get("start")
+        request: dict[str, Any] = {
+            "IndexName": ACTIVE_DAY_INDEX,
+            "KeyConditionExpression": f"{ACTIVE_DAY_ATTRIBUTE} = :day",
+            "ExpressionAttributeValues": {":day": f"{active_day.isoformat()}#{bucket}"},
+            "Limit": limit,
+        }
+        if start:
+            request["ExclusiveStartKey"] = start
+        page = self._table.query(**request)
+        self.items_read += page["ScannedCount"]
+        candidates = [candidate_from_item(item) for item in page["Items"] if item.get("sk") == PROFILE]
+        if "LastEvaluatedKey" in page:
+            following: dict[str, Any] | None = {"bucket": bucket, "start": page["LastEvaluatedKey"]}
+        elif bucket + 1 < ACTIVE_DAY_BUCKETS:
+            following = {"bucket": bucket + 1}
+        else:
+            following = None
+        return CandidatePage(candidates, json.dumps(following) if following else None)
+
+    # -- the campaign's checkpoint -----------------------------------------------------------------------------
+
+    def state(self, campaign_id: str) -> RunState:
+        item = self._table.get_item(Key=self._state_key(campaign_id), ConsistentRead=True).get("Item") or {}
+        self.items_read += 1
+
+        def day(name: str) -> date | None:
+            return date.fromisoformat(item[name]) if item.get(name) else None
+
+        return RunState(
+            done_through=day("done_through"),
+            results_through=day("results_through"),
+            run_day=day("run_day"),
+            first_day=day("first_day"),
+            segment=int(item.get("segment", 0)),
+            cursor=item.get("cursor"),
+        )
+
+    def save_state(self, campaign_id: str, state: RunState) -> None:
+        item: dict[str, Any] = {**self._state_key(campaign_id), "segment": state.segment}
+        for name in ("done_through", "results_through", "run_day", "first_day"):
+            value = getattr(state, name)
+            if value is not None:
+                item[name] = value.isoformat()
+        if state.cursor is not None:
+            item["cursor"] = state.cursor
+        self._table.put_item(Item=item)
+
+    @staticmethod
+    def _state_key(campaign_id: str) -> dict[str, str]:
+        return {"pk": f"WINBACK#{campaign_id}", "sk": "STATE"}
+
+    # -- selection records ---------------------------------------------------------------------------------------
+
+    def record(self, assignment: Assignment) -> Recorded:
+        """The record first (conditional: once per member, campaign and run), then the member's win-back history
+        (conditional: not active since the read, not selected today by another campaign). Two single-item writes
+        rather than a transaction (half the cost); each step is repeated or undone by a re-run, so an interruption
+        between them leaves nothing half-done: a record without its history gets it, a record whose member turned
+        out to be active (or taken) is withdrawn."""
+        from memberflow.adapters.aws import ConditionNotMet
+
+        key = {"pk": member_pk(assignment.member_id), "sk": record_sk(assignment.campaign_id, assignment.run_day)}
+        day = assignment.run_day.isoformat()
+        record = {
+            **key,
+            "member_id": assignment.member_id,
+            "campaign_id": assignment.campaign_id,
+            "tier_days": assignment.tier_days,
+            "group": assignment.group,
+            "day": day,
+            "status": "holdout" if assignment.group == "holdout" else "recorded",
+            "winback_campaign": assignment.campaign_id,
+            "winback_key": f"{day}#{assignment.member_id}",
+        }
+        recorded = Recorded.NEW
+        try:
+            self._table.put_item(Item=record, ConditionExpression="attribute_not_exists(pk)")
+        except ConditionNotMet:
+            existing = self._table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
+            self.items_read += 1
+            recorded = Recorded.PENDING if existing.get("status") == "recorded" else Recorded.DONE
+        values: dict[str, Any] = {":none": [], ":day": [day], ":today": day}
+        history: dict[str, Any] = {
+            "Key": {"pk": member_pk(assignment.member_id), "sk": PROFILE},
+            "UpdateExpression": (
+                "SET winback_history = list_append(if_not_exists(winback_history, :none), :day), "
+                "winback_since = :today REMOVE winback_returned_at"
+            ),
+            "ExpressionAttributeValues": values,
+        }
+        not_today = "(attribute_not_exists(winback_history) OR NOT contains(winback_history, :today))"
+        if recorded is not Recorded.NEW:
+            # An earlier attempt of this run recorded the member: make sure their history has the day too.
+            update_if(self._table, ConditionExpression=f"attribute_exists(pk) AND {not_today}", **history)
+            return recorded
+        seen = active_day_key(assignment.member_id, assignment.seen_active_day)
+        values[":seen"] = seen
+        if (
+            update_if(self._table, ConditionExpression=f"{ACTIVE_DAY_ATTRIBUTE} = :seen AND {not_today}", **history)
+            is not None
+        ):
+            return Recorded.NEW
+        self._table.delete_item(Key=key)
+        profile = self._table.get_item(
+            Key={"pk": member_pk(assignment.member_id), "sk": PROFILE}, ConsistentRead=True
+        ).get("Item")
+        self.items_read += 1
+        if profile is None or profile.get(ACTIVE_DAY_ATTRIBUTE) != seen:
+            return Recorded.ACTIVE_MEANWHILE
+        return Recorded.SELECTED_TODAY
+
+    def settle(self, campaign_id: str, run_day: date, outcomes: Mapping[str, tuple[str, str]]) -> None:
+        for member_id, (status, refusal) in outcomes.items():
+            expression = "SET #status = :status" + (", refusal = :refusal" if refusal else "")
+            values: dict[str, Any] = {":status": status} | ({":refusal": refusal} if refusal else {})
+            self._table.update_item(
+                Key={"pk": member_pk(member_id), "sk": record_sk(campaign_id, run_day)},
+                UpdateExpression=expression,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+
+    def records(self, campaign_id: str, today: date) -> Iterator[AssignmentRecord]:
+        """Every record of the campaign with the member's return. A record whose longest reactivation window has
+        passed is closed (its return copied onto it), so a later selection of the member changes nothing in it."""
+        page: list[dict[str, Any]] = []
+        for item in query_all(
+            self._table,
+            IndexName=RECORDS_INDEX,
+            KeyConditionExpression="winback_campaign = :campaign",
+            ExpressionAttributeValues={":campaign": campaign_id},
+            Limit=500,
+        ):
+            self.items_read += 1
+            page.append(item)
+            if len(page) == 100:
+                yield from self._with_returns(page, today)
+                page = []
+        yield from self._with_returns(page, today)
+
+    def _with_returns(self, items: list[dict[str, Any]], today: date) -> Iterator[AssignmentRecord]:
+        open_items = [item for item in items if not item.get("closed")]
+        self.items_read += len(open_items)
+        profiles = {
+            profile["member_id"]: profile
+            for profile in self._table.batch_get(
+                [{"pk": member_pk(item["member_id"]), "sk": PROFILE} for item in open_items],
+                projection="member_id, winback_since, winback_returned_at",
+            )
+        }
+        for item in items:
+            day = date.fromisoformat(item["day"])
+            if item.get("closed"):
+                returned = as_datetime(item.get("returned_at"))
+            else:
+                profile = profiles.get(item["member_id"], {})
+                current = profile.get("winback_since") == item["day"]
+                returned = as_datetime(profile.get("winback_returned_at")) if current else None
+                if today - day > timedelta(days=max(REACTIVATION_WINDOWS)):
+                    self._close(item, returned)
+            yield AssignmentRecord(
+                member_id=item["member_id"],
+                campaign_id=item["campaign_id"],
+                tier_days=int(item["tier_days"]),
+                group=item["group"],
+                day=day,
+                status=item["status"],
+                returned_at=returned,
+                refusal=item.get("refusal", ""),
+            )
+
+    def _close(self, item: Mapping[str, Any], returned: datetime | None) -> None:
+        expression = "SET closed = :true" + (", returned_at = :returned" if returned else "")
+        values: dict[str, Any] = {":true": True} | ({":returned": returned.isoformat()} if returned else {})
+        self._table.update_item(
+            Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression=expression, ExpressionAttributeValues=values
+        )
+
+
+class S3ResultsStore:
+    """Each campaign's results file: `winback/<campaign>/results.json` (the latest) and a dated copy per run."""
+
+    def __init__(self, bucket: str) -> None:
+        self._bucket = bucket
+
+    def put(self, campaign_id: str, results: Mapping[str, Any]) -> str:
+        from memberflow.adapters.aws import aws_failure, client
+
+        body = json.dumps(results, indent=2).encode()
+        key = f"winback/{campaign_id}/results.json"
+        try:
+            for name in (key, f"winback/{campaign_id}/history/{results.get('as_of', 'undated')}.json"):
+                client("s3").put_object(Bucket=self._bucket, Key=name, Body=body, ContentType="application/json")
+        except Exception as error:
+            raise aws_failure(error, "S3") from None
+        return f"s3://{self._bucket}/{key}"
+
+    def get(self, campaign_id: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        from memberflow.adapters.aws import aws_failure, client
+
+        try:
+            answer = client("s3").get_object(Bucket=self._bucket, Key=f"winback/{campaign_id}/results.json")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise aws_failure(error, "S3") from None
+        return dict(json.loads(answer["Body"].read()))
