@@ -125,6 +125,7 @@ class MemoryMembers:
 
     def record_join(self, join: MemberJoin) -> MemberRecord:
         member = self.profiles.get(join.member_id) or MemberRecord(join.member_id, join.joined_at)
+        member.joined_at = member.joined_at or join.joined_at
         member.email = join.email or member.email
         member.name = member.name or join.name
         member.platforms = sorted(set(member.platforms) | {join.platform})

@@ -28,7 +28,7 @@ def identity_pk(identity_key: str) -> str:
 def record_from_item(item: dict[str, Any]) -> MemberRecord:
     return MemberRecord(
         member_id=item["member_id"],
-        joined_at=datetime.fromisoformat(item["joined_at"]),
+        joined_at=as_datetime(item.get("joined_at")),
         email=item.get("email"),
         name=item.get("name"),
         platforms=sorted(item.get("platforms", [])),
@@ -65,18 +65,19 @@ class DynamoMemberRepository:
         given stays given, the first join date is kept."""
         expressions = [
             "member_id = :id",
-            "joined_at = if_not_exists(joined_at, :joined)",
             "drip_steps_sent = if_not_exists(drip_steps_sent, :zero)",
             "last_correlation_id = :correlation",
         ]
         values: dict[str, Any] = {
             ":id": join.member_id,
-            ":joined": join.joined_at.isoformat(),
             ":zero": 0,
             ":correlation": join.correlation_id,
             ":platform": {join.platform},
             ":identity": {join.identity_key},
         }
+        if join.joined_at is not None:
+            expressions.append("joined_at = if_not_exists(joined_at, :joined)")
+            values[":joined"] = join.joined_at.isoformat()
         if join.email:
             expressions.append("email = :email")
             values[":email"] = join.email

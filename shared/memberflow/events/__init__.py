@@ -5,6 +5,7 @@ events module and one line per event type to `CATALOG`; nothing else changes."""
 from __future__ import annotations
 
 from memberflow.events.base import Event, EventCatalog, EventType
+from memberflow.events.imports import ImportedMember, MemberImportChunk
 from memberflow.events.members import (
     ConsentGiven,
     MemberAccountEvent,
@@ -18,6 +19,8 @@ from memberflow.events.members import (
 
 MEMBER_EVENTS = "member-events"
 """Destination of member events: the queue the onboarding consumer reads."""
+MEMBER_IMPORTS = "member-imports"
+"""Destination of import chunks: the queue the bulk import consumer reads."""
 
 CATALOG = EventCatalog(
     [
@@ -27,6 +30,7 @@ CATALOG = EventCatalog(
         EventType("member_verified", MemberVerified, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("consent_given", ConsentGiven, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("member_screening_passed", MemberScreeningPassed, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("member_import_chunk", MemberImportChunk, destination=MEMBER_IMPORTS, consumer="member-import"),
     ]
 )
 
@@ -37,6 +41,9 @@ __all__ = [
     "Event",
     "EventCatalog",
     "EventType",
+    "ImportedMember",
+    "MEMBER_IMPORTS",
+    "MemberImportChunk",
     "MemberAccountEvent",
     "MemberActive",
     "MemberErased",

@@ -164,7 +164,7 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
         identity=event.identity,
         email=member.email,
         name=member.name,
-        joined_at=member.joined_at,
+        joined_at=member.joined_at or event.joined_at,
         marketing_consent=member.marketing_consent,
         email_verified=False,
     )
@@ -230,7 +230,8 @@ def _settle(
         return {"result": "kept_opted_out", "status": list_member.status}
 
     if tag:
-        tags = [f"platform:{event.identity.platform}", f"cohort:{member.joined_at:%Y-%m}"]
+        joined = member.joined_at or event.joined_at
+        tags = [f"platform:{event.identity.platform}", f"cohort:{joined:%Y-%m}"]
         deps.mailing_list.add_tags(deps.rules.list_id, email, tags)
         step(Step.TAGGED, Outcome.OK, "tags " + ", ".join(tags))
 
@@ -350,7 +351,7 @@ def _merge_fields(event: MemberAccountEvent, member: MemberRecord) -> dict[str, 
         "FNAME": first,
         "LNAME": last,
         "PLATFORM": event.identity.platform.value,
-        "JOINED": f"{member.joined_at:%Y-%m-%d}",  # the first join, on whichever platform
+        "JOINED": f"{member.joined_at or event.joined_at:%Y-%m-%d}",  # the first join, on whichever platform
     }
     return {key: value for key, value in fields.items() if value}
 
