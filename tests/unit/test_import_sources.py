@@ -87,8 +87,11 @@ def test_memberflow_csv_reads_each_column_and_refuses_bad_rows_naming_the_field(
 
 def test_memberflow_csv_names_a_missing_column_and_a_bad_value():
     assert list(read_csv(["email,name\n", "a@example.org,A\n"])) == [
-        RowRefusal(1, "platform,user_id,joined,last_active,consent", "missing from the header: "
-                   "email,name,platform,user_id,joined,last_active,consent are needed")
+        RowRefusal(
+            1,
+            "platform,user_id,joined,last_active,consent",
+            "missing from the header: email,name,platform,user_id,joined,last_active,consent are needed",
+        )
     ]
     header = "email,name,platform,user_id,joined,last_active,consent\n"
     read = list(read_csv([header, "a@example.org,A,slack,U1,yesterday,,true\n", "b@example.org,B,slack,U2,,,maybe\n"]))

@@ -7,7 +7,11 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+from memberflow_cli import imports
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    imports.register,
+]
 """An automation's own commands (`memberflow winback ...`): each entry is a `register(commands)` function in its
 module of this package that adds its parser with `set_defaults(run=<function taking the parsed args, returning the
 exit code>)`, importing what it runs only when it runs."""

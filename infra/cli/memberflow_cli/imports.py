@@ -1,0 +1,342 @@
+"""`memberflow import slack|discourse|csv FILE`: bring the members a community already has into memberflow and
+Mailchimp, in bulk, by the consent rules of a live join.
+
+Sources (each a file, read without calling the platform):
+- `slack FILE`: Slack `users.list` answers as JSON: one answer, a JSON list of answers (one per cursor page), or one
+  answer per line. Bots, deleted users and guests are skipped unless asked (--include-guests, --include-deleted).
+- `discourse FILE`: Discourse's user export CSV (Admin -> Users -> Export), with --consent-field naming the user field
+  column in which members give marketing consent; --admin-users adds `GET /admin/users/list/active.json` pages.
+- `csv FILE`: memberflow's CSV format, header `email,name,platform,user_id,joined,last_active,consent` (optional
+  `workspace`, `email_verified`).
+
+The import runs here (chunks of at most 500 members, tags gathered across chunks) or, with --via-queue, in AWS:
+the chunks go through the stack's import queue to its bulk consumer. Either way a checkpoint file
+(FILE.memberflow-import.json) records how far it got: an interrupted import resumes from it, a finished one is not
+run again (--restart runs it again, which changes nothing for members already imported). --dry-run says what would
+happen and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+CHUNK = 500
+SUMMARY_REFUSALS = 20
+"""Refusals listed one by one in the summary; the rest are counted by reason."""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "import", help="bring existing members in from a Slack, Discourse or CSV export (bulk, consent as for joins)"
+    )
+    parser.add_argument("source", choices=("slack", "discourse", "csv"))
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--stack", help="a deployed CloudFormation stack name (default: the local stack)")
+    parser.add_argument("--dry-run", action="store_true", help="say what would happen; change nothing")
+    parser.add_argument("--via-queue", action="store_true", help="send chunks to the stack's import queue (AWS)")
+    parser.add_argument("--restart", action="store_true", help="ignore the checkpoint and run from the start")
+    parser.add_argument("--checkpoint", type=Path, help="checkpoint file (default: FILE.memberflow-import.json)")
+    parser.add_argument("--workspace", default="import", help="csv: workspace of rows without one")
+    parser.add_argument("--instance", help="discourse: the forum's URL, e.g. https://forum.example.org")
+    parser.add_argument("--consent-field", default="", help="discourse: the export's consent user field column")
+    parser.add_argument("--admin-users", type=Path, help="discourse: admin users list pages (JSON)")
+    parser.add_argument("--include-guests", action="store_true", help="slack: import guests too")
+    parser.add_argument("--include-deleted", action="store_true", help="slack: import deactivated users too")
+    parser.add_argument(
+        "--welcome-window-days",
+        type=int,
+        help="members who joined at most this many days ago get the welcome journey (default: the stack's)",
+    )
+    parser.set_defaults(run=run)
+
+
+def read_members(args: argparse.Namespace) -> list[Any]:
+    """Every row of the file, as an ImportedMember or a RowRefusal."""
+    from memberflow.onboarding import import_sources
+
+    path: Path = args.file
+    if args.source == "csv":
+        with path.open(newline="", encoding="utf-8-sig") as lines:
+            return list(import_sources.read_csv(lines, workspace=args.workspace))
+    if args.source == "discourse":
+        if not args.instance:
+            raise SystemExit("discourse: --instance (the forum's URL) is needed: it names the members' identities")
+        admin: list[dict] = []
+        if args.admin_users:
+            admin = [user for page in _json_pages(args.admin_users) for user in _users(page)]
+        with path.open(newline="", encoding="utf-8-sig") as lines:
+            return list(
+                import_sources.read_discourse_export(
+                    lines, instance=args.instance.rstrip("/"), consent_field=args.consent_field, admin_users=admin
+                )
+            )
+    return list(
+        import_sources.read_slack_users(
+            _json_pages(path), include_guests=args.include_guests, include_deleted=args.include_deleted
+        )
+    )
+
+
+def _json_pages(path: Path) -> Iterator[dict]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    yield from data if isinstance(data, list) else [data]
+
+
+def _users(page: Any) -> list[dict]:
+    """An admin users list page is a JSON list of users (or a dict holding one)."""
+    if isinstance(page, dict):
+        return list(page.get("users", [page]))
+    return list(page) if isinstance(page, list) else []
+
+
+@dataclass
+class Checkpoint:
+    """How far an import got: members done (in file order), what they gave, tags still to send."""
+
+    path: Path
+    fingerprint: str
+    done: int = 0
+    finished: bool = False
+    report: dict = field(default_factory=dict)
+    pending_tags: dict[str, list[str]] = field(default_factory=dict)
+    correlation_id: str = ""
+
+    @classmethod
+    def load(cls, path: Path, fingerprint: str) -> Checkpoint:
+        if path.exists():
+            data = json.loads(path.read_text())
+            if data.get("fingerprint") == fingerprint:
+                return cls(path, fingerprint, **{k: v for k, v in data.items() if k != "fingerprint"})
+        return cls(path, fingerprint, correlation_id=f"import-{uuid.uuid4().hex[:16]}")
+
+    def save(self) -> None:
+        data = {
+            "fingerprint": self.fingerprint,
+            "done": self.done,
+            "finished": self.finished,
+            "report": self.report,
+            "pending_tags": self.pending_tags,
+            "correlation_id": self.correlation_id,
+        }
+        temporary = self.path.with_suffix(self.path.suffix + ".tmp")
+        temporary.write_text(json.dumps(data))
+        temporary.replace(self.path)  # atomic: an interrupted write leaves the previous checkpoint
+
+
+def fingerprint(args: argparse.Namespace) -> str:
+    digest = hashlib.sha256(args.source.encode())
+    digest.update(args.file.read_bytes())
+    digest.update(b"queue" if args.via_queue else b"here")
+    return digest.hexdigest()
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from memberflow.onboarding.import_sources import ImportedMember, RowRefusal
+    from memberflow.onboarding.imports import ChunkReport
+    from memberflow_local.story import Story
+
+    out = out or sys.stdout
+    story = Story(out)
+    if not args.file.exists():
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    rows = read_members(args)
+    members = [row for row in rows if isinstance(row, ImportedMember)]
+    unreadable = [row for row in rows if isinstance(row, RowRefusal)]
+    story.line(f"{args.file.name}: {len(rows)} row(s), {len(members)} member(s) to import, {len(unreadable)} refused")
+
+    checkpoint_path = args.checkpoint or args.file.with_name(args.file.name + ".memberflow-import.json")
+    checkpoint = Checkpoint.load(checkpoint_path, fingerprint(args))
+    if args.restart:
+        checkpoint = Checkpoint(checkpoint_path, checkpoint.fingerprint, correlation_id=checkpoint.correlation_id)
+    if checkpoint.finished and not args.dry_run:
+        story.line(f"already imported (checkpoint {checkpoint_path.name}): nothing to do; --restart runs it again")
+        _summary(story, ChunkReport.from_dict(checkpoint.report), unreadable, members=len(members))
+        return 0
+
+    target = _target(args.stack)
+    importer = _LocalImport(target, args) if not args.via_queue else None
+    if args.dry_run:
+        assert importer is not None or args.via_queue
+        report = (importer or _LocalImport(target, args)).dry_run(members)
+        story.line("dry run: nothing was changed")
+        _summary(story, report, unreadable, members=len(members))
+        return 0
+
+    report = ChunkReport.from_dict(checkpoint.report)
+    if checkpoint.done:
+        story.line(f"resuming after {checkpoint.done} member(s) (checkpoint {checkpoint_path.name})")
+    bar = story.progress("", len(members))
+    sender = _QueueImport(target, checkpoint.correlation_id) if args.via_queue else None
+
+    def show() -> None:
+        bar.label = (
+            f"read {checkpoint.done}, written {report.written + report.unchanged}, "
+            f"refused {len(report.refused) + len(unreadable)}"
+        )
+        bar.update(checkpoint.done)
+
+    show()
+    try:
+        for start in range(checkpoint.done, len(members), CHUNK):
+            chunk = members[start : start + CHUNK]
+            if sender is not None:
+                sender.send(start // CHUNK, chunk)
+                report.written += len(chunk)
+            else:
+                assert importer is not None
+                report.add(importer.chunk(chunk, checkpoint))
+            checkpoint.done = start + len(chunk)
+            checkpoint.report = report.as_dict()
+            checkpoint.save()
+            show()
+        if importer is not None:
+            importer.finish(checkpoint)
+        checkpoint.finished = True
+        checkpoint.save()
+    except KeyboardInterrupt:
+        bar.finish()
+        story.line(f"interrupted after {checkpoint.done} member(s): run the same command again to resume")
+        return 130
+    bar.finish()
+    if sender is not None:
+        story.line(f"{sender.sent} chunk(s) queued for the stack's import function ({checkpoint.correlation_id})")
+    _summary(story, report, unreadable, members=len(members))
+    return 0
+
+
+def _target(stack: str | None) -> Any:
+    from memberflow_cli.target import resolve
+
+    return resolve(stack)
+
+
+class _LocalImport:
+    """The import run from here: the stack's Mailchimp key, tables and settings."""
+
+    def __init__(self, target: Any, args: argparse.Namespace) -> None:
+        from memberflow.adapters.due_work import DynamoDueWorkIndex
+        from memberflow.adapters.mailchimp import MailchimpList
+        from memberflow.adapters.member_profiles import DynamoMemberRepository
+        from memberflow.adapters.trace_store import DynamoTraceStore
+        from memberflow.onboarding.imports import ImportDeps, ImportRules
+        from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
+        from memberflow_cli.forget import suppression_list
+        from memberflow_cli.target import secret
+
+        parameters = target.parameters
+        mailchimp = MailchimpList(
+            lambda fresh: str(secret(target, "MailchimpApiSecret")["api_key"]), target.mailchimp_url
+        )
+        window = args.welcome_window_days
+        if window is None:
+            window = int(parameters.get("ImportWelcomeWindowDays") or 0)
+        trigger = parameters.get("WelcomeJourneyTrigger", "api")
+        members_table = target.physical("MembersTable")
+        self.deps = ImportDeps(
+            bulk=mailchimp,
+            mailing_list=mailchimp,
+            members=DynamoMemberRepository(members_table),
+            due_work=DynamoDueWorkIndex(members_table),
+            trace=DynamoTraceStore(target.physical("TraceTable")),
+            suppressions=suppression_list(target),
+            rules=OnboardingRules(
+                list_id=parameters["MailchimpListId"],
+                welcome_journey=WelcomeJourney(
+                    parameters["MailchimpWelcomeJourneyId"], parameters["MailchimpWelcomeJourneyStepId"]
+                ),
+                drip_step_days=tuple(int(day) for day in parameters.get("DripStepDays", "1,3,7").split(",")),
+            ),
+            import_rules=ImportRules(
+                welcome_window_days=window,
+                journey_tag=parameters.get("WelcomeJourneyTag", "") if trigger == "tag" else "",
+            ),
+        )
+        self.mailchimp = mailchimp
+        self._buffer: Any = None
+
+    def dry_run(self, members: list[Any]) -> Any:
+        from memberflow.onboarding.imports import ChunkReport, dry_run
+
+        report = ChunkReport()
+        for start in range(0, len(members), CHUNK):
+            report.add(dry_run(members[start : start + CHUNK], self.deps))
+        return report
+
+    def chunk(self, chunk: list[Any], checkpoint: Checkpoint) -> Any:
+        from memberflow.onboarding.imports import TagBuffer, import_chunk
+
+        if self._buffer is None:
+            self._buffer = TagBuffer(self.deps.bulk, self.deps.rules.list_id, checkpoint.pending_tags)
+        report = import_chunk(chunk, self.deps, correlation_id=checkpoint.correlation_id, tags=self._buffer)
+        checkpoint.pending_tags = self._buffer.pending
+        return report
+
+    def finish(self, checkpoint: Checkpoint) -> None:
+        from memberflow.onboarding.imports import TagBuffer
+
+        if self._buffer is None:
+            self._buffer = TagBuffer(self.deps.bulk, self.deps.rules.list_id, checkpoint.pending_tags)
+        self._buffer.flush()
+        checkpoint.pending_tags = {}
+
+
+class _QueueImport:
+    """The import run in AWS: each chunk is one `member_import_chunk` event on the stack's import queue."""
+
+    def __init__(self, target: Any, correlation_id: str) -> None:
+        from memberflow.adapters.sqs import SqsEventRouter
+        from memberflow.events import CATALOG, MEMBER_IMPORTS
+
+        self._router = SqsEventRouter({MEMBER_IMPORTS: target.physical("MemberImportQueue")}, CATALOG)
+        self._correlation_id = correlation_id
+        self.sent = 0
+
+    def send(self, index: int, chunk: list[Any]) -> None:
+        from memberflow.events import MemberImportChunk
+        from memberflow.pipeline.envelope import QueuedEvent
+
+        self._router.send(
+            QueuedEvent(
+                # One key per chunk of this import: a chunk sent twice (a resumed run) is imported once.
+                idempotency_key=f"import:{self._correlation_id}:{index}",
+                correlation_id=self._correlation_id,
+                source="import",
+                event=MemberImportChunk(members=chunk),
+            )
+        )
+        self.sent += 1
+
+
+def _summary(story: Any, report: Any, unreadable: list[Any], *, members: int) -> None:
+    from collections import Counter
+
+    statuses = ", ".join(f"{status} {count}" for status, count in sorted(report.statuses.items())) or "none"
+    story.line(
+        f"summary: {members} member(s) read, {report.written} written, {report.unchanged} already imported "
+        f"(unchanged), {len(report.refused) + len(unreadable)} refused; welcome journeys started: {report.journeys}"
+    )
+    story.line(f"Mailchimp statuses: {statuses}", indent=True)
+    refusals = [(f"row {row.row}", f"{row.field}: {row.reason}") for row in unreadable] + list(report.refused)
+    if not refusals:
+        return
+    story.line("refused:", indent=True)
+    for who, why in refusals[:SUMMARY_REFUSALS]:
+        story.line(f"  {who}: {why}", indent=True)
+    if len(refusals) > SUMMARY_REFUSALS:
+        story.line(f"  ... and {len(refusals) - SUMMARY_REFUSALS} more:", indent=True)
+        reasons = Counter(why.split(":")[0] for _, why in refusals[SUMMARY_REFUSALS:])
+        for reason, count in reasons.most_common():
+            story.line(f"    {count} x {reason}", indent=True)
