@@ -138,3 +138,23 @@ def test_an_interrupted_import_resumes_from_its_checkpoint(running_stack, mailch
     assert all(
         got[f"wave{n}@example.org"] == ("subscribed", ["cohort:2023-04", "platform:generic"]) for n in range(1200)
     )
+
+
+def test_via_queue_the_stack_imports_the_chunks_itself(running_stack, mailchimp, cli, tmp_path):
+    list_id = running_stack.settings.mailchimp_list_id
+    rows = [(f"queued{n}@example.org", f"Q {n}", "generic", f"q{n}", OLD, "", "false", "crm") for n in range(700)]
+    path = tmp_path / "queued.csv"
+    write_members(path, rows)
+
+    code, out = cli("import", "csv", str(path), "--via-queue")
+    assert code == 0 and "2 chunk(s) queued for the stack's import function" in out
+    assert running_stack.drain(timeout=120)
+
+    got = audience(mailchimp, list_id)
+    assert all(
+        got[f"queued{n}@example.org"] == ("transactional", ["cohort:2023-04", "platform:generic"]) for n in range(700)
+    )
+    dead = running_stack.client("sqs").get_queue_attributes(
+        QueueUrl=running_stack.queue_url("MemberImportDeadLetterQueue"), AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert dead["Attributes"]["ApproximateNumberOfMessages"] == "0"
