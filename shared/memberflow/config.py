@@ -144,11 +144,21 @@ def load_settings(model: type[Settings]) -> Settings:
         raise ConfigError(f"invalid environment for {model.__name__}: {problems}") from None
 
 
-class ImportSettings(OnboardingSettings):
+class JourneyTriggerSettings(_Env):
+    """How the welcome journey starts (template parameter WelcomeJourneyTrigger)."""
+
+    welcome_journey_trigger: str = Field(default="api", alias="WELCOME_JOURNEY_TRIGGER", pattern="^(api|tag)$")
+    """api: one trigger call per member; tag: the journey starts on "tag added" (`welcome_journey_tag`)."""
+    welcome_journey_tag: str = Field(default="welcome", alias="WELCOME_JOURNEY_TAG", min_length=1)
+
+    @property
+    def journey_tag(self) -> str:
+        """The tag that starts the journey, or empty for the API trigger."""
+        return self.welcome_journey_tag if self.welcome_journey_trigger == "tag" else ""
+
+
+class ImportSettings(OnboardingSettings, JourneyTriggerSettings):
     """The bulk import consumer: onboarding's settings, and who of the imported members is welcomed, and how."""
 
     import_welcome_window_days: int = Field(default=0, alias="IMPORT_WELCOME_WINDOW_DAYS", ge=0)
     """Imported members who joined at most this many days ago get the welcome journey (0: nobody)."""
-    welcome_journey_trigger: str = Field(default="api", alias="WELCOME_JOURNEY_TRIGGER", pattern="^(api|tag)$")
-    """api: one trigger call per member; tag: the journey starts on "tag added" (`welcome_journey_tag`)."""
-    welcome_journey_tag: str = Field(default="welcome", alias="WELCOME_JOURNEY_TAG", min_length=1)

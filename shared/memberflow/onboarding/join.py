@@ -230,8 +230,7 @@ def _settle(
         return {"result": "kept_opted_out", "status": list_member.status}
 
     if tag:
-        joined = member.joined_at or event.joined_at
-        tags = [f"platform:{event.identity.platform}", f"cohort:{joined:%Y-%m}"]
+        tags = join_tags(event, member)
         deps.mailing_list.add_tags(deps.rules.list_id, email, tags)
         step(Step.TAGGED, Outcome.OK, "tags " + ", ".join(tags))
 
@@ -317,7 +316,7 @@ def _upsert(
     wanted = consent.status_for_new_member(
         facts, opted_out_before=member.opted_out_before, forgotten_before=forgotten_before
     )
-    merge_fields = _merge_fields(event, member)
+    merge_fields = merge_fields_for(event, member)
     try:
         answer = deps.mailing_list.upsert_member(list_id, email, status_if_new=wanted, merge_fields=merge_fields)
     except ComplianceState as refusal:
@@ -345,7 +344,12 @@ def _upsert(
     return answer
 
 
-def _merge_fields(event: MemberAccountEvent, member: MemberRecord) -> dict[str, str]:
+def join_tags(event: MemberAccountEvent, member: MemberRecord) -> list[str]:
+    """The tags a join gives: its platform, and the cohort of the member's first join."""
+    return [f"platform:{event.identity.platform}", f"cohort:{member.joined_at or event.joined_at:%Y-%m}"]
+
+
+def merge_fields_for(event: MemberAccountEvent, member: MemberRecord) -> dict[str, str]:
     first, _, last = (event.name or event.username or "").partition(" ")
     fields = {
         "FNAME": first,

@@ -207,4 +207,8 @@ def reset() -> None:
 
     for built in (container, load_settings, aws.client, aws.table):
         built.cache_clear()
+    from memberflow.runtime import bursts, imports
+
+    bursts.reset()
+    imports.import_deps.cache_clear()
     secrets.clear_cache()

@@ -17,7 +17,7 @@ def import_rules(settings: ImportSettings) -> ImportRules:
 
     return ImportRules(
         welcome_window_days=settings.import_welcome_window_days,
-        journey_tag=settings.welcome_journey_tag if settings.welcome_journey_trigger == "tag" else "",
+        journey_tag=settings.journey_tag,
     )
 
 
