@@ -131,6 +131,31 @@ def _member_event_batch(stack: LocalStack) -> dict:
     return {"Records": [lambda_sqs_record(message, stack.queue_arn("MemberEventsQueue"))]}
 
 
+def _import_chunk(stack: LocalStack) -> dict:
+    from memberflow.events import ImportedMember, MemberImportChunk
+    from memberflow.models import MemberIdentity, Platform
+    from memberflow.pipeline.envelope import QueuedEvent
+    from memberflow_local.event_sources import lambda_sqs_record
+
+    run = uuid.uuid4().hex[:8]
+    members = [
+        ImportedMember(
+            identity=MemberIdentity(platform=Platform.GENERIC, workspace="bench", user_id=f"{run}-{n}"),
+            email=f"import.{run}.{n}@example.org",
+            marketing_consent=False,
+        )
+        for n in range(10)
+    ]
+    queued = QueuedEvent(
+        idempotency_key=f"import:bench-{run}:0",
+        correlation_id=f"bench-{run}",
+        source="import",
+        event=MemberImportChunk(members=members),
+    )
+    message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "bench", "Body": queued.model_dump_json()}
+    return {"Records": [lambda_sqs_record(message, stack.queue_arn("MemberImportQueue"))]}
+
+
 def _scheduled_run() -> dict:
     # A time before the members the benchmark onboards are due: the run finds nothing to send.
     return {"id": str(uuid.uuid4()), "time": "2026-11-04T09:00:00Z", "detail-type": "Scheduled Event"}
@@ -174,6 +199,9 @@ FUNCTIONS: dict[str, Measured] = {
     "OnboardingDripFunction": Measured(lambda stack, settings: _scheduled_run(), "onboarding_drip.py", _completed_run),
     "DeadLetterRedriveFunction": Measured(
         lambda stack, settings: _scheduled_run(), "dead_letter_redrive.py", _service_available
+    ),
+    "MemberImportFunction": Measured(
+        lambda stack, settings: _import_chunk(stack), "member_import.py", _no_batch_failures
     ),
 }
 

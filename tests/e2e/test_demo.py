@@ -6,6 +6,7 @@ import re
 import pytest
 
 from memberflow_local.demo import SCENARIO, run_demo, scenes
+from memberflow_local.scenes import SCENES
 from memberflow_local.settings import LocalSettings
 
 pytestmark = pytest.mark.e2e
@@ -25,13 +26,17 @@ def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatc
     assert "400 invalid_json: malformed Discourse body" in printed
     assert "former.member@example.org" in printed and "opted out earlier" in printed
 
+    # A community that existed before memberflow: imported in bulk, with its progress bar and summary.
+    assert "$ memberflow import csv community.csv" in printed
+    assert "summary: 300 member(s) read, 300 written" in printed and "row 303: joined:" in printed
+
     # A Discord member joins in membership screening, passes it, signs up with /newsletter, confirms and is welcomed.
     assert "discord /newsletter 1187736602143977001 (nova.quinn@example.org)  ->  200 queued" in printed
     [nova] = [line for line in printed.splitlines() if line.strip().startswith("nova.quinn@example.org")]
     assert "welcome email YES" in nova
 
     # The screen is the story: scenes, progress, summary. The functions' output went to the log file it names.
-    count = len(scenes(json.loads(SCENARIO.read_text())["steps"]))
+    count = len(scenes(json.loads(SCENARIO.read_text())["steps"])) + len(SCENES)  # the scenario's, then the code's
     assert re.search(rf"^1/{count} +Before the week starts", printed, re.MULTILINE) and "requests replayed" in printed
     assert f"function logs: {log_path}" in printed
     for line in (printed + captured.err).splitlines():

@@ -219,3 +219,24 @@ def test_dry_run_says_what_would_happen_and_changes_nothing():
 def test_a_chunk_holds_at_most_500_members():
     with pytest.raises(ValueError):
         import_chunk([member(n) for n in range(501)], World().deps, correlation_id="x")
+
+
+def test_the_command_waits_out_mailchimp_throttling_instead_of_giving_up():
+    import io
+
+    from memberflow.errors import RateLimited
+    from memberflow_cli.imports import SERVICE_ATTEMPTS, _patiently
+    from memberflow_local.story import Story
+
+    world = World()
+    world.audience.failures += [RateLimited("Mailchimp 429", 3), RateLimited("Mailchimp 429", 0)]
+    waits: list[float] = []
+    out = io.StringIO()
+    report = _patiently(Story(out), lambda: world.run([member(1), member(2)]), sleep=waits.append)
+    assert report.written == 2 and world.status(1) == "subscribed"  # the chunk went through in the end
+    assert waits == [3, 2.0]  # Retry-After when given, else a growing pause
+    assert "throttling" in out.getvalue()
+
+    world = World()
+    world.audience.failures += [RateLimited("Mailchimp 429", 1)] * SERVICE_ATTEMPTS
+    assert _patiently(Story(io.StringIO()), lambda: world.run([member(3)]), sleep=lambda _: None) is None

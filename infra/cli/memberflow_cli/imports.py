@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 CHUNK = 500
+SERVICE_ATTEMPTS = 6
+"""Tries of a chunk while Mailchimp throttles or fails as a whole, waiting longer each time (its Retry-After when
+it gives one); then the import stops at its checkpoint, to be resumed."""
 SUMMARY_REFUSALS = 20
 """Refusals listed one by one in the summary; the rest are counted by reason."""
 
@@ -197,7 +200,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 report.written += len(chunk)
             else:
                 assert importer is not None
-                report.add(importer.chunk(chunk, checkpoint))
+                done = _patiently(story, lambda chunk=chunk: importer.chunk(chunk, checkpoint))
+                if done is None:
+                    bar.finish()
+                    story.line(
+                        f"Mailchimp keeps failing: stopped after {checkpoint.done} member(s); "
+                        "run the same command again to resume"
+                    )
+                    return 75
+                report.add(done)
             checkpoint.done = start + len(chunk)
             checkpoint.report = report.as_dict()
             checkpoint.save()
@@ -215,6 +226,27 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         story.line(f"{sender.sent} chunk(s) queued for the stack's import function ({checkpoint.correlation_id})")
     _summary(story, report, unreadable, members=len(members))
     return 0
+
+
+def _patiently(story: Any, work: Any, sleep: Any = None) -> Any:
+    """`work()`, waited out while Mailchimp throttles (429) or fails as a whole: an import slows down rather than
+    giving up on members. None when it still fails after `SERVICE_ATTEMPTS` tries. A chunk tried again changes
+    nothing for the members it already brought in."""
+    import time
+
+    from memberflow.errors import Transient
+
+    sleep = sleep or time.sleep
+    for attempt in range(SERVICE_ATTEMPTS):
+        try:
+            return work()
+        except Transient as failure:
+            if attempt == SERVICE_ATTEMPTS - 1:
+                return None
+            wait = min(60.0, failure.retry_after or 2.0**attempt)
+            story.line(f"Mailchimp is throttling or failing ({type(failure).__name__}): waiting {wait:.0f} s")
+            sleep(wait)
+    return None
 
 
 def _target(stack: str | None) -> Any:

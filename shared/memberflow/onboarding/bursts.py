@@ -14,9 +14,10 @@ never updates an existing member (`update_existing` false), so nobody's status c
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from memberflow.bulk import BulkMember, RefusalKind
 from memberflow.events import MemberJoined
@@ -57,10 +58,30 @@ class BurstMailingList:
         self._audience = audience
         self._list_id = list_id
         self.journey_tag = journey_tag
-        self._settled: dict[str, ListMember] = {}
-        self._refused: dict[str, Exception] = {}
-        self._tagged: dict[str, set[str]] = {}
-        self._welcomed: set[str] = set()
+        # What the bulk calls settled belongs to the batch being handled: one per thread (a Lambda container handles
+        # one batch at a time; the local stack runs several containers' batches in threads of one process).
+        self._batch = threading.local()
+
+    @property
+    def _settled(self) -> dict[str, ListMember]:
+        return self._state("settled", dict)
+
+    @property
+    def _refused(self) -> dict[str, Exception]:
+        return self._state("refused", dict)
+
+    @property
+    def _tagged(self) -> dict[str, set[str]]:
+        return self._state("tagged", dict)
+
+    @property
+    def _welcomed(self) -> set[str]:
+        return self._state("welcomed", set)
+
+    def _state(self, name: str, new: type) -> Any:
+        if not hasattr(self._batch, name):
+            setattr(self._batch, name, new())
+        return getattr(self._batch, name)
 
     # -- the batch ---------------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ sends each batch's fresh joins in bulk before the events are handled one by one.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING
@@ -18,8 +19,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-@cache
+_building = threading.Lock()
+"""One instance for the process even when the local stack's containers (threads) build it at once."""
+
+
 def burst_list() -> BurstMailingList:
+    with _building:
+        return _burst_list()
+
+
+@cache
+def _burst_list() -> BurstMailingList:
     from memberflow.onboarding.bursts import BurstMailingList
 
     onboarding = container().onboarding
@@ -30,10 +40,15 @@ def burst_list() -> BurstMailingList:
     )
 
 
-@cache
 def onboarding_deps() -> OnboardingDeps:
     """Onboarding's dependencies, its Mailchimp calls answered from the batch's bulk calls where they settled them."""
-    return replace(container().onboarding, mailing_list=burst_list())
+    with _building:
+        return _onboarding_deps()
+
+
+@cache
+def _onboarding_deps() -> OnboardingDeps:
+    return replace(container().onboarding, mailing_list=_burst_list())
 
 
 def prepare_batch(bodies: list[str]) -> None:
@@ -76,5 +91,5 @@ def prepare_worst_case_ms() -> int:
 
 
 def reset() -> None:
-    burst_list.cache_clear()
-    onboarding_deps.cache_clear()
+    _burst_list.cache_clear()
+    _onboarding_deps.cache_clear()

@@ -39,5 +39,14 @@ class SceneContext:
 
 Scene = tuple[str, Callable[[SceneContext], Any]]
 
-SCENES: list[Scene] = []
+
+def _import_scene(scene: SceneContext) -> Any:
+    from .imports import play
+
+    return play(scene)
+
+
+SCENES: list[Scene] = [
+    ("A community that existed before memberflow: its members imported in bulk", _import_scene),
+]
 """(title, play) per scene, in the order they run."""
