@@ -8,47 +8,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import test_erasure_and_doctor as operator_commands
 
-from memberflow_cli.main import main as memberflow_cli
-from support.mailchimp import official_client
+# The running local stack (template defaults: ImportWelcomeWindowDays 14), the official client and the command.
+running_stack = operator_commands.running_stack
+mailchimp = operator_commands.mailchimp
+cli = operator_commands.cli
 
 pytestmark = pytest.mark.e2e
 
 NOW = datetime.now(UTC)
 RECENT = (NOW - timedelta(days=2)).strftime("%Y-%m-%d")
 OLD = "2023-04-02"
-
-
-@pytest.fixture(scope="module")
-def running_stack():
-    from memberflow_local.settings import LocalSettings
-    from memberflow_local.stack import LocalStack
-
-    settings = LocalSettings.from_env(
-        api_port=0, aws_port=0, mailchimp_port=0, extra_parameter_overrides={"ImportWelcomeWindowDays": "14"}
-    )
-    with LocalStack(settings) as stack:
-        yield stack
-
-
-@pytest.fixture
-def mailchimp(running_stack):
-    return official_client(running_stack.mailchimp.url, running_stack.settings.mailchimp_api_key)
-
-
-@pytest.fixture
-def cli(running_stack, monkeypatch, capsys):
-    endpoints = running_stack.endpoints()
-    monkeypatch.setenv("MEMBERFLOW_LOCAL_AWS_PORT", endpoints["aws_endpoint"].rsplit(":", 1)[1])
-    monkeypatch.setenv("MEMBERFLOW_LOCAL_MAILCHIMP_PORT", endpoints["mailchimp_url"].rsplit(":", 1)[1].split("/")[0])
-    monkeypatch.setenv("MEMBERFLOW_LOCAL_EXTRA_PARAMETER_OVERRIDES", '{"ImportWelcomeWindowDays": "14"}')
-
-    def run(*argv: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = memberflow_cli(list(argv))
-        return code, capsys.readouterr().out
-
-    return run
 
 
 def write_members(path, rows):
