@@ -496,6 +496,9 @@ def test_with_time_for_one_event_the_batch_tries_the_most_delivered_first_and_ha
 def test_a_batch_of_fresh_joins_goes_to_mailchimp_in_one_batch_subscribe_and_one_call_per_tag(local_stack, mailchimp):
     wave = [joined(f"wave.{n}@example.org", consent=n % 10 < 7, user_id=f"wave{n}") for n in range(20)]
     redelivered = joined("wave.0@example.org", consent=True, user_id="wave0")  # the same join, delivered twice
+    from memberflow.runtime.container import reset
+
+    reset()  # a cold container: no segment ids cached from before the sandbox's reset
     local_stack.mailchimp.state.calls.clear()
 
     answer = run_onboarding(local_stack, *wave, redelivered)

@@ -128,3 +128,13 @@ def test_a_failing_bulk_call_leaves_every_member_to_the_single_calls():
     assert report.failed == ["subscribe_many: Transient"]
     assert [r["result"] for r in results] == ["onboarded"] * 3
     assert world.audience.calls.count("upsert") == 3
+
+
+def test_a_bulk_call_naming_a_failing_address_fails_as_a_whole_in_the_sandbox():
+    from memberflow.privacy import subscriber_hash
+    from memberflow_sandboxes.mailchimp.api import subject_hashes
+
+    batch = {"members": [{"email_address": "a@example.org"}, {"email_address": "bounce@example.org"}]}
+    segment = {"members_to_add": ["bounce@example.org"], "members_to_remove": []}
+    assert subscriber_hash("bounce@example.org") in subject_hashes({}, batch)
+    assert subject_hashes({}, segment) == {subscriber_hash("bounce@example.org")}
