@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from memberflow.members import member_id_for
 from memberflow.onboarding.bursts import BurstMailingList
 from memberflow.onboarding.join import OnboardingDeps, onboard_member
@@ -138,3 +140,53 @@ def test_a_bulk_call_naming_a_failing_address_fails_as_a_whole_in_the_sandbox():
     segment = {"members_to_add": ["bounce@example.org"], "members_to_remove": []}
     assert subscriber_hash("bounce@example.org") in subject_hashes({}, batch)
     assert subject_hashes({}, segment) == {subscriber_hash("bounce@example.org")}
+
+
+def test_with_the_tag_trigger_a_confirmed_opt_in_is_welcomed_by_the_tag_not_the_api_trigger():
+    from memberflow.onboarding.drip import DripDeps, send_due_drip_steps
+    from memberflow.onboarding.join import OPT_IN_FIRST_CHECK
+
+    world = World(journey_tag="welcome")
+    queued = joined("late@example.org", consent=True, user_id="late")
+    queued = queued.model_copy(update={"event": queued.event.model_copy(update={"email_verified": False})})
+    assert onboard_member(queued, world.deps)["result"] == "awaiting_opt_in"
+    world.audience.members["late@example.org"] = "subscribed"  # the member confirmed Mailchimp's email
+    drip = DripDeps(
+        mailing_list=world.burst,  # what the container gives the drip when WelcomeJourneyTrigger=tag
+        members=world.members,
+        due_work=world.deps.due_work,
+        trace=world.deps.trace,
+        list_id=LIST_ID,
+        step_days=(1, 3, 7),
+        welcome_journey=WelcomeJourney("j1", "s1"),
+    )
+    report = send_due_drip_steps(NOW + OPT_IN_FIRST_CHECK, "run-1", drip)
+    again = send_due_drip_steps(NOW + OPT_IN_FIRST_CHECK + timedelta(hours=2), "run-2", drip)
+    assert report.opt_ins_confirmed == 1 and again.opt_ins_confirmed == 0
+    assert world.audience.tagged("welcome") == {"late@example.org"} and world.audience.journeys == []
+    assert world.audience.calls.count("tag_many") == 1
+
+
+@pytest.mark.parametrize(("trigger", "bursting"), [("tag", True), ("api", False)])
+def test_the_drip_starts_the_welcome_journey_as_the_template_parameter_says(monkeypatch, trigger, bursting):
+    from memberflow.runtime.container import container, reset
+
+    environment = {
+        "TRACE_TABLE_NAME": "t",
+        "MEMBERS_TABLE_NAME": "m",
+        "MAILCHIMP_SECRET_ARN": "arn:secret",
+        "MAILCHIMP_LIST_ID": LIST_ID,
+        "MAILCHIMP_WELCOME_JOURNEY_ID": "j1",
+        "MAILCHIMP_WELCOME_JOURNEY_STEP_ID": "s1",
+        "WELCOME_JOURNEY_TRIGGER": trigger,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    reset()
+    try:
+        drip_list = container().drip.mailing_list
+        assert isinstance(drip_list, BurstMailingList) is bursting
+        if bursting:
+            assert drip_list.journey_tag == "welcome"
+    finally:
+        reset()

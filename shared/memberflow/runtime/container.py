@@ -119,7 +119,7 @@ class Container:
         rules = self._onboarding_rules()
         load_settings(DripSettings)  # every variable the drip needs, named at once if one is missing
         return DripDeps(
-            mailing_list=self.mailing_list,
+            mailing_list=self._welcoming_list(rules.list_id),
             members=self.members,
             due_work=self.due_work,
             trace=self.trace,
@@ -127,6 +127,17 @@ class Container:
             step_days=rules.drip_step_days,
             welcome_journey=rules.welcome_journey,
         )
+
+    def _welcoming_list(self, list_id: str) -> Any:
+        """Mailchimp as the welcome journey starts: by its API trigger, or by a tag (WelcomeJourneyTrigger=tag)."""
+        from memberflow.config import JourneyTriggerSettings
+
+        tag = load_settings(JourneyTriggerSettings).journey_tag
+        if not tag:
+            return self.mailing_list
+        from memberflow.onboarding.bursts import BurstMailingList
+
+        return BurstMailingList(self.mailing_list, list_id, journey_tag=tag)
 
     @property
     def onboarding_worst_case_ms(self) -> int:
