@@ -51,6 +51,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--instance", help="discourse: the forum's URL, e.g. https://forum.example.org")
     parser.add_argument("--consent-field", default="", help="discourse: the export's consent user field column")
     parser.add_argument("--admin-users", type=Path, help="discourse: admin users list pages (JSON)")
+    parser.add_argument(
+        "--fetch",
+        action="store_true",
+        help="first save the platform's list from its API (slack: FILE, from SLACK_BOT_TOKEN; discourse: "
+        "--admin-users, from DISCOURSE_API_KEY and DISCOURSE_API_USERNAME), then import",
+    )
     parser.add_argument("--include-guests", action="store_true", help="slack: import guests too")
     parser.add_argument("--include-deleted", action="store_true", help="slack: import deactivated users too")
     parser.add_argument(
@@ -152,6 +158,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     out = out or sys.stdout
     story = Story(out)
+    if getattr(args, "fetch", False):
+        fetched = _fetch(args, story)
+        if fetched:
+            return fetched
     if not args.file.exists():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2
@@ -247,6 +257,37 @@ def _patiently(story: Any, work: Any, sleep: Any = None) -> Any:
             story.line(f"Mailchimp is throttling or failing ({type(failure).__name__}): waiting {wait:.0f} s")
             sleep(wait)
     return None
+
+
+def _fetch(args: argparse.Namespace, story: Any) -> int:
+    """Save the platform's member list from its API where the import reads it; an exit code on failure, else 0."""
+    import os
+
+    from memberflow_cli.fetch import SLACK_API, FetchError, fetch_discourse_users, fetch_slack_users
+
+    try:
+        if args.source == "slack":
+            token = os.environ.get("SLACK_BOT_TOKEN", "")
+            if not token:
+                print("--fetch: set SLACK_BOT_TOKEN (users:read, users:read.email)", file=sys.stderr)
+                return 2
+            pages = fetch_slack_users(token, args.file, base_url=os.environ.get("SLACK_API_URL", "") or SLACK_API)
+            story.line(f"saved {pages} page(s) of Slack users.list to {args.file.name}")
+        elif args.source == "discourse":
+            key = os.environ.get("DISCOURSE_API_KEY", "")
+            if not key or not args.instance or not args.admin_users:
+                print("--fetch: set DISCOURSE_API_KEY and give --instance and --admin-users", file=sys.stderr)
+                return 2
+            username = os.environ.get("DISCOURSE_API_USERNAME", "system")
+            users = fetch_discourse_users(args.instance, key, username, args.admin_users)
+            story.line(f"saved {users} Discourse user(s) to {args.admin_users.name}; consent comes from the export")
+        else:
+            print("--fetch: a CSV is not fetched", file=sys.stderr)
+            return 2
+    except (FetchError, OSError) as error:
+        print(f"--fetch failed: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _target(stack: str | None) -> Any:
