@@ -240,3 +240,30 @@ def test_the_command_waits_out_mailchimp_throttling_instead_of_giving_up():
     world = World()
     world.audience.failures += [RateLimited("Mailchimp 429", 1)] * SERVICE_ATTEMPTS
     assert _patiently(Story(io.StringIO()), lambda: world.run([member(3)]), sleep=lambda _: None) is None
+
+
+def test_a_chunk_too_large_for_one_queue_message_is_split_and_nothing_is_left_out():
+    from memberflow_cli.imports import MAX_MESSAGE_BYTES, _QueueImport
+
+    class Router:
+        def __init__(self) -> None:
+            self.sent = []
+
+        def send(self, queued) -> None:
+            self.sent.append(queued)
+
+    long_named = [
+        member(n).model_copy(update={"name": "N" * 500, "email": f"{'x' * 60}.{n}@{'d' * 60}.example.org"})
+        for n in range(500)
+    ]
+    router = Router()
+    sender = _QueueImport(None, "import-1", router=router)
+    sender.send(0, long_named)
+    sender.send(1, [member(1000)])
+
+    assert sender.sent == len(router.sent) > 2
+    assert all(len(q.model_dump_json().encode()) <= MAX_MESSAGE_BYTES for q in router.sent)
+    sent = [m for q in router.sent for m in q.event.members]
+    assert sent == long_named + [member(1000)]  # every member once, in order
+    keys = [q.idempotency_key for q in router.sent]
+    assert len(set(keys)) == len(keys) and keys[-1] == "import:import-1:1"

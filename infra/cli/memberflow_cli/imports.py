@@ -366,30 +366,41 @@ class _LocalImport:
         checkpoint.pending_tags = {}
 
 
+MAX_MESSAGE_BYTES = 200_000
+"""SQS takes 256 KiB a message, attributes included: a chunk of members with long names and addresses is split."""
+
+
 class _QueueImport:
-    """The import run in AWS: each chunk is one `member_import_chunk` event on the stack's import queue."""
+    """The import run in AWS: each chunk is one `member_import_chunk` event on the stack's import queue (two or more
+    when its members would not fit in one message)."""
 
-    def __init__(self, target: Any, correlation_id: str) -> None:
-        from memberflow.adapters.sqs import SqsEventRouter
-        from memberflow.events import CATALOG, MEMBER_IMPORTS
+    def __init__(self, target: Any, correlation_id: str, router: Any = None) -> None:
+        if router is None:
+            from memberflow.adapters.sqs import SqsEventRouter
+            from memberflow.events import CATALOG, MEMBER_IMPORTS
 
-        self._router = SqsEventRouter({MEMBER_IMPORTS: target.physical("MemberImportQueue")}, CATALOG)
+            router = SqsEventRouter({MEMBER_IMPORTS: target.physical("MemberImportQueue")}, CATALOG)
+        self._router = router
         self._correlation_id = correlation_id
         self.sent = 0
 
-    def send(self, index: int, chunk: list[Any]) -> None:
+    def send(self, index: int, chunk: list[Any], part: str = "") -> None:
         from memberflow.events import MemberImportChunk
         from memberflow.pipeline.envelope import QueuedEvent
 
-        self._router.send(
-            QueuedEvent(
-                # One key per chunk of this import: a chunk sent twice (a resumed run) is imported once.
-                idempotency_key=f"import:{self._correlation_id}:{index}",
-                correlation_id=self._correlation_id,
-                source="import",
-                event=MemberImportChunk(members=chunk),
-            )
+        queued = QueuedEvent(
+            # One key per chunk (and part) of this import: a chunk sent twice (a resumed run) is imported once.
+            idempotency_key=f"import:{self._correlation_id}:{index}{part}",
+            correlation_id=self._correlation_id,
+            source="import",
+            event=MemberImportChunk(members=chunk),
         )
+        if len(chunk) > 1 and len(queued.model_dump_json().encode()) > MAX_MESSAGE_BYTES:
+            half = len(chunk) // 2
+            self.send(index, chunk[:half], f"{part}.0")
+            self.send(index, chunk[half:], f"{part}.1")
+            return
+        self._router.send(queued)
         self.sent += 1
 
 
