@@ -4,6 +4,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from memberflow.onboarding.consumer import CONSUMER, handlers
+from memberflow.runtime.bursts import onboarding_deps, prepare_batch, prepare_worst_case_ms
 from memberflow.runtime.container import container
 from memberflow.runtime.sqs_consumer import SqsConsumer
 
@@ -11,12 +12,15 @@ logger = Logger()
 metrics = Metrics()
 consumer = SqsConsumer(
     CONSUMER,
-    lambda: handlers(lambda: container().onboarding),
+    # A batch's fresh joins go to Mailchimp in bulk first (runtime.bursts); each event is then handled as before.
+    lambda: handlers(onboarding_deps),
     # Derived from the Mailchimp and AWS clients' timeouts (onboarding.consumer.worst_case_ms_per_event).
     worst_case_ms_per_message=lambda: container().onboarding_worst_case_ms,
     metric_prefix="MemberEvent",
     logger=logger,
     metrics=metrics,
+    before_batch=prepare_batch,
+    before_batch_worst_case_ms=prepare_worst_case_ms,
 )
 
 

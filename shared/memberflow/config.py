@@ -232,3 +232,21 @@ class WinbackSettings(WinbackCampaignSettings, MailchimpSettings):
     results_bucket: str = Field(alias="WINBACK_RESULTS_BUCKET", min_length=1)
     safety_margin_seconds: int = Field(default=120, alias="WINBACK_SAFETY_MARGIN_SECONDS", ge=10)
     """A run stops reading new pages when less time than this is left, and continues in the next invocation."""
+class JourneyTriggerSettings(_Env):
+    """How the welcome journey starts (template parameter WelcomeJourneyTrigger)."""
+
+    welcome_journey_trigger: str = Field(default="api", alias="WELCOME_JOURNEY_TRIGGER", pattern="^(api|tag)$")
+    """api: one trigger call per member; tag: the journey starts on "tag added" (`welcome_journey_tag`)."""
+    welcome_journey_tag: str = Field(default="welcome", alias="WELCOME_JOURNEY_TAG", min_length=1)
+
+    @property
+    def journey_tag(self) -> str:
+        """The tag that starts the journey, or empty for the API trigger."""
+        return self.welcome_journey_tag if self.welcome_journey_trigger == "tag" else ""
+
+
+class ImportSettings(OnboardingSettings, JourneyTriggerSettings):
+    """The bulk import consumer: onboarding's settings, and who of the imported members is welcomed, and how."""
+
+    import_welcome_window_days: int = Field(default=0, alias="IMPORT_WELCOME_WINDOW_DAYS", ge=0)
+    """Imported members who joined at most this many days ago get the welcome journey (0: nobody)."""

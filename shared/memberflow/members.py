@@ -12,7 +12,9 @@ from memberflow.privacy import email_key
 @dataclass
 class MemberRecord:
     member_id: str
-    joined_at: datetime
+    joined_at: datetime | None
+    """The first join memberflow knows of; None when no platform said (a Slack member imported: Slack keeps no join
+    date, and none is invented)."""
     email: str | None = None
     name: str | None = None
     platforms: list[str] = field(default_factory=list)
@@ -40,7 +42,8 @@ class MemberJoin:
     member_id: str
     identity_key: str
     platform: str
-    joined_at: datetime
+    joined_at: datetime | None
+    """None: the platform does not say (an imported Slack member)."""
     correlation_id: str
     email: str | None = None
     name: str | None = None

@@ -153,6 +153,29 @@ def _escalation_batch(stack: LocalStack) -> dict:
     queued = QueuedEvent(idempotency_key=key, correlation_id=case, source="bench", event=escalation)
     message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "bench", "Body": queued.model_dump_json()}
     return {"Records": [lambda_sqs_record(message, stack.queue_arn("EscalationsQueue"))]}
+def _import_chunk(stack: LocalStack) -> dict:
+    from memberflow.events import ImportedMember, MemberImportChunk
+    from memberflow.models import MemberIdentity, Platform
+    from memberflow.pipeline.envelope import QueuedEvent
+    from memberflow_local.event_sources import lambda_sqs_record
+
+    run = uuid.uuid4().hex[:8]
+    members = [
+        ImportedMember(
+            identity=MemberIdentity(platform=Platform.GENERIC, workspace="bench", user_id=f"{run}-{n}"),
+            email=f"import.{run}.{n}@example.org",
+            marketing_consent=False,
+        )
+        for n in range(10)
+    ]
+    queued = QueuedEvent(
+        idempotency_key=f"import:bench-{run}:0",
+        correlation_id=f"bench-{run}",
+        source="import",
+        event=MemberImportChunk(members=members),
+    )
+    message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "bench", "Body": queued.model_dump_json()}
+    return {"Records": [lambda_sqs_record(message, stack.queue_arn("MemberImportQueue"))]}
 
 
 def _scheduled_run() -> dict:
@@ -225,6 +248,9 @@ FUNCTIONS: dict[str, Measured] = {
     "HealthReportFunction": Measured(lambda stack, settings: _scheduled_run(), "health_report.py", _published),
     "WinbackFunction": Measured(lambda stack, settings: _scheduled_run(), "winback.py", _winback_runs_done),
     "WinbackPreviewFunction": Measured(lambda stack, settings: _winback_preview(), "winback_preview.py", _answered_200),
+    "MemberImportFunction": Measured(
+        lambda stack, settings: _import_chunk(stack), "member_import.py", _no_batch_failures
+    ),
 }
 
 

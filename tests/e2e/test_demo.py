@@ -26,6 +26,10 @@ def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatc
     assert "400 invalid_json: malformed Discourse body" in printed
     assert "former.member@example.org" in printed and "opted out earlier" in printed
 
+    # A community that existed before memberflow: imported in bulk, with its progress bar and summary.
+    assert "$ memberflow import csv community.csv" in printed
+    assert "summary: 300 member(s) read, 300 written" in printed and "row 303: joined:" in printed
+
     # A Discord member joins in membership screening, passes it, signs up with /newsletter, confirms and is welcomed.
     assert "discord /newsletter 1187736602143977001 (nova.quinn@example.org)  ->  200 queued" in printed
     [nova] = [line for line in printed.splitlines() if line.strip().startswith("nova.quinn@example.org")]

@@ -40,7 +40,10 @@ def _settings(**overrides: Any) -> LocalSettings:
 
 # ------------------------------------------------------------------------------ template.yaml
 def test_template_resolves_the_functions_and_their_events() -> None:
-    template = LocalTemplate.load(TEMPLATE, _settings().parameter_overrides("http://127.0.0.1:9/3.0"))
+    # The onboarding queue's concurrency is a parameter now (its share of the Mailchimp connection budget).
+    # Its batch size too (default 100 now: a wave's fresh joins go to Mailchimp in bulk).
+    settings = _settings(extra_parameter_overrides={"OnboardingMaxConcurrency": "5", "OnboardingBatchSize": "10"})
+    template = LocalTemplate.load(TEMPLATE, settings.parameter_overrides("http://127.0.0.1:9/3.0"))
 
     assert set(template.functions) == {
         "WebhookIntakeFunction",
@@ -51,6 +54,7 @@ def test_template_resolves_the_functions_and_their_events() -> None:
         "HealthReportFunction",
         "WinbackFunction",
         "WinbackPreviewFunction",
+        "MemberImportFunction",
     }
 
     intake = template.functions["WebhookIntakeFunction"]
@@ -204,6 +208,7 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     assert json.loads(intake_env["EVENT_DESTINATIONS"]) == {
         "member-events": real_stack.queue_url("MemberEventsQueue"),
         "escalations": real_stack.queue_url("EscalationsQueue"),
+        "member-imports": real_stack.queue_url("MemberImportQueue"),  # the import chunks' destination
     }
     assert env["MAILCHIMP_SECRET_ARN"] == real_stack.secret_arn("MailchimpApiSecret")
     assert env["DEAD_LETTER_QUEUE_URL"] == real_stack.queue_url("MemberEventsDeadLetterQueue")
@@ -310,11 +315,13 @@ Resources:
 """
 
 API_APP = """\
-import json, os
+import json, os, time
 
 def handler(event, context):
     params = event.get("pathParameters") or {}
     source = params.get("source") or params.get("proxy")
+    if source and source.startswith("slow"):
+        time.sleep(0.5)
     if source == "boom":
         raise RuntimeError("boom")
     if source == "plain":
@@ -351,7 +358,9 @@ def test_stack(tmp_path: Path):
     for name, code in (("api", API_APP), ("worker", WORKER_APP)):
         (tmp_path / "functions" / name).mkdir(parents=True)
         (tmp_path / "functions" / name / "app.py").write_text(textwrap.dedent(code))
-    with LocalStack(_settings(), template_path=tmp_path / "template.yaml", mailchimp=False) as stack:
+    with LocalStack(
+        _settings(http_max_containers=4), template_path=tmp_path / "template.yaml", mailchimp=False
+    ) as stack:
         yield stack
 
 
@@ -740,6 +749,34 @@ def test_http_api_serves_concurrent_requests_in_separate_containers(test_stack: 
     assert 2 <= len(runtime.containers) <= runtime.max_containers
 
 
+def test_http_api_starts_as_many_containers_as_concurrent_requests_need_up_to_the_cap(tmp_path: Path) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert LocalSettings.from_env({}).http_max_containers == 50  # no longer 4: a burst is not queued locally
+    (tmp_path / "template.yaml").write_text(TEST_TEMPLATE)
+    for name, code in (("api", API_APP), ("worker", WORKER_APP)):
+        (tmp_path / "functions" / name).mkdir(parents=True)
+        (tmp_path / "functions" / name / "app.py").write_text(textwrap.dedent(code))
+
+    with LocalStack(
+        _settings(http_max_containers=16), template_path=tmp_path / "template.yaml", mailchimp=False
+    ) as stack:
+        api, runtime = stack.endpoints()["api_url"], stack.function("ApiFunction")
+        barrier = threading.Barrier(32, timeout=30)
+
+        def post(i: int) -> str:
+            barrier.wait()
+            return requests.post(f"{api}/webhooks/slow{i}", json={}, timeout=60).json()["module"]
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            modules = set(pool.map(post, range(32)))
+        elapsed = time.monotonic() - started
+        assert len(runtime.containers) == 16 == len(modules)  # grew with the burst, up to the cap, not beyond
+        assert elapsed >= 1.0  # 32 requests of 0.5 s on 16 containers: two rounds
+
+
 class _SlowJson:
     def __init__(self, json_module: Any) -> None:
         self._json = json_module
@@ -856,3 +893,43 @@ def test_duplicate_deliveries_processed_concurrently_are_both_handled(tmp_path: 
         attempts = [a for m in modules for a in m.ATTEMPTS]
         assert len(attempts) == 3 and len(set(attempts)) == 2  # the loser was retried once
         assert stack.dead_letters("RaceDlq") == []
+
+
+def test_a_batch_larger_than_ten_is_gathered_over_the_batching_window() -> None:
+    from memberflow_local.event_sources import SqsPoller
+    from memberflow_local.template import SqsSource
+
+    class Sqs:
+        def __init__(self, waiting: int) -> None:
+            self.waiting = waiting
+
+        def receive_message(self, MaxNumberOfMessages: int, **_: Any) -> dict:
+            count = min(MaxNumberOfMessages, self.waiting)
+            self.waiting -= count
+            return {
+                "Messages": [
+                    {"MessageId": f"m{self.waiting + i}", "ReceiptHandle": "r", "Body": "{}"} for i in range(count)
+                ]
+            }
+
+    batches: list[int] = []
+    poller = SqsPoller(
+        SqsSource("Q", batch_size=25, maximum_batching_window_seconds=1.0),
+        function=None,  # type: ignore[arg-type]
+        queue_url="q",
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:q",
+        client_factory=lambda: None,
+    )
+    poller.process = lambda sqs, messages: batches.append(len(messages))  # type: ignore[method-assign]
+    sqs = Sqs(waiting=60)
+    assert [poller.poll_once(sqs), poller.poll_once(sqs), poller.poll_once(sqs)] == [25, 25, 10]
+    assert batches == [25, 25, 10]  # the last one waited out its window for more, then went with what it had
+    lone = SqsPoller(
+        SqsSource("Q", batch_size=25),
+        function=None,
+        queue_url="q",
+        queue_arn="a",  # type: ignore[arg-type]
+        client_factory=lambda: None,
+    )
+    lone.process = lambda sqs, messages: batches.append(len(messages))  # type: ignore[method-assign]
+    assert lone.poll_once(Sqs(waiting=60)) == 10  # no window: one receive, as before

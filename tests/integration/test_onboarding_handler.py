@@ -491,3 +491,25 @@ def test_with_time_for_one_event_the_batch_tries_the_most_delivered_first_and_ha
     assert local_stack.mailchimp.state.get_member(LIST, "order.1@example.org") is not None
     assert local_stack.mailchimp.state.get_member(LIST, "order.0@example.org") is None
     assert dead_letters(local_stack) == []
+
+
+def test_a_batch_of_fresh_joins_goes_to_mailchimp_in_one_batch_subscribe_and_one_call_per_tag(local_stack, mailchimp):
+    wave = [joined(f"wave.{n}@example.org", consent=n % 10 < 7, user_id=f"wave{n}") for n in range(20)]
+    redelivered = joined("wave.0@example.org", consent=True, user_id="wave0")  # the same join, delivered twice
+    from memberflow.runtime.container import reset
+
+    reset()  # a cold container: no segment ids cached from before the sandbox's reset
+    local_stack.mailchimp.state.calls.clear()
+
+    answer = run_onboarding(local_stack, *wave, redelivered)
+
+    assert answer == {"batchItemFailures": []}
+    calls = local_stack.mailchimp.state.calls
+    assert calls["POST /lists/{list_id}"] == 1  # one batch subscribe for the 20 members
+    assert calls["POST /lists/{list_id}/segments/{segment_id}"] == 2  # platform and cohort tags, by static segment
+    assert calls["PUT /lists/{list_id}/members/{subscriber_hash}"] == 0  # no single upsert
+    assert calls["POST /lists/{list_id}/members/{subscriber_hash}/tags"] == 0
+    for n in range(20):
+        assert status(mailchimp, f"wave.{n}@example.org") == ("subscribed" if n % 10 < 7 else "transactional")
+        assert len(journeys(local_stack, f"wave.{n}@example.org")) == (1 if n % 10 < 7 else 0)  # once each
+    assert dead_letters(local_stack) == []

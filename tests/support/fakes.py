@@ -133,6 +133,8 @@ class FakeBulkMailingList(FakeMailingList):
         super().__init__()
         self.invalid: set[str] = set()
         """Addresses refused as invalid."""
+        self.sent: dict[str, BulkMember] = {}
+        """The last bulk member sent per address, as sent (timestamps included)."""
 
     def subscribe_many(
         self, list_id: str, members: Sequence[BulkMember], *, update_existing: bool = False
@@ -142,6 +144,7 @@ class FakeBulkMailingList(FakeMailingList):
             self._call("subscribe_many")
             for member in members[start : start + BULK_LIMIT]:
                 key = member.email.lower()
+                self.sent[key] = member
                 if key in self.invalid:
                     outcome.refused[key] = MemberRefusal(RefusalKind.INVALID_ADDRESS, "ERROR_GENERIC", "invalid")
                 elif key in self.forgotten:
@@ -201,6 +204,7 @@ class MemoryMembers:
 
     def record_join(self, join: MemberJoin) -> MemberRecord:
         member = self.profiles.get(join.member_id) or MemberRecord(join.member_id, join.joined_at)
+        member.joined_at = member.joined_at or join.joined_at
         member.email = join.email or member.email
         member.name = member.name or join.name
         member.platforms = sorted(set(member.platforms) | {join.platform})

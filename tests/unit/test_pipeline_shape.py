@@ -69,7 +69,7 @@ def test_a_new_event_type_is_one_registration_and_travels_in_the_same_envelope()
     again = QueuedEvent.from_json(queued.model_dump_json(), catalog)
 
     assert isinstance(again.event, TicketRequested) and again.event.subject == "x"
-    assert catalog.destinations() == {"member-events", "escalations"}
+    assert catalog.destinations() == {"member-events", "member-imports", "escalations"}
     with pytest.raises(ValueError, match="twice"):
         catalog.register(EventType("ticket_requested", TicketRequested, "escalations", "escalation"))
 

@@ -38,7 +38,7 @@ def test_runtime_is_python_312_or_newer_on_arm64():
 def test_onboarding_queue_wiring_follows_lambda_guidance():
     queue = RESOURCES["MemberEventsQueue"]["Properties"]
     function = FUNCTIONS["OnboardingFunction"]["Properties"]
-    [source] = [e["Properties"] for e in function["Events"].values() if e["Type"] == "SQS"]
+    [source] = [resolve_defaults(e["Properties"]) for e in function["Events"].values() if e["Type"] == "SQS"]
     assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
     assert "maxReceiveCount" in queue["RedrivePolicy"]
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -284,6 +284,7 @@ def test_alarms_watch_both_dead_letter_queues_errors_throttles_and_the_age_of_wa
 
     dead_letter_queues = {
         "MemberEventsDeadLetterQueue",
+        "MemberImportDeadLetterQueue",
         "DripScheduleDeadLetterQueue",
         "RedriveScheduleDeadLetterQueue",
         "HealthReportScheduleDeadLetterQueue",
@@ -417,3 +418,59 @@ def test_the_readme_lists_every_parameter_of_the_deploy():
     listed = {name for line in table for name in re.findall(r"`(\w+)`", line.split("|")[1])}
     assert listed == set(TEMPLATE["Parameters"])
     assert "has no authentication. Is this okay?" in deploy and "answer **y**" in deploy
+
+
+def resolve_defaults(value, parameters: dict | None = None):
+    """A template value with every `!Ref Parameter` replaced by the parameter's default."""
+    parameters = TEMPLATE["Parameters"] if parameters is None else parameters
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]].get("Default")
+        return {key: resolve_defaults(item, parameters) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_defaults(item, parameters) for item in value]
+    return value
+
+
+def mailchimp_connections(template: dict) -> dict[str, int]:
+    """Simultaneous Mailchimp connections each function that calls Mailchimp may hold (one per concurrent
+    invocation: calls are sequential): its SQS sources' MaximumConcurrency, else its reserved concurrency."""
+    connections = {}
+    for name, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        if "MAILCHIMP_SECRET_ARN" not in properties.get("Environment", {}).get("Variables", {}):
+            continue
+        sources = [e["Properties"] for e in properties.get("Events", {}).values() if e["Type"] == "SQS"]
+        if sources:
+            connections[name] = sum(
+                int(resolve_defaults(s, template["Parameters"])["ScalingConfig"]["MaximumConcurrency"]) for s in sources
+            )
+        else:
+            reserved = properties.get("ReservedConcurrentExecutions")
+            assert reserved is not None, f"{name} calls Mailchimp without a concurrency limit"
+            connections[name] = int(resolve_defaults(reserved, template["Parameters"]))
+    return connections
+
+
+def test_functions_calling_mailchimp_stay_within_the_connection_budget():
+    budget = int(TEMPLATE["Parameters"]["MailchimpConnectionBudget"]["Default"])
+    connections = mailchimp_connections(TEMPLATE)
+    assert {"OnboardingFunction", "OnboardingDripFunction", "DeadLetterRedriveFunction", "MemberImportFunction"} <= set(
+        connections
+    )
+    assert sum(connections.values()) <= budget == 8
+
+
+def test_the_budget_check_fails_when_a_function_takes_more_than_its_share():
+    import copy
+
+    greedy = copy.deepcopy(TEMPLATE)
+    greedy["Parameters"]["ImportMaxConcurrency"]["Default"] = 5
+    budget = int(greedy["Parameters"]["MailchimpConnectionBudget"]["Default"])
+    assert sum(mailchimp_connections(greedy).values()) > budget
+    unbounded = copy.deepcopy(TEMPLATE)
+    del unbounded["Resources"]["OnboardingDripFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    with pytest.raises(AssertionError, match="without a concurrency limit"):
+        mailchimp_connections(unbounded)

@@ -7,10 +7,11 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from memberflow_cli import export, report, winback
+from memberflow_cli import export, imports, report, winback
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     export.register,
+    imports.register,
     report.register,
     winback.register,
 ]

@@ -192,6 +192,22 @@ class SqsPoller:
                 MessageAttributeNames=["All"],
             )
             messages = response.get("Messages") or []
+            # As Lambda does: a batch of more than 10 is gathered over the batching window.
+            window_ends = time.monotonic() + self.source.maximum_batching_window_seconds
+            while messages and len(messages) < self.source.batch_size and time.monotonic() < window_ends:
+                more = (
+                    sqs.receive_message(
+                        QueueUrl=self.queue_url,
+                        MaxNumberOfMessages=max(1, min(10, self.source.batch_size - len(messages))),
+                        WaitTimeSeconds=0,
+                        AttributeNames=["All"],
+                        MessageAttributeNames=["All"],
+                    ).get("Messages")
+                    or []
+                )
+                if not more:
+                    self._stop.wait(min(0.2, max(0.0, window_ends - time.monotonic())))
+                messages += more
             if messages:
                 self.process(sqs, messages)
             return len(messages)

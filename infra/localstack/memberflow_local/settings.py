@@ -84,8 +84,10 @@ class LocalSettings:
     sqs_max_workers: int = 2
     """Poller threads per SQS event source, at most the source's MaximumConcurrency: up to that many batches
     run at once, each in its own container of the function."""
-    http_max_containers: int = 4
-    """Containers an HTTP API function may run at once (concurrent requests beyond that wait)."""
+    http_max_containers: int = 50
+    """Containers an HTTP API function may run at once: as Lambda does, a new one is started whenever every
+    existing one is busy, up to this cap (the HTTP API's burst limit in template.yaml is 50); concurrent requests
+    beyond it wait. ``MEMBERFLOW_LOCAL_HTTP_MAX_CONTAINERS`` sets it."""
     disable_tracing: bool = True
     """Set POWERTOOLS_TRACE_DISABLED=true: there is no X-Ray daemon locally."""
 

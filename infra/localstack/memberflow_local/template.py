@@ -320,6 +320,8 @@ class SqsSource:
     maximum_concurrency: int | None = None
     event_name: str = ""
     enabled: bool = True
+    maximum_batching_window_seconds: float = 0.0
+    """How long Lambda may gather messages for one batch (batches of more than 10 need one)."""
 
 
 @dataclass(frozen=True)
@@ -610,6 +612,7 @@ def _event(logical_id: str, event_name: str, event: Mapping[str, Any], resolver:
             maximum_concurrency=int(max_conc) if max_conc is not None else None,
             event_name=event_name,
             enabled=bool(props.get("Enabled", True)),
+            maximum_batching_window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
         )
     if etype in ("Schedule", "ScheduleV2"):
         props = resolver.resolve(props_raw)

@@ -29,7 +29,7 @@ def identity_pk(identity_key: str) -> str:
 def record_from_item(item: dict[str, Any]) -> MemberRecord:
     return MemberRecord(
         member_id=item["member_id"],
-        joined_at=datetime.fromisoformat(item["joined_at"]),
+        joined_at=as_datetime(item.get("joined_at")),
         email=item.get("email"),
         name=item.get("name"),
         platforms=sorted(item.get("platforms", [])),
@@ -66,21 +66,25 @@ class DynamoMemberRepository:
         given stays given, the first join date is kept."""
         expressions = [
             "member_id = :id",
-            "joined_at = if_not_exists(joined_at, :joined)",
             "drip_steps_sent = if_not_exists(drip_steps_sent, :zero)",
             "last_correlation_id = :correlation",
-            # The inactivity index (win-back): a member never active counts as inactive since joining.
-            f"{ACTIVE_DAY_ATTRIBUTE} = if_not_exists({ACTIVE_DAY_ATTRIBUTE}, :active_day)",
         ]
         values: dict[str, Any] = {
-            ":active_day": active_day_key(join.member_id, (join.active_before_join or join.joined_at).date()),
             ":id": join.member_id,
-            ":joined": join.joined_at.isoformat(),
             ":zero": 0,
             ":correlation": join.correlation_id,
             ":platform": {join.platform},
             ":identity": {join.identity_key},
         }
+        seen = join.active_before_join or join.joined_at
+        if seen is not None:
+            # The inactivity index (win-back): a member never active counts as inactive since joining. An imported
+            # member whose platform gives neither date is not in it until their first activity (or the backfill).
+            expressions.append(f"{ACTIVE_DAY_ATTRIBUTE} = if_not_exists({ACTIVE_DAY_ATTRIBUTE}, :active_day)")
+            values[":active_day"] = active_day_key(join.member_id, seen.date())
+        if join.joined_at is not None:
+            expressions.append("joined_at = if_not_exists(joined_at, :joined)")
+            values[":joined"] = join.joined_at.isoformat()
         if join.email:
             expressions.append("email = :email")
             values[":email"] = join.email

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from memberflow.events.base import Event, EventCatalog, EventType
 from memberflow.events.escalations import EscalationRequested, RequesterErased, TicketStatusChanged
+from memberflow.events.imports import ImportedMember, MemberImportChunk
 from memberflow.events.mailchimp import (
     MailchimpAudienceEvent,
     MailchimpCleaned,
@@ -29,6 +30,8 @@ MEMBER_EVENTS = "member-events"
 """Destination of member events: the queue the onboarding consumer reads."""
 ESCALATIONS = "escalations"
 """Destination of escalations and ticket status changes: the queue the escalation consumer reads."""
+MEMBER_IMPORTS = "member-imports"
+"""Destination of import chunks: the queue the bulk import consumer reads."""
 
 CATALOG = EventCatalog(
     [
@@ -48,6 +51,7 @@ CATALOG = EventCatalog(
             "mailchimp_profile_updated", MailchimpProfileUpdated, destination=MEMBER_EVENTS, consumer="onboarding"
         ),
         EventType("mailchimp_email_changed", MailchimpEmailChanged, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("member_import_chunk", MemberImportChunk, destination=MEMBER_IMPORTS, consumer="member-import"),
     ]
 )
 
@@ -68,6 +72,9 @@ __all__ = [
     "MailchimpProfileUpdated",
     "MailchimpSubscribed",
     "MailchimpUnsubscribed",
+    "ImportedMember",
+    "MEMBER_IMPORTS",
+    "MemberImportChunk",
     "MemberAccountEvent",
     "MemberActive",
     "MemberErased",

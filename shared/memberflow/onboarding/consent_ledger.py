@@ -13,6 +13,7 @@ from memberflow.ledger import (
     Change,
     ConsentEntry,
     ConsentLedger,
+    Provenance,
     Wording,
     consent_from,
     provenance,
@@ -54,16 +55,24 @@ def prospective(member_id: str, change: Change, status: str, basis: Basis, rules
     )
 
 
+def upsert_provenance(
+    ledger: ConsentLedger, member_id: str, wanted: str, consented: bool, basis: Basis, rules: ConsentRules
+) -> Provenance:
+    """The ledger's provenance (signup and opt-in times) as it will be once an upsert asking for `wanted` is
+    decided and appended."""
+    entries = ledger.entries(member_id)
+    if consented and wanted in (consent.SUBSCRIBED, consent.PENDING):
+        entries.append(prospective(member_id, Change.GIVEN, wanted, basis, rules))
+    return provenance(entries)
+
+
 def mailchimp_fields(
     ledger: ConsentLedger, member_id: str, wanted: str, consented: bool, basis: Basis, rules: ConsentRules
 ) -> dict[str, Any]:
     """The consent fields of an upsert asking for `wanted`: the ledger's provenance as it will be once this decision
     is appended, and the configured marketing permissions for a member who consented. Nothing the ledger cannot
     show (no IP addresses, no times the platforms never gave)."""
-    entries = ledger.entries(member_id)
-    if consented and wanted in (consent.SUBSCRIBED, consent.PENDING):
-        entries.append(prospective(member_id, Change.GIVEN, wanted, basis, rules))
-    fields: dict[str, Any] = dict(provenance(entries).fields())
+    fields: dict[str, Any] = dict(upsert_provenance(ledger, member_id, wanted, consented, basis, rules).fields())
     if consented and wanted in (consent.SUBSCRIBED, consent.PENDING) and rules.marketing_permission_ids:
         fields["marketing_permissions"] = [
             {"marketing_permission_id": permission, "enabled": True} for permission in rules.marketing_permission_ids
@@ -117,3 +126,27 @@ def record(
         appended = entry
     members.set_mailchimp_status(member_id, status, opted_out=opted_out, consent=consent_from(entries))
     return appended
+
+
+def settle(
+    ledger: ConsentLedger,
+    members: MemberRepository,
+    member_id: str,
+    status: str,
+    consented: bool,
+    basis: Basis,
+    rules: ConsentRules,
+    *,
+    upgraded: bool = False,
+) -> None:
+    """The Mailchimp status onboarding (or an import) reached for a member, on their record and, with why, in their
+    ledger. Consent Mailchimp holds from elsewhere, or an opt-out it keeps, is Mailchimp's, not this platform's."""
+    opted_out = status in consent.OPTED_OUT
+    decided = decision(status, consented, upgraded)
+    if decided is None:
+        members.set_mailchimp_status(member_id, status, opted_out=opted_out)
+        return
+    change, why = decided
+    held = change is Change.GIVEN and not consented
+    source = Basis("mailchimp", basis.event_type, basis.event_id, basis.at) if held or opted_out else basis
+    record(ledger, members, member_id, change, status, source, rules, why, opted_out=opted_out)

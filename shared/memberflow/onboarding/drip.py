@@ -111,7 +111,7 @@ def _send_next_step(
     assert member.email
     tag = drip_tag(deps.step_days[index])
     is_last = index + 1 >= len(deps.step_days)
-    started = member.drip_started_at or member.joined_at
+    started = member.drip_started_at or member.joined_at or work.due_at
     next_due = None if is_last else started + timedelta(days=deps.step_days[index + 1])
     progress = {"drip_steps_sent": index}
     # Claim, then send: a member who became active meanwhile, or a step another run took, is never tagged.

@@ -19,7 +19,7 @@ from memberflow.events import (
     MemberScreeningPassed,
     MemberVerified,
 )
-from memberflow.ledger import Change, ConsentLedger
+from memberflow.ledger import ConsentLedger
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord, member_id_for
 from memberflow.onboarding import consent
 from memberflow.onboarding import consent_ledger as ledger
@@ -107,7 +107,7 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     # An address this platform proved earlier (its confirmation may arrive before the join) counts as verified.
     verified = event.email_verified or event.identity.key in member.verified_identities
     facts = Facts(event.marketing_consent, verified)
-    basis = _basis(queued, event.joined_at)
+    basis = basis_of(queued, event.joined_at)
     return _settle(
         event,
         event.email,
@@ -143,7 +143,7 @@ def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
             "verification_noted",
         )
     facts = Facts(event.marketing_consent, True)
-    basis = _basis(queued, queued.received_at)
+    basis = basis_of(queued, queued.received_at)
     return _settle(
         event,
         event.email,
@@ -179,7 +179,7 @@ def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         )
     verified = event.identity.key in member.verified_identities
     facts = Facts(True, verified)
-    basis = _basis(queued, queued.received_at)
+    basis = basis_of(queued, queued.received_at)
     return _settle(
         event,
         event.email,
@@ -228,14 +228,14 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
         identity=event.identity,
         email=member.email,
         name=member.name,
-        joined_at=member.joined_at,
+        joined_at=member.joined_at or event.joined_at,
         marketing_consent=member.marketing_consent,
         email_verified=False,
     )
     # The pass names the platform identity only; the address the member gave may have been erased before.
     forgotten_before = forgotten or latest_erasure(deps.suppressions, member.email, None) is not None
     facts = Facts(member.marketing_consent, False)
-    basis = _basis(queued, member.joined_at)
+    basis = basis_of(queued, joined.joined_at)
     return _settle(
         joined,
         member.email,
@@ -259,7 +259,7 @@ def _forgotten(queued: QueuedEvent, event: MemberEvent, deps: OnboardingDeps) ->
     return erasure is not None
 
 
-def _basis(queued: QueuedEvent, at: datetime) -> Basis:
+def basis_of(queued: QueuedEvent, at: datetime) -> Basis:
     """The event a consent decision rests on, and when the member made it (a join: when they joined; consent
     given later or a verification: when the platform told us)."""
     event = queued.event
@@ -309,24 +309,16 @@ def _settle(
         return {"result": "refused", "reason": refusal.title}
 
     opted_out = list_member.status in consent.OPTED_OUT
-    decided = ledger.decision(list_member.status, facts.marketing_consent, upgraded)
-    if decided is None:
-        deps.members.set_mailchimp_status(member.member_id, list_member.status, opted_out=opted_out)
-    else:
-        change, why = decided
-        # Consent Mailchimp holds from elsewhere is Mailchimp's, not this platform's.
-        held = change is Change.GIVEN and not facts.marketing_consent
-        ledger.record(
-            deps.ledger,
-            deps.members,
-            member.member_id,
-            change,
-            list_member.status,
-            Basis("mailchimp", basis.event_type, basis.event_id, basis.at) if held or opted_out else basis,
-            deps.consent_rules,
-            why,
-            opted_out=opted_out,
-        )
+    ledger.settle(
+        deps.ledger,
+        deps.members,
+        member.member_id,
+        list_member.status,
+        facts.marketing_consent,
+        basis,
+        deps.consent_rules,
+        upgraded=upgraded,
+    )
     platform = event.identity.platform.value
     if member.mailchimp_status is None and not opted_out:
         activity.note(
@@ -346,7 +338,7 @@ def _settle(
         return {"result": "kept_opted_out", "status": list_member.status}
 
     if tag:
-        tags = [f"platform:{event.identity.platform}", f"cohort:{member.joined_at:%Y-%m}"]
+        tags = join_tags(event, member)
         deps.mailing_list.add_tags(deps.rules.list_id, email, tags)
         step(Step.TAGGED, Outcome.OK, "tags " + ", ".join(tags))
 
@@ -443,7 +435,7 @@ def _upsert(
     wanted = consent.status_for_new_member(
         facts, opted_out_before=member.opted_out_before, forgotten_before=forgotten_before
     )
-    merge_fields = _merge_fields(event, member)
+    merge_fields = merge_fields_for(event, member)
 
     def consent_fields(status: str) -> dict[str, object]:
         return ledger.mailchimp_fields(
@@ -483,13 +475,18 @@ def _upsert(
     return answer, bool(upgrade)
 
 
-def _merge_fields(event: MemberAccountEvent, member: MemberRecord) -> dict[str, str]:
+def join_tags(event: MemberAccountEvent, member: MemberRecord) -> list[str]:
+    """The tags a join gives: its platform, and the cohort of the member's first join."""
+    return [f"platform:{event.identity.platform}", f"cohort:{member.joined_at or event.joined_at:%Y-%m}"]
+
+
+def merge_fields_for(event: MemberAccountEvent, member: MemberRecord) -> dict[str, str]:
     first, _, last = (event.name or event.username or "").partition(" ")
     fields = {
         "FNAME": first,
         "LNAME": last,
         "PLATFORM": event.identity.platform.value,
-        "JOINED": f"{member.joined_at:%Y-%m-%d}",  # the first join, on whichever platform
+        "JOINED": f"{member.joined_at or event.joined_at:%Y-%m-%d}",  # the first join, on whichever platform
     }
     return {key: value for key, value in fields.items() if value}
 

@@ -134,7 +134,7 @@ class Container:
         rules = self._onboarding_rules()
         load_settings(DripSettings)  # every variable the drip needs, named at once if one is missing
         return DripDeps(
-            mailing_list=self.mailing_list,
+            mailing_list=self._welcoming_list(rules.list_id),
             members=self.members,
             due_work=self.due_work,
             trace=self.trace,
@@ -145,6 +145,17 @@ class Container:
             consent_rules=self.consent_rules,
             activity=self.activity_log,
         )
+
+    def _welcoming_list(self, list_id: str) -> Any:
+        """Mailchimp as the welcome journey starts: by its API trigger, or by a tag (WelcomeJourneyTrigger=tag)."""
+        from memberflow.config import JourneyTriggerSettings
+
+        tag = load_settings(JourneyTriggerSettings).journey_tag
+        if not tag:
+            return self.mailing_list
+        from memberflow.onboarding.bursts import BurstMailingList
+
+        return BurstMailingList(self.mailing_list, list_id, journey_tag=tag)
 
     @property
     def onboarding_worst_case_ms(self) -> int:
@@ -227,14 +238,8 @@ class Container:
     @cached_property
     def consent_rules(self) -> ConsentRules:
         from memberflow.config import ConsentSettings
-        from memberflow.ledger import Wording
-        from memberflow.onboarding.consent_ledger import ConsentRules
 
-        settings = load_settings(ConsentSettings)
-        return ConsentRules(
-            wording={platform: Wording(w["text"], w["version"]) for platform, w in settings.consent_wording.items()},
-            marketing_permission_ids=settings.marketing_permission_ids,
-        )
+        return consent_rules_from(load_settings(ConsentSettings))
 
     @cached_property
     def activity_log(self) -> S3ActivityLog | None:
@@ -280,6 +285,18 @@ def _erasure_participants() -> tuple[Any, ...]:
     return erasure_participants()
 
 
+def consent_rules_from(settings: Any) -> ConsentRules:
+    """The consent ledger's rules from `config.ConsentSettings` (the ConsentWording and marketing permission
+    parameters)."""
+    from memberflow.ledger import Wording
+    from memberflow.onboarding.consent_ledger import ConsentRules
+
+    return ConsentRules(
+        wording={platform: Wording(w["text"], w["version"]) for platform, w in settings.consent_wording.items()},
+        marketing_permission_ids=settings.marketing_permission_ids,
+    )
+
+
 @cache
 def container() -> Container:
     return Container()
@@ -289,9 +306,11 @@ def reset() -> None:
     """Forget everything built from the environment, as a new container would (the local stack and tests change
     the environment between runs)."""
     from memberflow.adapters import aws, secrets
-    from memberflow.runtime import escalation
+    from memberflow.runtime import bursts, escalation, imports
 
     for built in (container, load_settings, aws.client, aws.table):
         built.cache_clear()
+    bursts.reset()
+    imports.import_deps.cache_clear()
     secrets.clear_cache()
     escalation.reset()

@@ -39,16 +39,21 @@ class SqsConsumer:
         metrics: Metrics,
         settings: Callable[[], ConsumerSettings] | None = None,
         before_batch: Callable[[list[QueuedEvent]], Any] | None = None,
+        before_batch_worst_case_ms: Callable[[], int] = lambda: 0,
     ) -> None:
         self.consumer = consumer
         self._settings = settings or (lambda: load_settings(ConsumerSettings))
-        self._before_batch = before_batch
         self._handlers = handlers
         self._worst_case_ms_per_message = worst_case_ms_per_message
         self._worst_case_ms = 0
         self._metric_prefix = metric_prefix
         self._logger = logger
         self._metrics = metrics
+        self._before_batch = before_batch
+        """Called with the batch's events before they are handled one by one (e.g. to send their work to a service
+        in bulk), when the invocation has time for it (`before_batch_worst_case_ms`) and for the first message; its
+        failures are logged, and each message is then handled as if it had not been called."""
+        self._before_batch_worst_case_ms = before_batch_worst_case_ms
         # Report failures per message even when all fail: each one has already set its own retry delay.
         self._processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         self._idempotency = IdempotencyConfig(
@@ -101,14 +106,18 @@ class SqsConsumer:
                     if value.get("stringValue") is not None
                 },
             )
-            enough_time = context.get_remaining_time_in_millis() > self._worst_case_ms
+            remaining_ms = context.get_remaining_time_in_millis()
+            enough_time = remaining_ms > self._worst_case_ms
+            if unprepared:
+                batch = unprepared.pop()
+                if enough_time and remaining_ms > self._worst_case_ms + self._before_batch_worst_case_ms():
+                    self._prepare(batch)
             return worker.process(message, enough_time=enough_time)
 
         # The most delivered first: a message handed back untried (no time left) is at the front of its next batch,
         # so it is tried there rather than handed back again and again until the queue's limit.
         records = sorted(event.get("Records", []), key=_receive_count, reverse=True)
-        if self._before_batch is not None:
-            self._prepare(records)
+        unprepared = [records] if self._before_batch is not None else []
         answer = process_partial_response(
             event={**event, "Records": records},
             record_handler=record_handler,

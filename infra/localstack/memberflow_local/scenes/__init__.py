@@ -39,6 +39,7 @@ class SceneContext:
 
 Scene = tuple[str, Callable[[SceneContext], Any]]
 
+
 def _escalation(scene: SceneContext) -> Any:
     from .escalation import play
 
@@ -57,7 +58,14 @@ def _winback(scene: SceneContext) -> Any:
     return play(scene)
 
 
+def _import_scene(scene: SceneContext) -> Any:
+    from .imports import play
+
+    return play(scene)
+
+
 SCENES: list[Scene] = [
+    ("A community that existed before memberflow: its members imported in bulk", _import_scene),
     ("Escalation: member problems become Zendesk tickets once per thread, and members hear back", _escalation),
     ("Consent you can prove: the ledger, Mailchimp's unsubscribe, a person's data", _consent),
     ("Win-back: inactive members re-engaged, with a holdout that measures the lift", _winback),

@@ -91,7 +91,8 @@ def play(scene: SceneContext) -> None:
     ticket, report = billing[0], safety[0]
     requester = client.users(id=ticket.requester_id)
     scene.check(
-        requester.external_id == f"slack:{TEAM}:U0DEMOANA" and ticket.priority == "normal"
+        requester.external_id == f"slack:{TEAM}:U0DEMOANA"
+        and ticket.priority == "normal"
         and {"community", "slack", "billing"} <= set(ticket.tags),
         f"ticket #{ticket.id}: Ana as requester, normal priority, tags community/slack/billing",
     )
@@ -113,4 +114,3 @@ def play(scene: SceneContext) -> None:
     scene.check(len(told) == 1 and f"#{ticket.id}" in told[0]["text"], "Ana was told once, in her thread")
     for message in told:
         scene.say(f"memberflow in Ana's thread: {message['text']}")
-

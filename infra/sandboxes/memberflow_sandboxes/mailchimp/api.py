@@ -90,12 +90,22 @@ def _int_query(request: Request, name: str, default: int) -> int:
 
 
 def subject_hashes(route_args: dict[str, str], body: Any) -> set[str]:
-    """Subscriber hashes a call is about, used to target injected per-address failures."""
+    """Subscriber hashes a call is about, used to target injected per-address failures: a call naming a failing
+    address fails as a whole, whether it names one member or many."""
     hashes = set()
     if "subscriber_hash" in route_args:
         hashes.add(hash_from_path(route_args["subscriber_hash"]))
     if isinstance(body, dict) and isinstance(body.get("email_address"), str):
         hashes.add(subscriber_hash(body["email_address"]))
+    if isinstance(body, dict):
+        # Calls about many members (batch subscribe, static segment members) are about each of them too.
+        for member in body.get("members") or []:
+            if isinstance(member, dict) and isinstance(member.get("email_address"), str):
+                hashes.add(subscriber_hash(member["email_address"]))
+        for field_name in ("members_to_add", "members_to_remove"):
+            for email in body.get(field_name) or []:
+                if isinstance(email, str):
+                    hashes.add(subscriber_hash(email))
     return hashes
 
 
