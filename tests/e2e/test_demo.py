@@ -12,6 +12,8 @@ from memberflow_local.settings import LocalSettings
 pytestmark = pytest.mark.e2e
 
 
+# Every automation's scenes, seeded communities included: minutes, not seconds.
+@pytest.mark.timeout(600)
 def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0, log_level="ERROR")

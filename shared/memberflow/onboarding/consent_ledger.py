@@ -56,11 +56,19 @@ def prospective(member_id: str, change: Change, status: str, basis: Basis, rules
 
 
 def upsert_provenance(
-    ledger: ConsentLedger, member_id: str, wanted: str, consented: bool, basis: Basis, rules: ConsentRules
+    ledger: ConsentLedger,
+    member_id: str,
+    wanted: str,
+    consented: bool,
+    basis: Basis,
+    rules: ConsentRules,
+    *,
+    entries: list[ConsentEntry] | None = None,
 ) -> Provenance:
     """The ledger's provenance (signup and opt-in times) as it will be once an upsert asking for `wanted` is
-    decided and appended."""
-    entries = ledger.entries(member_id)
+    decided and appended. `entries`: the member's ledger when the caller knows it (a member never in Mailchimp
+    has none), saving the read."""
+    entries = list(ledger.entries(member_id) if entries is None else entries)
     if consented and wanted in (consent.SUBSCRIBED, consent.PENDING):
         entries.append(prospective(member_id, Change.GIVEN, wanted, basis, rules))
     return provenance(entries)
@@ -111,11 +119,12 @@ def record(
     *,
     opted_out: bool = False,
     always: bool = False,
+    entries: list[ConsentEntry] | None = None,
 ) -> ConsentEntry | None:
     """Append the change unless the ledger already says as much (same consent, same status), then set the member
     record's Mailchimp status and its consent as derived from the ledger. `always`: a change the member made (a
     withdrawal, a confirmation) is appended even when it repeats the latest one."""
-    entries = ledger.entries(member_id)
+    entries = list(ledger.entries(member_id) if entries is None else entries)
     entry = replace(prospective(member_id, change, status, basis, rules), detail=detail)
     latest = entries[-1] if entries else None
     same = latest is not None and latest.status == status and consent_from([latest]) == consent_from([entry])
@@ -138,6 +147,7 @@ def settle(
     rules: ConsentRules,
     *,
     upgraded: bool = False,
+    entries: list[ConsentEntry] | None = None,
 ) -> None:
     """The Mailchimp status onboarding (or an import) reached for a member, on their record and, with why, in their
     ledger. Consent Mailchimp holds from elsewhere, or an opt-out it keeps, is Mailchimp's, not this platform's."""
@@ -149,4 +159,4 @@ def settle(
     change, why = decided
     held = change is Change.GIVEN and not consented
     source = Basis("mailchimp", basis.event_type, basis.event_id, basis.at) if held or opted_out else basis
-    record(ledger, members, member_id, change, status, source, rules, why, opted_out=opted_out)
+    record(ledger, members, member_id, change, status, source, rules, why, opted_out=opted_out, entries=entries)

@@ -35,6 +35,9 @@ from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_s
 logger = logging.getLogger(__name__)
 
 SOURCE = "import"
+NEVER_IN_MAILCHIMP: list = []
+"""The ledger of a member the import brings to Mailchimp: only members never settled there are imported, and a
+ledger entry is written only when Mailchimp's status is settled, so theirs is empty (no read needed)."""
 """How the trace names where an imported member came from."""
 
 
@@ -315,6 +318,7 @@ def _subscribe(pending: list[_Pending], deps: ImportDeps, list_id: str, report: 
             item.imported.marketing_consent,
             item.basis,
             deps.consent_rules,
+            entries=NEVER_IN_MAILCHIMP,
         )
         report.statuses[status] += 1
         if opted_out:
@@ -329,7 +333,13 @@ def _bulk_member(item: _Pending, status: str, deps: ImportDeps) -> BulkMember:
     (as a live join's upsert sends them; none invented)."""
     member = item.imported
     times = consent_ledger.upsert_provenance(
-        deps.ledger, item.record.member_id, status, member.marketing_consent, item.basis, deps.consent_rules
+        deps.ledger,
+        item.record.member_id,
+        status,
+        member.marketing_consent,
+        item.basis,
+        deps.consent_rules,
+        entries=NEVER_IN_MAILCHIMP,
     )
     first, _, last = (member.name or "").partition(" ")
     fields = {"FNAME": first, "LNAME": last, "PLATFORM": member.identity.platform.value}
