@@ -17,6 +17,27 @@ from memberflow.ledger import Change, ConsentEntry, Wording
 SORT_PREFIX = "CONSENT#"
 
 
+def item_from_entry(entry: ConsentEntry) -> dict[str, Any]:
+    """The entry as the members table stores it."""
+    item: dict[str, Any] = {
+        "pk": member_pk(entry.member_id),
+        "sk": SORT_PREFIX + entry.key,
+        "member_id": entry.member_id,
+        "change": entry.change.value,
+        "platform": entry.platform,
+        "source_event_type": entry.source_event_type,
+        "source_event_id": entry.source_event_id,
+        "at": entry.at.astimezone(UTC).isoformat(),
+        "status": entry.status,
+        "detail": entry.detail,
+    }
+    if entry.wording is not None:
+        item["wording"] = entry.wording.as_json()
+    if entry.extra:
+        item["extra"] = dict(entry.extra)
+    return item
+
+
 class DynamoConsentLedger:
     def __init__(self, table_name: str) -> None:
         self._table_name = table_name
@@ -28,22 +49,7 @@ class DynamoConsentLedger:
     def append(self, entry: ConsentEntry) -> bool:
         from memberflow.adapters.aws import ConditionNotMet
 
-        item: dict[str, Any] = {
-            "pk": member_pk(entry.member_id),
-            "sk": SORT_PREFIX + entry.key,
-            "member_id": entry.member_id,
-            "change": entry.change.value,
-            "platform": entry.platform,
-            "source_event_type": entry.source_event_type,
-            "source_event_id": entry.source_event_id,
-            "at": entry.at.astimezone(UTC).isoformat(),
-            "status": entry.status,
-            "detail": entry.detail,
-        }
-        if entry.wording is not None:
-            item["wording"] = entry.wording.as_json()
-        if entry.extra:
-            item["extra"] = dict(entry.extra)
+        item = item_from_entry(entry)
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ConditionNotMet:

@@ -79,5 +79,14 @@ def _health(scene: SceneContext) -> Any:
     return play(scene)
 
 
-LAST_SCENES: list[Scene] = [("The community health report of the last week", _health)]
+def _consent_audit(scene: SceneContext) -> Any:
+    from .consent import audit
+
+    return audit(scene)
+
+
+LAST_SCENES: list[Scene] = [
+    ("After every automation: each Mailchimp contact explained by its consent ledger", _consent_audit),
+    ("The community health report of the last week", _health),
+]
 """Scenes that report on what every other scene recorded: they run after `SCENES`, whatever is added there."""

@@ -35,6 +35,29 @@ class SeedMember:
     staff: bool = False
     winback_history: list[date] = field(default_factory=list)
 
+    def ledger_item(self) -> dict[str, Any]:
+        """Their consent ledger's entry, as their join onboarded them: consent given (subscribed), none
+        (transactional), or Mailchimp's opt-out kept (unsubscribed, cleaned)."""
+        from memberflow.adapters.consent_ledger import item_from_entry
+        from memberflow.ledger import Change, ConsentEntry
+
+        joined = datetime.combine(self.active_day, datetime.min.time(), UTC) - timedelta(days=30)
+        change, platform, detail = {
+            "subscribed": (Change.GIVEN, "discourse", "consent given, on an address the platform verified"),
+            "transactional": (Change.NOT_GIVEN, "discourse", "no marketing consent from the platform"),
+        }.get(self.mailchimp_status, (Change.WITHDRAWN, "mailchimp", f"{self.mailchimp_status} in Mailchimp"))
+        entry = ConsentEntry(
+            self.member_id,
+            change,
+            platform,
+            "member_joined",
+            f"{SEEDED}:{self.member_id}",
+            joined,
+            self.mailchimp_status,
+            detail,
+        )
+        return item_from_entry(entry)
+
     def profile_item(self) -> dict[str, Any]:
         from memberflow.adapters.due_work import DUE_ATTRIBUTE, QUEUE_ATTRIBUTE, QUEUES
         from memberflow.adapters.winback_store import active_day_key
@@ -123,11 +146,12 @@ def seed(ddb: Any, table_name: str, members: Iterable[SeedMember]) -> int:
         batch.clear()
 
     for member in members:
-        item = {key: serialize(value) for key, value in member.profile_item().items()}
-        batch.append({"PutRequest": {"Item": item}})
+        for stored in (member.profile_item(), member.ledger_item()):
+            item = {key: serialize(value) for key, value in stored.items()}
+            batch.append({"PutRequest": {"Item": item}})
+            if len(batch) == 25:
+                flush()
         count += 1
-        if len(batch) == 25:
-            flush()
     if batch:
         flush()
     return count
