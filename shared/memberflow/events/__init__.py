@@ -15,9 +15,12 @@ from memberflow.events.members import (
     MemberScreeningPassed,
     MemberVerified,
 )
+from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomRegistered
 
 MEMBER_EVENTS = "member-events"
 """Destination of member events: the queue the onboarding consumer reads."""
+REGISTRATIONS = "registrations"
+"""Destination of registration events: the queue the event sync consumer reads."""
 
 CATALOG = EventCatalog(
     [
@@ -27,6 +30,9 @@ CATALOG = EventCatalog(
         EventType("member_verified", MemberVerified, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("consent_given", ConsentGiven, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("member_screening_passed", MemberScreeningPassed, destination=MEMBER_EVENTS, consumer="onboarding"),
+        EventType("registration_changed", EventbriteChanged, destination=REGISTRATIONS, consumer="event_sync"),
+        EventType("zoom_registered", ZoomRegistered, destination=REGISTRATIONS, consumer="event_sync"),
+        EventType("zoom_attended", ZoomAttended, destination=REGISTRATIONS, consumer="event_sync"),
     ]
 )
 

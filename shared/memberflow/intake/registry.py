@@ -40,7 +40,9 @@ class SourceRegistry:
 
 
 def build_registry(
-    discourse_consent_user_field: str | None = None, discourse_require_approval: bool = False
+    discourse_consent_user_field: str | None = None,
+    discourse_require_approval: bool = False,
+    eventbrite_api_url: str | None = None,
 ) -> SourceRegistry:
     def slack() -> WebhookSource:
         from memberflow.intake.slack import SlackSource
@@ -62,4 +64,23 @@ def build_registry(
 
         return GenericSource()
 
-    return SourceRegistry({"slack": slack, "discourse": discourse, "discord": discord, "generic": generic})
+    def eventbrite() -> WebhookSource:
+        from memberflow.intake.eventbrite import EVENTBRITE_API_URL, EventbriteSource
+
+        return EventbriteSource(eventbrite_api_url or EVENTBRITE_API_URL)
+
+    def zoom() -> WebhookSource:
+        from memberflow.intake.zoom import ZoomSource
+
+        return ZoomSource()
+
+    return SourceRegistry(
+        {
+            "slack": slack,
+            "discourse": discourse,
+            "discord": discord,
+            "generic": generic,
+            "eventbrite": eventbrite,
+            "zoom": zoom,
+        }
+    )

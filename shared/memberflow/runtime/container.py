@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from memberflow.config import (
     ConsumerSettings,
     DripSettings,
+    EventbriteApiSettings,
     IntakeSettings,
     MailchimpSettings,
     MembersSettings,
@@ -93,7 +94,11 @@ class Container:
             trace=self.trace,
             # Fetched on use, not here: the secret is cached for a few minutes so rotation is picked up.
             secrets=partial(get_json_secret, settings.webhook_secrets_arn),
-            registry=build_registry(settings.discourse_consent_user_field or None, settings.discourse_require_approval),
+            registry=build_registry(
+                settings.discourse_consent_user_field or None,
+                settings.discourse_require_approval,
+                load_settings(EventbriteApiSettings).eventbrite_api_url,
+            ),
             max_body_bytes=settings.max_body_bytes,
             replay_window_seconds=settings.replay_window_seconds,
             deliveries=DynamoDeliveryLog(settings.deliveries_table_name),
