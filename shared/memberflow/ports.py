@@ -3,11 +3,12 @@ implement them for domain tests that run in milliseconds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from memberflow.bulk import BulkMember, BulkOutcome
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 
 Clock = Callable[[], datetime]
@@ -44,6 +45,26 @@ class MailingList(Protocol):
 
     def is_available(self) -> bool:
         """The service answers and accepts our credentials."""
+
+
+class BulkMailingList(Protocol):
+    """The marketing audience, many members per call (imports, win-back, event sync). A whole call that fails
+    raises `memberflow.errors` as the single-member calls do; members refused one by one come back in the outcome."""
+
+    def subscribe_many(
+        self, list_id: str, members: Sequence[BulkMember], *, update_existing: bool = False
+    ) -> BulkOutcome:
+        """Add the members (in calls of at most 500). Without `update_existing`, members already in the audience
+        are left as they are (reported in `existing`), so nobody's status is ever changed by a bulk subscribe."""
+
+    def tag_segment_id(self, list_id: str, tag: str) -> str:
+        """The id of the static segment that is the tag, created when missing."""
+
+    def tag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
+        """Tag the members (in calls of at most 500): `updated` the newly tagged, `existing` the rest."""
+
+    def untag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
+        """Remove the tag (in calls of at most 500): `updated` the untagged, `existing` the rest."""
 
 
 class MemberRepository(Protocol):

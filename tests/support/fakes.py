@@ -3,11 +3,12 @@ They keep the promises the real adapters make (conditional claims, identity link
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from memberflow.bulk import BULK_LIMIT, BulkMember, BulkOutcome, MemberRefusal, RefusalKind
 from memberflow.errors import ComplianceState, ForgottenAddress, Transient
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 from memberflow.pipeline.policy import Park
@@ -107,6 +108,66 @@ class FakeMailingList:
 
     def is_available(self) -> bool:
         return not self.failures
+
+
+class FakeBulkMailingList(FakeMailingList):
+    """FakeMailingList's audience, many members per call, as Mailchimp's bulk endpoints behave: at most 500 per
+    call (more is a programming error here), existing members left alone without `update_existing`, compliance-state
+    and forgotten addresses refused one by one, and unknown addresses ignored by tag calls. `calls` names each bulk
+    call once (`subscribe_many`, `tag_many`, `untag_many`), whatever the number of members in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.invalid: set[str] = set()
+        """Addresses refused as invalid."""
+
+    def subscribe_many(
+        self, list_id: str, members: Sequence[BulkMember], *, update_existing: bool = False
+    ) -> BulkOutcome:
+        outcome = BulkOutcome()
+        for start in range(0, len(members), BULK_LIMIT):
+            self._call("subscribe_many")
+            for member in members[start : start + BULK_LIMIT]:
+                key = member.email.lower()
+                if key in self.invalid:
+                    outcome.refused[key] = MemberRefusal(RefusalKind.INVALID_ADDRESS, "ERROR_GENERIC", "invalid")
+                elif key in self.forgotten:
+                    outcome.refused[key] = MemberRefusal(RefusalKind.FORGOTTEN_ADDRESS, "ERROR_GENERIC", "forgotten")
+                elif key in self.members and not update_existing:
+                    outcome.existing.append(key)
+                elif member.status == "subscribed" and key in self.compliance_state:
+                    outcome.refused[key] = MemberRefusal(RefusalKind.COMPLIANCE_STATE, "ERROR_GENERIC", "compliance")
+                else:
+                    (outcome.updated if key in self.members else outcome.created).append(key)
+                    self.members[key] = member.status
+        return outcome
+
+    def tag_segment_id(self, list_id: str, tag: str) -> str:
+        return f"segment-{tag}"
+
+    def tag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
+        return self._segment("tag_many", tag, emails, add=True)
+
+    def untag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
+        return self._segment("untag_many", tag, emails, add=False)
+
+    def _segment(self, name: str, tag: str, emails: Sequence[str], *, add: bool) -> BulkOutcome:
+        outcome = BulkOutcome()
+        for start in range(0, len(emails), BULK_LIMIT):
+            self._call(name)
+            for email in emails[start : start + BULK_LIMIT]:
+                key = email.lower()
+                tags = self.tags.setdefault(key, [])
+                if key in self.members and (tag not in tags) == add:
+                    tags.append(tag) if add else tags.remove(tag)
+                    outcome.updated.append(key)
+                else:
+                    outcome.existing.append(key)
+        return outcome
+
+    def tagged(self, tag: str) -> set[str]:
+        """Addresses that carry the tag now."""
+        return {email for email, tags in self.tags.items() if tag in tags}
 
 
 class MemoryMembers:

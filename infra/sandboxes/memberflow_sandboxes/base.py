@@ -9,11 +9,13 @@ and the background server, behaves the same across sandboxes so tests can rely o
 from __future__ import annotations
 
 import json
+import re
 import signal
 import threading
 import traceback
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -27,6 +29,8 @@ ADMIN_PREFIX = "/_sandbox"
 JSON = "application/json; charset=utf-8"
 NOT_FOUND_DETAIL = "The requested resource could not be found."
 INTERNAL_ERROR_DETAIL = "An unexpected internal error has occurred."
+
+_ROUTE_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^:<>]+)>")
 
 # A handler takes (request, parsed body, **route arguments) and returns (status, payload);
 # a None payload is answered without a body.
@@ -69,18 +73,29 @@ class BaseState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.request_counts: Counter[int] = Counter()
+        self.calls: Counter[str] = Counter()
+        """Calls per endpoint, keyed "METHOD /route/{template}" (e.g. "POST /lists/{list_id}"), whatever the
+        answer: what a bench counts as calls made."""
 
     def reset(self) -> None:
         with self.lock:
             self.request_counts.clear()
+            self.calls.clear()
 
     def record_status(self, status: int) -> None:
         with self.lock:
             self.request_counts[status] += 1
 
+    def record_call(self, endpoint: str) -> None:
+        with self.lock:
+            self.calls[endpoint] += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return {"request_counts": {str(status): n for status, n in sorted(self.request_counts.items())}}
+            return {
+                "request_counts": {str(status): n for status, n in sorted(self.request_counts.items())},
+                "calls": dict(sorted(self.calls.items())),
+            }
 
 
 StateT = TypeVar("StateT", bound=BaseState)
@@ -171,9 +186,22 @@ class SandboxApp(Generic[StateT]):
         if _under(request.path, ADMIN_PREFIX):
             response = self._admin(request)
         else:
+            self.state.record_call(self.endpoint_key(request))
             response = self._gated(request)
             self.state.record_status(response.status_code)
         return response(environ, start_response)
+
+    def endpoint_key(self, request: Request) -> str:
+        """ "METHOD /route/{template}" of a call, or "METHOD (unknown)" when no route matches."""
+        path = request.path[len(self.api_prefix) :] if _under(request.path, self.api_prefix) else None
+        if path is None:
+            return f"{request.method} (unknown)"
+        try:
+            rule, _ = self.routes.bind("sandbox", path_info=path or "/").match(method=request.method, return_rule=True)
+        except HTTPException:
+            return f"{request.method} (unknown)"
+        template = _ROUTE_ARGUMENT.sub(r"{\1}", rule.rule)
+        return f"{request.method} {template}"
 
     def _gated(self, request: Request) -> Response:
         if not self.gate.try_enter():
@@ -320,6 +348,13 @@ class SandboxServer:
         self.app.faults.configure(
             FaultSettings(rate_429, rate_500, latency_ms, dict(fail_emails or {}), seed, bare_throttle)
         )
+
+    def set_latency(self, seconds: float) -> None:
+        """Add `seconds` to every call (other fault settings stay as they are)."""
+        if seconds < 0:
+            raise ValueError("latency must not be negative")
+        settings = self.app.faults.settings
+        self.app.faults.configure(replace(settings, latency_ms=round(seconds * 1000)))
 
     def reset(self) -> None:
         """Back to the initial data, no faults and zero request counts."""

@@ -10,10 +10,20 @@ same code talks to Mailchimp or to the local sandbox.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from memberflow.adapters.http_json import DEFAULT_ATTEMPTS, HttpAnswer, HttpJsonTransport
+from memberflow.bulk import (
+    SIGNUP_THROTTLE_RETRY_SECONDS,
+    SIGNUP_THROTTLE_TEXT,
+    BulkMember,
+    BulkOutcome,
+    chunks,
+    refusal_from,
+)
 from memberflow.errors import (
     AccountProblem,
     ComplianceState,
@@ -30,7 +40,23 @@ from memberflow.privacy import redact_emails, subscriber_hash
 from memberflow.retry import worst_case_seconds
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
-SIGNUP_THROTTLE_RETRY_SECONDS = 6 * 3600
+SEGMENT_PAGE_SIZE = 1000
+"""Mailchimp's largest page."""
+
+# A call's path as a route template, so that `MailchimpList.calls` counts endpoints, not audiences or members.
+_ROUTE_PARTS = (
+    (re.compile(r"^/lists/[^/]+"), "/lists/{list_id}"),
+    (re.compile(r"/members/[^/]+"), "/members/{subscriber_hash}"),
+    (re.compile(r"/segments/[^/]+"), "/segments/{segment_id}"),
+    (re.compile(r"/merge-fields/[^/]+"), "/merge-fields/{merge_id}"),
+    (re.compile(r"/journeys/[^/]+/steps/[^/]+"), "/journeys/{journey_id}/steps/{step_id}"),
+)
+
+
+def route_of(path: str) -> str:
+    for pattern, template in _ROUTE_PARTS:
+        path = pattern.sub(template, path)
+    return path
 
 
 def api_url_for_key(api_key: str) -> str:
@@ -62,7 +88,7 @@ def error_from(answer: HttpAnswer) -> Exception:
         return ComplianceState(title, detail, status)
     if title == "Forgotten Email Not Subscribed":
         return ForgottenAddress(title, detail, status)
-    if "signed up to a lot of lists very recently" in detail:
+    if SIGNUP_THROTTLE_TEXT in detail:
         return RetryLater(f"Mailchimp {title}: signup throttled", SIGNUP_THROTTLE_RETRY_SECONDS)
     if status == 400:
         return PermanentRefusal(title, detail, status)
@@ -73,9 +99,65 @@ def error_from(answer: HttpAnswer) -> Exception:
     return AccountProblem(f"Mailchimp {status} {title}: {detail}", status)
 
 
+def _unique(emails: Sequence[str]) -> list[str]:
+    """The addresses once each (Mailchimp's addresses are case-insensitive), in their first spelling."""
+    seen: dict[str, str] = {}
+    for email in emails:
+        seen.setdefault(email.lower(), email)
+    return list(seen.values())
+
+
+def batch_outcome(sent: Sequence[BulkMember], answer: Mapping[str, Any]) -> BulkOutcome:
+    """Mailchimp's answer to one batch subscribe as an outcome per member sent. Mailchimp answers 200 even when
+    members fail: `errors` lists them, `ERROR_CONTACT_EXISTS` being a member left as it was (no update_existing).
+    A member the answer does not mention is refused rather than taken for done."""
+    ours = {member.email.lower(): member.email for member in sent}
+    outcome = BulkOutcome()
+
+    def claim(email: object) -> str | None:
+        return ours.pop(str(email).lower(), None)
+
+    for member in answer.get("new_members") or []:
+        if (email := claim(member.get("email_address"))) is not None:
+            outcome.created.append(email)
+    for member in answer.get("updated_members") or []:
+        if (email := claim(member.get("email_address"))) is not None:
+            outcome.updated.append(email)
+    for error in answer.get("errors") or []:
+        if (email := claim(error.get("email_address"))) is None:
+            continue
+        code = str(error.get("error_code") or "")
+        if code == "ERROR_CONTACT_EXISTS":
+            outcome.existing.append(email)
+        else:
+            outcome.refused[email] = refusal_from(code, str(error.get("error") or ""))
+    for email in ours.values():
+        outcome.refused[email] = refusal_from("NOT_REPORTED", "Mailchimp's answer did not mention this member.")
+    return outcome
+
+
+def segment_outcome(sent: Sequence[str], answer: Mapping[str, Any], done_field: str) -> BulkOutcome:
+    """Mailchimp's answer to one static-segment call (`members_added` or `members_removed` as `done_field`): the
+    members changed, those refused (`errors[].email_addresses`), and the rest, which Mailchimp left as they were
+    (already as asked, or not in the audience)."""
+    ours = {email.lower(): email for email in sent}
+    outcome = BulkOutcome()
+    for member in answer.get(done_field) or []:
+        if (email := ours.pop(str(member.get("email_address", "")).lower(), None)) is not None:
+            outcome.updated.append(email)
+    for error in answer.get("errors") or []:
+        refusal = refusal_from(str(error.get("error_code") or ""), str(error.get("error") or ""))
+        for address in error.get("email_addresses") or []:
+            if (email := ours.pop(str(address).lower(), None)) is not None:
+                outcome.refused[email] = refusal
+    outcome.existing.extend(ours.values())
+    return outcome
+
+
 class MailchimpList:
-    """The `MailingList` port on Mailchimp. `api_key` is read through a callable so that a 401 (a rotated key)
-    re-reads the secret once instead of failing until the next cold start."""
+    """The `MailingList` and `BulkMailingList` ports on Mailchimp. `api_key` is read through a callable so that a
+    401 (a rotated key) re-reads the secret once instead of failing until the next cold start. `calls` counts the
+    calls made per endpoint ("POST /lists/{list_id}"), for benches."""
 
     def __init__(
         self, api_key: Callable[[bool], str], base_url: str = "", timeout: float = DEFAULT_TIMEOUT_SECONDS
@@ -84,6 +166,8 @@ class MailchimpList:
         self._base_url = base_url
         self._timeout = timeout
         self._transport: HttpJsonTransport | None = None
+        self._segment_ids: dict[tuple[str, str], str] = {}
+        self.calls: Counter[str] = Counter()
 
     @property
     def worst_case_call_seconds(self) -> float:
@@ -160,6 +244,85 @@ class MailchimpList:
             return False
         return True
 
+    # -- many members at once ----------------------------------------------------------------------------------
+
+    def subscribe_many(
+        self, list_id: str, members: Sequence[BulkMember], *, update_existing: bool = False
+    ) -> BulkOutcome:
+        """Batch subscribe, 500 members per call; an address given twice is sent once (its first entry). A whole
+        call that fails raises; the calls before it took effect, and repeating them is safe: members they created
+        then come back as `existing` (or `updated` with update_existing)."""
+        unique: dict[str, BulkMember] = {}
+        for member in members:
+            unique.setdefault(member.email.lower(), member)
+        outcome = BulkOutcome()
+        for chunk in chunks(list(unique.values())):
+            body = {"members": [member.as_mailchimp() for member in chunk], "update_existing": update_existing}
+            answer = self._call("POST", f"/lists/{list_id}", body, {"skip_merge_validation": "true"})
+            outcome.merge(batch_outcome(chunk, answer))
+        return outcome
+
+    def tag_segment_id(self, list_id: str, tag: str) -> str:
+        """The tag's static segment, found by paging through the audience's static segments (all of them are
+        remembered), created when there is none."""
+        key = (list_id, tag)
+        if key not in self._segment_ids:
+            self._load_segment_ids(list_id)
+        if key not in self._segment_ids:
+            try:
+                created = self._call("POST", f"/lists/{list_id}/segments", {"name": tag, "static_segment": []})
+            except PermanentRefusal:
+                self._load_segment_ids(list_id)  # created meanwhile by someone else?
+                if key not in self._segment_ids:
+                    raise
+            else:
+                self._segment_ids[key] = str(created["id"])
+        return self._segment_ids[key]
+
+    def tag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
+        return self._change_segment(list_id, tag, emails, "members_to_add", "members_added")
+
+    def untag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
+        return self._change_segment(list_id, tag, emails, "members_to_remove", "members_removed")
+
+    def _change_segment(
+        self, list_id: str, tag: str, emails: Sequence[str], send_field: str, done_field: str
+    ) -> BulkOutcome:
+        outcome = BulkOutcome()
+        for chunk in chunks(_unique(emails)):
+            body = {send_field: list(chunk)}
+            try:
+                answer = self._call("POST", self._segment_path(list_id, tag), body)
+            except NotFound:
+                # The segment went since we found it (the tag was deleted in Mailchimp): find or make it again.
+                self._segment_ids.pop((list_id, tag), None)
+                answer = self._call("POST", self._segment_path(list_id, tag), body)
+            outcome.merge(segment_outcome(chunk, answer, done_field))
+        return outcome
+
+    def _segment_path(self, list_id: str, tag: str) -> str:
+        return f"/lists/{list_id}/segments/{self.tag_segment_id(list_id, tag)}"
+
+    def _load_segment_ids(self, list_id: str) -> None:
+        offset = 0
+        while True:
+            page = self._call(
+                "GET",
+                f"/lists/{list_id}/segments",
+                params={
+                    "type": "static",
+                    "count": str(SEGMENT_PAGE_SIZE),
+                    "offset": str(offset),
+                    "fields": "segments.id,segments.name,total_items",
+                },
+            )
+            segments = page.get("segments") or []
+            for segment in segments:
+                self._segment_ids[(list_id, str(segment["name"]))] = str(segment["id"])
+            offset += len(segments)
+            if not segments or offset >= int(page.get("total_items") or 0):
+                return
+
     # -- what `memberflow doctor` checks ---------------------------------------------------------------------------
 
     def ping(self) -> None:
@@ -192,6 +355,7 @@ class MailchimpList:
     def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
     ) -> dict[str, Any]:
+        self.calls[f"{method} {route_of(path)}"] += 1
         try:
             return self._http.call(method, path, body, params)
         except CredentialsRejected:

@@ -1,7 +1,7 @@
 """Sandbox of the Mailchimp Marketing API v3 for local runs and tests.
 
-It serves the subset of the API memberflow uses (ping, lists, members, tags,
-permanent delete, merge fields, customer-journey triggers, batch subscribe) over real HTTP so the official
+It serves the subset of the API memberflow uses (ping, lists, members, tags, permanent delete, merge fields,
+customer-journey triggers, batch subscribe, static segments, which are tags) over real HTTP so the official
 ``mailchimp-marketing`` client can be pointed at it::
 
     client = mailchimp_marketing.Client()
@@ -13,7 +13,9 @@ Behaviour follows the documented API: RFC 7807 error bodies, compliance and
 re-opt-in is confirmed through ``POST /_sandbox/confirm``), a 10-connection
 concurrency limit answered with a problem+json 429 without ``Retry-After`` (the
 ``bare_throttle`` fault gives the empty-bodied 429 Mailchimp sends at very high
-volume), plus fault injection and ``/_sandbox/`` admin endpoints for tests.
+volume), plus fault injection (with a per-call latency), calls counted per endpoint (``state.calls``), every
+tag added to a member recorded (``state.tag_events``, what a "tag added" journey counts) and ``/_sandbox/`` admin
+endpoints for tests.
 """
 
 from memberflow_sandboxes.mailchimp.problems import ApiError

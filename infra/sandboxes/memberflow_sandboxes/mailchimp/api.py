@@ -19,6 +19,7 @@ from memberflow_sandboxes.mailchimp.state import (
     Member,
     MergeField,
     SandboxState,
+    StaticSegment,
     hash_from_path,
     links,
     now_iso,
@@ -28,7 +29,9 @@ from memberflow_sandboxes.mailchimp.state import (
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
 MAX_BATCH_MEMBERS = 500
+MAX_SEGMENT_MEMBERS = 500
 _MEMBER = "/lists/<list_id>/members/<subscriber_hash>"
+_SEGMENT = "/lists/<list_id>/segments/<int:segment_id>"
 _MERGE_FIELD = "/lists/<list_id>/merge-fields/<int:merge_id>"
 
 API_ROUTES = Map(
@@ -46,6 +49,11 @@ API_ROUTES = Map(
         Rule(f"{_MEMBER}/actions/delete-permanent", methods=["POST"], endpoint="delete_member_permanent"),
         Rule(f"{_MEMBER}/tags", methods=["GET"], endpoint="get_member_tags"),
         Rule(f"{_MEMBER}/tags", methods=["POST"], endpoint="update_member_tags"),
+        Rule("/lists/<list_id>/segments", methods=["GET"], endpoint="get_segments"),
+        Rule("/lists/<list_id>/segments", methods=["POST"], endpoint="add_segment"),
+        Rule(_SEGMENT, methods=["GET"], endpoint="get_segment"),
+        Rule(_SEGMENT, methods=["POST"], endpoint="update_segment_members"),
+        Rule(f"{_SEGMENT}/members", methods=["GET"], endpoint="get_segment_members"),
         Rule("/lists/<list_id>/merge-fields", methods=["GET"], endpoint="get_merge_fields"),
         Rule("/lists/<list_id>/merge-fields", methods=["POST"], endpoint="add_merge_field"),
         Rule(_MERGE_FIELD, methods=["GET"], endpoint="get_merge_field"),
@@ -97,8 +105,19 @@ class BatchResult:
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def add_error(self, email: str | None, error: ApiError) -> None:
+        """A member's error as Mailchimp lists it: the text, `ERROR_CONTACT_EXISTS` for a member already in the
+        audience (without update_existing), `ERROR_GENERIC` for anything else, and the field a validation names."""
         code = "ERROR_CONTACT_EXISTS" if error.title == "Member Exists" else "ERROR_GENERIC"
-        self.errors.append({"email_address": email or "", "error": error.detail, "error_code": code})
+        field_errors = error.errors or [{}]
+        self.errors.append(
+            {
+                "email_address": email or "",
+                "error": error.detail if not error.errors else str(field_errors[0].get("message", error.detail)),
+                "error_code": code,
+                "field": str(field_errors[0].get("field", "")),
+                "field_message": str(field_errors[0].get("message", "")),
+            }
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -149,7 +168,12 @@ class MailchimpApi:
             existing = audience.members.get(subscriber_hash(email))
             if existing and existing.status != "archived":
                 if not update_existing:
-                    raise ApiError(400, "Member Exists", f"{email} is already a list member.")
+                    raise ApiError(
+                        400,
+                        "Member Exists",
+                        f"{email} is already a list member, do you want to update? please provide "
+                        "update_existing:true in the request body",
+                    )
                 result.updated.append(self.rules.update(audience, existing, entry))
             else:
                 status = entry.get("status") or entry.get("status_if_new")
@@ -214,6 +238,91 @@ class MailchimpApi:
         audience, member = self._existing_member(list_id, subscriber_hash)
         self.rules.set_tags(audience, member, fields.object_body(body))
         return 204, None
+
+    def get_segments(self, request: Request, body: Any, list_id: str) -> Reply:
+        """Static segments only: every tag is one; `type=saved` or `type=fuzzy` find none here."""
+        audience = self.state.audience(list_id)
+        count, offset = page_arguments(request)
+        wanted_type = request.args.get("type")
+        if wanted_type and wanted_type not in ("saved", "static", "fuzzy"):
+            raise field_error("type", "Data presented is not one of the accepted values: saved, static, fuzzy.")
+        segments = [] if wanted_type in ("saved", "fuzzy") else list(audience.segments.values())
+        return 200, {
+            "segments": [audience.segment_json(s) for s in segments[offset : offset + count]],
+            "list_id": list_id,
+            "total_items": len(segments),
+            "_links": links(f"/lists/{list_id}/segments", ("self", "GET"), ("create", "POST")),
+        }
+
+    def add_segment(self, request: Request, body: Any, list_id: str) -> Reply:
+        """A static segment (a tag) from `name` and `static_segment` (addresses; those not in the audience are
+        ignored). Saved segments (`options`) are not served by the sandbox."""
+        audience = self.state.audience(list_id)
+        body = fields.object_body(body)
+        name = fields.required_string(body, "name")
+        if "options" in body:
+            raise field_error("options", "The sandbox serves static segments only: send static_segment, not options.")
+        if "static_segment" not in body:
+            raise field_error("static_segment", "This value should not be blank.")
+        emails = fields.email_list(body, "static_segment", MAX_SEGMENT_MEMBERS)
+        if name in audience.tag_ids:
+            raise invalid_resource(f'A segment or tag named "{name}" already exists in this list.')
+        segment = audience.segments[audience.tag_id(name)]
+        for member in self._members_of(audience, emails):
+            audience.add_tag(member, name)
+        return 200, audience.segment_json(segment)
+
+    def get_segment(self, request: Request, body: Any, list_id: str, segment_id: int) -> Reply:
+        audience, segment = self._existing_segment(list_id, segment_id)
+        return 200, audience.segment_json(segment)
+
+    def update_segment_members(self, request: Request, body: Any, list_id: str, segment_id: int) -> Reply:
+        """Batch add or remove members (at most 500 addresses per field); addresses not in the audience are
+        ignored, and so are members already as asked."""
+        audience, segment = self._existing_segment(list_id, segment_id)
+        body = fields.object_body(body)
+        to_add = fields.email_list(body, "members_to_add", MAX_SEGMENT_MEMBERS)
+        to_remove = fields.email_list(body, "members_to_remove", MAX_SEGMENT_MEMBERS)
+        added = [m for m in self._members_of(audience, to_add) if audience.add_tag(m, segment.name)]
+        removed = [m for m in self._members_of(audience, to_remove) if audience.remove_tag(m, segment.name)]
+        for member in (*added, *removed):
+            member.touch()
+        return 200, {
+            "members_added": [audience.member_json(m) for m in added],
+            "members_removed": [audience.member_json(m) for m in removed],
+            "errors": [],
+            "total_added": len(added),
+            "total_removed": len(removed),
+            "error_count": 0,
+            "_links": links(f"/lists/{list_id}/segments/{segment_id}", ("self", "GET")),
+        }
+
+    def get_segment_members(self, request: Request, body: Any, list_id: str, segment_id: int) -> Reply:
+        audience, segment = self._existing_segment(list_id, segment_id)
+        count, offset = page_arguments(request)
+        members = audience.segment_members(segment)
+        return 200, {
+            "members": [audience.member_json(m) for m in members[offset : offset + count]],
+            "total_items": len(members),
+            "_links": links(f"/lists/{list_id}/segments/{segment_id}/members", ("self", "GET")),
+        }
+
+    def _existing_segment(self, list_id: str, segment_id: int) -> tuple[Audience, StaticSegment]:
+        audience = self.state.audience(list_id)
+        segment = audience.segments.get(segment_id)
+        if segment is None:
+            raise not_found()
+        return audience, segment
+
+    @staticmethod
+    def _members_of(audience: Audience, emails: list[str]) -> list[Member]:
+        """The audience's members among the addresses, each once; the others are ignored, as Mailchimp does."""
+        found: dict[str, Member] = {}
+        for email in emails:
+            member = audience.members.get(subscriber_hash(email))
+            if member is not None and member.status != "archived":
+                found.setdefault(member.id, member)
+        return list(found.values())
 
     def get_merge_fields(self, request: Request, body: Any, list_id: str) -> Reply:
         audience = self.state.audience(list_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from memberflow_sandboxes.mailchimp.problems import ApiError, field_error
@@ -69,3 +70,31 @@ def tag_changes(body: dict[str, Any]) -> list[tuple[str, bool]]:
             raise field_error("tags", "Tag status must be one of: active, inactive.")
         changes.append((tag["name"].strip(), tag["status"] == "active"))
     return changes
+
+
+def timestamp(body: dict[str, Any], name: str) -> str | None:
+    """An ISO 8601 date and time (a naive one is UTC), as Mailchimp stores it; None when absent or empty."""
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise field_error(name, "Schema describes string in ISO 8601 date and time format.")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def email_list(body: dict[str, Any], name: str, limit: int) -> list[str]:
+    """A list of addresses of at most `limit` (Mailchimp refuses more with 400)."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise field_error(name, "Schema describes array of strings, but a different type was found.")
+    if len(value) > limit:
+        raise ApiError(400, "Invalid Resource", "Maximum allowed member items exceeded")
+    return value

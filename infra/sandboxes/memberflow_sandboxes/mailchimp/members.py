@@ -12,7 +12,6 @@ from memberflow_sandboxes.mailchimp.state import (
     Audience,
     Member,
     SandboxState,
-    now_iso,
     subscriber_hash,
 )
 
@@ -110,10 +109,9 @@ class MemberRules:
     def set_tags(self, audience: Audience, member: Member, body: dict[str, Any]) -> None:
         for name, active in fields.tag_changes(body):
             if active:
-                member.tags.setdefault(name, now_iso())
-                audience.tag_id(name)
+                audience.add_tag(member, name)
             else:
-                member.tags.pop(name, None)
+                audience.remove_tag(member, name)
         member.touch()
 
     # -- internals
@@ -124,6 +122,7 @@ class MemberRules:
         """Add a new member, or bring back an archived one."""
         merge_fields = fields.merge_fields(body)
         tags = fields.string_list(body, "tags")
+        timestamps = {name: fields.timestamp(body, name) for name in ("timestamp_signup", "timestamp_opt")}
         if email.lower() in audience.forgotten:
             raise ApiError(
                 400,
@@ -139,9 +138,11 @@ class MemberRules:
         audience.set_status(member, status)
         member.status_before_archive = None
         member.merge_fields.update(merge_fields)
+        for name, value in timestamps.items():
+            if value is not None:
+                setattr(member, name, value)
         for name in tags:
-            member.tags.setdefault(name, now_iso())
-            audience.tag_id(name)
+            audience.add_tag(member, name)
         member.touch()
         audience.members[member.id] = member
         return member

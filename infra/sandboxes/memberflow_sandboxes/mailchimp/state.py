@@ -90,6 +90,16 @@ class Member:
 
 
 @dataclass
+class StaticSegment:
+    """A tag, seen as the static segment it is in Mailchimp: its members are the members carrying the tag."""
+
+    id: int
+    name: str
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+
+@dataclass
 class MergeField:
     merge_id: int
     tag: str
@@ -112,6 +122,9 @@ class Audience:
     date_created: str = field(default_factory=now_iso)
     members: dict[str, Member] = field(default_factory=dict)  # subscriber hash -> member
     tag_ids: dict[str, int] = field(default_factory=dict)
+    segments: dict[int, StaticSegment] = field(default_factory=dict)  # segment id (= tag id) -> segment
+    # Each time a tag became active on a member (a journey starting on "tag added" starts once per entry).
+    tag_events: list[dict[str, str]] = field(default_factory=list)
     forgotten: set[str] = field(default_factory=set)  # lowercased addresses deleted permanently
     # Lowercased addresses in compliance state: they were unsubscribed or cleaned in this list.
     # The flag belongs to the address, so it survives archive, re-adding and status changes.
@@ -169,9 +182,53 @@ class Audience:
         return email.lower() in self.compliance
 
     def tag_id(self, name: str) -> int:
+        """The tag's id, which is also its static segment's id: naming a tag makes the segment exist."""
         if name not in self.tag_ids:
-            self.tag_ids[name] = 10_000 + len(self.tag_ids) + 1
+            segment_id = 10_000 + len(self.tag_ids) + 1
+            self.tag_ids[name] = segment_id
+            self.segments[segment_id] = StaticSegment(segment_id, name)
         return self.tag_ids[name]
+
+    def add_tag(self, member: Member, name: str) -> bool:
+        """Make the tag active on the member; True (and a tag event) when it was not already."""
+        segment = self.segments[self.tag_id(name)]
+        if name in member.tags:
+            return False
+        member.tags[name] = now_iso()
+        segment.updated_at = member.tags[name]
+        self.tag_events.append(
+            {"list_id": self.id, "email_address": member.email_address, "tag": name, "at": member.tags[name]}
+        )
+        return True
+
+    def remove_tag(self, member: Member, name: str) -> bool:
+        """Make the tag inactive on the member; True when it was active."""
+        if member.tags.pop(name, None) is None:
+            return False
+        if name in self.tag_ids:
+            self.segments[self.tag_ids[name]].updated_at = now_iso()
+        return True
+
+    def segment_members(self, segment: StaticSegment) -> list[Member]:
+        return [member for member in self.members.values() if segment.name in member.tags]
+
+    def segment_json(self, segment: StaticSegment) -> dict[str, Any]:
+        return {
+            "id": segment.id,
+            "name": segment.name,
+            "member_count": len(self.segment_members(segment)),
+            "type": "static",
+            "created_at": segment.created_at,
+            "updated_at": segment.updated_at,
+            "options": {},
+            "list_id": self.id,
+            "_links": links(
+                f"/lists/{self.id}/segments/{segment.id}",
+                ("self", "GET"),
+                ("update", "PATCH"),
+                ("delete", "DELETE"),
+            ),
+        }
 
     def member_json(self, member: Member) -> dict[str, Any]:
         tags = [{"id": self.tag_id(name), "name": name} for name in member.tags]
@@ -234,6 +291,12 @@ class SandboxState(BaseState):
         self.compliance_review: set[str] = set()
         self.journey_triggers: list[dict[str, str]] = []
         self.reset()
+
+    @property
+    def tag_events(self) -> list[dict[str, str]]:
+        """Every time a tag became active on a member, in every audience (what a "tag added" journey counts)."""
+        with self.lock:
+            return [event for audience in self.lists.values() for event in audience.tag_events]
 
     def reset(self) -> None:
         with self.lock:
@@ -317,6 +380,7 @@ class SandboxState(BaseState):
                         "name": audience.name,
                         "members": [audience.member_json(m) for m in audience.members.values()],
                         "tags": sorted(audience.tag_ids),
+                        "tag_events": list(audience.tag_events),
                         "forgotten": sorted(audience.forgotten),
                         "compliance_state": sorted(audience.compliance),
                         "merge_fields": sorted(f.tag for f in audience.merge_fields.values()),
