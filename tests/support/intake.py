@@ -23,6 +23,8 @@ SECRETS = {
     "discourse_secret": "discourse-secret",
     "discord_relay_public_key": signatures.discord_public_key(RELAY_SEED),
     "generic_hmac_secret": "generic-secret",
+    "eventbrite_webhook_token": "eventbrite-url-secret",
+    "zoom_secret_token": "zoom-secret-token",
 }
 
 
@@ -50,6 +52,8 @@ def signed(source: str, body: bytes, headers: dict[str, str], ts: int | None = N
         "discourse": lambda: signatures.sign_discourse(SECRETS["discourse_secret"], body),
         "discord": lambda: signatures.sign_discord_relay(RELAY_SEED, body, ts),
         "generic": lambda: signatures.sign_generic(SECRETS["generic_hmac_secret"], body, ts),
+        "zoom": lambda: signatures.sign_zoom(SECRETS["zoom_secret_token"], body, ts),
+        "eventbrite": lambda: {},  # unsigned: its secret is in the URL
     }[source]()
     return {name.lower(): value for name, value in {**headers, **signature}.items()}
 

@@ -63,7 +63,10 @@ def test_a_new_event_type_is_one_registration_and_travels_in_the_same_envelope()
         def trace_subject(self) -> str:
             return "ticket#demo"
 
-    catalog = EventCatalog([*CATALOG, EventType("ticket_requested", TicketRequested, "escalations", "escalation")])
+    member_events = [event_type for event_type in CATALOG if event_type.destination == "member-events"]
+    catalog = EventCatalog(
+        [*member_events, EventType("ticket_requested", TicketRequested, "escalations", "escalation")]
+    )
     queued = QueuedEvent(idempotency_key="k", correlation_id="c", source="internal", event=TicketRequested(subject="x"))
 
     again = QueuedEvent.from_json(queued.model_dump_json(), catalog)

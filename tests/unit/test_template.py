@@ -359,7 +359,7 @@ def test_no_deploy_can_overwrite_a_live_secret():
     generated = secrets.pop("SuppressionKeySecret")
     assert not {"SecretString", "SecretBinary"} & set(generated["Properties"])
     assert generated["DeletionPolicy"] == generated["UpdateReplacePolicy"] == "Retain"
-    assert set(secrets) == {"MailchimpApiSecret", "WebhookSigningSecrets"}
+    assert set(secrets) == {"MailchimpApiSecret", "WebhookSigningSecrets", "EventbriteApiSecret"}
     for name, secret in secrets.items():
         assert not {"SecretString", "GenerateSecretString", "SecretBinary"} & set(secret["Properties"]), name
     for resource in deployed_resources().values():  # nor anything else that could write one

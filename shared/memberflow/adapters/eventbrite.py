@@ -52,7 +52,9 @@ class EventbriteClient:
     def __init__(self, token: Callable[[bool], str], api_url: str, timeout: float = 5.0) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
-        self._http = HttpJsonTransport(self.api_url, error_from, service="Eventbrite", timeout=timeout, attempts=ATTEMPTS)
+        self._http = HttpJsonTransport(
+            self.api_url, error_from, service="Eventbrite", timeout=timeout, attempts=ATTEMPTS
+        )
         self._authorised = False
         self.calls = 0
 

@@ -21,6 +21,7 @@ from memberflow.signatures import SignatureError
 EVENTBRITE_API_URL = "https://www.eventbriteapi.com/v3"
 TOKEN_QUERY = "token"
 
+
 class EventbriteConfig(BaseModel):
     action: str = Field(min_length=1)
     user_id: str | None = None

@@ -121,7 +121,8 @@ def _moment(value: Any) -> datetime | None:
 def attendee_from(resource: Mapping[str, Any], source: str = "eventbrite") -> Attendee | None:
     """An Eventbrite attendee object as an `Attendee`; None without a usable address (Eventbrite allows orders
     that collect none per attendee)."""
-    profile = resource.get("profile") if isinstance(resource.get("profile"), dict) else {}
+    found = resource.get("profile")
+    profile: Mapping[str, Any] = found if isinstance(found, dict) else {}
     try:
         email = check_email(_text(profile.get("email")))
     except ValueError:

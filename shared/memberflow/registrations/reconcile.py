@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from memberflow.bulk import BulkMember
@@ -54,7 +54,9 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
         if current is None:
             before = deps.members.get(member_id)
             remember_member(attendee, deps.members, correlation_id, now)
-            in_mailchimp = bool(before and before.mailchimp_status and not before.mailchimp_status.startswith("refused"))
+            in_mailchimp = bool(
+                before and before.mailchimp_status and not before.mailchimp_status.startswith("refused")
+            )
             current = Registration(
                 event_slug=synced.slug,
                 member_id=member_id,

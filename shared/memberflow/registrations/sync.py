@@ -61,14 +61,16 @@ def sync_eventbrite(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
     event = queued.event
     assert isinstance(event, EventbriteChanged)
     resource = deps.eventbrite.fetch(event.api_url)
-    owner = resource.get("event") if isinstance(resource.get("event"), dict) else {}
+    found = resource.get("event")
+    owner: dict[str, Any] = found if isinstance(found, dict) else {}
     info = event_from(owner) if owner.get("id") else None
     event_id = str(resource.get("event_id") or (info.event_id if info else ""))
     synced = deps.by_eventbrite_id(event_id)
     if synced is None or (deps.organization_id and info and info.organization_id != deps.organization_id):
         # Not ours: an event nobody configured, or another organization's (a forged api_url cannot get further).
         return {"result": "not_a_synced_event"}
-    raw = resource.get("attendees") if isinstance(resource.get("attendees"), list) else [resource]
+    listed = resource.get("attendees")
+    raw: list[Any] = listed if isinstance(listed, list) else [resource]
     attendees = [a for item in raw if isinstance(item, dict) and (a := attendee_from(item)) is not None]
     if event.action == "order.refunded":  # the order's attendees may still read as attending for a moment
         attendees = [replace(attendee, cancelled=True) for attendee in attendees]
@@ -123,12 +125,16 @@ def apply(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_i
 
 
 def _same(a: Registration, b: Registration) -> bool:
-    return (a.status, a.tags, a.in_mailchimp, a.refused, a.sources) == (b.status, b.tags, b.in_mailchimp, b.refused, b.sources)
+    return (a.status, a.tags, a.in_mailchimp, a.refused, a.sources) == (
+        b.status,
+        b.tags,
+        b.in_mailchimp,
+        b.refused,
+        b.sources,
+    )
 
 
-def _new_registration(
-    synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str
-) -> Registration:
+def _new_registration(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str) -> Registration:
     member_id = email_key(attendee.email)
     before = deps.members.get(member_id)
     first_time = before is None or not any(platform in EVENT_PLATFORMS for platform in before.platforms)
