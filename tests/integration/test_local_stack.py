@@ -47,6 +47,8 @@ def test_template_resolves_the_functions_and_their_events() -> None:
         "OnboardingFunction",
         "OnboardingDripFunction",
         "DeadLetterRedriveFunction",
+        "EventSyncFunction",
+        "EventReconcileFunction",
     }
 
     intake = template.functions["WebhookIntakeFunction"]
@@ -152,7 +154,7 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     template = real_stack.template
     assert template is not None
     ddb = real_stack.client("dynamodb")
-    assert set(template.tables) == {"MembersTable", "IdempotencyTable", "TraceTable"}
+    assert set(template.tables) == {"MembersTable", "IdempotencyTable", "TraceTable", "RegistrationsTable"}
     for logical_id, spec in template.tables.items():
         table = ddb.describe_table(TableName=real_stack.table_name(logical_id))["Table"]
         assert table["KeySchema"] == spec.properties["KeySchema"]
@@ -191,7 +193,10 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     env = template.functions["OnboardingFunction"].environment
     assert env["QUEUE_URL"] == real_stack.queue_url("MemberEventsQueue")
     intake_env = template.functions["WebhookIntakeFunction"].environment
-    assert json.loads(intake_env["EVENT_DESTINATIONS"]) == {"member-events": real_stack.queue_url("MemberEventsQueue")}
+    assert json.loads(intake_env["EVENT_DESTINATIONS"]) == {
+        "member-events": real_stack.queue_url("MemberEventsQueue"),
+        "registrations": real_stack.queue_url("RegistrationsQueue"),
+    }
     assert env["MAILCHIMP_SECRET_ARN"] == real_stack.secret_arn("MailchimpApiSecret")
     assert env["DEAD_LETTER_QUEUE_URL"] == real_stack.queue_url("MemberEventsDeadLetterQueue")
 
