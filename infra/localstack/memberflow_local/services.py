@@ -38,6 +38,19 @@ class LocalService(Protocol):
 
 ServiceFactory = Callable[["LocalSettings"], LocalService]
 
-SERVICES: list[tuple[str, ServiceFactory]] = []
+
+def _eventbrite(settings: LocalSettings) -> LocalService:
+    from .event_services import EventbriteService
+
+    return EventbriteService(settings)
+
+
+def _zoom(settings: LocalSettings) -> LocalService:
+    from .event_services import ZoomService
+
+    return ZoomService(settings)
+
+
+SERVICES: list[tuple[str, ServiceFactory]] = [("eventbrite", _eventbrite), ("zoom", _zoom)]
 """(name, factory) per sandbox, in start order. Factories import their sandbox lazily so that a stack without it
 does not pay for the import."""
