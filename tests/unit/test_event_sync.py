@@ -238,3 +238,13 @@ def test_reconcile_event_directly_marks_everyone_registered_before_the_end():
     report = reconcile_event(EVENT, world.deps, ended=False, correlation_id="r")
     assert report.created == 3 and report.no_shows == 0
     assert {world.status(f"x{i}@example.org") for i in range(3)} == {Status.REGISTERED}
+
+
+def test_registering_on_zoom_and_eventbrite_for_one_event_is_still_a_first_time_member():
+    world = World()
+    world.zoom(ZoomRegistered(zoom_id="9876543210", email="ada@example.org", at=NOW))
+    world.place("ada@example.org")
+
+    result = figures("webinar-dec", world.registrations.for_event("webinar-dec"))
+
+    assert (result.registrations, result.first_time, result.returning) == (1, 1, 0)

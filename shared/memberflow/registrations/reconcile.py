@@ -23,7 +23,13 @@ from memberflow.registrations.model import (
     next_status,
     tags_for,
 )
-from memberflow.registrations.sync import EVENT_PLATFORMS, SyncDeps, merge_fields, remember_member, status_if_new
+from memberflow.registrations.sync import (
+    SyncDeps,
+    first_registration,
+    merge_fields,
+    remember_member,
+    status_if_new,
+)
 
 
 def reconcile_all(deps: SyncDeps, *, recent_days: int, correlation_id: str) -> list[Report]:
@@ -62,7 +68,7 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
                 member_id=member_id,
                 email=attendee.email,
                 status=status,
-                first_time=before is None or not any(p in EVENT_PLATFORMS for p in before.platforms),
+                first_time=first_registration(before, synced.eventbrite_event_id),
                 in_mailchimp=in_mailchimp,
                 sources=frozenset({"eventbrite"}),
                 registered_at=attendee.created or now,

@@ -14,7 +14,7 @@ from memberflow import consent
 from memberflow.config import SyncedEvent
 from memberflow.errors import PermanentRefusal
 from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomEvent, ZoomRegistered
-from memberflow.members import MemberJoin
+from memberflow.members import MemberJoin, MemberRecord
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.ports import BulkMailingList, MailingList, MemberRepository, SuppressionList
 from memberflow.privacy import email_key
@@ -137,7 +137,7 @@ def _same(a: Registration, b: Registration) -> bool:
 def _new_registration(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str) -> Registration:
     member_id = email_key(attendee.email)
     before = deps.members.get(member_id)
-    first_time = before is None or not any(platform in EVENT_PLATFORMS for platform in before.platforms)
+    first_time = first_registration(before, attendee.event_id)
     remember_member(attendee, deps.members, correlation_id, deps.clock())
     return Registration(
         event_slug=synced.slug,
@@ -147,6 +147,18 @@ def _new_registration(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, c
         first_time=first_time,
         in_mailchimp=bool(before and before.mailchimp_status and not before.mailchimp_status.startswith("refused")),
         registered_at=attendee.created or deps.clock(),
+    )
+
+
+def first_registration(member: MemberRecord | None, event_id: str) -> bool:
+    """Whether this is the member's first event: no registration of another event is linked to them (each event
+    a member registers for links an identity `<eventbrite|zoom>:<event id>:<member>`)."""
+    if member is None:
+        return True
+    return not any(
+        identity.split(":")[1] != event_id
+        for identity in member.identities
+        if identity.split(":")[0] in EVENT_PLATFORMS and identity.count(":") >= 2
     )
 
 

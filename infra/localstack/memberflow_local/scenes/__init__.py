@@ -39,5 +39,12 @@ class SceneContext:
 
 Scene = tuple[str, Callable[[SceneContext], Any]]
 
-SCENES: list[Scene] = []
+
+def _events(scene: SceneContext) -> Any:
+    from .events import play
+
+    return play(scene)
+
+
+SCENES: list[Scene] = [("A webinar on Eventbrite and Zoom, synced and reconciled", _events)]
 """(title, play) per scene, in the order they run."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -237,7 +236,6 @@ class EventbriteSandbox(SandboxServer):
         self.user_id = user_id
         self.webhook_url: str | None = None
         self.webhook_id = "4181001"
-        self._send_lock = threading.Lock()
         app = EventbriteApp(self.state, token, max_connections)
         app.server = self
         super().__init__(app, host, port, name="eventbrite-sandbox")
@@ -373,13 +371,12 @@ class EventbriteSandbox(SandboxServer):
         }
         status: int | None
         try:
-            with self._send_lock:
-                status = requests.post(
-                    self.webhook_url,
-                    data=json.dumps(body),
-                    headers={"Content-Type": "application/json", "User-Agent": "Eventbrite Hookshot 12345"},
-                    timeout=10,
-                ).status_code
+            status = requests.post(
+                self.webhook_url,
+                data=json.dumps(body),
+                headers={"Content-Type": "application/json", "User-Agent": "Eventbrite Hookshot 12345"},
+                timeout=10,
+            ).status_code
         except requests.RequestException:
             status = None
         with self.state.lock:
