@@ -4,7 +4,7 @@ fetches the resource itself. Zoom's deliveries carry the registrant or participa
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -15,14 +15,15 @@ from memberflow.privacy import mask_email
 REGISTRATIONS_SUBJECT = "registrations"
 """Where registration events are traced before the member is known (an Eventbrite delivery names no one)."""
 
-EVENTBRITE_ACTIONS = (
+EventbriteAction = Literal[
     "order.placed",
     "order.refunded",
     "order.updated",
     "attendee.updated",
     "attendee.checked_in",
     "attendee.checked_out",
-)
+]
+EVENTBRITE_ACTIONS: tuple[str, ...] = get_args(EventbriteAction)
 
 
 class EventbriteChanged(Event):
@@ -30,14 +31,7 @@ class EventbriteChanged(Event):
     on the Eventbrite API host, and only used when it belongs to a configured organization or event)."""
 
     type: Literal["registration_changed"] = "registration_changed"
-    action: Literal[
-        "order.placed",
-        "order.refunded",
-        "order.updated",
-        "attendee.updated",
-        "attendee.checked_in",
-        "attendee.checked_out",
-    ]
+    action: EventbriteAction
     api_url: str = Field(min_length=1, max_length=2048)
     webhook_id: EventKey | None = None
 

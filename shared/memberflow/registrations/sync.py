@@ -120,7 +120,7 @@ def apply(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_i
     if current is not None and _same(current, registration):
         return "unchanged"
     deps.registrations.put(replace(registration, updated_at=deps.clock()))
-    step(Step.SKIPPED if current else Step.EVENT_RECEIVED, Outcome.OK, f"registration for {synced.slug}: {status}")
+    step(Step.EVENT_RECEIVED, Outcome.OK, f"registration for {synced.slug}: {status}")
     return "changed" if current else "created"
 
 
