@@ -6,11 +6,13 @@ import re
 import pytest
 
 from memberflow_local.demo import SCENARIO, run_demo, scenes
+from memberflow_local.scenes import SCENES
 from memberflow_local.settings import LocalSettings
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.timeout(600)  # the scenario and the scenes of code (a 300-person webinar among them)
 def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0, log_level="ERROR")
@@ -31,7 +33,7 @@ def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatc
     assert "welcome email YES" in nova
 
     # The screen is the story: scenes, progress, summary. The functions' output went to the log file it names.
-    count = len(scenes(json.loads(SCENARIO.read_text())["steps"]))
+    count = len(scenes(json.loads(SCENARIO.read_text())["steps"])) + len(SCENES)
     assert re.search(rf"^1/{count} +Before the week starts", printed, re.MULTILINE) and "requests replayed" in printed
     assert f"function logs: {log_path}" in printed
     for line in (printed + captured.err).splitlines():
