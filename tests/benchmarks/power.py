@@ -275,8 +275,13 @@ def main() -> int:
     compile_bytecode()
     settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0, log_level="WARNING")
     table: dict[str, dict[str, Any]] = {}
+    # MEMBERFLOW_POWER_FUNCTIONS=EventSyncFunction,... measures only those; the summary keeps the others' figures.
+    wanted = [name for name in os.environ.get("MEMBERFLOW_POWER_FUNCTIONS", "").split(",") if name.strip()]
+    unknown = sorted(set(wanted) - set(FUNCTIONS))
+    if unknown:
+        raise SystemExit(f"MEMBERFLOW_POWER_FUNCTIONS names functions that are not measured: {', '.join(unknown)}")
     with LocalStack(settings, pollers=False) as stack:
-        for logical_id in FUNCTIONS:
+        for logical_id in wanted or FUNCTIONS:
             spec = stack.function(logical_id).spec
             limit = deadline(logical_id, spec.timeout)
             rows = []
@@ -326,7 +331,7 @@ def main() -> int:
     joins = {
         which: round(sum(row_at(table[name], table[name][key])["cost_per_million_usd"] for name in JOIN), 4)
         for which, key in (("configured", "configured_memory_mb"), ("chosen", "chosen_memory_mb"))
-        if all(table[name][key] is not None for name in JOIN)
+        if all(name in table and table[name][key] is not None for name in JOIN)
     }
     print(
         f"Cost per million joins (one intake + one onboarding invocation, warm p50): {joins.get('configured')} USD at"
@@ -334,7 +339,8 @@ def main() -> int:
     )
     print(f"\npower tuning took {elapsed:.0f} s")
 
-    intake_cold = table["WebhookIntakeFunction"]["cold_request_ms_at_configured_memory"]
+    intake = table.get("WebhookIntakeFunction")
+    intake_cold = intake["cold_request_ms_at_configured_memory"] if intake else None
     results["power_tuning"] = {
         "available": True,
         "cpu_quota": how,
@@ -345,21 +351,26 @@ def main() -> int:
         "cost_per_million_joins_usd": joins,
         "functions": table,
     }
-    results["intake_cold_request_ms_at_configured_memory"] = intake_cold
+    if intake_cold is not None:
+        results["intake_cold_request_ms_at_configured_memory"] = intake_cold
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    earlier = json.loads(SUMMARY.read_text())["functions"] if wanted and SUMMARY.exists() else {}
     summary = {
         "measured_on": datetime.now(UTC).date().isoformat(),
         "machine": facts,
         "cpu_quota": how,
         "prices": PRICE_NOTE,
         "functions": {
-            logical_id: {
-                "deadline": entry["deadline"],
-                "minimum_memory_mb": entry["minimum_memory_mb"],
-                "chosen_memory_mb": entry["chosen_memory_mb"],
-                "cold_request_ms_by_memory_mb": {str(r["memory_mb"]): r["cold_request_ms"] for r in entry["sizes"]},
-            }
-            for logical_id, entry in table.items()
+            **earlier,
+            **{
+                logical_id: {
+                    "deadline": entry["deadline"],
+                    "minimum_memory_mb": entry["minimum_memory_mb"],
+                    "chosen_memory_mb": entry["chosen_memory_mb"],
+                    "cold_request_ms_by_memory_mb": {str(r["memory_mb"]): r["cold_request_ms"] for r in entry["sizes"]},
+                }
+                for logical_id, entry in table.items()
+            },
         },
     }
     SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")

@@ -131,6 +131,21 @@ def _member_event_batch(stack: LocalStack) -> dict:
     return {"Records": [lambda_sqs_record(message, stack.queue_arn("MemberEventsQueue"))]}
 
 
+def _registration_batch(stack: LocalStack) -> dict:
+    from datetime import UTC, datetime
+
+    from memberflow.events.registrations import ZoomRegistered
+    from memberflow.pipeline.envelope import QueuedEvent
+    from memberflow_local.event_services import SYNCED_EVENT
+    from memberflow_local.event_sources import lambda_sqs_record
+
+    email = f"bench.{uuid.uuid4().hex[:8]}@example.org"
+    event = ZoomRegistered(zoom_id=SYNCED_EVENT["zoom_id"], email=email, at=datetime.now(UTC))
+    queued = QueuedEvent(idempotency_key=f"bench:{email}", correlation_id="bench", source="zoom", event=event)
+    message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "bench", "Body": queued.model_dump_json()}
+    return {"Records": [lambda_sqs_record(message, stack.queue_arn("RegistrationsQueue"))]}
+
+
 def _scheduled_run() -> dict:
     # A time before the members the benchmark onboards are due: the run finds nothing to send.
     return {"id": str(uuid.uuid4()), "time": "2026-11-04T09:00:00Z", "detail-type": "Scheduled Event"}
@@ -148,6 +163,10 @@ def _no_batch_failures(answer: Any) -> bool:
 
 def _service_available(answer: Any) -> bool:
     return isinstance(answer, dict) and answer.get("service_available") is True
+
+
+def _reconciled(answer: Any) -> bool:
+    return isinstance(answer, dict) and isinstance(answer.get("events"), list)
 
 
 def _completed_run(answer: Any) -> bool:
@@ -175,6 +194,10 @@ FUNCTIONS: dict[str, Measured] = {
     "DeadLetterRedriveFunction": Measured(
         lambda stack, settings: _scheduled_run(), "dead_letter_redrive.py", _service_available
     ),
+    "EventSyncFunction": Measured(
+        lambda stack, settings: _registration_batch(stack), "event_sync.py", _no_batch_failures
+    ),
+    "EventReconcileFunction": Measured(lambda stack, settings: _scheduled_run(), "event_reconcile.py", _reconciled),
 }
 
 
