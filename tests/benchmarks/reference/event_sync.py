@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from datetime import UTC, datetime
 
 import boto3
@@ -66,12 +67,23 @@ def _register(queued):
         json={"tags": [{"name": "event:webinar-dec:registered", "status": "active"}]},
         timeout=5,
     ).raise_for_status()
-    _dynamodb.put_item(TableName=os.environ["REGISTRATIONS_TABLE_NAME"], Item={**pk, "status": {"S": "registered"}})
+    _dynamodb.put_item(
+        TableName=os.environ["REGISTRATIONS_TABLE_NAME"],
+        Item={
+            **pk,
+            "event_slug": {"S": "webinar-dec"},
+            "member_id": {"S": member_id},
+            "email": {"S": email},
+            "status": {"S": "registered"},
+            "tags": {"SS": ["event:webinar-dec:registered"]},
+            "in_mailchimp": {"BOOL": True},
+        },
+    )
     _dynamodb.put_item(
         TableName=os.environ["TRACE_TABLE_NAME"],
         Item={
-            "subject": {"S": f"email#{member_id}"},
-            "at": {"S": datetime.now(UTC).isoformat()},
+            "pk": {"S": f"email#{member_id[:32]}"},
+            "sk": {"S": f"{datetime.now(UTC).isoformat()}#{uuid.uuid4().hex[:8]}"},
             "detail": {"S": "registration for webinar-dec: registered"},
         },
     )
