@@ -250,3 +250,38 @@ class ImportSettings(OnboardingSettings, JourneyTriggerSettings):
 
     import_welcome_window_days: int = Field(default=0, alias="IMPORT_WELCOME_WINDOW_DAYS", ge=0)
     """Imported members who joined at most this many days ago get the welcome journey (0: nobody)."""
+
+
+class EventbriteApiSettings(_Env):
+    eventbrite_api_url: str = Field(default="https://www.eventbriteapi.com/v3", alias="EVENTBRITE_API_URL")
+    """The Eventbrite API (a sandbox's URL locally): webhooks' `api_url` must lead here, and only here is fetched."""
+
+
+class SyncedEvent(BaseModel):
+    """An event whose registrations are synced: its slug (in Mailchimp tags), its Eventbrite event, and the Zoom
+    webinar or meeting it is held in, if any."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    eventbrite_event_id: str = Field(pattern=r"^[0-9]{1,32}$")
+    zoom_id: str | None = Field(default=None, pattern=r"^[0-9]{1,32}$")
+
+
+class EventSyncSettings(TraceSettings, SuppressionSettings, MailchimpSettings, EventbriteApiSettings):
+    """The event sync consumer and the reconciliation run."""
+
+    registrations_table_name: str = Field(alias="REGISTRATIONS_TABLE_NAME")
+    eventbrite_secret_arn: str = Field(alias="EVENTBRITE_SECRET_ARN")
+    """The secret holding {"oauth_token"}."""
+    eventbrite_organization_id: str = Field(default="", alias="EVENTBRITE_ORGANIZATION_ID")
+    """Resources of this organization are synced (besides those of the configured events); empty: only those."""
+    synced_events: tuple[SyncedEvent, ...] = Field(default=(), alias="SYNCED_EVENTS")
+    eventbrite_timeout_seconds: float = Field(default=5.0, alias="EVENTBRITE_TIMEOUT_SECONDS", gt=0)
+    reconcile_recent_days: int = Field(default=7, alias="RECONCILE_RECENT_DAYS", ge=0)
+    """Events that ended at most this many days ago are still reconciled (late check-ins, refunds)."""
+
+    @field_validator("synced_events", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value

@@ -27,6 +27,8 @@ GENERIC_SIGNATURE = "X-Memberflow-Signature"
 GENERIC_TIMESTAMP = "X-Memberflow-Timestamp"
 ZENDESK_SIGNATURE = "X-Zendesk-Webhook-Signature"
 ZENDESK_TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
+ZOOM_SIGNATURE = "x-zm-signature"
+ZOOM_TIMESTAMP = "x-zm-request-timestamp"
 
 
 class SignatureError(Exception):
@@ -132,6 +134,27 @@ def _zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
+def verify_zoom(
+    secret_token: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: float | None = None,
+    window: int = REPLAY_WINDOW_SECONDS,
+) -> None:
+    """Zoom's v0 scheme: `v0=` + hex HMAC-SHA256(secret token, `v0:{timestamp}:{body}`)."""
+    signature = _header(headers, ZOOM_SIGNATURE)
+    timestamp = _header(headers, ZOOM_TIMESTAMP)
+    expected = _slack_signature(secret_token, body, timestamp)  # the same v0 base string as Slack's
+    _require_equal(expected, signature, ZOOM_SIGNATURE)
+    _require_fresh(timestamp, now, window, ZOOM_TIMESTAMP)
+
+
+def zoom_url_validation(secret_token: str, plain_token: str) -> dict[str, str]:
+    """Zoom's endpoint validation answer: the plain token and its hex HMAC-SHA256 under the secret token."""
+    return {"plainToken": plain_token, "encryptedToken": _hmac_hex(secret_token, plain_token.encode())}
+
+
 # ---------------------------------------------------------------- signing (the sender's side)
 
 
@@ -167,6 +190,14 @@ def sign_generic(secret: str, body: bytes | str, ts: int | str) -> dict[str, str
 def sign_zendesk(secret: str, body: bytes | str, at: datetime | None = None) -> dict[str, str]:
     timestamp = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {ZENDESK_TIMESTAMP: timestamp, ZENDESK_SIGNATURE: _zendesk_signature(secret, timestamp, _as_bytes(body))}
+
+
+def sign_zoom(secret_token: str, body: bytes | str, ts: int | str) -> dict[str, str]:
+    timestamp = str(ts)
+    return {
+        ZOOM_TIMESTAMP: timestamp,
+        ZOOM_SIGNATURE: _slack_signature(secret_token, _as_bytes(body), timestamp),
+    }
 
 
 def discord_public_key(private_seed_hex: str) -> str:

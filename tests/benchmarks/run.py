@@ -176,6 +176,19 @@ def _import_chunk(stack: LocalStack) -> dict:
     )
     message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "bench", "Body": queued.model_dump_json()}
     return {"Records": [lambda_sqs_record(message, stack.queue_arn("MemberImportQueue"))]}
+def _registration_batch(stack: LocalStack) -> dict:
+    from datetime import UTC, datetime
+
+    from memberflow.events.registrations import ZoomRegistered
+    from memberflow.pipeline.envelope import QueuedEvent
+    from memberflow_local.event_services import SYNCED_EVENT
+    from memberflow_local.event_sources import lambda_sqs_record
+
+    email = f"bench.{uuid.uuid4().hex[:8]}@example.org"
+    event = ZoomRegistered(zoom_id=SYNCED_EVENT["zoom_id"], email=email, at=datetime.now(UTC))
+    queued = QueuedEvent(idempotency_key=f"bench:{email}", correlation_id="bench", source="zoom", event=event)
+    message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "bench", "Body": queued.model_dump_json()}
+    return {"Records": [lambda_sqs_record(message, stack.queue_arn("RegistrationsQueue"))]}
 
 
 def _scheduled_run() -> dict:
@@ -199,6 +212,8 @@ def _service_available(answer: Any) -> bool:
 
 def _published(answer: Any) -> bool:
     return isinstance(answer, dict) and len(answer.get("reports", [])) >= 1
+def _reconciled(answer: Any) -> bool:
+    return isinstance(answer, dict) and isinstance(answer.get("events"), list)
 
 
 def _completed_run(answer: Any) -> bool:
@@ -251,6 +266,10 @@ FUNCTIONS: dict[str, Measured] = {
     "MemberImportFunction": Measured(
         lambda stack, settings: _import_chunk(stack), "member_import.py", _no_batch_failures
     ),
+    "EventSyncFunction": Measured(
+        lambda stack, settings: _registration_batch(stack), "event_sync.py", _no_batch_failures
+    ),
+    "EventReconcileFunction": Measured(lambda stack, settings: _scheduled_run(), "event_reconcile.py", _reconciled),
 }
 
 

@@ -55,6 +55,8 @@ def test_template_resolves_the_functions_and_their_events() -> None:
         "WinbackFunction",
         "WinbackPreviewFunction",
         "MemberImportFunction",
+        "EventSyncFunction",
+        "EventReconcileFunction",
     }
 
     intake = template.functions["WebhookIntakeFunction"]
@@ -166,7 +168,13 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
     template = real_stack.template
     assert template is not None
     ddb = real_stack.client("dynamodb")
-    assert set(template.tables) == {"MembersTable", "IdempotencyTable", "TraceTable", "TicketLinksTable"}
+    assert set(template.tables) == {
+        "MembersTable",
+        "IdempotencyTable",
+        "TraceTable",
+        "TicketLinksTable",
+        "RegistrationsTable",
+    }
     for logical_id, spec in template.tables.items():
         table = ddb.describe_table(TableName=real_stack.table_name(logical_id))["Table"]
         assert table["KeySchema"] == spec.properties["KeySchema"]
@@ -209,6 +217,7 @@ def test_every_table_queue_and_secret_of_the_template_exists_in_moto(real_stack:
         "member-events": real_stack.queue_url("MemberEventsQueue"),
         "escalations": real_stack.queue_url("EscalationsQueue"),
         "member-imports": real_stack.queue_url("MemberImportQueue"),  # the import chunks' destination
+        "registrations": real_stack.queue_url("RegistrationsQueue"),
     }
     assert env["MAILCHIMP_SECRET_ARN"] == real_stack.secret_arn("MailchimpApiSecret")
     assert env["DEAD_LETTER_QUEUE_URL"] == real_stack.queue_url("MemberEventsDeadLetterQueue")

@@ -24,6 +24,8 @@ SECRETS = {
     "discord_relay_public_key": signatures.discord_public_key(RELAY_SEED),
     "generic_hmac_secret": "generic-secret",
     "mailchimp_webhook_secret": "mailchimp-secret",
+    "eventbrite_webhook_token": "eventbrite-url-secret",
+    "zoom_secret_token": "zoom-secret-token",
 }
 
 
@@ -52,6 +54,8 @@ def signed(source: str, body: bytes, headers: dict[str, str], ts: int | None = N
         "discord": lambda: signatures.sign_discord_relay(RELAY_SEED, body, ts),
         "generic": lambda: signatures.sign_generic(SECRETS["generic_hmac_secret"], body, ts),
         "mailchimp": lambda: {},  # unsigned: the secret is in the URL (`path_for`)
+        "zoom": lambda: signatures.sign_zoom(SECRETS["zoom_secret_token"], body, ts),
+        "eventbrite": lambda: {},  # unsigned: its secret is in the URL
     }[source]()
     return {name.lower(): value for name, value in {**headers, **signature}.items()}
 

@@ -556,7 +556,7 @@ def test_unused_discourse_events_are_ignored(intake: Intake) -> None:
 
 
 def test_unknown_source_is_a_404(intake: Intake) -> None:
-    answer = accept_webhook("zoom", b"{}", {}, intake.deps)
+    answer = accept_webhook("meetup", b"{}", {}, intake.deps)
 
     assert (answer.status, answer.body["error"], answer.source) == (404, "unknown_source", "unknown")
 

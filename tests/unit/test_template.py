@@ -374,6 +374,7 @@ def test_no_deploy_can_overwrite_a_live_secret():
         "ZendeskApiSecret",
         "SlackBotSecret",
         "DiscourseApiSecret",
+        "EventbriteApiSecret",
     }
     for name, secret in secrets.items():
         assert not {"SecretString", "GenerateSecretString", "SecretBinary"} & set(secret["Properties"]), name
@@ -434,7 +435,7 @@ def resolve_defaults(value, parameters: dict | None = None):
 
 def mailchimp_connections(template: dict) -> dict[str, int]:
     """Simultaneous Mailchimp connections each function that calls Mailchimp may hold (one per concurrent
-    invocation: calls are sequential): its SQS sources' MaximumConcurrency, else its reserved concurrency."""
+    invocation: calls are sequential): the lower of its SQS sources' MaximumConcurrency and its reserved concurrency."""
     connections = {}
     for name, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
@@ -443,14 +444,18 @@ def mailchimp_connections(template: dict) -> dict[str, int]:
         if "MAILCHIMP_SECRET_ARN" not in properties.get("Environment", {}).get("Variables", {}):
             continue
         sources = [e["Properties"] for e in properties.get("Events", {}).values() if e["Type"] == "SQS"]
+        reserved = properties.get("ReservedConcurrentExecutions")
+        limits = [int(resolve_defaults(reserved, template["Parameters"]))] if reserved is not None else []
         if sources:
-            connections[name] = sum(
-                int(resolve_defaults(s, template["Parameters"])["ScalingConfig"]["MaximumConcurrency"]) for s in sources
+            # The pollers' MaximumConcurrency, unless the function's reserved concurrency holds it lower.
+            limits.append(
+                sum(
+                    int(resolve_defaults(s, template["Parameters"])["ScalingConfig"]["MaximumConcurrency"])
+                    for s in sources
+                )
             )
-        else:
-            reserved = properties.get("ReservedConcurrentExecutions")
-            assert reserved is not None, f"{name} calls Mailchimp without a concurrency limit"
-            connections[name] = int(resolve_defaults(reserved, template["Parameters"]))
+        assert limits, f"{name} calls Mailchimp without a concurrency limit"
+        connections[name] = min(limits)
     return connections
 
 
@@ -467,7 +472,7 @@ def test_the_budget_check_fails_when_a_function_takes_more_than_its_share():
     import copy
 
     greedy = copy.deepcopy(TEMPLATE)
-    greedy["Parameters"]["ImportMaxConcurrency"]["Default"] = 5
+    greedy["Parameters"]["OnboardingMaxConcurrency"]["Default"] = 5
     budget = int(greedy["Parameters"]["MailchimpConnectionBudget"]["Default"])
     assert sum(mailchimp_connections(greedy).values()) > budget
     unbounded = copy.deepcopy(TEMPLATE)

@@ -38,6 +38,7 @@ class LocalService(Protocol):
 
 ServiceFactory = Callable[["LocalSettings"], LocalService]
 
+
 def _zendesk(settings: LocalSettings) -> LocalService:
     from .escalation_sandboxes import ZendeskService
 
@@ -56,10 +57,24 @@ def _discourse_api(settings: LocalSettings) -> LocalService:
     return DiscourseApiService(settings)
 
 
+def _eventbrite(settings: LocalSettings) -> LocalService:
+    from .event_services import EventbriteService
+
+    return EventbriteService(settings)
+
+
+def _zoom(settings: LocalSettings) -> LocalService:
+    from .event_services import ZoomService
+
+    return ZoomService(settings)
+
+
 SERVICES: list[tuple[str, ServiceFactory]] = [
     ("zendesk", _zendesk),
     ("slack_api", _slack_api),
     ("discourse_api", _discourse_api),
+    ("eventbrite", _eventbrite),
+    ("zoom", _zoom),
 ]
 """(name, factory) per sandbox, in start order. Factories import their sandbox lazily so that a stack without it
 does not pay for the import."""

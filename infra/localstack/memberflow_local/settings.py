@@ -46,6 +46,9 @@ class LocalSettings:
     generic_hmac_secret: str = "local-generic-secret"
     discord_relay_private_key: str = DEFAULT_DISCORD_RELAY_PRIVATE_KEY
     """Hex Ed25519 seed (32 bytes) the local Discord relay signs with; the stack stores its public key."""
+    eventbrite_webhook_token: str = "local-eventbrite-url-secret"
+    """The secret the sandbox Eventbrite puts in the webhook URL (`?token=`)."""
+    zoom_secret_token: str = "local-zoom-secret-token"
 
     mailchimp_webhook_secret: str = "local-mailchimp-webhook-secret"
     """The last part of the URL the sandbox Mailchimp sends its audience webhooks to."""
@@ -125,6 +128,8 @@ class LocalSettings:
             "discord_relay_public_key": self.discord_relay_public_key,
             "generic_hmac_secret": self.generic_hmac_secret,
             "mailchimp_webhook_secret": self.mailchimp_webhook_secret,
+            "eventbrite_webhook_token": self.eventbrite_webhook_token,
+            "zoom_secret_token": self.zoom_secret_token,
         }
 
     def mailchimp_secret(self) -> dict[str, str]:

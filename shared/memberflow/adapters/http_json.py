@@ -60,6 +60,10 @@ class HttpJsonTransport:
     def set_auth(self, auth: tuple[str, str]) -> None:
         self._session.auth = auth
 
+    def set_bearer(self, token: str) -> None:
+        """OAuth: `Authorization: Bearer <token>` on every request."""
+        self._session.headers["Authorization"] = f"Bearer {token}"
+
     def call(
         self,
         method: str,

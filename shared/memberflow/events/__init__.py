@@ -25,6 +25,7 @@ from memberflow.events.members import (
     MemberScreeningPassed,
     MemberVerified,
 )
+from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomRegistered
 
 MEMBER_EVENTS = "member-events"
 """Destination of member events: the queue the onboarding consumer reads."""
@@ -32,6 +33,8 @@ ESCALATIONS = "escalations"
 """Destination of escalations and ticket status changes: the queue the escalation consumer reads."""
 MEMBER_IMPORTS = "member-imports"
 """Destination of import chunks: the queue the bulk import consumer reads."""
+REGISTRATIONS = "registrations"
+"""Destination of registration events: the queue the event sync consumer reads."""
 
 CATALOG = EventCatalog(
     [
@@ -52,6 +55,9 @@ CATALOG = EventCatalog(
         ),
         EventType("mailchimp_email_changed", MailchimpEmailChanged, destination=MEMBER_EVENTS, consumer="onboarding"),
         EventType("member_import_chunk", MemberImportChunk, destination=MEMBER_IMPORTS, consumer="member-import"),
+        EventType("registration_changed", EventbriteChanged, destination=REGISTRATIONS, consumer="event_sync"),
+        EventType("zoom_registered", ZoomRegistered, destination=REGISTRATIONS, consumer="event_sync"),
+        EventType("zoom_attended", ZoomAttended, destination=REGISTRATIONS, consumer="event_sync"),
     ]
 )
 

@@ -43,6 +43,7 @@ def build_registry(
     discourse_consent_user_field: str | None = None,
     discourse_require_approval: bool = False,
     escalation_categories: Mapping[str, str] | None = None,
+    eventbrite_api_url: str | None = None,
 ) -> SourceRegistry:
     def slack() -> WebhookSource:
         from memberflow.intake.slack import SlackSource
@@ -79,6 +80,16 @@ def build_registry(
 
         return MailchimpSource()
 
+    def eventbrite() -> WebhookSource:
+        from memberflow.intake.eventbrite import EVENTBRITE_API_URL, EventbriteSource
+
+        return EventbriteSource(eventbrite_api_url or EVENTBRITE_API_URL)
+
+    def zoom() -> WebhookSource:
+        from memberflow.intake.zoom import ZoomSource
+
+        return ZoomSource()
+
     return SourceRegistry(
         {
             "slack": slack,
@@ -88,5 +99,7 @@ def build_registry(
             "zendesk": zendesk,
             "escalations": escalations,
             "mailchimp": mailchimp,
+            "eventbrite": eventbrite,
+            "zoom": zoom,
         }
     )

@@ -179,9 +179,7 @@ def _accept(
         body = {"error": "intake_misconfigured", "detail": f"{source_name[:64]} deliveries cannot be verified yet"}
         return IntakeResponse(503, body, outcome="failed", source=source.name if source else "unknown")
 
-    also = (
-        [] if redelivery is not None or not deps.watchers else _watched(source.name, payload, headers, deps.watchers)
-    )
+    also = [] if redelivery is not None or not deps.watchers else _watched(source.name, payload, headers, deps.watchers)
     if isinstance(interpretation, Ignored):
         if also:
             return _queue_also(also, None, source.name, received_at, correlation_id, deps)

@@ -1,59 +1,26 @@
-"""Marketing consent: the one place that decides what Mailchimp status a member may get."""
+"""Marketing consent for onboarding: the rules live in `memberflow.consent`, shared by every capability that adds
+members."""
 
-from __future__ import annotations
+from memberflow.consent import (
+    OPTED_OUT,
+    PENDING,
+    SUBSCRIBED,
+    TRANSACTIONAL,
+    ConsentFacts,
+    Facts,
+    receives_marketing,
+    status_for_new_member,
+    upgrade_for_consent,
+)
 
-from dataclasses import dataclass
-from typing import Protocol
-
-SUBSCRIBED = "subscribed"
-PENDING = "pending"
-"""Double opt-in: Mailchimp emails the member, who must confirm."""
-TRANSACTIONAL = "transactional"
-"""Stored in the audience without marketing permission."""
-
-OPTED_OUT = frozenset({"unsubscribed", "cleaned"})
-"""Statuses memberflow never changes: only the member can undo them, through Mailchimp's own forms."""
-
-
-class ConsentFacts(Protocol):
-    """What one platform account says: did its owner consent, and has the platform proved they own the address."""
-
-    @property
-    def marketing_consent(self) -> bool: ...
-
-    @property
-    def email_verified(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class Facts:
-    marketing_consent: bool
-    email_verified: bool
-
-
-def status_for_new_member(
-    facts: ConsentFacts, *, opted_out_before: bool = False, forgotten_before: bool = False
-) -> str:
-    """Subscribed only when the source says the member consented (double opt-in when the address is not verified,
-    the member opted out before, or they asked to be forgotten before and came back); otherwise kept without
-    marketing permission."""
-    if not facts.marketing_consent:
-        return TRANSACTIONAL
-    fresh_opt_in_needed = opted_out_before or forgotten_before or not facts.email_verified
-    return PENDING if fresh_opt_in_needed else SUBSCRIBED
-
-
-def upgrade_for_consent(
-    current_status: str, facts: ConsentFacts, *, opted_out_before: bool = False, forgotten_before: bool = False
-) -> str | None:
-    """The status to move a member stored without permission to, now that they consent; None: leave it.
-
-    Only `transactional` is upgraded: a `pending` member stays pending (Mailchimp's own confirmation, once asked
-    for, is what counts), and an unsubscribed or cleaned member is never resubscribed."""
-    if current_status != TRANSACTIONAL or not facts.marketing_consent:
-        return None
-    return status_for_new_member(facts, opted_out_before=opted_out_before, forgotten_before=forgotten_before)
-
-
-def receives_marketing(status: str) -> bool:
-    return status == SUBSCRIBED
+__all__ = [
+    "OPTED_OUT",
+    "PENDING",
+    "SUBSCRIBED",
+    "TRANSACTIONAL",
+    "ConsentFacts",
+    "Facts",
+    "receives_marketing",
+    "status_for_new_member",
+    "upgrade_for_consent",
+]

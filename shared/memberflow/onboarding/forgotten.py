@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
+from memberflow.consent import latest_erasure
 from memberflow.pipeline.envelope import QueuedEvent
-from memberflow.ports import Suppression, SuppressionList
-from memberflow.privacy import email_suppression_name, identity_suppression_name
+from memberflow.ports import Suppression
 from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, erased_subject
 
-
-def latest_erasure(suppressions: SuppressionList, email: str | None, identity_key: str | None) -> Suppression | None:
-    """The latest erasure of this address or this platform identity, if either was ever erased."""
-    names = ([email_suppression_name(email)] if email else []) + (
-        [identity_suppression_name(identity_key)] if identity_key else []
-    )
-    found = [suppression for name in names if (suppression := suppressions.find(name)) is not None]
-    return max(found, key=lambda suppression: suppression.erased_at, default=None)
+__all__ = ["drop_if_erased_later", "latest_erasure"]
 
 
 def drop_if_erased_later(queued: QueuedEvent, erasure: Suppression | None, trace: TraceRecorder) -> bool:

@@ -13,6 +13,7 @@ from memberflow.config import (
     ActivitySettings,
     ConsumerSettings,
     DripSettings,
+    EventbriteApiSettings,
     IntakeSettings,
     MailchimpSettings,
     MembersSettings,
@@ -102,7 +103,10 @@ class Container:
             # Fetched on use, not here: the secret is cached for a few minutes so rotation is picked up.
             secrets=partial(get_json_secret, settings.webhook_secrets_arn),
             registry=build_registry(
-                settings.discourse_consent_user_field or None, settings.discourse_require_approval, categories
+                settings.discourse_consent_user_field or None,
+                settings.discourse_require_approval,
+                categories,
+                load_settings(EventbriteApiSettings).eventbrite_api_url,
             ),
             max_body_bytes=settings.max_body_bytes,
             replay_window_seconds=settings.replay_window_seconds,

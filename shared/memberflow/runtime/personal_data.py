@@ -169,6 +169,29 @@ def _activity(context: ExportContext) -> Any:
     return sorted(found, key=lambda record: str(record.get("ts", "")))
 
 
+def _registrations(context: ExportContext) -> Any:
+    """The member's event registrations. The table is keyed by event, so this reads all of it (a scan, filtered on
+    the member): an export is rare and run by an operator, never by the functions."""
+    from memberflow.adapters.aws import client
+
+    member_ids = {email_key(context.email)} | ({context.member.member_id} if context.member else set())
+    found = []
+    for page in (
+        client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=context.physical("RegistrationsTable"),
+            FilterExpression="sk IN (" + ", ".join(f":m{n}" for n in range(len(member_ids))) + ")",
+            ExpressionAttributeValues={f":m{n}": {"S": f"MEMBER#{m}"} for n, m in enumerate(sorted(member_ids))},
+        )
+    ):
+        found.extend(page.get("Items", []))
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserialize = TypeDeserializer().deserialize
+    return [plain({key: deserialize(value) for key, value in item.items()}) for item in found]
+
+
 def _suppression(context: ExportContext) -> Any:
     if context.suppressions is None:
         return {"checked": False, "reason": "the suppression key could not be read"}
@@ -186,6 +209,7 @@ EXPORTERS: list[Exporter] = [
     Exporter("suppression", ("MembersTable",), _suppression),
     Exporter("tickets", ("TicketLinksTable",), _tickets),
     Exporter("activity", ("ActivityBucket",), _activity),
+    Exporter("registrations", ("RegistrationsTable",), _registrations),
 ]
 """One per kind of member data; an automation with a table of its own (tickets, registrations, win-back contacts)
 adds its exporter here."""

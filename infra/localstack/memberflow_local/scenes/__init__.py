@@ -40,6 +40,12 @@ class SceneContext:
 Scene = tuple[str, Callable[[SceneContext], Any]]
 
 
+def _events(scene: SceneContext) -> Any:
+    from .events import play
+
+    return play(scene)
+
+
 def _escalation(scene: SceneContext) -> Any:
     from .escalation import play
 
@@ -69,6 +75,7 @@ SCENES: list[Scene] = [
     ("Escalation: member problems become Zendesk tickets once per thread, and members hear back", _escalation),
     ("Consent you can prove: the ledger, Mailchimp's unsubscribe, a person's data", _consent),
     ("Win-back: inactive members re-engaged, with a holdout that measures the lift", _winback),
+    ("A webinar on Eventbrite and Zoom, synced and reconciled", _events),
 ]
 """(title, play) per scene, in the order they run."""
 

@@ -1,0 +1,36 @@
+"""Scheduled reconciliation: repairs registrations the webhooks missed, tags no-shows after an event, and reports
+what it repaired, with each event's figures."""
+
+from dataclasses import asdict
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from memberflow.config import EventSyncSettings, load_settings
+from memberflow.models import ScheduledRun
+from memberflow.registrations.figures import figures
+from memberflow.registrations.reconcile import reconcile_all
+from memberflow.runtime.event_sync import sync_deps
+
+logger = Logger()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    run = ScheduledRun.model_validate(event)
+    deps = sync_deps()
+    settings = load_settings(EventSyncSettings)
+    reports = reconcile_all(
+        deps, recent_days=settings.reconcile_recent_days, correlation_id=run.id or context.aws_request_id
+    )
+    answer = []
+    for report in reports:
+        repaired = report.created + report.changed
+        metrics.add_metric(name="RegistrationsRepaired", unit=MetricUnit.Count, value=repaired)
+        event_figures = figures(report.event_slug, deps.registrations.for_event(report.event_slug))
+        logger.info("event reconciled", extra={"report": asdict(report), "figures": event_figures.as_dict()})
+        answer.append({"report": asdict(report), "figures": event_figures.as_dict()})
+    return {"events": answer}

@@ -1,0 +1,26 @@
+"""Event sync consumer: SQS batches of registration events (Eventbrite, Zoom) -> registration records, members,
+Mailchimp contacts and event tags."""
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from memberflow.registrations.consumer import CONSUMER, handlers
+from memberflow.runtime.event_sync import sync_deps, worst_case_ms
+from memberflow.runtime.sqs_consumer import SqsConsumer
+
+logger = Logger()
+metrics = Metrics()
+consumer = SqsConsumer(
+    CONSUMER,
+    lambda: handlers(sync_deps),
+    worst_case_ms_per_message=worst_case_ms,
+    metric_prefix="Registration",
+    logger=logger,
+    metrics=metrics,
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return consumer.handler(event, context)

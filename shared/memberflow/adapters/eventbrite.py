@@ -1,0 +1,101 @@
+"""The Eventbrite API over `http_json`: the OAuth token from Secrets Manager (read again once when refused), brief
+retries honouring Retry-After, continuation paging, and only ever the configured API host: a webhook's `api_url`
+that leads anywhere else is refused before any request, so a forged delivery cannot make us call out with the token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from memberflow.adapters.http_json import HttpAnswer, HttpJsonTransport
+from memberflow.errors import (
+    AccountProblem,
+    CredentialsRejected,
+    NotFound,
+    PermanentRefusal,
+    RateLimited,
+    Transient,
+)
+from memberflow.intake.eventbrite import api_resource_path
+
+ATTEMPTS = 3
+MAX_PAGES = 1000
+"""A safety stop for continuation paging (50 attendees a page: 50,000 attendees)."""
+
+
+def error_from(answer: HttpAnswer) -> Exception:
+    """Eventbrite's errors (`{"status_code", "error", "error_description"}`) as ours."""
+    try:
+        body = json.loads(answer.text or "{}")
+    except ValueError:
+        body = {}
+    code = str(body.get("error") or "") if isinstance(body, dict) else ""
+    text = f"Eventbrite {answer.status} {code}".strip()
+    if answer.status == 429 or code == "HIT_RATE_LIMIT":
+        return RateLimited(text, answer.retry_after())
+    if answer.status >= 500:
+        return Transient(text, answer.retry_after())
+    if answer.status == 401:
+        return CredentialsRejected(text, 401)
+    if answer.status == 403:
+        return AccountProblem(text, 403)
+    if answer.status == 404:
+        return NotFound(text, 404)
+    return PermanentRefusal(code or "Refused", str(body.get("error_description") or "")[:200], answer.status)
+
+
+class EventbriteClient:
+    """Implements `registrations.model.EventbriteApi`."""
+
+    def __init__(self, token: Callable[[bool], str], api_url: str, timeout: float = 5.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self._http = HttpJsonTransport(
+            self.api_url, error_from, service="Eventbrite", timeout=timeout, attempts=ATTEMPTS
+        )
+        self._authorised = False
+        self.calls = 0
+
+    def fetch(self, api_url: str) -> dict[str, Any]:
+        resource = api_resource_path(api_url, self.api_url)
+        if resource is None:
+            raise PermanentRefusal("Not the Eventbrite API", "api_url does not lead to the configured Eventbrite API")
+        expand = "attendees,event" if "/orders/" in resource else "event"
+        return self._call(resource, {"expand": expand})
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        return self._call(f"/events/{_id(event_id)}/", None)
+
+    def attendees(self, event_id: str) -> Iterator[dict[str, Any]]:
+        params: dict[str, str] = {}
+        for _ in range(MAX_PAGES):
+            page = self._call(f"/events/{_id(event_id)}/attendees/", params)
+            yield from (item for item in page.get("attendees", []) if isinstance(item, dict))
+            pagination = page.get("pagination") or {}
+            continuation = pagination.get("continuation")
+            if not pagination.get("has_more_items") or not continuation:
+                return
+            params = {"continuation": str(continuation)}
+        raise Transient(f"Eventbrite attendee list of event {event_id} longer than {MAX_PAGES} pages")
+
+    def _call(self, path: str, params: dict[str, str] | None) -> dict[str, Any]:
+        if not self._authorised:
+            self._authorise(False)
+        self.calls += 1
+        try:
+            return self._http.call("GET", path, None, params)
+        except CredentialsRejected:
+            self._authorise(True)  # rotated since this container read it: read the secret again, once
+            return self._http.call("GET", path, None, params)
+
+    def _authorise(self, fresh: bool) -> None:
+        self._http.set_bearer(self._token(fresh))
+        self._authorised = True
+
+
+def _id(value: str) -> str:
+    if not value.isdigit():
+        raise PermanentRefusal("Invalid id", "Eventbrite ids are numbers")
+    return value

@@ -1,0 +1,82 @@
+"""Registration records in DynamoDB (the registrations table): `EVENT#<slug>` / `MEMBER#<member id>`, one item
+per person and event, so an event's registrations are one query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from memberflow.adapters.dynamo import as_datetime, query_all, table
+from memberflow.registrations.model import Registration, Status
+
+
+def _key(event_slug: str, member_id: str) -> dict[str, str]:
+    return {"pk": f"EVENT#{event_slug}", "sk": f"MEMBER#{member_id}"}
+
+
+def _item(registration: Registration) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **_key(registration.event_slug, registration.member_id),
+        "event_slug": registration.event_slug,
+        "member_id": registration.member_id,
+        "email": registration.email,
+        "status": registration.status.value,
+        "first_time": registration.first_time,
+        "in_mailchimp": registration.in_mailchimp,
+        "refused": registration.refused,
+    }
+    # DynamoDB refuses empty sets: absent means none.
+    if registration.tags:
+        item["tags"] = set(registration.tags)
+    if registration.sources:
+        item["sources"] = set(registration.sources)
+    for name in ("registered_at", "updated_at"):
+        moment = getattr(registration, name)
+        if moment is not None:
+            item[name] = moment.isoformat()
+    return item
+
+
+def _registration(item: dict[str, Any]) -> Registration:
+    return Registration(
+        event_slug=item["event_slug"],
+        member_id=item["member_id"],
+        email=item["email"],
+        status=Status(item["status"]),
+        tags=frozenset(item.get("tags", ())),
+        first_time=bool(item.get("first_time", True)),
+        in_mailchimp=bool(item.get("in_mailchimp", False)),
+        refused=str(item.get("refused", "")),
+        sources=frozenset(item.get("sources", ())),
+        registered_at=as_datetime(item.get("registered_at")),
+        updated_at=as_datetime(item.get("updated_at")),
+    )
+
+
+class DynamoRegistrationStore:
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+
+    @property
+    def _table(self) -> Any:
+        return table(self._table_name)
+
+    def get(self, event_slug: str, member_id: str) -> Registration | None:
+        item = self._table.get_item(Key=_key(event_slug, member_id), ConsistentRead=True).get("Item")
+        return _registration(item) if item else None
+
+    def put(self, registration: Registration) -> None:
+        self._table.put_item(Item=_item(registration))
+
+    def put_many(self, registrations: Sequence[Registration]) -> None:
+        for registration in registrations:
+            self.put(registration)
+
+    def for_event(self, event_slug: str) -> list[Registration]:
+        items = query_all(
+            self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": f"EVENT#{event_slug}"},
+            ConsistentRead=True,
+        )
+        return [_registration(item) for item in items]

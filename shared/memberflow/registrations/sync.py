@@ -1,0 +1,225 @@
+"""One registration at a time, as webhooks announce them: fetch what Eventbrite says (only from its API, only
+for a configured organization or event), match the member by address (created when new, with the consent rules
+every capability shares), upsert them in Mailchimp when they are not there yet, add and remove only the tags that
+differ, and store the registration. Running it again with the same facts changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from memberflow import consent
+from memberflow.config import SyncedEvent
+from memberflow.errors import PermanentRefusal
+from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomEvent, ZoomRegistered
+from memberflow.members import MemberJoin, MemberRecord
+from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.ports import BulkMailingList, MailingList, MemberRepository, SuppressionList
+from memberflow.privacy import email_key
+from memberflow.registrations.model import (
+    Attendee,
+    EventbriteApi,
+    Registration,
+    RegistrationStore,
+    Status,
+    attendee_from,
+    event_from,
+    merge,
+    next_status,
+    tags_for,
+)
+from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject
+
+EVENT_PLATFORMS = ("eventbrite", "zoom")
+
+
+@dataclass
+class SyncDeps:
+    eventbrite: EventbriteApi
+    mailing_list: MailingList
+    bulk: BulkMailingList
+    members: MemberRepository
+    suppressions: SuppressionList
+    registrations: RegistrationStore
+    trace: TraceRecorder
+    list_id: str
+    events: Sequence[SyncedEvent]
+    organization_id: str = ""
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def by_eventbrite_id(self, event_id: str) -> SyncedEvent | None:
+        return next((event for event in self.events if event.eventbrite_event_id == event_id), None)
+
+    def by_zoom_id(self, zoom_id: str) -> SyncedEvent | None:
+        return next((event for event in self.events if event.zoom_id == zoom_id), None)
+
+
+def sync_eventbrite(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
+    """An order or attendee changed: sync each of its attendees to what Eventbrite says now."""
+    event = queued.event
+    assert isinstance(event, EventbriteChanged)
+    resource = deps.eventbrite.fetch(event.api_url)
+    found = resource.get("event")
+    owner: dict[str, Any] = found if isinstance(found, dict) else {}
+    info = event_from(owner) if owner.get("id") else None
+    event_id = str(resource.get("event_id") or (info.event_id if info else ""))
+    synced = deps.by_eventbrite_id(event_id)
+    if synced is None or (deps.organization_id and info and info.organization_id != deps.organization_id):
+        # Not ours: an event nobody configured, or another organization's (a forged api_url cannot get further).
+        return {"result": "not_a_synced_event"}
+    listed = resource.get("attendees")
+    raw: list[Any] = listed if isinstance(listed, list) else [resource]
+    attendees = [a for item in raw if isinstance(item, dict) and (a := attendee_from(item)) is not None]
+    if event.action == "order.refunded":  # the order's attendees may still read as attending for a moment
+        attendees = [replace(attendee, cancelled=True) for attendee in attendees]
+    ended = bool(info and info.end and info.end <= deps.clock())
+    results = [
+        apply(synced, attendee, deps, queued.correlation_id, ended=ended) for attendee in merge(attendees).values()
+    ]
+    return {"result": "synced", "attendees": len(results), "changed": sum(1 for r in results if r != "unchanged")}
+
+
+def sync_zoom(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
+    event = queued.event
+    assert isinstance(event, ZoomEvent)
+    synced = deps.by_zoom_id(event.zoom_id)
+    if synced is None:
+        return {"result": "not_a_synced_event"}
+    current = deps.registrations.get(synced.slug, email_key(event.email))
+    if isinstance(event, ZoomRegistered) and current is not None and current.status is Status.CANCELLED:
+        # The place was cancelled on Eventbrite (whose attendee list is the reference); Zoom's copy changes nothing.
+        return {"result": "unchanged"}
+    attendee = Attendee(
+        event_id=synced.eventbrite_event_id,
+        email=event.email,
+        name=event.name,
+        checked_in=isinstance(event, ZoomAttended),
+        created=event.at,
+        source="zoom",
+    )
+    if isinstance(event, ZoomRegistered) and current is not None:
+        return {"result": "unchanged"}  # already registered (on Eventbrite, or by an earlier delivery)
+    return {"result": apply(synced, attendee, deps, queued.correlation_id, ended=False)}
+
+
+def apply(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str, *, ended: bool) -> str:
+    """Bring one person's registration in line with `attendee`: 'created', 'changed' or 'unchanged'."""
+    member_id = email_key(attendee.email)
+    current = deps.registrations.get(synced.slug, member_id)
+    status = next_status(current, attendee, ended=ended)
+    if current is not None and current.status is Status.NO_SHOW and status is Status.REGISTERED:
+        status = Status.NO_SHOW  # the run after the event decided it; only attendance or a cancellation moves it
+    step = StepRecorder(deps.trace, email_subject(attendee.email), correlation_id, attendee.source)
+    registration = current or _new_registration(synced, attendee, deps, correlation_id)
+    registration = replace(registration, status=status, sources=registration.sources | {attendee.source})
+    if not registration.in_mailchimp and not registration.refused and status is not Status.CANCELLED:
+        registration = _add_contact(registration, attendee, deps, step)
+    registration = _retag(registration, deps, step)
+    if current is not None and _same(current, registration):
+        return "unchanged"
+    deps.registrations.put(replace(registration, updated_at=deps.clock()))
+    step(Step.EVENT_RECEIVED, Outcome.OK, f"registration for {synced.slug}: {status}")
+    return "changed" if current else "created"
+
+
+def _same(a: Registration, b: Registration) -> bool:
+    return (a.status, a.tags, a.in_mailchimp, a.refused, a.sources) == (
+        b.status,
+        b.tags,
+        b.in_mailchimp,
+        b.refused,
+        b.sources,
+    )
+
+
+def _new_registration(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str) -> Registration:
+    member_id = email_key(attendee.email)
+    before = deps.members.get(member_id)
+    first_time = first_registration(before, attendee.event_id)
+    remember_member(attendee, deps.members, correlation_id, deps.clock())
+    return Registration(
+        event_slug=synced.slug,
+        member_id=member_id,
+        email=attendee.email,
+        status=Status.REGISTERED,
+        first_time=first_time,
+        in_mailchimp=bool(before and before.mailchimp_status and not before.mailchimp_status.startswith("refused")),
+        registered_at=attendee.created or deps.clock(),
+    )
+
+
+def first_registration(member: MemberRecord | None, event_id: str) -> bool:
+    """Whether this is the member's first event: no registration of another event is linked to them (each event
+    a member registers for links an identity `<eventbrite|zoom>:<event id>:<member>`)."""
+    if member is None:
+        return True
+    return not any(
+        identity.split(":")[1] != event_id
+        for identity in member.identities
+        if identity.split(":")[0] in EVENT_PLATFORMS and identity.count(":") >= 2
+    )
+
+
+def remember_member(attendee: Attendee, members: MemberRepository, correlation_id: str, now: datetime) -> None:
+    """The member the address names, created when new (a registrant gives no marketing consent here)."""
+    member_id = email_key(attendee.email)
+    members.record_join(
+        MemberJoin(
+            member_id=member_id,
+            identity_key=f"{attendee.source}:{attendee.event_id}:{member_id}",
+            platform=attendee.source,
+            joined_at=attendee.created or now,
+            correlation_id=correlation_id,
+            email=attendee.email,
+            name=attendee.name,
+        )
+    )
+
+
+def status_if_new(email: str, members: MemberRepository, suppressions: SuppressionList) -> str:
+    """The Mailchimp status a registrant new to the audience gets: the consent rules every capability shares
+    (a registration carries no marketing consent, so: kept without marketing permission)."""
+    member = members.get(email_key(email))
+    return consent.status_for_new_member(
+        consent.Facts(marketing_consent=bool(member and member.marketing_consent), email_verified=False),
+        opted_out_before=bool(member and member.opted_out_before),
+        forgotten_before=consent.latest_erasure(suppressions, email, None) is not None,
+    )
+
+
+def merge_fields(attendee: Attendee) -> dict[str, str]:
+    first, _, last = (attendee.name or "").partition(" ")
+    return {key: value for key, value in {"FNAME": first, "LNAME": last}.items() if value}
+
+
+def _add_contact(registration: Registration, attendee: Attendee, deps: SyncDeps, step: StepRecorder) -> Registration:
+    wanted = status_if_new(attendee.email, deps.members, deps.suppressions)
+    try:
+        answer = deps.mailing_list.upsert_member(
+            deps.list_id, attendee.email, status_if_new=wanted, merge_fields=merge_fields(attendee)
+        )
+    except PermanentRefusal as refusal:
+        step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the registrant: {refusal}")
+        return replace(registration, refused=refusal.title)
+    deps.members.set_mailchimp_status(
+        registration.member_id, answer.status, opted_out=answer.status in consent.OPTED_OUT
+    )
+    step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {answer.status} (asked {wanted} if new)")
+    return replace(registration, in_mailchimp=True)
+
+
+def _retag(registration: Registration, deps: SyncDeps, step: StepRecorder) -> Registration:
+    """Add and remove only the tags that differ from what Mailchimp holds for this registration."""
+    if not registration.in_mailchimp:
+        return registration
+    wanted = tags_for(registration.event_slug, registration.status)
+    for name in sorted(wanted - registration.tags):
+        deps.bulk.tag_many(deps.list_id, name, [registration.email])
+    for name in sorted(registration.tags - wanted):
+        deps.bulk.untag_many(deps.list_id, name, [registration.email])
+    if wanted != registration.tags:
+        added, removed = sorted(wanted - registration.tags), sorted(registration.tags - wanted)
+        step(Step.TAGGED, Outcome.OK, f"tags added {', '.join(added) or '-'}; removed {', '.join(removed) or '-'}")
+    return replace(registration, tags=wanted)

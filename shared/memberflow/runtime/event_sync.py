@@ -1,0 +1,51 @@
+"""Lambda glue of the event sync: its dependencies, built on first use from the container's shared pieces (the
+Mailchimp client, the member store, the suppression list, the trace)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+from memberflow.config import EventSyncSettings, load_settings
+from memberflow.runtime.container import container
+
+if TYPE_CHECKING:
+    from memberflow.registrations.sync import SyncDeps
+
+
+@cache
+def sync_deps() -> SyncDeps:
+    from memberflow.adapters.eventbrite import EventbriteClient
+    from memberflow.adapters.registrations import DynamoRegistrationStore
+    from memberflow.adapters.secrets import get_json_secret
+    from memberflow.registrations.sync import SyncDeps
+
+    settings = load_settings(EventSyncSettings)
+    shared = container()
+
+    def token(fresh: bool) -> str:
+        return str(get_json_secret(settings.eventbrite_secret_arn, fresh=fresh)["oauth_token"])
+
+    return SyncDeps(
+        eventbrite=EventbriteClient(token, settings.eventbrite_api_url, settings.eventbrite_timeout_seconds),
+        mailing_list=shared.mailing_list,
+        bulk=shared.mailing_list,
+        members=shared.members,
+        suppressions=shared.suppressions,
+        registrations=DynamoRegistrationStore(settings.registrations_table_name),
+        trace=shared.trace,
+        list_id=settings.mailchimp_list_id,
+        events=settings.synced_events,
+        organization_id=settings.eventbrite_organization_id,
+    )
+
+
+def worst_case_ms() -> int:
+    from memberflow.adapters.aws import WORST_CASE_CALL_SECONDS
+    from memberflow.registrations.consumer import worst_case_ms_per_event
+
+    return worst_case_ms_per_event(container().mailing_list.worst_case_call_seconds, WORST_CASE_CALL_SECONDS)
+
+
+def reset() -> None:
+    sync_deps.cache_clear()

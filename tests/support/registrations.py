@@ -1,0 +1,113 @@
+"""In-memory Eventbrite and registration table for the event sync's domain tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from memberflow.errors import PermanentRefusal
+from memberflow.intake.eventbrite import api_resource_path
+from memberflow.registrations.model import Registration
+
+API = "https://www.eventbriteapi.com/v3"
+
+
+@dataclass
+class FakeEventbrite:
+    """Eventbrite's events, orders and attendees, as its API answers them (attendee objects with `profile`,
+    `cancelled`, `refunded`, `checked_in`; attendee lists in pages of `page_size` with continuation tokens)."""
+
+    organization_id: str = "555"
+    page_size: int = 50
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Attendee id -> attendee object."""
+    calls: list[str] = field(default_factory=list)
+
+    def add_event(self, event_id: str, *, ends_in: timedelta = timedelta(days=3), now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        self.events[event_id] = {
+            "id": event_id,
+            "organization_id": self.organization_id,
+            "name": {"text": f"Event {event_id}"},
+            "start": {"utc": (now + ends_in - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "end": {"utc": (now + ends_in).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        }
+
+    def register(self, event_id: str, email: str, *, attendee_id: str | None = None, name: str = "Ada Lovelace") -> str:
+        attendee_id = attendee_id or str(1000 + len(self.people))
+        first, _, last = name.partition(" ")
+        self.people[attendee_id] = {
+            "id": attendee_id,
+            "order_id": f"9{attendee_id}",
+            "event_id": event_id,
+            "profile": {"email": email, "first_name": first, "last_name": last},
+            "status": "Attending",
+            "checked_in": False,
+            "cancelled": False,
+            "refunded": False,
+            "created": "2026-11-20T10:00:00Z",
+        }
+        return attendee_id
+
+    def refund(self, attendee_id: str) -> None:
+        self.people[attendee_id].update(status="Not Attending", refunded=True, cancelled=True)
+
+    def check_in(self, attendee_id: str) -> None:
+        self.people[attendee_id].update(status="Checked In", checked_in=True)
+
+    def order_url(self, attendee_id: str) -> str:
+        return f"{API}/orders/{self.people[attendee_id]['order_id']}/"
+
+    def attendee_url(self, attendee_id: str) -> str:
+        event_id = self.people[attendee_id]["event_id"]
+        return f"{API}/events/{event_id}/attendees/{attendee_id}/"
+
+    # -- the port
+    def fetch(self, api_url: str) -> dict[str, Any]:
+        resource = api_resource_path(api_url, API)
+        if resource is None:
+            raise PermanentRefusal("Not the Eventbrite API", "off host")
+        self.calls.append("fetch")
+        parts = [part for part in resource.split("/") if part]
+        if parts[0] == "orders":
+            items = [dict(a) for a in self.people.values() if a["order_id"] == parts[1]]
+            event_id = items[0]["event_id"] if items else ""
+            return {"id": parts[1], "event_id": event_id, "attendees": items, "event": self.events.get(event_id, {})}
+        attendee = dict(self.people[parts[-1]])
+        return {**attendee, "event": self.events.get(attendee["event_id"], {})}
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        self.calls.append("event")
+        return self.events[event_id]
+
+    def attendees_of(self, event_id: str) -> list[dict[str, Any]]:
+        return [dict(a) for a in self.people.values() if a["event_id"] == event_id]
+
+    def attendees(self, event_id: str) -> Iterator[dict[str, Any]]:
+        items = self.attendees_of(event_id)
+        for start in range(0, max(len(items), 1), self.page_size):
+            self.calls.append("attendees")
+            yield from items[start : start + self.page_size]
+
+
+class MemoryRegistrations:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Registration] = {}
+        self.writes = 0
+
+    def get(self, event_slug: str, member_id: str) -> Registration | None:
+        return self.items.get((event_slug, member_id))
+
+    def put(self, registration: Registration) -> None:
+        self.writes += 1
+        self.items[(registration.event_slug, registration.member_id)] = registration
+
+    def put_many(self, registrations: Sequence[Registration]) -> None:
+        for registration in registrations:
+            self.put(registration)
+
+    def for_event(self, event_slug: str) -> list[Registration]:
+        return [r for (slug, _), r in self.items.items() if slug == event_slug]

@@ -1,0 +1,102 @@
+"""The Eventbrite adapter against a small HTTP server that answers as Eventbrite does: the OAuth token as a Bearer
+header, attendee lists followed through their continuation tokens, expansions, Eventbrite's error bodies mapped to
+ours, and no request at all for an api_url off the API host."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from memberflow.adapters.eventbrite import EventbriteClient
+from memberflow.errors import CredentialsRejected, PermanentRefusal, RateLimited
+
+TOKEN = "eb-oauth-token"
+
+
+class Eventbrite(BaseHTTPRequestHandler):
+    requests: list[tuple[str, dict[str, list[str]], str]] = []
+    attendees = [{"id": str(i), "event_id": "77", "profile": {"email": f"a{i}@example.org"}} for i in range(120)]
+    throttle = False
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self) -> None:  # noqa: N802
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        Eventbrite.requests.append((url.path, query, self.headers.get("Authorization", "")))
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return self._answer(401, {"status_code": 401, "error": "INVALID_AUTH", "error_description": "no"})
+        if Eventbrite.throttle:
+            return self._answer(429, {"status_code": 429, "error": "HIT_RATE_LIMIT", "error_description": "slow"})
+        if url.path == "/v3/events/77/attendees/":
+            start = int(query.get("continuation", ["0"])[0])
+            page = Eventbrite.attendees[start : start + 50]
+            more = start + 50 < len(Eventbrite.attendees)
+            pagination = {"object_count": len(Eventbrite.attendees), "page_size": 50, "has_more_items": more}
+            if more:
+                pagination["continuation"] = str(start + 50)
+            return self._answer(200, {"attendees": page, "pagination": pagination})
+        if url.path == "/v3/orders/5/":
+            return self._answer(200, {"id": "5", "event_id": "77", "attendees": Eventbrite.attendees[:1]})
+        return self._answer(404, {"status_code": 404, "error": "NOT_FOUND", "error_description": "none"})
+
+
+@pytest.fixture
+def api() -> Iterator[str]:
+    Eventbrite.requests = []
+    Eventbrite.throttle = False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Eventbrite)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v3"
+    server.shutdown()
+
+
+def test_attendees_follow_the_continuation_tokens_with_the_bearer_token(api: str) -> None:
+    client = EventbriteClient(lambda fresh: TOKEN, api)
+    emails = [a["profile"]["email"] for a in client.attendees("77")]
+    assert emails == [f"a{i}@example.org" for i in range(120)]
+    assert [q.get("continuation") for _, q, _ in Eventbrite.requests] == [None, ["50"], ["100"]]
+    assert {auth for _, _, auth in Eventbrite.requests} == {f"Bearer {TOKEN}"}
+
+
+def test_an_order_is_fetched_with_its_attendees_and_event_expanded(api: str) -> None:
+    client = EventbriteClient(lambda fresh: TOKEN, api)
+    order = client.fetch(f"{api}/orders/5/")
+    assert order["attendees"][0]["id"] == "0"
+    assert Eventbrite.requests[0][1]["expand"] == ["attendees,event"]
+
+
+def test_an_api_url_off_the_api_host_is_never_requested(api: str) -> None:
+    client = EventbriteClient(lambda fresh: TOKEN, api)
+    with pytest.raises(PermanentRefusal):
+        client.fetch("http://127.0.0.2:1/v3/orders/5/")
+    assert Eventbrite.requests == []
+
+
+def test_a_rotated_token_is_read_again_once_and_errors_are_ours(api: str) -> None:
+    tokens = iter(["stale-token", TOKEN])
+    client = EventbriteClient(lambda fresh: next(tokens), api)
+    assert client.fetch(f"{api}/orders/5/")["id"] == "5"
+
+    Eventbrite.throttle = True
+    with pytest.raises(RateLimited):
+        client.event("77")
+    refused = EventbriteClient(lambda fresh: "wrong", api)
+    with pytest.raises(CredentialsRejected):
+        refused.event("77")
