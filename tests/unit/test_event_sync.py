@@ -18,7 +18,7 @@ from memberflow.registrations.figures import figures
 from memberflow.registrations.model import Status
 from memberflow.registrations.reconcile import reconcile_all, reconcile_event
 from memberflow.registrations.sync import SyncDeps, sync_eventbrite, sync_zoom
-from support.fakes import FakeBulkMailingList, MemoryMembers, MemorySuppressions, MemoryTrace
+from support.fakes import FakeBulkMailingList, MemoryLedger, MemoryMembers, MemorySuppressions, MemoryTrace
 from support.registrations import FakeEventbrite, MemoryRegistrations
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -47,6 +47,7 @@ class World:
             events=[EVENT],
             organization_id="555",
             clock=lambda: self.now,
+            ledger=MemoryLedger(self.members),
         )
 
     def webhook(self, action: str, api_url: str) -> dict:
@@ -82,6 +83,9 @@ def test_an_order_registers_the_attendee_creates_the_member_without_marketing_co
     assert world.mailchimp.tagged(REGISTERED) == {"ada@example.org"}
     member = world.members.get(email_key("ada@example.org"))
     assert member is not None and "eventbrite" in member.platforms
+    # The consent ledger says why Mailchimp holds them without marketing permission.
+    [entry] = world.deps.ledger.entries(email_key("ada@example.org"))
+    assert (entry.change.value, entry.status, entry.platform) == ("not_given", "transactional", "eventbrite")
 
 
 def test_duplicates_change_nothing():

@@ -130,7 +130,8 @@ def _add_missing_contacts(
             report.contacts_added += 1
     asked = {member.email.lower(): member.status for member in members}
     for address in outcome.created:
-        deps.members.set_mailchimp_status(email_key(address), asked[address.lower()])
+        member_id = email_key(address)
+        deps.settle(member_id, asked[address.lower()], "eventbrite", f"reconcile:{member_id}")
 
 
 def _retag_in_bulk(wanted: dict[str, Registration], deps: SyncDeps, report: Report) -> None:

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from memberflow import consent
+from memberflow import consent, consent_ledger
 from memberflow.config import SyncedEvent
+from memberflow.consent_ledger import Basis, ConsentRules
 from memberflow.errors import PermanentRefusal
 from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomEvent, ZoomRegistered
+from memberflow.ledger import ConsentLedger
 from memberflow.members import MemberJoin, MemberRecord
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.ports import BulkMailingList, MailingList, MemberRepository, SuppressionList
@@ -48,6 +50,19 @@ class SyncDeps:
     events: Sequence[SyncedEvent]
     organization_id: str = ""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    ledger: ConsentLedger | None = None
+    """The consent ledger: a registrant brought to Mailchimp gets the entry that explains their status."""
+    consent_rules: ConsentRules = field(default_factory=ConsentRules)
+
+    def settle(self, member_id: str, status: str, source: str, event_id: str) -> None:
+        """The Mailchimp status a registrant reached, on their record and (with why) in their ledger."""
+        if self.ledger is None:
+            self.members.set_mailchimp_status(member_id, status, opted_out=status in consent.OPTED_OUT)
+            return
+        member = self.members.get(member_id)
+        basis = Basis(source, "registration", event_id, self.clock())
+        consented = bool(member and member.marketing_consent)
+        consent_ledger.settle(self.ledger, self.members, member_id, status, consented, basis, self.consent_rules)
 
     def by_eventbrite_id(self, event_id: str) -> SyncedEvent | None:
         return next((event for event in self.events if event.eventbrite_event_id == event_id), None)
@@ -203,9 +218,8 @@ def _add_contact(registration: Registration, attendee: Attendee, deps: SyncDeps,
     except PermanentRefusal as refusal:
         step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the registrant: {refusal}")
         return replace(registration, refused=refusal.title)
-    deps.members.set_mailchimp_status(
-        registration.member_id, answer.status, opted_out=answer.status in consent.OPTED_OUT
-    )
+    event_id = f"{attendee.source}:{registration.event_slug}:{registration.member_id}"
+    deps.settle(registration.member_id, answer.status, attendee.source, event_id)
     step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {answer.status} (asked {wanted} if new)")
     return replace(registration, in_mailchimp=True)
 

@@ -37,6 +37,8 @@ def sync_deps() -> SyncDeps:
         list_id=settings.mailchimp_list_id,
         events=settings.synced_events,
         organization_id=settings.eventbrite_organization_id,
+        ledger=shared.consent_ledger,
+        consent_rules=shared.consent_rules,
     )
 
 
