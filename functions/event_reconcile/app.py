@@ -11,6 +11,7 @@ from memberflow.config import EventSyncSettings, load_settings
 from memberflow.models import ScheduledRun
 from memberflow.registrations.figures import figures
 from memberflow.registrations.reconcile import reconcile_all
+from memberflow.runtime.container import container
 from memberflow.runtime.event_sync import sync_deps
 
 logger = Logger()
@@ -23,9 +24,12 @@ def handler(event: dict, context: LambdaContext) -> dict:
     run = ScheduledRun.model_validate(event)
     deps = sync_deps()
     settings = load_settings(EventSyncSettings)
-    reports = reconcile_all(
-        deps, recent_days=settings.reconcile_recent_days, correlation_id=run.id or context.aws_request_id
-    )
+    try:
+        reports = reconcile_all(
+            deps, recent_days=settings.reconcile_recent_days, correlation_id=run.id or context.aws_request_id
+        )
+    finally:
+        container().flush_activity()
     answer = []
     for report in reports:
         repaired = report.created + report.changed

@@ -4,6 +4,7 @@ exactly registered minus attended."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -252,3 +253,42 @@ def test_registering_on_zoom_and_eventbrite_for_one_event_is_still_a_first_time_
     result = figures("webinar-dec", world.registrations.for_event("webinar-dec"))
 
     assert (result.registrations, result.first_time, result.returning) == (1, 1, 0)
+
+
+def test_registrations_attendance_and_no_shows_reach_the_activity_log_once_each(tmp_path):
+    from memberflow import activity
+    from memberflow.health import figures as health_figures
+    from memberflow.health.queries import Period
+    from memberflow_local.health import DuckDBEngine
+    from support.fakes import MemoryActivityLog
+    from support.health_seed import write_log
+
+    world = World()
+    log = MemoryActivityLog()
+    world.deps = replace(world.deps, activity=log)
+    people = {f"p{i}@example.org": world.place(f"p{i}@example.org") for i in range(6)}
+    for i, email in enumerate(people):
+        if i % 2 == 0:
+            world.eventbrite.check_in(people[email])
+    world.now = NOW + timedelta(days=3)  # the event has ended
+    reconcile_all(world.deps, recent_days=7, correlation_id="run")
+    reconcile_all(world.deps, recent_days=7, correlation_id="run-again")  # a second run adds nothing new
+
+    kinds = {(record.kind, record.member) for record in log.buffered}
+    members = {email_key(email) for email in people}
+    assert {m for kind, m in kinds if kind == activity.REGISTRATION} == members
+    assert len({m for kind, m in kinds if kind == activity.ATTENDED}) == 3
+    assert len({m for kind, m in kinds if kind == activity.NO_SHOW}) == 3
+    assert {record.event for record in log.buffered} == {EVENT.slug}
+
+    # Registered the week Eventbrite says they signed up (2026-W47), attended or not the week of the event.
+    engine = DuckDBEngine(write_log(tmp_path, log.buffered))
+    try:
+        signup = health_figures.compute(engine, Period.parse("2026-W47"))
+        held = health_figures.compute(engine, Period.parse(f"{NOW:%G-W%V}"))
+    finally:
+        engine.close()
+    [event] = signup["events"]
+    assert (event["event"], event["registrations"]) == (EVENT.slug, 6)
+    [event] = held["events"]
+    assert (event["attended"], event["no_shows"]) == (3, 3)

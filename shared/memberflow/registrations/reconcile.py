@@ -95,6 +95,8 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
         if existing.get(member_id) != registration
     ]
     deps.registrations.put_many(changed)
+    for registration in changed:
+        deps.log(registration)
     return report
 
 

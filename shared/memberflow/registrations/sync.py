@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from memberflow import consent, consent_ledger
+from memberflow import activity, consent, consent_ledger
 from memberflow.config import SyncedEvent
 from memberflow.consent_ledger import Basis, ConsentRules
 from memberflow.errors import PermanentRefusal
@@ -18,7 +18,7 @@ from memberflow.events.registrations import EventbriteChanged, ZoomAttended, Zoo
 from memberflow.ledger import ConsentLedger
 from memberflow.members import MemberJoin, MemberRecord
 from memberflow.pipeline.envelope import QueuedEvent
-from memberflow.ports import BulkMailingList, MailingList, MemberRepository, SuppressionList
+from memberflow.ports import ActivityLog, BulkMailingList, MailingList, MemberRepository, SuppressionList
 from memberflow.privacy import email_key
 from memberflow.registrations.model import (
     Attendee,
@@ -53,6 +53,28 @@ class SyncDeps:
     ledger: ConsentLedger | None = None
     """The consent ledger: a registrant brought to Mailchimp gets the entry that explains their status."""
     consent_rules: ConsentRules = field(default_factory=ConsentRules)
+    activity: ActivityLog | None = None
+    """The activity log (registrations, attendance, no-shows) for the health report's event figures."""
+
+    def log(self, registration: Registration) -> None:
+        """A registration in the activity log: one record per event, member and kind (its id), so a retry or a
+        reconcile run adds none. A cancelled registration was still registered once."""
+        kinds = [activity.REGISTRATION]
+        if registration.status is Status.ATTENDED:
+            kinds.append(activity.ATTENDED)
+        elif registration.status is Status.NO_SHOW:
+            kinds.append(activity.NO_SHOW)
+        for kind in kinds:
+            at = registration.registered_at if kind == activity.REGISTRATION and registration.registered_at else None
+            activity.note(
+                self.activity,
+                kind,
+                member_id=registration.member_id,
+                platform=sorted(registration.sources)[0] if registration.sources else "eventbrite",
+                at=at or self.clock(),
+                source_key=f"event:{registration.event_slug}:{registration.member_id}",
+                event=registration.event_slug,
+            )
 
     def settle(self, member_id: str, status: str, source: str, event_id: str) -> None:
         """The Mailchimp status a registrant reached, on their record and (with why) in their ledger."""
@@ -135,6 +157,7 @@ def apply(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_i
     if current is not None and _same(current, registration):
         return "unchanged"
     deps.registrations.put(replace(registration, updated_at=deps.clock()))
+    deps.log(registration)
     step(Step.EVENT_RECEIVED, Outcome.OK, f"registration for {synced.slug}: {status}")
     return "changed" if current else "created"
 

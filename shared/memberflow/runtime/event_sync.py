@@ -39,6 +39,7 @@ def sync_deps() -> SyncDeps:
         organization_id=settings.eventbrite_organization_id,
         ledger=shared.consent_ledger,
         consent_rules=shared.consent_rules,
+        activity=shared.activity_log,
     )
 
 
