@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -63,7 +63,7 @@ def upsert_provenance(
     basis: Basis,
     rules: ConsentRules,
     *,
-    entries: list[ConsentEntry] | None = None,
+    entries: Sequence[ConsentEntry] | None = None,
 ) -> Provenance:
     """The ledger's provenance (signup and opt-in times) as it will be once an upsert asking for `wanted` is
     decided and appended. `entries`: the member's ledger when the caller knows it (a member never in Mailchimp
@@ -119,7 +119,7 @@ def record(
     *,
     opted_out: bool = False,
     always: bool = False,
-    entries: list[ConsentEntry] | None = None,
+    entries: Sequence[ConsentEntry] | None = None,
 ) -> ConsentEntry | None:
     """Append the change unless the ledger already says as much (same consent, same status), then set the member
     record's Mailchimp status and its consent as derived from the ledger. `always`: a change the member made (a
@@ -147,7 +147,7 @@ def settle(
     rules: ConsentRules,
     *,
     upgraded: bool = False,
-    entries: list[ConsentEntry] | None = None,
+    entries: Sequence[ConsentEntry] | None = None,
 ) -> None:
     """The Mailchimp status onboarding (or an import) reached for a member, on their record and, with why, in their
     ledger. Consent Mailchimp holds from elsewhere, or an opt-out it keeps, is Mailchimp's, not this platform's."""

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from memberflow.bulk import BULK_LIMIT, BulkMember, BulkOutcome, MemberRefusal, RefusalKind
 from memberflow.errors import ComplianceState
 from memberflow.events.imports import ImportedMember
-from memberflow.ledger import ConsentLedger
+from memberflow.ledger import ConsentEntry, ConsentLedger
 from memberflow.members import MemberJoin, MemberRecord, member_id_for
 from memberflow.onboarding import consent, consent_ledger
 from memberflow.onboarding.consent import Facts
@@ -35,7 +35,7 @@ from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_s
 logger = logging.getLogger(__name__)
 
 SOURCE = "import"
-NEVER_IN_MAILCHIMP: list = []
+NEVER_IN_MAILCHIMP: tuple[ConsentEntry, ...] = ()
 """The ledger of a member the import brings to Mailchimp: only members never settled there are imported, and a
 ledger entry is written only when Mailchimp's status is settled, so theirs is empty (no read needed)."""
 """How the trace names where an imported member came from."""
