@@ -9,7 +9,9 @@ import re
 from functools import cache
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+
+from memberflow.schema import Model
 
 
 class ConfigError(RuntimeError):
@@ -28,7 +30,7 @@ def discourse_user_field_id(value: str) -> str:
     return match.group(1)
 
 
-class _Env(BaseModel):
+class _Env(Model):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
 
@@ -195,6 +197,8 @@ class ConsentSettings(_Env):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+
 class ActivitySettings(_Env):
     """The activity log (S3) the functions append to for the health report; an empty bucket name: not recorded."""
 
@@ -219,6 +223,8 @@ class HealthReportSettings(ActivitySettings):
     email_from: str = Field(default="", alias="REPORT_EMAIL_FROM")
     email_to: str = Field(default="", alias="REPORT_EMAIL_TO")
     """Comma-separated; empty: no email (SES)."""
+
+
 class WinbackCampaignSettings(MembersSettings):
     """What reading win-back campaigns needs (the preview too): the members table and the campaign file."""
 
@@ -232,6 +238,8 @@ class WinbackSettings(WinbackCampaignSettings, MailchimpSettings):
     results_bucket: str = Field(alias="WINBACK_RESULTS_BUCKET", min_length=1)
     safety_margin_seconds: int = Field(default=120, alias="WINBACK_SAFETY_MARGIN_SECONDS", ge=10)
     """A run stops reading new pages when less time than this is left, and continues in the next invocation."""
+
+
 class JourneyTriggerSettings(_Env):
     """How the welcome journey starts (template parameter WelcomeJourneyTrigger)."""
 
@@ -257,7 +265,7 @@ class EventbriteApiSettings(_Env):
     """The Eventbrite API (a sandbox's URL locally): webhooks' `api_url` must lead here, and only here is fetched."""
 
 
-class SyncedEvent(BaseModel):
+class SyncedEvent(Model):
     """An event whose registrations are synced: its slug (in Mailchimp tags), its Eventbrite event, and the Zoom
     webinar or meeting it is held in, if any."""
 

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
+
+from memberflow.schema import Model
 
 # ---------------------------------------------------------------- what the stores and queues accept
 
@@ -115,7 +117,7 @@ class Platform(StrEnum):
     GENERIC = "generic"
 
 
-class MemberIdentity(BaseModel):
+class MemberIdentity(Model):
     """Who the member is on one platform: a Slack user in a workspace, a Discord user in a guild, ..."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -190,7 +192,7 @@ def _domain_label(label: str) -> bool:
     )
 
 
-class ScheduledRun(BaseModel):
+class ScheduledRun(Model):
     """A schedule firing: an EventBridge scheduled event, or Scheduler's input with its context attributes
     (`<aws.scheduler.execution-id>`, `<aws.scheduler.scheduled-time>`)."""
 

@@ -14,7 +14,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from memberflow.schema import Model
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("escalation-rules.json")
 Priority = Literal["urgent", "high", "normal", "low"]
@@ -30,7 +32,7 @@ class RulesError(ValueError):
     """The rules file cannot be used: the message names the file, the rule and the field."""
 
 
-class Rule(BaseModel):
+class Rule(Model):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
@@ -98,7 +100,7 @@ class Rule(BaseModel):
         return self._matcher is not None and self._matcher.search(text) is not None
 
 
-class Templates(BaseModel):
+class Templates(Model):
     """What a member is told when their ticket reaches a status; a status without a template is not announced."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -130,7 +132,7 @@ class Templates(BaseModel):
         return getattr(self, status, None) if status in STATUSES else None
 
 
-class EscalationRules(BaseModel):
+class EscalationRules(Model):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: Literal[1]

@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from memberflow.errors import InvalidMessage
 from memberflow.models import check_text
+from memberflow.schema import Model
 
 
-class Event(BaseModel):
+class Event(Model):
     """A normalised event. Subclasses fix `type` with a Literal and say under which trace subject they file."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

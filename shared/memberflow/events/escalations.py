@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from memberflow.events.base import Event
 from memberflow.models import EventKey, MemberIdentity, Moment, Name, Text, check_email
 from memberflow.privacy import mask_email
+from memberflow.schema import Model
 from memberflow.trace import ERASURE_REQUESTS, email_subject, identity_subject
 
 MAX_TEXT_LENGTH = 20_000
 """A ticket description quotes at most this much of the member's message."""
 
 
-class ReplyTarget(BaseModel):
+class ReplyTarget(Model):
     """Where the member asked, so they are told there when the ticket moves: a Slack thread (`channel`,
     `thread_ts`), a Discourse topic (`topic_id`, `post_number`); neither: by email."""
 

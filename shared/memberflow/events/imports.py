@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from memberflow.events.base import Event
 from memberflow.models import MemberIdentity, Moment, Name, check_email
+from memberflow.schema import Model
 
 CHUNK_LIMIT = 500
 """Members per chunk: what Mailchimp takes in one batch subscribe."""
 
 
-class ImportedMember(BaseModel):
+class ImportedMember(Model):
     """One existing member as a platform knows them. Times are what the platform recorded, or None when it does
     not know (Slack has no join date: none is invented)."""
 

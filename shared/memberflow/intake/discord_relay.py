@@ -9,18 +9,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictBool
+from pydantic import AwareDatetime, Field, StrictBool
 
 from memberflow import signatures
 from memberflow.events import MemberActive, MemberJoined, MemberScreeningPassed
 from memberflow.intake.errors import build, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
 from memberflow.models import Platform
+from memberflow.schema import Model
 
 Snowflake = str
 
 
-class RelayHeader(BaseModel):
+class RelayHeader(Model):
     version: Literal[1]
     id: str = Field(min_length=1)
     type: str = Field(min_length=1)
@@ -31,14 +32,14 @@ class RelayEvent(RelayHeader):
     occurred_at: AwareDatetime
 
 
-class DiscordUser(BaseModel):
+class DiscordUser(Model):
     id: Snowflake = Field(min_length=1)
     username: str = Field(min_length=1)
     global_name: str | None = None
     bot: bool = False
 
 
-class DiscordMember(BaseModel):
+class DiscordMember(Model):
     user: DiscordUser
     joined_at: AwareDatetime
     email: str | None = None
@@ -49,13 +50,13 @@ class DiscordMember(BaseModel):
     """Discord's membership screening: true until the member accepted the server's rules."""
 
 
-class DiscordAuthor(BaseModel):
+class DiscordAuthor(Model):
     id: Snowflake = Field(min_length=1)
     username: str = Field(min_length=1)
     bot: bool = False
 
 
-class DiscordMessage(BaseModel):
+class DiscordMessage(Model):
     id: Snowflake = Field(min_length=1)
     channel_id: Snowflake = Field(min_length=1)
     author: DiscordAuthor
@@ -79,7 +80,7 @@ class RelayMemberUpdate(RelayEvent):
     member: DiscordMember
 
 
-class DiscordReaction(BaseModel):
+class DiscordReaction(Model):
     message_id: Snowflake = Field(min_length=1)
     channel_id: Snowflake = Field(min_length=1)
     user: DiscordAuthor

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from memberflow import signatures
 from memberflow.config import discourse_user_field_id
@@ -30,6 +30,7 @@ from memberflow.events import ConsentGiven, MemberAccountEvent, MemberActive, Me
 from memberflow.intake.errors import build, invalid_payload, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
 from memberflow.models import Platform
+from memberflow.schema import Model
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ CONSENT_VALUES = frozenset({"true", "1"})
 USER_EVENTS = frozenset({"user_created", "user_confirmed_email", "user_updated", "user_approved"})
 
 
-class DiscourseUser(BaseModel):
+class DiscourseUser(Model):
     """The fields we read of WebHookUserSerializer's output (it has no `active`: whether the address is confirmed
     is told by the `user_confirmed_email` event, not by the payload)."""
 
@@ -59,11 +60,11 @@ class DiscourseUser(BaseModel):
     """Custom user fields by field id, e.g. {"1": "true", "2": null} (an unticked box is null)."""
 
 
-class DiscourseUserEvent(BaseModel):
+class DiscourseUserEvent(Model):
     user: DiscourseUser
 
 
-class DiscourseDeletedUser(BaseModel):
+class DiscourseDeletedUser(Model):
     """`user_destroyed`: WebHookUserSerializer's view of the user, taken just before the record was destroyed."""
 
     id: int
@@ -71,11 +72,11 @@ class DiscourseDeletedUser(BaseModel):
     staged: bool = False
 
 
-class DiscourseUserDestroyed(BaseModel):
+class DiscourseUserDestroyed(Model):
     user: DiscourseDeletedUser
 
 
-class DiscoursePost(BaseModel):
+class DiscoursePost(Model):
     id: int
     user_id: int | None = None
     username: str | None = None
@@ -85,7 +86,7 @@ class DiscoursePost(BaseModel):
     post_number: int | None = None
 
 
-class DiscoursePostCreated(BaseModel):
+class DiscoursePostCreated(Model):
     post: DiscoursePost
 
 

@@ -13,17 +13,18 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from memberflow.events import EscalationRequested
 from memberflow.intake.errors import build, invalid_payload, validate
 from memberflow.intake.source import Accepted, Interpretation, WebhookRequest, dig, email_or_none
+from memberflow.schema import Model
 from memberflow.signatures import SignatureError
 
 API_KEY_HEADER = "x-api-key"
 
 
-class ExplicitMember(BaseModel):
+class ExplicitMember(Model):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=256)
@@ -31,7 +32,7 @@ class ExplicitMember(BaseModel):
     name: str | None = Field(default=None, max_length=512)
 
 
-class ExplicitEscalation(BaseModel):
+class ExplicitEscalation(Model):
     model_config = ConfigDict(extra="forbid")
 
     request_id: str = Field(min_length=1, max_length=200)

@@ -12,25 +12,26 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from memberflow.events.registrations import EVENTBRITE_ACTIONS, EventbriteChanged
 from memberflow.intake.errors import IntakeError, build, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, WebhookRequest
+from memberflow.schema import Model
 from memberflow.signatures import SignatureError
 
 EVENTBRITE_API_URL = "https://www.eventbriteapi.com/v3"
 TOKEN_QUERY = "token"
 
 
-class EventbriteConfig(BaseModel):
+class EventbriteConfig(Model):
     action: str = Field(min_length=1)
     user_id: str | None = None
     endpoint_url: str | None = None
     webhook_id: str | None = None
 
 
-class EventbriteDelivery(BaseModel):
+class EventbriteDelivery(Model):
     config: EventbriteConfig
     api_url: str = Field(min_length=1, max_length=2048)
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictBool
+from pydantic import AwareDatetime, Field, StrictBool
 
 from memberflow import signatures
 from memberflow.events import MemberActive, MemberErased, MemberJoined
 from memberflow.intake.errors import build, validate
 from memberflow.intake.source import Accepted, Interpretation, WebhookRequest, dig, email_or_none
 from memberflow.models import Platform
+from memberflow.schema import Model
 
 
-class GenericMember(BaseModel):
+class GenericMember(Model):
     id: str = Field(min_length=1)
     email: str | None = None
     name: str | None = None
@@ -23,7 +24,7 @@ class GenericMember(BaseModel):
     marketing_consent: StrictBool = False
 
 
-class GenericEvent(BaseModel):
+class GenericEvent(Model):
     event_id: str = Field(min_length=1)
     type: Literal["member_joined", "member_active", "member_erased"]
     occurred_at: AwareDatetime

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from memberflow.events import (
     MailchimpAudienceEvent,
@@ -24,6 +24,7 @@ from memberflow.events import (
 from memberflow.intake.errors import build, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, WebhookRequest, dig, email_or_none
 from memberflow.privacy import email_key
+from memberflow.schema import Model
 from memberflow.signatures import SignatureError
 
 FIRED_AT_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -36,7 +37,7 @@ EVENT_TYPES: dict[str, type[MailchimpAudienceEvent]] = {
 }
 
 
-class MailchimpData(BaseModel):
+class MailchimpData(Model):
     model_config = ConfigDict(extra="allow")
 
     list_id: str = Field(min_length=1)
@@ -48,7 +49,7 @@ class MailchimpData(BaseModel):
     old_email: str | None = None
 
 
-class MailchimpDelivery(BaseModel):
+class MailchimpDelivery(Model):
     model_config = ConfigDict(extra="allow")
 
     type: Literal["subscribe", "unsubscribe", "cleaned", "profile", "upemail", "campaign"]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from memberflow import signatures
 from memberflow.events import MemberActive, MemberJoined
@@ -30,6 +30,7 @@ from memberflow.intake.source import (
     email_or_none,
 )
 from memberflow.models import Platform
+from memberflow.schema import Model
 
 # Message subtypes that are a member writing something (a reply also sent to the channel, a /me message, a file
 # with a comment); the rest are edits, deletions, joins, topic changes...
@@ -40,12 +41,12 @@ SLACKBOT_USER_ID = "USLACKBOT"
 MAX_UNIX_SECONDS = 253402300799  # 9999-12-31: anything later cannot be a datetime
 
 
-class SlackUrlVerification(BaseModel):
+class SlackUrlVerification(Model):
     type: Literal["url_verification"]
     challenge: str = Field(min_length=1)
 
 
-class SlackEventHeader(BaseModel):
+class SlackEventHeader(Model):
     type: str = Field(min_length=1)
     user_team: str | None = None
     """The author's team, in a channel shared with other teams."""
@@ -53,11 +54,11 @@ class SlackEventHeader(BaseModel):
     team: str | None = None
 
 
-class SlackAuthorization(BaseModel):
+class SlackAuthorization(Model):
     team_id: str | None = None
 
 
-class SlackEventCallback(BaseModel):
+class SlackEventCallback(Model):
     type: Literal["event_callback"]
     team_id: str = Field(min_length=1)
     event_id: str = Field(min_length=1)
@@ -81,13 +82,13 @@ class SlackEventCallback(BaseModel):
         return self.event.user_team or self.event.source_team or self.event.team
 
 
-class SlackProfile(BaseModel):
+class SlackProfile(Model):
     email: str | None = None
     real_name: str | None = None
     display_name: str | None = None
 
 
-class SlackUser(BaseModel):
+class SlackUser(Model):
     id: str = Field(min_length=1)
     name: str | None = None
     real_name: str | None = None

@@ -11,24 +11,25 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 
 from memberflow import signatures
 from memberflow.events import TicketStatusChanged
 from memberflow.intake.errors import build, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, WebhookRequest
+from memberflow.schema import Model
 
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 
 
-class ZendeskTicketDetail(BaseModel):
+class ZendeskTicketDetail(Model):
     id: int = Field(ge=1)
     status: str | None = None
     updated_at: datetime | None = None
 
 
-class ZendeskStatusEvent(BaseModel):
+class ZendeskStatusEvent(Model):
     current: str
     previous: str | None = None
 
@@ -40,7 +41,7 @@ class ZendeskStatusEvent(BaseModel):
         return value.lower()
 
 
-class ZendeskWebhookEvent(BaseModel):
+class ZendeskWebhookEvent(Model):
     type: str = Field(min_length=1)
     id: str = Field(min_length=1, max_length=200)
     time: AwareDatetime

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
 from memberflow import signatures
 from memberflow.events.registrations import ZoomAttended, ZoomRegistered
 from memberflow.intake.errors import build, validate
 from memberflow.intake.source import Accepted, Ignored, Interpretation, Reply, WebhookRequest, dig, email_or_none
+from memberflow.schema import Model
 
 ZOOM_RETRY_WINDOW_SECONDS = 95 * 60
 """Zoom delivers again what was not answered in time 5, 25 and 85 minutes after the first attempt: a retry must
@@ -21,26 +22,26 @@ still fall inside the replay window (the consumer's idempotency makes a replay w
 ATTENDANCE = ("webinar.participant_joined", "meeting.participant_joined")
 
 
-class ZoomDelivery(BaseModel):
+class ZoomDelivery(Model):
     event: str = Field(min_length=1)
     event_ts: int | None = None
     payload: dict[str, Any]
 
 
-class ZoomRegistrant(BaseModel):
+class ZoomRegistrant(Model):
     id: str = Field(min_length=1)
     email: str = Field(min_length=1)
     first_name: str | None = None
     last_name: str | None = None
 
 
-class ZoomRegistrationObject(BaseModel):
+class ZoomRegistrationObject(Model):
     id: str | int
     uuid: str | None = None
     registrant: ZoomRegistrant
 
 
-class ZoomParticipant(BaseModel):
+class ZoomParticipant(Model):
     email: str | None = None
     user_name: str | None = None
     user_id: str | None = None
@@ -48,7 +49,7 @@ class ZoomParticipant(BaseModel):
     join_time: AwareDatetime
 
 
-class ZoomParticipantObject(BaseModel):
+class ZoomParticipantObject(Model):
     id: str | int
     uuid: str | None = None
     participant: ZoomParticipant
@@ -85,15 +86,15 @@ class ZoomSource:
         return Ignored(f"zoom {delivery.event[:64]} is not a registration or attendance")
 
 
-class _PlainToken(BaseModel):
+class _PlainToken(Model):
     plainToken: str = Field(min_length=1, max_length=512)  # noqa: N815 - Zoom's field name
 
 
-class _UrlValidation(BaseModel):
+class _UrlValidation(Model):
     payload: _PlainToken
 
 
-class _RegistrationPayload(BaseModel):
+class _RegistrationPayload(Model):
     object: ZoomRegistrationObject
 
 
@@ -101,17 +102,17 @@ MAX_EVENT_TS_MS = 253402300799000
 """Milliseconds before 9999: a moment every consumer can handle."""
 
 
-class _Registration(BaseModel):
+class _Registration(Model):
     event: str
     event_ts: int = Field(ge=0, lt=MAX_EVENT_TS_MS)
     payload: _RegistrationPayload
 
 
-class _AttendancePayload(BaseModel):
+class _AttendancePayload(Model):
     object: ZoomParticipantObject
 
 
-class _Attendance(BaseModel):
+class _Attendance(Model):
     event: str
     event_ts: int | None = None
     payload: _AttendancePayload

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
 
 from memberflow.events.base import Event, EventCatalog
 from memberflow.models import EventKey, Text
+from memberflow.schema import Model
 
 
-class QueuedEvent(BaseModel):
+class QueuedEvent(Model):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     idempotency_key: EventKey = Field(min_length=1)

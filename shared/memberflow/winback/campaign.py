@@ -10,7 +10,9 @@ import json
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from memberflow.schema import Model
 
 FILE_VERSION = 1
 """The file format this code reads (the file's `version`)."""
@@ -26,7 +28,7 @@ class CampaignError(ValueError):
     """The campaign file is invalid; the message names each field and its problem."""
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -71,7 +73,7 @@ class Campaign(_Strict):
     holdout_share: Annotated[float, Field(ge=0, lt=1)] = 0.10
     variants: tuple[Variant, ...] = ()
     """Optional message variants (A/B); none means one message per tier (the tier's tag as is)."""
-    exclusions: Exclusions = Exclusions()
+    exclusions: Exclusions = Field(default_factory=Exclusions)
     max_catch_up_days: Annotated[int, Field(ge=0, le=14)] = 7
     """Days a run looks back for thresholds crossed since the last completed run (after an outage)."""
 
