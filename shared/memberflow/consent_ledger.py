@@ -75,12 +75,20 @@ def upsert_provenance(
 
 
 def mailchimp_fields(
-    ledger: ConsentLedger, member_id: str, wanted: str, consented: bool, basis: Basis, rules: ConsentRules
+    ledger: ConsentLedger,
+    member_id: str,
+    wanted: str,
+    consented: bool,
+    basis: Basis,
+    rules: ConsentRules,
+    *,
+    entries: Sequence[ConsentEntry] | None = None,
 ) -> dict[str, Any]:
     """The consent fields of an upsert asking for `wanted`: the ledger's provenance as it will be once this decision
     is appended, and the configured marketing permissions for a member who consented. Nothing the ledger cannot
     show (no IP addresses, no times the platforms never gave)."""
-    fields: dict[str, Any] = dict(upsert_provenance(ledger, member_id, wanted, consented, basis, rules).fields())
+    provenance_now = upsert_provenance(ledger, member_id, wanted, consented, basis, rules, entries=entries)
+    fields: dict[str, Any] = dict(provenance_now.fields())
     if consented and wanted in (consent.SUBSCRIBED, consent.PENDING) and rules.marketing_permission_ids:
         fields["marketing_permissions"] = [
             {"marketing_permission_id": permission, "enabled": True} for permission in rules.marketing_permission_ids

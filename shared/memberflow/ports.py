@@ -93,7 +93,8 @@ class MemberRepository(Protocol):
 
     def link(self, identity_key: str) -> IdentityLink | None: ...
 
-    def save_link(self, identity_key: str, member_id: str) -> None: ...
+    def save_link(self, identity_key: str, member_id: str) -> IdentityLink:
+        """Link the identity to the member; the link as it is stored now (activity noted on it meanwhile too)."""
 
     def note_unlinked_activity(self, identity_key: str, at: datetime) -> str | None:
         """Remember activity of an identity no member is linked to; the member it is linked to now, if any."""

@@ -68,3 +68,14 @@ def test_a_join_redelivered_appends_once_and_an_address_change_moves_everything(
     )
     run_onboarding(local_stack, erased)
     assert ledger(local_stack).entries(email_key(NEW)) == []
+
+
+def test_saving_a_link_answers_with_the_link_as_stored_activity_noted_before_included(local_stack):
+    members = DynamoMemberRepository(local_stack.table_name("MembersTable"))
+    active_at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    assert members.note_unlinked_activity("slack:T1:U-link-answer", active_at) is None
+    link = members.save_link("slack:T1:U-link-answer", "m-link-answer")
+    assert (link.member_id, link.last_active_at) == ("m-link-answer", active_at)
+    assert members.link("slack:T1:U-link-answer") == link
+    fresh = members.save_link("slack:T1:U-link-new", "m-link-new")
+    assert (fresh.identity_key, fresh.member_id, fresh.last_active_at) == ("slack:T1:U-link-new", "m-link-new", None)

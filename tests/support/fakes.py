@@ -229,9 +229,10 @@ class MemoryMembers:
     def link(self, identity_key: str) -> IdentityLink | None:
         return self.links.get(identity_key)
 
-    def save_link(self, identity_key: str, member_id: str) -> None:
+    def save_link(self, identity_key: str, member_id: str) -> IdentityLink:
         current = self.links.get(identity_key) or IdentityLink(identity_key, None, None)
         self.links[identity_key] = replace(current, member_id=member_id)
+        return self.links[identity_key]
 
     def note_unlinked_activity(self, identity_key: str, at: datetime) -> str | None:
         current = self.links.get(identity_key) or IdentityLink(identity_key, None, None)
@@ -657,3 +658,23 @@ class MemoryActivityLog:
 
     def kinds(self) -> list[str]:
         return [record.kind for record in [*self.written, *self.buffered]]
+
+
+class CountingReads:
+    """A store (fake or real) whose reads are counted: how many lookups a step costs is part of its contract."""
+
+    READS = frozenset({"get", "link", "find", "entries"})
+
+    def __init__(self, inner: Any, reads: list[str]) -> None:
+        self._inner, self.reads = inner, reads
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if name not in self.READS or not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.reads.append(name)
+            return attribute(*args, **kwargs)
+
+        return counted

@@ -15,6 +15,7 @@ from memberflow.onboarding.join import OnboardingDeps, onboard_member
 from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
 from memberflow.privacy import email_suppression_name
 from support.fakes import (
+    CountingReads,
     FakeBulkMailingList,
     MemoryDueWork,
     MemoryLedger,
@@ -225,3 +226,16 @@ def test_with_marketing_permissions_configured_the_single_calls_send_them():
     report, results = world.batch(wave(10))
     assert report.joins == 0 and "subscribe_many" not in world.audience.calls
     assert sum(r["result"] == "onboarded" for r in results) == 7
+
+
+def test_a_batch_with_one_join_looks_nothing_up_before_its_single_calls():
+    world = World()
+    reads: list[str] = []
+    deps = replace(
+        world.deps,
+        members=CountingReads(world.members, reads),
+        suppressions=CountingReads(world.deps.suppressions, reads),
+    )
+    report = world.burst.prepare([*wave(1), joined("w0@example.org", consent=True, user_id="u0")], deps)
+    assert report.joins == 0
+    assert reads == []  # the erasure gate and the member reads are the single path's, made once there

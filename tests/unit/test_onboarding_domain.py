@@ -19,6 +19,7 @@ from memberflow.onboarding.welcome import DRIP
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.trace import Outcome, Step, email_subject
 from support.fakes import (
+    CountingReads,
     FakeMailingList,
     MemoryDueWork,
     MemoryLedger,
@@ -541,3 +542,18 @@ def test_a_join_without_email_after_the_signup_stays_with_the_member_who_gave_an
 
 def ada_id_for_discord() -> str:
     return member_id_for(MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="u-discord"), ADA)
+
+
+def test_a_join_reads_the_identity_link_and_the_consent_ledger_once_each():
+    from dataclasses import replace
+
+    world = World()
+    reads: list[str] = []
+    counted = {"members": CountingReads(world.members, reads), "ledger": CountingReads(world.ledger, reads)}
+    world.deps = replace(world.deps, **counted)
+    queued = joined(ADA, consent=True)
+    assert world.join(queued)["result"] == "onboarded"
+    assert reads.count("link") == 1  # saving the link answers with the link as stored, noted activity included
+    assert reads.count("entries") == 1  # the upsert's consent fields and the ledger entry share one read
+    entries = world.ledger.entries(member_id_for(queued.event.identity, ADA))
+    assert [(entry.change.value, entry.status) for entry in entries] == [("given", "subscribed")]

@@ -130,22 +130,16 @@ class DynamoMemberRepository:
 
     def link(self, identity_key: str) -> IdentityLink | None:
         item = self._table.get_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        return IdentityLink(
-            identity_key,
-            item.get("member_id"),
-            as_datetime(item.get("last_active_at")),
-            screening_since=as_datetime(item.get("screening_since")),
-            screened_join=as_datetime(item.get("screened_join")),
-        )
+        return _identity_link(identity_key, item) if item else None
 
-    def save_link(self, identity_key: str, member_id: str) -> None:
-        self._table.update_item(
+    def save_link(self, identity_key: str, member_id: str) -> IdentityLink:
+        answer = self._table.update_item(
             Key={"pk": identity_pk(identity_key), "sk": LINK},
             UpdateExpression="SET member_id = :m",
             ExpressionAttributeValues={":m": member_id},
+            ReturnValues="ALL_NEW",
         )
+        return _identity_link(identity_key, answer.get("Attributes") or {"member_id": member_id})
 
     def note_unlinked_activity(self, identity_key: str, at: datetime) -> str | None:
         """Activity from someone we have not seen join: remembered, so their later join counts them as active.
@@ -273,3 +267,13 @@ class DynamoMemberRepository:
         for item in items:
             self._table.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
         return True
+
+
+def _identity_link(identity_key: str, item: dict[str, Any]) -> IdentityLink:
+    return IdentityLink(
+        identity_key,
+        item.get("member_id"),
+        as_datetime(item.get("last_active_at")),
+        screening_since=as_datetime(item.get("screening_since")),
+        screened_join=as_datetime(item.get("screened_join")),
+    )

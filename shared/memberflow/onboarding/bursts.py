@@ -166,16 +166,21 @@ class BurstMailingList:
         self, batch: Sequence[QueuedEvent], deps: OnboardingDeps
     ) -> dict[str, tuple[MemberJoined, MemberRecord, str, QueuedEvent]]:
         """Address -> (the join, the member as known, the status the consent rules give a new member, its message)."""
-        joins: dict[str, tuple[MemberJoined, MemberRecord, str, QueuedEvent]] = {}
+        candidates: dict[str, tuple[str, MemberJoined, QueuedEvent]] = {}
         for queued in batch:
             event = queued.event
             if not isinstance(event, MemberJoined) or not event.email:
                 continue
-            if event.awaiting_approval or event.screening_pending or event.email.lower() in joins:
+            if event.awaiting_approval or event.screening_pending or event.email.lower() in candidates:
                 continue
-            if latest_erasure(deps.suppressions, event.email, event.identity.key) is not None:
+            candidates[event.email.lower()] = (event.email, event, queued)
+        joins: dict[str, tuple[MemberJoined, MemberRecord, str, QueuedEvent]] = {}
+        if len(candidates) < 2:
+            return joins  # a lone join goes through the single calls: nothing to look up for it here
+        for email, event, queued in candidates.values():
+            if latest_erasure(deps.suppressions, email, event.identity.key) is not None:
                 continue  # the erasure gate decides, event by event
-            member_id = member_id_for(event.identity, event.email)
+            member_id = member_id_for(event.identity, email)
             known = deps.members.get(member_id)
             if known is not None and known.mailchimp_status is not None:
                 continue  # onboarded before: a redelivery, or a second platform
@@ -187,7 +192,7 @@ class BurstMailingList:
             wanted = consent.status_for_new_member(
                 Facts(event.marketing_consent, verified), opted_out_before=record.opted_out_before
             )
-            joins[event.email.lower()] = (event, record, wanted, queued)
+            joins[email.lower()] = (event, record, wanted, queued)
         return joins
 
     # -- MailingList -------------------------------------------------------------------------------------------

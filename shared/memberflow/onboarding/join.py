@@ -5,7 +5,7 @@ screening is stored and onboarded once they pass it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +19,7 @@ from memberflow.events import (
     MemberScreeningPassed,
     MemberVerified,
 )
-from memberflow.ledger import ConsentLedger
+from memberflow.ledger import ConsentEntry, ConsentLedger
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord, member_id_for
 from memberflow.onboarding import consent
 from memberflow.onboarding import consent_ledger as ledger
@@ -294,9 +294,11 @@ def _settle(
     """Give the member the Mailchimp status their consent allows, then what follows from it: the opt-in wait for a
     pending member, the welcome journey (once) and the drip for a subscribed one. The decision is appended to the
     consent ledger, from which the member record's consent is derived."""
+    # The member's ledger as it is before this decision: read once, for the upsert's consent fields and the entry.
+    entries = tuple(deps.ledger.entries(member.member_id))
     try:
         list_member, upgraded = _upsert(
-            event, email, member, facts, deps, step, basis, forgotten_before=forgotten_before
+            event, email, member, facts, deps, step, basis, forgotten_before=forgotten_before, entries=entries
         )
     except PermanentRefusal as refusal:  # compliance state, a forgotten or a fake address: this member's, for good
         deps.members.set_mailchimp_status(member.member_id, f"refused: {refusal.title}")
@@ -318,6 +320,7 @@ def _settle(
         basis,
         deps.consent_rules,
         upgraded=upgraded,
+        entries=entries,
     )
     platform = event.identity.platform.value
     if member.mailchimp_status is None and not opted_out:
@@ -399,9 +402,8 @@ def _remember_member(
             active_before_join=_activity_before_join(link, member_id, deps),
         )
     )
-    deps.members.save_link(event.identity.key, member.member_id)
     # Activity processed while this join was on its way found no member and was noted on the link: apply it now.
-    relinked = deps.members.link(event.identity.key)
+    relinked = deps.members.save_link(event.identity.key, member.member_id)
     if relinked and relinked.last_active_at and member.activated_at is None:
         deps.members.mark_active(member.member_id, relinked.last_active_at)
         member = deps.members.get(member.member_id) or member
@@ -429,6 +431,7 @@ def _upsert(
     basis: Basis,
     *,
     forgotten_before: bool,
+    entries: Sequence[ConsentEntry],
 ) -> tuple[ListMember, bool]:
     """The member's status in Mailchimp now, and whether consent given after joining upgraded it."""
     list_id = deps.rules.list_id
@@ -439,7 +442,7 @@ def _upsert(
 
     def consent_fields(status: str) -> dict[str, object]:
         return ledger.mailchimp_fields(
-            deps.ledger, member.member_id, status, facts.marketing_consent, basis, deps.consent_rules
+            deps.ledger, member.member_id, status, facts.marketing_consent, basis, deps.consent_rules, entries=entries
         )
 
     try:
