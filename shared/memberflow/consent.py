@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from memberflow.ports import Suppression, SuppressionList
+from memberflow.ports import Suppression
 from memberflow.privacy import email_suppression_name, identity_suppression_name
 
 SUBSCRIBED = "subscribed"
@@ -63,10 +63,21 @@ def receives_marketing(status: str) -> bool:
     return status == SUBSCRIBED
 
 
-def latest_erasure(suppressions: SuppressionList, email: str | None, identity_key: str | None) -> Suppression | None:
-    """The latest erasure of this address or this platform identity, if either was ever erased."""
-    names = ([email_suppression_name(email)] if email else []) + (
+class FindsSuppressions(Protocol):
+    """What deciding on an erasure needs of the suppression list: `SuppressionList`, or what was read of it."""
+
+    def find(self, name: str) -> Suppression | None: ...
+
+
+def suppression_names(email: str | None, identity_key: str | None) -> list[str]:
+    """The suppression list's names for an address and a platform identity (either may be absent)."""
+    return ([email_suppression_name(email)] if email else []) + (
         [identity_suppression_name(identity_key)] if identity_key else []
     )
+
+
+def latest_erasure(suppressions: FindsSuppressions, email: str | None, identity_key: str | None) -> Suppression | None:
+    """The latest erasure of this address or this platform identity, if either was ever erased."""
+    names = suppression_names(email, identity_key)
     found = [suppression for name in names if (suppression := suppressions.find(name)) is not None]
     return max(found, key=lambda suppression: suppression.erased_at, default=None)

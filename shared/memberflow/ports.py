@@ -83,6 +83,9 @@ class MemberRepository(Protocol):
 
     def get(self, member_id: str) -> MemberRecord | None: ...
 
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberRecord]:
+        """The members of `member_ids` that exist, by id: a chunk of members in a few calls, not one each."""
+
     def record_join(self, join: MemberJoin) -> MemberRecord: ...
 
     def set_mailchimp_status(
@@ -148,6 +151,9 @@ class SuppressionList(Protocol):
 
     def find(self, name: str) -> Suppression | None: ...
 
+    def find_many(self, names: Sequence[str]) -> dict[str, Suppression]:
+        """The names of `names` that were erased, with their suppression."""
+
 
 @dataclass(frozen=True)
 class DueWork:
@@ -194,6 +200,8 @@ class ErasureParticipant(Protocol):
 
     def forget(self, emails: list[str], identities: list[str], erasure_key: str, correlation_id: str) -> str:
         """Start or do that part (safe to repeat); a few words for the erasure's record."""
+
+
 class ActivityLog(Protocol):
     """The activity log every automation appends to (`memberflow.activity`): records are buffered and written in
     batches, one object per day partition. A record names the member by member id; the log stores only its keyed

@@ -202,6 +202,9 @@ class MemoryMembers:
         member = self.profiles.get(member_id)
         return replace(member) if member else None
 
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberRecord]:
+        return {member_id: found for member_id in member_ids if (found := self.get(member_id)) is not None}
+
     def record_join(self, join: MemberJoin) -> MemberRecord:
         member = self.profiles.get(join.member_id) or MemberRecord(join.member_id, join.joined_at)
         member.joined_at = member.joined_at or join.joined_at
@@ -334,6 +337,9 @@ class MemorySuppressions:
 
     def find(self, name: str) -> Suppression | None:
         return self.entries.get(keyed_hash(self._key, name))
+
+    def find_many(self, names: Sequence[str]) -> dict[str, Suppression]:
+        return {name: found for name in names if (found := self.find(name)) is not None}
 
 
 class MemoryDueWork:
@@ -663,7 +669,7 @@ class MemoryActivityLog:
 class CountingReads:
     """A store (fake or real) whose reads are counted: how many lookups a step costs is part of its contract."""
 
-    READS = frozenset({"get", "link", "find", "entries"})
+    READS = frozenset({"get", "link", "find", "entries", "get_many", "find_many"})
 
     def __init__(self, inner: Any, reads: list[str]) -> None:
         self._inner, self.reads = inner, reads

@@ -15,7 +15,7 @@ from memberflow.onboarding.imports import ImportDeps, ImportRules, TagBuffer, dr
 from memberflow.onboarding.join import OPT_IN
 from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
 from memberflow.onboarding.welcome import DRIP
-from memberflow.privacy import email_suppression_name
+from memberflow.privacy import email_suppression_name, identity_suppression_name
 from memberflow.trace import Outcome, Step, email_subject
 from support.fakes import (
     FakeBulkMailingList,
@@ -296,3 +296,23 @@ def test_a_chunk_too_large_for_one_queue_message_is_split_and_nothing_is_left_ou
     assert sent == long_named + [member(1000)]  # every member once, in order
     keys = [q.idempotency_key for q in router.sent]
     assert len(set(keys)) == len(keys) and keys[-1] == "import:import-1:1"
+
+
+def test_a_chunk_reads_its_members_and_their_erasures_in_one_batch_each_not_per_member():
+    from dataclasses import replace
+
+    from support.fakes import CountingReads
+
+    world = World()
+    world.suppressions.add(identity_suppression_name(member(3).identity.key), NOW - timedelta(days=1), "operator")
+    world.run([member(1)])  # known from an earlier import: unchanged
+    reads: list[str] = []
+    counted = {"members": CountingReads(world.members, reads), "suppressions": CountingReads(world.suppressions, reads)}
+    world.deps = replace(world.deps, **counted)
+    people = [member(n) for n in range(1, 201)]
+    report = world.run(people)
+    assert sorted(reads) == ["find_many", "get_many"]
+    assert report.unchanged == 1 and report.refused == [("discourse:w:3", "asked to be forgotten: not imported")]
+    assert report.written == 198 and world.status(3) is None and world.status(200) == "subscribed"
+    reads.clear()
+    assert dry_run(people, world.deps).unchanged == 199 and sorted(reads) == ["find_many", "get_many"]

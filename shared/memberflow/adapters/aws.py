@@ -136,7 +136,9 @@ class DynamoTable:
             page["LastEvaluatedKey"] = answer["LastEvaluatedKey"]
         return page
 
-    def batch_get(self, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
+    def batch_get(
+        self, keys: list[dict[str, Any]], projection: str | None = None, *, consistent: bool = False
+    ) -> list[dict[str, Any]]:
         """The items under `keys` that exist (any order), 100 keys per call, unprocessed keys asked again."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -145,6 +147,8 @@ class DynamoTable:
             request: dict[str, Any] = {"Keys": [self._encode(key) for key in keys[start : start + 100]]}
             if projection:
                 request["ProjectionExpression"] = projection
+            if consistent:
+                request["ConsistentRead"] = True
             pending: dict[str, Any] = {self.name: request}
             while pending:
                 try:

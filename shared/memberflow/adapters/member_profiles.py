@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,6 +60,11 @@ class DynamoMemberRepository:
     def get(self, member_id: str) -> MemberRecord | None:
         item = self._table.get_item(Key={"pk": member_pk(member_id), "sk": PROFILE}, ConsistentRead=True).get("Item")
         return record_from_item(item) if item else None
+
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberRecord]:
+        keys = [{"pk": member_pk(member_id), "sk": PROFILE} for member_id in dict.fromkeys(member_ids)]
+        records = (record_from_item(item) for item in self._table.batch_get(keys, consistent=True))
+        return {record.member_id: record for record in records}
 
     def record_join(self, join: MemberJoin) -> MemberRecord:
         """Create or update the member in one atomic write, so concurrent joins on two platforms lose nothing:

@@ -9,7 +9,7 @@ and so is the key (losing it would make every suppression unmatchable).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,14 @@ class DynamoSuppressionList:
     def find(self, name: str) -> Suppression | None:
         key = self.key_of(name)
         item = self._table.get_item(Key={"pk": suppression_pk(key), "sk": SORT_KEY}, ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        return Suppression(key, datetime.fromisoformat(item["erased_at"]), str(item.get("requested_by", "")))
+        return _suppression(key, item) if item else None
+
+    def find_many(self, names: Sequence[str]) -> dict[str, Suppression]:
+        by_pk = {suppression_pk(self.key_of(name)): name for name in names}
+        items = self._table.batch_get([{"pk": pk, "sk": SORT_KEY} for pk in by_pk], consistent=True)
+        found = {by_pk[item["pk"]]: item for item in items if item.get("pk") in by_pk}
+        return {name: _suppression(self.key_of(name), item) for name, item in found.items()}
+
+
+def _suppression(key: str, item: dict[str, Any]) -> Suppression:
+    return Suppression(key, datetime.fromisoformat(item["erased_at"]), str(item.get("requested_by", "")))
