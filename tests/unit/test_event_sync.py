@@ -292,3 +292,38 @@ def test_registrations_attendance_and_no_shows_reach_the_activity_log_once_each(
     assert (event["event"], event["registrations"]) == (EVENT.slug, 6)
     [event] = held["events"]
     assert (event["attended"], event["no_shows"]) == (3, 3)
+
+
+def _counted(world: World) -> list[str]:
+    """Counts the member and suppression reads the world's sync makes from now on."""
+    from support.fakes import CountingReads
+
+    reads: list[str] = []
+    world.deps.members = CountingReads(world.members, reads)  # type: ignore[assignment]
+    world.deps.suppressions = CountingReads(world.deps.suppressions, reads)  # type: ignore[assignment]
+    return reads
+
+
+def test_a_new_registrant_costs_one_member_read_and_one_erasure_read():
+    world = World()
+    reads = _counted(world)
+    world.zoom(ZoomRegistered(zoom_id="9876543210", email="ada@example.org", at=NOW))
+    assert sorted(reads) == ["find", "get"]  # the join's record answers the consent rules and the ledger
+    assert world.mailchimp.members["ada@example.org"] == "transactional"
+    [entry] = world.deps.ledger.entries(email_key("ada@example.org"))  # type: ignore[union-attr]
+    assert (entry.change.value, entry.status) == ("not_given", "transactional")
+
+
+def test_reconciliation_reads_members_and_erasures_in_batches():
+    world = World()
+    for i in range(250):
+        world.eventbrite.register("77", f"d{i}@example.org")  # no webhook arrived
+    reads = _counted(world)
+
+    [report] = reconcile_all(world.deps, recent_days=7, correlation_id="run-1")
+
+    assert report.created == 250 and report.contacts_added == 250
+    assert sorted(reads) == ["find_many", "get_many"]  # not one read per attendee
+    assert {world.mailchimp.members[f"d{i}@example.org"] for i in range(250)} == {"transactional"}
+    ledger = world.deps.ledger
+    assert ledger is not None and [e.change.value for e in ledger.entries(email_key("d8@example.org"))] == ["not_given"]

@@ -12,7 +12,8 @@ from typing import Any
 
 from memberflow.bulk import BulkMember
 from memberflow.config import SyncedEvent
-from memberflow.privacy import email_key
+from memberflow.members import MemberRecord
+from memberflow.privacy import email_key, email_suppression_name
 from memberflow.registrations.model import (
     Registration,
     Report,
@@ -52,14 +53,18 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
     existing = {registration.member_id: registration for registration in deps.registrations.for_event(synced.slug)}
     report = Report(event_slug=synced.slug, attendees=len(attendees))
 
+    # Attendees new to the event: their member records in a few batch reads, kept as stored after each join.
+    members = deps.members.get_many(
+        [member_id for attendee in attendees.values() if (member_id := email_key(attendee.email)) not in existing]
+    )
     wanted: dict[str, Registration] = {}
     for attendee in attendees.values():
         member_id = email_key(attendee.email)
         current = existing.get(member_id)
         status = next_status(current, attendee, ended=ended)
         if current is None:
-            before = deps.members.get(member_id)
-            remember_member(attendee, deps.members, correlation_id, now)
+            before = members.get(member_id)
+            members[member_id] = remember_member(attendee, deps.members, correlation_id, now)
             in_mailchimp = bool(
                 before and before.mailchimp_status and not before.mailchimp_status.startswith("refused")
             )
@@ -86,7 +91,7 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
     report.no_shows = sum(1 for registration in wanted.values() if registration.status is Status.NO_SHOW)
 
     by_member = {email_key(attendee.email): attendee for attendee in attendees.values()}
-    _add_missing_contacts(wanted, attendees_by_id=by_member, deps=deps, report=report)
+    _add_missing_contacts(wanted, attendees_by_id=by_member, members=members, deps=deps, report=report)
     _retag_in_bulk(wanted, deps, report)
 
     changed = [
@@ -101,8 +106,15 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
 
 
 def _add_missing_contacts(
-    wanted: dict[str, Registration], *, attendees_by_id: dict[str, Any], deps: SyncDeps, report: Report
+    wanted: dict[str, Registration],
+    *,
+    attendees_by_id: dict[str, Any],
+    members: dict[str, MemberRecord],
+    deps: SyncDeps,
+    report: Report,
 ) -> None:
+    """Bring to Mailchimp, in bulk, the registrants it does not hold yet. `members`: the member records already read
+    (the others are read here, in batches, with the erasures of every address)."""
     missing = [
         registration
         for registration in wanted.values()
@@ -110,17 +122,24 @@ def _add_missing_contacts(
     ]
     if not missing:
         return
-    members = [
+    unread = [registration.member_id for registration in missing if registration.member_id not in members]
+    if unread:
+        members.update(deps.members.get_many(unread))
+    erased = deps.suppressions.find_many([email_suppression_name(registration.email) for registration in missing])
+    contacts = [
         BulkMember(
             email=registration.email,
-            status=status_if_new(registration.email, deps.members, deps.suppressions),
+            status=status_if_new(
+                members.get(registration.member_id),
+                forgotten_before=email_suppression_name(registration.email) in erased,
+            ),
             merge_fields=merge_fields(attendees_by_id[registration.member_id])
             if registration.member_id in attendees_by_id
             else {},
         )
         for registration in missing
     ]
-    outcome = deps.bulk.subscribe_many(deps.list_id, members)
+    outcome = deps.bulk.subscribe_many(deps.list_id, contacts)
     refused = {address.lower(): refusal for address, refusal in outcome.refused.items()}
     for registration in missing:
         refusal = refused.get(registration.email.lower())
@@ -130,10 +149,10 @@ def _add_missing_contacts(
         elif refusal is None:
             wanted[registration.member_id] = replace(registration, in_mailchimp=True)
             report.contacts_added += 1
-    asked = {member.email.lower(): member.status for member in members}
+    asked = {contact.email.lower(): contact.status for contact in contacts}
     for address in outcome.created:
         member_id = email_key(address)
-        deps.settle(member_id, asked[address.lower()], "eventbrite", f"reconcile:{member_id}")
+        deps.settle(member_id, asked[address.lower()], "eventbrite", f"reconcile:{member_id}", members.get(member_id))
 
 
 def _retag_in_bulk(wanted: dict[str, Registration], deps: SyncDeps, report: Report) -> None:

@@ -76,12 +76,15 @@ class SyncDeps:
                 event=registration.event_slug,
             )
 
-    def settle(self, member_id: str, status: str, source: str, event_id: str) -> None:
-        """The Mailchimp status a registrant reached, on their record and (with why) in their ledger."""
+    def settle(
+        self, member_id: str, status: str, source: str, event_id: str, member: MemberRecord | None = None
+    ) -> None:
+        """The Mailchimp status a registrant reached, on their record and (with why) in their ledger. `member`: their
+        record when the caller has it (read here otherwise)."""
         if self.ledger is None:
             self.members.set_mailchimp_status(member_id, status, opted_out=status in consent.OPTED_OUT)
             return
-        member = self.members.get(member_id)
+        member = member or self.members.get(member_id)
         basis = Basis(source, "registration", event_id, self.clock())
         consented = bool(member and member.marketing_consent)
         consent_ledger.settle(self.ledger, self.members, member_id, status, consented, basis, self.consent_rules)
@@ -138,21 +141,37 @@ def sync_zoom(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
     )
     if isinstance(event, ZoomRegistered) and current is not None:
         return {"result": "unchanged"}  # already registered (on Eventbrite, or by an earlier delivery)
-    return {"result": apply(synced, attendee, deps, queued.correlation_id, ended=False)}
+    return {"result": _apply(synced, attendee, deps, queued.correlation_id, ended=False, current=current)}
 
 
 def apply(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str, *, ended: bool) -> str:
     """Bring one person's registration in line with `attendee`: 'created', 'changed' or 'unchanged'."""
-    member_id = email_key(attendee.email)
-    current = deps.registrations.get(synced.slug, member_id)
+    current = deps.registrations.get(synced.slug, email_key(attendee.email))
+    return _apply(synced, attendee, deps, correlation_id, ended=ended, current=current)
+
+
+def _apply(
+    synced: SyncedEvent,
+    attendee: Attendee,
+    deps: SyncDeps,
+    correlation_id: str,
+    *,
+    ended: bool,
+    current: Registration | None,
+) -> str:
     status = next_status(current, attendee, ended=ended)
     if current is not None and current.status is Status.NO_SHOW and status is Status.REGISTERED:
         status = Status.NO_SHOW  # the run after the event decided it; only attendance or a cancellation moves it
     step = StepRecorder(deps.trace, email_subject(attendee.email), correlation_id, attendee.source)
-    registration = current or _new_registration(synced, attendee, deps, correlation_id)
+    member: MemberRecord | None = None
+    if current is None:
+        registration, member = _new_registration(synced, attendee, deps, correlation_id)
+    else:
+        registration = current
     registration = replace(registration, status=status, sources=registration.sources | {attendee.source})
     if not registration.in_mailchimp and not registration.refused and status is not Status.CANCELLED:
-        registration = _add_contact(registration, attendee, deps, step)
+        member = member or deps.members.get(registration.member_id)
+        registration = _add_contact(registration, attendee, deps, step, member)
     registration = _retag(registration, deps, step)
     if current is not None and _same(current, registration):
         return "unchanged"
@@ -172,12 +191,15 @@ def _same(a: Registration, b: Registration) -> bool:
     )
 
 
-def _new_registration(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str) -> Registration:
+def _new_registration(
+    synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str
+) -> tuple[Registration, MemberRecord]:
+    """The registration of someone new to the event, and their member record as stored now."""
     member_id = email_key(attendee.email)
     before = deps.members.get(member_id)
     first_time = first_registration(before, attendee.event_id)
-    remember_member(attendee, deps.members, correlation_id, deps.clock())
-    return Registration(
+    member = remember_member(attendee, deps.members, correlation_id, deps.clock())
+    registration = Registration(
         event_slug=synced.slug,
         member_id=member_id,
         email=attendee.email,
@@ -186,6 +208,7 @@ def _new_registration(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, c
         in_mailchimp=bool(before and before.mailchimp_status and not before.mailchimp_status.startswith("refused")),
         registered_at=attendee.created or deps.clock(),
     )
+    return registration, member
 
 
 def first_registration(member: MemberRecord | None, event_id: str) -> bool:
@@ -200,10 +223,11 @@ def first_registration(member: MemberRecord | None, event_id: str) -> bool:
     )
 
 
-def remember_member(attendee: Attendee, members: MemberRepository, correlation_id: str, now: datetime) -> None:
-    """The member the address names, created when new (a registrant gives no marketing consent here)."""
+def remember_member(attendee: Attendee, members: MemberRepository, correlation_id: str, now: datetime) -> MemberRecord:
+    """The member the address names, created when new (a registrant gives no marketing consent here); their record
+    as stored now."""
     member_id = email_key(attendee.email)
-    members.record_join(
+    return members.record_join(
         MemberJoin(
             member_id=member_id,
             identity_key=f"{attendee.source}:{attendee.event_id}:{member_id}",
@@ -216,14 +240,13 @@ def remember_member(attendee: Attendee, members: MemberRepository, correlation_i
     )
 
 
-def status_if_new(email: str, members: MemberRepository, suppressions: SuppressionList) -> str:
+def status_if_new(member: MemberRecord | None, *, forgotten_before: bool) -> str:
     """The Mailchimp status a registrant new to the audience gets: the consent rules every capability shares
     (a registration carries no marketing consent, so: kept without marketing permission)."""
-    member = members.get(email_key(email))
     return consent.status_for_new_member(
         consent.Facts(marketing_consent=bool(member and member.marketing_consent), email_verified=False),
         opted_out_before=bool(member and member.opted_out_before),
-        forgotten_before=consent.latest_erasure(suppressions, email, None) is not None,
+        forgotten_before=forgotten_before,
     )
 
 
@@ -232,8 +255,11 @@ def merge_fields(attendee: Attendee) -> dict[str, str]:
     return {key: value for key, value in {"FNAME": first, "LNAME": last}.items() if value}
 
 
-def _add_contact(registration: Registration, attendee: Attendee, deps: SyncDeps, step: StepRecorder) -> Registration:
-    wanted = status_if_new(attendee.email, deps.members, deps.suppressions)
+def _add_contact(
+    registration: Registration, attendee: Attendee, deps: SyncDeps, step: StepRecorder, member: MemberRecord | None
+) -> Registration:
+    forgotten = consent.latest_erasure(deps.suppressions, attendee.email, None) is not None
+    wanted = status_if_new(member, forgotten_before=forgotten)
     try:
         answer = deps.mailing_list.upsert_member(
             deps.list_id, attendee.email, status_if_new=wanted, merge_fields=merge_fields(attendee)
@@ -242,7 +268,7 @@ def _add_contact(registration: Registration, attendee: Attendee, deps: SyncDeps,
         step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"Mailchimp refused the registrant: {refusal}")
         return replace(registration, refused=refusal.title)
     event_id = f"{attendee.source}:{registration.event_slug}:{registration.member_id}"
-    deps.settle(registration.member_id, answer.status, attendee.source, event_id)
+    deps.settle(registration.member_id, answer.status, attendee.source, event_id, member)
     step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"upserted as {answer.status} (asked {wanted} if new)")
     return replace(registration, in_mailchimp=True)
 
