@@ -93,6 +93,28 @@ class TraceRecorder(Protocol):
     def record(self, record: TraceRecord) -> None: ...
 
 
+class TraceBuffer:
+    """A `TraceRecorder` that keeps the records until `flush()`, which writes them in batches when the trace can
+    (`record_many`): a chunk of imported members is a few batch writes, not one write per step."""
+
+    def __init__(self, trace: TraceRecorder) -> None:
+        self._trace = trace
+        self._records: list[TraceRecord] = []
+
+    def record(self, record: TraceRecord) -> None:
+        self._records.append(record)
+
+    def flush(self) -> int:
+        records, self._records = self._records, []
+        record_many = getattr(self._trace, "record_many", None)
+        if record_many is not None:
+            record_many(records)
+        else:
+            for record in records:
+                self._trace.record(record)
+        return len(records)
+
+
 class TraceReader(Protocol):
     def query(self, subject: str) -> list[TraceRecord]: ...
 

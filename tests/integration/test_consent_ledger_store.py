@@ -79,22 +79,3 @@ def test_saving_a_link_answers_with_the_link_as_stored_activity_noted_before_inc
     assert members.link("slack:T1:U-link-answer") == link
     fresh = members.save_link("slack:T1:U-link-new", "m-link-new")
     assert (fresh.identity_key, fresh.member_id, fresh.last_active_at) == ("slack:T1:U-link-new", "m-link-new", None)
-
-
-def test_members_and_suppressions_are_read_in_batches_consistently(local_stack):
-    from memberflow.adapters.suppressions import DynamoSuppressionList
-    from memberflow.members import MemberJoin
-
-    table_name = local_stack.table_name("MembersTable")
-    members = DynamoMemberRepository(table_name)
-    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    ids = [f"m-batch-{n}" for n in range(130)]  # more than one BatchGetItem call takes
-    for member_id in ids[::2]:
-        members.record_join(MemberJoin(member_id, f"generic:w:{member_id}", "generic", at, "c", email=None))
-    found = members.get_many([*ids, ids[0]])
-    assert sorted(found) == sorted(ids[::2]) and found[ids[0]].member_id == ids[0]
-    suppressions = DynamoSuppressionList(table_name, lambda: b"batch-test-key")
-    erased = suppressions.add("email:gone@example.org", at, "operator")
-    assert suppressions.find_many(["email:gone@example.org", "email:here@example.org"]) == {
-        "email:gone@example.org": erased
-    }

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from memberflow.errors import Transient
 from memberflow.events import ImportedMember
 from memberflow.members import member_id_for
 from memberflow.models import MemberIdentity, Platform
@@ -24,6 +25,7 @@ from support.fakes import (
     MemoryMembers,
     MemorySuppressions,
     MemoryTrace,
+    unavailable,
 )
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -316,3 +318,45 @@ def test_a_chunk_reads_its_members_and_their_erasures_in_one_batch_each_not_per_
     assert report.written == 198 and world.status(3) is None and world.status(200) == "subscribed"
     reads.clear()
     assert dry_run(people, world.deps).unchanged == 199 and sorted(reads) == ["find_many", "get_many"]
+
+
+class _BatchTrace:
+    """A trace that takes records in batches (as DynamoDB's BatchWriteItem does), counting single and batch writes."""
+
+    def __init__(self) -> None:
+        self.records: list = []
+        self.single_writes = 0
+        self.batches: list[int] = []
+
+    def record(self, record) -> None:
+        self.single_writes += 1
+        self.records.append(record)
+
+    def record_many(self, records) -> None:
+        self.batches.append(len(records))
+        self.records.extend(records)
+
+
+def test_a_chunk_writes_its_trace_steps_together_at_the_end_even_when_it_fails():
+    from dataclasses import replace
+
+    world = World()
+    trace = _BatchTrace()
+    world.deps = replace(world.deps, trace=trace)
+    world.run([member(n, joined=RECENT) for n in range(1, 41)])
+    assert trace.single_writes == 0 and len(trace.batches) == 1
+    assert trace.batches[0] == len(trace.records) >= 40  # every member's steps, welcome journeys included
+
+    failing = World()
+    failing.deps = replace(failing.deps, trace=(trace := _BatchTrace()))
+
+    def outage(*args, **kwargs):
+        raise unavailable()
+
+    failing.audience.subscribe_many = outage  # type: ignore[method-assign]
+    without_email = member(9).model_copy(update={"email": None})
+    with pytest.raises(Transient):
+        failing.run([without_email, member(1)])
+    # The step traced before Mailchimp failed is written all the same, in one batch.
+    assert trace.single_writes == 0 and trace.batches == [1]
+    assert [r.step for r in trace.records] == [Step.SKIPPED]

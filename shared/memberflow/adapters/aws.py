@@ -136,12 +136,19 @@ class DynamoTable:
             page["LastEvaluatedKey"] = answer["LastEvaluatedKey"]
         return page
 
+    def put_many(self, items: list[dict[str, Any]]) -> None:
+        """Write `items` (unconditional puts), 25 per BatchWriteItem call, unprocessed items sent again."""
+        for start in range(0, len(items), 25):
+            pending: dict[str, Any] = {
+                self.name: [{"PutRequest": {"Item": self._encode(item)}} for item in items[start : start + 25]]
+            }
+            while pending:
+                pending = self._batch("batch_write_item", pending).get("UnprocessedItems") or {}
+
     def batch_get(
         self, keys: list[dict[str, Any]], projection: str | None = None, *, consistent: bool = False
     ) -> list[dict[str, Any]]:
         """The items under `keys` that exist (any order), 100 keys per call, unprocessed keys asked again."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), 100):
             request: dict[str, Any] = {"Keys": [self._encode(key) for key in keys[start : start + 100]]}
@@ -151,12 +158,15 @@ class DynamoTable:
                 request["ConsistentRead"] = True
             pending: dict[str, Any] = {self.name: request}
             while pending:
-                try:
-                    answer = self._client.batch_get_item(RequestItems=pending)
-                except ClientError as error:
-                    raise aws_failure(error, "DynamoDB") from None
-                except BotoCoreError as error:
-                    raise aws_failure(error, "DynamoDB") from None
+                answer = self._batch("batch_get_item", pending)
                 found.extend(self._decode(item) or {} for item in answer.get("Responses", {}).get(self.name, []))
                 pending = answer.get("UnprocessedKeys") or {}
         return found
+
+    def _batch(self, operation: str, request_items: dict[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return dict(getattr(self._client, operation)(RequestItems=request_items))
+        except (ClientError, BotoCoreError) as error:
+            raise aws_failure(error, "DynamoDB") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,20 +23,10 @@ class DynamoTraceStore:
         return table(self._table_name)
 
     def record(self, record: TraceRecord) -> None:
-        item: dict[str, Any] = {
-            "pk": record.subject,
-            "sk": f"{record.at.isoformat()}#{uuid.uuid4().hex[:8]}",
-            "step": record.step.value,
-            "outcome": record.outcome.value,
-            "detail": record.detail,
-            "correlation_id": record.correlation_id,
-            "source": record.source,
-            "at": record.at.isoformat(),
-            "expires_at": int((record.at + TRACE_RETENTION).timestamp()),
-        }
-        if record.extra:
-            item["extra"] = dict(record.extra)
-        self._table.put_item(Item=item)
+        self._table.put_item(Item=_item(record))
+
+    def record_many(self, records: Sequence[TraceRecord]) -> None:
+        self._table.put_many([_item(record) for record in records])
 
     def erase(self, subject: str) -> int:
         """Delete every record filed under `subject` (a member who asked to be forgotten)."""
@@ -68,3 +59,20 @@ class DynamoTraceStore:
             )
             for item in items
         ]
+
+
+def _item(record: TraceRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": record.subject,
+        "sk": f"{record.at.isoformat()}#{uuid.uuid4().hex[:8]}",
+        "step": record.step.value,
+        "outcome": record.outcome.value,
+        "detail": record.detail,
+        "correlation_id": record.correlation_id,
+        "source": record.source,
+        "at": record.at.isoformat(),
+        "expires_at": int((record.at + TRACE_RETENTION).timestamp()),
+    }
+    if record.extra:
+        item["extra"] = dict(record.extra)
+    return item

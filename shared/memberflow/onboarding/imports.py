@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from memberflow.bulk import BULK_LIMIT, BulkMember, BulkOutcome, MemberRefusal, RefusalKind
@@ -31,7 +31,15 @@ from memberflow.onboarding.join import OPT_IN, OPT_IN_FIRST_CHECK
 from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import JOURNEY_CLAIM_LEASE, enter_drip, start_welcome_journey
 from memberflow.ports import BulkMailingList, DueWorkIndex, MailingList, MemberRepository, Suppression, SuppressionList
-from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject, identity_subject
+from memberflow.trace import (
+    Outcome,
+    Step,
+    StepRecorder,
+    TraceBuffer,
+    TraceRecorder,
+    email_subject,
+    identity_subject,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +237,17 @@ def import_chunk(
     caller flushes the buffer at the end); without, they are sent for this chunk before returning."""
     if len(chunk) > BULK_LIMIT:
         raise ValueError(f"a chunk holds at most {BULK_LIMIT} members")
+    # The members' trace steps are written together at the end (in batches), whatever happened on the way.
+    trace = TraceBuffer(deps.trace)
+    try:
+        return _import_chunk(chunk, replace(deps, trace=trace), correlation_id=correlation_id, tags=tags)
+    finally:
+        trace.flush()
+
+
+def _import_chunk(
+    chunk: Sequence[ImportedMember], deps: ImportDeps, *, correlation_id: str, tags: TagBuffer | None
+) -> ChunkReport:
     report = ChunkReport()
     now = deps.clock()
     list_id = deps.rules.list_id
