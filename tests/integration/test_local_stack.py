@@ -829,6 +829,12 @@ Resources:
       Environment:
         Variables:
           RACE_IDEMPOTENCY_TABLE: !Ref IdempotencyTable
+      # The local stack holds a function to its role, as AWS does.
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: [dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem]
+              Resource: !GetAtt IdempotencyTable.Arn
       Events:
         Work:
           Type: SQS

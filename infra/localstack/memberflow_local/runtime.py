@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .permissions import acting_as
 from .template import FunctionSpec
 
 log = logging.getLogger("memberflow_local.runtime")
@@ -235,7 +236,8 @@ class FunctionRuntime:
             container.invocations += 1
             started = time.monotonic()
             try:
-                return container.handler(event, context)
+                with acting_as(self.spec.logical_id):  # its AWS calls are checked against its role (permissions.py)
+                    return container.handler(event, context)
             finally:
                 self._report_overrun(started)
         finally:

@@ -24,6 +24,8 @@ from .aws import MotoAws
 from .environment import EnvironmentPatch
 from .event_sources import EventSourceManager, SqsPoller
 from .http_api import HttpApiBridge
+from .permissions import PermissionAudit, permission_audit
+from .permissions import install as install_permissions
 from .runtime import FunctionRuntime, Handler
 from .schedules import ScheduleRunner
 from .services import SERVICES, LocalService
@@ -72,6 +74,8 @@ class LocalStack:
         self.template: LocalTemplate | None = None
         self.physical: dict[str, PhysicalResource] = {}
         self.runtimes: dict[str, FunctionRuntime] = {}
+        self.permissions: PermissionAudit | None = None
+        """Every function's AWS calls checked against its role in template.yaml (denied calls in `denied`)."""
         self.http: HttpApiBridge | None = None
         self.event_sources = EventSourceManager()
         self.schedules: ScheduleRunner | None = None
@@ -141,6 +145,8 @@ class LocalStack:
         self.template = template = LocalTemplate.load(self.template_path, overrides, self.physical, **load)
 
         self._set_environment(template)
+        self.permissions = permission_audit(template, self.physical)
+        install_permissions(self.permissions)
         _fresh_containers()
         self.runtimes = {
             logical_id: FunctionRuntime(spec, self._handlers.get(logical_id), max_containers=container_cap(spec, s))
@@ -206,6 +212,7 @@ class LocalStack:
         self.services = {}
         for runtime in self.runtimes.values():
             runtime.close()
+        install_permissions(None)
         self.aws.stop()
         self._environment.restore()
         self._started = False

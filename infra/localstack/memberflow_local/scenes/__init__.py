@@ -92,8 +92,15 @@ def _consent_audit(scene: SceneContext) -> Any:
     return audit(scene)
 
 
+def _permissions(scene: SceneContext) -> Any:
+    from .permissions import play
+
+    return play(scene)
+
+
 LAST_SCENES: list[Scene] = [
     ("After every automation: each Mailchimp contact explained by its consent ledger", _consent_audit),
     ("The community health report of the last week", _health),
+    ("Every function held to its role: the demo's AWS calls against template.yaml", _permissions),
 ]
 """Scenes that report on what every other scene recorded: they run after `SCENES`, whatever is added there."""
