@@ -144,6 +144,7 @@ def by_member(stack, member_id: str) -> list[dict]:
 def test_an_erasure_deletes_the_members_registrations_and_no_one_elses_and_a_repeat_is_harmless(stack) -> None:
     import json
 
+    from memberflow.adapters.member_profiles import DynamoMemberRepository
     from memberflow.runtime.personal_data import export_person
 
     eventbrite = stack.services["eventbrite"].sandbox
@@ -169,6 +170,12 @@ def test_an_erasure_deletes_the_members_registrations_and_no_one_elses_and_a_rep
     assert erased not in stored and email_key(erased) not in stored
     trace = json.dumps(stack.client("dynamodb").scan(TableName=stack.table_name("TraceTable"))["Items"])
     assert "event registrations: handed on to the event sync queue" in trace
+
+    # Eventbrite still lists the order: the reconcile run does not bring the registration (or the member) back.
+    [event] = stack.fire_schedule("EventReconcileFunction")["events"]
+    assert event["report"]["details"].get("erased", 0) >= 1
+    assert email_key(erased) not in registrations(stack)
+    assert DynamoMemberRepository(stack.table_name("MembersTable")).get(email_key(erased)) is None
 
     # Asked again (a second request, or the platform's retry): nothing fails, nothing else is deleted.
     erase_by_generic_webhook(stack, erased, 2)

@@ -1,13 +1,16 @@
 """Erasure reaches event registrations: the onboarding erasure hands the member ids the person's registrations are
 stored under on to the registrations queue, and the event sync consumer deletes every registration stored under
-them (a repeat deletes nothing more); nobody else's registration is touched, and no address travels."""
+them (a repeat deletes nothing more); nobody else's registration is touched, and no address travels. What
+Eventbrite still lists from before the erasure does not bring the registration back; a registration made after it
+is a new one."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from test_erasure import erasure
-from test_event_sync import World
+from test_event_sync import NOW, World
 from test_onboarding_domain import ADA
 from test_onboarding_domain import World as OnboardingWorld
 
@@ -18,8 +21,9 @@ from memberflow.privacy import email_key
 from memberflow.registrations.consumer import handlers
 from memberflow.registrations.erasure import MEMBER_IDS_PER_EVENT, erasure_events, registrant_ids
 from memberflow.registrations.model import Registration, Status
+from memberflow.registrations.reconcile import reconcile_all
 from memberflow.runtime.event_sync import RegistrationsErasure
-from memberflow.trace import Step
+from memberflow.trace import Step, email_subject
 from support.fakes import MemoryLedger
 from support.queue import joined
 
@@ -111,3 +115,43 @@ def test_an_erasure_removes_the_persons_registrations_through_the_registrations_
     erase_member(erasure(ADA), onboarding.deps)
     assert [a["registrations"] for a in router.deliver(sync)] == [0, 0]
     assert held(sync) == {("webinar-dec", email_key(BOB))}
+
+
+def test_what_eventbrite_still_lists_from_before_the_erasure_is_not_brought_back_and_a_later_order_is_new():
+    onboarding, sync = OnboardingWorld(), World(ends_in=timedelta(hours=1))
+    sync.deps = replace(
+        sync.deps,
+        members=onboarding.members,
+        ledger=MemoryLedger(onboarding.members),
+        suppressions=onboarding.suppressions,
+        trace=onboarding.trace,
+    )
+    ada = sync.place(ADA)  # ordered 2026-11-20
+    sync.place(BOB)
+    router = MemoryRouter()
+    onboarding.deps = replace(
+        onboarding.deps, erasure_participants=(RegistrationsErasure(router),), clock=lambda: NOW
+    )
+    erase_member(erasure(ADA), onboarding.deps)
+    router.deliver(sync)
+    assert held(sync) == {("webinar-dec", email_key(BOB))}
+    calls = list(sync.mailchimp.calls)
+
+    sync.now = NOW + timedelta(minutes=30)
+    sync.eventbrite.check_in(ada)  # the old ticket, still valid on Eventbrite
+    assert sync.webhook("attendee.checked_in", sync.eventbrite.attendee_url(ada))["changed"] == 0
+    sync.now = NOW + timedelta(hours=2)  # the event has ended: the reconcile run
+    [report] = reconcile_all(sync.deps, recent_days=7, correlation_id="r")
+
+    assert report.details == {"erased": 1} and report.created == 0
+    assert held(sync) == {("webinar-dec", email_key(BOB))}
+    assert onboarding.members.get(email_key(ADA)) is None  # nor the member record
+    assert sync.mailchimp.calls[: len(calls)] == calls and ADA not in repr(sync.mailchimp.calls[len(calls) :])
+    assert onboarding.trace.query(email_subject(ADA)) == []
+
+    # A new order after the erasure is a new registration (kept without marketing permission, as any).
+    again = sync.eventbrite.register("77", ADA)
+    sync.eventbrite.people[again]["created"] = (NOW + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sync.now = NOW + timedelta(hours=3)
+    sync.webhook("order.placed", sync.eventbrite.order_url(again))
+    assert ("webinar-dec", email_key(ADA)) in held(sync)

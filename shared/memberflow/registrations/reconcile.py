@@ -25,6 +25,7 @@ from memberflow.registrations.model import (
 )
 from memberflow.registrations.sync import (
     SyncDeps,
+    erased_since,
     first_registration,
     merge_fields,
     remember_member,
@@ -56,6 +57,9 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
     for attendee in attendees.values():
         member_id = email_key(attendee.email)
         current = existing.get(member_id)
+        if current is None and erased_since(attendee, deps.suppressions):
+            report.details["erased"] = report.details.get("erased", 0) + 1  # not brought back
+            continue
         status = next_status(current, attendee, ended=ended)
         if current is None:
             before = deps.members.get(member_id)

@@ -115,7 +115,11 @@ def sync_eventbrite(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
     results = [
         apply(synced, attendee, deps, queued.correlation_id, ended=ended) for attendee in merge(attendees).values()
     ]
-    return {"result": "synced", "attendees": len(results), "changed": sum(1 for r in results if r != "unchanged")}
+    return {
+        "result": "synced",
+        "attendees": len(results),
+        "changed": sum(1 for r in results if r in ("created", "changed")),
+    }
 
 
 def sync_zoom(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
@@ -142,9 +146,12 @@ def sync_zoom(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
 
 
 def apply(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str, *, ended: bool) -> str:
-    """Bring one person's registration in line with `attendee`: 'created', 'changed' or 'unchanged'."""
+    """Bring one person's registration in line with `attendee`: 'created', 'changed' or 'unchanged' ('erased' when
+    it is a registration the person's erasure removed)."""
     member_id = email_key(attendee.email)
     current = deps.registrations.get(synced.slug, member_id)
+    if current is None and erased_since(attendee, deps.suppressions):
+        return "erased"
     status = next_status(current, attendee, ended=ended)
     if current is not None and current.status is Status.NO_SHOW and status is Status.REGISTERED:
         status = Status.NO_SHOW  # the run after the event decided it; only attendance or a cancellation moves it
@@ -186,6 +193,14 @@ def _new_registration(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, c
         in_mailchimp=bool(before and before.mailchimp_status and not before.mailchimp_status.startswith("refused")),
         registered_at=attendee.created or deps.clock(),
     )
+
+
+def erased_since(attendee: Attendee, suppressions: SuppressionList) -> bool:
+    """The person asked to be forgotten after making this registration (Eventbrite's order time, Zoom's
+    registration or join time; unknown counts as before): the erasure deleted it, and Eventbrite still listing the
+    order must not bring it (or the member) back. A registration made after the erasure is a new one."""
+    erasure = consent.latest_erasure(suppressions, attendee.email, None)
+    return erasure is not None and (attendee.created is None or attendee.created <= erasure.erased_at)
 
 
 def first_registration(member: MemberRecord | None, event_id: str) -> bool:
