@@ -90,6 +90,8 @@ def test_the_hand_on_carries_member_ids_only_in_events_keyed_by_the_erasure():
     assert all(isinstance(e.event, RegistrantErased) and e.correlation_id == "c" for e in events)
     assert ADA not in "".join(e.model_dump_json() for e in events)
     assert erasure_events([], ["slack:T1:U1"], "k:2", "c") == []
+    [long] = erasure_events([ADA], [], "k" * 600, "c")  # a platform's long key: cut, the suffix kept
+    assert len(long.idempotency_key) == 500 and long.idempotency_key.endswith("k:registrations")
 
 
 def test_an_erasure_removes_the_persons_registrations_through_the_registrations_queue():
@@ -129,9 +131,7 @@ def test_what_eventbrite_still_lists_from_before_the_erasure_is_not_brought_back
     ada = sync.place(ADA)  # ordered 2026-11-20
     sync.place(BOB)
     router = MemoryRouter()
-    onboarding.deps = replace(
-        onboarding.deps, erasure_participants=(RegistrationsErasure(router),), clock=lambda: NOW
-    )
+    onboarding.deps = replace(onboarding.deps, erasure_participants=(RegistrationsErasure(router),), clock=lambda: NOW)
     erase_member(erasure(ADA), onboarding.deps)
     router.deliver(sync)
     assert held(sync) == {("webinar-dec", email_key(BOB))}

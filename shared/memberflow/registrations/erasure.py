@@ -36,6 +36,9 @@ def registrant_ids(emails: Iterable[str], identities: Iterable[str]) -> list[str
 
 MEMBER_IDS_PER_EVENT = 100
 """As many member ids as one `registrant_erased` event holds (a person has one per address they registered with)."""
+MAX_KEY_LENGTH = 500
+"""An idempotency key's length at most (as the escalation's hand-on cuts it): a long erasure key is cut, the suffix
+that tells the parts apart is kept."""
 
 
 def erasure_events(
@@ -45,15 +48,18 @@ def erasure_events(
     the erasure's own key (a retried erasure sends the same events, which the consumer's idempotency absorbs);
     none when no registration can be stored under what the erasure knows."""
     member_ids = registrant_ids(emails, identities)
-    return [
-        QueuedEvent(
-            idempotency_key=f"{erasure_key}:registrations" + (f":{start // MEMBER_IDS_PER_EVENT}" if start else ""),
-            correlation_id=correlation_id,
-            source="erasure",
-            event=RegistrantErased(member_ids=member_ids[start : start + MEMBER_IDS_PER_EVENT]),
+    events = []
+    for start in range(0, len(member_ids), MEMBER_IDS_PER_EVENT):
+        suffix = ":registrations" + (f":{start // MEMBER_IDS_PER_EVENT}" if start else "")
+        events.append(
+            QueuedEvent(
+                idempotency_key=erasure_key[: MAX_KEY_LENGTH - len(suffix)] + suffix,
+                correlation_id=correlation_id,
+                source="erasure",
+                event=RegistrantErased(member_ids=member_ids[start : start + MEMBER_IDS_PER_EVENT]),
+            )
         )
-        for start in range(0, len(member_ids), MEMBER_IDS_PER_EVENT)
-    ]
+    return events
 
 
 def forget_registrant(queued: QueuedEvent, registrations: RegistrationStore) -> dict[str, Any]:
