@@ -195,8 +195,9 @@ class DueWorkIndex(Protocol):
 
 
 class ErasureParticipant(Protocol):
-    """Another automation's part of an erasure (escalation: the Zendesk user, the thread -> ticket links): told which
-    addresses and platform identities the person had, with the erasure's own key so a retry is a repeat."""
+    """Another automation's part of an erasure (escalation: the Zendesk user, the thread -> ticket links; event sync:
+    the registrations): told which addresses and platform identities the person had, with the erasure's own key so
+    a retry is a repeat."""
 
     def forget(self, emails: list[str], identities: list[str], erasure_key: str, correlation_id: str) -> str:
         """Start or do that part (safe to repeat); a few words for the erasure's record."""

@@ -109,3 +109,77 @@ def test_webhooks_sync_registrations_and_reconciliation_heals_a_dropped_one(stac
         timeout=10,
     )
     assert wrong.status_code == 401
+
+
+def erase_by_generic_webhook(stack, email: str, n: int) -> None:
+    """A person's request to be forgotten, relayed through the generic source as the README describes it."""
+    import json
+
+    from memberflow import signatures
+    from support.intake import sample
+
+    body = sample("generic_member_erased")["body"]
+    body.update(event_id=f"erase-{time.time()}-{n}", member={"id": f"form-erase-{n}", "email": email})
+    raw = json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/json",
+        **signatures.sign_generic(stack.settings.generic_hmac_secret, raw, int(time.time())),
+    }
+    answer = requests.post(f"{stack.endpoints()['webhooks_url']}/generic", data=raw, headers=headers, timeout=10)
+    assert answer.status_code == 200 and answer.json()["status"] == "queued"
+
+
+def by_member(stack, member_id: str) -> list[dict]:
+    """The member index, as the erasure and the export query it."""
+    from memberflow.adapters.registrations import MEMBER_INDEX
+
+    return stack.client("dynamodb").query(
+        TableName=stack.table_name("RegistrationsTable"),
+        IndexName=MEMBER_INDEX,
+        KeyConditionExpression="member_id = :m",
+        ExpressionAttributeValues={":m": {"S": member_id}},
+    )["Items"]
+
+
+def test_an_erasure_deletes_the_members_registrations_and_no_one_elses_and_a_repeat_is_harmless(stack) -> None:
+    import json
+
+    from memberflow.adapters.member_profiles import DynamoMemberRepository
+    from memberflow.runtime.personal_data import export_person
+
+    eventbrite = stack.services["eventbrite"].sandbox
+    zoom = stack.services["zoom"].sender
+    run = str(int(time.time()))
+    erased, kept = f"erase.reg.{run}@example.org", f"keep.reg.{run}@example.org"
+    for person in (erased, kept):
+        eventbrite.place_order(EVENT_ID, [{"email": person, "first_name": "Reg", "last_name": "Erase"}])
+    zoom.participant_joined(ZOOM_ID, erased, "Reg Erase")
+    assert stack.drain(timeout=60)
+    assert {email_key(erased), email_key(kept)} <= set(registrations(stack))
+    assert [r["email"] for r in export_person(erased, stack.physical_id, None)["registrations"]] == [erased]
+    assert len(by_member(stack, email_key(erased))) == 1
+
+    erase_by_generic_webhook(stack, erased, 1)
+    assert stack.drain(timeout=60)
+
+    synced = registrations(stack)
+    assert email_key(erased) not in synced and by_member(stack, email_key(erased)) == []
+    assert synced[email_key(kept)] == {"status": "registered", "email": kept}
+    assert export_person(erased, stack.physical_id, None)["registrations"] == []
+    stored = json.dumps(stack.client("dynamodb").scan(TableName=stack.table_name("RegistrationsTable"))["Items"])
+    assert erased not in stored and email_key(erased) not in stored
+    trace = json.dumps(stack.client("dynamodb").scan(TableName=stack.table_name("TraceTable"))["Items"])
+    assert "event registrations: handed on to the event sync queue" in trace
+
+    # Eventbrite still lists the order: the reconcile run does not bring the registration (or the member) back.
+    [event] = stack.fire_schedule("EventReconcileFunction")["events"]
+    assert event["report"]["details"].get("erased", 0) >= 1
+    assert email_key(erased) not in registrations(stack)
+    assert DynamoMemberRepository(stack.table_name("MembersTable")).get(email_key(erased)) is None
+
+    # Asked again (a second request, or the platform's retry): nothing fails, nothing else is deleted.
+    erase_by_generic_webhook(stack, erased, 2)
+    assert stack.drain(timeout=60)
+    assert registrations(stack)[email_key(kept)] == {"status": "registered", "email": kept}
+    assert stack.dead_letters("RegistrationsDeadLetterQueue") == []
+    assert stack.dead_letters("MemberEventsDeadLetterQueue") == []

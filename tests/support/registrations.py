@@ -111,3 +111,9 @@ class MemoryRegistrations:
 
     def for_event(self, event_slug: str) -> list[Registration]:
         return [r for (slug, _), r in self.items.items() if slug == event_slug]
+
+    def events_of(self, member_id: str) -> list[str]:
+        return sorted(slug for slug, member in self.items if member == member_id)
+
+    def delete(self, event_slug: str, member_id: str) -> bool:
+        return self.items.pop((event_slug, member_id), None) is not None

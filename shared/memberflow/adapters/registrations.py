@@ -1,5 +1,6 @@
 """Registration records in DynamoDB (the registrations table): `EVENT#<slug>` / `MEMBER#<member id>`, one item
-per person and event, so an event's registrations are one query."""
+per person and event, so an event's registrations are one query; a member's are one query on the `by-member`
+index (keys only: `member_id`, `pk`, `sk`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from typing import Any
 from memberflow.adapters.dynamo import as_datetime, query_all, table
 from memberflow.registrations.model import Registration, Status
 
+MEMBER_INDEX = "by-member"
+"""RegistrationsTable's index keyed by `member_id` (template.yaml), projecting the keys only."""
+EVENT_PREFIX = "EVENT#"
+
 
 def _key(event_slug: str, member_id: str) -> dict[str, str]:
-    return {"pk": f"EVENT#{event_slug}", "sk": f"MEMBER#{member_id}"}
+    return {"pk": f"{EVENT_PREFIX}{event_slug}", "sk": f"MEMBER#{member_id}"}
 
 
 def _item(registration: Registration) -> dict[str, Any]:
@@ -80,3 +85,21 @@ class DynamoRegistrationStore:
             ConsistentRead=True,
         )
         return [_registration(item) for item in items]
+
+    def item_keys(self, member_id: str) -> list[dict[str, str]]:
+        """The keys (`pk`, `sk`) of the member's registrations, from the member index (eventually consistent: a
+        registration written a moment ago may show a moment later)."""
+        items = query_all(
+            self._table,
+            IndexName=MEMBER_INDEX,
+            KeyConditionExpression="member_id = :member",
+            ExpressionAttributeValues={":member": member_id},
+        )
+        return [{"pk": str(item["pk"]), "sk": str(item["sk"])} for item in items]
+
+    def events_of(self, member_id: str) -> list[str]:
+        return sorted(key["pk"].removeprefix(EVENT_PREFIX) for key in self.item_keys(member_id))
+
+    def delete(self, event_slug: str, member_id: str) -> bool:
+        answer = self._table.delete_item(Key=_key(event_slug, member_id), ReturnValues="ALL_OLD")
+        return "Attributes" in answer

@@ -25,7 +25,7 @@ from memberflow.events.members import (
     MemberScreeningPassed,
     MemberVerified,
 )
-from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomRegistered
+from memberflow.events.registrations import EventbriteChanged, RegistrantErased, ZoomAttended, ZoomRegistered
 
 MEMBER_EVENTS = "member-events"
 """Destination of member events: the queue the onboarding consumer reads."""
@@ -58,6 +58,7 @@ CATALOG = EventCatalog(
         EventType("registration_changed", EventbriteChanged, destination=REGISTRATIONS, consumer="event_sync"),
         EventType("zoom_registered", ZoomRegistered, destination=REGISTRATIONS, consumer="event_sync"),
         EventType("zoom_attended", ZoomAttended, destination=REGISTRATIONS, consumer="event_sync"),
+        EventType("registrant_erased", RegistrantErased, destination=REGISTRATIONS, consumer="event_sync"),
     ]
 )
 
@@ -67,6 +68,8 @@ __all__ = [
     "ESCALATIONS",
     "EscalationRequested",
     "RequesterErased",
+    "REGISTRATIONS",
+    "RegistrantErased",
     "TicketStatusChanged",
     "MEMBER_EVENTS",
     "Event",

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from memberflow.events.base import Event
 from memberflow.models import EventKey, Moment, Name, check_email
 from memberflow.privacy import mask_email
+from memberflow.trace import ERASURE_REQUESTS
 
 REGISTRATIONS_SUBJECT = "registrations"
 """Where registration events are traced before the member is known (an Eventbrite delivery names no one)."""
@@ -77,3 +78,19 @@ class ZoomAttended(ZoomEvent):
     """`webinar.participant_joined` or `meeting.participant_joined`: the person attended."""
 
     type: Literal["zoom_attended"] = "zoom_attended"
+
+
+class RegistrantErased(Event):
+    """A member was erased at their request (the onboarding erasure hands this on): their registrations are
+    deleted. It names the member ids registrations are stored under (`privacy.email_key` of each address the
+    person registered with), never an address."""
+
+    type: Literal["registrant_erased"] = "registrant_erased"
+    member_ids: list[EventKey] = Field(min_length=1, max_length=100)
+
+    def trace_subject(self) -> str:
+        """Not the member's own subjects: the erasure deletes those."""
+        return ERASURE_REQUESTS
+
+    def log_fields(self) -> dict[str, Any]:
+        return {"event_type": self.type, "member_ids": len(self.member_ids)}

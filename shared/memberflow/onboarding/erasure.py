@@ -17,8 +17,9 @@ A join received before the erasure (still queued, or redriven from the dead-lett
 received after it is a re-join and gets double opt-in at most, never a direct subscribe (and Mailchimp refuses a
 permanently deleted address by API: that refusal is recorded, not retried).
 
-Other automations that keep something about members (escalation: the Zendesk user and the thread -> ticket links)
-take part through `OnboardingDeps.erasure_participants`, right after Mailchimp.
+Other automations that keep something about members (escalation: the Zendesk user and the thread -> ticket links;
+event sync: the event registrations) take part through `OnboardingDeps.erasure_participants`, right after
+Mailchimp.
 
 Order: Mailchimp first (it needs the address, which the member record may be the last to know), the suppression
 next (so nothing re-adds the person while the rest goes), then the trace, the links, and the member record last.

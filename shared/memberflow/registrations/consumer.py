@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.registrations.erasure import forget_registrant
 from memberflow.registrations.sync import SyncDeps, sync_eventbrite, sync_zoom
 
 CONSUMER = "event_sync"
@@ -28,4 +29,5 @@ def handlers(deps_for: Callable[[], SyncDeps]) -> Mapping[str, Callable[[QueuedE
         "registration_changed": lambda queued: sync_eventbrite(queued, deps_for()),
         "zoom_registered": lambda queued: sync_zoom(queued, deps_for()),
         "zoom_attended": lambda queued: sync_zoom(queued, deps_for()),
+        "registrant_erased": lambda queued: forget_registrant(queued, deps_for().registrations),
     }

@@ -190,6 +190,12 @@ class RegistrationStore(Protocol):
 
     def for_event(self, event_slug: str) -> list[Registration]: ...
 
+    def events_of(self, member_id: str) -> list[str]:
+        """The slugs of the events the member holds a registration for (by the member index, not a scan)."""
+
+    def delete(self, event_slug: str, member_id: str) -> bool:
+        """Delete one registration; whether there was one (deleting none is not an error)."""
+
 
 @dataclass
 class Report:

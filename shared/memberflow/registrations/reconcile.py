@@ -13,6 +13,7 @@ from typing import Any
 from memberflow.bulk import BulkMember
 from memberflow.config import SyncedEvent
 from memberflow.members import MemberRecord
+from memberflow.ports import Suppression
 from memberflow.privacy import email_key, email_suppression_name
 from memberflow.registrations.model import (
     Registration,
@@ -26,6 +27,7 @@ from memberflow.registrations.model import (
 )
 from memberflow.registrations.sync import (
     SyncDeps,
+    erased_since,
     first_registration,
     merge_fields,
     remember_member,
@@ -53,14 +55,19 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
     existing = {registration.member_id: registration for registration in deps.registrations.for_event(synced.slug)}
     report = Report(event_slug=synced.slug, attendees=len(attendees))
 
-    # Attendees new to the event: their member records in a few batch reads, kept as stored after each join.
+    # Attendees new to the event: their member records in a few batch reads, kept as stored after each join; and
+    # every attendee's erasure, if any, also in batches.
     members = deps.members.get_many(
         [member_id for attendee in attendees.values() if (member_id := email_key(attendee.email)) not in existing]
     )
+    erasures = _erasures([email_suppression_name(a.email) for a in attendees.values()], deps)
     wanted: dict[str, Registration] = {}
     for attendee in attendees.values():
         member_id = email_key(attendee.email)
         current = existing.get(member_id)
+        if current is None and erased_since(attendee, erasures.get(email_suppression_name(attendee.email))):
+            report.details["erased"] = report.details.get("erased", 0) + 1  # not brought back
+            continue
         status = next_status(current, attendee, ended=ended)
         if current is None:
             before = members.get(member_id)
@@ -91,7 +98,9 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
     report.no_shows = sum(1 for registration in wanted.values() if registration.status is Status.NO_SHOW)
 
     by_member = {email_key(attendee.email): attendee for attendee in attendees.values()}
-    _add_missing_contacts(wanted, attendees_by_id=by_member, members=members, deps=deps, report=report)
+    _add_missing_contacts(
+        wanted, attendees_by_id=by_member, members=members, erasures=erasures, deps=deps, report=report
+    )
     _retag_in_bulk(wanted, deps, report)
 
     changed = [
@@ -110,11 +119,12 @@ def _add_missing_contacts(
     *,
     attendees_by_id: dict[str, Any],
     members: dict[str, MemberRecord],
+    erasures: dict[str, Suppression | None],
     deps: SyncDeps,
     report: Report,
 ) -> None:
-    """Bring to Mailchimp, in bulk, the registrants it does not hold yet. `members`: the member records already read
-    (the others are read here, in batches, with the erasures of every address)."""
+    """Bring to Mailchimp, in bulk, the registrants it does not hold yet. `members` and `erasures`: the member records
+    and the erasures (by suppression name) already read; the rest is read here, in batches."""
     missing = [
         registration
         for registration in wanted.values()
@@ -125,13 +135,15 @@ def _add_missing_contacts(
     unread = [registration.member_id for registration in missing if registration.member_id not in members]
     if unread:
         members.update(deps.members.get_many(unread))
-    erased = deps.suppressions.find_many([email_suppression_name(registration.email) for registration in missing])
+    unchecked = [name for r in missing if (name := email_suppression_name(r.email)) not in erasures]
+    if unchecked:
+        erasures.update(_erasures(unchecked, deps))
     contacts = [
         BulkMember(
             email=registration.email,
             status=status_if_new(
                 members.get(registration.member_id),
-                forgotten_before=email_suppression_name(registration.email) in erased,
+                forgotten_before=erasures.get(email_suppression_name(registration.email)) is not None,
             ),
             merge_fields=merge_fields(attendees_by_id[registration.member_id])
             if registration.member_id in attendees_by_id
@@ -153,6 +165,12 @@ def _add_missing_contacts(
     for address in outcome.created:
         member_id = email_key(address)
         deps.settle(member_id, asked[address.lower()], "eventbrite", f"reconcile:{member_id}", members.get(member_id))
+
+
+def _erasures(names: list[str], deps: SyncDeps) -> dict[str, Suppression | None]:
+    """Suppression name -> its latest erasure, or None: every name looked up, in batches."""
+    found = deps.suppressions.find_many(names)
+    return {name: found.get(name) for name in names}
 
 
 def _retag_in_bulk(wanted: dict[str, Registration], deps: SyncDeps, report: Report) -> None:

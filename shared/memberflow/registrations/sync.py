@@ -18,7 +18,7 @@ from memberflow.events.registrations import EventbriteChanged, ZoomAttended, Zoo
 from memberflow.ledger import ConsentLedger
 from memberflow.members import MemberJoin, MemberRecord
 from memberflow.pipeline.envelope import QueuedEvent
-from memberflow.ports import ActivityLog, BulkMailingList, MailingList, MemberRepository, SuppressionList
+from memberflow.ports import ActivityLog, BulkMailingList, MailingList, MemberRepository, Suppression, SuppressionList
 from memberflow.privacy import email_key
 from memberflow.registrations.model import (
     Attendee,
@@ -118,7 +118,11 @@ def sync_eventbrite(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
     results = [
         apply(synced, attendee, deps, queued.correlation_id, ended=ended) for attendee in merge(attendees).values()
     ]
-    return {"result": "synced", "attendees": len(results), "changed": sum(1 for r in results if r != "unchanged")}
+    return {
+        "result": "synced",
+        "attendees": len(results),
+        "changed": sum(1 for r in results if r in ("created", "changed")),
+    }
 
 
 def sync_zoom(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
@@ -145,7 +149,8 @@ def sync_zoom(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
 
 
 def apply(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str, *, ended: bool) -> str:
-    """Bring one person's registration in line with `attendee`: 'created', 'changed' or 'unchanged'."""
+    """Bring one person's registration in line with `attendee`: 'created', 'changed' or 'unchanged' ('erased' when
+    it is a registration the person's erasure removed)."""
     current = deps.registrations.get(synced.slug, email_key(attendee.email))
     return _apply(synced, attendee, deps, correlation_id, ended=ended, current=current)
 
@@ -159,6 +164,9 @@ def _apply(
     ended: bool,
     current: Registration | None,
 ) -> str:
+    erasure = consent.latest_erasure(deps.suppressions, attendee.email, None) if current is None else None
+    if current is None and erased_since(attendee, erasure):
+        return "erased"
     status = next_status(current, attendee, ended=ended)
     if current is not None and current.status is Status.NO_SHOW and status is Status.REGISTERED:
         status = Status.NO_SHOW  # the run after the event decided it; only attendance or a cancellation moves it
@@ -171,7 +179,9 @@ def _apply(
     registration = replace(registration, status=status, sources=registration.sources | {attendee.source})
     if not registration.in_mailchimp and not registration.refused and status is not Status.CANCELLED:
         member = member or deps.members.get(registration.member_id)
-        registration = _add_contact(registration, attendee, deps, step, member)
+        # A new registration's erasure was read above; an older one's is read when it is first added.
+        forgotten = (erasure is not None) if current is None else None
+        registration = _add_contact(registration, attendee, deps, step, member, forgotten)
     registration = _retag(registration, deps, step)
     if current is not None and _same(current, registration):
         return "unchanged"
@@ -209,6 +219,14 @@ def _new_registration(
         registered_at=attendee.created or deps.clock(),
     )
     return registration, member
+
+
+def erased_since(attendee: Attendee, erasure: Suppression | None) -> bool:
+    """The person asked to be forgotten (`erasure`: the latest erasure of their address) after making this
+    registration (Eventbrite's order time, Zoom's registration or join time; unknown counts as before): the erasure
+    deleted it, and Eventbrite still listing the order must not bring it (or the member) back. A registration made
+    after the erasure is a new one."""
+    return erasure is not None and (attendee.created is None or attendee.created <= erasure.erased_at)
 
 
 def first_registration(member: MemberRecord | None, event_id: str) -> bool:
@@ -256,9 +274,18 @@ def merge_fields(attendee: Attendee) -> dict[str, str]:
 
 
 def _add_contact(
-    registration: Registration, attendee: Attendee, deps: SyncDeps, step: StepRecorder, member: MemberRecord | None
+    registration: Registration,
+    attendee: Attendee,
+    deps: SyncDeps,
+    step: StepRecorder,
+    member: MemberRecord | None,
+    forgotten_before: bool | None = None,
 ) -> Registration:
-    forgotten = consent.latest_erasure(deps.suppressions, attendee.email, None) is not None
+    """Upsert the registrant in Mailchimp. `forgotten_before`: whether they were erased before, when known (read here
+    otherwise)."""
+    forgotten = forgotten_before
+    if forgotten is None:
+        forgotten = consent.latest_erasure(deps.suppressions, attendee.email, None) is not None
     wanted = status_if_new(member, forgotten_before=forgotten)
     try:
         answer = deps.mailing_list.upsert_member(

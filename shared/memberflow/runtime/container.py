@@ -284,9 +284,9 @@ def _escalation_intake() -> tuple[tuple[Any, ...], dict[str, str]]:
 
 
 def _erasure_participants() -> tuple[Any, ...]:
-    from memberflow.runtime.escalation import erasure_participants
+    from memberflow.runtime import escalation, event_sync
 
-    return erasure_participants()
+    return escalation.erasure_participants() + event_sync.erasure_participants()
 
 
 def consent_rules_from(settings: Any) -> ConsentRules:

@@ -170,26 +170,21 @@ def _activity(context: ExportContext) -> Any:
 
 
 def _registrations(context: ExportContext) -> Any:
-    """The member's event registrations. The table is keyed by event, so this reads all of it (a scan, filtered on
-    the member): an export is rare and run by an operator, never by the functions."""
-    from memberflow.adapters.aws import client
+    """The member's event registrations: their keys from the member index, under every member id an erasure would
+    delete (`registrations.erasure.registrant_ids`) and the member record's, each item read in full."""
+    from memberflow.adapters.dynamo import table
+    from memberflow.adapters.registrations import DynamoRegistrationStore
+    from memberflow.registrations.erasure import registrant_ids
 
-    member_ids = {email_key(context.email)} | ({context.member.member_id} if context.member else set())
-    found = []
-    for page in (
-        client("dynamodb")
-        .get_paginator("scan")
-        .paginate(
-            TableName=context.physical("RegistrationsTable"),
-            FilterExpression="sk IN (" + ", ".join(f":m{n}" for n in range(len(member_ids))) + ")",
-            ExpressionAttributeValues={f":m{n}": {"S": f"MEMBER#{m}"} for n, m in enumerate(sorted(member_ids))},
-        )
-    ):
-        found.extend(page.get("Items", []))
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserialize = TypeDeserializer().deserialize
-    return [plain({key: deserialize(value) for key, value in item.items()}) for item in found]
+    member = context.member
+    emails = [context.email] + ([member.email] if member and member.email else [])
+    member_ids = set(registrant_ids(emails, member.identities if member else []))
+    member_ids |= {member.member_id} if member else set()
+    name = context.physical("RegistrationsTable")
+    store = DynamoRegistrationStore(name)
+    keys = sorted({(key["pk"], key["sk"]) for member_id in sorted(member_ids) for key in store.item_keys(member_id)})
+    found = [table(name).get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item") for pk, sk in keys]
+    return [plain(item) for item in found if item]
 
 
 def _suppression(context: ExportContext) -> Any:
