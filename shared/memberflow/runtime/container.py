@@ -310,9 +310,9 @@ def reset() -> None:
     """Forget everything built from the environment, as a new container would (the local stack and tests change
     the environment between runs)."""
     from memberflow.adapters import aws, secrets
-    from memberflow.runtime import bursts, escalation, imports
+    from memberflow.runtime import bursts, escalation, event_sync, imports
 
-    for built in (container, load_settings, aws.client, aws.table):
+    for built in (container, load_settings, aws.client, aws.table, event_sync.sync_deps):
         built.cache_clear()
     bursts.reset()
     imports.import_deps.cache_clear()
