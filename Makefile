@@ -50,6 +50,7 @@ lint-template: install
 
 lint-code: install
 	$(VENV)/bin/ruff check shared functions infra relays tests
+	$(VENV)/bin/ruff format --check shared functions infra relays tests
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(VENV)/bin/mypy shared/memberflow
 	$(VENV)/bin/mypy relays/discord/memberflow_discord_relay

@@ -50,6 +50,7 @@ CONSENT_SHARE = 0.7
 LOCAL_STACK_JOINS = int(os.environ.get("MEMBERFLOW_BENCH_LOCAL_JOINS", 600))
 LOCAL_STACK_IMPORT = int(os.environ.get("MEMBERFLOW_BENCH_LOCAL_IMPORT", 1_000))
 
+
 def _template_default(name: str) -> int:
     from memberflow_local.template import load_yaml
 

@@ -153,6 +153,8 @@ def _escalation_batch(stack: LocalStack) -> dict:
     queued = QueuedEvent(idempotency_key=key, correlation_id=case, source="bench", event=escalation)
     message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "bench", "Body": queued.model_dump_json()}
     return {"Records": [lambda_sqs_record(message, stack.queue_arn("EscalationsQueue"))]}
+
+
 def _import_chunk(stack: LocalStack) -> dict:
     from memberflow.events import ImportedMember, MemberImportChunk
     from memberflow.models import MemberIdentity, Platform
@@ -176,6 +178,8 @@ def _import_chunk(stack: LocalStack) -> dict:
     )
     message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "bench", "Body": queued.model_dump_json()}
     return {"Records": [lambda_sqs_record(message, stack.queue_arn("MemberImportQueue"))]}
+
+
 def _registration_batch(stack: LocalStack) -> dict:
     from datetime import UTC, datetime
 
@@ -212,6 +216,8 @@ def _service_available(answer: Any) -> bool:
 
 def _published(answer: Any) -> bool:
     return isinstance(answer, dict) and len(answer.get("reports", [])) >= 1
+
+
 def _reconciled(answer: Any) -> bool:
     return isinstance(answer, dict) and isinstance(answer.get("events"), list)
 

@@ -646,6 +646,8 @@ class FakeMessenger:
             raise self.fail.pop(0)
         self.members.append((platform, dict(reply_to), email, text))
         return "slack" if reply_to.get("thread_ts") else "discourse" if reply_to.get("topic_id") else "email"
+
+
 class MemoryActivityLog:
     """The activity log in memory: what was appended, and what the last flushes wrote."""
 

@@ -115,4 +115,3 @@ def test_a_queue_consumer_loads_no_powertools_parser_models(function):
 
 def test_the_queue_consumers_are_found():
     assert {"onboarding", "escalation", "member_import", "event_sync"} <= set(SQS_CONSUMERS)
-

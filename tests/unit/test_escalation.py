@@ -25,8 +25,14 @@ def deps(**overrides):
     return EscalationDeps(clock=lambda: NOW, **values)
 
 
-def escalation(key="k1", thread="slack:T1:C1:1700000000.000100", rule="billing", text="I was charged twice",
-               email="ada@example.org", via="keyword"):
+def escalation(
+    key="k1",
+    thread="slack:T1:C1:1700000000.000100",
+    rule="billing",
+    text="I was charged twice",
+    email="ada@example.org",
+    via="keyword",
+):
     event = EscalationRequested(
         thread=thread,
         platform="slack",

@@ -154,7 +154,10 @@ def zendesk(desk, body=None, secret="zendesk-secret", at=NOW, headers=None):
     raw = json.dumps(body or sample("zendesk_ticket_status_changed")["body"]).encode()
     signed = {name.lower(): value for name, value in signatures.sign_zendesk(secret, raw, at).items()}
     return accept_webhook(
-        "zendesk", raw, {"content-type": "application/json", **signed, **(headers or {})}, desk.deps,
+        "zendesk",
+        raw,
+        {"content-type": "application/json", **signed, **(headers or {})},
+        desk.deps,
         correlation_id="req-1",
     )
 

@@ -205,9 +205,7 @@ class ZendeskDesk:
 
     def tickets_with_external_id(self, external_id: str) -> list[Ticket]:
         def listing(client: Any) -> list[Ticket]:
-            return [
-                Ticket(int(t.id), str(t.status), t.external_id) for t in client.tickets(external_id=external_id)
-            ]
+            return [Ticket(int(t.id), str(t.status), t.external_id) for t in client.tickets(external_id=external_id)]
 
         return self._run("list tickets by external id", listing)
 
@@ -301,4 +299,3 @@ def _from_status(status: int, name: str, what: str, call: _Call) -> Exception:
         return NotFound(f"Zendesk: not found while trying to {what}", status)
     # 400 IdempotentRequestError (same key, another body: a bug of ours), 422 RecordInvalid: retrying cannot help.
     return PermanentRefusal(name or "refused", f"Zendesk refused to {what}", status)
-

@@ -335,6 +335,7 @@ class MailchimpApi:
             if member is not None and member.status != "archived":
                 found.setdefault(member.id, member)
         return list(found.values())
+
     def get_webhooks(self, request: Request, body: Any, list_id: str) -> Reply:
         self.state.audience(list_id)
         hooks = [hook.as_json() for hook in self.state.webhooks.for_list(list_id)]
