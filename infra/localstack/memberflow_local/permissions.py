@@ -2,14 +2,14 @@
 
 moto allows every call; AWS allows only what a function's role says. A call the role does not allow would work
 locally and fail with AccessDenied once deployed, so the local stack checks every call a function makes (DynamoDB,
-SQS, Secrets Manager and S3: the services whose resources the template names) against the statements of that
+SQS, Secrets Manager, S3 and SES: the services whose resources the template names) against the statements of that
 function's `Policies`, resolved to the local stack's physical resources:
 
 - the action (`dynamodb:BatchGetItem`, `sqs:SendMessage` for `SendMessageBatch`, `s3:ListBucket` for
   `ListObjectsV2`, ...) must be in an Allow statement whose resources match the call's (the table or its index, the
   queue, the secret, the bucket or object);
-- `dynamodb:LeadingKeys` conditions are evaluated on the partition keys the call names; other conditions are
-  taken as met.
+- `dynamodb:LeadingKeys` conditions are evaluated on the partition keys the call names, and `ses:FromAddress` on
+  the sender of an email (whose identity is its address or its domain); other conditions are taken as met.
 
 A denied call is refused as AWS refuses it (a `ClientError` with code `AccessDeniedException`), and kept in
 `denied` with the function, action and resource, so tests can assert that nothing was denied. Calls made outside a
@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-CHECKED_SERVICES = ("dynamodb", "sqs", "secretsmanager", "s3")
+CHECKED_SERVICES = ("dynamodb", "sqs", "secretsmanager", "s3", "email")
+"""botocore's endpoint prefixes ("email" is SES, whose actions are named `ses:`)."""
 
 _current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("memberflow_function", default=None)
 
@@ -69,10 +70,15 @@ class Statement:
     resources: tuple[str, ...]
     leading_keys: tuple[str, ...] | None = None
     """Patterns every partition key of the call must match (`dynamodb:LeadingKeys`), if the statement says so."""
+    from_addresses: tuple[str, ...] | None = None
+    """The senders an email may have (`ses:FromAddress`), if the statement says so."""
 
     def allows(self, action: str, resource: str, partition_keys: tuple[str, ...]) -> bool:
         if action not in self.actions or not any(fnmatch.fnmatchcase(resource, r) for r in self.resources):
             return False
+        if self.from_addresses is not None:
+            # For an email, the "partition key" describe() gives is its sender.
+            return bool(partition_keys) and all(sender in self.from_addresses for sender in partition_keys)
         if self.leading_keys is None:
             return True
         return bool(partition_keys) and all(
@@ -112,7 +118,9 @@ class PermissionAudit:
         with self._lock:
             self.checked += 1
         for resource, keys in call.resources:
-            if not any(statement.allows(call.action, resource, keys) for statement in statements):
+            # An email's identity is its sender's address or the address's domain: either may be the one allowed.
+            candidates = [resource, *([_domain_identity(resource)] if service == "email" else [])]
+            if not any(statement.allows(call.action, c, keys) for statement in statements for c in candidates):
                 denied = Denied(function, call.action, resource)
                 with self._lock:
                     self.denied.append(denied)
@@ -130,6 +138,10 @@ class PermissionAudit:
             return Call(action, ((self.arns.get(url, url), ()),))
         if service == "secretsmanager":
             return Call(action, ((self._secret_arn(str(params.get("SecretId", ""))), ()),))
+        if service == "email":
+            sender = str(params.get("Source", "")).rpartition("<")[2].rstrip(">").strip()
+            identity = f"arn:aws:ses:{self.region}:{self.account_id}:identity/{sender}"
+            return Call(f"ses:{operation}", ((identity, (sender,)),))
         bucket, key = str(params.get("Bucket", "")), params.get("Key")
         if action == "s3:DeleteObject" and "Delete" in params:
             keys = [str(o.get("Key", "")) for o in params["Delete"].get("Objects", [])]
@@ -180,6 +192,12 @@ class PermissionAudit:
         return f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:{secret_id}"
 
 
+def _domain_identity(identity_arn: str) -> str:
+    """`...:identity/ada@example.org` -> `...:identity/example.org`."""
+    prefix, _, address = identity_arn.rpartition("identity/")
+    return f"{prefix}identity/{address.rpartition('@')[2]}"
+
+
 def statements_of(policies: Any) -> tuple[Statement, ...]:
     """The Allow statements of a function's resolved `Policies` (inline statements; SAM policy templates are not
     used in the template, a test there sees to it)."""
@@ -192,16 +210,20 @@ def statements_of(policies: Any) -> tuple[Statement, ...]:
                 continue
             actions = statement.get("Action")
             resources = statement.get("Resource")
-            leading = None
+            leading = senders = None
             for condition in (statement.get("Condition") or {}).values():
                 if isinstance(condition, Mapping) and "dynamodb:LeadingKeys" in condition:
                     patterns = condition["dynamodb:LeadingKeys"]
                     leading = tuple(patterns if isinstance(patterns, list) else [patterns])
+                if isinstance(condition, Mapping) and "ses:FromAddress" in condition:
+                    allowed = condition["ses:FromAddress"]
+                    senders = tuple(str(a) for a in (allowed if isinstance(allowed, list) else [allowed]))
             found.append(
                 Statement(
                     actions=frozenset(actions if isinstance(actions, list) else [actions]),
                     resources=tuple(str(r) for r in (resources if isinstance(resources, list) else [resources])),
                     leading_keys=leading,
+                    from_addresses=senders,
                 )
             )
     return tuple(found)
