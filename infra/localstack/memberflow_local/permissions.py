@@ -73,22 +73,23 @@ class Statement:
     from_addresses: tuple[str, ...] | None = None
     """The senders an email may have (`ses:FromAddress`), if the statement says so."""
 
-    def allows(self, action: str, resource: str, partition_keys: tuple[str, ...]) -> bool:
+    def allows(self, action: str, resource: str, condition_values: tuple[str, ...]) -> bool:
+        """`condition_values`: what the call's conditions are evaluated on there (`Call.resources`)."""
         if action not in self.actions or not any(fnmatch.fnmatchcase(resource, r) for r in self.resources):
             return False
         if self.from_addresses is not None:
-            # For an email, the "partition key" describe() gives is its sender.
-            return bool(partition_keys) and all(sender in self.from_addresses for sender in partition_keys)
+            return bool(condition_values) and all(sender in self.from_addresses for sender in condition_values)
         if self.leading_keys is None:
             return True
-        return bool(partition_keys) and all(
-            any(fnmatch.fnmatchcase(key, pattern) for pattern in self.leading_keys) for key in partition_keys
+        return bool(condition_values) and all(
+            any(fnmatch.fnmatchcase(key, pattern) for pattern in self.leading_keys) for key in condition_values
         )
 
 
 @dataclass(frozen=True)
 class Call:
-    """One call as IAM sees it: the action, and each resource it touches with the partition keys it names there."""
+    """One call as IAM sees it: the action, and each resource it touches with the values its conditions are evaluated
+    on there (a DynamoDB call's partition keys, an email's sender)."""
 
     action: str
     resources: tuple[tuple[str, tuple[str, ...]], ...]

@@ -118,7 +118,6 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         basis,
         tag=True,
         forgotten_before=forgotten,
-        source_key=queued.idempotency_key,
     )
 
 
@@ -154,7 +153,6 @@ def verify_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         basis,
         tag=False,
         forgotten_before=forgotten,
-        source_key=queued.idempotency_key,
     )
 
 
@@ -190,7 +188,6 @@ def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         basis,
         tag=known is None,
         forgotten_before=forgotten,
-        source_key=queued.idempotency_key,
     )
 
 
@@ -246,7 +243,6 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
         basis,
         tag=True,
         forgotten_before=forgotten_before,
-        source_key=queued.idempotency_key,
     )
 
 
@@ -289,7 +285,6 @@ def _settle(
     *,
     tag: bool,
     forgotten_before: bool,
-    source_key: str,
 ) -> dict[str, str]:
     """Give the member the Mailchimp status their consent allows, then what follows from it: the opt-in wait for a
     pending member, the welcome journey (once) and the drip for a subscribed one. The decision is appended to the
@@ -330,7 +325,7 @@ def _settle(
             member_id=member.member_id,
             platform=platform,
             at=deps.clock(),
-            source_key=source_key,
+            source_key=basis.event_id,  # the event's idempotency key
         )
     if opted_out:
         step(
@@ -372,7 +367,7 @@ def _settle(
             member_id=member.member_id,
             platform=platform,
             at=now,
-            source_key=source_key,
+            source_key=basis.event_id,  # the event's idempotency key
         )
     enter_drip(deps.due_work, member.member_id, deps.rules.drip_step_days, now)
     return {"result": "onboarded", "status": list_member.status, "journey": started}

@@ -164,23 +164,24 @@ def _apply(
     ended: bool,
     current: Registration | None,
 ) -> str:
-    erasure = consent.latest_erasure(deps.suppressions, attendee.email, None) if current is None else None
-    if current is None and erased_since(attendee, erasure):
-        return "erased"
+    member: MemberRecord | None = None
+    # Whether the person was erased before: read here for a new registration, else when it is first added.
+    forgotten: bool | None = None
+    if current is None:
+        erasure = consent.latest_erasure(deps.suppressions, attendee.email, None)
+        if erased_since(attendee, erasure):
+            return "erased"
+        forgotten = erasure is not None
+        registration, member = _new_registration(synced, attendee, deps, correlation_id)
+    else:
+        registration = current
     status = next_status(current, attendee, ended=ended)
     if current is not None and current.status is Status.NO_SHOW and status is Status.REGISTERED:
         status = Status.NO_SHOW  # the run after the event decided it; only attendance or a cancellation moves it
     step = StepRecorder(deps.trace, email_subject(attendee.email), correlation_id, attendee.source)
-    member: MemberRecord | None = None
-    if current is None:
-        registration, member = _new_registration(synced, attendee, deps, correlation_id)
-    else:
-        registration = current
     registration = replace(registration, status=status, sources=registration.sources | {attendee.source})
     if not registration.in_mailchimp and not registration.refused and status is not Status.CANCELLED:
         member = member or deps.members.get(registration.member_id)
-        # A new registration's erasure was read above; an older one's is read when it is first added.
-        forgotten = (erasure is not None) if current is None else None
         registration = _add_contact(registration, attendee, deps, step, member, forgotten)
     registration = _retag(registration, deps, step)
     if current is not None and _same(current, registration):
