@@ -22,6 +22,7 @@ import hmac
 import io
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -99,6 +100,36 @@ print("BENCH " + json.dumps(
     {"init": initialised - started, "first_invocation": done - initialised, "answer": answer, "warm": warm,
      "warm_answers": warm_answers},
     default=str))
+"""
+# The least any handler built on memberflow's libraries pays, with none of memberflow's code: the bare reference
+# loaded under a module that also imports pydantic (one model validated per request, as every function validates its
+# input) and Powertools' Logger and Metrics, and for a queue consumer Powertools' batch processing and idempotency.
+# The real function's distance above this floor is what memberflow's own code costs; the floor's distance above the
+# reference is what the chosen libraries cost.
+LIBRARY_FLOOR = """
+import importlib.util
+from aws_lambda_powertools import Logger, Metrics
+{consumer_imports}
+from pydantic import BaseModel
+
+
+class _Input(BaseModel):
+    kind: str
+
+
+_logger, _metrics = Logger(service="floor"), Metrics(namespace="floor")
+_spec = importlib.util.spec_from_file_location("reference", {reference!r})
+_reference = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_reference)
+
+
+def handler(event, context):
+    _Input.model_validate({{"kind": "first"}})
+    return _reference.handler(event, context)
+"""
+CONSUMER_LIBRARIES = """
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 """
 BARE_BOTO3 = "import time; t0 = time.perf_counter(); import boto3; print(time.perf_counter() - t0)"
 IMPORT_TIME = """
@@ -335,9 +366,25 @@ def cold_request(
 
 
 # ------------------------------------------------------------------ cold requests
+def library_floor(reference: Path, queue_consumer: bool, directory: Path) -> Path:
+    """A module serving REFERENCE's handler with the libraries' import and first use before it (LIBRARY_FLOOR)."""
+    module = directory / f"floor_{reference.name}"
+    imports = CONSUMER_LIBRARIES if queue_consumer else ""
+    module.write_text(LIBRARY_FLOOR.format(consumer_imports=imports, reference=str(reference)))
+    return module
+
+
 def cold_requests(stack: LocalStack, settings: LocalSettings) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """Per measured function: real cold request, bare reference, their ratio, and the real one's init and first
-    invocation. Real and reference alternate (one unrecorded pair first, for bytecode and file caches)."""
+    """Per measured function: real cold request, bare reference, their ratio, the library floor (LIBRARY_FLOOR) and
+    its ratio to the reference, and the real one's init and first invocation. Real, reference and floor alternate
+    (one unrecorded round first, for bytecode and file caches)."""
+    with tempfile.TemporaryDirectory() as floors:
+        return _cold_requests(stack, settings, Path(floors))
+
+
+def _cold_requests(
+    stack: LocalStack, settings: LocalSettings, floors: Path
+) -> tuple[dict[str, dict[str, float]], list[str]]:
     figures: dict[str, dict[str, float]] = {}
     not_measured = [logical_id for logical_id in stack.runtimes if logical_id not in FUNCTIONS]
     for logical_id, measured in FUNCTIONS.items():
@@ -346,11 +393,13 @@ def cold_requests(stack: LocalStack, settings: LocalSettings) -> tuple[dict[str,
         spec = stack.function(logical_id).spec
         env = function_environment(stack, logical_id)
         context = function_context(spec)
+        queue_consumer = "Records" in measured.event(stack, settings)
         candidates = {
             "real": (spec.module_file, str(spec.code_dir)),
             "reference": (REFERENCE / measured.reference, ""),
+            "floor": (library_floor(REFERENCE / measured.reference, queue_consumer, floors), ""),
         }
-        runs: dict[str, list[dict[str, Any]]] = {"real": [], "reference": []}
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in candidates}
         for round_ in range(RUNS + 1):
             for kind, (module_file, code_dir) in candidates.items():
                 run = cold_request(module_file, code_dir, [measured.event(stack, settings)], context, env)
@@ -358,20 +407,23 @@ def cold_requests(stack: LocalStack, settings: LocalSettings) -> tuple[dict[str,
                     raise RuntimeError(f"{logical_id} ({kind}): the first request did not succeed: {run['answer']}")
                 if round_:
                     runs[kind].append(run)
-        real = [r["init"] + r["first_invocation"] for r in runs["real"]]
-        reference = [r["init"] + r["first_invocation"] for r in runs["reference"]]
-        cold, bare = statistics.median(real), statistics.median(reference)
+        cold, bare, floor = (
+            statistics.median(r["init"] + r["first_invocation"] for r in runs[kind])
+            for kind in ("real", "reference", "floor")
+        )
         figures[logical_id] = {
             "cold_request_ms": cold * 1000,
             "reference_ms": bare * 1000,
             "cold_request_ratio": cold / bare,
+            "library_floor_ms": floor * 1000,
+            "library_floor_ratio": floor / bare,
             "init_ms": statistics.median(r["init"] for r in runs["real"]) * 1000,
             "first_invocation_ms": statistics.median(r["first_invocation"] for r in runs["real"]) * 1000,
         }
         f = figures[logical_id]
         print(
             f"cold request {logical_id:<24} {f['cold_request_ms']:7.1f} ms = {f['cold_request_ratio']:.2f} x bare"
-            f" reference ({f['reference_ms']:.1f} ms)",
+            f" reference ({f['reference_ms']:.1f} ms); library floor {f['library_floor_ratio']:.2f} x",
             flush=True,
         )
     for logical_id in not_measured:
@@ -467,18 +519,23 @@ def print_table(
 ) -> None:
     print()
     print(f"Cold request: import of the handler module + first invocation, fresh interpreter, median of {RUNS}")
-    print("(real and bare reference alternating; ratio = real / reference)")
-    header = f"{'function':<24} {'cold ms':>8} {'init ms':>8} {'1st inv ms':>10} {'ref ms':>8} {'ratio':>6}"
+    print("(real, bare reference and library floor alternating; ratio = real / reference, floor = floor / reference)")
+    header = (
+        f"{'function':<24} {'cold ms':>8} {'init ms':>8} {'1st inv ms':>10} {'ref ms':>8} {'ratio':>6}"
+        f" {'floor ms':>8} {'floor':>6}"
+    )
     print(header)
     print("-" * len(header))
     for name, f in figures.items():
         print(
             f"{name:<24} {f['cold_request_ms']:8.1f} {f['init_ms']:8.1f} {f['first_invocation_ms']:10.1f}"
             f" {f['reference_ms']:8.1f} {f['cold_request_ratio']:6.2f}"
+            f" {f['library_floor_ms']:8.1f} {f['library_floor_ratio']:6.2f}"
         )
     for name in not_measured:
         print(f"{name:<24} {'not measured':>8}")
     print(f"cold_request_ratio_max {max(f['cold_request_ratio'] for f in figures.values()):.2f}")
+    print(f"cold_request_floor_ratio_max {max(f['library_floor_ratio'] for f in figures.values()):.2f}")
     print()
     print(f"Init (module import) relative to a bare `import boto3` ({boto3_seconds * 1000:.1f} ms):")
     for name, f in old.items():
@@ -545,6 +602,8 @@ def main() -> int:
     results.update(
         {
             "cold_request_ratio_max": round(max(f["cold_request_ratio"] for f in figures.values()), 3),
+            "cold_request_floor_ratio_max": round(max(f["library_floor_ratio"] for f in figures.values()), 3),
+            "cold_request_python": platform.python_version(),
             "cold_request": {name: {k: round(v, 2) for k, v in f.items()} for name, f in figures.items()},
             "cold_request_not_measured": not_measured,
             "cold_start_ratio_max": round(max(f["ratio"] for f in old.values()), 3),
