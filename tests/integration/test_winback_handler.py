@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from memberflow.adapters.active_days import active_day_key
 from memberflow.adapters.member_profiles import DynamoMemberRepository
-from memberflow.adapters.winback_store import DynamoWinbackStore, S3ResultsStore, active_day_key
+from memberflow.adapters.winback_store import DynamoWinbackStore, S3ResultsStore
 from memberflow.members import MemberJoin
 from memberflow.privacy import email_key
 from memberflow.winback.assignment import HOLDOUT

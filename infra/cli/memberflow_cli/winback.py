@@ -105,9 +105,10 @@ def backfill_active_days(table_name: str) -> int:
     of their join if never active. A scan, once, by an operator; a profile that got one meanwhile is left alone."""
     from datetime import datetime
 
+    from memberflow.adapters.active_days import ACTIVE_DAY_ATTRIBUTE, active_day_key
     from memberflow.adapters.aws import client, table
     from memberflow.adapters.dynamo import update_if
-    from memberflow.adapters.winback_store import ACTIVE_DAY_ATTRIBUTE, PROFILE, active_day_key
+    from memberflow.adapters.winback_store import PROFILE
 
     given = 0
     pages = (

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from memberflow.adapters.active_days import ACTIVE_DAY_ATTRIBUTE, active_day_key
 from memberflow.adapters.due_work import DUE_ATTRIBUTE, QUEUE_ATTRIBUTE, member_pk
 from memberflow.adapters.dynamo import as_datetime, delete_partition, query_all, table, update_if
-from memberflow.adapters.winback_store import ACTIVE_DAY_ATTRIBUTE, active_day_key
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord
 
 PROFILE = "PROFILE"

@@ -14,29 +14,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from memberflow.adapters.active_days import ACTIVE_DAY_ATTRIBUTE, ACTIVE_DAY_BUCKETS, ACTIVE_DAY_INDEX, active_day_key
 from memberflow.adapters.due_work import QUEUE_ATTRIBUTE, QUEUES, member_pk
 from memberflow.adapters.dynamo import as_datetime, query_all, table, update_if
 from memberflow.winback.campaign import REACTIVATION_WINDOWS
 from memberflow.winback.ports import Assignment, AssignmentRecord, CandidatePage, Recorded, RunState
 from memberflow.winback.selection import Candidate
 
-ACTIVE_DAY_INDEX = "active-day"
-ACTIVE_DAY_ATTRIBUTE = "active_day"
-ACTIVE_DAY_BUCKETS = 4
 RECORDS_INDEX = "winback-records"
 PROFILE = "PROFILE"
-
-
-def active_day_key(member_id: str, day: date) -> str:
-    """The index key of a member last active (or joined) on `day`."""
-    bucket = hashlib.sha256(member_id.encode()).digest()[0] % ACTIVE_DAY_BUCKETS
-    return f"{day.isoformat()}#{bucket}"
 
 
 def record_sk(campaign_id: str, day: date) -> str:

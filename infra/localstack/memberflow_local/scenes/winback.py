@@ -59,8 +59,8 @@ class SeedMember:
         return item_from_entry(entry)
 
     def profile_item(self) -> dict[str, Any]:
+        from memberflow.adapters.active_days import active_day_key
         from memberflow.adapters.due_work import DUE_ATTRIBUTE, QUEUE_ATTRIBUTE, QUEUES
-        from memberflow.adapters.winback_store import active_day_key
 
         active_at = datetime.combine(self.active_day, datetime.min.time(), UTC) + timedelta(hours=12)
         item: dict[str, Any] = {
