@@ -29,6 +29,9 @@ def handler(event: dict, context: LambdaContext) -> dict:
         reports = run_campaigns(CODE_ROOT, today, context.get_remaining_time_in_millis, resume_only=resume_only)
     finally:
         container().flush_activity()
+    # One figure every invocation, even a resume that finds no run in progress: the schedule is seen to fire, and
+    # the metrics flush is never empty.
+    metrics.add_metric(name="WinbackRuns", unit=MetricUnit.Count, value=len(reports))
     for report in reports:
         metrics.add_metric(name="WinbackContacted", unit=MetricUnit.Count, value=report.contacted)
         metrics.add_metric(name="WinbackHeldOut", unit=MetricUnit.Count, value=report.held_out)
