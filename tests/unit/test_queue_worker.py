@@ -188,3 +188,15 @@ def test_the_breaker_closes_after_a_successful_probe():
     assert health.should_try()  # one probe once the back-off has passed
     health.record(None)
     assert not health.failing and health.should_try()
+
+
+def test_a_retry_delay_that_cannot_be_set_is_logged_with_its_reason(caplog):
+    class UnreachableQueue(FakeWorkQueue):
+        def retry_later(self, message, delay_seconds):
+            raise RuntimeError("SQS unreachable")
+
+    with caplog.at_level("ERROR"), pytest.raises(RuntimeError, match="SQS unreachable"):
+        worker(failing(Transient("Mailchimp 500")), UnreachableQueue()).process(message(1))
+
+    [record] = [r for r in caplog.records if "retry delay not set" in r.getMessage()]
+    assert record.reason == "Transient: Mailchimp 500" and record.error_type == "RuntimeError"

@@ -125,9 +125,18 @@ class Worker:
                 )
                 _best_effort(step, Step.DEAD_LETTERED, Outcome.REFUSED if refused else Outcome.FAILED, detail)
             return None
-        if not decision.counts_as_attempt:
-            self.queue.record_deferral(message)
-        self.queue.retry_later(message, decision.delay_seconds)
+        try:
+            if not decision.counts_as_attempt:
+                self.queue.record_deferral(message)
+            self.queue.retry_later(message, decision.delay_seconds)
+        except Exception as failure:
+            # The message still comes back, but only when the queue's visibility timeout ends (minutes, not the
+            # policy's delay): said here with the reason, since nothing else would say why it waited.
+            logger.error(
+                "retry delay not set: the message returns after the queue's visibility timeout",
+                extra={"reason": decision.reason, "error_type": type(failure).__name__, "error": str(failure)[:300]},
+            )
+            raise
         if step and error is not None:
             what = f"attempt {delivery.attempts} failed" if decision.counts_as_attempt else "deferred"
             _best_effort(
