@@ -1,10 +1,10 @@
 """Win-back in the members table: the inactivity index, the selection records and each campaign's checkpoint.
 
-- The inactivity index (`active-day`, a GSI): every member profile carries `active_day` =
-  `<day of last activity, or of joining if never active>#<bucket>`, written by the same update that records the
-  activity (`member_profiles`), so a run reads exactly the members whose inactivity crossed a threshold on a day:
-  one query per bucket, about one item read per candidate, whatever the community's size. The buckets spread one
-  busy day's writes over several index partitions. Projection ALL: the candidate's profile comes with it.
+- The inactivity index (`active-day`, a GSI; its key and names are in `active_days`): every member profile carries
+  `active_day` = `<day of last activity, or of joining if never active>#<bucket>`, written by the same update that
+  records the activity (`member_profiles`), so a run reads exactly the members whose inactivity crossed a threshold
+  on a day: one query per bucket, about one item read per candidate, whatever the community's size. The buckets
+  spread one busy day's writes over several index partitions. Projection ALL: the candidate's profile comes with it.
 - A selection record: `MEMBER#<id>` / `WINBACK#<campaign>#<run day>` (under the member, so an erasure removes it),
   in the sparse GSI `winback-records` (`winback_campaign`, `winback_key` = `<day>#<member id>`) for the results.
   It is written with the member's `winback_history` (the days they were selected), guarded on the member not
