@@ -237,6 +237,10 @@ def _quiet_moto_server(host: str, port: int) -> Any:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
+    from memberflow_local import moto_atomic
+
+    moto_atomic.install()
+
     class QuietHandler(MotoRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:
             pass
