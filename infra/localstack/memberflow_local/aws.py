@@ -237,9 +237,10 @@ def _quiet_moto_server(host: str, port: int) -> Any:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
-    from memberflow_local import moto_atomic
+    from memberflow_local import moto_atomic, moto_query
 
     moto_atomic.install()
+    moto_query.install()
 
     class QuietHandler(MotoRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:

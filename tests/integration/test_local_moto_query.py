@@ -1,0 +1,116 @@
+"""The local stack's DynamoDB answers a table query from the queried partition alone (memberflow_local.moto_query),
+with moto's own results: ordering, pagination and key conditions unchanged, index queries still over every item."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+
+from memberflow_local import moto_query
+
+REGION = "us-east-1"
+
+
+class Untouchable:
+    """A key no query of another partition may look at: any comparison fails."""
+
+    def __eq__(self, other: object) -> bool:
+        raise AssertionError("an item of another partition was compared")
+
+    __lt__ = __gt__ = __le__ = __ge__ = __eq__
+    __hash__ = object.__hash__
+
+
+@pytest.fixture
+def dynamodb():
+    moto_query.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(
+            TableName="members",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+                {"AttributeName": "email", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-email",
+                    "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.create_table(
+            TableName="flat",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for member in range(3):
+            for n in range(5):
+                item = {"pk": {"S": f"MEMBER#{member}"}, "sk": {"S": f"CONSENT#{n}"}, "email": {"S": f"m{member}@x"}}
+                client.put_item(TableName="members", Item=item)
+            client.put_item(TableName="members", Item={"pk": {"S": f"MEMBER#{member}"}, "sk": {"S": "PROFILE"}})
+            client.put_item(TableName="flat", Item={"id": {"S": f"id-{member}"}, "n": {"N": str(member)}})
+        yield client
+
+
+def _untouchable_partition(table_name: str, hash_value: str) -> None:
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables[table_name]
+    for key, stored in table.items.items():
+        if key.value == hash_value:
+            for item in stored.values() if table.range_key_attr else [stored]:
+                item.hash_key = Untouchable()
+
+
+def test_a_table_query_reads_only_its_partition_and_pages_in_order(dynamodb):
+    _untouchable_partition("members", "MEMBER#2")
+    request = {
+        "TableName": "members",
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": {"S": "MEMBER#1"}, ":prefix": {"S": "CONSENT#"}},
+        "Limit": 2,
+    }
+    pages, start = [], None
+    while True:
+        page = dynamodb.query(**request, **({"ExclusiveStartKey": start} if start else {}))
+        pages.append([item["sk"]["S"] for item in page["Items"]])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    assert [sk for page in pages for sk in page] == [f"CONSENT#{n}" for n in range(5)]
+    assert all(len(page) <= 2 for page in pages)
+
+    backwards = dynamodb.query(**{**request, "Limit": 10}, ScanIndexForward=False)["Items"]
+    assert [item["sk"]["S"] for item in backwards] == [f"CONSENT#{n}" for n in reversed(range(5))]
+
+
+def test_a_partition_that_does_not_exist_is_empty_and_a_table_without_sort_key_answers_its_item(dynamodb):
+    _untouchable_partition("flat", "id-2")
+    missing = dynamodb.query(
+        TableName="members",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "MEMBER#9"}},
+    )
+    assert missing["Items"] == [] and missing["Count"] == 0
+    flat = dynamodb.query(
+        TableName="flat", KeyConditionExpression="id = :id", ExpressionAttributeValues={":id": {"S": "id-1"}}
+    )
+    assert flat["Items"] == [{"id": {"S": "id-1"}, "n": {"N": "1"}}]
+
+
+def test_index_queries_and_scans_still_see_every_partition(dynamodb):
+    by_email = dynamodb.query(
+        TableName="members",
+        IndexName="by-email",
+        KeyConditionExpression="email = :email",
+        ExpressionAttributeValues={":email": {"S": "m2@x"}},
+    )
+    assert {item["sk"]["S"] for item in by_email["Items"]} == {f"CONSENT#{n}" for n in range(5)}
+    assert dynamodb.scan(TableName="members", Select="COUNT")["Count"] == 18
