@@ -1,5 +1,6 @@
-"""The local stack's DynamoDB answers a table query from the queried partition alone (memberflow_local.moto_query),
-with moto's own results: ordering, pagination and key conditions unchanged, index queries still over every item."""
+"""Where the local stack makes moto faster without changing its answers: a DynamoDB table query reads only the
+queried partition (memberflow_local.moto_query), with moto's own ordering, pagination and key conditions, index
+queries still over every item; and the server finds each host's backend once instead of on every request."""
 
 from __future__ import annotations
 
@@ -114,3 +115,23 @@ def test_index_queries_and_scans_still_see_every_partition(dynamodb):
     )
     assert {item["sk"]["S"] for item in by_email["Items"]} == {f"CONSENT#{n}" for n in range(5)}
     assert dynamodb.scan(TableName="members", Select="COUNT")["Count"] == 18
+
+
+def test_the_local_moto_server_finds_each_hosts_backend_once():
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from memberflow_local.aws import _dispatcher_remembering_backends
+
+    looked_up: list[str | None] = []
+
+    class Counting(DomainDispatcherApplication):
+        def get_backend_for_host(self, host):
+            looked_up.append(host)
+            return super().get_backend_for_host(host)
+
+    app = _dispatcher_remembering_backends(Counting)(create_backend_app)
+    hosts = ["sqs.us-east-1.amazonaws.com", "dynamodb", None] * 3
+    answers = [app.get_backend_for_host(host) for host in hosts]
+
+    assert answers == ["sqs", "dynamodb", None] * 3
+    assert looked_up == ["sqs.us-east-1.amazonaws.com", "dynamodb", None]
