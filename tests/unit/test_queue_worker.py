@@ -10,7 +10,7 @@ from memberflow.models import MemberIdentity, Platform
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.pipeline.health import ServiceHealth
 from memberflow.pipeline.policy import RetryPolicy
-from memberflow.pipeline.worker import QueuedMessage, WillRetry, Worker
+from memberflow.pipeline.worker import QueuedMessage, RetryNotSet, WillRetry, Worker
 from memberflow.trace import Step
 from support.fakes import FakeWorkQueue, MemoryTrace
 
@@ -195,8 +195,32 @@ def test_a_retry_delay_that_cannot_be_set_is_logged_with_its_reason(caplog):
         def retry_later(self, message, delay_seconds):
             raise RuntimeError("SQS unreachable")
 
-    with caplog.at_level("ERROR"), pytest.raises(RuntimeError, match="SQS unreachable"):
+    with caplog.at_level("ERROR"), pytest.raises(RetryNotSet, match="Transient: Mailchimp 500") as raised:
         worker(failing(Transient("Mailchimp 500")), UnreachableQueue()).process(message(1))
 
-    [record] = [r for r in caplog.records if "retry delay not set" in r.getMessage()]
+    assert str(raised.value.__cause__) == "SQS unreachable"
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]  # said once, with both reasons
+    assert "retry delay not set" in record.getMessage()
     assert record.reason == "Transient: Mailchimp 500" and record.error_type == "RuntimeError"
+
+
+def test_a_failure_before_any_retry_or_park_is_decided_is_logged_and_the_message_reported_failed(caplog):
+    class UnreadableDeferrals(FakeWorkQueue):
+        def deferrals(self, message):
+            raise RuntimeError("DynamoDB unreachable")
+
+    handled = []
+    with caplog.at_level("ERROR"), pytest.raises(RuntimeError, match="DynamoDB unreachable"):
+        worker(handled.append, UnreadableDeferrals()).process(message(2))
+
+    assert handled == []
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "outside its retry path" in record.getMessage() and record.error_type == "RuntimeError"
+    assert record.exc_info is not None  # the traceback says where
+
+
+def test_a_scheduled_retry_is_not_reported_as_a_failure_outside_the_retry_path(caplog):
+    with caplog.at_level("ERROR"), pytest.raises(WillRetry):
+        worker(failing(Transient("Mailchimp 500"))).process(message(1))
+
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []

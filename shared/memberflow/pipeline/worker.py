@@ -58,6 +58,11 @@ class WillRetry(Exception):
     """The message goes back to the queue: the batch reports it as failed, so SQS delivers it again."""
 
 
+class RetryNotSet(Exception):
+    """The message's work failed and so did setting its retry delay (logged with both reasons): SQS delivers it
+    again when the queue's visibility timeout ends."""
+
+
 @dataclass
 class Worker:
     catalog: EventCatalog
@@ -72,6 +77,21 @@ class Worker:
     def process(self, message: QueuedMessage, *, enough_time: bool = True) -> Any:
         """Run the work for one message. Without `enough_time` left in the invocation it goes straight back,
         untried: a Lambda timeout would return the whole batch and count an attempt against every message."""
+        try:
+            return self._process(message, enough_time)
+        except (WillRetry, RetryNotSet):
+            raise
+        except Exception as failure:
+            # Failed before a retry or a park could be decided (e.g. reading the message's deferrals, or parking it):
+            # it comes back after the queue's visibility timeout, and this is the only account of why.
+            logger.error(
+                "message failed outside its retry path: it returns after the queue's visibility timeout",
+                extra={"error_type": type(failure).__name__, "error": str(failure)[:300]},
+                exc_info=True,
+            )
+            raise
+
+    def _process(self, message: QueuedMessage, enough_time: bool) -> Any:
         delivery = Delivery(message.receive_count, self.queue.deferrals(message) if message.receive_count > 1 else 0)
         try:
             queued = QueuedEvent.from_json(message.body, self.catalog)
@@ -136,7 +156,7 @@ class Worker:
                 "retry delay not set: the message returns after the queue's visibility timeout",
                 extra={"reason": decision.reason, "error_type": type(failure).__name__, "error": str(failure)[:300]},
             )
-            raise
+            raise RetryNotSet(decision.reason) from failure
         if step and error is not None:
             what = f"attempt {delivery.attempts} failed" if decision.counts_as_attempt else "deferred"
             _best_effort(
