@@ -19,7 +19,13 @@ def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatc
     settings = LocalSettings.from_env(api_port=0, aws_port=0, mailchimp_port=0, log_level="ERROR")
     log_path = tmp_path / "demo.log"
 
-    assert run_demo(settings=settings, log_path=log_path) == 0
+    finished = False
+    try:
+        assert run_demo(settings=settings, log_path=log_path) == 0
+        finished = True
+    finally:
+        if not finished:  # the functions' own account of what went wrong, which the failure report would not show
+            print(_errors_logged(log_path))
 
     captured = capsys.readouterr()
     printed = captured.out
@@ -50,3 +56,11 @@ def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatc
     logged = log_path.read_text().splitlines()
     assert any(line.startswith("{") and isinstance(json.loads(line), dict) for line in logged)
     assert any(f"scene {count}/{count}" in line for line in logged)
+
+
+def _errors_logged(log_path, last: int = 40) -> str:
+    if not log_path.exists():
+        return f"no function log at {log_path}"
+    errors = [line for line in log_path.read_text().splitlines() if "ERROR" in line or "Traceback" in line]
+    heading = f"the last {min(last, len(errors))} of {len(errors)} error lines in {log_path}:"
+    return "\n".join([heading, *errors[-last:]])
