@@ -948,3 +948,36 @@ def test_a_batch_larger_than_ten_is_gathered_over_the_batching_window() -> None:
     )
     lone.process = lambda sqs, messages: batches.append(len(messages))  # type: ignore[method-assign]
     assert lone.poll_once(Sqs(waiting=60)) == 10  # no window: one receive, as before
+
+
+METRICS_APP = """
+from aws_lambda_powertools import Metrics
+
+metrics = Metrics(namespace="memberflow-test", service="pool")
+
+
+def handler(event, context):
+    metrics.add_metric(name=event["metric"], unit="Count", value=1)
+    return sorted(metrics.provider.metric_set)  # what this function's next flush would publish
+"""
+
+
+def test_each_container_keeps_its_own_metrics_as_in_its_own_lambda_process(tmp_path: Path) -> None:
+    """Powertools keeps every `Metrics`' figures in class-level dicts: one per process, which in Lambda is one per
+    container. Here all functions share a process, so without a store of their own one function's flush would publish
+    another's figures (under its own dimensions), and the other would then warn that it has none."""
+    from memberflow_local.template import FunctionSpec
+
+    runtimes = []
+    for name in ("IntakeLike", "ConsumerLike"):
+        code = tmp_path / name
+        code.mkdir()
+        (code / "app.py").write_text(METRICS_APP)
+        runtimes.append(FunctionRuntime(FunctionSpec(name, code, "app.handler", timeout=10), max_containers=2))
+    intake, consumer = runtimes
+    try:
+        assert intake.invoke({"metric": "WebhookRequests"}) == ["WebhookRequests"]
+        assert consumer.invoke({"metric": "RegistrationsReceived"}) == ["RegistrationsReceived"]
+    finally:
+        for runtime in runtimes:
+            runtime.close()

@@ -203,6 +203,7 @@ class FunctionRuntime:
             except BaseException:
                 sys.modules.pop(module_name, None)
                 raise
+        _own_metrics_store(module)
         handler = getattr(module, spec.handler_name, None)
         if not callable(handler):
             sys.modules.pop(module_name, None)
@@ -252,3 +253,21 @@ class FunctionRuntime:
                 elapsed,
                 self.spec.timeout,
             )
+
+
+def _own_metrics_store(module: types.ModuleType) -> None:
+    """Give each Powertools `Metrics` of a container's module a store of its own.
+
+    Powertools keeps the figures of every `Metrics` in class-level dicts, one store per process: in Lambda, one per
+    container. Here every function shares this process, so without this one function's flush would publish another's
+    figures under its own dimensions, and the other would then warn that it had nothing to publish."""
+    metrics_type = getattr(sys.modules.get("aws_lambda_powertools.metrics.metrics"), "Metrics", None)
+    if metrics_type is None:
+        return
+    for value in vars(module).values():
+        if isinstance(value, metrics_type):
+            provider = value.provider
+            value.metric_set = provider.metric_set = {}
+            value.dimension_set = provider.dimension_set = {}
+            value.metadata_set = provider.metadata_set = {}
+            value.default_dimensions = provider.default_dimensions = {}
