@@ -1,7 +1,7 @@
 """The local stack's SQS and DynamoDB keep their promises when calls arrive at once (memberflow_local.moto_atomic):
-a deleted message stays deleted, a sent one is kept, a visible message goes to one receiver, and a conditional
-write lets one writer through. Without the patch moto breaks each of these under the threaded server (a deleted
-registration came back 12 minutes later and stalled the demo)."""
+a deleted message stays deleted, a sent one is kept, a visible message goes to one receiver, a conditional write
+lets one writer through, and a read never sees an update half done. Without the patch moto breaks each of these
+under the threaded server (a deleted registration came back 12 minutes later and stalled the demo)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,18 @@ def contended() -> Iterator[None]:
             yield
     finally:
         sys.setswitchinterval(interval)
+
+
+def table_keyed_by(name: str, key: str):
+    """A DynamoDB client, and a table `name` in it keyed by the string `key`."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
 
 
 def run_together(*work: Callable[[], None]) -> None:
@@ -84,13 +96,7 @@ def test_receivers_polling_at_once_never_get_the_same_message():
 
 
 def test_a_conditional_write_lets_exactly_one_of_several_concurrent_writers_through():
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName="idempotency",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = table_keyed_by("idempotency", "id")
     keys = [f"memberflow.consumer#{number}" for number in range(40)]
     claimed: list[str] = []
     lock = threading.Lock()
@@ -114,3 +120,31 @@ def test_a_conditional_write_lets_exactly_one_of_several_concurrent_writers_thro
     run_together(*(claim_all(f"writer-{number}") for number in range(4)))
 
     assert sorted(claimed) == sorted(keys)
+
+
+def test_a_read_never_finds_a_new_item_before_its_update_is_complete():
+    dynamodb = table_keyed_by("members", "pk")
+    keys = [f"MEMBER#{number}" for number in range(300)]
+    done = threading.Event()
+    torn: list[dict] = []
+
+    def record_joins() -> None:
+        for key in keys:
+            dynamodb.update_item(
+                TableName="members",
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET member_id = :id, email = :email",
+                ExpressionAttributeValues={":id": {"S": key}, ":email": {"S": "sam@example.org"}},
+            )
+        done.set()
+
+    def read_them() -> None:
+        while not done.is_set():
+            for key in keys:
+                item = dynamodb.get_item(TableName="members", Key={"pk": {"S": key}}).get("Item")
+                if item is not None and "member_id" not in item:
+                    torn.append(item)
+
+    run_together(record_joins, read_them, read_them)
+
+    assert torn == []

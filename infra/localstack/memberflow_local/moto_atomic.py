@@ -7,11 +7,13 @@ The local stack serves every AWS call on its own thread, and moto's in-memory ba
   invisible for the queue's visibility timeout (12 minutes for registrations) and is then delivered again;
 - two receives at once can both take the same visible message;
 - a conditional DynamoDB write checks its condition and then writes, so two at once can both pass the check (two
-  consumers both claiming one idempotency key).
+  consumers both claiming one idempotency key);
+- an update of a new DynamoDB item first stores the bare key and then applies the update to it, so a read meanwhile
+  finds an item with nothing but its key (a member record without its member id).
 
-SQS does none of this, and our functions must be judged by what SQS and DynamoDB do. `install()` runs each of those
+SQS and DynamoDB do none of this, and our functions must be judged by what they do. `install()` runs each of those
 operations under a lock: per queue for SQS (the queue's own condition lock, which a long poll releases while it
-waits), one for all DynamoDB writes (they are short; reads are not locked).
+waits), one for DynamoDB's item reads and writes (moto's work is Python under one interpreter lock anyway).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
-_dynamodb_write_lock = threading.RLock()
+_DYNAMODB_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query", "scan")
+_dynamodb_lock = threading.RLock()
 
 
 def install() -> None:
@@ -36,8 +38,8 @@ def install() -> None:
         setattr(Queue, name, _under_queue_lock(getattr(Queue, name), lambda queue, *_, **__: queue))
     for name in ("receive_message", "change_message_visibility"):
         setattr(SQSBackend, name, _under_queue_lock(getattr(SQSBackend, name), _named_queue))
-    for name in _DYNAMODB_WRITES:
-        setattr(DynamoDBBackend, name, _under_lock(getattr(DynamoDBBackend, name), _dynamodb_write_lock))
+    for name in _DYNAMODB_OPERATIONS:
+        setattr(DynamoDBBackend, name, _under_lock(getattr(DynamoDBBackend, name), _dynamodb_lock))
 
 
 def _named_queue(backend: Any, queue_name: str, *_: Any, **__: Any) -> Any:
