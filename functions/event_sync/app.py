@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from memberflow.registrations.consumer import CONSUMER, handlers
-from memberflow.runtime.event_sync import sync_deps, worst_case_ms
+from memberflow.runtime.event_sync import consumer_settings, sync_deps, worst_case_ms
 from memberflow.runtime.sqs_consumer import SqsConsumer
 
 logger = Logger()
@@ -20,6 +20,7 @@ consumer = SqsConsumer(
     metric_prefix="Registration",
     logger=logger,
     metrics=metrics,
+    settings=consumer_settings,
 )
 
 

@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from memberflow.onboarding.import_consumer import CONSUMER, WORST_CASE_MS_PER_CHUNK, handlers
-from memberflow.runtime.imports import import_deps
+from memberflow.runtime.imports import consumer_settings, import_deps
 from memberflow.runtime.sqs_consumer import SqsConsumer
 
 logger = Logger()
@@ -19,6 +19,7 @@ consumer = SqsConsumer(
     metric_prefix="ImportChunk",
     logger=logger,
     metrics=metrics,
+    settings=consumer_settings,
 )
 
 

@@ -146,6 +146,21 @@ def load_settings(model: type[Settings]) -> Settings:
         raise ConfigError(f"invalid environment for {model.__name__}: {problems}") from None
 
 
+class RegistrationsConsumerSettings(ConsumerSettings):
+    """The event sync consumer's queue and dead-letter queue, named apart from onboarding's: the local stack runs every
+    function in one process, where two functions' `QUEUE_URL` would be one variable."""
+
+    queue_url: str = Field(alias="REGISTRATIONS_QUEUE_URL")
+    dead_letter_queue_url: str = Field(alias="REGISTRATIONS_DEAD_LETTER_QUEUE_URL")
+
+
+class ImportConsumerSettings(ConsumerSettings):
+    """The bulk import consumer's queue and dead-letter queue, named apart as event sync's are."""
+
+    queue_url: str = Field(alias="MEMBER_IMPORT_QUEUE_URL")
+    dead_letter_queue_url: str = Field(alias="MEMBER_IMPORT_DEAD_LETTER_QUEUE_URL")
+
+
 class EscalationSettings(ConsumerSettings):
     """The escalation consumer: its own queue (named apart: the local stack runs every function in one process),
     the ticket links, Zendesk, and the channels that reach moderators and members."""
@@ -253,7 +268,7 @@ class JourneyTriggerSettings(_Env):
         return self.welcome_journey_tag if self.welcome_journey_trigger == "tag" else ""
 
 
-class ImportSettings(OnboardingSettings, JourneyTriggerSettings):
+class ImportSettings(ImportConsumerSettings, SuppressionSettings, WelcomeSettings, JourneyTriggerSettings):
     """The bulk import consumer: onboarding's settings, and who of the imported members is welcomed, and how."""
 
     import_welcome_window_days: int = Field(default=0, alias="IMPORT_WELCOME_WINDOW_DAYS", ge=0)

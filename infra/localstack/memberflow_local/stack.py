@@ -225,13 +225,11 @@ class LocalStack:
         for spec in template.functions.values():
             for key, value in spec.environment.items():
                 if key in env and env[key] != value:
-                    log.warning(
-                        "functions disagree on %s (%r vs %r); the process keeps the first",
-                        key,
-                        env[key],
-                        value,
+                    # One process, one environment: the second function would silently run with the first's value.
+                    raise ValueError(
+                        f"functions disagree on {key} ({env[key]!r} vs {value!r}): the local stack runs every "
+                        "function in one process, so each must name its own variable"
                     )
-                    continue
                 env[key] = value
         if self.settings.disable_tracing:
             env["POWERTOOLS_TRACE_DISABLED"] = "true"

@@ -7,12 +7,17 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING
 
-from memberflow.config import EventSyncSettings, load_settings
+from memberflow.config import EventSyncSettings, RegistrationsConsumerSettings, load_settings
 from memberflow.runtime.container import container
 
 if TYPE_CHECKING:
     from memberflow.intake.service import EventRouter
     from memberflow.registrations.sync import SyncDeps
+
+
+def consumer_settings() -> RegistrationsConsumerSettings:
+    """The queue the consumer reads and parks in: its own variables, not onboarding's `QUEUE_URL`."""
+    return load_settings(RegistrationsConsumerSettings)
 
 
 @cache

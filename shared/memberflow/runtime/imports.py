@@ -21,6 +21,11 @@ def import_rules(settings: ImportSettings) -> ImportRules:
     )
 
 
+def consumer_settings() -> ImportSettings:
+    """Every variable the import needs, its own queue's included (not onboarding's `QUEUE_URL`)."""
+    return load_settings(ImportSettings)
+
+
 @cache
 def import_deps() -> ImportDeps:
     from memberflow.onboarding.imports import ImportDeps
