@@ -224,3 +224,14 @@ def test_a_scheduled_retry_is_not_reported_as_a_failure_outside_the_retry_path(c
         worker(failing(Transient("Mailchimp 500"))).process(message(1))
 
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_an_unexpected_error_is_retried_with_its_traceback_and_a_service_failure_without(caplog):
+    with caplog.at_level("WARNING"), pytest.raises(WillRetry):
+        worker(failing(KeyError("member_id"))).process(message(1))
+    with caplog.at_level("WARNING"), pytest.raises(WillRetry):
+        worker(failing(Transient("Mailchimp 500"))).process(message(1, "m-2"))
+
+    unexpected, transient = [r for r in caplog.records if r.getMessage() == "retry scheduled"]
+    assert unexpected.reason == "KeyError: 'member_id'" and unexpected.exc_info[0] is KeyError
+    assert transient.exc_info is None  # a named failure: its reason says it all

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from memberflow.errors import InvalidMessage, PermanentRefusal
+from memberflow.errors import InvalidMessage, MemberflowError, PermanentRefusal
 from memberflow.events.base import EventCatalog
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.pipeline.health import ServiceHealth
@@ -172,6 +172,8 @@ class Worker:
                 "delay_seconds": decision.delay_seconds,
                 "deferred": not decision.counts_as_attempt,
             },
+            # An error outside memberflow's vocabulary is a defect: where it was raised says more than its message.
+            exc_info=error if error is not None and not isinstance(error, MemberflowError) else None,
         )
         raise WillRetry(decision.reason) from error
 
