@@ -3,7 +3,7 @@ different values would be one function's value in both (event sync once retried 
 refused for lack of permission, and its registrations then waited out the 12-minute visibility timeout). So no two
 functions give one variable different values, and each queue consumer reads its own queue's variables."""
 
-from test_template import FUNCTIONS
+from test_template import FUNCTIONS, RESOURCES
 
 from memberflow.config import (
     ConsumerSettings,
@@ -40,7 +40,8 @@ def test_each_consumer_reads_the_queue_its_event_source_polls():
         env = variables(FUNCTIONS[name])
         [source] = [e for e in FUNCTIONS[name]["Properties"]["Events"].values() if e["Type"] == "SQS"]
         polled = source["Properties"]["Queue"]["Fn::GetAtt"][0]
+        redrive = RESOURCES[polled]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"]
         queue_variable = settings.model_fields["queue_url"].alias
         dead_letter_variable = settings.model_fields["dead_letter_queue_url"].alias
         assert env[queue_variable] == {"Ref": polled}, name
-        assert env[dead_letter_variable] == {"Ref": polled.replace("Queue", "DeadLetterQueue")}, name
+        assert env[dead_letter_variable] == {"Ref": redrive[0]}, name  # where SQS itself would move its messages

@@ -1,4 +1,4 @@
-"""moto's SQS queues and DynamoDB writes made atomic for the threaded local server.
+"""moto's SQS queues and DynamoDB items made atomic for the threaded local server.
 
 The local stack serves every AWS call on its own thread, and moto's in-memory backends are not written for that:
 
