@@ -228,7 +228,7 @@ class MotoAws:
 
 
 def _quiet_moto_server(host: str, port: int) -> Any:
-    """``ThreadedMotoServer`` without an access-log line per AWS call."""
+    """``ThreadedMotoServer`` without an access-log line per AWS call, keeping connections open as AWS does."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -238,11 +238,12 @@ def _quiet_moto_server(host: str, port: int) -> Any:
     from werkzeug.serving import make_server
 
     from memberflow_local import moto_atomic, moto_query
+    from memberflow_sandboxes.keepalive import KeepAlive
 
     moto_atomic.install()
     moto_query.install()
 
-    class QuietHandler(MotoRequestHandler):
+    class QuietHandler(KeepAlive, MotoRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:
             pass
 

@@ -23,6 +23,7 @@ from werkzeug.routing import Map
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from memberflow_sandboxes.keepalive import KeepAlive
 from memberflow_sandboxes.traffic import ConcurrencyGate, FaultInjector, FaultSettings
 
 ADMIN_PREFIX = "/_sandbox"
@@ -278,7 +279,7 @@ class SandboxApp(Generic[StateT]):
         return self.error(404, NOT_FOUND_DETAIL).response()
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
+class _QuietRequestHandler(KeepAlive, WSGIRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request drowns test output
         pass
 
