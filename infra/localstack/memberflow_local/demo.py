@@ -423,11 +423,10 @@ def _stored_members(stack: LocalStack) -> list[MemberRecord]:
 
     deserialize = TypeDeserializer().deserialize
     members = []
-    for page in table.get_paginator("scan").paginate(TableName=stack.table_name("MembersTable")):
+    profiles = {"FilterExpression": "sk = :profile", "ExpressionAttributeValues": {":profile": {"S": "PROFILE"}}}
+    for page in table.get_paginator("scan").paginate(TableName=stack.table_name("MembersTable"), **profiles):
         for raw in page["Items"]:
-            item = {key: deserialize(value) for key, value in raw.items()}
-            if item.get("sk") == "PROFILE":
-                members.append(record_from_item(item))
+            members.append(record_from_item({key: deserialize(value) for key, value in raw.items()}))
     return members
 
 

@@ -120,11 +120,14 @@ def audit(scene: SceneContext) -> tuple[int, int]:
     deserialize = TypeDeserializer().deserialize
     ledgers: dict[str, list] = {}
     scan = stack.client("dynamodb").get_paginator("scan")
-    for page in scan.paginate(TableName=stack.table_name("MembersTable")):
+    ledger_items = {
+        "FilterExpression": "begins_with(sk, :ledger)",  # the rest of the table need not cross the wire
+        "ExpressionAttributeValues": {":ledger": {"S": SORT_PREFIX}},
+    }
+    for page in scan.paginate(TableName=stack.table_name("MembersTable"), **ledger_items):
         for raw in page["Items"]:
-            if raw["sk"]["S"].startswith(SORT_PREFIX):
-                entry = entry_from_item({key: deserialize(value) for key, value in raw.items()})
-                ledgers.setdefault(entry.member_id, []).append(entry)
+            entry = entry_from_item({key: deserialize(value) for key, value in raw.items()})
+            ledgers.setdefault(entry.member_id, []).append(entry)
     unexplained: list[str] = []
     for contact in contacts:
         entries = sorted(ledgers.get(email_key(contact["email_address"]), []), key=lambda entry: entry.at)
