@@ -419,6 +419,11 @@ def _cold_requests(
             "library_floor_ratio": floor / bare,
             "init_ms": statistics.median(r["init"] for r in runs["real"]) * 1000,
             "first_invocation_ms": statistics.median(r["first_invocation"] for r in runs["real"]) * 1000,
+            # Where the gap is: what the import costs over the floor's, and what the first invocation does.
+            "reference_init_ms": statistics.median(r["init"] for r in runs["reference"]) * 1000,
+            "reference_first_invocation_ms": statistics.median(r["first_invocation"] for r in runs["reference"]) * 1000,
+            "library_floor_init_ms": statistics.median(r["init"] for r in runs["floor"]) * 1000,
+            "library_floor_first_invocation_ms": statistics.median(r["first_invocation"] for r in runs["floor"]) * 1000,
         }
         f = figures[logical_id]
         print(
@@ -536,6 +541,14 @@ def print_table(
         print(f"{name:<24} {'not measured':>8}")
     print(f"cold_request_ratio_max {max(f['cold_request_ratio'] for f in figures.values()):.2f}")
     print(f"cold_request_floor_ratio_max {max(f['library_floor_ratio'] for f in figures.values()):.2f}")
+    print()
+    print("Init and first invocation, ms (real / library floor / bare reference):")
+    for name, f in figures.items():
+        print(
+            f"{name:<24} init {f['init_ms']:6.1f} / {f['library_floor_init_ms']:6.1f} / {f['reference_init_ms']:6.1f}"
+            f"   first invocation {f['first_invocation_ms']:6.1f} / {f['library_floor_first_invocation_ms']:6.1f}"
+            f" / {f['reference_first_invocation_ms']:6.1f}"
+        )
     print()
     print(f"Init (module import) relative to a bare `import boto3` ({boto3_seconds * 1000:.1f} ms):")
     for name, f in old.items():
