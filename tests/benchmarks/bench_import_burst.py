@@ -189,6 +189,7 @@ def local_stack_runs() -> dict[str, Any]:
         mailchimp_port=0,
         log_level="WARNING",
         sqs_max_workers=CONCURRENCY,
+        batching_window_seconds=None,  # the template's windows, as deployed: they shape the burst's batches
         extra_parameter_overrides={"WelcomeJourneyTrigger": "tag", "WelcomeJourneyTag": JOURNEY_TAG},
     )
     figures: dict[str, Any] = {}

@@ -143,6 +143,24 @@ def test_settings_env_overrides() -> None:
     assert len(bytes.fromhex(settings.discord_relay_public_key)) == 32
 
 
+def _batching_windows(settings: LocalSettings) -> dict[str, float]:
+    template = LocalTemplate.load(TEMPLATE, settings.parameter_overrides("http://127.0.0.1:9/3.0"))
+    return {
+        name: source.maximum_batching_window_seconds
+        for name in ("OnboardingFunction", "EscalationFunction")
+        for source in template.functions[name].events
+        if isinstance(source, SqsSource)
+    }
+
+
+def test_the_local_stack_gathers_batches_for_one_second_and_a_deploy_keeps_the_template_windows() -> None:
+    # Locally a lone join or escalation is handled within about a second; deployed, Lambda waits the template's
+    # windows (2 s, 5 s) to fill a batch.
+    assert _batching_windows(_settings()) == {"OnboardingFunction": 1.0, "EscalationFunction": 1.0}
+    deployed = LocalSettings.from_env({"MEMBERFLOW_LOCAL_BATCHING_WINDOW_SECONDS": "none"})
+    assert _batching_windows(deployed) == {"OnboardingFunction": 2.0, "EscalationFunction": 5.0}
+
+
 # ------------------------------------------------------------------------------ the real template in moto
 @pytest.fixture
 def real_stack():

@@ -157,8 +157,12 @@ class SqsPoller:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10) -> None:
+    def request_stop(self) -> None:
+        """Ask the poller threads to stop after their current receive (at most its wait time)."""
         self._stop.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self.request_stop()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
@@ -306,6 +310,9 @@ class EventSourceManager:
             poller.start()
 
     def stop(self) -> None:
+        # Every poller is told first, so their last long polls end together rather than one after another.
+        for poller in self.pollers:
+            poller.request_stop()
         for poller in self.pollers:
             poller.stop()
 

@@ -66,6 +66,10 @@ class LocalSettings:
     """The local forum onboards members at sign-up (no approval step)."""
     retry_base_seconds: int = 1
     """Onboarding retries back off from 1 s locally (template default: 30 s)."""
+    batching_window_seconds: int | None = 1
+    """Onboarding's and escalation's batching windows (Lambda takes whole seconds): 1 s locally, so a lone event is
+    handled in about a second (template defaults: 2 s and 5 s). A burst still fills a batch within it. None keeps
+    the template's defaults."""
     max_receive_count: int | None = None
     """Attempts per member event; None keeps the template's default."""
     max_deliveries: int | None = None
@@ -153,6 +157,9 @@ class LocalSettings:
             "DiscourseRequireApproval": "true" if self.discourse_require_approval else "false",
             "ConsentWording": self.consent_wording,
         }
+        if self.batching_window_seconds is not None:
+            params["OnboardingBatchingWindowSeconds"] = str(self.batching_window_seconds)
+            params["EscalationBatchingWindowSeconds"] = str(self.batching_window_seconds)
         if self.max_receive_count is not None:
             params["MaxReceiveCount"] = str(self.max_receive_count)
         if self.max_deliveries is not None:

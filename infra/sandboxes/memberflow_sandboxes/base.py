@@ -27,6 +27,8 @@ from memberflow_sandboxes.keepalive import KeepAlive
 from memberflow_sandboxes.traffic import ConcurrencyGate, FaultInjector, FaultSettings
 
 ADMIN_PREFIX = "/_sandbox"
+SHUTDOWN_POLL_SECONDS = 0.05
+"""How often an idle server looks for a stop request (the standard library's 0.5 s made each stop wait that long)."""
 JSON = "application/json; charset=utf-8"
 NOT_FOUND_DETAIL = "The requested resource could not be found."
 INTERNAL_ERROR_DETAIL = "An unexpected internal error has occurred."
@@ -316,7 +318,12 @@ class SandboxServer:
         if self._server is not None:
             return self
         self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietRequestHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name=self.name,
+            daemon=True,
+        )
         self._thread.start()
         return self
 
