@@ -33,6 +33,9 @@ def test_demo_scenario_passes_every_check_against_the_sandbox(capsys, monkeypatc
     assert "401 invalid_signature: forged Slack signature" in printed
     assert "400 invalid_json: malformed Discourse body" in printed
     assert "former.member@example.org" in printed and "opted out earlier" in printed
+    # The failing member's retries go on in the background, told once; they end in the dead-letter queue.
+    assert printed.count("failed and wait to be retried; the story goes on meanwhile") == 1
+    assert "bounce.loop@example.org" in printed and "parked after 5 deliveries" in printed
 
     # A community that existed before memberflow: imported in bulk, with its progress bar and summary.
     assert "$ memberflow import csv community.csv" in printed

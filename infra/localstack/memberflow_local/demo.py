@@ -50,6 +50,8 @@ class DemoResults:
     unexpected: list[str] = field(default_factory=list)
     drip: Counter = field(default_factory=Counter)
     checks: list[tuple[bool, str]] = field(default_factory=list)
+    retries_told: bool = False
+    """Whether the screen said that failed events are retried while the story goes on (said once)."""
 
 
 def signed_request(step: dict[str, Any], settings: LocalSettings, now: int) -> tuple[bytes, dict[str, str]]:
@@ -245,10 +247,10 @@ def _play(step: dict[str, Any], stack: LocalStack, settings: LocalSettings, resu
         stack.mailchimp.set_faults(fail_emails=step["fail_emails"])
         story.line(f"sandbox: {step['note']}", indent=True)
     elif kind == "drain":
-        _drain(stack, story)
+        _drain(stack, story, retries=False, results=results)
         _so_far(stack, settings, story)
     elif kind == "confirm_opt_in":
-        _drain(stack, story)
+        _drain(stack, story, retries=False, results=results)
         stack.mailchimp.confirm_opt_in(settings.mailchimp_list_id, step["email"])
         story.line(f"sandbox: {step['note']}", indent=True)
     elif kind == "schedule":
@@ -266,27 +268,56 @@ def _play(step: dict[str, Any], stack: LocalStack, settings: LocalSettings, resu
         raise ValueError(f"unknown scenario step kind {kind!r}")
 
 
-def _drain(stack: LocalStack, story: Story, timeout: float = DRAIN_TIMEOUT) -> bool:
+def _drain(
+    stack: LocalStack,
+    story: Story,
+    timeout: float = DRAIN_TIMEOUT,
+    *,
+    retries: bool = True,
+    results: DemoResults | None = None,
+) -> bool:
     """Wait until the SQS event sources' queues are empty, with a progress bar while there is anything to wait for.
 
     The bar counts the messages that left the queues (processed, or parked in a dead-letter queue) against those
-    that were there plus those that arrived meanwhile."""
+    that were there plus those that arrived meanwhile. With ``retries=False`` the wait ends once every event has
+    been handled: one still in flight then waits out the delay before its retry (its member's calls failed), and
+    the story goes on while it does (said once per `results`); a later drain that waits for retries sees it
+    through."""
     deadline = time.monotonic() + timeout
     sqs = stack.client("sqs")
     pollers = stack.event_sources.pollers
 
-    def waiting() -> int:
-        return sum(sum(poller.queue_counts(sqs).values()) for poller in pollers)
+    def waiting() -> tuple[int, int]:
+        """Messages in the queues, and how many of them only wait for a retry's delay."""
+        total = delayed_retries = 0
+        for poller in pollers:
+            counts = poller.queue_counts(sqs)
+            total += sum(counts.values())
+            if not counts["ApproximateNumberOfMessages"] and not counts["ApproximateNumberOfMessagesDelayed"]:
+                delayed_retries += max(0, counts["ApproximateNumberOfMessagesNotVisible"] - poller.held)
+        return total, (0 if retries else delayed_retries)
 
-    left = waiting()
-    bar = story.progress("queued events processed", left) if left else None
-    done = 0
+    left, retrying = waiting()
+    bar = story.progress("queued events processed", left - retrying) if left > retrying else None
+    done = settled = 0
     while bar is not None and left and time.monotonic() < deadline:
         time.sleep(0.2)
-        now = waiting()
+        now, retrying = waiting()
         done += max(0, left - now)
         left = now
-        bar.update(done, done + left)
+        bar.update(done, done + left - retrying)
+        # Twice in a row: a message just received is in flight for a moment before its poller holds it.
+        settled = settled + 1 if left == retrying else 0
+        if settled == 2:
+            bar.finish()
+            if results is not None and not results.retries_told:
+                results.retries_told = True
+                story.line(
+                    f"{retrying} event(s) failed and wait to be retried; the story goes on meanwhile", indent=True
+                )
+            return True
+    if left and left == retrying:
+        return True  # nothing new since the last drain: only retries that are still waiting
     drained = stack.drain(timeout=max(0.0, deadline - time.monotonic()))
     if bar is not None:
         bar.finish()

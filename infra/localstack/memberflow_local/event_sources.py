@@ -134,6 +134,7 @@ class SqsPoller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._busy = 0
+        self._held = 0
         self._busy_lock = threading.Lock()
         self.invocations = 0
         self.failed_invocations = 0
@@ -172,6 +173,16 @@ class SqsPoller:
     def busy(self) -> bool:
         return self._busy > 0
 
+    @property
+    def held(self) -> int:
+        """Messages received and not yet finished: gathered for a batch or in the function. The queue's other
+        in-flight messages wait out a visibility timeout (a retry's delay)."""
+        return self._held
+
+    def _hold(self, count: int) -> None:
+        with self._busy_lock:
+            self._held += count
+
     def _run(self) -> None:
         sqs = self._client_factory()
         while not self._stop.is_set():
@@ -187,6 +198,7 @@ class SqsPoller:
         """Receive one batch and process it; returns the number of messages received."""
         with self._busy_lock:
             self._busy += 1
+        messages: list[dict[str, Any]] = []
         try:
             response = sqs.receive_message(
                 QueueUrl=self.queue_url,
@@ -196,6 +208,7 @@ class SqsPoller:
                 MessageAttributeNames=["All"],
             )
             messages = response.get("Messages") or []
+            self._hold(len(messages))
             # As Lambda does: a batch of more than 10 is gathered over the batching window.
             window_ends = time.monotonic() + self.source.maximum_batching_window_seconds
             while messages and len(messages) < self.source.batch_size and time.monotonic() < window_ends:
@@ -211,6 +224,7 @@ class SqsPoller:
                 )
                 if not more:
                     self._stop.wait(min(0.2, max(0.0, window_ends - time.monotonic())))
+                self._hold(len(more))
                 messages += more
             if messages:
                 self.process(sqs, messages)
@@ -218,6 +232,7 @@ class SqsPoller:
         finally:
             with self._busy_lock:
                 self._busy -= 1
+                self._held -= len(messages)
 
     def process(self, sqs: Any, messages: list[dict[str, Any]]) -> None:
         records = [lambda_sqs_record(m, self.queue_arn, self.region) for m in messages]
