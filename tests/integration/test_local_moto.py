@@ -169,3 +169,49 @@ def test_the_local_moto_server_finds_each_hosts_backend_once():
 
     assert answers == ["sqs", "dynamodb", None] * 3
     assert looked_up == ["sqs.us-east-1.amazonaws.com", "dynamodb", None]
+
+
+def test_a_scan_pages_through_the_table_in_moto_s_key_order(dynamodb):
+    for n in (10, 9, 100, -1, 2.5):
+        dynamodb.put_item(TableName="flat", Item={"id": {"S": f"n{n}"}, "n": {"N": str(n)}})
+    numbers = boto3.client("dynamodb", region_name=REGION)
+    numbers.create_table(
+        TableName="numbered",
+        KeySchema=[{"AttributeName": "n", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "n", "AttributeType": "N"},
+            {"AttributeName": "at", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in (10, 9, 100, -1, 2.5):
+        for at in ("b", "a"):
+            numbers.put_item(TableName="numbered", Item={"n": {"N": str(n)}, "at": {"S": at}})
+
+    def scanned(table: str, key: tuple[str, ...]) -> list[tuple[str, ...]]:
+        seen, start = [], None
+        while True:
+            page = dynamodb.scan(TableName=table, Limit=3, **({"ExclusiveStartKey": start} if start else {}))
+            seen += [tuple(next(iter(item[k].values())) for k in key) for item in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return seen
+
+    # Strings in string order; numbers by value (not as text), then the sort key.
+    assert scanned("flat", ("id",)) == sorted(scanned("flat", ("id",)))
+    assert len(scanned("flat", ("id",))) == 8
+    assert scanned("numbered", ("n", "at")) == [(n, at) for n in ("-1", "2.5", "9", "10", "100") for at in ("a", "b")]
+
+
+def test_a_scan_orders_the_table_without_comparing_moto_s_typed_values(dynamodb, monkeypatch):
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    def refused(self, other):
+        raise AssertionError("the table was sorted through DynamoType comparisons")
+
+    monkeypatch.setattr(DynamoType, "__lt__", refused)
+    monkeypatch.setattr(DynamoType, "__gt__", refused)
+    items = dynamodb.scan(TableName="members")["Items"]
+    assert [(item["pk"]["S"], item["sk"]["S"]) for item in items][:6] == [
+        ("MEMBER#0", f"CONSENT#{n}") for n in range(5)
+    ] + [("MEMBER#0", "PROFILE")]
