@@ -48,12 +48,8 @@ def dynamodb():
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        client.create_table(
-            TableName="flat",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        _keyed_table(client, "flat", ("id", "S"))
+        _keyed_table(client, "numbered", ("n", "N"), ("at", "S"))
         for member in range(3):
             for n in range(5):
                 item = {"pk": {"S": f"MEMBER#{member}"}, "sk": {"S": f"CONSENT#{n}"}, "email": {"S": f"m{member}@x"}}
@@ -61,6 +57,19 @@ def dynamodb():
             client.put_item(TableName="members", Item={"pk": {"S": f"MEMBER#{member}"}, "sk": {"S": "PROFILE"}})
             client.put_item(TableName="flat", Item={"id": {"S": f"id-{member}"}, "n": {"N": str(member)}})
         yield client
+
+
+def _keyed_table(client, name: str, *key: tuple[str, str]) -> None:
+    """A table with this hash key (and range key), each (attribute, type)."""
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": a, "KeyType": kind}
+            for (a, _), kind in zip(key, ("HASH", "RANGE")[: len(key)], strict=True)
+        ],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in key],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def _untouchable_partition(table_name: str, hash_value: str) -> None:
@@ -174,19 +183,9 @@ def test_the_local_moto_server_finds_each_hosts_backend_once():
 def test_a_scan_pages_through_the_table_in_moto_s_key_order(dynamodb):
     for n in (10, 9, 100, -1, 2.5):
         dynamodb.put_item(TableName="flat", Item={"id": {"S": f"n{n}"}, "n": {"N": str(n)}})
-    numbers = boto3.client("dynamodb", region_name=REGION)
-    numbers.create_table(
-        TableName="numbered",
-        KeySchema=[{"AttributeName": "n", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "n", "AttributeType": "N"},
-            {"AttributeName": "at", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
     for n in (10, 9, 100, -1, 2.5):
         for at in ("b", "a"):
-            numbers.put_item(TableName="numbered", Item={"n": {"N": str(n)}, "at": {"S": at}})
+            dynamodb.put_item(TableName="numbered", Item={"n": {"N": str(n)}, "at": {"S": at}})
 
     def scanned(table: str, key: tuple[str, ...]) -> list[tuple[str, ...]]:
         seen, start = [], None
