@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+from decimal import Decimal
 from typing import Any
 
 _partition = threading.local()
@@ -78,6 +79,4 @@ def _in_key_order(table: Any) -> list[Any]:
 
 def _comparable(key: Any) -> Any:
     """What moto's `DynamoType` compares for a key attribute: a number as a Decimal, anything else as stored."""
-    from decimal import Decimal
-
     return Decimal(key.value) if key.type == "N" else key.value
