@@ -55,9 +55,7 @@ def install() -> None:
             return _in_key_order(self)
         _partition.key = None  # the query's one read of candidates; anything later sees the whole table
         if key[1] is _EVERY_ITEM:
-            if not self.range_key_attr:
-                return list(self.items.values())
-            return [item for stored in self.items.values() for item in stored.values()]
+            return _every_item(self)
         stored = self.items.get(key[1])
         if stored is None:
             return []
@@ -68,13 +66,19 @@ def install() -> None:
     Table.all_items = partition_items  # type: ignore[method-assign]
 
 
+def _every_item(table: Any) -> list[Any]:
+    """Every item of `table`, in no particular order (moto keeps a partition's items under its hash key)."""
+    if not table.range_key_attr:
+        return list(table.items.values())
+    return [item for stored in table.items.values() for item in stored.values()]
+
+
 def _in_key_order(table: Any) -> list[Any]:
     """Every item of `table` in moto's order: by hash key, then range key, each compared by its value (a key
     attribute is a string, a number or bytes, one type per attribute)."""
     if not table.range_key_attr:
-        return sorted(table.items.values(), key=lambda item: _comparable(item.hash_key))
-    items = [item for stored in table.items.values() for item in stored.values()]
-    return sorted(items, key=lambda item: (_comparable(item.hash_key), _comparable(item.range_key)))
+        return sorted(_every_item(table), key=lambda item: _comparable(item.hash_key))
+    return sorted(_every_item(table), key=lambda item: (_comparable(item.hash_key), _comparable(item.range_key)))
 
 
 def _comparable(key: Any) -> Any:
