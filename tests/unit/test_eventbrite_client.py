@@ -61,7 +61,7 @@ def api() -> Iterator[str]:
     Eventbrite.requests = []
     Eventbrite.throttle = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), Eventbrite)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v3"
     server.shutdown()

@@ -97,6 +97,22 @@ class MotoAws:
     def reset(self) -> None:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
 
+    def queue_counts(self, queue_url: str) -> dict[str, int]:
+        """A queue's visible, in-flight and delayed messages, as GetQueueAttributes names them, read from the moto
+        server's state in this process. Drains ask for every queue's counts several times a second; moto answers
+        GetQueueAttributes by building all of a queue's attributes once per name asked, walking its messages each
+        time, so over HTTP these questions cost more than the work being waited for."""
+        from moto.sqs.models import sqs_backends
+
+        account, name = queue_url.rstrip("/").split("/")[-2:]
+        queue = sqs_backends[account][self.region].get_queue(name)
+        with queue._messages_lock:
+            return {
+                "ApproximateNumberOfMessages": queue.approximate_number_of_messages,
+                "ApproximateNumberOfMessagesNotVisible": queue.approximate_number_of_messages_not_visible,
+                "ApproximateNumberOfMessagesDelayed": queue.approximate_number_of_messages_delayed,
+            }
+
     def environment(self) -> dict[str, str]:
         return {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
 
@@ -237,11 +253,12 @@ def _quiet_moto_server(host: str, port: int) -> Any:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
-    from memberflow_local import moto_atomic, moto_query
+    from memberflow_local import moto_atomic, moto_query, moto_sqs
     from memberflow_sandboxes.keepalive import KeepAlive
 
     moto_atomic.install()
     moto_query.install()
+    moto_sqs.install()
 
     class QuietHandler(KeepAlive, MotoRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:

@@ -284,14 +284,13 @@ def _drain(
     the story goes on while it does (said once per `results`); a later drain that waits for retries sees it
     through."""
     deadline = time.monotonic() + timeout
-    sqs = stack.client("sqs")
     pollers = stack.event_sources.pollers
 
     def waiting() -> tuple[int, int]:
         """Messages in the queues, and how many of them only wait for a retry's delay."""
         total = delayed_retries = 0
         for poller in pollers:
-            counts = poller.queue_counts(sqs)
+            counts = poller.queue_counts()
             total += sum(counts.values())
             if not counts["ApproximateNumberOfMessages"] and not counts["ApproximateNumberOfMessagesDelayed"]:
                 delayed_retries += max(0, counts["ApproximateNumberOfMessagesNotVisible"] - poller.held)

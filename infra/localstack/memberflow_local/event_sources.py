@@ -119,6 +119,7 @@ class SqsPoller:
         queue_url: str,
         queue_arn: str,
         client_factory: Callable[[], Any],
+        counts: Callable[[str], dict[str, int]] | None = None,
         workers: int = 2,
         region: str = LOCAL_REGION,
         wait_time_seconds: int = 1,
@@ -131,6 +132,8 @@ class SqsPoller:
         self.wait_time_seconds = wait_time_seconds
         self.workers = self.worker_count(source, workers)
         self._client_factory = client_factory
+        self._counts = counts
+        """Reads the queue's counts without an SQS call (the local moto's state); None: GetQueueAttributes."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._busy = 0
@@ -285,6 +288,8 @@ class SqsPoller:
             self.failed_invocations += 1
 
     def queue_counts(self, sqs: Any | None = None) -> dict[str, int]:
+        if self._counts is not None:
+            return self._counts(self.queue_url)
         sqs = sqs or self._client_factory()
         attrs = sqs.get_queue_attributes(
             QueueUrl=self.queue_url,
@@ -298,7 +303,7 @@ class SqsPoller:
 
     def drain(self, timeout: float = 30, poll_interval: float = 0.2) -> bool:
         """Wait until the queue has no visible, in-flight or delayed messages; False on timeout."""
-        sqs = self._client_factory()
+        sqs = None if self._counts is not None else self._client_factory()
         deadline = time.monotonic() + timeout
         while True:
             counts = self.queue_counts(sqs)

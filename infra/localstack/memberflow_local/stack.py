@@ -171,6 +171,7 @@ class LocalStack:
                     queue_url=queue.ref,
                     queue_arn=queue.attributes["Arn"],
                     client_factory=lambda: self.aws.client("sqs"),
+                    counts=self.aws.queue_counts,
                     workers=s.sqs_max_workers,
                 )
             )
