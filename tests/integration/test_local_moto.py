@@ -12,6 +12,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from memberflow_local import moto_query
+from support.moto_tables import keyed_table
 
 REGION = "us-east-1"
 
@@ -48,8 +49,8 @@ def dynamodb():
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        _keyed_table(client, "flat", ("id", "S"))
-        _keyed_table(client, "numbered", ("n", "N"), ("at", "S"))
+        keyed_table(client, "flat", ("id", "S"))
+        keyed_table(client, "numbered", ("n", "N"), ("at", "S"))
         for member in range(3):
             for n in range(5):
                 item = {"pk": {"S": f"MEMBER#{member}"}, "sk": {"S": f"CONSENT#{n}"}, "email": {"S": f"m{member}@x"}}
@@ -57,19 +58,6 @@ def dynamodb():
             client.put_item(TableName="members", Item={"pk": {"S": f"MEMBER#{member}"}, "sk": {"S": "PROFILE"}})
             client.put_item(TableName="flat", Item={"id": {"S": f"id-{member}"}, "n": {"N": str(member)}})
         yield client
-
-
-def _keyed_table(client, name: str, *key: tuple[str, str]) -> None:
-    """A table with this hash key (and range key), each (attribute, type)."""
-    client.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": a, "KeyType": kind}
-            for (a, _), kind in zip(key, ("HASH", "RANGE")[: len(key)], strict=True)
-        ],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in key],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def _untouchable_partition(table_name: str, hash_value: str) -> None:

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from memberflow_local import moto_updates
+from support.moto_tables import keyed_table
 
 REGION = "us-east-1"
 JOIN = "SET #n = :n, platforms = list_append(if_not_exists(platforms, :none), :p) ADD joins :one"
@@ -19,12 +20,7 @@ def table():
     moto_updates.install()
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName="members",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        keyed_table(client, "members", ("pk", "S"))
         yield client
 
 
