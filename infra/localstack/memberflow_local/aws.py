@@ -19,8 +19,10 @@ from typing import Any
 import boto3
 import requests
 
+from memberflow_sandboxes.base import SHUTDOWN_POLL_SECONDS
+
 from .environment import EnvironmentPatch
-from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION, SHUTDOWN_POLL_SECONDS
+from .settings import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from .template import LocalTemplate, PhysicalResource, QueueSpec, physical_name
 
 log = logging.getLogger("memberflow_local.aws")

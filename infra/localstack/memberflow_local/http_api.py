@@ -43,8 +43,10 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from memberflow_sandboxes.base import SHUTDOWN_POLL_SECONDS
+
 from .runtime import FunctionRuntime
-from .settings import LOCAL_ACCOUNT_ID, SHUTDOWN_POLL_SECONDS
+from .settings import LOCAL_ACCOUNT_ID
 from .template import HttpApiRoute
 
 log = logging.getLogger("memberflow_local.http_api")

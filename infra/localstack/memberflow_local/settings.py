@@ -27,8 +27,6 @@ DEFAULT_TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
 LOCAL_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "123456789012"
-SHUTDOWN_POLL_SECONDS = 0.05
-"""How often the local HTTP servers look for a stop request while idle (the standard library's default is 0.5 s)."""
 
 
 @dataclass

@@ -28,7 +28,8 @@ from memberflow_sandboxes.traffic import ConcurrencyGate, FaultInjector, FaultSe
 
 ADMIN_PREFIX = "/_sandbox"
 SHUTDOWN_POLL_SECONDS = 0.05
-"""How often an idle server looks for a stop request (the standard library's 0.5 s made each stop wait that long)."""
+"""How often an idle server (a sandbox, the local stack's HTTP API and moto) looks for a stop request: the standard
+library's 0.5 s made each stop wait that long."""
 JSON = "application/json; charset=utf-8"
 NOT_FOUND_DETAIL = "The requested resource could not be found."
 INTERNAL_ERROR_DETAIL = "An unexpected internal error has occurred."
