@@ -255,10 +255,20 @@ def _quiet_moto_server(host: str, port: int) -> Any:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
-    from memberflow_local import moto_atomic, moto_query, moto_results, moto_sqs, moto_updates
+    from memberflow_local import (
+        moto_atomic,
+        moto_conditions,
+        moto_dispatch,
+        moto_query,
+        moto_results,
+        moto_sqs,
+        moto_updates,
+    )
     from memberflow_sandboxes.keepalive import KeepAlive
 
     moto_atomic.install()
+    moto_conditions.install()
+    moto_dispatch.install()
     moto_query.install()
     moto_results.install()
     moto_sqs.install()
