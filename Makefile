@@ -39,7 +39,7 @@ test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --ignore=tests/unit
 
 test-fast: install
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest -n 2 tests/unit
 
 lint: lint-template lint-code
 

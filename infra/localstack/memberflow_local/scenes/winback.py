@@ -1,10 +1,10 @@
-"""The win-back scene: a seeded community of 5,000+ members with varied activity (some unsubscribed or cleaned,
+"""The win-back scene: a seeded community of 2,500+ members with varied activity (some unsubscribed or cleaned,
 some still in onboarding, some contacted recently, a few staff), the preview, the daily run, some members coming
 back, and the results; then Mailchimp is read back through the official client: the win-back tags sit exactly on
 the contacted members, on no holdout and no excluded member.
 
 The community is seeded straight into moto (BatchWriteItem, 25 profiles a call) and the sandbox's state, as the
-member store and Mailchimp would hold it after months of onboarding: replaying 5,000 joins over HTTP would take
+member store and Mailchimp would hold it after months of onboarding: replaying 2,500 joins over HTTP would take
 minutes and show nothing new. Seeding helpers are shared with the integration tests and the benchmark."""
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def play(scene: SceneContext) -> None:
     stack, settings = scene.stack, scene.settings
     today = scene.started_at.date()
     table_name = stack.table_name("MembersTable")
-    members = community(5200, today)
+    members = community(2600, today)
     scene.say(f"Seeding a community of {len(members):,} members with varied activity ...")
     seed(stack.client("dynamodb"), table_name, members)
     seed_audience(stack.mailchimp.state, settings.mailchimp_list_id, members)
