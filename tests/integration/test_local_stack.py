@@ -496,6 +496,30 @@ def test_sqs_partial_batch_failure_redelivers_and_dead_letters(test_stack: Local
     assert sorted(count for body, count in calls if body == "fail-1") == ["1", "2"]
 
 
+def test_idle_pollers_wait_in_long_polls_and_the_stack_still_stops_at_once(
+    test_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Lambda's pollers: 20-second long polls, so an idle stack makes no ReceiveMessage call a second per poller
+    thread (it made one each second before); stopping ends the waiting polls rather than waiting them out."""
+    from moto.sqs.responses import SQSResponse
+
+    received: list[float] = []
+    receive = SQSResponse.receive_message
+    monkeypatch.setattr(SQSResponse, "receive_message", lambda self: received.append(time.monotonic()) or receive(self))
+    time.sleep(3.5)
+    threads = sum(poller.workers for poller in test_stack.event_sources.pollers)
+    assert len(received) <= threads  # at most the long polls begun while the count began
+
+    sqs = test_stack.client("sqs")
+    sqs.send_message(QueueUrl=test_stack.queue_url("WorkQueue"), MessageBody="ok-idle")
+    assert test_stack.drain(timeout=10)
+    assert ("ok-idle", "1") in _worker_calls(test_stack)  # a waiting long poll took it
+
+    began = time.monotonic()
+    test_stack.event_sources.stop()
+    assert time.monotonic() - began < 5  # not the 20 seconds of the polls in flight
+
+
 def _worker_calls(stack: LocalStack) -> list[Any]:
     """CALLS of every WorkerFunction container (each container is its own load of app.py)."""
     return [call for module in stack.function("WorkerFunction").modules for call in module.CALLS]

@@ -115,6 +115,12 @@ class MotoAws:
                 "ApproximateNumberOfMessagesDelayed": queue.approximate_number_of_messages_delayed,
             }
 
+    def end_long_polls(self) -> None:
+        """Every long poll now waiting in moto answers within a second (the stack is stopping its pollers)."""
+        from memberflow_local import moto_long_polls
+
+        moto_long_polls.end_long_polls()
+
     def environment(self) -> dict[str, str]:
         return {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
 
@@ -259,6 +265,7 @@ def _quiet_moto_server(host: str, port: int) -> Any:
         moto_atomic,
         moto_conditions,
         moto_dispatch,
+        moto_long_polls,
         moto_query,
         moto_results,
         moto_sqs,
@@ -269,6 +276,7 @@ def _quiet_moto_server(host: str, port: int) -> Any:
     moto_atomic.install()
     moto_conditions.install()
     moto_dispatch.install()
+    moto_long_polls.install()
     moto_query.install()
     moto_results.install()
     moto_sqs.install()

@@ -317,10 +317,14 @@ class SqsPoller:
 
 
 class EventSourceManager:
-    """All SQS pollers of a stack."""
+    """All SQS pollers of a stack. `end_long_polls` makes the long polls then waiting answer at once (the local
+    moto's, see memberflow_local.moto_long_polls), so that stopping does not wait out a 20-second poll."""
 
-    def __init__(self, pollers: list[SqsPoller] | None = None) -> None:
+    def __init__(
+        self, pollers: list[SqsPoller] | None = None, *, end_long_polls: Callable[[], None] | None = None
+    ) -> None:
         self.pollers = list(pollers or [])
+        self._end_long_polls = end_long_polls
 
     def add(self, poller: SqsPoller) -> None:
         self.pollers.append(poller)
@@ -333,6 +337,8 @@ class EventSourceManager:
         # Every poller is told first, so their last long polls end together rather than one after another.
         for poller in self.pollers:
             poller.request_stop()
+        if self._end_long_polls is not None:
+            self._end_long_polls()
         for poller in self.pollers:
             poller.stop()
 

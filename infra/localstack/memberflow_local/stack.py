@@ -35,6 +35,8 @@ from .template import FunctionSpec, HttpApiRoute, LocalTemplate, PhysicalResourc
 log = logging.getLogger("memberflow_local.stack")
 
 AUDIENCE_MERGE_FIELDS = (("PLATFORM", "Platform", "text"), ("JOINED", "Joined", "date"))
+LONG_POLL_SECONDS = 20
+"""The pollers' ReceiveMessage wait, as Lambda's: an idle stack makes no call until a message comes."""
 
 
 class LocalStack:
@@ -77,7 +79,7 @@ class LocalStack:
         self.permissions: PermissionAudit | None = None
         """Every function's AWS calls checked against its role in template.yaml (denied calls in `denied`)."""
         self.http: HttpApiBridge | None = None
-        self.event_sources = EventSourceManager()
+        self.event_sources = EventSourceManager(end_long_polls=self.aws.end_long_polls)
         self.schedules: ScheduleRunner | None = None
         self._environment = EnvironmentPatch()
         self._started = False
@@ -173,6 +175,7 @@ class LocalStack:
                     client_factory=lambda: self.aws.client("sqs"),
                     counts=self.aws.queue_counts,
                     workers=s.sqs_max_workers,
+                    wait_time_seconds=LONG_POLL_SECONDS,
                 )
             )
         if self.start_pollers:
@@ -199,7 +202,7 @@ class LocalStack:
             self.http.stop()
             self.http = None
         self.event_sources.stop()
-        self.event_sources = EventSourceManager()
+        self.event_sources = EventSourceManager(end_long_polls=self.aws.end_long_polls)
         if self.mailchimp is not None:
             try:
                 self.mailchimp.stop()
