@@ -5,15 +5,17 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install demo test test-fast lint lint-template lint-code bench bench-power local clean lock
+.PHONY: install bytecode demo test test-fast lint lint-template lint-code bench bench-power local clean lock
 
 # uv makes a fresh install take seconds. Use the machine's uv if there is one; otherwise bootstrap it inside the
-# project's venv with pip, so nothing is installed outside the project (and PEP 668 systems are fine).
+# project's venv with pip, so nothing is installed outside the project (and PEP 668 systems are fine). Installed with
+# bytecode: where the interpreter is told not to write it (PYTHONDONTWRITEBYTECODE), every test process and every
+# cold start the tests measure would otherwise compile boto3, moto and the rest again.
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if command -v uv >/dev/null 2>&1; then uv=uv; else \
 		test -x $(VENV)/bin/uv || $(PY) -m pip install -q --disable-pip-version-check uv; uv=$(VENV)/bin/uv; fi; \
-		$$uv pip install -q -p $(PY) -e '.[local,dev]'
+		$$uv pip install -q --compile-bytecode -p $(PY) -e '.[local,dev]'
 	@touch $@
 
 # The health report's browser test needs Chromium (Debian's package; Playwright drives it without a browser of its
@@ -24,7 +26,7 @@ install: $(VENV)/.installed
 		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
 		echo "chromium could not be installed: the health report's browser test needs it (apt-get install chromium)"
 
-demo: install
+demo: install bytecode
 	$(VENV)/bin/memberflow local demo
 
 local: install
@@ -34,12 +36,16 @@ local: install
 # whole), then the other tests (integration, end to end) on TEST_WORKERS processes. tests/conftest.py says which tests
 # share a process (those sharing a module-scoped local stack) and which go first (the longest waits).
 TEST_WORKERS ?= 4
-test: install
+test: install bytecode
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-fast
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --ignore=tests/unit
 
-test-fast: install
+test-fast: install bytecode
 	$(PY) -m pytest -n 2 tests/unit
+
+# Our own modules' bytecode, for the same reason as the installed packages' (only what changed is compiled again).
+bytecode: install
+	@$(PY) -m compileall -q -j 0 shared functions infra relays >/dev/null
 
 lint: lint-template lint-code
 

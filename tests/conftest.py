@@ -7,9 +7,16 @@ SPREAD = ("tests/integration/test_local_stack.py", "tests/e2e/test_outage_heals.
 """Modules whose tests each start their own stack (or, for the outage cases, wait long enough to be worth a stack of
 their own): every test is its own unit. The tests of any other module share a module-scoped stack (or sandbox) and
 form one unit, so the module starts it once."""
-LONGEST_FIRST = ("tests/e2e/test_demo.py", "tests/e2e/test_outage_heals.py")
-"""Tests that wait longest (retries and back-offs with their real delays), one unit each: handed out first, so the
-other processes run everything else meanwhile. Next come the other one-test units: a process whose unit is a single
+LONGEST_FIRST = (
+    "tests/e2e/test_demo.py",
+    "tests/e2e/test_escalation_faults.py",
+    "tests/e2e/test_slow_mailchimp.py",
+    "tests/e2e/test_import_csv.py",
+    "tests/e2e/test_outage_heals.py",
+    "tests/integration/test_winback_handler.py",
+)
+"""The units that take longest, longest first: waiting out retries and back-offs with their real delays, or
+importing and seeding thousands of members. Handed out first, so the other processes run everything else meanwhile. Next come the other one-test units: a process whose unit is a single
 test gets a second unit at once (xdist starts a test when it knows the next one), and that should be one test, not a
 module's worth. The domain unit tests come before all of them."""
 
