@@ -1,5 +1,6 @@
 """The local stack's long polls (memberflow_local.moto_long_polls): a 20-second ReceiveMessage waits inside moto,
-answers as soon as a message comes, and answers at once, empty-handed, when the stack ends the long polls."""
+answers as soon as a message comes (or becomes visible), and answers at once, empty-handed, when the stack ends the
+long polls."""
 
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ def test_ending_the_long_polls_answers_those_waiting_and_not_later_ones(sqs):
     waiting = _long_poll(client, url, answers)
     time.sleep(0.3)
     moto_long_polls.end_long_polls()
-    waiting.join(timeout=5)
-    assert not waiting.is_alive() and answers == [[]]  # not after the 20 seconds asked
+    waiting.join(timeout=0.5)
+    assert not waiting.is_alive() and answers == [[]]  # at once, not after the 20 seconds asked
 
     later = _long_poll(client, url, answers)
     time.sleep(1.5)
@@ -62,3 +63,11 @@ def test_a_long_poll_with_nothing_to_receive_answers_when_its_wait_is_over(sqs):
     began = time.monotonic()
     assert client.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", []) == []
     assert time.monotonic() - began >= 2
+
+
+def test_a_message_that_becomes_visible_while_a_long_poll_waits_is_received(sqs):
+    client, url = sqs
+    client.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=1)
+    began = time.monotonic()
+    got = client.receive_message(QueueUrl=url, WaitTimeSeconds=20).get("Messages", [])
+    assert [m["Body"] for m in got] == ["delayed"] and time.monotonic() - began < 10
