@@ -16,9 +16,10 @@ LONGEST_FIRST = (
     "tests/integration/test_winback_handler.py",
 )
 """The units that take longest, longest first: waiting out retries and back-offs with their real delays, or
-importing and seeding thousands of members. Handed out first, so the other processes run everything else meanwhile. Next come the other one-test units: a process whose unit is a single
-test gets a second unit at once (xdist starts a test when it knows the next one), and that should be one test, not a
-module's worth. The domain unit tests come before all of them."""
+importing and seeding thousands of members. Handed out first, so the other processes run everything else meanwhile.
+Next come the other one-test units: a process whose unit is a single test gets a second unit at once (xdist starts a
+test when it knows the next one), and that should be one test, not a module's worth. The domain unit tests come
+before all of them."""
 
 
 def _module(nodeid: str) -> str:

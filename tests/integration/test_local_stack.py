@@ -272,6 +272,18 @@ def test_real_template_routes_and_schedules(real_stack: LocalStack) -> None:
     assert drained.json() == {"drained": True}
 
 
+def test_a_stack_makes_one_client_per_service_shared_by_its_threads(real_stack: LocalStack) -> None:
+    """Making a boto3 client costs more than most local calls: the stack makes each once (and the process one
+    session), and boto3's clients are safe to share between threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        clients = set(pool.map(lambda _: id(real_stack.client("sqs")), range(8)))
+    assert clients == {id(real_stack.client("sqs"))}
+    assert real_stack.client("dynamodb") is not real_stack.client("sqs")
+    assert real_stack.client("sqs").list_queues()["QueueUrls"]  # and it answers
+
+
 def test_only_one_stack_per_process(real_stack: LocalStack) -> None:
     with pytest.raises(RuntimeError, match="another LocalStack"):
         LocalStack(_settings(), mailchimp=False).start()

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import requests
+from botocore.config import Config
 
 from memberflow_sandboxes.base import SHUTDOWN_POLL_SECONDS
 
@@ -48,6 +49,19 @@ _QUEUE_ATTRIBUTES = (
 )
 
 
+CLIENT_CONNECTIONS = 50
+_SESSION_LOCK = threading.Lock()  # a session is not thread-safe, the clients it makes are
+_SESSION: list[boto3.session.Session] = []
+"""The process's one session for local clients: a new one would load botocore's service models and endpoint data
+again, for every stack a process starts."""
+
+
+def _session() -> boto3.session.Session:
+    if not _SESSION:
+        _SESSION.append(boto3.session.Session())
+    return _SESSION[0]
+
+
 class MotoAws:
     """A moto server on ``host:port`` (port 0 = any free port) and the process environment to use it."""
 
@@ -57,9 +71,9 @@ class MotoAws:
         self.region = region
         self._server: Any = None
         self._environment = EnvironmentPatch()
-        self._session: boto3.session.Session | None = None
-        """Shared by the clients: a new session would load botocore's endpoint data again for each client."""
-        self._session_lock = threading.Lock()  # a session is not thread-safe, the clients it makes are
+        self._clients: dict[tuple[str, str], Any] = {}
+        """One client per service and server, shared: boto3's clients are thread-safe, and making one costs more
+        than most local calls (its service model, its event hooks, its endpoint rules)."""
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -95,6 +109,8 @@ class MotoAws:
         finally:
             self._server = None
             self._environment.restore()
+            with _SESSION_LOCK:
+                self._clients.clear()
 
     def reset(self) -> None:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
@@ -125,17 +141,21 @@ class MotoAws:
         return {**AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint}
 
     def client(self, service: str) -> Any:
-        endpoint = self.endpoint
-        with self._session_lock:
-            if self._session is None:
-                self._session = boto3.session.Session()
-            return self._session.client(
-                service,
-                region_name=self.region,
-                endpoint_url=endpoint,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
+        """The boto3 client for `service` on this moto server (the same one each time)."""
+        key = (service, self.endpoint)
+        with _SESSION_LOCK:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = _session().client(
+                    service,
+                    region_name=self.region,
+                    endpoint_url=key[1],
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    # Shared by the stack's pollers (a long poll holds its connection) and whoever else asks.
+                    config=Config(max_pool_connections=CLIENT_CONNECTIONS),
+                )
+            return client
 
     # ------------------------------------------------------------------ resources
     def create_resources(
