@@ -35,7 +35,7 @@ local: install
 # `make test`: the linters and the domain unit tests side by side (a failure stops here, each step's output printed
 # whole), then the other tests (integration, end to end) on TEST_WORKERS processes. tests/conftest.py says which tests
 # share a process (those sharing a module-scoped local stack) and which go first (the longest waits).
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 5
 test: install bytecode
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-fast
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --ignore=tests/unit
