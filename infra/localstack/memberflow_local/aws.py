@@ -132,7 +132,7 @@ class MotoAws:
             }
 
     def end_long_polls(self) -> None:
-        """Every long poll now waiting in moto answers within a second (the stack is stopping its pollers)."""
+        """Every long poll now waiting in moto answers at once (the stack is stopping its pollers)."""
         from memberflow_local import moto_long_polls
 
         moto_long_polls.end_long_polls()

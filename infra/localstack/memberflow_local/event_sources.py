@@ -33,6 +33,8 @@ from .settings import LOCAL_REGION
 from .template import SqsSource
 
 log = logging.getLogger("memberflow_local.event_sources")
+STOP_SECONDS = 10
+"""How long stopping waits for the poller threads (each ends after the batch it is processing)."""
 
 
 def lambda_message_attributes(attributes: dict[str, Any] | None) -> dict[str, Any]:
@@ -167,10 +169,15 @@ class SqsPoller:
 
     def stop(self, timeout: float = 10) -> None:
         self.request_stop()
+        self.wait_stopped(timeout)
+        self._threads = []
+
+    def wait_stopped(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the poller threads to end; whether they all have."""
         deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=max(0.1, deadline - time.monotonic()))
-        self._threads = []
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
     @property
     def busy(self) -> bool:
@@ -338,7 +345,13 @@ class EventSourceManager:
         for poller in self.pollers:
             poller.request_stop()
         if self._end_long_polls is not None:
-            self._end_long_polls()
+            # Ended again until every thread is done: a receive sent just before the stop request may reach the
+            # queue only after the first end, and would wait out its whole long poll.
+            deadline = time.monotonic() + STOP_SECONDS
+            while time.monotonic() < deadline:
+                self._end_long_polls()
+                if all(poller.wait_stopped(0.1) for poller in self.pollers):
+                    break
         for poller in self.pollers:
             poller.stop()
 
