@@ -34,11 +34,13 @@ local: install
 
 # `make test`: the linters and the domain unit tests side by side (a failure stops here, each step's output printed
 # whole), then the other tests (integration, end to end) on TEST_WORKERS processes. tests/conftest.py says which tests
-# share a process (those sharing a module-scoped local stack) and which go first (the longest waits).
+# share a process (those sharing a module-scoped local stack) and which go first (the longest waits). The other tests
+# use no Hypothesis: without its plugin, no process pays about 2 s of CPU to load it (pytest rewrites the assertions of
+# every module of a package that brings a pytest plugin, on every import where no bytecode is written).
 TEST_WORKERS ?= 5
 test: install bytecode
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-fast
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --ignore=tests/unit
+	$(PY) -m pytest -n $(TEST_WORKERS) -p no:hypothesispytest --dist loadscope --no-loadscope-reorder --ignore=tests/unit
 
 test-fast: install bytecode
 	$(PY) -m pytest -n 2 tests/unit
