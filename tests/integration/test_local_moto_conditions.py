@@ -4,15 +4,12 @@ conditions, errors)."""
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from memberflow_local import moto_conditions
-from support.moto_tables import keyed_table
+from support.moto_tables import mocked_table
 
-REGION = "us-east-1"
 NOT_TAKEN = "attribute_not_exists(pk) OR (#s <> :taken AND seats < :max)"
 FILTER = "seats >= :least"
 
@@ -20,9 +17,7 @@ FILTER = "seats >= :least"
 @pytest.fixture
 def table():
     moto_conditions.install()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        keyed_table(client, "seats", ("pk", "S"), ("sk", "S"))
+    with mocked_table("seats", ("pk", "S"), ("sk", "S")) as client:
         yield client
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import inspect
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from memberflow_local import moto_dispatch
-from support.moto_tables import keyed_table
+from support.moto_tables import mocked_table
 
 
 def test_a_class_is_listed_once_and_requests_are_answered_as_before(monkeypatch):
@@ -21,9 +19,7 @@ def test_a_class_is_listed_once_and_requests_are_answered_as_before(monkeypatch)
     listed = []
     original = inspect.getmembers
     monkeypatch.setattr(inspect, "getmembers", lambda obj, *a, **k: listed.append(obj) or original(obj, *a, **k))
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        keyed_table(client, "members", ("pk", "S"))
+    with mocked_table("members", ("pk", "S")) as client:
         for n in range(5):
             client.put_item(TableName="members", Item={"pk": {"S": f"m{n}"}})
         assert client.scan(TableName="members")["Count"] == 5

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from memberflow_local import moto_results
-from support.moto_tables import keyed_table
+from support.moto_tables import mocked_table
 
-REGION = "us-east-1"
 EVERY_TYPE = {
     "pk": {"S": "MEMBER#1"},
     "sk": {"S": "PROFILE"},
@@ -48,9 +45,7 @@ def compared(monkeypatch):
 
 
 def test_every_item_operation_answers_what_the_shape_walk_answers(compared):
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        keyed_table(client, "members", ("pk", "S"), ("sk", "S"))
+    with mocked_table("members", ("pk", "S"), ("sk", "S")) as client:
         client.put_item(TableName="members", Item=EVERY_TYPE)
         for n in range(2, 8):
             client.put_item(TableName="members", Item={**EVERY_TYPE, "pk": {"S": f"MEMBER#{n}"}})

@@ -3,24 +3,19 @@ often it is sent, and the answers are moto's own (values, conditions, errors).""
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from memberflow_local import moto_updates
-from support.moto_tables import keyed_table
+from support.moto_tables import mocked_table
 
-REGION = "us-east-1"
 JOIN = "SET #n = :n, platforms = list_append(if_not_exists(platforms, :none), :p) ADD joins :one"
 
 
 @pytest.fixture
 def table():
     moto_updates.install()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        keyed_table(client, "members", ("pk", "S"))
+    with mocked_table("members", ("pk", "S")) as client:
         yield client
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+REGION = "us-east-1"
 
 
 def keyed_table(client: Any, name: str, *key: tuple[str, str]) -> None:
@@ -16,3 +20,15 @@ def keyed_table(client: Any, name: str, *key: tuple[str, str]) -> None:
         AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in key],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+@contextmanager
+def mocked_table(name: str, *key: tuple[str, str]) -> Iterator[Any]:
+    """A DynamoDB client of an in-process moto holding one `keyed_table`, for the duration of the block."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        keyed_table(client, name, *key)
+        yield client

@@ -8,6 +8,7 @@ resets it (``POST /moto-api/reset``) so a new stack starts empty.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets as _random
@@ -51,15 +52,13 @@ _QUEUE_ATTRIBUTES = (
 
 CLIENT_CONNECTIONS = 50
 _SESSION_LOCK = threading.Lock()  # a session is not thread-safe, the clients it makes are
-_SESSION: list[boto3.session.Session] = []
-"""The process's one session for local clients: a new one would load botocore's service models and endpoint data
-again, for every stack a process starts."""
 
 
+@functools.cache
 def _session() -> boto3.session.Session:
-    if not _SESSION:
-        _SESSION.append(boto3.session.Session())
-    return _SESSION[0]
+    """The process's one session for local clients (called under `_SESSION_LOCK`): a new one would load botocore's
+    service models and endpoint data again, for every stack a process starts."""
+    return boto3.session.Session()
 
 
 class MotoAws:
