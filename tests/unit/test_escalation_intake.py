@@ -13,7 +13,9 @@ from memberflow.escalation.watch import EscalationWatcher
 from memberflow.events import EscalationRequested, MemberActive, TicketStatusChanged
 from memberflow.intake.registry import build_registry
 from memberflow.intake.service import accept_webhook
-from support.intake import NOW, SECRETS, Intake, sample
+from memberflow.errors import QueueUnavailable
+from support.fakes import MemoryDeliveryLog
+from support.intake import NOW, SECRETS, Intake, MemoryQueue, sample
 
 RULES = load_rules()
 CATEGORIES = {"billing": "billing", "safety": "safety"}
@@ -62,6 +64,50 @@ def test_a_ticket_reaction_escalates_the_reacted_message_and_its_author():
     event = desk.queue.sent[1].event
     assert event.via == "reaction" and event.author.user_id == "U05ADMIN01"
     assert event.thread == "slack:T0001ABCDE:C0INTRODUCE:1700000050.000100"
+
+
+class FailingAfter(MemoryQueue):
+    """Accepts `accepted` sends, then fails (the queue stopped answering half-way through a delivery)."""
+
+    def __init__(self, accepted: int) -> None:
+        super().__init__()
+        self.accepted = accepted
+
+    def send(self, event):
+        if len(self.sent) >= self.accepted:
+            raise QueueUnavailable("throttled")
+        return super().send(event)
+
+
+def slack_retry(delivery: dict, attempt: int) -> dict:
+    return {**delivery["headers"], "X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_error"}
+
+
+def test_a_slack_retry_queues_the_escalation_an_unanswered_first_attempt_did_not():
+    # Slack retries only what was not answered 2xx: here the activity was queued, the escalation was not (503).
+    desk = intake(queue=FailingAfter(accepted=1), deliveries=MemoryDeliveryLog())
+    delivery = sample("slack_message_billing_question")
+    assert desk.deliver("slack", delivery["body"], delivery["headers"]).status == 503
+    assert sent_types(desk) == ["member_active"]
+
+    desk.queue.accepted = 10
+    retry = desk.deliver("slack", delivery["body"], slack_retry(delivery, 1))
+
+    assert retry.status == 200 and retry.body["status"] == "queued"
+    # The activity again (its key makes the consumer skip it) and, now, the escalation.
+    assert sent_types(desk) == ["member_active", "member_active", "escalation_requested"]
+    assert desk.queue.sent[2].idempotency_key == "escalation:slack:T0001ABCDE:Ev06BILLING1"
+
+
+def test_a_slack_retry_of_a_delivery_queued_in_full_queues_nothing_again():
+    desk = intake(deliveries=MemoryDeliveryLog())
+    delivery = sample("slack_message_billing_question")
+    desk.deliver("slack", delivery["body"], delivery["headers"])
+
+    retry = desk.deliver("slack", delivery["body"], slack_retry(delivery, 1))
+
+    assert retry.body["status"] == "already_queued"
+    assert sent_types(desk) == ["member_active", "escalation_requested"]
 
 
 def test_a_reaction_by_someone_who_is_not_a_listed_reactor_escalates_nothing(tmp_path):

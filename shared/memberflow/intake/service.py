@@ -179,7 +179,10 @@ def _accept(
         body = {"error": "intake_misconfigured", "detail": f"{source_name[:64]} deliveries cannot be verified yet"}
         return IntakeResponse(503, body, outcome="failed", source=source.name if source else "unknown")
 
-    also = [] if redelivery is not None or not deps.watchers else _watched(source.name, payload, headers, deps.watchers)
+    # A redelivery runs the watchers too: the platform retries because an earlier attempt was not answered 2xx, so
+    # their events may never have been queued (those that were are deduplicated by their keys). A delivery known to
+    # be queued in full is answered below without queueing anything.
+    also = _watched(source.name, payload, headers, deps.watchers) if deps.watchers else []
     if isinstance(interpretation, Ignored):
         if also:
             return _queue_also(also, None, source.name, received_at, correlation_id, deps)
