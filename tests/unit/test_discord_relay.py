@@ -142,7 +142,9 @@ def test_a_join_is_relayed_signed_and_intake_queues_it_as_a_join(relay: Relay, g
 
     assert relay.intake.answers == [200]
     assert relay.intake.events() == [
-        MemberJoined(identity=identity(member), name="Nova Quinn", username="nova", joined_at=JOINED)
+        MemberJoined(
+            identity=identity(member), name="Nova Quinn", username="nova", joined_at=JOINED, email_verified=False
+        )
     ]
     assert relay.intake.queued[0].idempotency_key.startswith(f"discord:{GUILD_ID}:")
     assert len(relay.outbox) == 0

@@ -174,7 +174,7 @@ def test_discourse_ping_is_answered(intake: Intake) -> None:
 def test_discord_member_add_becomes_member_joined_with_relay_consent(intake: Intake) -> None:
     answer = intake.deliver_sample("discord_member_add")
 
-    assert answer.body["idempotency_key"] == f"discord:{GUILD}:1306712345678901248"
+    assert answer.body["idempotency_key"] == f"discord:{GUILD}:ec854ac9014628c502d0401e2004ba7a"
     assert intake.queued_event() == MemberJoined(
         identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
         email="jane.doe@example.com",
@@ -182,6 +182,8 @@ def test_discord_member_add_becomes_member_joined_with_relay_consent(intake: Int
         username="janedoe",
         joined_at=datetime(2024, 11, 14, 22, 13, 20, 861000, tzinfo=UTC),
         marketing_consent=True,
+        # Typed by the member in the server's onboarding step: Discord verified nothing, so double opt-in.
+        email_verified=False,
     )
 
 

@@ -136,7 +136,9 @@ class DiscordRelaySource:
 def _member_add(delivery: RelayMemberAdd) -> Interpretation:
     if delivery.member.user.bot:
         return Ignored("bot users are not members")
-    return _join(delivery, marketing_consent=bool(delivery.member.marketing_consent))
+    # Discord never gives a bot a member's address: one in a join was typed into the server's own onboarding step,
+    # so, as for a newsletter sign-up, it is unverified and consent to it means double opt-in.
+    return _join(delivery, marketing_consent=bool(delivery.member.marketing_consent), email_verified=False)
 
 
 def _newsletter_signup(delivery: RelayNewsletterSignup) -> Interpretation:
