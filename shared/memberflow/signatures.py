@@ -63,12 +63,13 @@ def _verify_v0(
     timestamp_header: str,
     now: float | None,
     window: int,
+    ahead: int | None = None,
 ) -> None:
     """Slack's v0 scheme, which Zoom uses too: `v0=` + hex HMAC-SHA256(secret, `v0:{timestamp}:{body}`)."""
     signature = _header(headers, signature_header)
     timestamp = _header(headers, timestamp_header)
     _require_equal(_slack_signature(secret, body, timestamp), signature, signature_header)
-    _require_fresh(timestamp, now, window, timestamp_header)
+    _require_fresh(timestamp, now, window, timestamp_header, ahead)
 
 
 def verify_discourse(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
@@ -153,9 +154,11 @@ def verify_zoom(
     *,
     now: float | None = None,
     window: int = REPLAY_WINDOW_SECONDS,
+    ahead: int | None = None,
 ) -> None:
-    """Zoom's v0 scheme: `v0=` + hex HMAC-SHA256(secret token, `v0:{timestamp}:{body}`)."""
-    _verify_v0(secret_token, body, headers, ZOOM_SIGNATURE, ZOOM_TIMESTAMP, now, window)
+    """Zoom's v0 scheme: `v0=` + hex HMAC-SHA256(secret token, `v0:{timestamp}:{body}`). `window` is how old a
+    timestamp may be, `ahead` how far in the future (clock skew; `window` when not given)."""
+    _verify_v0(secret_token, body, headers, ZOOM_SIGNATURE, ZOOM_TIMESTAMP, now, window, ahead)
 
 
 def zoom_url_validation(secret_token: str, plain_token: str) -> dict[str, str]:
@@ -248,14 +251,18 @@ def _require_equal(expected: str, received: str, header: str) -> None:
         raise SignatureError("invalid_signature", f"{header} does not match the body")
 
 
-def _require_fresh(timestamp: str, now: float | None, window: int, header: str) -> None:
+def _require_fresh(timestamp: str, now: float | None, window: int, header: str, ahead: int | None = None) -> None:
+    """At most `window` seconds old and at most `ahead` (default `window`) in the future."""
     try:
         sent_at = int(timestamp)
     except ValueError:
         raise SignatureError("invalid_signature", f"{header} is not unix seconds") from None
     current = time.time() if now is None else now
-    if abs(current - sent_at) > window:
+    ahead = window if ahead is None else ahead
+    if current - sent_at > window:
         raise SignatureError("stale_timestamp", f"{header} is more than {window} seconds away from the current time")
+    if sent_at - current > ahead:
+        raise SignatureError("stale_timestamp", f"{header} is more than {ahead} seconds in the future")
 
 
 def _key_bytes(hex_value: str, what: str) -> bytes:

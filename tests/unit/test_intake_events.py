@@ -141,6 +141,18 @@ def test_zoom_retries_within_its_retry_schedule_pass_the_replay_window(minutes_l
     assert answer.status == status
 
 
+@pytest.mark.parametrize(("minutes_ahead", "status"), [(4, 200), (6, 401), (90, 401)])
+def test_a_zoom_timestamp_ahead_of_our_clock_gets_only_the_usual_window(minutes_ahead, status):
+    # The retry schedule widens the window into the past only: nothing Zoom sends is post-dated.
+    intake = Intake()
+    body = json.dumps(sample("zoom_webinar_registration_created")["body"]).encode()
+    sent_at = int(NOW.timestamp()) + minutes_ahead * 60
+    answer = zoom(intake, body, signatures.sign_zoom("zoom-secret-token", body, sent_at))
+    assert answer.status == status
+    if status == 401:
+        assert answer.body["error"] == "stale_timestamp" and "future" in answer.body["detail"]
+
+
 def test_a_zoom_participant_without_an_address_is_acknowledged_not_queued():
     intake = Intake()
     body = sample("zoom_webinar_participant_joined")["body"]
