@@ -10,6 +10,7 @@ import hmac
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -21,11 +22,16 @@ from zenpy.lib.exception import APIException
 
 from memberflow.adapters.member_messages import DiscourseReplies, MemberMessenger, SesEmail, SlackMessages
 from memberflow.adapters.zendesk import ZendeskDesk
-from memberflow.errors import AccountProblem, CredentialsRejected, PermanentRefusal, RetryLater
+from memberflow.errors import AccountProblem, CredentialsRejected, PermanentRefusal, RetryLater, Transient
 from memberflow.escalation.ports import NewTicket, Requester
+from memberflow.escalation.rules import load_rules
+from memberflow.escalation.service import EscalationDeps, escalate, escalate_in_bulk, external_id
+from memberflow.events import EscalationRequested
+from memberflow.pipeline.envelope import QueuedEvent
 from memberflow_sandboxes.discourse import DiscourseSandbox
 from memberflow_sandboxes.slack import SlackSandbox
 from memberflow_sandboxes.zendesk import ZendeskSandbox
+from support.fakes import FakeMessenger, MemoryTicketLinks, MemoryTrace
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +111,74 @@ def test_bulk_create_and_job_status_through_zenpy_and_the_adapter(zendesk):
     assert job.done and sorted(job.tickets) == list(range(100))
     with pytest.raises(PermanentRefusal):  # Zendesk takes 100 at most: a bug of ours if ever sent
         zd._run("bulk", lambda client: client.tickets.create([Ticket(subject="x")] * 101), retry=False)
+
+
+def test_an_unknown_or_expired_job_status_is_404_record_not_found_and_a_wrong_path_is_invalid_endpoint(zendesk):
+    session = requests.Session()
+    session.auth = (f"{zendesk.email}/token", zendesk.api_token)
+    zd = desk(zendesk)
+    job_id = zd.create_many([ticket()])
+    assert session.get(f"{zendesk.url}/job_statuses/{job_id}.json", timeout=5).status_code == 200
+    unknown = session.get(f"{zendesk.url}/job_statuses/0123456789abcdef.json", timeout=5)
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "RecordNotFound")
+    assert zendesk.expire_jobs(job_id) == 1  # a day later: Zendesk keeps job statuses one day
+    expired = session.get(f"{zendesk.url}/job_statuses/{job_id}.json", timeout=5)
+    assert (expired.status_code, expired.json()["error"]) == (404, "RecordNotFound")
+    with pytest.raises(PermanentRefusal):  # the adapter: this job's answer, not a failing service
+        zd.job(job_id)
+    wrong = session.get(f"{zendesk.url}/job_status/{job_id}.json", timeout=5)
+    assert (wrong.status_code, wrong.json()["error"]) == (404, "InvalidEndpoint")
+
+
+def _escalation(n: int) -> QueuedEvent:
+    event = EscalationRequested(
+        thread=f"slack:T1:C1:170000000{n}.000100",
+        platform="slack",
+        via="keyword",
+        rule="billing",
+        author={"platform": "slack", "workspace": "T1", "user_id": f"U{n}"},
+        author_name=f"Member {n}",
+        email=f"m{n}@example.org",
+        text="I was charged twice",
+        permalink=f"https://example.slack.com/archives/C1/p170000000{n}000100",
+        requested_at=datetime.now(UTC),
+        reply_to={"channel": "C1", "thread_ts": f"170000000{n}.000100"},
+    )
+    return QueuedEvent(idempotency_key=f"k{n}", correlation_id=f"c{n}", source="slack", event=event)
+
+
+class _PollLost:
+    """The desk of an invocation that ended after `create_many` was answered, before any job poll was."""
+
+    def __init__(self, desk: ZendeskDesk) -> None:
+        self._desk = desk
+
+    def __getattr__(self, name: str):
+        return getattr(self._desk, name)
+
+    def job(self, job_id: str):
+        raise Transient("the invocation ended before the job status was read")
+
+
+def test_an_escalation_whose_bulk_job_expired_links_the_ticket_found_by_external_id(zendesk):
+    zd = desk(zendesk)
+    links = MemoryTicketLinks()
+    deps = EscalationDeps(
+        desk=zd, links=links, messenger=FakeMessenger(), rules=load_rules(), trace=MemoryTrace(), activity=None
+    )
+    batch = [_escalation(n) for n in range(3)]
+    assert escalate_in_bulk(EscalationDeps(**{**deps.__dict__, "desk": _PollLost(zd)}), batch) == 0
+    made = {t["external_id"]: t["id"] for t in zendesk.state.snapshot()["tickets"]}
+    assert len(made) == 3 and all(links.get(q.event.thread).job_id not in (None, "unknown") for q in batch)
+    assert zendesk.expire_jobs() == 1  # redelivered more than a day later (a long outage, a redrive)
+
+    for queued in batch:
+        result = escalate(deps, queued)
+        assert result == {"result": "ticket_created", "ticket_id": made[external_id(queued.event.thread)]}
+        assert links.get(queued.event.thread).ticket_id == result["ticket_id"]
+    operations = zendesk.state.snapshot()["operations"]
+    assert len(zendesk.state.snapshot()["tickets"]) == 3 and operations.get("tickets.create", 0) == 0
+    assert operations["job_statuses.show"] == 3 and operations["tickets.list"] == 3
 
 
 def test_over_the_request_budget_zendesk_answers_429_with_integer_retry_after(zendesk):

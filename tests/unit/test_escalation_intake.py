@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 
 from memberflow import signatures
+from memberflow.errors import QueueUnavailable
 from memberflow.escalation.rules import load_rules
 from memberflow.escalation.watch import EscalationWatcher
 from memberflow.events import EscalationRequested, MemberActive, TicketStatusChanged
 from memberflow.intake.registry import build_registry
 from memberflow.intake.service import accept_webhook
-from memberflow.errors import QueueUnavailable
 from support.fakes import MemoryDeliveryLog
 from support.intake import NOW, SECRETS, Intake, MemoryQueue, sample
 

@@ -8,6 +8,11 @@
 - Another host (`api_url`, a sandbox) is set the way zenpy reads it on every request: `ZENPY_FORCE_SCHEME` and
   `ZENPY_FORCE_NETLOC` (zenpy matches its answers to the URL it built, so the session must not rewrite it).
 - zenpy's object cache is disabled: a ticket's status must be read fresh.
+- A 404 `RecordNotFound` names one record that is not (or no longer) there. For a call that looks one up (a job
+  status, kept one day; the ticket to comment on, which an agent may have deleted) that is the answer to this
+  request: a `PermanentRefusal`, no sign of a failing service. Any other 404 (`InvalidEndpoint` for a wrong API
+  path, a page for an unknown subdomain), or a missing record on a call that names none, means the account,
+  subdomain or path is wrong: `NotFound`, an account problem.
 """
 
 from __future__ import annotations
@@ -130,7 +135,18 @@ class ZendeskDesk:
             )
         return self._client
 
-    def _run(self, what: str, work: Callable[[Any], T], *, idempotency_key: str | None = None, retry: bool = True) -> T:
+    def _run(
+        self,
+        what: str,
+        work: Callable[[Any], T],
+        *,
+        idempotency_key: str | None = None,
+        retry: bool = True,
+        looks_up: str | None = None,
+    ) -> T:
+        """`looks_up` names the one record the call reads or changes by id (a 404 `RecordNotFound` is then this
+        request's refusal, not an account problem)."""
+
         def once() -> T:
             call = _Call(idempotency_key)
             token = _CURRENT.set(call)
@@ -141,7 +157,7 @@ class ZendeskDesk:
                         api.ratelimit_budget = self._budget  # zenpy spends it over the client's life
                 return work(client)
             except Exception as error:  # noqa: BLE001 - every zenpy/requests failure leaves as one of ours
-                raise _translate(error, what, call) from None
+                raise _translate(error, what, call, looks_up) from None
             finally:
                 _CURRENT.reset(token)
 
@@ -191,7 +207,9 @@ class ZendeskDesk:
                     tickets[int(index)] = int(ticket_id)
             return JobResult(str(job.status), tickets)
 
-        return self._run("read a job status", read)
+        # Zendesk keeps a job status one day: later (or for an id it never had) 404 RecordNotFound, a refusal the
+        # escalation answers by looking for the tickets by external id.
+        return self._run("read a job status", read, looks_up="job status")
 
     def add_comment(self, ticket_id: int, body: str, *, public: bool = False) -> None:
         from zenpy.lib.api_objects import Comment
@@ -201,7 +219,7 @@ class ZendeskDesk:
             client.tickets.update(ZenpyTicket(id=ticket_id, comment=Comment(body=body, public=public)))
 
         # Not resent: a comment has no idempotency key, and the queue's retry checks the link first.
-        self._run("comment on a ticket", comment, retry=False)
+        self._run("comment on a ticket", comment, retry=False, looks_up="ticket")
 
     def tickets_with_external_id(self, external_id: str) -> list[Ticket]:
         def listing(client: Any) -> list[Ticket]:
@@ -220,12 +238,14 @@ class ZendeskDesk:
                 users.update({int(u.id): u for u in client.users(external_id=list(external_ids))})
             for email in emails:
                 users.update({int(u.id): u for u in client.search(type="user", email=email)})
+            # A user or ticket Zendesk no longer has (RecordNotFound: deleted since it was listed, by an earlier
+            # attempt, another erasure or an agent) is already where erasure takes it: the next step goes on.
             for user in users.values():
-                for ticket in client.users.requested(user):
+                for ticket in _unless_gone(_requested, client, user) or []:
                     if ticket.status != "closed":
-                        client.tickets.update(ZenpyTicket(id=ticket.id, status="closed"))
-                client.users.delete(user)
-                client.users.permanently_delete(int(user.id))
+                        _unless_gone(client.tickets.update, ZenpyTicket(id=ticket.id, status="closed"))
+                _unless_gone(client.users.delete, user)
+                _unless_gone(client.users.permanently_delete, int(user.id))
             return len(users)
 
         return self._run("delete the requester", forget)
@@ -256,20 +276,36 @@ def _ticket(ticket: NewTicket, requester_id: int | None) -> Any:
     return ZenpyTicket(**fields)
 
 
+def _unless_gone(step: Callable[..., T], *args: Any) -> T | None:
+    """`step(*args)`, or None when Zendesk answers that its record is not there (404 `RecordNotFound`). Any other
+    404 (a wrong path or subdomain) still fails the call."""
+    from zenpy.lib.exception import RecordNotFoundException
+
+    try:
+        return step(*args)
+    except RecordNotFoundException:
+        return None
+
+
+def _requested(client: Any, user: Any) -> list[Any]:
+    """The tickets `user` requested, every page read."""
+    return list(client.users.requested(user))
+
+
 def _field(result: Any, name: str) -> Any:
     return result.get(name) if isinstance(result, dict) else getattr(result, name, None)
 
 
-def _translate(error: Exception, what: str, call: _Call) -> Exception:
+def _translate(error: Exception, what: str, call: _Call, looks_up: str | None = None) -> Exception:
     from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, RecordNotFoundException, ZenpyException
 
     if isinstance(error, RatelimitBudgetExceeded | WaitTooLong):
         return RetryLater(f"Zendesk rate limit while trying to {what}", call.retry_after or DEFAULT_RETRY_LATER_SECONDS)
-    if isinstance(error, RecordNotFoundException):
-        return NotFound(f"Zendesk: not found while trying to {what}", 404)
     response = getattr(error, "response", None)
+    if isinstance(error, RecordNotFoundException):
+        return _not_found(404, "RecordNotFound", what, looks_up)  # zenpy raises it for Zendesk's RecordNotFound
     if isinstance(error, APIException | requests.HTTPError) and response is not None:
-        return _from_status(response.status_code, _error_name(response), what, call)
+        return _from_status(response.status_code, _error_name(response), what, call, looks_up)
     if isinstance(error, requests.RequestException):
         return Transient(f"Zendesk unreachable while trying to {what}: {type(error).__name__}")
     if isinstance(error, ZenpyException):
@@ -285,7 +321,7 @@ def _error_name(response: Any) -> str:
     return str(body.get("error", "")) if isinstance(body, dict) else ""
 
 
-def _from_status(status: int, name: str, what: str, call: _Call) -> Exception:
+def _from_status(status: int, name: str, what: str, call: _Call, looks_up: str | None = None) -> Exception:
     if status == 429:
         # A 429 without Retry-After (zenpy does not wait then): a brief pause, then the queue.
         return RateLimited(f"Zendesk rate limit while trying to {what}", call.retry_after)
@@ -296,6 +332,14 @@ def _from_status(status: int, name: str, what: str, call: _Call) -> Exception:
     if status == 403:
         return AccountProblem(f"Zendesk forbids this ({what})", status)
     if status == 404:
-        return NotFound(f"Zendesk: not found while trying to {what}", status)
+        return _not_found(status, name, what, looks_up)
     # 400 IdempotentRequestError (same key, another body: a bug of ours), 422 RecordInvalid: retrying cannot help.
     return PermanentRefusal(name or "refused", f"Zendesk refused to {what}", status)
+
+
+def _not_found(status: int, name: str, what: str, looks_up: str | None) -> Exception:
+    """A missing record that the call looks up is this request's answer (refused for good, not a failing service);
+    any other 404 means the account, the subdomain or the API path is wrong."""
+    if name == "RecordNotFound" and looks_up:
+        return PermanentRefusal(name, f"Zendesk has no such {looks_up} (while trying to {what})", status)
+    return NotFound(f"Zendesk: not found while trying to {what}", status)

@@ -5,10 +5,13 @@ configuration only (`ZENPY_FORCE_SCHEME=http`, `ZENPY_FORCE_NETLOC=127.0.0.1:POR
 
 - tickets: create (with `Idempotency-Key` semantics: a repeat with the same body answers the original response
   with `x-idempotency-lookup: hit`, another body is a 400 `IdempotentRequestError`, keys kept two hours), show,
-  update (comments, status), list by `external_id`, comments; `create_many` (up to 100) with job statuses;
+  update (comments, status), list by `external_id`, comments; `create_many` (up to 100) with job statuses, kept
+  one day as Zendesk does (then, like an unknown id, 404 `RecordNotFound`; `POST /_sandbox/jobs/expire` makes
+  the day pass);
 - users: `create_or_update` (matched by email, else external id; 201 created, 200 updated), show, `show_many` by
   external ids, search by email, soft delete (refused while the user requests a ticket that is not closed) and
   permanent delete through `deleted_users`;
+- a 404 `RecordNotFound` for a record that is not there, and 404 `InvalidEndpoint` for a path with no endpoint;
 - a request budget per window (Zendesk's per-account rate limit) answered with 429 and an integer `Retry-After`,
   `X-Rate-Limit` / `X-Rate-Limit-Remaining` headers, fault injection and `/_sandbox/` controls like the Mailchimp
   sandbox;

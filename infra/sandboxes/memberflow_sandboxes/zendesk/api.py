@@ -59,7 +59,13 @@ class ZendeskError(SandboxError):
 
 
 def not_found() -> ZendeskError:
+    """A record (ticket, user, job status) that is not there."""
     return ZendeskError(404, "RecordNotFound", "Not found")
+
+
+def invalid_endpoint() -> ZendeskError:
+    """A path Zendesk has no endpoint for: a 404 too, but not a missing record."""
+    return ZendeskError(404, "InvalidEndpoint", "Not found")
 
 
 def invalid(field: str, description: str) -> ZendeskError:
@@ -143,14 +149,14 @@ class ZendeskApi:
             "message": "Completed at " + now_iso(),
             "results": results,
         }
-        self.state.jobs[job_id] = job
+        self.state.add_job(job)
         return 200, {"job_status": {**job, "status": "queued", "progress": None, "results": None}}
 
     def show_job(self, request: Request, body: Any, job_id: str) -> Reply:
         self.state.count("job_statuses.show")
-        job = self.state.jobs.get(job_id)
+        job = self.state.job(job_id)
         if job is None:
-            raise not_found()
+            raise not_found()  # an unknown id, or one older than a day: Zendesk keeps job statuses one day
         return 200, {"job_status": job}
 
     def list_tickets(self, request: Request, body: Any) -> Reply:

@@ -15,7 +15,7 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, serve_until_signalled
-from memberflow_sandboxes.zendesk.api import API_ROUTES, ZendeskApi, ZendeskError, not_found
+from memberflow_sandboxes.zendesk.api import API_ROUTES, ZendeskApi, ZendeskError, invalid_endpoint, not_found
 from memberflow_sandboxes.zendesk.state import STATUSES, Budget, ZendeskState
 
 API_PREFIX = "/api/v2"
@@ -30,6 +30,7 @@ class ZendeskApp(SandboxApp[ZendeskState]):
         ("POST", "/status"): "set_status",
         ("POST", "/budget"): "set_budget",
         ("POST", "/webhook"): "set_webhook",
+        ("POST", "/jobs/expire"): "expire_jobs",
     }
 
     def __init__(self, state: ZendeskState, email: str, api_token: str, max_connections: int | None = None) -> None:
@@ -42,7 +43,7 @@ class ZendeskApp(SandboxApp[ZendeskState]):
 
     def error(self, status: int, detail: str) -> SandboxError:
         if status == 404:
-            return not_found()
+            return invalid_endpoint()  # the plumbing's 404 is a path with no endpoint; handlers say RecordNotFound
         names = {400: "InvalidEndpoint", 401: "Couldn't authenticate you", 405: "InvalidEndpoint"}
         return ZendeskError(status, names.get(status, "InternalError" if status >= 500 else "Error"), detail)
 
@@ -124,6 +125,15 @@ class ZendeskApp(SandboxApp[ZendeskState]):
         with self.state.lock:
             self.state.budget = Budget(requests_, float(body.get("window_seconds", 60)))
         return {"requests": requests_, "window_seconds": self.state.budget.window_seconds}
+
+    def expire_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/jobs/expire {"ids"?: [...]}`: a day passes for these job statuses (all without `ids`):
+        Zendesk no longer has them and answers 404 `RecordNotFound`."""
+        ids = body.get("ids")
+        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+            raise ValueError("ids must be a list of job status ids")
+        with self.state.lock:
+            return {"expired": self.state.age_jobs(ids)}
 
     def set_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /_sandbox/webhook {"url", "secret"}`: where status changes are sent, signed with `secret`."""
@@ -230,6 +240,10 @@ class ZendeskSandbox(SandboxServer):
 
     def set_status(self, ticket_id: int, status: str, public_reply: str | None = None) -> dict[str, Any]:
         return self.app.set_status({"ticket_id": ticket_id, "status": status, "public_reply": public_reply})
+
+    def expire_jobs(self, *job_ids: str) -> int:
+        """A day passes for these job statuses (all when none is named): they answer 404 `RecordNotFound`."""
+        return int(self.app.expire_jobs({"ids": list(job_ids) if job_ids else None})["expired"])
 
     def calls(self) -> int:
         """API requests answered (any status)."""

@@ -12,6 +12,8 @@ from typing import Any
 from memberflow_sandboxes.base import BaseState
 
 IDEMPOTENCY_SECONDS = 2 * 3600
+JOB_STATUS_SECONDS = 24 * 3600
+"""Zendesk keeps a job status one day; after that its id answers 404 `RecordNotFound` like an unknown one."""
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 
 
@@ -54,6 +56,7 @@ class ZendeskState(BaseState):
         self.users: dict[int, dict[str, Any]] = {}
         self.deleted_users: dict[int, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.job_created: dict[str, float] = {}
         self.idempotency: dict[str, tuple[str, float, int, dict[str, Any]]] = {}
         self.webhooks: list[dict[str, Any]] = []
         self.operations: dict[str, int] = {}
@@ -137,6 +140,27 @@ class ZendeskState(BaseState):
             {"id": self.next_id(), "body": body, "public": bool(comment.get("public", True)), "author_id": requester_id}
         ]
         return ticket
+
+    # ---------------------------------------------------------------- bulk jobs
+
+    def add_job(self, job: dict[str, Any]) -> None:
+        self.jobs[job["id"]] = job
+        self.job_created[job["id"]] = time.time()
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        """A job status, or None when its id is unknown or it is older than Zendesk keeps one (then it is gone)."""
+        if job_id in self.jobs and time.time() - self.job_created[job_id] > JOB_STATUS_SECONDS:
+            del self.jobs[job_id], self.job_created[job_id]
+        return self.jobs.get(job_id)
+
+    def age_jobs(self, job_ids: list[str] | None = None) -> int:
+        """Make the given job statuses (all when None) older than Zendesk keeps them; returns how many."""
+        aged = [job_id for job_id in (self.jobs if job_ids is None else job_ids) if job_id in self.job_created]
+        for job_id in aged:
+            self.job_created[job_id] -= JOB_STATUS_SECONDS + 1
+        return len(aged)
+
+    # ---------------------------------------------------------------- idempotency keys
 
     def remember_key(self, key: str, body: Any, status: int, payload: dict[str, Any]) -> None:
         self.idempotency[key] = (_digest(body), time.time(), status, payload)
