@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from memberflow.errors import ComplianceState, ForgottenAddress, PermanentRefusal, RetryLater
+from memberflow.errors import AddressThrottled, ComplianceState, ForgottenAddress, PermanentRefusal
 from memberflow.privacy import redact_emails
 
 BULK_LIMIT = 500
@@ -84,7 +84,7 @@ class RefusalKind(Enum):
     INVALID_ADDRESS = "invalid_address"
     """An address the service takes for fake or invalid (`PermanentRefusal`)."""
     SIGNUP_THROTTLED = "signup_throttled"
-    """Signed up to many lists very recently: try again hours later (`RetryLater`)."""
+    """Signed up to many lists very recently: try again hours later (`AddressThrottled`)."""
     OTHER = "other"
     """Anything else, e.g. a merge field that does not validate (`PermanentRefusal`)."""
 
@@ -106,7 +106,7 @@ class MemberRefusal:
         if self.kind is RefusalKind.FORGOTTEN_ADDRESS:
             return ForgottenAddress("Forgotten Email Not Subscribed", self.text, 400)
         if self.kind is RefusalKind.SIGNUP_THROTTLED:
-            return RetryLater(f"Signup throttled: {self.text}", SIGNUP_THROTTLE_RETRY_SECONDS)
+            return AddressThrottled(f"Signup throttled: {self.text}", SIGNUP_THROTTLE_RETRY_SECONDS)
         title = "Invalid Address" if self.kind is RefusalKind.INVALID_ADDRESS else (self.code or "Refused")
         return PermanentRefusal(title, self.text, 400)
 

@@ -38,6 +38,11 @@ class RetryLater(RateLimited):
         return float(self.retry_after or 0)
 
 
+class AddressThrottled(RetryLater):
+    """The service asked us to wait before trying this one address again (Mailchimp's signup throttle: the address
+    signed up to many lists very recently). The service itself is fine, so nobody else waits."""
+
+
 class ServiceUnavailable(Transient):
     """A service we depend on could not be reached or could not store what we sent (e.g. the event queue)."""
 
@@ -92,4 +97,4 @@ class InvalidMessage(MemberflowError):
 
 def is_service_failure(error: BaseException) -> bool:
     """True when the service as a whole is failing or misconfigured, rather than this member's request."""
-    return isinstance(error, Transient | AccountProblem)
+    return isinstance(error, Transient | AccountProblem) and not isinstance(error, AddressThrottled)

@@ -17,7 +17,15 @@ from memberflow.bulk import (
     chunks,
     refusal_from,
 )
-from memberflow.errors import ComplianceState, ForgottenAddress, NotFound, PermanentRefusal, RateLimited, RetryLater
+from memberflow.errors import (
+    AddressThrottled,
+    ComplianceState,
+    ForgottenAddress,
+    NotFound,
+    PermanentRefusal,
+    RateLimited,
+    RetryLater,
+)
 
 ADDRESS = "ada.lovelace@example.org"
 
@@ -52,7 +60,7 @@ MERGE_FIELD = ("ERROR_GENERIC", "Your merge fields were invalid.")
         (FORGOTTEN, RefusalKind.FORGOTTEN_ADDRESS, ForgottenAddress),
         (FAKE, RefusalKind.INVALID_ADDRESS, PermanentRefusal),
         (NOT_AN_ADDRESS, RefusalKind.INVALID_ADDRESS, PermanentRefusal),
-        (THROTTLED, RefusalKind.SIGNUP_THROTTLED, RetryLater),
+        (THROTTLED, RefusalKind.SIGNUP_THROTTLED, AddressThrottled),
         (MERGE_FIELD, RefusalKind.OTHER, PermanentRefusal),
     ],
 )

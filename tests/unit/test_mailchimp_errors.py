@@ -12,9 +12,10 @@ from requests.structures import CaseInsensitiveDict
 
 from memberflow.adapters import http_json
 from memberflow.adapters.http_json import HttpAnswer, HttpJsonTransport
-from memberflow.adapters.mailchimp import SIGNUP_THROTTLE_RETRY_SECONDS, MailchimpList, error_from
+from memberflow.adapters.mailchimp import SIGNUP_THROTTLE_RETRY_SECONDS, MailchimpList, api_url_for_key, error_from
 from memberflow.errors import (
     AccountProblem,
+    AddressThrottled,
     ComplianceState,
     CredentialsRejected,
     ForgottenAddress,
@@ -105,7 +106,7 @@ MAPPING = [
     ("fake-or-invalid-address", answer(400, FAKE_ADDRESS), PermanentRefusal, None),
     ("member-exists", answer(400, MEMBER_EXISTS), PermanentRefusal, None),
     ("merge-field-validation", answer(400, MERGE_FIELDS), PermanentRefusal, None),
-    ("signup-throttle", answer(400, SIGNUP_THROTTLE), RetryLater, float(SIGNUP_THROTTLE_RETRY_SECONDS)),
+    ("signup-throttle", answer(400, SIGNUP_THROTTLE), AddressThrottled, float(SIGNUP_THROTTLE_RETRY_SECONDS)),
     ("html-400", answer(400, HTML_400), PermanentRefusal, None),
     ("json-list-400", answer(400, json.dumps([{"title": "Member Exists"}])), PermanentRefusal, None),
     ("json-list-500", answer(500, json.dumps(["oops"])), Transient, None),
@@ -145,6 +146,13 @@ def test_throttling_without_retry_after_is_a_rate_limit_with_no_wait_given(given
     assert isinstance(error, RateLimited) and not isinstance(error, RetryLater)
     assert error.retry_after is None
     assert is_service_failure(error)
+
+
+def test_a_signup_throttle_is_one_addresss_wait_not_a_failing_service():
+    # Mailchimp throttles the address, not the account: the member waits hours on the queue, nobody else waits.
+    error = error_from(answer(400, SIGNUP_THROTTLE))
+    assert isinstance(error, RetryLater) and error.delay_seconds == SIGNUP_THROTTLE_RETRY_SECONDS
+    assert not is_service_failure(error)
 
 
 def test_retry_after_header_is_read_whatever_its_case():
@@ -421,3 +429,26 @@ def test_an_unknown_member_of_a_missing_audience_is_an_account_problem(monkeypat
     )
     with pytest.raises(NotFound):
         mailing_list.member_status("missing-list", ADDRESS)
+
+
+@pytest.mark.parametrize(
+    "key", ["0123456789abcdef0123456789abcdef", "0123456789abcdef-", "-us21", "abc-us21.evil.example"]
+)
+def test_a_key_without_its_data_centre_never_becomes_a_host_name(key):
+    # Whatever follows the last "-" would be the host: the key itself, with no "-", would go out in DNS lookups.
+    with pytest.raises(ValueError, match="data centre"):
+        api_url_for_key(key)
+
+
+def test_the_data_centre_is_the_keys_suffix():
+    assert api_url_for_key("0123456789abcdef0123456789abcdef-us21") == "https://us21.api.mailchimp.com/3.0"
+
+
+def test_a_stored_key_without_its_data_centre_is_an_account_problem_that_does_not_quote_it():
+    key = "0123456789abcdef0123456789abcdef"
+    mailchimp = MailchimpList(lambda fresh: key)
+
+    with pytest.raises(AccountProblem) as refused:
+        mailchimp.member_status("list123", ADDRESS)
+
+    assert is_service_failure(refused.value) and key not in str(refused.value)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memberflow.errors import PermanentRefusal, RateLimited, RetryLater, Transient
+from memberflow.errors import AddressThrottled, PermanentRefusal, RateLimited, RetryLater, Transient
 from memberflow.events import CATALOG, MemberJoined
 from memberflow.models import MemberIdentity, Platform
 from memberflow.pipeline.envelope import QueuedEvent
@@ -70,6 +70,32 @@ def test_unreadable_message_is_parked_at_once():
     sqs = FakeWorkQueue()
     worker(failing(AssertionError()), sqs).process(QueuedMessage("m-2", "rh", '{"nope": 1}', 1))
     assert sqs.parked and sqs.parked[0]["failure_reason"].startswith("invalid message")
+
+
+def test_unreadable_message_is_parked_with_the_correlation_id_and_key_its_attributes_carry(caplog):
+    sqs = FakeWorkQueue()
+    carried = {"correlation_id": "req-42", "idempotency_key": "slack:T1:Ev1", "event_type": "member_joined"}
+
+    with caplog.at_level("ERROR"):
+        worker(failing(AssertionError()), sqs).process(QueuedMessage("m-2", "rh", '{"nope": 1}', 1, carried))
+
+    [parked] = sqs.parked
+    assert parked["failure_kind"] == "invalid"
+    assert parked["correlation_id"] == "req-42" and parked["idempotency_key"] == "slack:T1:Ev1"
+    [logged] = [r for r in caplog.records if r.getMessage() == "message parked"]
+    assert logged.correlation_id == "req-42"
+
+
+def test_unreadable_message_without_attributes_is_parked_as_unknown_and_long_ones_are_cut():
+    sqs = FakeWorkQueue()
+    long_id = {"correlation_id": "c" * 5000}
+
+    worker(failing(AssertionError()), sqs).process(QueuedMessage("m-2", "rh", '{"nope": 1}', 1))
+    worker(failing(AssertionError()), sqs).process(QueuedMessage("m-3", "rh", '{"nope": 1}', 1, long_id))
+
+    bare, cut = sqs.parked
+    assert bare["correlation_id"] == "unknown" and bare["idempotency_key"] == "unknown"
+    assert cut["correlation_id"] == "c" * 512 and cut["idempotency_key"] == "unknown"
 
 
 def test_unknown_event_type_is_parked_at_once_with_its_name():
@@ -168,6 +194,17 @@ def test_one_member_failing_again_and_again_does_not_open_the_breaker():
     for _ in range(5):
         health.record(Transient("Mailchimp 500 for this address"), "slack:T1:Ev1")
     assert not health.failing
+
+
+def test_addresses_throttled_one_after_another_do_not_open_the_breaker():
+    # A burst of bot sign-ups is when Mailchimp throttles addresses: the members waiting must not stop the others.
+    sqs, health = FakeWorkQueue(), ServiceHealth(threshold=3)
+    for n in range(5):
+        with pytest.raises(WillRetry):
+            throttled = failing(AddressThrottled("Mailchimp Invalid Resource: signup throttled", 6 * 3600))
+            worker(throttled, sqs, health=health).process(message(1, f"m-{n}"))
+    assert not health.failing and health.should_try()
+    assert sqs.parked == [] and all(delay >= 6 * 3600 for delay in sqs.visibility)
 
 
 def test_a_failure_of_one_member_while_the_service_answers_spends_that_members_attempts():

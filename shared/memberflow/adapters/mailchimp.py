@@ -26,13 +26,13 @@ from memberflow.bulk import (
 )
 from memberflow.errors import (
     AccountProblem,
+    AddressThrottled,
     ComplianceState,
     CredentialsRejected,
     ForgottenAddress,
     NotFound,
     PermanentRefusal,
     RateLimited,
-    RetryLater,
     Transient,
 )
 from memberflow.ports import ListMember
@@ -59,10 +59,15 @@ def route_of(path: str) -> str:
     return path
 
 
+_DATA_CENTRE = re.compile(r"[a-z]{2,8}[0-9]{1,4}")
+
+
 def api_url_for_key(api_key: str) -> str:
-    """Mailchimp's own base URL for a key: the data centre is the key's suffix (`...-us21`)."""
-    _, _, data_centre = api_key.rpartition("-")
-    if not data_centre:
+    """Mailchimp's own base URL for a key: the data centre is the key's suffix (`...-us21`). A key without one is
+    refused here: anything else after the last `-` (or the whole key, with none) would become a host name, and the
+    key would go out in DNS lookups."""
+    secret, dash, data_centre = api_key.strip().rpartition("-")
+    if not (secret and dash and _DATA_CENTRE.fullmatch(data_centre)):
         raise ValueError("a Mailchimp API key ends in its data centre, e.g. ...-us21")
     return f"https://{data_centre}.api.mailchimp.com/3.0"
 
@@ -89,7 +94,7 @@ def error_from(answer: HttpAnswer) -> Exception:
     if title == "Forgotten Email Not Subscribed":
         return ForgottenAddress(title, detail, status)
     if SIGNUP_THROTTLE_TEXT in detail:
-        return RetryLater(f"Mailchimp {title}: signup throttled", SIGNUP_THROTTLE_RETRY_SECONDS)
+        return AddressThrottled(f"Mailchimp {title}: signup throttled", SIGNUP_THROTTLE_RETRY_SECONDS)
     if status == 400:
         return PermanentRefusal(title, detail, status)
     if status == 401:
@@ -179,8 +184,12 @@ class MailchimpList:
         """Built on the first call: a run with nothing to send never reads the key or loads the HTTP client."""
         if self._transport is None:
             key = self._api_key(False)
+            try:
+                base_url = self._base_url or api_url_for_key(key)
+            except ValueError as problem:  # the key as stored: an operator must fix it, no member is at fault
+                raise AccountProblem(f"Mailchimp: {problem}") from None
             self._transport = HttpJsonTransport(
-                self._base_url or api_url_for_key(key),
+                base_url,
                 error_from,
                 service="Mailchimp",
                 timeout=self._timeout,
