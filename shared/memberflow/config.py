@@ -175,7 +175,7 @@ class EscalationSettings(ConsumerSettings):
     zendesk_subdomain: str = Field(alias="ZENDESK_SUBDOMAIN", min_length=1)
     zendesk_api_url: str = Field(default="", alias="ZENDESK_API_URL")
     """Empty: https://<subdomain>.zendesk.com; else another host (a sandbox)."""
-    zendesk_ratelimit_budget_seconds: int = Field(default=5, alias="ZENDESK_RATELIMIT_BUDGET_SECONDS", ge=1, le=30)
+    zendesk_ratelimit_budget_seconds: int = Field(default=5, alias="ZENDESK_RATELIMIT_BUDGET_SECONDS", ge=1, le=20)
     slack_secret_arn: str = Field(alias="SLACK_SECRET_ARN")
     """{"bot_token"} of the Slack app that posts replies and moderator alerts."""
     slack_api_url: str = Field(default="", alias="SLACK_API_URL")
