@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from memberflow.adapters.mailchimp import MailchimpList, batch_outcome, segment_outcome
+from memberflow.adapters.mailchimp import BULK_TIMEOUT_SECONDS, MailchimpList, batch_outcome, segment_outcome
 from memberflow.bulk import (
     BULK_LIMIT,
     BulkMember,
@@ -135,9 +135,12 @@ class ScriptedTransport:
     def __init__(self, *script: dict | Exception) -> None:
         self._script = list(script)
         self.sent: list[tuple[str, str, dict | None, dict | None]] = []
+        self.how: list[dict] = []
+        """The timeout and attempts each call was given ({} for the transport's own)."""
 
-    def call(self, method, path, body=None, params=None):
+    def call(self, method, path, body=None, params=None, **how):
         self.sent.append((method, path, body, params))
+        self.how.append(how)
         answer = self._script.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -243,3 +246,19 @@ def test_tag_many_finds_the_segment_again_when_it_was_deleted():
     outcome = mailing_list.tag_many("list1", "vip", ["a@example.org"])
     assert outcome.updated == ["a@example.org"]
     assert transport.sent[-1][1] == "/lists/list1/segments/2"
+
+
+def test_bulk_calls_get_the_bulk_timeout_and_are_sent_once_while_a_members_call_keeps_its_own():
+    mailing_list, transport = scripted(
+        batch_answer(created=["a@example.org"]),
+        {"segments": [{"id": 7, "name": "vip"}], "total_items": 1},
+        {"members_added": [{"email_address": "a@example.org"}], "errors": []},
+        {"status": "subscribed"},
+    )
+    mailing_list.subscribe_many("list123", [BulkMember("a@example.org", "subscribed")])
+    mailing_list.tag_many("list123", "vip", ["a@example.org"])
+    mailing_list.member_status("list123", "a@example.org")
+
+    bulk = {"timeout": BULK_TIMEOUT_SECONDS, "attempts": 1}
+    assert transport.how == [bulk, {}, bulk, {}]  # batch subscribe, segment list, segment change, one member
+    assert mailing_list.worst_case_bulk_call_seconds == BULK_TIMEOUT_SECONDS

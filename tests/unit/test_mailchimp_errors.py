@@ -12,7 +12,15 @@ from requests.structures import CaseInsensitiveDict
 
 from memberflow.adapters import http_json
 from memberflow.adapters.http_json import HttpAnswer, HttpJsonTransport
-from memberflow.adapters.mailchimp import SIGNUP_THROTTLE_RETRY_SECONDS, MailchimpList, api_url_for_key, error_from
+from memberflow.adapters.mailchimp import (
+    BULK_TIMEOUT_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    SIGNUP_THROTTLE_RETRY_SECONDS,
+    MailchimpList,
+    api_url_for_key,
+    error_from,
+)
+from memberflow.bulk import BulkMember
 from memberflow.errors import (
     AccountProblem,
     AddressThrottled,
@@ -349,6 +357,17 @@ def test_a_timeout_is_transient_too(monkeypatch, sleeps):
     )
     with pytest.raises(Transient):
         mailing_list.member_status("list1", ADDRESS)
+
+
+def test_a_batch_subscribe_that_timed_out_is_not_sent_again_at_once(monkeypatch, sleeps):
+    # Mailchimp may have done the work: a second send would only double the load. Later repeats are safe.
+    mailing_list, session = mailchimp(monkeypatch, KeySecret("key-us21"), requests.Timeout("read timed out"))
+
+    with pytest.raises(Transient):
+        mailing_list.subscribe_many("list1", [BulkMember(ADDRESS, "subscribed")])
+
+    assert len(session.requests) == 1 and sleeps == []
+    assert session.requests[0]["timeout"] == BULK_TIMEOUT_SECONDS > DEFAULT_TIMEOUT_SECONDS
 
 
 def test_an_empty_2xx_answer_is_an_empty_object(monkeypatch, sleeps):

@@ -72,19 +72,29 @@ class HttpJsonTransport:
         params: Mapping[str, str] | None = None,
         *,
         attempts: int | None = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
-        """The JSON answer ({} when empty), retrying transient failures briefly."""
-        return with_brief_retries(lambda: self.send(method, path, body, params), attempts=attempts or self._attempts)
+        """The JSON answer ({} when empty), retrying transient failures briefly. `timeout` overrides the transport's
+        for this call (a bulk call takes longer than one member's)."""
+        return with_brief_retries(
+            lambda: self.send(method, path, body, params, timeout=timeout), attempts=attempts or self._attempts
+        )
 
     def send(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None, params: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """One request, no retry."""
         import requests
 
         try:
             response = self._session.request(
-                method, self.base_url + path, json=body, params=params, timeout=self._timeout
+                method, self.base_url + path, json=body, params=params, timeout=timeout or self._timeout
             )
         except requests.RequestException as error:
             raise Transient(f"{self.service} unreachable: {type(error).__name__}") from None

@@ -40,6 +40,10 @@ from memberflow.privacy import redact_emails, subscriber_hash
 from memberflow.retry import worst_case_seconds
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
+BULK_TIMEOUT_SECONDS = 20.0
+"""A batch subscribe or a segment change of up to 500 addresses takes Mailchimp far longer than one member's call.
+Such a call is sent once: one that timed out may well have been done, and sending it again would only double the
+load on the account's 10 connections (repeating it later is safe: its members come back as existing)."""
 SEGMENT_PAGE_SIZE = 1000
 """Mailchimp's largest page."""
 
@@ -165,11 +169,16 @@ class MailchimpList:
     calls made per endpoint ("POST /lists/{list_id}"), for benches."""
 
     def __init__(
-        self, api_key: Callable[[bool], str], base_url: str = "", timeout: float = DEFAULT_TIMEOUT_SECONDS
+        self,
+        api_key: Callable[[bool], str],
+        base_url: str = "",
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        bulk_timeout: float = BULK_TIMEOUT_SECONDS,
     ) -> None:
         self._api_key = api_key
         self._base_url = base_url
         self._timeout = timeout
+        self._bulk_timeout = max(bulk_timeout, timeout)
         self._transport: HttpJsonTransport | None = None
         self._segment_ids: dict[tuple[str, str], str] = {}
         self.calls: Counter[str] = Counter()
@@ -178,6 +187,11 @@ class MailchimpList:
     def worst_case_call_seconds(self) -> float:
         """The longest one call can take: each of its attempts running into the timeout, with the longest pause."""
         return worst_case_seconds(self._timeout, DEFAULT_ATTEMPTS)
+
+    @property
+    def worst_case_bulk_call_seconds(self) -> float:
+        """The longest one bulk call can take (sent once, see BULK_TIMEOUT_SECONDS)."""
+        return worst_case_seconds(self._bulk_timeout, 1)
 
     @property
     def _http(self) -> HttpJsonTransport:
@@ -281,7 +295,7 @@ class MailchimpList:
         outcome = BulkOutcome()
         for chunk in chunks(list(unique.values())):
             body = {"members": [member.as_mailchimp() for member in chunk], "update_existing": update_existing}
-            answer = self._call("POST", f"/lists/{list_id}", body, {"skip_merge_validation": "true"})
+            answer = self._call("POST", f"/lists/{list_id}", body, {"skip_merge_validation": "true"}, bulk=True)
             outcome.merge(batch_outcome(chunk, answer))
         return outcome
 
@@ -315,11 +329,11 @@ class MailchimpList:
         for chunk in chunks(_unique(emails)):
             body = {send_field: list(chunk)}
             try:
-                answer = self._call("POST", self._segment_path(list_id, tag), body)
+                answer = self._call("POST", self._segment_path(list_id, tag), body, bulk=True)
             except NotFound:
                 # The segment went since we found it (the tag was deleted in Mailchimp): find or make it again.
                 self._segment_ids.pop((list_id, tag), None)
-                answer = self._call("POST", self._segment_path(list_id, tag), body)
+                answer = self._call("POST", self._segment_path(list_id, tag), body, bulk=True)
             outcome.merge(segment_outcome(chunk, answer, done_field))
         return outcome
 
@@ -376,13 +390,20 @@ class MailchimpList:
     # -- transport ---------------------------------------------------------------------------------------------
 
     def _call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        *,
+        bulk: bool = False,
     ) -> dict[str, Any]:
         self.calls[f"{method} {route_of(path)}"] += 1
+        how: dict[str, Any] = {"timeout": self._bulk_timeout, "attempts": 1} if bulk else {}
         try:
-            return self._http.call(method, path, body, params)
+            return self._http.call(method, path, body, params, **how)
         except CredentialsRejected:
             # The key may have been rotated since this container read it: read the secret again, once.
             fresh = self._api_key(True)
             self._http.set_auth(("memberflow", fresh))
-            return self._http.call(method, path, body, params)
+            return self._http.call(method, path, body, params, **how)

@@ -71,15 +71,15 @@ def prepare_batch(batch: list[QueuedEvent]) -> None:
 
 
 PREPARE_CALLS = 4
-"""The most Mailchimp calls `prepare` makes: the batch subscribe, a platform, a cohort and a welcome tag (a batch
-spanning a month boundary or several platforms makes a few more; each is bounded by the client's timeout)."""
+"""The most Mailchimp bulk calls `prepare` makes: the batch subscribe, a platform, a cohort and a welcome tag (a
+batch spanning a month boundary or several platforms makes a few more; each is bounded by the bulk timeout)."""
 
 
 def prepare_worst_case_ms() -> int:
     """Time an invocation must have, besides its first event's, to send the batch in bulk first."""
     from memberflow.adapters.aws import WORST_CASE_CALL_SECONDS
 
-    return int((PREPARE_CALLS * container().mailing_list.worst_case_call_seconds + WORST_CASE_CALL_SECONDS) * 1000)
+    return int((PREPARE_CALLS * container().mailing_list.worst_case_bulk_call_seconds + WORST_CASE_CALL_SECONDS) * 1000)
 
 
 def reset() -> None:
