@@ -7,9 +7,13 @@ table wrapper rather than boto3's resource layer, whose model loading costs a co
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from memberflow.errors import RateLimited
 from memberflow.retry import worst_case_seconds
 
 CONNECT_TIMEOUT_SECONDS = 1
@@ -17,6 +21,10 @@ READ_TIMEOUT_SECONDS = 3
 ATTEMPTS = 2
 WORST_CASE_CALL_SECONDS = worst_case_seconds(CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS, ATTEMPTS)
 """The longest one AWS call can take (botocore's back-off between its two attempts stays under a second)."""
+UNPROCESSED_SENDS = 4
+"""BatchWriteItem sends of one slice of 25: the first, and at most three more of what DynamoDB left unprocessed."""
+UNPROCESSED_BASE_DELAY_SECONDS = 0.1
+"""The first pause before items left unprocessed are sent again; it doubles with each send (about 1 s in all)."""
 
 
 def _config() -> Any:
@@ -80,11 +88,12 @@ def table(name: str) -> DynamoTable:
 class DynamoTable:
     """The calls of boto3's `Table` resource that memberflow makes, with plain Python values in and out."""
 
-    def __init__(self, name: str, dynamodb: Any) -> None:
+    def __init__(self, name: str, dynamodb: Any, sleep: Callable[[float], None] = time.sleep) -> None:
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
         self.name = name
         self._client = dynamodb
+        self._sleep = sleep
         self._serialize = TypeSerializer().serialize
         self._deserialize = TypeDeserializer().deserialize
 
@@ -137,13 +146,23 @@ class DynamoTable:
         return page
 
     def put_many(self, items: list[dict[str, Any]]) -> None:
-        """Write `items` (unconditional puts), 25 per BatchWriteItem call, unprocessed items sent again."""
+        """Write `items` (unconditional puts), 25 per BatchWriteItem call. Items DynamoDB leaves unprocessed (the
+        table is throttled) are sent again a few times after a short jittered exponential back-off, as AWS advises;
+        `RateLimited` when some are still left, so a throttled table ends the work instead of spinning until the
+        function times out."""
         for start in range(0, len(items), 25):
             pending: dict[str, Any] = {
                 self.name: [{"PutRequest": {"Item": self._encode(item)}} for item in items[start : start + 25]]
             }
-            while pending:
+            for send in range(UNPROCESSED_SENDS):
+                if send:
+                    self._sleep(UNPROCESSED_BASE_DELAY_SECONDS * 2 ** (send - 1) * (1 + random.random() / 2))
                 pending = self._batch("batch_write_item", pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            else:
+                left = sum(len(requests) for requests in pending.values())
+                raise RateLimited(f"DynamoDB throttled: {left} items left unprocessed after {UNPROCESSED_SENDS} sends")
 
     def batch_get(
         self, keys: list[dict[str, Any]], projection: str | None = None, *, consistent: bool = False

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from memberflow.errors import InvalidMessage, MemberflowError, PermanentRefusal
 from memberflow.events.base import EventCatalog
+from memberflow.models import MAX_EVENT_KEY_BYTES
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.pipeline.health import ServiceHealth
 from memberflow.pipeline.policy import Delivery, Park, Retry, RetryPolicy, decide, defer, hand_back_untried
@@ -100,8 +101,18 @@ class Worker:
                 raise InvalidMessage(f"no handler for event type {queued.event.type!r} in this consumer")
         except (ValidationError, InvalidMessage, ValueError) as error:
             reason = _unreadable(error)
-            self.queue.park(message, Park(reason, "invalid"), "", "")
-            logger.error("message parked", extra={"reason": reason, "message_id": message.message_id})
+            # The body cannot say, but the attributes intake set beside it can: on-call follows the parked message
+            # back to intake's logs and the member's trace.
+            correlation_id, key = _carried(message, "correlation_id"), _carried(message, "idempotency_key")
+            self.queue.park(message, Park(reason, "invalid"), correlation_id, key)
+            logger.error(
+                "message parked",
+                extra={
+                    "reason": reason,
+                    "message_id": message.message_id,
+                    "correlation_id": correlation_id or "unknown",
+                },
+            )
             return None
 
         if self.before is not None:
@@ -176,6 +187,12 @@ class Worker:
             exc_info=error if error is not None and not isinstance(error, MemberflowError) else None,
         )
         raise WillRetry(decision.reason) from error
+
+
+def _carried(message: QueuedMessage, name: str) -> str:
+    """An id the message carries as an attribute ("" when it has none), cut to the length an idempotency key may
+    have: whoever sent the message, its parked copy must stay within SQS's limits."""
+    return message.attributes.get(name, "")[:MAX_EVENT_KEY_BYTES]
 
 
 def _unreadable(error: Exception) -> str:

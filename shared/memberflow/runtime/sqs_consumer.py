@@ -112,6 +112,9 @@ class SqsConsumer:
                 batch = unprepared.pop()
                 if enough_time and remaining_ms > self._worst_case_ms + self._before_batch_worst_case_ms():
                     self._prepare(batch)
+                    # The bulk step can outrun its estimate (a slow service; escalation gives none): the first
+                    # message starts only if its own worst case still fits in what is left now.
+                    enough_time = context.get_remaining_time_in_millis() > self._worst_case_ms
             return worker.process(message, enough_time=enough_time)
 
         # The most delivered first: a message handed back untried (no time left) is at the front of its next batch,
