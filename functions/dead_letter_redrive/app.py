@@ -1,5 +1,7 @@
-"""Scheduled redrive: parked member events whose failure may pass go back to their queue once Mailchimp answers
-again, so an outage heals without an operator."""
+"""Scheduled redrive: parked messages whose failure may pass go back to their queue once every service their
+consumer calls answers again (REDRIVE_WAITS_ON in template.yaml: escalations wait on Zendesk, registrations on
+Eventbrite and Mailchimp, member events and imports on Mailchimp), so an outage heals without an operator and a
+queue never waits on, or is sent back during, another service's outage."""
 
 from dataclasses import asdict
 

@@ -7,9 +7,9 @@ import json
 import os
 import re
 from functools import cache
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from memberflow.schema import Model
 
@@ -117,18 +117,53 @@ class DripSettings(TraceSettings, MembersSettings, WelcomeSettings):
     pass
 
 
-class RedriveSettings(MailchimpSettings):
-    """The dead-letter redrive: which dead-letter queue goes back to which queue."""
+RedriveService = Literal["mailchimp", "zendesk", "eventbrite"]
+"""A service the redrive can ask whether it answers (one cheap authenticated read each)."""
+DEFAULT_REDRIVE_WAITS_ON: tuple[RedriveService, ...] = ("mailchimp",)
+"""What a dead-letter queue that REDRIVE_WAITS_ON does not list waits on: the service most consumers call."""
+
+
+class RedriveSettings(_Env):
+    """The dead-letter redrive: which dead-letter queue goes back to which queue, and once which services answer.
+    Each service's own settings (`MailchimpSettings`, `ZendeskApiSettings`, `EventbriteClientSettings`) are read only
+    when a queue waits on it."""
 
     redrives: dict[str, str] = Field(alias="REDRIVES")
     """Dead-letter queue URL -> the queue its messages came from."""
+    waits_on: dict[str, tuple[RedriveService, ...]] = Field(default_factory=dict, alias="REDRIVE_WAITS_ON")
+    """Dead-letter queue URL -> the services the consumer of its queue calls: its messages go back only once each of
+    them answers. A queue not listed waits on Mailchimp."""
     max_messages_per_run: int = Field(default=100, alias="REDRIVE_MAX_MESSAGES", ge=1)
     max_auto_redrives: int = Field(default=3, alias="REDRIVE_MAX_TIMES", ge=1)
 
-    @field_validator("redrives", mode="before")
+    @field_validator("redrives", "waits_on", mode="before")
     @classmethod
     def _json(cls, value: object) -> object:
         return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("waits_on")
+    @classmethod
+    def _services(cls, value: dict[str, tuple[RedriveService, ...]]) -> dict[str, tuple[RedriveService, ...]]:
+        empty = [queue for queue, services in value.items() if not services]
+        if empty:
+            raise ValueError(f"each dead-letter queue waits on one service at least; none given for {empty}")
+        return {queue: tuple(dict.fromkeys(services)) for queue, services in value.items()}
+
+    @model_validator(mode="after")
+    def _known_queues(self) -> RedriveSettings:
+        unknown = sorted(set(self.waits_on) - set(self.redrives))
+        if unknown:
+            raise ValueError(f"REDRIVE_WAITS_ON names dead-letter queues that REDRIVES does not redrive: {unknown}")
+        return self
+
+    def services_for(self, dead_letter_queue_url: str) -> tuple[RedriveService, ...]:
+        """The services this dead-letter queue's messages wait on."""
+        return self.waits_on.get(dead_letter_queue_url, DEFAULT_REDRIVE_WAITS_ON)
+
+    @property
+    def services(self) -> tuple[RedriveService, ...]:
+        """Every service some redriven queue waits on, each once."""
+        return tuple(dict.fromkeys(s for queue in self.redrives for s in self.services_for(queue)))
 
 
 Settings = TypeVar("Settings", bound=_Env)
@@ -161,7 +196,17 @@ class ImportConsumerSettings(ConsumerSettings):
     dead_letter_queue_url: str = Field(alias="MEMBER_IMPORT_DEAD_LETTER_QUEUE_URL")
 
 
-class EscalationSettings(ConsumerSettings):
+class ZendeskApiSettings(_Env):
+    """What reaching Zendesk as memberflow's API user takes: the escalation's, and the redrive's availability probe."""
+
+    zendesk_secret_arn: str = Field(alias="ZENDESK_SECRET_ARN")
+    """{"email", "api_token"} of the Zendesk API user."""
+    zendesk_subdomain: str = Field(alias="ZENDESK_SUBDOMAIN", min_length=1)
+    zendesk_api_url: str = Field(default="", alias="ZENDESK_API_URL")
+    """Empty: https://<subdomain>.zendesk.com; else another host (a sandbox)."""
+
+
+class EscalationSettings(ConsumerSettings, ZendeskApiSettings):
     """The escalation consumer: its own queue (named apart: the local stack runs every function in one process),
     the ticket links, Zendesk, and the channels that reach moderators and members."""
 
@@ -170,11 +215,6 @@ class EscalationSettings(ConsumerSettings):
     ticket_links_table_name: str = Field(alias="TICKET_LINKS_TABLE_NAME", min_length=1)
     rules_file: str = Field(default="", alias="ESCALATION_RULES_FILE")
     """Empty: the rules shipped with the layer (memberflow/escalation/escalation-rules.json)."""
-    zendesk_secret_arn: str = Field(alias="ZENDESK_SECRET_ARN")
-    """{"email", "api_token"} of the Zendesk API user."""
-    zendesk_subdomain: str = Field(alias="ZENDESK_SUBDOMAIN", min_length=1)
-    zendesk_api_url: str = Field(default="", alias="ZENDESK_API_URL")
-    """Empty: https://<subdomain>.zendesk.com; else another host (a sandbox)."""
     zendesk_ratelimit_budget_seconds: int = Field(default=5, alias="ZENDESK_RATELIMIT_BUDGET_SECONDS", ge=1, le=20)
     slack_secret_arn: str = Field(alias="SLACK_SECRET_ARN")
     """{"bot_token"} of the Slack app that posts replies and moderator alerts."""
@@ -280,6 +320,14 @@ class EventbriteApiSettings(_Env):
     """The Eventbrite API (a sandbox's URL locally): webhooks' `api_url` must lead here, and only here is fetched."""
 
 
+class EventbriteClientSettings(EventbriteApiSettings):
+    """What calling Eventbrite with the OAuth token takes: event sync's, and the redrive's availability probe."""
+
+    eventbrite_secret_arn: str = Field(alias="EVENTBRITE_SECRET_ARN")
+    """The secret holding {"oauth_token"}."""
+    eventbrite_timeout_seconds: float = Field(default=5.0, alias="EVENTBRITE_TIMEOUT_SECONDS", gt=0)
+
+
 class SyncedEvent(Model):
     """An event whose registrations are synced: its slug (in Mailchimp tags), its Eventbrite event, and the Zoom
     webinar or meeting it is held in, if any."""
@@ -291,16 +339,13 @@ class SyncedEvent(Model):
     zoom_id: str | None = Field(default=None, pattern=r"^[0-9]{1,32}$")
 
 
-class EventSyncSettings(TraceSettings, SuppressionSettings, MailchimpSettings, EventbriteApiSettings):
+class EventSyncSettings(TraceSettings, SuppressionSettings, MailchimpSettings, EventbriteClientSettings):
     """The event sync consumer and the reconciliation run."""
 
     registrations_table_name: str = Field(alias="REGISTRATIONS_TABLE_NAME")
-    eventbrite_secret_arn: str = Field(alias="EVENTBRITE_SECRET_ARN")
-    """The secret holding {"oauth_token"}."""
     eventbrite_organization_id: str = Field(default="", alias="EVENTBRITE_ORGANIZATION_ID")
     """Resources of this organization are synced (besides those of the configured events); empty: only those."""
     synced_events: tuple[SyncedEvent, ...] = Field(default=(), alias="SYNCED_EVENTS")
-    eventbrite_timeout_seconds: float = Field(default=5.0, alias="EVENTBRITE_TIMEOUT_SECONDS", gt=0)
     reconcile_recent_days: int = Field(default=7, alias="RECONCILE_RECENT_DAYS", ge=0)
     """Events that ended at most this many days ago are still reconciled (late check-ins, refunds)."""
 

@@ -10,7 +10,6 @@ import hmac
 import json
 import threading
 import time
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -26,11 +25,11 @@ from memberflow.errors import AccountProblem, CredentialsRejected, PermanentRefu
 from memberflow.escalation.ports import NewTicket, Requester
 from memberflow.escalation.rules import load_rules
 from memberflow.escalation.service import EscalationDeps, escalate, escalate_in_bulk, external_id
-from memberflow.events import EscalationRequested
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow_sandboxes.discourse import DiscourseSandbox
 from memberflow_sandboxes.slack import SlackSandbox
 from memberflow_sandboxes.zendesk import ZendeskSandbox
+from support.escalations import slack_escalation
 from support.fakes import FakeMessenger, MemoryTicketLinks, MemoryTrace
 
 
@@ -131,20 +130,9 @@ def test_an_unknown_or_expired_job_status_is_404_record_not_found_and_a_wrong_pa
 
 
 def _escalation(n: int) -> QueuedEvent:
-    event = EscalationRequested(
-        thread=f"slack:T1:C1:170000000{n}.000100",
-        platform="slack",
-        via="keyword",
-        rule="billing",
-        author={"platform": "slack", "workspace": "T1", "user_id": f"U{n}"},
-        author_name=f"Member {n}",
-        email=f"m{n}@example.org",
-        text="I was charged twice",
-        permalink=f"https://example.slack.com/archives/C1/p170000000{n}000100",
-        requested_at=datetime.now(UTC),
-        reply_to={"channel": "C1", "thread_ts": f"170000000{n}.000100"},
+    return slack_escalation(
+        n, key=f"k{n}", correlation_id=f"c{n}", email=f"m{n}@example.org", thread_ts=f"170000000{n}.000100"
     )
-    return QueuedEvent(idempotency_key=f"k{n}", correlation_id=f"c{n}", source="slack", event=event)
 
 
 class _PollLost:
@@ -208,6 +196,28 @@ def test_a_long_retry_after_goes_back_to_the_queue_at_once_and_a_short_one_is_wa
         zd.tickets_with_external_id("x")
     assert 1 <= time.monotonic() - started < 15
     zendesk.set_faults()
+
+
+def test_the_redrive_probe_reads_the_api_user_once_and_waits_out_no_rate_limit(zendesk):
+    from memberflow.runtime.container import PROBE_RATELIMIT_BUDGET_SECONDS
+
+    me = zendesk.zenpy().users.me()  # what the probe reads, through the official client
+    assert (me.id, me.email, me.role) == (1, zendesk.email, "agent")
+    probe = desk(zendesk, budget=PROBE_RATELIMIT_BUDGET_SECONDS)
+    assert probe.is_available() is True
+    assert zendesk.state.snapshot()["operations"] == {"users.me": 2}
+
+    bad = ZendeskDesk(lambda: {"email": zendesk.email, "api_token": "wrong"}, "community", api_url=zendesk.base_url)
+    assert bad.is_available() is False  # 401
+
+    zendesk.set_faults(rate_429=1.0)  # every answer a 429 with Retry-After: 1
+    started, calls = time.monotonic(), zendesk.calls()
+    assert probe.is_available() is False
+    assert time.monotonic() - started < 1 and zendesk.calls() - calls == 1  # neither waited out nor resent
+    zendesk.set_faults(rate_500=1.0)
+    assert probe.is_available() is False
+    zendesk.set_faults()
+    assert probe.is_available() is True
 
 
 def test_wrong_credentials_are_an_account_problem(zendesk):

@@ -51,6 +51,8 @@ class Eventbrite(BaseHTTPRequestHandler):
             if more:
                 pagination["continuation"] = str(start + 50)
             return self._answer(200, {"attendees": page, "pagination": pagination})
+        if url.path == "/v3/users/me/":
+            return self._answer(200, {"id": "1234", "name": "memberflow", "emails": []})
         if url.path == "/v3/orders/5/":
             return self._answer(200, {"id": "5", "event_id": "77", "attendees": Eventbrite.attendees[:1]})
         return self._answer(404, {"status_code": 404, "error": "NOT_FOUND", "error_description": "none"})
@@ -100,3 +102,17 @@ def test_a_rotated_token_is_read_again_once_and_errors_are_ours(api: str) -> Non
     refused = EventbriteClient(lambda fresh: "wrong", api)
     with pytest.raises(CredentialsRejected):
         refused.event("77")
+
+
+def test_eventbrite_is_available_when_it_answers_one_read_of_the_tokens_user(api: str) -> None:
+    assert EventbriteClient(lambda fresh: TOKEN, api).is_available() is True
+    assert Eventbrite.requests == [("/v3/users/me/", {}, f"Bearer {TOKEN}")]
+
+
+def test_eventbrite_is_not_available_when_it_refuses_the_token_or_throttles_and_is_asked_once(api: str) -> None:
+    assert EventbriteClient(lambda fresh: "wrong", api).is_available() is False
+    assert len(Eventbrite.requests) == 2  # the token is read again once, as for every call
+
+    Eventbrite.requests, Eventbrite.throttle = [], True
+    assert EventbriteClient(lambda fresh: TOKEN, api).is_available() is False
+    assert len(Eventbrite.requests) == 1  # not resent: the redrive's check stays one call

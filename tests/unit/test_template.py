@@ -714,3 +714,176 @@ def test_the_escalation_emails_members_only_from_the_configured_senders_identity
     ]:
         resolver = Resolver(TEMPLATE, {"EscalationEmailFrom": sender}, region="us-east-1", account_id="123456789012")
         assert resolver.resolve(statement["Resource"]) == allowed, sender
+
+
+# ------------------------------------------------------------------------------ the redrive waits on the right services
+def probe_settings() -> dict[str, type]:
+    """Each service the redrive can wait on -> the settings class its availability probe loads (runtime/container.py
+    `_availability_probe`)."""
+    from memberflow.config import EventbriteClientSettings, MailchimpSettings, ZendeskApiSettings
+
+    return {"mailchimp": MailchimpSettings, "zendesk": ZendeskApiSettings, "eventbrite": EventbriteClientSettings}
+
+
+def secret_variable(settings: type) -> str:
+    [name] = [f.alias for name, f in settings.model_fields.items() if name.endswith("_secret_arn")]
+    return name
+
+
+def placeholder_environment(function: dict) -> dict[str, str]:
+    """The function's variables with every `Ref`/`${...}` replaced by `<logical id>`, as its code would read them."""
+    import re
+
+    environment = {}
+    for name, value in (function["Properties"].get("Environment") or {}).get("Variables", {}).items():
+        if isinstance(value, dict) and "Ref" in value:
+            value = f"<{value['Ref']}>"
+        elif isinstance(value, dict) and "Fn::Sub" in value:
+            value = re.sub(r"\$\{([^}.]+)\}", r"<\1>", value["Fn::Sub"])
+        environment[name] = str(value)
+    return environment
+
+
+def services_called(function: dict) -> set[str]:
+    """The services a function calls: those whose credentials it is given."""
+    variables = (function["Properties"].get("Environment") or {}).get("Variables", {})
+    return {service for service, settings in probe_settings().items() if secret_variable(settings) in variables}
+
+
+def redrive_wait_mismatches(template: dict) -> list[str]:
+    """Each dead-letter queue in the redrive's REDRIVES whose REDRIVE_WAITS_ON entry (read as the function reads it)
+    differs from the services the consumer of its source queue calls."""
+    from memberflow.config import RedriveSettings
+
+    resources = template["Resources"]
+    functions = {n: r for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    settings = RedriveSettings.model_validate(placeholder_environment(functions["DeadLetterRedriveFunction"]))
+    consumers = {
+        source["Queue"]["Fn::GetAtt"][0]: name for name, f in functions.items() for source in sqs_sources(f).values()
+    }
+    mismatches = []
+    for dead_letters, queue in settings.redrives.items():
+        dead_letters_id, queue_id = dead_letters.strip("<>"), queue.strip("<>")
+        policy = resources[queue_id]["Properties"]["RedrivePolicy"]
+        assert policy["deadLetterTargetArn"] == {"Fn::GetAtt": [dead_letters_id, "Arn"]}, (dead_letters_id, queue_id)
+        consumer = consumers[queue_id]
+        listed = settings.waits_on.get(dead_letters)
+        if listed is None:
+            mismatches.append(f"{dead_letters_id}: not in REDRIVE_WAITS_ON")
+        elif set(listed) != services_called(functions[consumer]):
+            mismatches.append(
+                f"{dead_letters_id}: waits on {sorted(listed)}, {consumer} calls "
+                f"{sorted(services_called(functions[consumer]))}"
+            )
+    return mismatches
+
+
+def test_every_redriven_dead_letter_queue_waits_on_the_services_its_consumer_calls():
+    from typing import get_args
+
+    from memberflow.config import RedriveService, RedriveSettings
+
+    assert set(get_args(RedriveService)) == set(probe_settings())
+    assert redrive_wait_mismatches(TEMPLATE) == []
+    settings = RedriveSettings.model_validate(placeholder_environment(FUNCTIONS["DeadLetterRedriveFunction"]))
+    assert {queue.strip("<>"): set(services) for queue, services in settings.waits_on.items()} == {
+        "MemberEventsDeadLetterQueue": {"mailchimp"},
+        "EscalationsDeadLetterQueue": {"zendesk"},
+        "MemberImportDeadLetterQueue": {"mailchimp"},
+        "RegistrationsDeadLetterQueue": {"eventbrite", "mailchimp"},
+    }
+
+
+def test_the_wait_check_fails_on_a_queue_missing_from_redrive_waits_on_or_waiting_on_too_little():
+    import copy
+    import json
+
+    template = copy.deepcopy(TEMPLATE)
+    variables = template["Resources"]["DeadLetterRedriveFunction"]["Properties"]["Environment"]["Variables"]
+    waits_on = json.loads(variables["REDRIVE_WAITS_ON"]["Fn::Sub"])
+    del waits_on["${EscalationsDeadLetterQueue}"]
+    waits_on["${RegistrationsDeadLetterQueue}"] = ["mailchimp"]
+    variables["REDRIVE_WAITS_ON"] = {"Fn::Sub": json.dumps(waits_on)}
+
+    assert redrive_wait_mismatches(template) == [
+        "EscalationsDeadLetterQueue: not in REDRIVE_WAITS_ON",
+        "RegistrationsDeadLetterQueue: waits on ['mailchimp'], EventSyncFunction calls ['eventbrite', 'mailchimp']",
+    ]
+
+
+def redrive_probe_gaps(template: dict) -> list[str]:
+    """What the redrive's probes would miss: a variable their settings classes require, or one another function gives
+    a value the redrive does not (the probe would ask another host than the consumer calls); and a secret it may read
+    beyond (or short of) the probes' own."""
+    from memberflow.config import RedriveSettings
+
+    functions = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    redrive = functions["DeadLetterRedriveFunction"]
+    variables = redrive["Properties"]["Environment"]["Variables"]
+    services = RedriveSettings.model_validate(placeholder_environment(redrive)).services
+    gaps = []
+    for settings in [RedriveSettings, *(probe_settings()[s] for s in services)]:
+        for field in settings.model_fields.values():
+            given = {n: f["Properties"]["Environment"]["Variables"].get(field.alias) for n, f in functions.items()}
+            given = {n: value for n, value in given.items() if value is not None and n != "DeadLetterRedriveFunction"}
+            if field.alias not in variables:
+                if field.is_required() or given:
+                    gaps.append(f"{settings.__name__}: {field.alias} missing")
+            elif any(value != variables[field.alias] for value in given.values()):
+                gaps.append(f"{settings.__name__}: {field.alias} differs from {sorted(given)}")
+    readable = [
+        resource
+        for statement in statements(redrive)
+        if "secretsmanager:GetSecretValue"
+        in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    ]
+    needed = [variables.get(secret_variable(probe_settings()[s])) for s in services]
+    if None not in needed and sorted(map(str, readable)) != sorted(map(str, needed)):
+        gaps.append(f"secrets readable: {readable}, the probes read: {needed}")
+    return gaps
+
+
+def test_the_redrive_has_what_its_probes_settings_require_and_reads_only_their_secrets():
+    assert redrive_probe_gaps(TEMPLATE) == []
+
+
+def without_zendesk_secret(properties: dict) -> None:
+    del properties["Environment"]["Variables"]["ZENDESK_SECRET_ARN"]
+
+
+def with_another_eventbrite_host(properties: dict) -> None:
+    properties["Environment"]["Variables"]["EVENTBRITE_API_URL"] = "https://elsewhere.example/v3"
+
+
+def reading_the_slack_secret_too(properties: dict) -> None:
+    [reads] = [s for s in statements({"Properties": properties}) if s["Action"] == "secretsmanager:GetSecretValue"]
+    reads["Resource"] = [*reads["Resource"], {"Ref": "SlackBotSecret"}]
+
+
+def without_the_eventbrite_secret_permission(properties: dict) -> None:
+    [reads] = [s for s in statements({"Properties": properties}) if s["Action"] == "secretsmanager:GetSecretValue"]
+    reads["Resource"] = [r for r in reads["Resource"] if r != {"Ref": "EventbriteApiSecret"}]
+
+
+@pytest.mark.parametrize(
+    ("change", "gap"),
+    [
+        (without_zendesk_secret, "ZendeskApiSettings: ZENDESK_SECRET_ARN missing"),
+        (
+            with_another_eventbrite_host,
+            "EventbriteClientSettings: EVENTBRITE_API_URL differs from "
+            "['EventReconcileFunction', 'EventSyncFunction', 'WebhookIntakeFunction']",
+        ),
+        (reading_the_slack_secret_too, "secrets readable: "),
+        (without_the_eventbrite_secret_permission, "secrets readable: "),
+    ],
+)
+def test_the_probe_check_fails_on_a_missing_variable_another_host_or_other_secrets(change, gap):
+    import copy
+
+    template = copy.deepcopy(TEMPLATE)
+    change(template["Resources"]["DeadLetterRedriveFunction"]["Properties"])
+
+    [found] = redrive_probe_gaps(template)
+    assert found.startswith(gap), found

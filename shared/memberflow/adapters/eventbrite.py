@@ -6,6 +6,7 @@ that leads anywhere else is refused before any request, so a forged delivery can
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from memberflow.errors import (
     Transient,
 )
 from memberflow.intake.eventbrite import api_resource_path
+
+logger = logging.getLogger(__name__)
 
 ATTEMPTS = 3
 MAX_PAGES = 1000
@@ -80,15 +83,25 @@ class EventbriteClient:
             params = {"continuation": str(continuation)}
         raise Transient(f"Eventbrite attendee list of event {event_id} longer than {MAX_PAGES} pages")
 
-    def _call(self, path: str, params: dict[str, str] | None) -> dict[str, Any]:
+    def is_available(self) -> bool:
+        """Eventbrite answers and accepts our token: one cheap authenticated read (the token's own user), not
+        resent after a transient failure, so the redrive's check stays within one call's timeout."""
+        try:
+            self._call("/users/me/", None, attempts=1)
+        except (Transient, AccountProblem) as failure:
+            logger.info("Eventbrite does not answer", extra={"reason": str(failure)[:300]})
+            return False
+        return True
+
+    def _call(self, path: str, params: dict[str, str] | None, *, attempts: int | None = None) -> dict[str, Any]:
         if not self._authorised:
             self._authorise(False)
         self.calls += 1
         try:
-            return self._http.call("GET", path, None, params)
+            return self._http.call("GET", path, None, params, attempts=attempts)
         except CredentialsRejected:
             self._authorise(True)  # rotated since this container read it: read the secret again, once
-            return self._http.call("GET", path, None, params)
+            return self._http.call("GET", path, None, params, attempts=attempts)
 
     def _authorise(self, fresh: bool) -> None:
         self._http.set_bearer(self._token(fresh))

@@ -250,6 +250,16 @@ class ZendeskDesk:
 
         return self._run("delete the requester", forget)
 
+    def is_available(self) -> bool:
+        """Zendesk answers and accepts our credentials: one cheap authenticated read (the API user itself), not
+        resent, so the redrive's check stays within one call's timeout and rate-limit budget."""
+        try:
+            self._run("read the API user", lambda client: client.users.me(), retry=False)
+        except (Transient, AccountProblem) as failure:
+            logger.info("Zendesk does not answer", extra={"reason": str(failure)[:300]})
+            return False
+        return True
+
 
 def _ticket(ticket: NewTicket, requester_id: int | None) -> Any:
     from zenpy.lib.api_objects import Comment

@@ -1,12 +1,12 @@
 """Parked messages whose failure may pass (retries spent on a transient error, an outage that outlasted the
-deferrals) go back to their queue once the service they need answers again: bounded per run and per message, so
-a message that keeps failing stays parked for an operator."""
+deferrals) go back to their queue once every service their consumer calls answers again: bounded per run and per
+message, so a message that keeps failing stays parked for an operator."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 logger = logging.getLogger(__name__)
@@ -42,21 +42,28 @@ class DeadLetters(Protocol):
 @dataclass
 class RedriveReport:
     service_available: bool = True
+    """False when a service some queue waits on did not answer."""
     redriven: int = 0
     kept: int = 0
+    failing_services: list[str] = field(default_factory=list)
+    """The services that did not answer: the queues that need them were left as they are."""
 
 
 def redrive_parked(
     dead_letters: DeadLetters,
-    service_available: Callable[[], bool],
+    services: Mapping[str, Callable[[], bool]],
     *,
     max_messages: int = 100,
     max_redrives: int = 3,
 ) -> RedriveReport:
+    """The queue's retryable messages go back once every service their consumer calls (name -> does it answer)
+    answers: sent back while one still fails, a message would only wait out the outage again and spend a redrive."""
     report = RedriveReport()
-    if not service_available():
+    failing = next((name for name, answers in services.items() if not answers()), None)
+    if failing is not None:
         report.service_available = False
-        logger.info("redrive skipped: the service is still failing")
+        report.failing_services.append(failing)
+        logger.info("redrive skipped: a service the messages need is still failing", extra={"service": failing})
         return report
     for message in dead_letters.receive(max_messages):
         if message.retryable and message.redrives < max_redrives:

@@ -14,13 +14,16 @@ from memberflow.config import (
     ConsumerSettings,
     DripSettings,
     EventbriteApiSettings,
+    EventbriteClientSettings,
     IntakeSettings,
     MailchimpSettings,
     MembersSettings,
+    RedriveService,
     RedriveSettings,
     SuppressionSettings,
     TraceSettings,
     WelcomeSettings,
+    ZendeskApiSettings,
     load_settings,
 )
 
@@ -28,10 +31,12 @@ if TYPE_CHECKING:
     from memberflow.adapters.activity_log import S3ActivityLog
     from memberflow.adapters.consent_ledger import DynamoConsentLedger
     from memberflow.adapters.due_work import DynamoDueWorkIndex
+    from memberflow.adapters.eventbrite import EventbriteClient
     from memberflow.adapters.mailchimp import MailchimpList
     from memberflow.adapters.member_profiles import DynamoMemberRepository
     from memberflow.adapters.suppressions import DynamoSuppressionList
     from memberflow.adapters.trace_store import DynamoTraceStore
+    from memberflow.adapters.zendesk import ZendeskDesk
     from memberflow.intake.service import IntakeDeps
     from memberflow.onboarding.consent_ledger import ConsentRules
     from memberflow.onboarding.drip import DripDeps
@@ -180,24 +185,84 @@ class Container:
         )
 
     def redrive_parked(self) -> RedriveReport:
-        """Every configured dead-letter queue, once, if the mailing list answers."""
+        """Every configured dead-letter queue, once, if the services its consumer calls (REDRIVE_WAITS_ON) answer;
+        each service is asked at most once per run, however many queues wait on it. Every probe is built first (that
+        makes no call), so a service whose settings this function lacks fails the run before any queue is touched."""
+        from functools import partial
+
         from memberflow.adapters.sqs import SqsDeadLetters
         from memberflow.pipeline.redrive import RedriveReport, redrive_parked
 
         settings = load_settings(RedriveSettings)
+        probes = {service: self._availability_probe(service) for service in settings.services}
+        answered: dict[str, bool] = {}
+
+        def answers(service: str) -> bool:
+            if service not in answered:
+                answered[service] = probes[service]()
+            return answered[service]
+
         total = RedriveReport()
-        available = self.mailing_list.is_available()
         for dead_letter_queue_url, source_queue_url in settings.redrives.items():
+            services = settings.services_for(dead_letter_queue_url)
             report = redrive_parked(
                 SqsDeadLetters(dead_letter_queue_url, source_queue_url),
-                lambda: available,
+                {service: partial(answers, service) for service in services},
                 max_messages=settings.max_messages_per_run,
                 max_redrives=settings.max_auto_redrives,
             )
-            total.service_available = report.service_available
+            logger.info(
+                "dead-letter queue looked at",
+                extra={
+                    "dead_letter_queue": queue_name(dead_letter_queue_url),
+                    "services": list(services),
+                    "service_available": report.service_available,
+                    "redriven": report.redriven,
+                    "kept": report.kept,
+                },
+            )
+            total.service_available = total.service_available and report.service_available
+            total.failing_services += [s for s in report.failing_services if s not in total.failing_services]
             total.redriven += report.redriven
             total.kept += report.kept
         return total
+
+    def _availability_probe(self, service: RedriveService) -> Callable[[], bool]:
+        """How the redrive asks whether `service` answers: one cheap authenticated read, not resent. `ConfigError`
+        when this function's environment lacks the service's settings; building the client makes no call."""
+        if service == "zendesk":
+            return self._zendesk_probe().is_available
+        if service == "eventbrite":
+            return self._eventbrite.is_available
+        return self.mailing_list.is_available
+
+    def _zendesk_probe(self) -> ZendeskDesk:
+        """Zendesk as memberflow's API user, built for each redrive run: the credentials are read again (a rotated
+        token is picked up), and a rate limit is not waited out (the next run asks again)."""
+        from memberflow.adapters.secrets import get_json_secret
+        from memberflow.adapters.zendesk import ZendeskDesk
+
+        settings = load_settings(ZendeskApiSettings)
+        return ZendeskDesk(
+            lambda: get_json_secret(settings.zendesk_secret_arn),
+            settings.zendesk_subdomain,
+            api_url=settings.zendesk_api_url,
+            ratelimit_budget_seconds=PROBE_RATELIMIT_BUDGET_SECONDS,
+        )
+
+    @cached_property
+    def _eventbrite(self) -> EventbriteClient:
+        """Eventbrite with the OAuth token, for the redrive's availability probe (the token is read again when
+        Eventbrite refuses it)."""
+        from memberflow.adapters.eventbrite import EventbriteClient
+        from memberflow.adapters.secrets import get_json_secret
+
+        settings = load_settings(EventbriteClientSettings)
+
+        def token(fresh: bool) -> str:
+            return str(get_json_secret(settings.eventbrite_secret_arn, fresh=fresh)["oauth_token"])
+
+        return EventbriteClient(token, settings.eventbrite_api_url, settings.eventbrite_timeout_seconds)
 
     def worker(
         self,
@@ -273,6 +338,15 @@ class Container:
                 extra={"reason": str(failure), "failure": type(failure).__name__, "buffered": log.pending},
             )
             return 0
+
+
+PROBE_RATELIMIT_BUDGET_SECONDS = 1
+"""The Zendesk probe waits out no rate limit (Zendesk's Retry-After is at least 1 s): a Zendesk that throttles counts as
+not answering until the next run."""
+
+
+def queue_name(queue_url: str) -> str:
+    return queue_url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _escalation_intake() -> tuple[tuple[Any, ...], dict[str, str]]:

@@ -1,8 +1,9 @@
 """Sandbox of the Eventbrite API v3 for local runs and tests: events, orders and attendees over real HTTP, an
-OAuth check (`Authorization: Bearer <token>`), attendee lists in pages with continuation tokens, `expand=` for
-orders and attendees, errors as Eventbrite words them (`{"status_code", "error", "error_description"}`), and
-webhooks sent as Eventbrite sends them (the action and the changed resource's `api_url`, no data, no signature),
-with the means to drop a delivery on purpose."""
+OAuth check (`Authorization: Bearer <token>`; `GET /users/me/` answers the token's user, as the redrive's
+availability probe reads it), attendee lists in pages with continuation tokens, `expand=` for orders and attendees,
+errors as Eventbrite words them (`{"status_code", "error", "error_description"}`), and webhooks sent as Eventbrite
+sends them (the action and the changed resource's `api_url`, no data, no signature), with the means to drop a
+delivery on purpose."""
 
 from memberflow_sandboxes.eventbrite.sandbox import API_PREFIX, EventbriteApp, EventbriteSandbox, EventbriteState
 

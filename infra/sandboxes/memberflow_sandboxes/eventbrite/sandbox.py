@@ -55,6 +55,9 @@ class Delivery:
 @dataclass
 class EventbriteState(BaseState):
     organization_id: str = "2001"
+    user_id: str = "163054428874"
+    """The user the OAuth token belongs to (the organizer): `GET /users/me/`, and webhooks' `config.user_id`."""
+    user_email: str = "organizer@example.org"
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     attendees: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -94,6 +97,7 @@ ROUTES = Map(
         Rule("/events/<event_id>/attendees/", methods=["GET"], endpoint="get_attendees"),
         Rule("/events/<event_id>/attendees/<attendee_id>/", methods=["GET"], endpoint="get_event_attendee"),
         Rule("/orders/<order_id>/", methods=["GET"], endpoint="get_order"),
+        Rule("/users/me/", methods=["GET"], endpoint="get_me"),
     ],
     strict_slashes=False,
 )
@@ -109,6 +113,18 @@ class Api:
         if event is None:
             raise EventbriteError(404, "The event you requested does not exist.")
         return event
+
+    def get_me(self, request: Request, body: Any) -> tuple[int, Any]:
+        """The user the OAuth token belongs to (`authenticate` refused any other token with 401)."""
+        return 200, {
+            "emails": [{"email": self.state.user_email, "verified": True, "primary": True}],
+            "id": self.state.user_id,
+            "name": "Community Organizer",
+            "first_name": "Community",
+            "last_name": "Organizer",
+            "is_public": False,
+            "image_id": None,
+        }
 
     def get_event(self, request: Request, body: Any, event_id: str) -> tuple[int, Any]:
         return 200, dict(self._event(event_id))
@@ -232,7 +248,7 @@ class EventbriteSandbox(SandboxServer):
         max_connections: int | None = None,
     ) -> None:
         self.token = token
-        self.state = EventbriteState(organization_id=organization_id)
+        self.state = EventbriteState(organization_id=organization_id, user_id=user_id)
         self.user_id = user_id
         self.webhook_url: str | None = None
         self.webhook_id = "4181001"

@@ -13,6 +13,8 @@ from memberflow_sandboxes.base import Reply, SandboxError
 from memberflow_sandboxes.zendesk.state import STATUSES, ZendeskState, now_iso
 
 MAX_BULK = 100
+API_USER_ID = 1
+"""The API user (the agent whose email and token the sandbox accepts): the author of the replies `set_status` adds."""
 
 API_ROUTES = Map(
     [
@@ -25,6 +27,7 @@ API_ROUTES = Map(
         Rule("/job_statuses/<job_id>.json", methods=["GET"], endpoint="show_job"),
         Rule("/users/create_or_update.json", methods=["POST"], endpoint="create_or_update_user"),
         Rule("/users/show_many.json", methods=["GET"], endpoint="show_many_users"),
+        Rule("/users/me.json", methods=["GET"], endpoint="show_me"),
         Rule("/users/<int:user_id>.json", methods=["GET"], endpoint="show_user"),
         Rule("/users/<int:user_id>.json", methods=["DELETE"], endpoint="delete_user"),
         Rule("/users/<int:user_id>/tickets/requested.json", methods=["GET"], endpoint="requested_tickets"),
@@ -75,9 +78,15 @@ def invalid(field: str, description: str) -> ZendeskError:
 
 
 class ZendeskApi:
-    def __init__(self, state: ZendeskState, status_changed: Callable[[dict[str, Any], str], None]) -> None:
+    def __init__(
+        self,
+        state: ZendeskState,
+        status_changed: Callable[[dict[str, Any], str], None],
+        api_user_email: str = "agent@example.com",
+    ) -> None:
         self.state = state
         self._status_changed = status_changed
+        self.api_user_email = api_user_email
 
     def _object(self, body: Any, name: str) -> dict[str, Any]:
         value = body.get(name) if isinstance(body, dict) else None
@@ -228,6 +237,12 @@ class ZendeskApi:
             raise not_found()
         return 200, {"user": user}
 
+    def show_me(self, request: Request, body: Any) -> Reply:
+        """`GET /api/v2/users/me.json`: the user the request's credentials belong to. Zendesk answers it for any
+        agent; the sandbox has one, the API user (`authenticate` refused any other credentials with 401)."""
+        self.state.count("users.me")
+        return 200, {"user": api_user(self.api_user_email)}
+
     def show_many_users(self, request: Request, body: Any) -> Reply:
         self.state.count("users.show_many")
         wanted = set(filter(None, (request.args.get("external_ids") or "").split(",")))
@@ -284,3 +299,35 @@ class ZendeskApi:
             "previous_page": None,
             "count": len(results),
         }
+
+
+def api_user(email: str) -> dict[str, Any]:
+    """The API user as Zendesk shows an agent (`GET /api/v2/users/me.json`, `{"user": {...}}`)."""
+    return {
+        "id": API_USER_ID,
+        "url": f"/api/v2/users/{API_USER_ID}.json",
+        "name": "memberflow",
+        "email": email,
+        "created_at": "2024-01-01T00:00:00Z",
+        "updated_at": "2024-01-01T00:00:00Z",
+        "time_zone": "UTC",
+        "iana_time_zone": "Etc/UTC",
+        "locale": "en-US",
+        "locale_id": 1,
+        "organization_id": None,
+        "role": "agent",
+        "role_type": None,
+        "custom_role_id": None,
+        "moderator": False,
+        "ticket_restriction": None,
+        "only_private_comments": False,
+        "restricted_agent": False,
+        "suspended": False,
+        "verified": True,
+        "active": True,
+        "shared": False,
+        "shared_agent": False,
+        "external_id": None,
+        "tags": [],
+        "user_fields": {},
+    }

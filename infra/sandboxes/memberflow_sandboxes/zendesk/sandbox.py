@@ -34,7 +34,7 @@ class ZendeskApp(SandboxApp[ZendeskState]):
     }
 
     def __init__(self, state: ZendeskState, email: str, api_token: str, max_connections: int | None = None) -> None:
-        super().__init__(state, ZendeskApi(state, self._status_changed), max_connections)
+        super().__init__(state, ZendeskApi(state, self._status_changed, email), max_connections)
         self.email = email
         self.api_token = api_token
         self.webhook_url = ""
