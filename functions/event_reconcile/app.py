@@ -1,5 +1,6 @@
-"""Scheduled reconciliation: repairs registrations the webhooks missed, tags no-shows after an event, and reports
-what it repaired, with each event's figures."""
+"""Scheduled reconciliation: repairs registrations the webhooks missed, cancels those Eventbrite no longer lists,
+tags no-shows after an event, and reports what it repaired, with each event's figures, and which events were left
+for the next run."""
 
 from dataclasses import asdict
 
@@ -10,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from memberflow.config import EventSyncSettings, load_settings
 from memberflow.models import ScheduledRun
 from memberflow.registrations.figures import figures
-from memberflow.registrations.reconcile import reconcile_all
+from memberflow.registrations.reconcile import raise_if_incomplete, reconcile_all
 from memberflow.runtime.container import container
 from memberflow.runtime.event_sync import sync_deps
 
@@ -32,12 +33,16 @@ def handler(event: dict, context: LambdaContext) -> dict:
         container().flush_activity()
     # One figure every run, even with no event to reconcile: the schedule is seen to fire, and the metrics flush is
     # never empty.
-    metrics.add_metric(name="EventsReconciled", unit=MetricUnit.Count, value=len(reports))
+    done = [report for report in reports if not report.left]
+    left = [{"event_slug": report.event_slug, "reason": report.left} for report in reports if report.left]
+    metrics.add_metric(name="EventsReconciled", unit=MetricUnit.Count, value=len(done))
+    metrics.add_metric(name="EventsLeftForNextRun", unit=MetricUnit.Count, value=len(left))
     answer = []
-    for report in reports:
+    for report in done:
         repaired = report.created + report.changed
         metrics.add_metric(name="RegistrationsRepaired", unit=MetricUnit.Count, value=repaired)
         event_figures = figures(report.event_slug, deps.registrations.for_event(report.event_slug))
         logger.info("event reconciled", extra={"report": asdict(report), "figures": event_figures.as_dict()})
         answer.append({"report": asdict(report), "figures": event_figures.as_dict()})
-    return {"events": answer}
+    raise_if_incomplete(reports)  # an account problem or a defect: the run fails (and alarms) after the others
+    return {"events": answer, "left_for_next_run": left}

@@ -111,6 +111,39 @@ def test_webhooks_sync_registrations_and_reconciliation_heals_a_dropped_one(stac
     assert wrong.status_code == 401
 
 
+def test_a_partial_refund_keeps_the_places_still_held_and_a_deleted_order_is_cancelled_not_retried(stack) -> None:
+    """Through the sandbox Eventbrite, the adapter and the worker: refunding one ticket of an order, or one of a
+    person's two orders, cancels only what was refunded; a deleted order (its fetch answers 404) cancels the
+    registration it gave at once, with nothing retried or parked, and the reconciliation changes none of it."""
+    eventbrite = stack.services["eventbrite"].sandbox
+    client = official_client(stack.mailchimp.url, stack.settings.mailchimp_api_key)
+    run = str(int(time.time()))
+    buyer, colleague, twice, deleted = (f"{who}.{run}@example.org" for who in ("buyer", "colleague", "twice", "gone"))
+    order = eventbrite.place_order(
+        EVENT_ID,
+        [{"email": buyer, "first_name": "Buy", "last_name": "Er"}, {"email": colleague, "first_name": "Co"}],
+    )
+    first = eventbrite.place_order(EVENT_ID, [{"email": twice, "first_name": "Two"}])
+    eventbrite.place_order(EVENT_ID, [{"email": twice, "first_name": "Two"}])  # the ticket type they meant
+    gone = eventbrite.place_order(EVENT_ID, [{"email": deleted, "first_name": "Gone"}])
+    assert stack.drain(timeout=60)
+
+    eventbrite.refund(order["order_id"], attendee_ids=[order["attendee_ids"][1]])
+    eventbrite.refund(first["order_id"])
+    eventbrite.delete_order(gone["order_id"])
+    assert stack.drain(timeout=60)
+
+    expected = {buyer: "registered", colleague: "cancelled", twice: "registered", deleted: "cancelled"}
+    assert {email: registrations(stack)[email_key(email)]["status"] for email in expected} == expected
+    registered = {f"event:{SLUG}:registered"}
+    assert [tags_of(client, email) for email in expected] == [registered, set(), registered, set()]
+    assert stack.dead_letters("RegistrationsDeadLetterQueue") == []
+
+    stack.fire_schedule("EventReconcileFunction")
+    assert {email: registrations(stack)[email_key(email)]["status"] for email in expected} == expected
+    assert [tags_of(client, email) for email in expected] == [registered, set(), registered, set()]
+
+
 def erase_by_generic_webhook(stack, email: str, n: int) -> None:
     """A person's request to be forgotten, relayed through the generic source as the README describes it."""
     import json

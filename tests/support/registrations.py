@@ -9,7 +9,7 @@ from typing import Any
 
 from memberflow.errors import PermanentRefusal
 from memberflow.intake.eventbrite import api_resource_path
-from memberflow.registrations.model import Registration
+from memberflow.registrations.model import Registration, ResourceGone
 
 API = "https://www.eventbriteapi.com/v3"
 
@@ -25,6 +25,8 @@ class FakeEventbrite:
     people: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Attendee id -> attendee object."""
     calls: list[str] = field(default_factory=list)
+    failing: dict[str, Exception] = field(default_factory=dict)
+    """Event id -> the error its event and attendee list reads raise (a 429, an outage, an account problem)."""
 
     def add_event(self, event_id: str, *, ends_in: timedelta = timedelta(days=3), now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
@@ -36,12 +38,21 @@ class FakeEventbrite:
             "end": {"utc": (now + ends_in).strftime("%Y-%m-%dT%H:%M:%SZ")},
         }
 
-    def register(self, event_id: str, email: str, *, attendee_id: str | None = None, name: str = "Ada Lovelace") -> str:
+    def register(
+        self,
+        event_id: str,
+        email: str,
+        *,
+        attendee_id: str | None = None,
+        name: str = "Ada Lovelace",
+        order_id: str | None = None,
+    ) -> str:
+        """One ticket; in an order of its own unless `order_id` names one (a buyer ordering for several people)."""
         attendee_id = attendee_id or str(1000 + len(self.people))
         first, _, last = name.partition(" ")
         self.people[attendee_id] = {
             "id": attendee_id,
-            "order_id": f"9{attendee_id}",
+            "order_id": order_id or f"9{attendee_id}",
             "event_id": event_id,
             "profile": {"email": email, "first_name": first, "last_name": last},
             "status": "Attending",
@@ -57,6 +68,15 @@ class FakeEventbrite:
 
     def check_in(self, attendee_id: str) -> None:
         self.people[attendee_id].update(status="Checked In", checked_in=True)
+
+    def delete_order(self, order_id: str) -> None:
+        """The organizer deletes the order: its attendees are gone from every answer (fetching it is a 404)."""
+        for attendee_id in [a for a, item in self.people.items() if item["order_id"] == order_id]:
+            del self.people[attendee_id]
+
+    def change_email(self, attendee_id: str, email: str) -> None:
+        """The ticket's holder edits its address (`attendee.updated`)."""
+        self.people[attendee_id]["profile"]["email"] = email
 
     def order_url(self, attendee_id: str) -> str:
         return f"{API}/orders/{self.people[attendee_id]['order_id']}/"
@@ -74,19 +94,28 @@ class FakeEventbrite:
         parts = [part for part in resource.split("/") if part]
         if parts[0] == "orders":
             items = [dict(a) for a in self.people.values() if a["order_id"] == parts[1]]
-            event_id = items[0]["event_id"] if items else ""
+            if not items:
+                raise ResourceGone("Deleted on Eventbrite", f"order {parts[1]}", 404)
+            event_id = items[0]["event_id"]
             return {"id": parts[1], "event_id": event_id, "attendees": items, "event": self.events.get(event_id, {})}
+        if parts[-1] not in self.people:
+            raise ResourceGone("Deleted on Eventbrite", f"attendee {parts[-1]}", 404)
         attendee = dict(self.people[parts[-1]])
         return {**attendee, "event": self.events.get(attendee["event_id"], {})}
 
     def event(self, event_id: str) -> dict[str, Any]:
         self.calls.append("event")
+        if event_id in self.failing:
+            raise self.failing[event_id]
         return self.events[event_id]
 
     def attendees_of(self, event_id: str) -> list[dict[str, Any]]:
         return [dict(a) for a in self.people.values() if a["event_id"] == event_id]
 
     def attendees(self, event_id: str) -> Iterator[dict[str, Any]]:
+        if event_id in self.failing:
+            self.calls.append("attendees")
+            raise self.failing[event_id]
         items = self.attendees_of(event_id)
         for start in range(0, max(len(items), 1), self.page_size):
             self.calls.append("attendees")
@@ -96,7 +125,14 @@ class FakeEventbrite:
 class MemoryRegistrations:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Registration] = {}
+        self.ends: dict[str, datetime] = {}
         self.writes = 0
+
+    def event_end(self, event_slug: str) -> datetime | None:
+        return self.ends.get(event_slug)
+
+    def set_event_end(self, event_slug: str, end: datetime) -> None:
+        self.ends[event_slug] = end
 
     def get(self, event_slug: str, member_id: str) -> Registration | None:
         return self.items.get((event_slug, member_id))

@@ -327,3 +327,325 @@ def test_reconciliation_reads_members_and_erasures_in_batches():
     assert {world.mailchimp.members[f"d{i}@example.org"] for i in range(250)} == {"transactional"}
     ledger = world.deps.ledger
     assert ledger is not None and [e.change.value for e in ledger.entries(email_key("d8@example.org"))] == ["not_given"]
+
+
+# ---------------------------------------------------------------- a person's tickets, refunds, deleted orders
+
+
+def _tag_calls(world: World) -> list[str]:
+    return [call for call in world.mailchimp.calls if call in ("tag_many", "untag_many")]
+
+
+def test_refunding_one_of_two_orders_keeps_the_place_and_the_next_reconcile_changes_nothing():
+    world = World()
+    first = world.place("ada@example.org")
+    world.place("ada@example.org")  # a second order: bought the wrong ticket type first
+
+    world.eventbrite.refund(first)
+    world.webhook("order.refunded", world.eventbrite.order_url(first))
+
+    assert world.status("ada@example.org") is Status.REGISTERED
+    assert world.mailchimp.tagged(REGISTERED) == {"ada@example.org"}
+    world.mailchimp.calls.clear()
+    [report] = reconcile_all(world.deps, recent_days=7, correlation_id="run")
+    assert (report.created, report.changed, _tag_calls(world)) == (0, 0, [])  # no tag re-added, no journey again
+
+
+def test_one_refunded_ticket_of_a_three_ticket_order_cancels_only_its_holder():
+    world = World()
+    ids = [world.eventbrite.register("77", f"c{i}@example.org", order_id="5000") for i in range(3)]
+    world.webhook("order.placed", world.eventbrite.order_url(ids[0]))
+
+    world.eventbrite.refund(ids[0])
+    world.webhook("order.refunded", world.eventbrite.order_url(ids[0]))
+
+    assert [world.status(f"c{i}@example.org") for i in range(3)] == [
+        Status.CANCELLED,
+        Status.REGISTERED,
+        Status.REGISTERED,
+    ]
+    assert world.mailchimp.tagged(REGISTERED) == {"c1@example.org", "c2@example.org"}
+    world.mailchimp.calls.clear()
+    reconcile_all(world.deps, recent_days=7, correlation_id="run")
+    assert _tag_calls(world) == []
+
+
+def test_the_webhooks_action_name_cancels_nothing_eventbrite_does_not_say():
+    """The body is unsigned: an `order.refunded` delivery for an order Eventbrite says is attending changes
+    nothing."""
+    world = World()
+    attendee_id = world.place("ada@example.org")
+
+    world.webhook("order.refunded", world.eventbrite.order_url(attendee_id))
+
+    assert world.status("ada@example.org") is Status.REGISTERED
+    assert world.mailchimp.tagged(REGISTERED) == {"ada@example.org"}
+
+
+def test_a_person_keeps_the_place_when_one_of_their_two_tickets_is_refunded_by_its_attendee_url():
+    world = World()
+    first = world.eventbrite.register("77", "ada@example.org", order_id="6000")
+    world.eventbrite.register("77", "ada@example.org", order_id="6000")
+    world.webhook("order.placed", world.eventbrite.order_url(first))
+
+    world.eventbrite.refund(first)
+    world.webhook("attendee.updated", world.eventbrite.attendee_url(first))
+
+    assert world.status("ada@example.org") is Status.REGISTERED
+
+
+def test_a_deleted_order_cancels_the_registrations_it_gave_and_finishes_the_message():
+    world = World()
+    ids = [world.eventbrite.register("77", f"t{i}@example.org", order_id="7000") for i in range(2)]
+    order_url = world.eventbrite.order_url(ids[0])
+    world.webhook("order.placed", order_url)
+    kept = world.place("keep@example.org")
+
+    world.eventbrite.delete_order("7000")
+    answer = world.webhook("order.updated", order_url)  # no exception: neither a retry nor an outage
+
+    assert answer == {"result": "gone", "registrations": 2}
+    assert {world.status(f"t{i}@example.org") for i in range(2)} == {Status.CANCELLED}
+    assert world.mailchimp.tagged(REGISTERED) == {"keep@example.org"}
+    assert world.status("keep@example.org") is Status.REGISTERED and kept
+    [traced] = world.trace.query("registrations")
+    assert "no longer has order 7000" in traced.detail
+    # Redelivered: nothing more to change.
+    writes = world.registrations.writes
+    assert world.webhook("order.updated", order_url) == {"result": "gone", "registrations": 2}
+    assert world.registrations.writes == writes
+
+
+def test_a_deleted_attendee_keeps_a_person_who_holds_another_ticket_and_an_unknown_one_is_only_traced():
+    world = World()
+    first = world.place("ada@example.org")
+    world.place("ada@example.org")
+    url = world.eventbrite.attendee_url(first)
+    world.eventbrite.people.pop(first)  # the ticket was deleted
+
+    assert world.webhook("attendee.updated", url) == {"result": "gone", "registrations": 1}
+    assert world.status("ada@example.org") is Status.REGISTERED
+
+    unknown = "https://www.eventbriteapi.com/v3/orders/424242/"
+    assert world.webhook("order.updated", unknown) == {"result": "gone", "registrations": 0}
+    assert "no registration came from it" in world.trace.query("registrations")[-1].detail
+
+
+def test_three_deleted_orders_are_neither_retried_nor_parked_and_do_not_trip_the_breaker():
+    from memberflow.pipeline.health import ServiceHealth
+    from memberflow.pipeline.policy import RetryPolicy
+    from memberflow.pipeline.worker import QueuedMessage, Worker
+    from support.fakes import FakeWorkQueue
+
+    world = World()
+    urls = []
+    for i in range(3):
+        attendee_id = world.place(f"gone{i}@example.org")
+        urls.append(world.eventbrite.order_url(attendee_id))
+        world.eventbrite.delete_order(world.eventbrite.people[attendee_id]["order_id"])
+    queue, health = FakeWorkQueue(), ServiceHealth()
+    worker = Worker(CATALOG, handlers(lambda: world.deps), queue, world.trace, RetryPolicy(), health)
+
+    for i, url in enumerate(urls):
+        event = EventbriteChanged(action="order.updated", api_url=url)
+        queued = QueuedEvent(idempotency_key=f"eb:{i}", correlation_id="c", source="eventbrite", event=event)
+        assert worker.process(QueuedMessage(f"m{i}", "rh", queued.model_dump_json(), 1))["result"] == "gone"
+
+    assert (queue.parked, queue.visibility, health.failing) == ([], [], False)
+    assert {world.status(f"gone{i}@example.org") for i in range(3)} == {Status.CANCELLED}
+
+
+def test_a_403_on_one_resource_is_still_an_account_problem_and_cancels_nothing():
+    from memberflow.errors import AccountProblem
+
+    world = World()
+    attendee_id = world.place("ada@example.org")
+
+    def refused(api_url: str) -> dict:
+        raise AccountProblem("Eventbrite 403 NOT_AUTHORIZED", 403)
+
+    world.deps.eventbrite.fetch = refused  # type: ignore[method-assign]
+    with pytest.raises(AccountProblem):
+        world.webhook("order.updated", world.eventbrite.order_url(attendee_id))
+    assert world.status("ada@example.org") is Status.REGISTERED
+
+
+# ---------------------------------------------------------------- reconcile against Eventbrite's list
+
+
+def test_after_the_event_a_registration_eventbrite_no_longer_lists_is_cancelled_not_a_no_show():
+    world = World()
+    ticket = world.place("old@example.org")
+    world.eventbrite.change_email(ticket, "new@example.org")
+    world.webhook("attendee.updated", world.eventbrite.attendee_url(ticket))
+
+    world.now = NOW + timedelta(days=3)  # the event has ended
+    [report] = reconcile_all(world.deps, recent_days=7, correlation_id="run")
+
+    assert world.status("old@example.org") is Status.CANCELLED
+    assert world.status("new@example.org") is Status.NO_SHOW
+    assert world.mailchimp.tagged(REGISTERED) == {"new@example.org"}
+    assert world.mailchimp.tagged(NO_SHOW) == {"new@example.org"}
+    assert (report.no_shows, report.cancelled) == (1, 1)
+    result = figures("webinar-dec", world.registrations.for_event("webinar-dec"))
+    assert (result.no_shows, result.cancellations) == (1, 1)
+
+
+def test_before_the_event_a_deleted_ticket_is_cancelled_so_reminders_stop():
+    world = World()
+    attendee_id = world.place("ada@example.org")
+    world.eventbrite.people.pop(attendee_id)  # deleted, and its webhook never came
+
+    [report] = reconcile_all(world.deps, recent_days=7, correlation_id="run")
+
+    assert world.status("ada@example.org") is Status.CANCELLED
+    assert world.mailchimp.tagged(REGISTERED) == set()
+    assert report.cancelled == 1
+
+
+def test_a_registrant_only_on_zoom_still_becomes_a_no_show_after_the_event():
+    world = World()
+    world.zoom(ZoomRegistered(zoom_id="9876543210", email="zed@example.org", at=NOW))
+    world.place("ada@example.org")
+
+    world.now = NOW + timedelta(days=3)
+    [report] = reconcile_all(world.deps, recent_days=7, correlation_id="run")
+
+    assert world.status("zed@example.org") is Status.NO_SHOW
+    assert world.mailchimp.tagged(NO_SHOW) == {"zed@example.org", "ada@example.org"}
+    assert report.no_shows == 2
+
+
+# ---------------------------------------------------------------- attendance is sticky
+
+
+def test_a_refund_after_attending_keeps_the_attendance_and_removes_only_registered():
+    world = World()
+    attendee_id = world.place("ada@example.org")
+    world.eventbrite.check_in(attendee_id)
+    world.webhook("attendee.checked_in", world.eventbrite.attendee_url(attendee_id))
+
+    world.eventbrite.refund(attendee_id)
+    world.webhook("order.refunded", world.eventbrite.order_url(attendee_id))
+
+    assert world.status("ada@example.org") is Status.ATTENDED
+    assert world.mailchimp.tags["ada@example.org"] == [ATTENDED]
+    result = figures("webinar-dec", world.registrations.for_event("webinar-dec"))
+    assert (result.attended, result.cancellations) == (1, 0)
+
+    world.now = NOW + timedelta(days=3)
+    world.mailchimp.calls.clear()
+    reconcile_all(world.deps, recent_days=7, correlation_id="run")
+    assert world.status("ada@example.org") is Status.ATTENDED and _tag_calls(world) == []
+
+
+def test_a_zoom_join_of_a_cancelled_place_records_attendance_without_registered():
+    world = World()
+    attendee_id = world.place("ada@example.org")
+    world.eventbrite.refund(attendee_id)
+    world.webhook("order.refunded", world.eventbrite.order_url(attendee_id))
+
+    world.zoom(ZoomAttended(zoom_id="9876543210", email="ada@example.org", at=NOW))
+
+    assert world.status("ada@example.org") is Status.ATTENDED
+    assert world.mailchimp.tags["ada@example.org"] == [ATTENDED]
+    world.mailchimp.calls.clear()
+    reconcile_all(world.deps, recent_days=7, correlation_id="run")
+    assert _tag_calls(world) == []
+
+
+def test_a_join_without_a_registration_records_attendance_but_makes_no_registrant():
+    from support.fakes import MemoryActivityLog
+
+    world = World()
+    log = MemoryActivityLog()
+    world.deps = replace(world.deps, activity=log)
+    world.place("ada@example.org")
+    world.mailchimp.calls.clear()
+
+    answer = world.zoom(ZoomAttended(zoom_id="9876543210", email="host@example.org", at=NOW))
+
+    assert answer == {"result": "walk_in"}
+    assert world.status("host@example.org") is Status.ATTENDED
+    assert world.mailchimp.calls == [] and "host@example.org" not in world.mailchimp.members
+    assert world.members.get(email_key("host@example.org")) is None
+    assert email_key("host@example.org") not in {record.member for record in log.buffered}
+    result = figures("webinar-dec", world.registrations.for_event("webinar-dec"))
+    assert (result.registrations, result.attended, result.walk_ins) == (1, 0, 1)
+    # Joining again changes nothing; after the event the walk-in is neither a no-show nor cancelled.
+    assert world.zoom(ZoomAttended(zoom_id="9876543210", email="host@example.org", at=NOW)) == {"result": "unchanged"}
+    world.now = NOW + timedelta(days=3)
+    reconcile_all(world.deps, recent_days=7, correlation_id="run")
+    assert world.status("host@example.org") is Status.ATTENDED
+    assert "host@example.org" not in world.mailchimp.members
+
+
+def test_a_walk_in_whose_registration_arrives_later_becomes_a_registrant_who_attended():
+    world = World()
+    world.zoom(ZoomAttended(zoom_id="9876543210", email="late@example.org", at=NOW))  # before order.placed came
+    world.zoom(ZoomAttended(zoom_id="9876543210", email="zoe@example.org", at=NOW))
+    world.eventbrite.register("77", "dropped@example.org")  # its webhook was lost: the reconcile finds it
+    world.zoom(ZoomAttended(zoom_id="9876543210", email="dropped@example.org", at=NOW))
+
+    world.place("late@example.org")
+    world.zoom(ZoomRegistered(zoom_id="9876543210", email="zoe@example.org", at=NOW))
+    reconcile_all(world.deps, recent_days=7, correlation_id="run")
+
+    for email in ("late@example.org", "zoe@example.org", "dropped@example.org"):
+        assert world.status(email) is Status.ATTENDED
+        assert sorted(world.mailchimp.tags[email]) == [ATTENDED, REGISTERED]
+        assert world.members.get(email_key(email)) is not None
+    result = figures("webinar-dec", world.registrations.for_event("webinar-dec"))
+    assert (result.registrations, result.attended, result.walk_ins) == (3, 3, 0)
+
+
+# ---------------------------------------------------------------- the run: each event on its own
+
+
+def test_one_events_429_or_error_does_not_stop_the_others_and_the_run_says_which_were_left():
+    from memberflow.errors import AccountProblem, RateLimited
+
+    world = World()
+    world.eventbrite.add_event("66", now=NOW)
+    world.eventbrite.add_event("55", now=NOW)
+    throttled = SyncedEvent(slug="meetup-nov", eventbrite_event_id="66")
+    broken = SyncedEvent(slug="meetup-oct", eventbrite_event_id="55")
+    world.deps.events = [throttled, EVENT, broken]
+    world.eventbrite.register("77", "dropped@example.org")  # a webhook was lost
+    world.eventbrite.failing["66"] = RateLimited("Eventbrite 429 HIT_RATE_LIMIT")
+
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run")
+
+    assert [(r.event_slug, r.left.split(":")[0]) for r in reports] == [
+        ("meetup-nov", "RateLimited"),
+        ("webinar-dec", ""),
+        ("meetup-oct", ""),
+    ]
+    assert world.status("dropped@example.org") is Status.REGISTERED
+    from memberflow.registrations.reconcile import ReconcileIncomplete, raise_if_incomplete
+
+    raise_if_incomplete(reports)  # throttled: the next run tries again, no alarm
+
+    world.eventbrite.failing["55"] = AccountProblem("Eventbrite 403 NOT_AUTHORIZED", 403)
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-2")
+    assert [r.event_slug for r in reports if r.left] == ["meetup-nov", "meetup-oct"]
+    with pytest.raises(ReconcileIncomplete, match="meetup-oct"):
+        raise_if_incomplete(reports)
+
+
+def test_an_event_our_records_say_ended_long_ago_is_skipped_without_calling_eventbrite():
+    world = World(ends_in=timedelta(hours=2))
+    world.place("ada@example.org")
+    reconcile_all(world.deps, recent_days=7, correlation_id="run-1")  # reads the event: its end is remembered
+    world.eventbrite.calls.clear()
+
+    world.now = NOW + timedelta(days=8)
+    assert reconcile_all(world.deps, recent_days=7, correlation_id="run-2") == []
+    assert world.eventbrite.calls == []
+    # An event we never read is asked about once, then remembered too.
+    world.eventbrite.add_event("66", ends_in=-timedelta(days=30), now=NOW)
+    world.deps.events = [EVENT, SyncedEvent(slug="meetup-old", eventbrite_event_id="66")]
+    assert reconcile_all(world.deps, recent_days=7, correlation_id="run-3") == []
+    assert world.eventbrite.calls == ["event"]
+    reconcile_all(world.deps, recent_days=7, correlation_id="run-4")
+    assert world.eventbrite.calls == ["event"]

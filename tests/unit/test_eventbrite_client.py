@@ -53,6 +53,8 @@ class Eventbrite(BaseHTTPRequestHandler):
             return self._answer(200, {"attendees": page, "pagination": pagination})
         if url.path == "/v3/users/me/":
             return self._answer(200, {"id": "1234", "name": "memberflow", "emails": []})
+        if url.path == "/v3/orders/13/":
+            return self._answer(403, {"status_code": 403, "error": "NOT_AUTHORIZED", "error_description": "no"})
         if url.path == "/v3/orders/5/":
             return self._answer(200, {"id": "5", "event_id": "77", "attendees": Eventbrite.attendees[:1]})
         return self._answer(404, {"status_code": 404, "error": "NOT_FOUND", "error_description": "none"})
@@ -116,3 +118,29 @@ def test_eventbrite_is_not_available_when_it_refuses_the_token_or_throttles_and_
     Eventbrite.requests, Eventbrite.throttle = [], True
     assert EventbriteClient(lambda fresh: TOKEN, api).is_available() is False
     assert len(Eventbrite.requests) == 1  # not resent: the redrive's check stays one call
+
+
+def test_a_404_on_a_webhooks_order_or_attendee_is_a_deletion_not_an_outage(api: str) -> None:
+    """A deleted order or attendee: refused for good (parked at once should it ever reach the worker, never retried)
+    and no service failure (the breaker does not count it). A configured event that is missing stays an account
+    problem, and so does a 403 on one order (the token lost access: every fetch fails alike)."""
+    from memberflow.errors import AccountProblem, NotFound, is_service_failure
+    from memberflow.pipeline.policy import Delivery, Park, RetryPolicy, decide
+
+    client = EventbriteClient(lambda fresh: TOKEN, api)
+    for url in (f"{api}/orders/6/", f"{api}/events/77/attendees/9/", f"{api}/attendees/9/"):
+        with pytest.raises(PermanentRefusal) as gone:
+            client.fetch(url)
+        assert not is_service_failure(gone.value)
+        decision = decide(gone.value, Delivery(1), RetryPolicy(), service_failing=True)
+        assert isinstance(decision, Park) and decision.kind == "refused"
+    from memberflow.registrations.model import ResourceGone
+
+    assert isinstance(gone.value, ResourceGone) and gone.value.status == 404
+
+    with pytest.raises(NotFound) as missing:
+        client.event("78")
+    assert is_service_failure(missing.value) and not isinstance(missing.value, PermanentRefusal)
+    with pytest.raises(AccountProblem) as refused:
+        client.fetch(f"{api}/orders/13/")
+    assert refused.value.status == 403 and is_service_failure(refused.value)

@@ -20,6 +20,7 @@ from memberflow.errors import (
     Transient,
 )
 from memberflow.intake.eventbrite import api_resource_path
+from memberflow.registrations.model import ResourceGone
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,14 @@ class EventbriteClient:
         if resource is None:
             raise PermanentRefusal("Not the Eventbrite API", "api_url does not lead to the configured Eventbrite API")
         expand = "attendees,event" if "/orders/" in resource else "event"
-        return self._call(resource, {"expand": expand})
+        try:
+            return self._call(resource, {"expand": expand})
+        except NotFound as missing:
+            # The order or attendee was deleted: nothing an operator or a retry can change (`ResourceGone`, not the
+            # account-wide `NotFound`). A 403 on it stays an `AccountProblem`: Eventbrite only sends the
+            # organization's own resources, which the organizer's token can read, so a refusal means the token
+            # lost access (every fetch fails alike), and those messages wait for it rather than being dropped.
+            raise ResourceGone("Deleted on Eventbrite", f"{resource} no longer exists", missing.status) from missing
 
     def event(self, event_id: str) -> dict[str, Any]:
         return self._call(f"/events/{_id(event_id)}/", None)

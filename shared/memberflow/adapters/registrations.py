@@ -1,18 +1,21 @@
 """Registration records in DynamoDB (the registrations table): `EVENT#<slug>` / `MEMBER#<member id>`, one item
 per person and event, so an event's registrations are one query; a member's are one query on the `by-member`
-index (keys only: `member_id`, `pk`, `sk`)."""
+index (keys only: `member_id`, `pk`, `sk`). Each event's end, as the reconciliation last read it, is one more item
+(`EVENTINFO#<slug>` / `EVENT`: no member, so never in the member index nor in an event's registrations)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from memberflow.adapters.dynamo import as_datetime, query_all, table
-from memberflow.registrations.model import Registration, Status
+from memberflow.registrations.model import Registration, Status, Ticket
 
 MEMBER_INDEX = "by-member"
 """RegistrationsTable's index keyed by `member_id` (template.yaml), projecting the keys only."""
 EVENT_PREFIX = "EVENT#"
+EVENT_INFO_PREFIX = "EVENTINFO#"
 
 
 def _key(event_slug: str, member_id: str) -> dict[str, str]:
@@ -29,7 +32,15 @@ def _item(registration: Registration) -> dict[str, Any]:
         "first_time": registration.first_time,
         "in_mailchimp": registration.in_mailchimp,
         "refused": registration.refused,
+        "held": registration.held,
     }
+    if registration.walk_in:
+        item["walk_in"] = True
+    if registration.tickets:
+        item["tickets"] = {
+            ticket.id: {"order_id": ticket.order_id, "cancelled": ticket.cancelled, "checked_in": ticket.checked_in}
+            for ticket in registration.tickets
+        }
     # DynamoDB refuses empty sets: absent means none.
     if registration.tags:
         item["tags"] = set(registration.tags)
@@ -42,12 +53,30 @@ def _item(registration: Registration) -> dict[str, Any]:
     return item
 
 
+def _tickets(found: Any) -> tuple[Ticket, ...]:
+    if not isinstance(found, dict):
+        return ()
+    return tuple(
+        sorted(
+            Ticket(
+                str(ticket_id),
+                str(fields.get("order_id", "")),
+                cancelled=bool(fields.get("cancelled", False)),
+                checked_in=bool(fields.get("checked_in", False)),
+            )
+            for ticket_id, fields in found.items()
+            if isinstance(fields, dict)
+        )
+    )
+
+
 def _registration(item: dict[str, Any]) -> Registration:
+    status = Status(item["status"])
     return Registration(
         event_slug=item["event_slug"],
         member_id=item["member_id"],
         email=item["email"],
-        status=Status(item["status"]),
+        status=status,
         tags=frozenset(item.get("tags", ())),
         first_time=bool(item.get("first_time", True)),
         in_mailchimp=bool(item.get("in_mailchimp", False)),
@@ -55,6 +84,10 @@ def _registration(item: dict[str, Any]) -> Registration:
         sources=frozenset(item.get("sources", ())),
         registered_at=as_datetime(item.get("registered_at")),
         updated_at=as_datetime(item.get("updated_at")),
+        # Stored before places and tickets were kept: a place is held unless cancelled.
+        held=bool(item.get("held", status is not Status.CANCELLED)),
+        tickets=_tickets(item.get("tickets")),
+        walk_in=bool(item.get("walk_in", False)),
     )
 
 
@@ -103,3 +136,24 @@ class DynamoRegistrationStore:
     def delete(self, event_slug: str, member_id: str) -> bool:
         answer = self._table.delete_item(Key=_key(event_slug, member_id), ReturnValues="ALL_OLD")
         return "Attributes" in answer
+
+    def event_end(self, event_slug: str) -> datetime | None:
+        # A query, not GetItem: the reconciliation may only query and put the table (template.yaml).
+        items = query_all(
+            self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": f"{EVENT_INFO_PREFIX}{event_slug}"},
+            ConsistentRead=True,
+        )
+        found = next(iter(items), None)
+        return as_datetime(found.get("end")) if found else None
+
+    def set_event_end(self, event_slug: str, end: datetime) -> None:
+        self._table.put_item(
+            Item={
+                "pk": f"{EVENT_INFO_PREFIX}{event_slug}",
+                "sk": "EVENT",
+                "event_slug": event_slug,
+                "end": end.isoformat(),
+            }
+        )

@@ -1,5 +1,7 @@
 """Event figures from the registration table: registrations, cancellations, attendance rate, first-time and
-returning members (for the health report)."""
+returning members (the reconciliation run reports them per event; the weekly health report computes its own event
+figures from the activity log). Walk-ins (joined on Zoom without registering) are counted apart, in none of the
+registration figures."""
 
 from __future__ import annotations
 
@@ -21,14 +23,18 @@ class EventFigures:
     attendance_rate: float
     """Attended out of the places held (registrations minus cancellations); 0 when none are held."""
     first_time: int
+    """Registrants for whom this is their first event registration."""
     returning: int
+    walk_ins: int = 0
+    """Joined on Zoom without a registration (hosts, panelists, forwarded links): not in the figures above."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def figures(event_slug: str, registrations: Iterable[Registration]) -> EventFigures:
-    items = list(registrations)
+    everyone = list(registrations)
+    items = [r for r in everyone if not r.walk_in]
     cancelled = sum(1 for r in items if r.status is Status.CANCELLED)
     attended = sum(1 for r in items if r.status is Status.ATTENDED)
     held = len(items) - cancelled
@@ -42,4 +48,5 @@ def figures(event_slug: str, registrations: Iterable[Registration]) -> EventFigu
         attendance_rate=round(attended / held, 4) if held else 0.0,
         first_time=first,
         returning=len(items) - first,
+        walk_ins=len(everyone) - len(items),
     )

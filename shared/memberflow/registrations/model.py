@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-from memberflow.errors import InvalidMessage
+from memberflow.errors import InvalidMessage, PermanentRefusal
 from memberflow.models import check_email
 
 
@@ -24,17 +25,28 @@ def tag(slug: str, what: str) -> str:
     return f"event:{slug}:{what}"
 
 
-def tags_for(slug: str, status: Status) -> frozenset[str]:
+def tags_for(slug: str, status: Status, held: bool | None = None) -> frozenset[str]:
     """The Mailchimp tags a registration of this status carries: `registered` while the person holds a place
-    (attended or not), then `attended` or `no_show`; a cancellation or refund carries none."""
-    if status is Status.CANCELLED:
-        return frozenset()
-    tags = {tag(slug, "registered")}
+    (`held`; by default, whenever the status is not cancelled), then `attended` or `no_show`. A cancellation or
+    refund removes `registered`; attendance stays (someone refunded after attending keeps `attended` only)."""
+    held = status is not Status.CANCELLED if held is None else held
+    tags = {tag(slug, "registered")} if held and status is not Status.CANCELLED else set()
     if status is Status.ATTENDED:
         tags.add(tag(slug, "attended"))
     elif status is Status.NO_SHOW:
         tags.add(tag(slug, "no_show"))
     return frozenset(tags)
+
+
+@dataclass(frozen=True, order=True)
+class Ticket:
+    """One Eventbrite ticket (attendee object) of a person, as Eventbrite last said: its attendee id, its order,
+    and whether it was cancelled or refunded, or checked in."""
+
+    id: str
+    order_id: str = ""
+    cancelled: bool = False
+    checked_in: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,20 @@ class Registration:
     sources: frozenset[str] = frozenset()
     registered_at: datetime | None = None
     updated_at: datetime | None = None
+    held: bool = True
+    """The person holds a place now: an Eventbrite ticket that is not cancelled, or a Zoom registration. The
+    `registered` tag follows it; an attended registration whose place was cancelled afterwards keeps `attended`."""
+    tickets: tuple[Ticket, ...] = ()
+    """The person's Eventbrite tickets for the event as we last saw them (sorted by id): a change of one ticket is
+    settled against all of them, without asking Eventbrite for the others."""
+    walk_in: bool = False
+    """Joined on Zoom without ever registering (a host, a panelist, a forwarded link): attendance is recorded, but
+    it is no registration: no member, no Mailchimp contact, no tags, not in the registration figures. Becomes a
+    registration (which attended) when the person turns out to hold a place after all."""
+
+    @property
+    def wanted_tags(self) -> frozenset[str]:
+        return tags_for(self.event_slug, self.status, self.held)
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,15 @@ class Attendee:
     checked_in: bool = False
     created: datetime | None = None
     source: str = "eventbrite"
+    ticket_id: str = ""
+    """Eventbrite's attendee id ("" for Zoom, or an attendee object without one)."""
+    order_id: str = ""
+
+    @property
+    def ticket(self) -> Ticket | None:
+        if not self.ticket_id:
+            return None
+        return Ticket(self.ticket_id, self.order_id, cancelled=self.cancelled, checked_in=self.checked_in)
 
 
 def merge(attendees: Iterable[Attendee]) -> dict[str, Attendee]:
@@ -91,13 +126,31 @@ def merge(attendees: Iterable[Attendee]) -> dict[str, Attendee]:
     return merged
 
 
+def with_tickets(known: Iterable[Ticket], fetched: Iterable[Ticket]) -> tuple[Ticket, ...]:
+    """The person's tickets after a fetch: what Eventbrite now says about the fetched ones, the others as known."""
+    tickets = {ticket.id: ticket for ticket in known}
+    tickets.update((ticket.id, ticket) for ticket in fetched)
+    return tuple(sorted(tickets.values()))
+
+
+def settled(attendee: Attendee, tickets: Sequence[Ticket]) -> Attendee:
+    """`attendee` (what Eventbrite said in the resource just fetched) settled against all the person's tickets for
+    the event: they hold a place while any ticket is not cancelled, and attended when any was checked in."""
+    return replace(
+        attendee,
+        cancelled=attendee.cancelled and all(ticket.cancelled for ticket in tickets),
+        checked_in=attendee.checked_in or any(ticket.checked_in for ticket in tickets),
+    )
+
+
 def next_status(current: Registration | None, attendee: Attendee, *, ended: bool) -> Status:
-    """The registration's status after what the platform now says. Attendance is sticky (a check-out or a
-    webinar left does not undo it); after the event, a place held without attending is a no-show."""
-    if attendee.cancelled:
-        return Status.CANCELLED
+    """The registration's status after what the platform now says. Attendance is sticky (a check-out, a webinar
+    left, or a refund or cancellation after attending does not undo it: the place goes, the attendance stays);
+    after the event, a place held without attending is a no-show."""
     if attendee.checked_in or (current is not None and current.status is Status.ATTENDED):
         return Status.ATTENDED
+    if attendee.cancelled:
+        return Status.CANCELLED
     return Status.NO_SHOW if ended else Status.REGISTERED
 
 
@@ -140,7 +193,32 @@ def attendee_from(resource: Mapping[str, Any], source: str = "eventbrite") -> At
         checked_in=bool(resource.get("checked_in")) or status == "Checked In",
         created=_moment(resource.get("created")),
         source=source,
+        ticket_id=str(resource.get("id") or ""),
+        order_id=str(resource.get("order_id") or ""),
     )
+
+
+@dataclass(frozen=True)
+class GoneResource:
+    """The order or attendee a webhook named, by the ids in its `api_url` (the event's too when the URL has it)."""
+
+    kind: str
+    """"orders" or "attendees"."""
+    id: str
+    event_id: str = ""
+
+    def matches(self, ticket: Ticket) -> bool:
+        return ticket.order_id == self.id if self.kind == "orders" else ticket.id == self.id
+
+
+def gone_resource(api_url: str) -> GoneResource | None:
+    """The order or attendee an Eventbrite `api_url` names (`.../orders/1/`, `.../attendees/2/`,
+    `.../events/3/attendees/4/`, `.../events/3/orders/5/`); None for anything else."""
+    parts = [part for part in urlsplit(api_url).path.split("/") if part]
+    if len(parts) < 2 or parts[-2] not in ("orders", "attendees") or not parts[-1].isdigit():
+        return None
+    event_id = parts[-3] if len(parts) >= 4 and parts[-4] == "events" and parts[-3].isdigit() else ""
+    return GoneResource(parts[-2], parts[-1], event_id)
 
 
 @dataclass(frozen=True)
@@ -168,12 +246,20 @@ def event_from(resource: Mapping[str, Any]) -> EventInfo:
 # ---------------------------------------------------------------- ports
 
 
+class ResourceGone(PermanentRefusal):
+    """The order or attendee a webhook names no longer exists (Eventbrite answered 404: the organizer deleted it).
+    Not an outage and nothing a retry changes: the registrations that came from it are cancelled, and the message
+    is finished. Should one ever reach the worker, it is parked as refused, never retried, and it does not count
+    toward the consumer's breaker."""
+
+
 class EventbriteApi(Protocol):
     """The Eventbrite API (OAuth token, retries). Failures arrive as `memberflow.errors`; a URL off the API host is
     refused (`PermanentRefusal`) before any request."""
 
     def fetch(self, api_url: str) -> dict[str, Any]:
-        """The order (attendees and event expanded) or attendee (event expanded) a webhook names."""
+        """The order (attendees and event expanded) or attendee (event expanded) a webhook names; `ResourceGone`
+        when Eventbrite no longer has it (404)."""
 
     def event(self, event_id: str) -> dict[str, Any]: ...
 
@@ -196,6 +282,11 @@ class RegistrationStore(Protocol):
     def delete(self, event_slug: str, member_id: str) -> bool:
         """Delete one registration; whether there was one (deleting none is not an error)."""
 
+    def event_end(self, event_slug: str) -> datetime | None:
+        """When the event ends, as the last reconciliation run read it from Eventbrite (None: never read)."""
+
+    def set_event_end(self, event_slug: str, end: datetime) -> None: ...
+
 
 @dataclass
 class Report:
@@ -208,8 +299,14 @@ class Report:
     changed: int = 0
     """Registrations whose status was behind."""
     no_shows: int = 0
+    cancelled: int = 0
+    """Registrations Eventbrite's attendee list no longer holds (a deleted ticket, an address changed): cancelled."""
     tags_added: int = 0
     tags_removed: int = 0
     contacts_added: int = 0
     refused: int = 0
     details: dict[str, int] = field(default_factory=dict)
+    left: str = ""
+    """Why the event was left for the next run ("" when it was reconciled): the kind of failure, never an address."""
+    needs_operator: bool = False
+    """Left for a reason the next run will not fix by itself (an account problem, an unexpected error)."""

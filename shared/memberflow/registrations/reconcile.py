@@ -1,17 +1,22 @@
 """The scheduled reconciliation: pull the full attendee list of each configured event that is upcoming or ended
-recently, and repair in bulk whatever the webhooks missed (missing contacts, registrations, tags); once the event
-has ended, everyone who held a place and did not attend is a no-show. Mailchimp is called per change, in calls of
-at most 500, never per attendee: a list that is already in sync costs no Mailchimp call at all."""
+recently, and repair in bulk whatever the webhooks missed (missing contacts, registrations, tags). Eventbrite's list
+is the reference: a registration that came from Eventbrite and is no longer on it (a deleted ticket, an address
+changed) is cancelled; once the event has ended, everyone else who held a place and did not attend is a no-show.
+Mailchimp is called per change, in calls of at most 500, never per attendee: a list that is already in sync costs
+no Mailchimp call at all. Each event stands alone: one that fails is left for the next run, the others go on."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from memberflow.bulk import BulkMember
 from memberflow.config import SyncedEvent
+from memberflow.errors import MemberflowError, Transient
 from memberflow.members import MemberRecord
 from memberflow.ports import Suppression
 from memberflow.privacy import email_key, email_suppression_name
@@ -19,11 +24,11 @@ from memberflow.registrations.model import (
     Registration,
     Report,
     Status,
+    Ticket,
     attendee_from,
     event_from,
     merge,
     next_status,
-    tags_for,
 )
 from memberflow.registrations.sync import (
     SyncDeps,
@@ -34,67 +39,137 @@ from memberflow.registrations.sync import (
     status_if_new,
 )
 
+logger = logging.getLogger(__name__)
+
+
+class ReconcileIncomplete(MemberflowError):
+    """The run left an event for a reason the next run will not fix by itself (an account problem, an unexpected
+    error): raised once every other event is done, so the run's failure alarms."""
+
 
 def reconcile_all(deps: SyncDeps, *, recent_days: int, correlation_id: str) -> list[Report]:
-    """Every configured event that has not ended more than `recent_days` ago."""
+    """Every configured event that has not ended more than `recent_days` ago, each on its own: one that fails
+    (a 429, an error) gets a report saying why it was `left` for the next run, and the others are reconciled. An
+    event our records already say ended longer ago is skipped without asking Eventbrite (the end is remembered
+    from the run that last read the event)."""
     now = deps.clock()
+    cutoff = now - timedelta(days=recent_days)
     reports = []
     for synced in deps.events:
-        info = event_from(deps.eventbrite.event(synced.eventbrite_event_id))
-        if info.end is not None and info.end < now - timedelta(days=recent_days):
+        known_end = deps.registrations.event_end(synced.slug)
+        if known_end is not None and known_end < cutoff:
             continue
-        ended = info.end is not None and info.end <= now
-        reports.append(reconcile_event(synced, deps, ended=ended, correlation_id=correlation_id))
+        try:
+            info = event_from(deps.eventbrite.event(synced.eventbrite_event_id))
+            if info.end is not None and info.end != known_end:
+                deps.registrations.set_event_end(synced.slug, info.end)
+            if info.end is not None and info.end < cutoff:
+                continue
+            ended = info.end is not None and info.end <= now
+            reports.append(reconcile_event(synced, deps, ended=ended, correlation_id=correlation_id))
+        except Exception as error:  # noqa: BLE001 - one event's failure is reported, the others go on
+            reports.append(_left(synced, error))
     return reports
+
+
+def _left(synced: SyncedEvent, error: Exception) -> Report:
+    """The report of an event left for the next run: the failure's kind (a message of our own vocabulary, which
+    names no one; only the type of an unexpected error)."""
+    reason = (
+        f"{type(error).__name__}: {str(error)[:200]}" if isinstance(error, MemberflowError) else type(error).__name__
+    )
+    operator = not isinstance(error, Transient)  # throttling, 5xx, unreachable: the next run tries again
+    logger.log(
+        logging.ERROR if operator else logging.WARNING,
+        "event left for the next reconciliation run",
+        extra={"event_slug": synced.slug, "reason": reason},
+        exc_info=error if not isinstance(error, MemberflowError) else None,
+    )
+    return Report(event_slug=synced.slug, left=reason, needs_operator=operator)
+
+
+def raise_if_incomplete(reports: Sequence[Report]) -> None:
+    """After the run: fail it when an event was left for a reason only an operator can fix."""
+    stuck = [report for report in reports if report.needs_operator]
+    if stuck:
+        raise ReconcileIncomplete(
+            "events left for the next run: " + "; ".join(f"{r.event_slug} ({r.left})" for r in stuck)
+        )
 
 
 def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correlation_id: str) -> Report:
     now = deps.clock()
-    raw = deps.eventbrite.attendees(synced.eventbrite_event_id)
-    attendees = merge(a for item in raw if (a := attendee_from(item)) is not None)
+    raw = [a for item in deps.eventbrite.attendees(synced.eventbrite_event_id) if (a := attendee_from(item))]
+    attendees = merge(raw)
+    listed: dict[str, list[Ticket]] = defaultdict(list)
+    for attendee in raw:
+        if attendee.ticket is not None:
+            listed[attendee.email.lower()].append(attendee.ticket)
     existing = {registration.member_id: registration for registration in deps.registrations.for_event(synced.slug)}
     report = Report(event_slug=synced.slug, attendees=len(attendees))
 
-    # Attendees new to the event: their member records in a few batch reads, kept as stored after each join; and
-    # every attendee's erasure, if any, also in batches.
+    def new_to_event(member_id: str) -> bool:
+        current = existing.get(member_id)
+        return current is None or current.walk_in
+
+    # Attendees new to the event (or walk-ins who turn out to hold a place): their member records in a few batch
+    # reads, kept as stored after each join; and every attendee's erasure, if any, also in batches.
     members = deps.members.get_many(
-        [member_id for attendee in attendees.values() if (member_id := email_key(attendee.email)) not in existing]
+        [member_id for attendee in attendees.values() if new_to_event(member_id := email_key(attendee.email))]
     )
     erasures = _erasures([email_suppression_name(a.email) for a in attendees.values()], deps)
     wanted: dict[str, Registration] = {}
-    for attendee in attendees.values():
+    for key, attendee in attendees.items():
         member_id = email_key(attendee.email)
         current = existing.get(member_id)
         if current is None and erased_since(attendee, erasures.get(email_suppression_name(attendee.email))):
             report.details["erased"] = report.details.get("erased", 0) + 1  # not brought back
             continue
         status = next_status(current, attendee, ended=ended)
-        if current is None:
+        registration = current
+        if registration is None or registration.walk_in:
             before = members.get(member_id)
             members[member_id] = remember_member(attendee, deps.members, correlation_id, now)
             in_mailchimp = bool(
                 before and before.mailchimp_status and not before.mailchimp_status.startswith("refused")
             )
-            current = Registration(
+            registration = Registration(
                 event_slug=synced.slug,
                 member_id=member_id,
                 email=attendee.email,
                 status=status,
                 first_time=first_registration(before, synced.eventbrite_event_id),
                 in_mailchimp=in_mailchimp,
-                sources=frozenset({"eventbrite"}),
+                sources=current.sources if current else frozenset(),
                 registered_at=attendee.created or now,
             )
             report.created += 1
-        elif current.status is not status:
+        elif current is not None and (current.status, current.held) != (status, not attendee.cancelled):
             report.changed += 1
-        wanted[member_id] = replace(current, status=status, sources=current.sources | {"eventbrite"})
-    if ended:
-        # Registrations Eventbrite does not list (a Zoom registrant) follow the same rule.
-        for member_id, current in existing.items():
-            if member_id not in wanted and current.status is Status.REGISTERED:
-                wanted[member_id] = replace(current, status=Status.NO_SHOW)
-                report.changed += 1
+        wanted[member_id] = replace(
+            registration,
+            status=status,
+            held=not attendee.cancelled,
+            tickets=tuple(sorted(listed.get(key, ()))),
+            sources=registration.sources | {"eventbrite"},
+        )
+    for member_id, current in existing.items():
+        if member_id in wanted or current.walk_in:
+            continue
+        if "eventbrite" in current.sources or current.tickets:
+            # Eventbrite's list is the reference and no longer holds them (a deleted ticket, an address changed):
+            # the place is cancelled, before or after the event (attendance stays).
+            if not current.held and current.status in (Status.CANCELLED, Status.ATTENDED):
+                continue
+            status = Status.ATTENDED if current.status is Status.ATTENDED else Status.CANCELLED
+            tickets = tuple(replace(ticket, cancelled=True) for ticket in current.tickets)
+            wanted[member_id] = replace(current, status=status, held=False, tickets=tickets)
+            report.cancelled += 1
+            report.changed += 1
+        elif ended and current.status is Status.REGISTERED:
+            # Registered on Zoom only: the same rule as everyone else after the event.
+            wanted[member_id] = replace(current, status=Status.NO_SHOW)
+            report.changed += 1
     report.no_shows = sum(1 for registration in wanted.values() if registration.status is Status.NO_SHOW)
 
     by_member = {email_key(attendee.email): attendee for attendee in attendees.values()}
@@ -128,7 +203,10 @@ def _add_missing_contacts(
     missing = [
         registration
         for registration in wanted.values()
-        if not registration.in_mailchimp and not registration.refused and registration.status is not Status.CANCELLED
+        if not registration.in_mailchimp
+        and not registration.refused
+        and not registration.walk_in
+        and registration.status is not Status.CANCELLED
     ]
     if not missing:
         return
@@ -179,7 +257,7 @@ def _retag_in_bulk(wanted: dict[str, Registration], deps: SyncDeps, report: Repo
     for registration in wanted.values():
         if not registration.in_mailchimp:
             continue
-        tags = tags_for(registration.event_slug, registration.status)
+        tags = registration.wanted_tags
         for name in tags - registration.tags:
             to_add[name].append(registration.email)
         for name in registration.tags - tags:
@@ -192,4 +270,4 @@ def _retag_in_bulk(wanted: dict[str, Registration], deps: SyncDeps, report: Repo
         report.tags_removed += len(emails)
     for member_id, registration in list(wanted.items()):
         if registration.in_mailchimp:
-            wanted[member_id] = replace(registration, tags=tags_for(registration.event_slug, registration.status))
+            wanted[member_id] = replace(registration, tags=registration.wanted_tags)

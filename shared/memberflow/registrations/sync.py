@@ -14,7 +14,7 @@ from memberflow import activity, consent, consent_ledger
 from memberflow.config import SyncedEvent
 from memberflow.consent_ledger import Basis, ConsentRules
 from memberflow.errors import PermanentRefusal
-from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomEvent, ZoomRegistered
+from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomEvent
 from memberflow.ledger import ConsentLedger
 from memberflow.members import MemberJoin, MemberRecord
 from memberflow.pipeline.envelope import QueuedEvent
@@ -25,12 +25,16 @@ from memberflow.registrations.model import (
     EventbriteApi,
     Registration,
     RegistrationStore,
+    ResourceGone,
     Status,
+    Ticket,
     attendee_from,
     event_from,
+    gone_resource,
     merge,
     next_status,
-    tags_for,
+    settled,
+    with_tickets,
 )
 from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject
 
@@ -97,10 +101,14 @@ class SyncDeps:
 
 
 def sync_eventbrite(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
-    """An order or attendee changed: sync each of its attendees to what Eventbrite says now."""
+    """An order or attendee changed: settle each person it names against all their tickets for the event, as
+    Eventbrite now says (the webhook's unsigned body only says where to look: its action name decides nothing)."""
     event = queued.event
     assert isinstance(event, EventbriteChanged)
-    resource = deps.eventbrite.fetch(event.api_url)
+    try:
+        resource = deps.eventbrite.fetch(event.api_url)
+    except ResourceGone:
+        return cancel_gone(queued, deps)
     found = resource.get("event")
     owner: dict[str, Any] = found if isinstance(found, dict) else {}
     info = event_from(owner) if owner.get("id") else None
@@ -112,11 +120,14 @@ def sync_eventbrite(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
     listed = resource.get("attendees")
     raw: list[Any] = listed if isinstance(listed, list) else [resource]
     attendees = [a for item in raw if isinstance(item, dict) and (a := attendee_from(item)) is not None]
-    if event.action == "order.refunded":  # the order's attendees may still read as attending for a moment
-        attendees = [replace(attendee, cancelled=True) for attendee in attendees]
+    fetched: dict[str, list[Ticket]] = {}
+    for attendee in attendees:
+        if attendee.ticket is not None:
+            fetched.setdefault(attendee.email.lower(), []).append(attendee.ticket)
     ended = bool(info and info.end and info.end <= deps.clock())
     results = [
-        apply(synced, attendee, deps, queued.correlation_id, ended=ended) for attendee in merge(attendees).values()
+        apply(synced, attendee, deps, queued.correlation_id, ended=ended, tickets=fetched.get(key, []))
+        for key, attendee in merge(attendees).items()
     ]
     return {
         "result": "synced",
@@ -125,34 +136,96 @@ def sync_eventbrite(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
     }
 
 
+def cancel_gone(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
+    """Eventbrite no longer has the order or attendee the webhook names (404: the organizer deleted it): its
+    tickets are cancelled in the registrations that came from it (a person keeps their place while another ticket
+    of theirs is not cancelled, and attendance stays), and the message is finished, traced. Registrations are
+    found by the tickets we keep: the event's own when the URL names it, else each synced event's (a deletion is
+    rare; no Eventbrite call is made). One we never saw is only traced."""
+    event = queued.event
+    assert isinstance(event, EventbriteChanged)
+    gone = gone_resource(event.api_url)
+    step = StepRecorder.for_event(deps.trace, queued)
+    if gone is None:  # the client only fetches orders and attendees: nothing else can be gone
+        step(Step.SKIPPED, Outcome.SKIPPED, "Eventbrite no longer has the resource the webhook names (404)")
+        return {"result": "gone", "registrations": 0}
+    settled_now = 0
+    for synced in deps.events:
+        if gone.event_id and synced.eventbrite_event_id != gone.event_id:
+            continue
+        for current in deps.registrations.for_event(synced.slug):
+            if current.walk_in or not any(gone.matches(ticket) for ticket in current.tickets):
+                continue
+            tickets = tuple(replace(t, cancelled=True) if gone.matches(t) else t for t in current.tickets)
+            attendee = Attendee(
+                event_id=synced.eventbrite_event_id,
+                email=current.email,
+                cancelled=all(ticket.cancelled for ticket in tickets),
+                source="eventbrite",
+            )
+            _apply(synced, attendee, deps, queued.correlation_id, ended=False, current=current, tickets=tickets)
+            settled_now += 1
+    what = f"{gone.kind.removesuffix('s')} {gone.id}"
+    if settled_now:
+        step(
+            Step.EVENT_RECEIVED,
+            Outcome.OK,
+            f"Eventbrite no longer has {what} (404: deleted): its tickets cancelled in {settled_now} registration(s)",
+        )
+    else:
+        step(
+            Step.SKIPPED,
+            Outcome.SKIPPED,
+            f"Eventbrite no longer has {what} (404: deleted); no registration came from it",
+        )
+    return {"result": "gone", "registrations": settled_now}
+
+
 def sync_zoom(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
+    """A Zoom registration or join. A registration adds a place unless the person already has a registration (on
+    Eventbrite, whose attendee list is the reference, a cancelled place stays cancelled). A join records attendance
+    and changes nothing about the place: a cancelled place gets `attended` without `registered` again, and someone
+    who joined without any registration (a host, a panelist, a forwarded link) is recorded as a walk-in: no member,
+    no Mailchimp contact, not a registration."""
     event = queued.event
     assert isinstance(event, ZoomEvent)
     synced = deps.by_zoom_id(event.zoom_id)
     if synced is None:
         return {"result": "not_a_synced_event"}
     current = deps.registrations.get(synced.slug, email_key(event.email))
-    if isinstance(event, ZoomRegistered) and current is not None and current.status is Status.CANCELLED:
-        # The place was cancelled on Eventbrite (whose attendee list is the reference); Zoom's copy changes nothing.
-        return {"result": "unchanged"}
+    joined = isinstance(event, ZoomAttended)
+    if not joined and current is not None and not current.walk_in:
+        return {"result": "unchanged"}  # already registered (on Eventbrite, or by an earlier delivery), or cancelled
+    walk_in = joined and (current is None or current.walk_in)
     attendee = Attendee(
         event_id=synced.eventbrite_event_id,
         email=event.email,
         name=event.name,
-        checked_in=isinstance(event, ZoomAttended),
+        cancelled=walk_in or (joined and current is not None and not current.held),
+        checked_in=joined,
         created=event.at,
         source="zoom",
     )
-    if isinstance(event, ZoomRegistered) and current is not None:
-        return {"result": "unchanged"}  # already registered (on Eventbrite, or by an earlier delivery)
-    return {"result": _apply(synced, attendee, deps, queued.correlation_id, ended=False, current=current)}
+    return {
+        "result": _apply(synced, attendee, deps, queued.correlation_id, ended=False, current=current, walk_in=walk_in)
+    }
 
 
-def apply(synced: SyncedEvent, attendee: Attendee, deps: SyncDeps, correlation_id: str, *, ended: bool) -> str:
-    """Bring one person's registration in line with `attendee`: 'created', 'changed' or 'unchanged' ('erased' when
-    it is a registration the person's erasure removed)."""
+def apply(
+    synced: SyncedEvent,
+    attendee: Attendee,
+    deps: SyncDeps,
+    correlation_id: str,
+    *,
+    ended: bool,
+    tickets: Sequence[Ticket] = (),
+) -> str:
+    """Bring one person's registration in line with `attendee` (what Eventbrite said in the resource just fetched;
+    `tickets`: the person's tickets in it), settled against all the tickets we know of theirs: 'created',
+    'changed' or 'unchanged' ('erased' when it is a registration the person's erasure removed)."""
     current = deps.registrations.get(synced.slug, email_key(attendee.email))
-    return _apply(synced, attendee, deps, correlation_id, ended=ended, current=current)
+    known = with_tickets(current.tickets if current else (), tickets)
+    return _apply(synced, settled(attendee, known), deps, correlation_id, ended=ended, current=current, tickets=known)
 
 
 def _apply(
@@ -163,7 +236,11 @@ def _apply(
     *,
     ended: bool,
     current: Registration | None,
+    tickets: tuple[Ticket, ...] | None = None,
+    walk_in: bool = False,
 ) -> str:
+    """`attendee.cancelled`: the person holds no place now; `tickets`: their Eventbrite tickets (None: unchanged);
+    `walk_in`: a Zoom join without any registration."""
     member: MemberRecord | None = None
     # Whether the person was erased before: read here for a new registration, else when it is first added.
     forgotten: bool | None = None
@@ -172,33 +249,65 @@ def _apply(
         if erased_since(attendee, erasure):
             return "erased"
         forgotten = erasure is not None
+    if walk_in and current is None:
+        registration = _walk_in(synced, attendee)
+    elif not walk_in and (current is None or current.walk_in):
+        # New to the event, or a walk-in who turns out to hold a place: a registrant now (a member, a contact).
         registration, member = _new_registration(synced, attendee, deps, correlation_id)
     else:
+        assert current is not None
         registration = current
     status = next_status(current, attendee, ended=ended)
     if current is not None and current.status is Status.NO_SHOW and status is Status.REGISTERED:
         status = Status.NO_SHOW  # the run after the event decided it; only attendance or a cancellation moves it
     step = StepRecorder(deps.trace, email_subject(attendee.email), correlation_id, attendee.source)
-    registration = replace(registration, status=status, sources=registration.sources | {attendee.source})
-    if not registration.in_mailchimp and not registration.refused and status is not Status.CANCELLED:
+    registration = replace(
+        registration,
+        status=status,
+        held=not attendee.cancelled,
+        walk_in=walk_in,
+        tickets=(current.tickets if current else ()) if tickets is None else tickets,
+        sources=(current.sources if current else frozenset()) | registration.sources | {attendee.source},
+    )
+    if (
+        not registration.walk_in
+        and not registration.in_mailchimp
+        and not registration.refused
+        and status is not Status.CANCELLED
+    ):
         member = member or deps.members.get(registration.member_id)
         registration = _add_contact(registration, attendee, deps, step, member, forgotten)
     registration = _retag(registration, deps, step)
     if current is not None and _same(current, registration):
         return "unchanged"
     deps.registrations.put(replace(registration, updated_at=deps.clock()))
+    if registration.walk_in:
+        step(
+            Step.EVENT_RECEIVED,
+            Outcome.OK,
+            f"attended {synced.slug} without a registration: attendance recorded (no contact, no tags)",
+        )
+        return "walk_in"
     deps.log(registration)
-    step(Step.EVENT_RECEIVED, Outcome.OK, f"registration for {synced.slug}: {status}")
-    return "changed" if current else "created"
+    place = "" if registration.held or status is Status.CANCELLED else " (place cancelled)"
+    step(Step.EVENT_RECEIVED, Outcome.OK, f"registration for {synced.slug}: {status}{place}")
+    return "changed" if current and not current.walk_in else "created"
 
 
 def _same(a: Registration, b: Registration) -> bool:
-    return (a.status, a.tags, a.in_mailchimp, a.refused, a.sources) == (
-        b.status,
-        b.tags,
-        b.in_mailchimp,
-        b.refused,
-        b.sources,
+    return replace(a, updated_at=None) == replace(b, updated_at=None)
+
+
+def _walk_in(synced: SyncedEvent, attendee: Attendee) -> Registration:
+    """Someone who joined on Zoom without a registration: attendance only."""
+    return Registration(
+        event_slug=synced.slug,
+        member_id=email_key(attendee.email),
+        email=attendee.email,
+        status=Status.ATTENDED,
+        first_time=False,
+        held=False,
+        walk_in=True,
     )
 
 
@@ -305,7 +414,7 @@ def _retag(registration: Registration, deps: SyncDeps, step: StepRecorder) -> Re
     """Add and remove only the tags that differ from what Mailchimp holds for this registration."""
     if not registration.in_mailchimp:
         return registration
-    wanted = tags_for(registration.event_slug, registration.status)
+    wanted = registration.wanted_tags
     for name in sorted(wanted - registration.tags):
         deps.bulk.tag_many(deps.list_id, name, [registration.email])
     for name in sorted(registration.tags - wanted):

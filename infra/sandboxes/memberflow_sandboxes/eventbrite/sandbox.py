@@ -195,6 +195,7 @@ class EventbriteApp(SandboxApp[EventbriteState]):
         ("POST", "/events"): "admin_create_event",
         ("POST", "/orders"): "admin_place_order",
         ("POST", "/refund"): "admin_refund",
+        ("POST", "/delete_order"): "admin_delete_order",
         ("POST", "/check_in"): "admin_check_in",
     }
     invalid_json_detail = "The request body is not valid JSON."
@@ -231,6 +232,10 @@ class EventbriteApp(SandboxApp[EventbriteState]):
     def admin_refund(self, body: dict[str, Any]) -> dict[str, Any]:
         assert self.server is not None
         return self.server.refund(**body)
+
+    def admin_delete_order(self, body: dict[str, Any]) -> dict[str, Any]:
+        assert self.server is not None
+        return self.server.delete_order(**body)
 
     def admin_check_in(self, body: dict[str, Any]) -> dict[str, Any]:
         assert self.server is not None
@@ -336,16 +341,34 @@ class EventbriteSandbox(SandboxServer):
         self._send("order.placed", f"{self.url}/orders/{order_id}/", drop=drop_webhook)
         return {"order_id": order_id, "attendee_ids": ids}
 
-    def refund(self, order_id: str, drop_webhook: bool = False) -> dict[str, Any]:
+    def refund(
+        self, order_id: str, drop_webhook: bool = False, attendee_ids: list[str] | None = None
+    ) -> dict[str, Any]:
+        """The order is refunded: all its tickets, or only `attendee_ids` (a partial refund: the order itself stays
+        placed). Eventbrite then sends `order.refunded`."""
+        now = _iso(datetime.now(UTC))
         with self.state.lock:
             order = self.state.orders.get(order_id)
             if order is None:
                 raise EventbriteError(404, "The order you requested does not exist.")
-            order.update(status="refunded", changed=_iso(datetime.now(UTC)))
-            for attendee in self.state.attendees.values():
-                if attendee["order_id"] == order_id:
-                    attendee.update(status="Not Attending", cancelled=True, refunded=True)
+            tickets = [a for a in self.state.attendees.values() if a["order_id"] == order_id]
+            for attendee in tickets:
+                if attendee_ids is None or attendee["id"] in attendee_ids:
+                    attendee.update(status="Not Attending", cancelled=True, refunded=True, changed=now)
+            whole = all(attendee["refunded"] for attendee in tickets)
+            order.update(status="refunded" if whole else "placed", changed=now)
         self._send("order.refunded", f"{self.url}/orders/{order_id}/", drop=drop_webhook)
+        return {"order_id": order_id}
+
+    def delete_order(self, order_id: str, action: str = "order.updated", drop_webhook: bool = False) -> dict[str, Any]:
+        """The organizer deletes the order (a test or fraudulent one): it and its attendees are gone, so fetching
+        either answers 404 NOT_FOUND. A webhook about it (`action`) may still arrive: sent here."""
+        with self.state.lock:
+            if self.state.orders.pop(order_id, None) is None:
+                raise EventbriteError(404, "The order you requested does not exist.")
+            for attendee_id in [a for a, item in self.state.attendees.items() if item["order_id"] == order_id]:
+                del self.state.attendees[attendee_id]
+        self._send(action, f"{self.url}/orders/{order_id}/", drop=drop_webhook)
         return {"order_id": order_id}
 
     def check_in(self, attendee_id: str, drop_webhook: bool = False) -> dict[str, Any]:
