@@ -215,7 +215,7 @@ class EscalationSettings(ConsumerSettings, ZendeskApiSettings):
     ticket_links_table_name: str = Field(alias="TICKET_LINKS_TABLE_NAME", min_length=1)
     rules_file: str = Field(default="", alias="ESCALATION_RULES_FILE")
     """Empty: the rules shipped with the layer (memberflow/escalation/escalation-rules.json)."""
-    zendesk_ratelimit_budget_seconds: int = Field(default=5, alias="ZENDESK_RATELIMIT_BUDGET_SECONDS", ge=1, le=20)
+    zendesk_ratelimit_budget_seconds: int = Field(default=5, alias="ZENDESK_RATELIMIT_BUDGET_SECONDS", ge=1, le=17)
     slack_secret_arn: str = Field(alias="SLACK_SECRET_ARN")
     """{"bot_token"} of the Slack app that posts replies and moderator alerts."""
     slack_api_url: str = Field(default="", alias="SLACK_API_URL")

@@ -119,7 +119,8 @@ class MemberRepository(Protocol):
     def release_journey_claim(self, member_id: str) -> None: ...
 
     def erase(self, member_id: str) -> int:
-        """Delete everything stored under the member (profile, due work of every queue); how many items went."""
+        """Delete everything stored under the member (profile, due work of every queue); how many items went. The
+        profile goes last: until everything else is gone, `get` still finds the member (an erasure's retry does)."""
 
     def delete_link(self, identity_key: str) -> bool:
         """Forget which member a platform user is (and any activity noted for them); False when there was none."""

@@ -22,7 +22,7 @@ from zenpy.lib.exception import APIException
 from memberflow.adapters.member_messages import DiscourseReplies, MemberMessenger, SesEmail, SlackMessages
 from memberflow.adapters.zendesk import ZendeskDesk
 from memberflow.errors import AccountProblem, CredentialsRejected, PermanentRefusal, RetryLater, Transient
-from memberflow.escalation.ports import NewTicket, Requester
+from memberflow.escalation.ports import NewTicket, Requester, Told
 from memberflow.escalation.rules import load_rules
 from memberflow.escalation.service import EscalationDeps, escalate, escalate_in_bulk, external_id
 from memberflow.pipeline.envelope import QueuedEvent
@@ -283,7 +283,7 @@ def test_slack_sdk_posts_and_meets_the_rate_limit():
             client.chat_postMessage(channel="C1", text="again")
         assert refused.value.response.status_code == 429 and refused.value.response["error"] == "ratelimited"
         with pytest.raises(RetryLater):  # the adapter waits out a few seconds at most, then the queue
-            SlackMessages(lambda: slack.token, slack.url + "/").post("C1", "again")
+            SlackMessages(lambda fresh: slack.token, slack.url + "/").post("C1", "again")
         with pytest.raises(SlackApiError) as bad:
             WebClient(token="xoxb-wrong", base_url=slack.url + "/").chat_postMessage(channel="C1", text="x")
         assert bad.value.response["error"] == "invalid_auth"
@@ -292,13 +292,14 @@ def test_slack_sdk_posts_and_meets_the_rate_limit():
 def test_members_are_told_in_their_slack_thread_or_discourse_topic():
     with SlackSandbox() as slack, DiscourseSandbox() as discourse:
         messenger = MemberMessenger(
-            SlackMessages(lambda: slack.token, slack.url + "/"),
+            SlackMessages(lambda fresh: slack.token, slack.url + "/"),
             "C0MODS",
-            DiscourseReplies(discourse.url, lambda: {"api_key": discourse.api_key, "api_username": "system"}),
+            DiscourseReplies(discourse.url, lambda fresh: {"api_key": discourse.api_key, "api_username": "system"}),
             SesEmail(""),
         )
-        assert messenger.tell_member("slack", {"channel": "C1", "thread_ts": "9.1"}, None, "solved") == "slack"
-        assert messenger.tell_member("discourse", {"topic_id": 77, "post_number": 3}, None, "solved") == "discourse"
+        assert messenger.tell_member("slack", {"channel": "C1", "thread_ts": "9.1"}, None, "solved") == Told("slack")
+        told = messenger.tell_member("discourse", {"topic_id": 77, "post_number": 3}, None, "solved")
+        assert told == Told("discourse")
         messenger.notify_moderators("safety report")
         assert [(m["channel"], m["thread_ts"]) for m in slack.messages()] == [("C1", "9.1"), ("C0MODS", None)]
         [post] = discourse.posts()
@@ -322,10 +323,188 @@ def test_a_member_without_a_channel_is_told_by_email(monkeypatch):
             ses = boto3.client("ses", region_name="us-east-1")
             ses.verify_email_identity(EmailAddress="support@example.org")
             email = SesEmail("support@example.org")
-            messenger = MemberMessenger(SlackMessages(lambda: "unused"), "C0MODS", None, email)
-            assert messenger.tell_member("api", {}, "ada@example.org", "Your ticket #7 is solved.") == "email"
+            messenger = MemberMessenger(SlackMessages(lambda fresh: "unused"), "C0MODS", None, email)
+            assert messenger.tell_member("api", {}, "ada@example.org", "Your ticket #7 is solved.") == Told("email")
             assert ses.get_send_quota()["SentLast24Hours"] == 1
             with pytest.raises(AccountProblem):  # an unverified sender: an operator's problem
                 SesEmail("nobody@example.net").send("ada@example.org", "s", "t")
     finally:
         aws.client.cache_clear()
+
+
+# ---------------------------------------------------------------- Slack and Discourse refusals, as the services answer
+
+
+def slack_post(sandbox: SlackSandbox, headers: dict[str, str], channel: str = "C1") -> dict:
+    answer = requests.post(
+        f"{sandbox.url}/chat.postMessage", json={"channel": channel, "text": "hi"}, headers=headers, timeout=5
+    )
+    assert answer.status_code == 200  # Slack refuses with HTTP 200 and {"ok": false}
+    return answer.json()
+
+
+def test_the_slack_sandbox_refuses_a_missing_token_and_channels_the_bot_is_not_in_as_slack_does():
+    with SlackSandbox() as slack:
+        assert slack_post(slack, {}) == {"ok": False, "error": "not_authed"}
+        assert slack_post(slack, {"Authorization": "Bearer xoxb-wrong"})["error"] == "invalid_auth"
+        with pytest.raises(SlackApiError) as unauthed:
+            WebClient(token=None, base_url=slack.url + "/").chat_postMessage(channel="C1", text="x")
+        assert unauthed.value.response["error"] == "not_authed"
+
+        client = WebClient(token=slack.token, base_url=slack.url + "/")
+        slack.refuse_channel("C0MODS")  # a public channel nobody invited the bot to
+        slack.refuse_channel("C0GONE", "channel_not_found")  # deleted, or private without the bot
+        requests.post(f"{slack.admin_url}/channels", json={"C0OLD": "is_archived"}, timeout=5).raise_for_status()
+        for channel, error in (("C0MODS", "not_in_channel"), ("C0GONE", "channel_not_found"), ("C0OLD", "is_archived")):
+            with pytest.raises(SlackApiError) as refused:
+                client.chat_postMessage(channel=channel, text="x", thread_ts="1.2")
+            assert refused.value.response.status_code == 200 and refused.value.response["error"] == error
+        assert client.chat_postMessage(channel="C1", text="elsewhere")["ok"]
+        slack.admit_channel("C0MODS")  # the bot was invited
+        assert client.chat_postMessage(channel="C0MODS", text="now")["ok"]
+        assert [r["channel"] for r in slack.refusals()] == ["C0MODS", "C0GONE", "C0OLD"]
+        assert [m["channel"] for m in slack.messages()] == ["C1", "C0MODS"]
+        bad = requests.post(f"{slack.admin_url}/channels", json={"C1": "gone"}, timeout=5)
+        assert bad.json()["ok"] is False and "C1" not in slack.state.snapshot()["channel_errors"]
+
+        old = slack.token
+        slack.rotate_token("xoxb-rotated")
+        assert slack_post(slack, {"Authorization": f"Bearer {old}"})["error"] == "token_revoked"
+        assert slack_post(slack, {"Authorization": "Bearer xoxb-rotated"})["ok"]
+        slack.reset()
+        assert (
+            slack.token == old
+            and slack.refusals() == []
+            and slack_post(slack, {"Authorization": f"Bearer {old}"})["ok"]
+        )
+
+
+def test_the_discourse_sandbox_refuses_a_bad_key_and_a_reply_in_a_deleted_topic_as_discourse_does():
+    with DiscourseSandbox() as discourse:
+        url = f"{discourse.url}/posts.json"
+        body = {"topic_id": 77, "raw": "solved"}
+        wrong = requests.post(url, json=body, headers={"Api-Key": "wrong", "Api-Username": "system"}, timeout=5)
+        assert wrong.status_code == 403 and wrong.json()["error_type"] == "invalid_access"
+        assert "The API username or key is invalid." in wrong.json()["errors"][0]
+        discourse.delete_topics(77)
+        headers = {"Api-Key": discourse.api_key, "Api-Username": "system"}
+        gone = requests.post(url, json=body, headers=headers, timeout=5)
+        assert (gone.status_code, gone.json()) == (422, {"action": "create_post", "errors": ["Topic not found"]})
+        assert requests.post(url, json={**body, "topic_id": 78}, headers=headers, timeout=5).status_code == 200
+        old = discourse.api_key
+        discourse.rotate_key("rotated-key")
+        assert requests.post(url, json=body | {"topic_id": 78}, headers=headers, timeout=5).status_code == 403
+        discourse.reset()
+        assert discourse.api_key == old and discourse.state.gone_topics == set()
+
+
+def test_the_moderators_channel_the_bot_is_not_in_is_an_account_problem_and_a_members_gone_thread_is_theirs():
+    with SlackSandbox() as slack:
+        messenger = MemberMessenger(
+            SlackMessages(lambda fresh: slack.token, slack.url + "/"), "C0MODS", None, SesEmail("")
+        )
+        slack.refuse_channel("C0MODS")
+        with pytest.raises(AccountProblem) as ours:
+            messenger.notify_moderators("safety report")
+        assert not isinstance(ours.value, PermanentRefusal) and "not_in_channel" in str(ours.value)
+        slack.refuse_channel("C1", "channel_not_found")
+        with pytest.raises(PermanentRefusal) as theirs:  # no address on file: nobody can tell them
+            messenger.tell_member("slack", {"channel": "C1", "thread_ts": "1.2"}, None, "solved")
+        assert theirs.value.detail == "Slack thread refused: channel_not_found; no email address on file"
+
+
+def test_members_whose_thread_or_topic_is_gone_are_told_by_email(monkeypatch):
+    from moto import mock_aws
+
+    from memberflow.adapters import aws
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    aws.client.cache_clear()
+    try:
+        with mock_aws(), SlackSandbox() as slack, DiscourseSandbox() as discourse:
+            import boto3
+
+            ses = boto3.client("ses", region_name="us-east-1")
+            ses.verify_email_identity(EmailAddress="support@example.org")
+            messenger = MemberMessenger(
+                SlackMessages(lambda fresh: slack.token, slack.url + "/"),
+                "C0MODS",
+                DiscourseReplies(discourse.url, lambda fresh: {"api_key": discourse.api_key, "api_username": "system"}),
+                SesEmail("support@example.org"),
+            )
+            slack.refuse_channel("C1", "is_archived")
+            discourse.delete_topics(77)
+            told = messenger.tell_member("slack", {"channel": "C1", "thread_ts": "9.1"}, "ada@example.org", "solved")
+            assert told == Told("email", instead_of="Slack thread refused: is_archived")
+            told = messenger.tell_member("discourse", {"topic_id": 77}, "bo@example.org", "solved")
+            assert told == Told(
+                "email", instead_of="Discourse topic refused: Discourse refused the reply (422: Topic not found)"
+            )
+            assert ses.get_send_quota()["SentLast24Hours"] == 2
+            assert slack.messages() == [] and discourse.posts() == []
+    finally:
+        aws.client.cache_clear()
+
+
+def test_a_rotated_slack_token_and_discourse_key_are_picked_up_without_a_redeploy():
+    with SlackSandbox() as slack, DiscourseSandbox() as discourse:
+        stored = {"slack": slack.token, "discourse": discourse.api_key}
+        cached = dict(stored)
+        reads: list[str] = []
+
+        def secret(name: str, fresh: bool) -> str:
+            reads.append(f"{name}{'(fresh)' if fresh else ''}")
+            if fresh:
+                cached[name] = stored[name]
+            return cached[name]
+
+        messages = SlackMessages(lambda fresh: secret("slack", fresh), slack.url + "/")
+        replies = DiscourseReplies(
+            discourse.url, lambda fresh: {"api_key": secret("discourse", fresh), "api_username": "system"}
+        )
+        messages.post("C1", "before")
+        replies.reply(77, "before")
+        slack.rotate_token("xoxb-rotated")  # the on-call rotates both and stores the new values
+        discourse.rotate_key("rotated-discourse-key")
+        stored.update(slack="xoxb-rotated", discourse="rotated-discourse-key")
+
+        messages.post("C1", "after")  # refused token_revoked, the secret read again, sent again
+        replies.reply(77, "after")  # refused 403 invalid key, the secret read again, sent again
+        messages.post("C1", "and again")
+        assert [m["text"] for m in slack.messages()] == ["before", "after", "and again"]
+        assert [p["raw"] for p in discourse.posts()] == ["before", "after"]
+        assert reads == ["slack", "discourse", "slack(fresh)", "discourse(fresh)"]
+        assert slack.state.snapshot()["calls"] == {"POST /chat.postMessage": 4}
+
+
+def test_one_slack_post_with_its_retries_ends_within_the_time_the_escalation_allows_it():
+    from memberflow.adapters.member_messages import SLACK_POST_SECONDS, SLACK_TIMEOUT_SECONDS
+
+    with SlackSandbox() as slack:
+        # Every answer a 429 (Retry-After: 1) just before the request timeout: the slowest a post can go.
+        slack.set_faults(rate_429=1.0, latency_ms=int((SLACK_TIMEOUT_SECONDS - 0.3) * 1000))
+        started = time.monotonic()
+        with pytest.raises(RetryLater):
+            SlackMessages(lambda fresh: slack.token, slack.url + "/").post("C0MODS", "safety report")
+        took = time.monotonic() - started
+        sent = slack.state.snapshot()["calls"]["POST /chat.postMessage"]
+        assert sent == 2 and 2 * (SLACK_TIMEOUT_SECONDS - 0.3) + 1 <= took <= SLACK_POST_SECONDS + 0.5, (sent, took)
+
+        # Quick 429s: more attempts fit, the post still ends within its time.
+        slack.set_faults(rate_429=1.0)
+        started = time.monotonic()
+        with pytest.raises(RetryLater):
+            SlackMessages(lambda fresh: slack.token, slack.url + "/").post("C0MODS", "safety report")
+        assert time.monotonic() - started <= SLACK_POST_SECONDS + 0.5
+        assert slack.state.snapshot()["calls"]["POST /chat.postMessage"] - sent == 4  # the first and 3 retries
+
+        # An answer later than the timeout is given up at the timeout, not sent again (Slack may have posted it).
+        slack.set_faults(latency_ms=int((SLACK_TIMEOUT_SECONDS + 1.5) * 1000))
+        before = slack.state.snapshot()["calls"]["POST /chat.postMessage"]
+        started = time.monotonic()
+        with pytest.raises(Transient):
+            SlackMessages(lambda fresh: slack.token, slack.url + "/").post("C0MODS", "safety report")
+        assert time.monotonic() - started < SLACK_TIMEOUT_SECONDS + 1
+        assert slack.state.snapshot()["calls"]["POST /chat.postMessage"] - before == 1
+        slack.set_faults()

@@ -641,11 +641,13 @@ class FakeMessenger:
         self.order.append("moderators")
         self.moderators.append(text)
 
-    def tell_member(self, platform: str, reply_to: Mapping[str, Any], email: str | None, text: str) -> str:
+    def tell_member(self, platform: str, reply_to: Mapping[str, Any], email: str | None, text: str) -> Any:
+        from memberflow.escalation.ports import Told
+
         if self.fail:
             raise self.fail.pop(0)
         self.members.append((platform, dict(reply_to), email, text))
-        return "slack" if reply_to.get("thread_ts") else "discourse" if reply_to.get("topic_id") else "email"
+        return Told("slack" if reply_to.get("thread_ts") else "discourse" if reply_to.get("topic_id") else "email")
 
 
 class MemoryActivityLog:

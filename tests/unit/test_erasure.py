@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from test_onboarding_domain import ADA, NOW, World, discord_join, screening_passed
+from test_onboarding_domain import ADA, NOW, World, discord_identity, discord_join, screening_passed
 
-from memberflow.errors import PermanentRefusal
+from memberflow.errors import PermanentRefusal, RateLimited
 from memberflow.events import MemberErased
 from memberflow.models import MemberIdentity, Platform
 from memberflow.onboarding import consent
@@ -21,7 +22,7 @@ from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.privacy import email_key, email_suppression_name, identity_suppression_name, keyed_hash, subscriber_hash
 from memberflow.trace import ERASURE_REQUESTS, Outcome, Step, email_subject, erased_subject, identity_subject
 from memberflow.trace_report import collect, render
-from support.fakes import unavailable
+from support.fakes import MemoryMembers, unavailable
 from support.queue import active, joined
 
 ERASED_AT = NOW + timedelta(hours=1)
@@ -120,6 +121,145 @@ def test_a_member_who_changed_address_is_erased_under_both(world):
 
     assert world.members.profiles == {}
     assert {ADA, "ada@lovelace.example"} <= world.mailing_list.forgotten
+
+
+def discord_member_who_later_gave_an_address(world: World) -> None:
+    """A Discord member joins without an address (their record is keyed by the platform identity), takes part, and
+    later gives an address through /newsletter: a second record, under the address, to which the link moves."""
+    world.join(at(discord_join(None, user_id="42", key="join:42"), NOW))
+    world.activity(at(active(MemberIdentity(platform=Platform.DISCORD, workspace="g1", user_id="42")), NOW))
+    world.join(at(discord_join(ADA, user_id="42", consent=True, verified=False, key="newsletter:42"), NOW))
+    assert set(world.members.profiles) == {discord_identity("42"), email_key(ADA)}
+    assert world.members.links[discord_identity("42")].member_id == email_key(ADA)
+
+
+@pytest.mark.parametrize("named", ["address", "identity", "both"])
+def test_an_erasure_reaches_the_record_of_a_member_who_joined_before_giving_an_address(world, named):
+    discord_member_who_later_gave_an_address(world)
+    identity = MemberIdentity(platform=Platform.DISCORD, workspace="g1", user_id="42")
+
+    result = erase(
+        world,
+        erasure(email=None if named == "identity" else ADA, identity=None if named == "address" else identity),
+    )
+
+    assert result["member_records"] == 2
+    assert world.members.profiles == {} and world.members.links == {}
+    assert world.due_work.items == {} and world.ledger.items == {}
+    assert ADA in world.mailing_list.forgotten
+    assert world.suppressions.find(identity_suppression_name(identity.key)) is not None
+    assert world.suppressions.find(email_suppression_name(ADA)) is not None
+    assert world.trace.query(identity_subject(identity.key)) == []
+    assert identity.key not in everything_stored(world) and email_key(ADA) not in everything_stored(world)
+
+
+class FailingOnce:
+    """The member store of `world`, failing once (throttled, or the function's time running out) at its `at`-th
+    delete: before the delete, or after it (the answer lost). An item deleted part of the way through a member's
+    partition is modelled by the store itself (its other items go before the profile)."""
+
+    def __init__(self, members: MemoryMembers, at: int, after: bool) -> None:
+        self._members = members
+        self._at = at
+        self._after = after
+        self.deletes = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._members, name)
+
+    def erase(self, member_id: str) -> int:
+        return self._delete(self._members.erase, member_id)
+
+    def delete_link(self, identity_key: str) -> bool:
+        return self._delete(self._members.delete_link, identity_key)
+
+    def _delete(self, delete, key):
+        self.deletes += 1
+        failing = self.deletes == self._at
+        if failing and not self._after:
+            raise RateLimited("DynamoDB throttled")
+        done = delete(key)
+        if failing:
+            raise RateLimited("the answer was lost")
+        return done
+
+
+def slack_member_named_by_identity(world: World) -> QueuedEvent:
+    join = at(joined(ADA, consent=True, user_id="7"), NOW)
+    world.join(join)
+    return erasure(email=None, identity=join.event.identity)
+
+
+def discord_member_named_by_address(world: World) -> QueuedEvent:
+    discord_member_who_later_gave_an_address(world)
+    return erasure(email=ADA)
+
+
+def discord_member_named_by_identity(world: World) -> QueuedEvent:
+    discord_member_who_later_gave_an_address(world)
+    return erasure(email=None, identity=MemberIdentity(platform=Platform.DISCORD, workspace="g1", user_id="42"))
+
+
+SCENARIOS = {
+    "slack member, by identity": slack_member_named_by_identity,
+    "discord member, by address": discord_member_named_by_address,
+    "discord member, by identity": discord_member_named_by_identity,
+}
+
+
+def deletes_of_a_clean_erasure(scenario) -> int:
+    world = World()
+    request = scenario(world)
+    counting = FailingOnce(world.members, at=0, after=False)
+    world.deps = replace(world.deps, members=counting)
+    erase(world, request)
+    return counting.deletes
+
+
+@pytest.mark.parametrize(
+    ("scenario", "at_delete", "after"),
+    [
+        (name, n, after)
+        for name, scenario in SCENARIOS.items()
+        for n in range(1, deletes_of_a_clean_erasure(scenario) + 1)
+        for after in (False, True)
+    ],
+)
+def test_an_erasure_that_fails_at_any_delete_leaves_nothing_once_it_is_retried(scenario, at_delete, after):
+    world = World()
+    request = SCENARIOS[scenario](world)
+    world.deps = replace(world.deps, members=FailingOnce(world.members, at_delete, after))
+
+    with pytest.raises(RateLimited):
+        erase(world, request)
+    erase(world, request)  # the worker's retry of the same event
+
+    assert world.members.profiles == {} and world.members.links == {}
+    assert world.due_work.items == {} and world.ledger.items == {}
+    assert ADA in world.mailing_list.forgotten
+
+
+def test_a_member_whose_partition_was_erased_part_of_the_way_is_found_again_by_the_retry(world):
+    """The store deletes the member's other items first and the profile last: a failure in between leaves the
+    profile, through which the retry (named by the identity alone) finds the member and the rest of their items."""
+    request = slack_member_named_by_identity(world)
+    assert world.ledger.items and world.due_work.items
+
+    def throttled(member_id: str) -> int:
+        if member_id == email_key(ADA):
+            raise RateLimited("DynamoDB throttled")
+        return 0
+
+    world.members.on_erase.append(throttled)  # after the due work and the ledger went
+    with pytest.raises(RateLimited):
+        erase(world, request)
+    assert world.members.get(email_key(ADA)) is not None and world.due_work.items == {}
+    assert world.members.links  # the link that names the member outlives the member
+
+    world.members.on_erase.remove(throttled)
+    erase(world, request)
+
+    assert world.members.profiles == {} and world.members.links == {} and world.ledger.items == {}
 
 
 def test_erasing_someone_we_never_stored_still_suppresses_them(world):

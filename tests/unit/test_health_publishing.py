@@ -178,3 +178,89 @@ def test_a_refused_announcement_fails_the_run_after_the_page_is_stored(report):
     # Without a link base the announcement links a presigned URL.
     link = publisher.link("reports/week/2026-W47.html")
     assert link.startswith("https://health.s3.amazonaws.com/reports/week/2026-W47.html?") and "Signature=" in link
+
+
+def test_the_announcement_client_keeps_slacks_connection_retry_and_bounds_its_rate_limit_waits(monkeypatch):
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+    from memberflow.adapters import secrets
+    from memberflow.runtime import health
+
+    monkeypatch.setattr(secrets, "get_json_secret", lambda arn, fresh=False: {"bot_token": "xoxb-1"})
+    built: dict = {}
+    health._slack_client("arn:slack", factory=lambda **options: built.update(options))
+    connection, rate_limit = built["retry_handlers"]
+    # retry_handlers replaces slack-sdk's default list ([ConnectionErrorRetryHandler]): it is kept.
+    assert type(connection) is ConnectionErrorRetryHandler
+    assert isinstance(rate_limit, RateLimitErrorRetryHandler) and type(rate_limit) is not RateLimitErrorRetryHandler
+    assert built["token"] == "xoxb-1" and built["timeout"] == health.SLACK_TIMEOUT_SECONDS
+
+
+def sandbox_publisher(slack_sandbox, s3, ses=None) -> Publisher:
+    from slack_sdk import WebClient
+
+    from memberflow.adapters import secrets
+    from memberflow.runtime import health
+
+    original = secrets.get_json_secret
+    secrets.get_json_secret = lambda arn, fresh=False: {"bot_token": slack_sandbox.token}
+    try:
+        client = health._slack_client(
+            "arn:slack", factory=lambda **options: WebClient(base_url=slack_sandbox.url + "/", **options)
+        )
+    finally:
+        secrets.get_json_secret = original
+    return Publisher(
+        bucket="health",
+        s3=s3,
+        link_base="https://reports.example.org",
+        slack=client,
+        slack_channel="C0HEALTH",
+        ses=ses,
+        email_from="reports@example.org" if ses else "",
+        email_to=["team@example.org"] if ses else [],
+    )
+
+
+@mock_aws
+def test_a_rate_limit_beyond_the_wait_budget_gives_the_announcement_up_and_the_report_is_still_published(report):
+    import time
+
+    from memberflow_sandboxes.slack import SlackSandbox
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="health")
+    ses = boto3.client("ses", region_name="us-east-1")
+    ses.verify_email_identity(EmailAddress="reports@example.org")
+    with SlackSandbox() as slack:
+        slack.app.set_budget({"requests": 0, "window_seconds": 120})  # every post: 429, Retry-After about 120 s
+        started = time.monotonic()
+        outcome = sandbox_publisher(slack, s3, ses).publish(report)
+        took = time.monotonic() - started
+    assert took < 5, took  # not two sleeps of two minutes each
+    assert "announced" not in outcome and "Retry-After 120 s" in outcome["not_announced"]
+    assert outcome["emailed"] == 1 and s3.head_object(Bucket="health", Key="reports/week/2026-W47.html")
+
+
+@mock_aws
+def test_rate_limit_waits_stop_once_the_runs_budget_is_spent(report, monkeypatch, caplog):
+    import time
+
+    from memberflow.runtime import health
+    from memberflow_sandboxes.slack import SlackSandbox
+
+    monkeypatch.setattr(health, "SLACK_WAIT_BUDGET_SECONDS", 3)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="health")
+    with SlackSandbox() as slack:
+        slack.set_faults(rate_429=1.0)  # every answer a 429 with Retry-After: 1
+        publisher = sandbox_publisher(slack, s3)
+        started = time.monotonic()
+        with caplog.at_level("WARNING", logger="memberflow.runtime.health"):
+            outcome = publisher.publish(report)
+            again = publisher.publish(report)  # the same run's next announcement: the budget is spent
+        took = time.monotonic() - started
+        calls = slack.state.snapshot()["calls"]["POST /chat.postMessage"]
+    assert 1 <= took <= 3 + 1, took
+    assert calls >= 3 and "not_announced" in outcome and "not_announced" in again  # waited, then gave up
+    assert [r.message for r in caplog.records].count("health report not announced") == 2

@@ -72,5 +72,5 @@ def test_a_reconciliation_with_no_event_publishes_zero_events(monkeypatch, capsy
 
     outcome = invoke_without_warnings(app, capsys)
 
-    assert outcome["answer"] == {"events": []}
+    assert outcome["answer"] == {"events": [], "left_for_next_run": []}
     assert outcome["figures"]["EventsReconciled"] == [0.0]

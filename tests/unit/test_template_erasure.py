@@ -54,3 +54,14 @@ def test_no_other_function_may_delete_a_registration_or_read_the_member_index():
     for name in sorted(set(FUNCTIONS) - {"EventSyncFunction"}):
         assert "dynamodb:DeleteItem" not in granted(name, TABLE_ARN), name
         assert not granted(name, INDEX_ARN), name
+
+
+def test_the_escalation_function_reads_the_suppression_list_and_nothing_else_of_the_members_table():
+    variables = FUNCTIONS["EscalationFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["MEMBERS_TABLE_NAME"] == {"Ref": "MembersTable"}
+    assert variables["SUPPRESSION_KEY_SECRET_ARN"] == {"Ref": "SuppressionKeySecret"}
+    members = {"Fn::GetAtt": ["MembersTable", "Arn"]}
+    assert granted("EscalationFunction", members) == {"dynamodb:GetItem"}
+    [statement] = [s for s in statements(FUNCTIONS["EscalationFunction"]) if members in resources(s)]
+    assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SUPPRESSED#*"]}}
+    assert "secretsmanager:GetSecretValue" in granted("EscalationFunction", {"Ref": "SuppressionKeySecret"})

@@ -123,9 +123,11 @@ def test_a_missing_record_on_a_call_that_names_none_is_an_account_problem(call, 
 
 
 USER = {"id": 11, "name": "Ada", "email": "ada@example.org", "external_id": "slack:T1:U1", "active": True}
+NO_DELETED_USERS = (200, {"deleted_users": [], "meta": {"has_more": False}, "links": {"next": None}})
 LISTED = {
     ("GET", r"/api/v2/users/show_many\.json"): (200, {"users": [USER], "next_page": None, "count": 1}),
     ("GET", r"/api/v2/search\.json"): (200, {"results": [], "next_page": None, "count": 0}),
+    ("GET", r"/api/v2/deleted_users\.json"): NO_DELETED_USERS,
 }
 
 
@@ -153,3 +155,52 @@ def test_a_wrong_path_while_forgetting_a_requester_stays_an_account_problem():
     )
     with pytest.raises(NotFound):
         zd.forget_requester(["ada@example.org"], ["slack:T1:U1"])
+
+
+def deleted_users(*users: dict) -> tuple[int, dict]:
+    """`GET /api/v2/deleted_users`: soft-deleted users, and the permanently deleted ones without their address."""
+    return 200, {"deleted_users": list(users), "meta": {"has_more": False}, "links": {"next": None}}
+
+
+PERMANENTLY_DELETED = {"id": 5, "name": "Permanently Deleted User", "email": None, "active": False}
+
+
+@pytest.mark.parametrize(
+    "soft_deleted",
+    [
+        {"id": 11, "name": "Ada", "email": "Ada@Example.org", "external_id": None, "active": False},
+        {"id": 11, "name": "Ada", "email": None, "external_id": "slack:T1:U1", "active": False},
+    ],
+    ids=["by address", "by external id"],
+)
+def test_a_user_an_earlier_attempt_soft_deleted_is_deleted_for_good(soft_deleted):
+    """The first attempt's permanent delete failed after the soft delete (a 429 beyond the budget, a 5xx): the user
+    is no longer listed by external id nor found by search, only among the deleted users."""
+    other = {"id": 12, "name": "Bob", "email": "bob@example.org", "external_id": "slack:T1:U2", "active": False}
+    zd, canned = desk(
+        {
+            ("GET", r"/api/v2/users/show_many\.json"): (200, {"users": [], "next_page": None, "count": 0}),
+            ("GET", r"/api/v2/search\.json"): (200, {"results": [], "next_page": None, "count": 0}),
+            ("GET", r"/api/v2/deleted_users\.json"): deleted_users(PERMANENTLY_DELETED, soft_deleted, other),
+            ("DELETE", r"/api/v2/deleted_users/11\.json"): (200, {"deleted_user": {"id": 11, "active": False}}),
+        }
+    )
+
+    assert zd.forget_requester(["ada@example.org"], ["slack:T1:U1"]) == 1
+
+    assert [call for call in canned.sent if call[0] == "DELETE"] == [("DELETE", "/api/v2/deleted_users/11.json")]
+
+
+def test_a_user_deleted_for_good_meanwhile_counts_as_forgotten():
+    # Listed as soft-deleted a moment before another erasure (or Zendesk's purge) deleted it for good.
+    soft_deleted = {"id": 11, "name": "Ada", "email": "ada@example.org", "external_id": None, "active": False}
+    zd, canned = desk(
+        {
+            ("GET", r"/api/v2/users/show_many\.json"): (200, {"users": [], "next_page": None, "count": 0}),
+            ("GET", r"/api/v2/search\.json"): (200, {"results": [], "next_page": None, "count": 0}),
+            ("GET", r"/api/v2/deleted_users\.json"): deleted_users(soft_deleted),
+            ("DELETE", r"/api/v2/deleted_users/11\.json"): RECORD_NOT_FOUND,
+        }
+    )
+    assert zd.forget_requester(["ada@example.org"], []) == 1
+    assert ("DELETE", "/api/v2/deleted_users/11.json") in canned.sent

@@ -33,8 +33,10 @@ def query_all(table: Any, **request: Any) -> Iterator[dict[str, Any]]:
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def delete_partition(table: Any, pk: str) -> int:
-    """Delete every item whose partition key is `pk` (tables keyed pk/sk); how many there were."""
+def delete_partition(table: Any, pk: str, *, last: str | None = None) -> int:
+    """Delete every item whose partition key is `pk` (tables keyed pk/sk); how many there were. The item whose sort
+    key is `last`, if any, goes after all the others: a caller that finds the partition by that item (a member's
+    `PROFILE`) still finds it after a failure part-way, and a retry deletes what is left."""
     keys = [
         {"pk": item["pk"], "sk": item["sk"]}
         for item in query_all(
@@ -45,7 +47,7 @@ def delete_partition(table: Any, pk: str) -> int:
             ConsistentRead=True,
         )
     ]
-    for key in keys:
+    for key in sorted(keys, key=lambda key: key["sk"] == last):  # a stable sort: only `last` moves
         table.delete_item(Key=key)
     return len(keys)
 

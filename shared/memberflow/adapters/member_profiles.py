@@ -228,8 +228,9 @@ class DynamoMemberRepository:
 
     def erase(self, member_id: str) -> int:
         """Delete every item under the member's partition: the profile (with the drip's state) and the due work
-        of every other queue (an opt-in wait, ...), whatever queues exist now or later."""
-        return delete_partition(self._table, member_pk(member_id))
+        of every other queue (an opt-in wait, ...), whatever queues exist now or later. The profile goes last, so
+        an erasure that fails part-way still finds the member (and what is left under them) when it is retried."""
+        return delete_partition(self._table, member_pk(member_id), last=PROFILE)
 
     def delete_link(self, identity_key: str) -> bool:
         answer = self._table.delete_item(Key={"pk": identity_pk(identity_key), "sk": LINK}, ReturnValues="ALL_OLD")

@@ -229,8 +229,24 @@ class ZendeskDesk:
 
     def forget_requester(self, emails: Sequence[str], external_ids: Sequence[str]) -> int:
         """Soft delete, then permanent delete (Zendesk allows it once the user is soft-deleted). Zendesk refuses to
-        delete the requester of a ticket that is not closed: their tickets are closed first."""
+        delete the requester of a ticket that is not closed: their tickets are closed first.
+
+        A user soft-deleted before (by an attempt whose permanent delete failed: a 429 beyond the budget, a 5xx; or
+        by an agent) is no longer listed by external id nor found by search, only among the deleted users: they are
+        looked for there too, by address or external id, and deleted for good, so a retry finishes what an attempt
+        began instead of leaving the user to Zendesk's 30-day purge. That list also holds every permanently deleted
+        user (name "Permanently Deleted User", no address), so it is read in full: one call per 100 deleted users."""
         from zenpy.lib.api_objects import Ticket as ZenpyTicket
+
+        def soft_deleted(client: Any, skip: set[int]) -> list[int]:
+            addresses = {email.lower() for email in emails}
+            wanted = set(external_ids)
+            return [
+                int(user.id)
+                for user in client.users.deleted()
+                if int(user.id) not in skip
+                and (str(user.email or "").lower() in addresses or (user.external_id or "") in wanted)
+            ]
 
         def forget(client: Any) -> int:
             users: dict[int, Any] = {}
@@ -246,7 +262,11 @@ class ZendeskDesk:
                         _unless_gone(client.tickets.update, ZenpyTicket(id=ticket.id, status="closed"))
                 _unless_gone(client.users.delete, user)
                 _unless_gone(client.users.permanently_delete, int(user.id))
-            return len(users)
+            # Left soft-deleted by an earlier attempt (or an agent): only the permanent delete is still to do.
+            left = soft_deleted(client, skip=set(users))
+            for user_id in left:
+                _unless_gone(client.users.permanently_delete, user_id)
+            return len(users) + len(left)
 
         return self._run("delete the requester", forget)
 

@@ -125,8 +125,21 @@ class TicketLinks(Protocol):
     def mark_alerted(self, key: str) -> None: ...
 
 
-class Messenger(Protocol):
-    def notify_moderators(self, text: str) -> None: ...
+@dataclass(frozen=True)
+class Told:
+    """How a member was told their ticket moved."""
 
-    def tell_member(self, platform: str, reply_to: Mapping[str, Any], email: str | None, text: str) -> str:
-        """Reply where the member asked (Slack thread, Discourse topic) or by email; which channel was used."""
+    channel: str
+    """slack, discourse or email."""
+    instead_of: str = ""
+    """Why the channel they asked in was not used, when another told them (`Slack thread refused: ...`)."""
+
+
+class Messenger(Protocol):
+    def notify_moderators(self, text: str) -> None:
+        """Alert the moderators' channel. Its refusals are account problems (an operator fixes the channel)."""
+
+    def tell_member(self, platform: str, reply_to: Mapping[str, Any], email: str | None, text: str) -> Told:
+        """Reply where the member asked (Slack thread, Discourse topic) or, when there is nowhere to reply or that
+        place refuses the reply for this member, by email; PermanentRefusal (its detail says why) when neither
+        works."""

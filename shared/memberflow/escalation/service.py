@@ -19,13 +19,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memberflow import activity
+from memberflow.consent import FindsSuppressions, latest_erasure
 from memberflow.errors import InvalidMessage, PermanentRefusal, Transient
 from memberflow.escalation.ports import Messenger, NewTicket, Requester, TicketDesk, TicketLink, TicketLinks
 from memberflow.escalation.rules import EscalationRules, Rule
 from memberflow.events.escalations import EscalationRequested, RequesterErased, TicketStatusChanged
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.ports import ActivityLog
-from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject, identity_subject
+from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject, erased_subject, identity_subject
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class EscalationDeps:
     """Escalations whose moderator notice went out in this container (the consumer's idempotency covers the rest)."""
     activity: ActivityLog | None = None
     """The activity log (tickets opened, first replies, solved, by category) for the health report; None: not kept."""
+    suppressions: FindsSuppressions | None = None
+    """Who asked to be forgotten (keyed hashes): an escalation received before its author's erasure is dropped;
+    None: not consulted (tests of other parts)."""
 
 
 def handlers(deps: Callable[[], EscalationDeps]) -> dict[str, Callable[[QueuedEvent], Any]]:
@@ -71,6 +75,8 @@ def escalate(deps: EscalationDeps, queued: QueuedEvent, *, _closing: bool = Fals
     event = queued.event
     if not isinstance(event, EscalationRequested):
         raise InvalidMessage(f"not an escalation: {event.type}")
+    if not _closing and _dropped_after_erasure(deps, queued, event):
+        return {"result": "dropped_after_erasure"}
     rule = deps.rules.named(event.rule)
     if rule is None:
         raise PermanentRefusal("unknown rule", f"no escalation rule is called {event.rule!r} any more")
@@ -113,6 +119,29 @@ def escalate(deps: EscalationDeps, queued: QueuedEvent, *, _closing: bool = Fals
     deps.links.note_comment(event.thread, key)
     step(Step.TICKET_COMMENTED, Outcome.OK, f"escalated again: comment on ticket #{link.ticket_id}")
     return {"result": "commented", "ticket_id": link.ticket_id}
+
+
+def _erased_after(deps: EscalationDeps, queued: QueuedEvent, event: EscalationRequested) -> str | None:
+    """The keyed hash of the author's erasure when it came after this escalation was received (it waited in the
+    queue, was retried or redriven); None otherwise. A later escalation is the person's new request."""
+    if deps.suppressions is None:
+        return None
+    erasure = latest_erasure(deps.suppressions, event.email, event.author.key)
+    return erasure.key if erasure is not None and queued.received_at <= erasure.erased_at else None
+
+
+def _dropped_after_erasure(deps: EscalationDeps, queued: QueuedEvent, event: EscalationRequested) -> bool:
+    """Nothing of an erased person goes to Zendesk or our links again: no moderators' notice, requester, ticket or
+    link. Recorded under the erasure's keyed hash, without the message or who wrote it."""
+    erasure = _erased_after(deps, queued, event)
+    if erasure is None:
+        return False
+    StepRecorder(deps.trace, erased_subject(erasure), queued.correlation_id, queued.source)(
+        Step.SKIPPED,
+        Outcome.SKIPPED,
+        f"{event.type} received {queued.received_at:%Y-%m-%d %H:%M:%S} UTC, before the erasure: dropped",
+    )
+    return True
 
 
 def _create_claimed(deps: EscalationDeps, event: EscalationRequested, rule: Rule, link: TicketLink) -> int:
@@ -237,6 +266,8 @@ def escalate_in_bulk(deps: EscalationDeps, batch: Sequence[QueuedEvent], max_per
         event = queued.event
         if not isinstance(event, EscalationRequested) or event.thread in threads or not event.email:
             continue
+        if _erased_after(deps, queued, event) is not None:
+            continue  # the one-by-one path drops it and records why
         rule = deps.rules.named(event.rule)
         if rule is None or rule.alerts_moderators or deps.links.get(event.thread) is not None:
             continue  # safety reports go one by one: their moderators' notice comes first
@@ -310,19 +341,24 @@ def status_changed(deps: EscalationDeps, queued: QueuedEvent) -> dict[str, Any]:
     )
     step = StepRecorder(deps.trace, link.member, queued.correlation_id, queued.source)
     try:
-        channel = deps.messenger.tell_member(
+        told = deps.messenger.tell_member(
             str(details.get("platform", "")), details.get("reply_to") or {}, details.get("email") or None, message
         )
     except PermanentRefusal as refusal:
-        # Nowhere to say it (a flagged forum post names no topic, the member gave no address), or refused for
-        # good: recorded, not retried.
-        step(Step.MEMBER_TOLD, Outcome.REFUSED, f"ticket #{event.ticket_id} {event.status}: {refusal.title}")
-        return {"result": "not_told", "reason": refusal.title}
+        # Nowhere to say it (a flagged forum post names no topic, their thread is gone and no address is on file),
+        # or refused for good: recorded with the reason, not retried.
+        why = f"{refusal.title} ({refusal.detail})" if refusal.detail else refusal.title
+        step(Step.MEMBER_TOLD, Outcome.REFUSED, f"ticket #{event.ticket_id} {event.status}: not told: {why}")
+        return {"result": "not_told", "reason": refusal.title, "why": refusal.detail}
     except Exception:
         deps.links.unmark_notified(event.ticket_id, event.status)
         raise
-    step(Step.MEMBER_TOLD, Outcome.OK, f"ticket #{event.ticket_id} {event.status}: told by {channel}")
-    return {"result": "told", "channel": channel}
+    instead = f" ({told.instead_of})" if told.instead_of else ""
+    step(Step.MEMBER_TOLD, Outcome.OK, f"ticket #{event.ticket_id} {event.status}: told by {told.channel}{instead}")
+    result = {"result": "told", "channel": told.channel}
+    if told.instead_of:
+        result["instead_of"] = told.instead_of
+    return result
 
 
 def _log_ticket(deps: EscalationDeps, link: TicketLink, kind: str, at: datetime) -> None:

@@ -18,17 +18,28 @@ received after it is a re-join and gets double opt-in at most, never a direct su
 permanently deleted address by API: that refusal is recorded, not retried).
 
 Other automations that keep something about members (escalation: the Zendesk user and the thread -> ticket links;
-event sync: the event registrations) take part through `OnboardingDeps.erasure_participants`, right after
-Mailchimp.
+event sync: the event registrations) take part through `OnboardingDeps.erasure_participants`, right after the
+suppression: an escalation still queued behind their part of the erasure then finds it and is dropped.
+
+Who: every member record of the person and every platform identity, found before anything is deleted, by
+following what the request names and what each record found names in turn: an address leads to the member keyed by
+it; a platform identity to the member its link points to and to the member keyed by the identity itself (someone who
+joined without an address, e.g. on Discord, and gave one later through /newsletter has a record under each); a
+member record to its address and its identities.
 
 Order: Mailchimp first (it needs the address, which the member record may be the last to know), the suppression
-next (so nothing re-adds the person while the rest goes), then the trace, the links, and the member record last.
-Any failure raises and the worker retries the whole erasure; every step is safe to repeat.
+next (so nothing re-adds the person while the rest goes), the other automations, the trace, then the member records
+and identity links in the reverse of the order they were found in: whatever led to a record or a link (the request,
+the link or the record that named it) is deleted after it, and a member's profile goes last within their partition.
+Any failure raises and the worker retries the whole erasure: the retry still finds everything that is left, so every
+step is safe to repeat.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from memberflow.errors import PermanentRefusal
@@ -36,6 +47,7 @@ from memberflow.events import MemberErased
 from memberflow.members import MemberRecord
 from memberflow.onboarding.join import OnboardingDeps
 from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.ports import MemberRepository
 from memberflow.privacy import email_key, email_suppression_name, identity_suppression_name, normalise_email
 from memberflow.trace import Outcome, Step, StepRecorder, email_subject, erased_subject, identity_subject
 
@@ -46,27 +58,34 @@ def erase_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, Any]:
     event = queued.event
     assert isinstance(event, MemberErased)
     now = deps.clock()
-    members = _named_members(event, deps)
-    emails = _addresses(event, members)
-    identities = sorted({key for member in members for key in member.identities} | _event_identity(event))
+    # Everything to erase is known before anything is deleted.
+    person = find_person(event, deps.members)
+    members = list(person.members.values())
+    emails = person.addresses
+    identities = person.identities
 
     mailchimp = _forget_in_mailchimp(list(emails.values()), deps)
+    requested_by = queued.source
+    # Suppressed before the other automations hear of it: an escalation still queued, handled after their part of
+    # the erasure, finds the suppression and is dropped instead of creating the Zendesk user again.
+    suppressions = [deps.suppressions.add(email_suppression_name(e), now, requested_by) for e in emails] + [
+        deps.suppressions.add(identity_suppression_name(key), now, requested_by) for key in identities
+    ]
     # The other automations' parts (a Zendesk user, ticket links): handed on before anything here is deleted, so a
     # failure retries the whole erasure with every address and identity still known.
     elsewhere = [
         participant.forget(sorted(emails.values()), identities, queued.idempotency_key, queued.correlation_id)
         for participant in deps.erasure_participants
     ]
-
-    requested_by = queued.source
-    suppressions = [deps.suppressions.add(email_suppression_name(e), now, requested_by) for e in emails] + [
-        deps.suppressions.add(identity_suppression_name(key), now, requested_by) for key in identities
-    ]
     trace_records = sum(deps.trace.erase(email_subject(email)) for email in emails) + sum(
         deps.trace.erase(identity_subject(key)) for key in identities
     )
-    links = sum(deps.members.delete_link(key) for key in identities)
-    items = sum(deps.members.erase(member.member_id) for member in members)
+    links = items = 0
+    for kind, key in reversed(person.found):  # what led to a record or a link goes after it
+        if kind == MEMBER:
+            items += deps.members.erase(key)
+        else:
+            links += deps.members.delete_link(key)
 
     detail = (
         f"erased at the person's request (via {requested_by}): Mailchimp {MAILCHIMP_OUTCOMES[mailchimp]}; removed "
@@ -112,30 +131,66 @@ def _forget_in_mailchimp(emails: list[str], deps: OnboardingDeps) -> str:
     return outcome
 
 
-def _named_members(event: MemberErased, deps: OnboardingDeps) -> list[MemberRecord]:
-    """The members the request names: by the address, by the identity's link, and by any address those members
-    used (a member who changed their address on the platform is found under both)."""
-    ids: list[str] = []
+MEMBER = "member"
+IDENTITY = "identity"
+Node = tuple[str, str]
+"""(MEMBER, a member id) or (IDENTITY, a platform identity's key: its link)."""
+
+
+@dataclass
+class Person:
+    """Everything of one person an erasure reaches, as found before anything is deleted."""
+
+    members: dict[str, MemberRecord] = field(default_factory=dict)
+    """Member id -> the member record, for every record found."""
+    addresses: dict[str, str] = field(default_factory=dict)
+    """Normalised address -> an address as it was given, for every address the request and the records name."""
+    found: list[Node] = field(default_factory=list)
+    """Every member id (a record, or what may be left under it) and identity (a link) to erase, in the order they
+    were found: nearest to the request first."""
+
+    @property
+    def identities(self) -> list[str]:
+        return sorted(key for kind, key in self.found if kind == IDENTITY)
+
+
+def find_person(event: MemberErased, members: MemberRepository) -> Person:
+    """The member records and identities of the person the request names, found breadth first: the address names
+    the member keyed by it; an identity names the member its link points to and the member keyed by the identity
+    itself (a member who joined without an address); a member record names the member keyed by its address, and its
+    identities. A member id is erased whether or not a record is found under it (what an interrupted erasure left)."""
+    person = Person()
+    seen: set[Node] = set()
+    queue: deque[Node] = deque()
+
+    def reach(node: Node) -> None:
+        if node not in seen:
+            seen.add(node)
+            person.found.append(node)
+            queue.append(node)
+
+    def address(email: str) -> None:
+        person.addresses.setdefault(normalise_email(email), email)
+        reach((MEMBER, email_key(email)))
+
     if event.email:
-        ids.append(email_key(event.email))
+        address(event.email)
     if event.identity is not None:
-        link = deps.members.link(event.identity.key)
-        if link and link.member_id:
-            ids.append(link.member_id)
-    members: dict[str, MemberRecord] = {}
-    for _ in range(2):  # the addresses of the members found name at most one more member each
-        for member_id in ids:
-            if member_id not in members and (member := deps.members.get(member_id)) is not None:
-                members[member_id] = member
-        ids = [email_key(m.email) for m in members.values() if m.email and email_key(m.email) not in members]
-    return list(members.values())
-
-
-def _addresses(event: MemberErased, members: list[MemberRecord]) -> dict[str, str]:
-    """Normalised address -> an address as it was given, for every address the request and the members name."""
-    given = [event.email, *(member.email for member in members)]
-    return {normalise_email(email): email for email in given if email}
-
-
-def _event_identity(event: MemberErased) -> set[str]:
-    return {event.identity.key} if event.identity is not None else set()
+        reach((IDENTITY, event.identity.key))
+    while queue:
+        kind, key = queue.popleft()
+        if kind == IDENTITY:
+            link = members.link(key)
+            if link is not None and link.member_id:
+                reach((MEMBER, link.member_id))
+            reach((MEMBER, key))  # the member keyed by the identity: joined before giving an address
+            continue
+        member = members.get(key)
+        if member is None:
+            continue
+        person.members[key] = member
+        if member.email:
+            address(member.email)
+        for identity in member.identities:
+            reach((IDENTITY, identity))
+    return person

@@ -62,12 +62,17 @@ def deps() -> EscalationDeps:
     from memberflow.runtime.container import container
 
     config = settings()
-    slack = SlackMessages(lambda: str(get_json_secret(config.slack_secret_arn)["bot_token"]), config.slack_api_url)
-    discourse = (
-        DiscourseReplies(config.discourse_url, lambda: get_json_secret(config.discourse_secret_arn))
-        if config.discourse_url
-        else None
-    )
+
+    def slack_token(fresh: bool) -> str:
+        return str(get_json_secret(config.slack_secret_arn, fresh=fresh)["bot_token"])
+
+    def discourse_credentials(fresh: bool) -> dict[str, Any]:
+        return get_json_secret(config.discourse_secret_arn, fresh=fresh)
+
+    # Both read their secret again (past the cache) once when the service refuses it: a rotated token or key is
+    # picked up without a redeploy.
+    slack = SlackMessages(slack_token, config.slack_api_url)
+    discourse = DiscourseReplies(config.discourse_url, discourse_credentials) if config.discourse_url else None
     return EscalationDeps(
         desk=desk(),
         links=DynamoTicketLinks(config.ticket_links_table_name),
@@ -75,18 +80,26 @@ def deps() -> EscalationDeps:
         rules=rules(),
         trace=container().trace,
         activity=container().activity_log,
+        # The suppression list (members table, SuppressionKeySecret): escalations queued before their author's
+        # erasure are dropped.
+        suppressions=container().suppressions,
     )
 
 
 def worst_case_ms_per_message() -> int:
     """An escalation is only started with this much time left: its most Zendesk calls (the requester, the ticket, a
-    job status and a lookup by external id, each with its brief retries and rate-limit budget), one Slack call and
-    six DynamoDB calls. With the defaults: 4 x 22 s + 10 s + 6 x 10 s = 158 s."""
-    from memberflow.adapters.aws import WORST_CASE_CALL_SECONDS
-    from memberflow.adapters.member_messages import SLACK_TIMEOUT_SECONDS
+    job status and a lookup by external id, each with its brief retries and rate-limit budget), one Slack post and
+    eight DynamoDB calls (two of them the suppression list: was the author erased?). With the defaults:
+    4 x 22 s + 10 s + 8 x 10 s = 178 s.
 
-    slack = SLACK_TIMEOUT_SECONDS * 2
-    return int((4 * desk().worst_case_call_seconds + slack + 6 * WORST_CASE_CALL_SECONDS) * 1000)
+    The Slack post's 10 s is its real worst case (member_messages.SLACK_POST_SECONDS): two attempts of the 4 s
+    request timeout with the longest inline pause (2 s) between them; its retries (a connection error, a 429's short
+    Retry-After, a resend with a token read again) only start when they still end within it. A status change (at
+    most a Slack post or a Discourse reply, then an email, and three DynamoDB calls) takes less."""
+    from memberflow.adapters.aws import WORST_CASE_CALL_SECONDS
+    from memberflow.adapters.member_messages import SLACK_POST_SECONDS
+
+    return int((4 * desk().worst_case_call_seconds + SLACK_POST_SECONDS + 8 * WORST_CASE_CALL_SECONDS) * 1000)
 
 
 def reset() -> None:

@@ -4,6 +4,7 @@ function's own dependency), SES emails it when configured."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +18,11 @@ from memberflow.health.report import Report, build_report, headline
 logger = logging.getLogger(__name__)
 
 LINK_SECONDS = 7 * 24 * 3600
+SLACK_TIMEOUT_SECONDS = 10
+SLACK_WAIT_BUDGET_SECONDS = 20
+"""The most a run waits on Slack's Retry-After in all (its announcements together); past it the announcement is
+given up for this run, with a logged reason, and the report is published all the same."""
+SLACK_RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
 
 
 def periods_for_run(now: datetime) -> list[Period]:
@@ -51,8 +57,11 @@ class Publisher:
         link = self.link(report.html_key)
         outcome: dict[str, Any] = {"period": report.period.label, "page": f"s3://{self.bucket}/{report.html_key}"}
         if self.slack is not None and self.slack_channel:
-            self._announce(report, link)
-            outcome["announced"] = self.slack_channel
+            skipped = self._announce(report, link)
+            if skipped:
+                outcome["not_announced"] = skipped
+            else:
+                outcome["announced"] = self.slack_channel
         if self.ses is not None and self.email_from and self.email_to:
             self.ses.send_email(
                 Source=self.email_from,
@@ -77,16 +86,31 @@ class Publisher:
             )
         )
 
-    def _announce(self, report: Report, link: str) -> None:
-        from slack_sdk.errors import SlackApiError
+    def _announce(self, report: Report, link: str) -> str:
+        """Post the headline; "" when it went out, else why it was given up for this run (Slack's rate limit beyond
+        the wait budget: the report is published all the same, and next week's run announces again)."""
+        from slack_sdk.errors import SlackApiError, SlackClientError
 
         try:
             self.slack.chat_postMessage(
                 channel=self.slack_channel, text=headline(report, link), unfurl_links=False, unfurl_media=False
             )
         except SlackApiError as error:
+            response = error.response
+            code = str(response.get("error") or "") if response is not None else ""
+            if getattr(response, "status_code", 0) == 429 or code in SLACK_RATE_LIMIT_ERRORS:
+                retry_after = (getattr(response, "headers", None) or {}).get("Retry-After", "?")
+                reason = (
+                    f"Slack rate limit ({code or 429}, Retry-After {retry_after} s) beyond the "
+                    f"{SLACK_WAIT_BUDGET_SECONDS} s this run waits"
+                )
+                logger.warning("health report not announced", extra={"period": report.period.label, "reason": reason})
+                return reason
             # The page is stored; the run fails so that its retry (or the alarm) gets the announcement out.
-            raise Transient(f"Slack refused the announcement: {error.response.get('error')}") from error
+            raise Transient(f"Slack refused the announcement: {code}") from error
+        except (SlackClientError, OSError) as error:
+            raise Transient(f"Slack unreachable for the announcement: {type(error).__name__}") from error
+        return ""
 
 
 def run_weekly(
@@ -134,12 +158,50 @@ def _publisher(settings: HealthReportSettings) -> Publisher:
 
 def _slack_client(secret_arn: str, factory: Callable[..., Any] | None = None) -> Any:
     from slack_sdk import WebClient
-    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
     from memberflow.adapters.secrets import get_json_secret
 
     token = str(get_json_secret(secret_arn)["bot_token"])
-    # slack_sdk retries only connection errors by default; a 429 is retried after its Retry-After, twice.
+    # slack-sdk's own default (one retry of a failed connection) stays: retry_handlers replaces the default list. A
+    # 429 is waited out only within the run's budget.
     return (factory or WebClient)(
-        token=token, timeout=10, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)]
+        token=token,
+        timeout=SLACK_TIMEOUT_SECONDS,
+        retry_handlers=[ConnectionErrorRetryHandler(), budgeted_rate_limit_waits(SLACK_WAIT_BUDGET_SECONDS)],
     )
+
+
+def budgeted_rate_limit_waits(budget_seconds: float, max_retry_count: int = 2) -> Any:
+    """slack-sdk's RateLimitErrorRetryHandler (sleeps Retry-After plus up to 1 s of jitter), but only while the
+    sleeps of this handler (one client: one run) stay within `budget_seconds` in all; past it the 429 is raised."""
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    class BudgetedRateLimitWaits(RateLimitErrorRetryHandler):
+        def __init__(self) -> None:
+            super().__init__(max_retry_count=max_retry_count)
+            self.waited = 0.0
+
+        def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+            if not super()._can_retry(state=state, request=request, response=response, error=error):
+                return False
+            wait = _retry_after(response.headers)
+            return wait is not None and self.waited + wait + 1 <= budget_seconds
+
+        def prepare_for_next_attempt(
+            self, *, state: Any, request: Any, response: Any = None, error: Any = None
+        ) -> None:
+            started = time.monotonic()
+            try:
+                super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+            finally:
+                self.waited += time.monotonic() - started
+
+    return BudgetedRateLimitWaits()
+
+
+def _retry_after(headers: Any) -> float | None:
+    values = {str(k).lower(): v for k, v in (headers or {}).items()}.get("retry-after")
+    value = values[0] if isinstance(values, list) and values else values
+    text = str(value).strip() if value is not None else ""
+    return float(text) if text.isdigit() else None
