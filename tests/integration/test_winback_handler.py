@@ -76,13 +76,12 @@ def test_the_daily_run_tags_exactly_the_contacted_members_and_a_rerun_changes_no
     opted_out = {m.email for m in members.values() if m.mailchimp_status in ("unsubscribed", "cleaned")}
     assert not on_anyone & opted_out
     assert all(r.tier_days in (30, 60, 90) and r.day == TODAY for r in records)
-    # One bulk call per tag used (each holds < 500 here), plus finding or creating each tag's segment.
+    # One bulk call per tag used (each holds < 500 here), plus one per tag whose members selected again had it
+    # removed first, plus finding or creating each tag's segment.
     calls = local_stack.mailchimp.state.calls
-    assert (
-        calls["POST /lists/{list_id}/segments/{segment_id}"]
-        == report["tag_calls"]
-        == len([tag for tag in TAGS if tagged[tag]])
-    )
+    assert report["tag_calls"] == len([tag for tag in TAGS if tagged[tag]])
+    assert calls["POST /lists/{list_id}/segments/{segment_id}"] == report["tag_calls"] + report["untag_calls"]
+    assert report["not_tagged"] == 0 and report["tags_cleared"] > 0
 
     results = S3ResultsStore(local_stack.physical["WinbackResultsBucket"].ref).get("winback")
     assert results is not None and results["as_of"] == TODAY.isoformat()
@@ -104,6 +103,79 @@ def test_the_daily_run_tags_exactly_the_contacted_members_and_a_rerun_changes_no
         r.member_id for r in records
     }
     assert len(local_stack.mailchimp.state.audience(list_id).tag_events) == events + tomorrow["contacted"]
+
+
+def test_a_member_selected_again_is_mailed_again_and_an_address_mailchimp_ignores_is_not_contacted(
+    local_stack, mailchimp
+):
+    from memberflow.winback.assignment import assign
+    from memberflow_cli.winback import campaign_file
+
+    campaign = campaign_file().get("winback")
+    crossed = TODAY - timedelta(days=30)
+    candidates = [
+        SeedMember(email_key(f"{n}{i}@example.org"), f"{n}{i}@example.org", crossed) for n in "rs" for i in range(20)
+    ]
+    # Two members the holdout does not take: one comes back and goes quiet again, one is not in the audience.
+    again = next(m for m in candidates if m.email.startswith("r") and assign(m.member_id, campaign) != HOLDOUT)
+    stranger = next(m for m in candidates if m.email.startswith("s") and assign(m.member_id, campaign) != HOLDOUT)
+    seeded(local_stack, [again])
+    seed(local_stack.client("dynamodb"), local_stack.table_name("MembersTable"), [stranger])
+    list_id = local_stack.settings.mailchimp_list_id
+    tag = campaign.tier_tags(campaign.tiers[0])[assign(again.member_id, campaign)]
+
+    def added(email: str) -> list[str]:
+        return [
+            e["tag"] for e in local_stack.mailchimp.state.audience(list_id).tag_events if e["email_address"] == email
+        ]
+
+    (first,) = fire(local_stack, TODAY)["runs"]
+    assert added(again.email) == [tag] and not added(stranger.email)
+    store = DynamoWinbackStore(local_stack.table_name("MembersTable"))
+    status = {r.member_id: r.status for r in store.records("winback", TODAY)}
+    assert status == {again.member_id: "tagged", stranger.member_id: "not_tagged"}
+    assert (first["contacted"], first["not_tagged"], first["tags_cleared"]) == (1, 1, 0)
+
+    # Back five days later, quiet again: 30 days on, past the cooldown, the same tier selects them again. Their tag
+    # is removed and added anew, so the "tag added" journey mails them a second time.
+    DynamoMemberRepository(local_stack.table_name("MembersTable")).mark_active(
+        again.member_id, datetime.combine(TODAY + timedelta(days=5), datetime.min.time(), UTC)
+    )
+    later = TODAY + timedelta(days=35)
+    (second,) = fire(local_stack, later)["runs"]
+    assert added(again.email) == [tag, tag] and not added(stranger.email)
+    assert second["completed"] and second["contacted"] == 1 and second["not_tagged"] == 1
+    assert again.email in tag_members(mailchimp, list_id, [tag])[tag]
+    records = sorted(store.records("winback", later), key=lambda r: (r.day, r.member_id))
+    assert [(r.member_id, r.day, r.status) for r in records if r.member_id == again.member_id] == [
+        (again.member_id, TODAY, "tagged"),
+        (again.member_id, later, "tagged"),
+    ]
+    assert {r.status for r in records if r.member_id == stranger.member_id} == {"not_tagged"}
+
+    results = S3ResultsStore(local_stack.physical["WinbackResultsBucket"].ref).get("winback")
+    assert results is not None
+    groups = [g for t in results["tiers"] for g in t["groups"] if g["variant"] != HOLDOUT]
+    assert sum(g["contacted"] for g in groups) == 2 and sum(g["not_tagged"] for g in groups) == 2
+
+
+def test_a_return_is_kept_when_the_member_is_selected_again_before_the_window_closed(local_stack):
+    """Back on the day of the contact, quiet again for 30 days, selected again on the first day the cooldown of 30
+    allows: the first selection's window is still open, and its return must not be lost to the second one."""
+    table = local_stack.table_name("MembersTable")
+    repository, store = DynamoMemberRepository(table), DynamoWinbackStore(table)
+    crossed = TODAY - timedelta(days=30)
+    (member_id,) = seeded(local_stack, [SeedMember(email_key("back@example.org"), "back@example.org", crossed)])
+    assert store.record(Assignment("winback", TODAY, member_id, 30, "a", crossed)) is Recorded.NEW
+    store.settle("winback", TODAY, {member_id: ("tagged", "")})
+    back = datetime.combine(TODAY, datetime.min.time(), UTC) + timedelta(hours=10)
+    repository.mark_active(member_id, back)
+    again = TODAY + timedelta(days=30)
+    assert store.record(Assignment("winback", again, member_id, 30, "a", TODAY)) is Recorded.NEW
+    # Both records are open on the day of the second selection; the member's profile is read once for them.
+    returns = {r.day: r.returned_at for r in store.records("winback", again)}
+    assert returns == {TODAY: back, again: None}
+    assert {r.day: r.returned_at for r in store.records("winback", again + timedelta(days=31))} == returns
 
 
 def test_activity_moves_the_member_in_the_inactivity_index_and_marks_their_return(local_stack):

@@ -89,6 +89,11 @@ class MemoryWinbackStore:
         member.candidate = replace(
             member.candidate, winback_history=(*member.candidate.winback_history, assignment.run_day)
         )
+        if member.winback_since is not None and member.returned_at is not None:
+            # As the DynamoDB store does: the previous selection keeps the return the new one replaces.
+            for (_, day, member_id), earlier in self.records_by_key.items():
+                if member_id == assignment.member_id and day == member.winback_since.isoformat():
+                    earlier.setdefault("returned_at", member.returned_at)
         member.winback_since, member.returned_at = assignment.run_day, None
         return Recorded.NEW
 
@@ -102,8 +107,10 @@ class MemoryWinbackStore:
             if campaign != campaign_id:
                 continue
             member = self.members.get(member_id)
-            returned = member.returned_at if member and member.winback_since == record["day"] else None
-            yield AssignmentRecord(**record, returned_at=returned)
+            fields = dict(record)
+            kept = fields.pop("returned_at", None)
+            returned = member.returned_at if member and member.winback_since == record["day"] else kept
+            yield AssignmentRecord(**fields, returned_at=returned)
 
     def contacted(self, campaign_id: str | None = None) -> list[str]:
         return [
@@ -114,39 +121,69 @@ class MemoryWinbackStore:
 
 
 class FakeBulkTags:
-    """Static segments by tag: adding a member who is in it already is no new "tag added" event."""
+    """Static segments by tag, as Mailchimp's segment calls answer: adding a member who is in it already is no new
+    "tag added" event, and an address not in the audience is ignored (neither added nor refused: `existing`)."""
 
     def __init__(self) -> None:
         self.segments: dict[str, set[str]] = {}
         self.tag_added: list[tuple[str, str]] = []
         """(tag, address) per member newly added: what starts a tag-added journey."""
+        self.tag_removed: list[tuple[str, str]] = []
+        """(tag, address) per member the tag was removed from."""
         self.calls: list[tuple[str, int]] = []
+        """(tag, addresses) per tag_many call."""
+        self.untag_calls: list[tuple[str, int]] = []
+        """(tag, addresses) per untag_many call."""
         self.failures: list[Exception] = []
-        """Raised, in order, by the next calls."""
+        """Raised, in order, by the next calls (tag_many or untag_many)."""
         self.refuse: dict[str, MemberRefusal] = {}
         """address -> why Mailchimp refuses to tag it."""
+        self.not_in_audience: set[str] = set()
+        """Addresses the audience does not hold: Mailchimp ignores them."""
         self.crash_after_calls: int | None = None
+        self.crash_after_tagging = False
+        """Raise after the next tag_many did its work, as if its answer was lost (a timeout after Mailchimp acted,
+        or a crash before the outcome was settled)."""
 
-    def tag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
+    def _call(self, calls: list[tuple[str, int]], tag: str, emails: Sequence[str]) -> None:
         assert len(emails) <= 500, "Mailchimp: Maximum allowed member items exceeded"
-        self.calls.append((tag, len(emails)))
+        calls.append((tag, len(emails)))
         if self.failures:
             raise self.failures.pop(0)
         if self.crash_after_calls is not None:
             if self.crash_after_calls == 0:
                 raise RuntimeError("crash")
             self.crash_after_calls -= 1
+
+    def tag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
+        self._call(self.calls, tag, emails)
         outcome = BulkOutcome()
         segment = self.segments.setdefault(tag, set())
         for email in emails:
             if email in self.refuse:
                 outcome.refused[email] = self.refuse[email]
-            elif email in segment:
+            elif email in segment or email in self.not_in_audience:
                 outcome.existing.append(email)
             else:
                 segment.add(email)
                 outcome.updated.append(email)
                 self.tag_added.append((tag, email))
+        if self.crash_after_tagging:
+            self.crash_after_tagging = False
+            raise RuntimeError("crash")
+        return outcome
+
+    def untag_many(self, list_id: str, tag: str, emails: Sequence[str]) -> BulkOutcome:
+        self._call(self.untag_calls, tag, emails)
+        outcome = BulkOutcome()
+        segment = self.segments.setdefault(tag, set())
+        for email in emails:
+            if email in segment:
+                segment.discard(email)
+                outcome.updated.append(email)
+                self.tag_removed.append((tag, email))
+            else:
+                outcome.existing.append(email)
         return outcome
 
     def tagged(self) -> set[str]:

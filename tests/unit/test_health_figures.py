@@ -179,12 +179,9 @@ def test_tickets_events_win_back_and_the_funnel(week):
         2,
         1,
     )
-    margin = 1.959964 * (0.5 * 0.5 / 2) ** 0.5
-    assert (autumn["lift"], autumn["lift_low"], autumn["lift_high"]) == (
-        0.5,
-        round(0.5 - margin, 4),
-        1.0,  # 0.5 + margin is past 100 points: kept at 1
-    )
+    # Newcombe's hybrid score interval (Wilson per group) of 2/2 - 1/2: no verdict on two members a group.
+    assert (autumn["lift"], autumn["lift_low"], autumn["lift_high"]) == (0.5, *newcombe(2, 2, 1, 2))
+    assert autumn["verdict"] == "too_few"
     assert week["funnel"]["all"] == {"joined": 3, "mailchimp_added": 3, "welcomed": 2, "drip_finished": 0, "active": 2}
     assert week["funnel"]["slack"] == {
         "joined": 2,
@@ -210,3 +207,91 @@ def test_the_report_days_loaded_once_give_the_same_figures(tmp_path, week):
     engine = DuckDBEngine(write_log(tmp_path, records()), days=report_days(W47))
     assert report_days(W47) == (W47.previous().trend_from, W47.scan_last)
     assert figures.compute(engine, W47) == week
+
+
+def wilson(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def newcombe(a: int, n: int, b: int, m: int) -> tuple[float, float]:
+    """Newcombe's hybrid score interval of a/n - b/m, written out here to check the report's."""
+    (l1, u1), (l2, u2), p1, p2 = wilson(a, n), wilson(b, m), a / n, b / m
+    low = p1 - p2 - ((p1 - l1) ** 2 + (u2 - p2) ** 2) ** 0.5
+    high = p1 - p2 + ((u1 - p1) ** 2 + (p2 - l2) ** 2) ** 0.5
+    return round(max(-1.0, low), 4), round(min(1.0, high), 4)
+
+
+def test_win_back_rates_leave_out_members_whose_14_days_are_not_over(tmp_path):
+    from support.health_seed import msg, rec
+
+    def target(kind: str, member: str, at: str):
+        return rec(kind, member, "mailchimp", at, campaign="spring", tier="30", variant="a")
+
+    log = [
+        # Contacted on 10-20 (window over by W47's end, 11-23): c1 back within 14 days, c2 and c3 not.
+        *(target("winback_contacted", m, "2026-10-20T06:00") for m in ("c1", "c2", "c3")),
+        msg("c1", "2026-10-25T10:00", "C1", "1.1", "1.1"),
+        target("winback_holdout", "h1", "2026-10-20T06:00"),
+        # Contacted on 11-20: their 14 days run until 12-04. n1 is back already, n2 may still come back.
+        *(target("winback_contacted", m, "2026-11-20T06:00") for m in ("n1", "n2")),
+        msg("n1", "2026-11-21T10:00", "C1", "2.1", "2.1"),
+        target("winback_holdout", "h2", "2026-11-20T06:00"),
+    ]
+    engine = DuckDBEngine(write_log(tmp_path, log))
+    try:
+        (spring,) = figures.compute(engine, W47, only=("winback",))["winback"]
+    finally:
+        engine.close()
+    assert (spring["contacted"], spring["contacted_open"], spring["contacted_measured"]) == (5, 2, 3)
+    assert (spring["holdout"], spring["holdout_open"], spring["holdout_measured"]) == (2, 1, 1)
+    assert (spring["contacted_reactivated"], spring["holdout_reactivated"]) == (1, 0)
+    assert (spring["contacted_rate"], spring["holdout_rate"]) == (0.3333, 0.0)
+    assert (spring["lift_low"], spring["lift_high"]) == newcombe(1, 3, 0, 1)
+
+
+def winback_row(back: int, contacted: int, held_back: int, held: int) -> dict:
+    return figures._winback(
+        {
+            "campaign": "spring",
+            "contacted": contacted,
+            "contacted_open": 0,
+            "contacted_reactivated": back,
+            "holdout": held,
+            "holdout_open": 0,
+            "holdout_reactivated": held_back,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("counts", "verdict", "title"),
+    [
+        # Everyone contacted came back, nobody held out: one member a group proves nothing.
+        ((1, 1, 0, 1), "too_few", "too few members to tell yet"),
+        ((20, 200, 0, 20), "too_few", "too few members to tell yet"),
+        ((120, 1000, 8, 100), "not_shown", "not yet proven"),
+        ((300, 1000, 10, 100), "works", "works: +20 pts reactivation"),
+        ((100, 1000, 30, 100), "worse", "does worse than no contact"),
+    ],
+)
+def test_the_win_back_callout_says_it_works_only_with_enough_members_and_an_interval_above_zero(counts, verdict, title):
+    from memberflow.health.callouts import callouts
+
+    row = winback_row(*counts)
+    found = callouts({"period": {"kind": "week"}, "winback": [row]}, {})
+    (said,) = [c for c in found if c["anchor"] == "#winback"]
+    assert ("works" in said["title"]) == (verdict == "works")
+    assert title in said["title"]
+    assert row["verdict"] == verdict and -1 <= row["lift_low"] <= row["lift_high"] <= 1
+
+
+def test_the_report_and_the_results_file_share_one_interval():
+    from memberflow.winback.results import lift as results_lift
+
+    for counts in ((1, 1, 0, 1), (20, 200, 0, 20), (56, 70, 48, 80), (300, 1000, 10, 100)):
+        row, results = winback_row(*counts), results_lift(*counts)
+        assert (row["lift_low"], row["lift_high"]) == tuple(round(x, 4) for x in results["ci95"])
+        assert row["verdict"] == results["verdict"]

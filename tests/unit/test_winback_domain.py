@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from tests.support.winback import FakeBulkTags, MemoryResults, MemoryWinbackStore
 
+from memberflow import activity
 from memberflow.bulk import refusal_from
 from memberflow.errors import RateLimited, Transient
 from memberflow.winback.assignment import HOLDOUT, assign
@@ -17,6 +18,7 @@ from memberflow.winback.campaign import CampaignError, parse_campaigns
 from memberflow.winback.preview import preview
 from memberflow.winback.results import lift
 from memberflow.winback.run import WinbackDeps, run_campaign, write_results
+from support.fakes import MemoryActivityLog
 
 TODAY = date(2026, 11, 30)
 
@@ -29,7 +31,7 @@ def campaign_file(**overrides: object) -> str:
             {"days": 60, "tag": "winback-60"},
             {"days": 90, "tag": "winback-90"},
         ],
-        "cooldown_days": 45,
+        "cooldown_days": 30,
         "max_contacts_per_quarter": 1,
         "holdout_share": 0.1,
         **overrides,
@@ -47,6 +49,19 @@ def deps(store: MemoryWinbackStore, tags: FakeBulkTags, **options: object) -> Wi
 
 
 # -- campaign files ------------------------------------------------------------------------------------------------
+
+
+def selections_per_tier(wb, quiet_since: date, days: int = 100) -> dict[int, int]:  # type: ignore[no-untyped-def]
+    """100 members who go quiet on the same day and stay quiet, a daily run for `days`: selections per tier."""
+    store, tags = MemoryWinbackStore(), FakeBulkTags()
+    for i in range(100):
+        store.add(f"m{i}", quiet_since)
+    for day in range(days):
+        run_campaign(wb, quiet_since + timedelta(days=day), deps(store, tags))
+    found: dict[int, int] = {}
+    for record in store.records_by_key.values():
+        found[record["tier_days"]] = found.get(record["tier_days"], 0) + 1
+    return found
 
 
 @pytest.mark.parametrize(
@@ -85,6 +100,44 @@ def test_the_shipped_campaign_file_is_valid() -> None:
 
     text = (Path(__file__).parents[2] / "functions" / "winback" / "campaigns.json").read_text()
     assert parse_campaigns(text).campaigns
+
+
+@pytest.mark.parametrize(
+    ("tiers", "cooldown", "named"),
+    [
+        # 90 is reached 60 days after the selection at 30: only 60 is unreachable.
+        ([30, 60, 90], 45, ["the 60-day tier (winback-60) comes 30 days after the 30-day tier (winback-30)"]),
+        ([30, 40, 50, 100], 30, ["the 40-day tier", "the 50-day tier (winback-50) comes 20 days after the 30-day"]),
+        ([30, 90, 100], 30, ["the 100-day tier (winback-100) comes 10 days after the 90-day tier (winback-90)"]),
+    ],
+)
+def test_tiers_closer_than_the_cooldown_are_refused_naming_the_unreachable_tier(
+    tiers: list[int], cooldown: int, named: list[str]
+) -> None:
+    with pytest.raises(CampaignError, match=r"campaigns\.0: .*closer than cooldown_days") as refused:
+        parse_campaigns(
+            campaign_file(tiers=[{"days": d, "tag": f"winback-{d}"} for d in tiers], cooldown_days=cooldown),
+            "campaigns.json",
+        )
+    for text in named:
+        assert text in str(refused.value)
+    if tiers == [30, 60, 90]:
+        assert "90-day tier" not in str(refused.value)
+
+
+def test_tiers_as_far_apart_as_the_cooldown_are_each_reached_by_a_member_who_stays_quiet() -> None:
+    wb = campaign(holdout_share=0.0, cooldown_days=30, max_contacts_per_quarter=3)
+    assert selections_per_tier(wb, date(2026, 1, 5)) == {30: 100, 60: 100, 90: 100}
+
+
+@pytest.mark.parametrize("quiet_since", [date(2026, 1, 5), date(2026, 2, 20), date(2026, 3, 31), date(2026, 12, 31)])
+def test_every_tier_of_the_shipped_campaign_file_is_reached_by_a_member_who_stays_quiet(quiet_since: date) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "functions" / "winback" / "campaigns.json").read_text()
+    wb = parse_campaigns(text).get("winback")
+    found = selections_per_tier(wb, quiet_since, days=max(t.days for t in wb.tiers) + 10)
+    assert found == {tier.days: 100 for tier in wb.tiers}
 
 
 # -- assignment ----------------------------------------------------------------------------------------------------
@@ -155,23 +208,39 @@ def test_no_unsubscribed_cleaned_or_otherwise_excluded_member_is_ever_tagged() -
 
 def test_cooldown_and_quarterly_cap_hold_across_repeated_daily_runs() -> None:
     store, tags = MemoryWinbackStore(), FakeBulkTags()
-    # Members who went quiet on different days; nobody comes back, so they cross 30, 60 and 90 days in turn.
+    # Members who went quiet on different days cross 30, 90 and 150 days in turn; every 40 days a third of them
+    # post once and go quiet again, so they cross the 30-day tier again, some within the cooldown.
     for i in range(300):
         store.add(f"m{i}", TODAY - timedelta(days=25 + i % 40))
-    wb = campaign(holdout_share=0.0, cooldown_days=45, max_contacts_per_quarter=1)
+    wb = campaign(
+        holdout_share=0.0,
+        tiers=[{"days": 30, "tag": "winback-30"}, {"days": 90, "tag": "winback-90"}, {"days": 150, "tag": "wb-150"}],
+        cooldown_days=45,
+        max_contacts_per_quarter=1,
+    )
+    excluded: dict[str, int] = {}
     for day in range(0, 200):
-        run_campaign(wb, TODAY + timedelta(days=day), deps(store, tags))
+        today = TODAY + timedelta(days=day)
+        if day and day % 40 == 0:
+            for i in range(day // 40 % 3, 300, 3):
+                store.activity(f"m{i}", datetime.combine(today, datetime.min.time(), UTC))
+        report = run_campaign(wb, today, deps(store, tags))
+        for reason, n in report.excluded.items():
+            excluded[reason] = excluded.get(reason, 0) + n
     per_member: dict[str, list[date]] = {}
     for (_, day, member), _record in store.records_by_key.items():
         per_member.setdefault(member, []).append(date.fromisoformat(day))
     for days in per_member.values():
         days.sort()
-        assert all(b - a > timedelta(days=45) for a, b in zip(days, days[1:], strict=False))
+        assert all(b - a >= timedelta(days=45) for a, b in zip(days, days[1:], strict=False))
         quarters = [(d.year, (d.month - 1) // 3) for d in days]
         assert len(quarters) == len(set(quarters))
-    # Each contact is one tag-added event: nobody was tagged twice with one tag.
-    assert len(tags.tag_added) == len(set(tags.tag_added)) == len(store.contacted())
-    assert max(len(days) for days in per_member.values()) >= 2  # the rules were exercised, not vacuous
+    # Each contact is one tag-added event; a member selected again for a tag they got before had it removed first.
+    assert len(tags.tag_added) == len(store.contacted())
+    assert len(tags.tag_added) - len(set(tags.tag_added)) == len(tags.tag_removed)
+    # The rules were exercised, not vacuous.
+    assert max(len(days) for days in per_member.values()) >= 2
+    assert excluded.get("cooldown", 0) > 0 and excluded.get("quarterly_cap", 0) > 0
 
 
 def test_a_member_active_again_is_not_selected() -> None:
@@ -209,6 +278,106 @@ def test_per_member_refusals_are_recorded_and_do_not_fail_the_run() -> None:
     refused = store.records_by_key[("winback", TODAY.isoformat(), "m3")]
     assert refused["status"] == "refused" and refused["refusal"].startswith("compliance_state: ERROR_GENERIC")
     assert "m3@example.org" not in refused["refusal"]
+
+
+def quiet_again(store: MemoryWinbackStore, member_id: str, back: date) -> None:
+    """The member posts once on `back` and is quiet from then on."""
+    store.activity(member_id, datetime.combine(back, datetime.min.time(), UTC))
+
+
+def test_a_member_selected_again_for_a_tag_they_got_before_is_tagged_anew_and_mailed_again() -> None:
+    store, tags, results = MemoryWinbackStore(), FakeBulkTags(), MemoryResults()
+    wb = campaign(holdout_share=0.0, tiers=[{"days": 30, "tag": "winback-30"}], cooldown_days=60)
+    first = date(2026, 1, 31)
+    store.add("m1", first - timedelta(days=30))
+    store.add("m2", first - timedelta(days=30))
+    assert run_campaign(wb, first, deps(store, tags)).contacted == 2
+    # m1 comes back, then is quiet 30 days again: past the cooldown, in a new quarter, the tier selects them again.
+    quiet_again(store, "m1", date(2026, 3, 10))
+    second = date(2026, 4, 9)
+    report = run_campaign(wb, second, WinbackDeps(store, tags, results, "list1", sleep=lambda seconds: None))
+    # The tag was removed, then added: a second "tag added" event, so the journey mails them again.
+    assert tags.tag_added == [
+        ("winback-30", "m1@example.org"),
+        ("winback-30", "m2@example.org"),
+        ("winback-30", "m1@example.org"),
+    ]
+    assert tags.tag_removed == [("winback-30", "m1@example.org")]
+    assert report.contacted == 1 and report.tags_cleared == 1 and report.untag_calls == 1
+    assert "m1@example.org" in tags.segments["winback-30"]
+    write_results(wb, second + timedelta(days=31), store, results)
+    assert results.files["winback"]["tiers"][0]["groups"][0]["contacted"] == 3
+
+
+def test_a_return_counts_for_its_selection_when_the_member_is_selected_again_before_its_window_closed() -> None:
+    store, tags, results = MemoryWinbackStore(), FakeBulkTags(), MemoryResults()
+    wb = campaign(holdout_share=0.0, tiers=[{"days": 30, "tag": "winback-30"}], max_contacts_per_quarter=3)
+    store.add("m1", TODAY - timedelta(days=30))
+    for day in range(31):  # back on the day of the contact, quiet again: selected again 30 days later
+        run_campaign(wb, TODAY + timedelta(days=day), deps(store, tags))
+        if day == 0:
+            store.activity("m1", datetime.combine(TODAY, datetime.min.time(), UTC) + timedelta(hours=10))
+    assert sorted(day for (_, day, _) in store.records_by_key) == [TODAY.isoformat(), "2026-12-30"]
+    write_results(wb, TODAY + timedelta(days=31), store, results)
+    (default, _held) = results.files["winback"]["tiers"][0]["groups"]
+    assert default["contacted"] == 2 and default["measured_30d"] == 1 and default["reactivated_30d"] == 1
+
+
+def test_a_member_mailchimp_added_no_tag_for_is_not_contacted() -> None:
+    store, tags, log = MemoryWinbackStore(), FakeBulkTags(), MemoryActivityLog()
+    wb = campaign(holdout_share=0.0)
+    for name in ("ok", "gone", "tagged"):
+        store.add(name, TODAY - timedelta(days=30))
+    tags.not_in_audience = {"gone@example.org"}  # deleted from the audience by hand: Mailchimp ignores it
+    tags.segments["winback-30"] = {"tagged@example.org"}  # tagged by hand, never selected by win-back
+    results = MemoryResults()
+    report = run_campaign(wb, TODAY, WinbackDeps(store, tags, results, "list1", activity=log))
+    assert report.completed and report.contacted == 1 and report.not_tagged == 2 and report.refused == 0
+    status = {member: record["status"] for (_, _, member), record in store.records_by_key.items()}
+    assert status == {"ok": "tagged", "gone": "not_tagged", "tagged": "not_tagged"}
+    assert store.records_by_key[("winback", TODAY.isoformat(), "gone")]["refusal"].startswith("Mailchimp added no tag")
+    assert [record.member for record in log.buffered if record.kind == activity.WINBACK_CONTACTED] == ["ok"]
+    write_results(wb, TODAY + timedelta(days=31), store, results)
+    (default, _held) = results.files["winback"]["tiers"][0]["groups"]
+    assert (default["contacted"], default["not_tagged"], default["refused"]) == (1, 2, 0)
+    assert default["lift_30d"]["variant"]["n"] == 1
+
+
+def test_a_tag_answer_lost_after_mailchimp_added_it_counts_the_member_once_on_resume() -> None:
+    store, tags = MemoryWinbackStore(), FakeBulkTags()
+    wb = campaign(holdout_share=0.0, tiers=[{"days": 30, "tag": "winback-30"}], cooldown_days=60)
+    for i in range(10):
+        store.add(f"m{i}", date(2026, 1, 1))
+    assert run_campaign(wb, date(2026, 1, 31), deps(store, tags)).contacted == 10
+    for i in range(10):
+        quiet_again(store, f"m{i}", date(2026, 3, 10))
+    # The run that selects them again: Mailchimp adds the tags, but the answer is lost (a timeout after it acted).
+    tags.crash_after_tagging = True
+    with pytest.raises(RuntimeError, match="crash"):
+        run_campaign(wb, date(2026, 4, 9), deps(store, tags))
+    report = run_campaign(wb, date(2026, 4, 9), deps(store, tags))
+    # Each member's tag was removed once and added once in that run: one email each, and none twice.
+    assert len(tags.tag_added) == 20 and len(set(tags.tag_added)) == 10 and len(tags.tag_removed) == 10
+    assert report.completed and report.resumed_pending == 10 and report.contacted == 10 and report.not_tagged == 0
+    assert report.tags_cleared == 0  # the resumed attempt left their tags alone
+
+
+def test_a_crash_after_the_tags_were_removed_removes_them_again_harmlessly() -> None:
+    store, tags = MemoryWinbackStore(), FakeBulkTags()
+    wb = campaign(holdout_share=0.0, tiers=[{"days": 30, "tag": "winback-30"}], cooldown_days=60)
+    for i in range(10):
+        store.add(f"m{i}", date(2026, 1, 1))
+    run_campaign(wb, date(2026, 1, 31), deps(store, tags))
+    for i in range(10):
+        quiet_again(store, f"m{i}", date(2026, 3, 10))
+    store.crash_after_records = 4  # tags removed, four selections recorded, then a crash
+    with pytest.raises(RuntimeError, match="crash"):
+        run_campaign(wb, date(2026, 4, 9), deps(store, tags))
+    store.crash_after_records = None
+    report = run_campaign(wb, date(2026, 4, 9), deps(store, tags))
+    assert report.completed and report.contacted == 10
+    assert len(tags.tag_added) == 20 and len(set(tags.tag_added)) == 10  # each mailed once per selection
+    assert report.tags_cleared == 6  # only those not recorded yet: a recorded member's tag is never removed again
 
 
 def test_rate_limits_and_5xx_are_retried_with_backoff() -> None:
@@ -312,14 +481,51 @@ def test_preview_lists_who_and_why_and_contacts_nobody() -> None:
     assert set(store.contacted()) == would
 
 
-def test_lift_is_the_difference_of_proportions_with_a_95_percent_interval() -> None:
+def test_lift_is_the_difference_of_proportions_with_newcombes_95_percent_interval() -> None:
     result = lift(120, 1000, 8, 100)
     assert result["difference"] == pytest.approx(0.04)
-    se = math.sqrt(0.12 * 0.88 / 1000 + 0.08 * 0.92 / 100)
-    assert result["ci95"] == pytest.approx([0.04 - 1.96 * se, 0.04 + 1.96 * se], abs=1e-4)
-    assert result["significant"] is False and result["relative"] == pytest.approx(0.5)
-    assert lift(300, 1000, 100, 1000)["significant"] is True
+    # Newcombe's hybrid score interval: wider than the normal approximation's [-0.017, 0.097] on 8 of 100.
+    assert result["ci95"] == pytest.approx([-0.032437, 0.084505], abs=1e-6)
+    assert result["significant"] is False and result["verdict"] == "not_shown"
+    assert result["relative"] == pytest.approx(0.5)
+    assert lift(300, 1000, 100, 1000)["significant"] is True and lift(300, 1000, 100, 1000)["verdict"] == "works"
+    assert lift(100, 1000, 300, 1000)["verdict"] == "worse"
     assert lift(3, 10, 0, 0)["difference"] is None
+
+
+@pytest.mark.parametrize(
+    ("counts", "ci95"),
+    [
+        # Newcombe (1998), Statistics in Medicine 17:873-890, table II, method 10.
+        ((56, 70, 48, 80), (0.0524, 0.3339)),
+        ((9, 10, 3, 10), (0.1705, 0.8090)),
+        ((6, 7, 2, 7), (0.0582, 0.8062)),
+        ((5, 56, 0, 29), (-0.0381, 0.1926)),
+        # The audit's case: nobody of a 20-member holdout came back, which happens 12% of the time at a 10% rate.
+        ((20, 200, 0, 20), (-0.0647, 0.1494)),
+    ],
+)
+def test_the_lifts_interval_is_newcombes_hybrid_score_interval(
+    counts: tuple[int, ...], ci95: tuple[float, ...]
+) -> None:
+    assert lift(*counts)["ci95"] == pytest.approx(list(ci95), abs=5e-5)
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [(1, 1, 0, 1), (3, 3, 0, 2), (9, 10, 0, 3), (20, 200, 0, 20), (29, 29, 0, 29), (0, 100, 29, 29)],
+)
+def test_a_rate_of_0_or_1_or_a_small_group_never_gives_a_verdict(counts: tuple[int, int, int, int]) -> None:
+    result = lift(*counts)
+    low, high = result["ci95"]
+    assert -1.0 <= low <= result["difference"] <= high <= 1.0
+    assert low < high  # never a zero-width interval
+    assert result["significant"] is None and result["verdict"] == "too_few"
+
+
+def test_a_large_enough_holdout_where_nobody_came_back_can_still_prove_a_lift() -> None:
+    result = lift(200, 2000, 0, 200)
+    assert result["verdict"] == "works" and 0 < result["ci95"][0] < 0.1 < result["ci95"][1] < 1
 
 
 def test_results_count_members_active_again_within_14_and_30_days_per_tier_and_variant() -> None:
@@ -348,6 +554,46 @@ def test_results_count_members_active_again_within_14_and_30_days_per_tier_and_v
     assert default["lift_30d"]["variant"] == {"n": len(contacted), "reactivated": 300}
     assert default["lift_30d"]["holdout"] == {"n": len(holdout), "reactivated": 5}
     assert default["lift_30d"]["significant"] is True
+
+
+def test_rates_and_lift_count_only_members_whose_window_has_closed() -> None:
+    from memberflow.winback.ports import AssignmentRecord
+    from memberflow.winback.results import summarise
+
+    wb = campaign(tiers=[{"days": 30, "tag": "winback-30"}])
+    today = date(2026, 12, 31)
+    old, recent = date(2026, 11, 1), date(2026, 12, 21)  # 60 and 10 days before the results' day
+
+    def at(day: date, after: int) -> datetime:
+        return datetime.combine(day + timedelta(days=after), datetime.min.time(), UTC)
+
+    records = [
+        # 100 contacted two months ago: 20 back within 14 days, 10 more within 30.
+        *(AssignmentRecord(f"o{i}", "winback", 30, "", old, "tagged", at(old, 5 if i < 20 else 20)) for i in range(30)),
+        *(AssignmentRecord(f"o{i}", "winback", 30, "", old, "tagged") for i in range(30, 100)),
+        # 100 contacted ten days ago: 10 back already, the others may yet come back.
+        *(AssignmentRecord(f"r{i}", "winback", 30, "", recent, "tagged", at(recent, 3)) for i in range(10)),
+        *(AssignmentRecord(f"r{i}", "winback", 30, "", recent, "tagged") for i in range(10, 100)),
+        # 40 held out two months ago (4 back within 14 days), 40 ten days ago (none back yet).
+        *(AssignmentRecord(f"h{i}", "winback", 30, HOLDOUT, old, HOLDOUT, at(old, 2)) for i in range(4)),
+        *(AssignmentRecord(f"h{i}", "winback", 30, HOLDOUT, old, HOLDOUT) for i in range(4, 40)),
+        *(AssignmentRecord(f"k{i}", "winback", 30, HOLDOUT, recent, HOLDOUT) for i in range(40)),
+    ]  # fmt: skip
+    (default, held) = summarise(wb, records, today)["tiers"][0]["groups"]
+    assert default["contacted"] == 200 and held["held_out"] == 80
+    for window, back in ((14, 20), (30, 30)):
+        assert default[f"measured_{window}d"] == 100 and default[f"window_open_{window}d"] == 100
+        assert default[f"reactivated_{window}d"] == back and default[f"rate_{window}d"] == back / 100
+        assert held[f"measured_{window}d"] == 40 and held[f"window_open_{window}d"] == 40
+        assert held[f"rate_{window}d"] == 0.1
+        assert default[f"lift_{window}d"]["variant"] == {"n": 100, "reactivated": back}
+        assert default[f"lift_{window}d"]["holdout"] == {"n": 40, "reactivated": 4}
+        assert default[f"lift_{window}d"]["difference"] == pytest.approx(back / 100 - 0.1)
+    # A window closes the day after its last day: a return on day 30 still counts.
+    edge = [AssignmentRecord("e", "winback", 30, "", today - timedelta(days=30), "tagged")]
+    (row, _) = summarise(wb, edge, today)["tiers"][0]["groups"]
+    assert (row["window_open_30d"], row["measured_30d"], row["rate_30d"]) == (1, 0, None)
+    assert row["lift_30d"]["difference"] is None and row["window_open_14d"] == 0
 
 
 def test_two_campaigns_never_select_one_member_on_the_same_day() -> None:

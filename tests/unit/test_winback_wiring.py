@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -165,9 +165,53 @@ def test_the_results_command_prints_rates_lift_interval_and_a_verdict(variant_ba
 
     table = results_table(results_file(variant_back, holdout_back))
     [row] = [line for line in table.splitlines() if " default " in line]
-    assert f"{variant_back} ({100 * variant_back / 900:.1f}%)" in row and row.rstrip().endswith(verdict)
+    assert f"{variant_back} of 900 ({100 * variant_back / 900:.1f}%)" in row and row.rstrip().endswith(verdict)
     assert "[" in row and "]" in row  # the interval
     assert any(line.rstrip().endswith("control") for line in table.splitlines())
+
+
+@pytest.mark.parametrize(("contacted", "held_out"), [(1, 1), (3, 2), (900, 20)])
+def test_the_results_command_says_works_only_with_enough_members_in_each_group(contacted, held_out):
+    """Everyone contacted came back, nobody held out did: with a group this small that proves nothing."""
+    from memberflow.winback.campaign import parse_campaigns
+    from memberflow.winback.ports import AssignmentRecord
+    from memberflow.winback.results import summarise
+    from memberflow_cli.winback import results_table
+
+    campaign = parse_campaigns(
+        json.dumps({"version": 1, "campaigns": [{"id": "c", "tiers": [{"days": 30, "tag": "wb-30"}]}]})
+    ).get("c")
+    day, back = date(2026, 10, 1), datetime(2026, 10, 5, tzinfo=UTC)
+    records = [AssignmentRecord(f"v{i}", "c", 30, "", day, "tagged", back) for i in range(contacted)] + [
+        AssignmentRecord(f"h{i}", "c", 30, "holdout", day, "holdout") for i in range(held_out)
+    ]
+    table = results_table(summarise(campaign, records, date(2026, 11, 30)))
+    [row] = [line for line in table.splitlines() if " default " in line]
+    assert "works" not in row and "too few to tell (< 30 a group)" in row
+    assert "+100.0" in row  # the lift is shown, with its interval, just not judged
+
+
+def test_the_results_command_leaves_open_windows_out_of_the_rates_and_says_so():
+    from memberflow.winback.campaign import parse_campaigns
+    from memberflow.winback.ports import AssignmentRecord
+    from memberflow.winback.results import summarise
+    from memberflow_cli.winback import results_table
+
+    campaign = parse_campaigns(
+        json.dumps({"version": 1, "campaigns": [{"id": "c", "tiers": [{"days": 30, "tag": "wb-30"}]}]})
+    ).get("c")
+    today = date(2026, 11, 30)
+    recent = today - timedelta(days=10)
+    records = [AssignmentRecord(f"v{i}", "c", 30, "", recent, "tagged") for i in range(90)] + [
+        AssignmentRecord(f"h{i}", "c", 30, "holdout", recent, "holdout") for i in range(10)
+    ]
+    records.append(AssignmentRecord("gone", "c", 30, "", recent, "not_tagged"))
+    table = results_table(summarise(campaign, records, today))
+    [row] = [line for line in table.splitlines() if " default " in line]
+    # Nobody is back yet, but nobody's window has closed either: no rate of 0%, and no lift.
+    assert "0 of 0 (-)" in row and "0.0%" not in row and row.rstrip().endswith("window not over yet")
+    assert "100 members were selected 30 days ago or less" in table
+    assert "1 selected members were not contacted" in table
 
 
 def test_the_preview_command_lists_counts_reasons_and_members():

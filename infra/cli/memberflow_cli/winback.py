@@ -158,11 +158,45 @@ def _points(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:+.1f}"
 
 
+VERDICTS = {
+    "works": "works",
+    "worse": "worse than no contact",
+    "not_shown": "not shown",
+    "too_few": "too few to tell",
+}
+"""The lift's verdict (`memberflow.stats.Verdict`) as the table words it."""
+
+
+def verdict_of(measured: dict[str, Any], min_group: int | None, *, windows_open: int = 0) -> str:
+    """The verdict of a lift in the results file: "works" only when each group is large enough and the interval
+    is above 0. A file written before verdicts were recorded is judged by its interval. `windows_open`: members of
+    the variant and its holdout whose window has not closed yet (why a lift may be missing)."""
+    if measured.get("difference") is None:
+        return "window not over yet" if windows_open else "no holdout to compare"
+    verdict = measured.get("verdict")
+    if verdict is None:
+        if measured["significant"] is None:
+            return "no holdout to compare"
+        verdict = "not_shown" if not measured["significant"] else ("works" if measured["difference"] > 0 else "worse")
+    text = VERDICTS.get(verdict, verdict)
+    if verdict == "too_few" and min_group:
+        text += f" (< {min_group} a group)"
+    return text
+
+
+def _back(group: dict[str, Any], window: int) -> str:
+    """Members back within the window, of those whose window has closed, and the rate."""
+    measured = group.get(f"measured_{window}d")
+    of = "" if measured is None else f" of {measured}"
+    return f"{group[f'reactivated_{window}d']}{of} ({_percent(group[f'rate_{window}d'])})"
+
+
 def results_table(results: dict[str, Any]) -> str:
-    """The results file as a marketer reads it: per tier and variant, the reactivation rates and the lift against
-    the holdout in percentage points, with its 95% confidence interval."""
+    """The results file as a marketer reads it: per tier and variant, the reactivation rates (over the members
+    whose window has closed) and the lift against the holdout in percentage points, with its 95% confidence
+    interval and the verdict."""
     header = (
-        f"{'tier':>5} {'variant':<8} {'members':>8} {'back 14d':>13} {'back 30d':>13} "
+        f"{'tier':>5} {'variant':<8} {'members':>8} {'back 14d':>18} {'back 30d':>18} "
         f"{'lift 30d (pp)':>13} {'95% CI (pp)':>17}  verdict"
     )
     lines = [
@@ -171,11 +205,13 @@ def results_table(results: dict[str, Any]) -> str:
         header,
         "-" * len(header),
     ]
+    min_group = results.get("min_group_for_verdict")
     for tier in results["tiers"]:
+        held_open = sum(g["window_open_30d"] for g in tier["groups"] if g["variant"] == "holdout")
         for group in tier["groups"]:
             holdout = group["variant"] == "holdout"
             n = group["held_out"] if holdout else group["contacted"]
-            back = [f"{group[f'reactivated_{w}d']} ({_percent(group[f'rate_{w}d'])})" for w in (14, 30)]
+            back = [_back(group, w) for w in (14, 30)]
             if holdout:
                 lift, ci, verdict = "", "", "control"
             else:
@@ -186,18 +222,22 @@ def results_table(results: dict[str, Any]) -> str:
                     if measured["ci95"] is None
                     else f"[{_points(measured['ci95'][0])}, {_points(measured['ci95'][1])}]"
                 )
-                verdict = (
-                    "no holdout to compare"
-                    if measured["significant"] is None
-                    else ("works" if measured["significant"] and measured["difference"] > 0 else "not shown")
-                )
-                if measured["significant"] and measured["difference"] < 0:
-                    verdict = "worse than no contact"
+                verdict = verdict_of(measured, min_group, windows_open=group["window_open_30d"] + held_open)
             lines.append(
-                f"{tier['tier_days']:>4}d {group['variant']:<8} {n:>8} {back[0]:>13} {back[1]:>13} {lift:>13} {ci:>17}"
+                f"{tier['tier_days']:>4}d {group['variant']:<8} {n:>8} {back[0]:>18} {back[1]:>18} {lift:>13} {ci:>17}"
                 f"  {verdict}"
             )
     open_windows = sum(g["window_open_30d"] for tier in results["tiers"] for g in tier["groups"])
     if open_windows:
-        lines.append(f"({open_windows} members were selected less than 30 days ago: their 30-day figures may grow)")
+        lines.append(
+            f"({open_windows} members were selected 30 days ago or less: their 30-day window is still open, so they"
+            " are left out of the 30-day rates and lift until it closes)"
+        )
+    apart = sum(g.get("not_tagged", 0) + g.get("refused", 0) for tier in results["tiers"] for g in tier["groups"])
+    if apart:
+        lines.append(
+            f"({apart} selected members were not contacted: Mailchimp refused or added no tag; they are in no group)"
+        )
+    if min_group:
+        lines.append(f"(a verdict needs at least {min_group} members in each group)")
     return "\n".join(lines)

@@ -8,7 +8,10 @@
 - A selection record: `MEMBER#<id>` / `WINBACK#<campaign>#<run day>` (under the member, so an erasure removes it),
   in the sparse GSI `winback-records` (`winback_campaign`, `winback_key` = `<day>#<member id>`) for the results.
   It is written with the member's `winback_history` (the days they were selected), guarded on the member not
-  having been active since the read, so a re-run never selects anyone twice.
+  having been active since the read, so a re-run never selects anyone twice. The profile also names the latest
+  selection (`winback_since`, `winback_since_campaign`) and the first activity after it (`winback_returned_at`);
+  a record whose window is over gets the return copied onto it and is closed, and so is the previous record of a
+  member selected again while its window is still open, so a return is never lost to a later selection.
 - `WINBACK#<campaign>` / `STATE`: the run in progress (day, segment, index cursor) and the last completed run.
 """
 
@@ -144,26 +147,29 @@ class DynamoWinbackStore:
             existing = self._table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
             self.items_read += 1
             recorded = Recorded.PENDING if existing.get("status") == "recorded" else Recorded.DONE
-        values: dict[str, Any] = {":none": [], ":day": [day], ":today": day}
+        values: dict[str, Any] = {":none": [], ":day": [day], ":today": day, ":campaign": assignment.campaign_id}
         history: dict[str, Any] = {
             "Key": {"pk": member_pk(assignment.member_id), "sk": PROFILE},
             "UpdateExpression": (
                 "SET winback_history = list_append(if_not_exists(winback_history, :none), :day), "
-                "winback_since = :today REMOVE winback_returned_at"
+                "winback_since = :today, winback_since_campaign = :campaign REMOVE winback_returned_at"
             ),
             "ExpressionAttributeValues": values,
+            "ReturnValues": "UPDATED_OLD",
         }
         not_today = "(attribute_not_exists(winback_history) OR NOT contains(winback_history, :today))"
         if recorded is not Recorded.NEW:
             # An earlier attempt of this run recorded the member: make sure their history has the day too.
-            update_if(self._table, ConditionExpression=f"attribute_exists(pk) AND {not_today}", **history)
+            answer = update_if(self._table, ConditionExpression=f"attribute_exists(pk) AND {not_today}", **history)
+            self._keep_return(assignment, answer)
             return recorded
         seen = active_day_key(assignment.member_id, assignment.seen_active_day)
         values[":seen"] = seen
-        if (
-            update_if(self._table, ConditionExpression=f"{ACTIVE_DAY_ATTRIBUTE} = :seen AND {not_today}", **history)
-            is not None
-        ):
+        answer = update_if(
+            self._table, ConditionExpression=f"{ACTIVE_DAY_ATTRIBUTE} = :seen AND {not_today}", **history
+        )
+        if answer is not None:
+            self._keep_return(assignment, answer)
             return Recorded.NEW
         self._table.delete_item(Key=key)
         profile = self._table.get_item(
@@ -173,6 +179,25 @@ class DynamoWinbackStore:
         if profile is None or profile.get(ACTIVE_DAY_ATTRIBUTE) != seen:
             return Recorded.ACTIVE_MEANWHILE
         return Recorded.SELECTED_TODAY
+
+    def _keep_return(self, assignment: Assignment, answer: Mapping[str, Any] | None) -> None:
+        """A member selected again whose previous selection's record is still open (they came back within its
+        window and went quiet again): the new selection replaced the return on their profile, so it is copied onto
+        the previous selection's record, which is closed with it (the profile names that selection's day and
+        campaign). Without a return there is nothing to keep: an open record finds no return on the profile, as it
+        should."""
+        old = (answer or {}).get("Attributes", {})
+        since, returned = old.get("winback_since"), old.get("winback_returned_at")
+        if not since or not returned or since == assignment.run_day.isoformat():
+            return
+        campaign_id = old.get("winback_since_campaign") or assignment.campaign_id
+        update_if(
+            self._table,
+            Key={"pk": member_pk(assignment.member_id), "sk": record_sk(campaign_id, date.fromisoformat(since))},
+            UpdateExpression="SET closed = :true, returned_at = :returned",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(closed)",
+            ExpressionAttributeValues={":true": True, ":returned": returned},
+        )
 
     def settle(self, campaign_id: str, run_day: date, outcomes: Mapping[str, tuple[str, str]]) -> None:
         for member_id, (status, refusal) in outcomes.items():
@@ -204,12 +229,14 @@ class DynamoWinbackStore:
         yield from self._with_returns(page, today)
 
     def _with_returns(self, items: list[dict[str, Any]], today: date) -> Iterator[AssignmentRecord]:
-        open_items = [item for item in items if not item.get("closed")]
-        self.items_read += len(open_items)
+        # A member selected twice can have two open records: their profile is read once (a batch may not ask for
+        # one key twice).
+        open_members = sorted({item["member_id"] for item in items if not item.get("closed")})
+        self.items_read += len(open_members)
         profiles = {
             profile["member_id"]: profile
             for profile in self._table.batch_get(
-                [{"pk": member_pk(item["member_id"]), "sk": PROFILE} for item in open_items],
+                [{"pk": member_pk(member_id), "sk": PROFILE} for member_id in open_members],
                 projection="member_id, winback_since, winback_returned_at",
             )
         }

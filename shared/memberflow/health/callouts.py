@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from memberflow.stats import MIN_GROUP_FOR_VERDICT, Verdict
+
 MAX_CALLOUTS = 5
 
 
@@ -92,21 +94,41 @@ def callouts(figures: dict[str, Any], previous: dict[str, Any]) -> list[dict[str
     for campaign in figures.get("winback") or []:
         if campaign["lift"] is None:
             continue
+        name, verdict = campaign["campaign"], campaign.get("verdict")
         interval = f"95% interval {campaign['lift_low'] * 100:+.0f} to {campaign['lift_high'] * 100:+.0f} pts"
-        if campaign["lift_low"] > 0:
+        counts = (
+            f"{campaign['contacted_reactivated']} of {campaign['contacted_measured']} contacted came back, "
+            f"{campaign['holdout_reactivated']} of {campaign['holdout_measured']} held out"
+        )
+        if verdict == Verdict.WORKS:
             add(
                 20,
                 "good",
-                f"win-back '{campaign['campaign']}' works: {campaign['lift'] * 100:+.0f} pts reactivation",
-                f"{campaign['contacted_reactivated']} of {campaign['contacted']} contacted came back, "
-                f"{campaign['holdout_reactivated']} of {campaign['holdout']} held out; {interval}.",
+                f"win-back '{name}' works: {campaign['lift'] * 100:+.0f} pts reactivation",
+                f"{counts}; {interval}.",
+                "#winback",
+            )
+        elif verdict == Verdict.WORSE:
+            add(
+                30,
+                "warn",
+                f"win-back '{name}' does worse than no contact: {campaign['lift'] * 100:+.0f} pts reactivation",
+                f"{counts}; {interval}.",
+                "#winback",
+            )
+        elif verdict == Verdict.TOO_FEW:
+            add(
+                18,
+                "info",
+                f"win-back '{name}': lift {campaign['lift'] * 100:+.0f} pts, too few members to tell yet",
+                f"{counts}; {interval}; a verdict needs at least {MIN_GROUP_FOR_VERDICT} measured in each group.",
                 "#winback",
             )
         else:
             add(
                 18,
                 "info",
-                f"win-back '{campaign['campaign']}': lift {campaign['lift'] * 100:+.0f} pts, not yet proven",
+                f"win-back '{name}': lift {campaign['lift'] * 100:+.0f} pts, not yet proven",
                 f"{interval}: more members (or a longer campaign) are needed to tell.",
                 "#winback",
             )

@@ -4,18 +4,17 @@ the page shows them in hours and minutes."""
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
+from memberflow import stats
 from memberflow.health.queries import Period, QueryEngine, render
 
 FIGURES_VERSION = 1
 ALL = "all"
 HEADLINE_QUERIES = ("daily_active", "active_members", "activation", "churn_risk", "questions", "unanswered")
 """What the previous period needs, for the week-on-week (month-on-month) comparisons."""
-Z_95 = 1.959964
 
 
 def compute(
@@ -192,28 +191,40 @@ def _events(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _winback(row: dict[str, Any]) -> dict[str, Any]:
+    """A campaign's counts, and its rates and lift over the members whose 14-day window has closed."""
     shaped = _ints(row, exclude=("campaign",))
+    contacted = shaped["contacted"] - shaped["contacted_open"]
+    held = shaped["holdout"] - shaped["holdout_open"]
     return {
         "campaign": row["campaign"],
         **shaped,
-        **lift(shaped["contacted_reactivated"], shaped["contacted"], shaped["holdout_reactivated"], shaped["holdout"]),
+        "contacted_measured": contacted,
+        "holdout_measured": held,
+        **lift(shaped["contacted_reactivated"], contacted, shaped["holdout_reactivated"], held),
     }
 
 
-def lift(treated_hits: int, treated: int, held_hits: int, held: int) -> dict[str, float | None]:
-    """Reactivation rate of the contacted minus the holdout's, with its 95% interval (normal approximation of the
-    difference of two proportions, kept within -1..1); None where a group is empty."""
-    if not treated or not held:
-        return {"contacted_rate": None, "holdout_rate": None, "lift": None, "lift_low": None, "lift_high": None}
-    p1, p2 = treated_hits / treated, held_hits / held
-    margin = Z_95 * math.sqrt(p1 * (1 - p1) / treated + p2 * (1 - p2) / held)
-    difference = p1 - p2
+def lift(treated_hits: int, treated: int, held_hits: int, held: int) -> dict[str, Any]:
+    """Reactivation rate of the contacted minus the holdout's, with its 95% interval (Newcombe's hybrid score
+    interval, within -1..1: `memberflow.stats`) and its verdict (`works`, `worse`, `not_shown`, or `too_few` while
+    a group has fewer than `stats.MIN_GROUP_FOR_VERDICT` members); None where a group is empty."""
+    measured = stats.lift(treated_hits, treated, held_hits, held)
+    if measured is None:
+        return {
+            "contacted_rate": None,
+            "holdout_rate": None,
+            "lift": None,
+            "lift_low": None,
+            "lift_high": None,
+            "verdict": None,
+        }
     return {
-        "contacted_rate": round(p1, 4),
-        "holdout_rate": round(p2, 4),
-        "lift": round(difference, 4),
-        "lift_low": round(max(-1.0, difference - margin), 4),
-        "lift_high": round(min(1.0, difference + margin), 4),
+        "contacted_rate": round(measured.rate, 4),
+        "holdout_rate": round(measured.holdout_rate, 4),
+        "lift": round(measured.difference, 4),
+        "lift_low": round(measured.low, 4),
+        "lift_high": round(measured.high, 4),
+        "verdict": measured.verdict.value,
     }
 
 

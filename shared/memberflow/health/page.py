@@ -257,6 +257,15 @@ def _events(figures: dict[str, Any], defs: dict[str, str]) -> str:
     return _section("events", "Events", chart + table, defs, "events")
 
 
+VERDICTS = {
+    "works": "works",
+    "worse": "worse than no contact",
+    "not_shown": "not shown",
+    "too_few": "too few to tell",
+}
+"""The lift's verdict (`memberflow.stats.Verdict`) as the page words it."""
+
+
 def _winback(figures: dict[str, Any], defs: dict[str, str]) -> str:
     campaigns = figures.get("winback", [])
     if not campaigns:
@@ -265,15 +274,30 @@ def _winback(figures: dict[str, Any], defs: dict[str, str]) -> str:
         [
             c["campaign"],
             c["contacted"],
-            c["contacted_reactivated"],
+            f"{c['contacted_reactivated']} of {c['contacted_measured']}",
             c["holdout"],
-            c["holdout_reactivated"],
+            f"{c['holdout_reactivated']} of {c['holdout_measured']}",
+            c["contacted_open"] + c["holdout_open"],
             _pts(c["lift"]),
             f"{_pts(c['lift_low'])} to {_pts(c['lift_high'])}" if c["lift"] is not None else "n/a",
+            VERDICTS.get(c["verdict"], "n/a"),
         ]
         for c in campaigns
     ]
-    table = _table(["campaign", "contacted", "came back", "held out", "came back", "lift", "95% interval"], rows)
+    table = _table(
+        [
+            "campaign",
+            "contacted",
+            "came back",
+            "held out",
+            "came back",
+            "14 days not yet over",
+            "lift",
+            "95% interval",
+            "verdict",
+        ],
+        rows,
+    )
     return _section("winback", "Win-back", lift_chart("winback", campaigns) + table, defs, "winback")
 
 

@@ -67,7 +67,9 @@ class Campaign(_Strict):
     tiers: Annotated[tuple[Tier, ...], Field(min_length=1)]
     cooldown_days: Annotated[int, Field(ge=30, le=3650)] = 60
     """No member is selected again (contacted or held out) within this many days: at least the longest
-    reactivation window, so a contact's outcome is known before the next one."""
+    reactivation window, so a contact's outcome is known before the next one. Tiers must be at least this far apart:
+    a member selected at one tier reaches the next one after the difference of their days, and a tier reached
+    within the cooldown would never select anyone who stayed quiet since the tier before."""
     max_contacts_per_quarter: Annotated[int, Field(ge=1, le=90)] = 1
     """Selections per member per calendar quarter (UTC)."""
     holdout_share: Annotated[float, Field(ge=0, lt=1)] = 0.10
@@ -97,6 +99,24 @@ class Campaign(_Strict):
             raise ValueError("variants: names must be distinct")
         if len(self.variants) == 1:
             raise ValueError("variants: give none, or at least two (A/B)")
+        # A member who stays quiet after the first tier's selection reaches each later tier in turn; a tier reached
+        # within the cooldown of the last one that selected them never selects them.
+        unreachable: list[str] = []
+        last = self.tiers[0]
+        for tier in self.tiers[1:]:
+            if tier.days - last.days < self.cooldown_days:
+                unreachable.append(
+                    f"the {tier.days}-day tier ({tier.tag}) comes {tier.days - last.days} days after the "
+                    f"{last.days}-day tier ({last.tag})"
+                )
+            else:
+                last = tier
+        if unreachable:
+            raise ValueError(
+                f"tiers: closer than cooldown_days ({self.cooldown_days}): {'; '.join(unreachable)}, so a member "
+                "who stays quiet is never selected there (still in the cooldown of the earlier tier's selection). "
+                "Space the tiers at least cooldown_days apart, or shorten cooldown_days"
+            )
         return self
 
     def tier_tags(self, tier: Tier) -> dict[str, str]:

@@ -59,6 +59,18 @@ class RunState:
     cursor: str | None = None
 
 
+RECORDED = "recorded"
+"""Selected for contact, the tag not confirmed yet (a run in progress)."""
+TAGGED = "tagged"
+"""Contacted: Mailchimp confirmed the tag was added by this run (its `members_added`), which starts the journey."""
+REFUSED = "refused"
+"""Mailchimp refused to tag the member (with the reason): not contacted."""
+NOT_TAGGED = "not_tagged"
+"""Mailchimp left the member as they were: the address is not in the audience, or already carried the tag (no
+"tag added" event, so no email). Not contacted."""
+HELD_OUT = "holdout"
+
+
 @dataclass(frozen=True)
 class AssignmentRecord:
     member_id: str
@@ -67,7 +79,7 @@ class AssignmentRecord:
     group: str
     day: date
     status: str
-    """`recorded`, `tagged`, `refused`, or `holdout`."""
+    """`recorded`, `tagged`, `refused`, `not_tagged`, or `holdout`."""
     returned_at: datetime | None = None
     """The member's first activity after the selection, if any."""
     refusal: str = ""
@@ -87,7 +99,8 @@ class WinbackStore(Protocol):
         the run's day; a re-run finishes what an interrupted attempt began."""
 
     def settle(self, campaign_id: str, run_day: date, outcomes: Mapping[str, tuple[str, str]]) -> None:
-        """member id -> (status, refusal text): what became of recorded contacts (`tagged` or `refused`)."""
+        """member id -> (status, refusal text): what became of recorded contacts (`tagged`, `refused` or
+        `not_tagged`)."""
 
     def records(self, campaign_id: str, today: date) -> Iterator[AssignmentRecord]:
         """Every contact and holdout of the campaign, with the member's return if any."""
@@ -112,8 +125,13 @@ class RunReport:
     contacted: int = 0
     held_out: int = 0
     refused: int = 0
+    not_tagged: int = 0
+    """Selected, but Mailchimp added no tag (not in the audience, or carrying it already): not contacted."""
+    tags_cleared: int = 0
+    """Members selected again whose tier tag was removed first, so that adding it starts the journey again."""
     resumed_pending: int = 0
     active_meanwhile: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
     tag_calls: int = 0
+    untag_calls: int = 0
     results_location: str = ""

@@ -1,37 +1,55 @@
 """A campaign's results: per tier and variant, how many were contacted and came back, against the holdout.
 
-The lift is the difference of two proportions (variant minus holdout) with a 95% confidence interval (normal
-approximation, unpooled standard error), so a small difference on small groups shows as the interval it is.
+A member counts as contacted only when Mailchimp confirmed their tag was added by the run (`tagged`); one it refused
+(`refused`) or left as it was (`not_tagged`: not in the audience, or carrying the tag already) was sent nothing and
+is counted apart, in neither group. A rate counts only the members whose window has closed (selected more than 14,
+or 30, days before the results' day): a member selected last week may still come back within 30 days, so counting
+them as "not back" would understate the rate. How many windows are still open is given beside each rate.
+
+The lift is the difference of two proportions (variant minus holdout) with Newcombe's hybrid score interval (95%,
+`memberflow.stats`), within -100..100 points; it gets a verdict only once each group has `MIN_GROUP_FOR_VERDICT`
+members.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
+from memberflow.stats import MIN_GROUP_FOR_VERDICT
+from memberflow.stats import lift as measure
 from memberflow.winback.assignment import HOLDOUT
 from memberflow.winback.campaign import REACTIVATION_WINDOWS, Campaign
-from memberflow.winback.ports import AssignmentRecord
+from memberflow.winback.ports import NOT_TAGGED, REFUSED, AssignmentRecord
 
-Z_95 = 1.959963984540054
+METHOD = (
+    "lift = variant rate - holdout rate over the members whose window has closed; 95% CI, Newcombe's hybrid score"
+    f" interval (Wilson per group), within -1..1; a verdict only with at least {MIN_GROUP_FOR_VERDICT} members in"
+    " each group"
+)
 
 
 def lift(returned: int, n: int, holdout_returned: int, holdout_n: int) -> dict[str, Any]:
-    """Variant rate minus holdout rate (percentage points as a fraction) with its 95% CI; None where undefined."""
-    if n == 0 or holdout_n == 0:
-        return {"difference": None, "ci95": None, "relative": None, "significant": None}
-    p1, p2 = returned / n, holdout_returned / holdout_n
-    difference = p1 - p2
-    se = math.sqrt(p1 * (1 - p1) / n + p2 * (1 - p2) / holdout_n)
-    low, high = difference - Z_95 * se, difference + Z_95 * se
+    """Variant rate minus holdout rate (percentage points as a fraction) with its 95% CI and verdict; None where
+    undefined (a group is empty). `significant` is None, and `verdict` `too_few`, while a group is smaller than
+    `MIN_GROUP_FOR_VERDICT`."""
+    measured = measure(returned, n, holdout_returned, holdout_n)
+    if measured is None:
+        return {"difference": None, "ci95": None, "relative": None, "significant": None, "verdict": None}
     return {
-        "difference": round(difference, 6),
-        "ci95": [round(low, 6), round(high, 6)],
-        "relative": round(difference / p2, 6) if p2 > 0 else None,
-        "significant": bool(low > 0 or high < 0),
+        "difference": round(measured.difference, 6),
+        "ci95": [round(measured.low, 6), round(measured.high, 6)],
+        "relative": round(measured.difference / measured.holdout_rate, 6) if measured.holdout_rate > 0 else None,
+        "significant": measured.significant,
+        "verdict": measured.verdict.value,
     }
+
+
+def window_closed(record: AssignmentRecord, days: int, today: date) -> bool:
+    """Whether a return within `days` of the selection can no longer happen: a return on the window's last day
+    still counts, so the window closes the day after it."""
+    return today - record.day > timedelta(days=days)
 
 
 def _returned_within(record: AssignmentRecord, days: int) -> bool:
@@ -42,11 +60,11 @@ def _returned_within(record: AssignmentRecord, days: int) -> bool:
 
 def summarise(campaign: Campaign, records: Iterable[AssignmentRecord], today: date) -> dict[str, Any]:
     groups: dict[tuple[int, str], list[AssignmentRecord]] = {}
-    refused: dict[tuple[int, str], int] = {}
+    apart: dict[str, dict[tuple[int, str], int]] = {REFUSED: {}, NOT_TAGGED: {}}
     for record in records:
         key = (record.tier_days, record.group)
-        if record.status == "refused":
-            refused[key] = refused.get(key, 0) + 1
+        if record.status in apart:
+            apart[record.status][key] = apart[record.status].get(key, 0) + 1
             continue
         groups.setdefault(key, []).append(record)
     tiers: list[dict[str, Any]] = []
@@ -59,21 +77,24 @@ def summarise(campaign: Campaign, records: Iterable[AssignmentRecord], today: da
                 "variant": group or "default",
                 "tag": None if group == HOLDOUT else campaign.tier_tags(tier)[group],
                 "contacted" if group != HOLDOUT else "held_out": len(members),
-                "refused": refused.get((tier.days, group), 0),
+                "refused": apart[REFUSED].get((tier.days, group), 0),
+                "not_tagged": apart[NOT_TAGGED].get((tier.days, group), 0),
                 "pending": sum(record.status == "recorded" for record in members),
             }
             for window in REACTIVATION_WINDOWS:
-                returned = sum(_returned_within(record, window) for record in members)
-                open_windows = sum(today - record.day < timedelta(days=window) for record in members)
+                closed = [record for record in members if window_closed(record, window, today)]
+                returned = sum(_returned_within(record, window) for record in closed)
+                row[f"measured_{window}d"] = len(closed)
                 row[f"reactivated_{window}d"] = returned
-                row[f"rate_{window}d"] = round(returned / len(members), 6) if members else None
-                row[f"window_open_{window}d"] = open_windows
+                row[f"rate_{window}d"] = round(returned / len(closed), 6) if closed else None
+                row[f"window_open_{window}d"] = len(members) - len(closed)
                 if group != HOLDOUT:
-                    held_returned = sum(_returned_within(record, window) for record in holdout)
+                    held = [record for record in holdout if window_closed(record, window, today)]
+                    held_returned = sum(_returned_within(record, window) for record in held)
                     row[f"lift_{window}d"] = {
-                        "variant": {"n": len(members), "reactivated": returned},
-                        "holdout": {"n": len(holdout), "reactivated": held_returned},
-                        **lift(returned, len(members), held_returned, len(holdout)),
+                        "variant": {"n": len(closed), "reactivated": returned},
+                        "holdout": {"n": len(held), "reactivated": held_returned},
+                        **lift(returned, len(closed), held_returned, len(held)),
                     }
             rows.append(row)
         tiers.append({"tier_days": tier.days, "tag": tier.tag, "groups": rows})
@@ -82,6 +103,7 @@ def summarise(campaign: Campaign, records: Iterable[AssignmentRecord], today: da
         "as_of": today.isoformat(),
         "holdout_share": campaign.holdout_share,
         "reactivation_windows_days": list(REACTIVATION_WINDOWS),
-        "method": "lift = variant rate - holdout rate; 95% CI, two-proportion normal approximation (unpooled)",
+        "min_group_for_verdict": MIN_GROUP_FOR_VERDICT,
+        "method": METHOD,
         "tiers": tiers,
     }

@@ -3,12 +3,18 @@
 1. Read, from the member store's inactivity index, only the members whose inactivity crossed a tier's threshold on
    the days the run covers (the day after the last completed run up to today), a page at a time.
 2. Decide per member (`selection.decide`): excluded (and why), held out, or a variant.
-3. Record every selection first, once per member, campaign and run (a conditional write that also adds the day to
+3. A member selected again (an earlier win-back selection, none yet in this run) may still carry the tier's tag
+   from then: it is removed first, in bulk (up to 500 per call and tag), before the selection is recorded, so that
+   adding it again is a new "tag added" and the journey mails them again.
+4. Record every selection, once per member, campaign and run (a conditional write that also adds the day to
    the member's win-back history, so cooldown and caps hold from that moment), then tag contacted members in bulk:
-   up to 500 addresses per call, per tag, buffered across pages so calls stay near ceil(contacted / 500).
-4. Checkpoint after every page at the earliest page whose members are not all settled yet: an invocation that ends
+   up to 500 addresses per call, per tag, buffered across pages so calls stay near ceil(contacted / 500). Only the
+   members Mailchimp answers as added (`members_added`) count as contacted; one it left as it was (not in the
+   audience, or carrying the tag) is recorded `not_tagged`, one it refused `refused`.
+5. Checkpoint after every page at the earliest page whose members are not all settled yet: an invocation that ends
    (time, an outage, a crash) leaves a run the next invocation continues; re-read members are found recorded
-   and are only tagged again if their tag was not confirmed (adding a tag a member carries changes nothing).
+   and are only tagged again if their tag was not confirmed (adding a tag a member carries changes nothing, so no
+   journey starts twice). A re-read member's tag is never removed again: their history holds the run's day.
 A completed run is followed by `write_results` (the campaign's results file), a step of its own: it reads every
 record of the campaign, so its cost grows with the contacts made, apart from the selection's.
 """
@@ -20,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 
 from memberflow import activity
 from memberflow.bulk import BulkOutcome, MemberRefusal
@@ -29,6 +36,9 @@ from memberflow.retry import with_brief_retries
 from memberflow.winback.assignment import HOLDOUT
 from memberflow.winback.campaign import Campaign
 from memberflow.winback.ports import (
+    NOT_TAGGED,
+    REFUSED,
+    TAGGED,
     Assignment,
     Recorded,
     ResultsStore,
@@ -37,12 +47,14 @@ from memberflow.winback.ports import (
     WinbackStore,
 )
 from memberflow.winback.results import summarise
-from memberflow.winback.selection import Candidate, Segment, decide, first_day, segments
+from memberflow.winback.selection import Candidate, Decision, Segment, decide, first_day, segments
 
 logger = logging.getLogger(__name__)
 
 TAG_CHUNK = 500
-"""Mailchimp adds at most 500 members to a static segment per call."""
+"""Mailchimp adds (or removes) at most 500 members to a static segment per call."""
+
+NOT_TAGGED_TEXT = "Mailchimp added no tag: the address is not in the audience, or already carried the tag"
 
 
 @dataclass
@@ -72,6 +84,8 @@ class _Pending:
     page: int
     tier_days: int
     variant: str
+    resumed: bool = False
+    """Recorded by an earlier, interrupted attempt of this run, which may have tagged them already."""
 
 
 @dataclass
@@ -103,8 +117,15 @@ class _Run:
                 page = self.deps.store.candidates(segment.active_day, cursor, self.deps.page_size)
                 page_no = len(self.positions)
                 self.positions.append((seg, cursor))
-                for candidate in page.candidates:
-                    self._select(candidate, segment, page_no)
+                decided = [
+                    (candidate, decide(candidate, self.campaign, segment.tier, self.day))
+                    for candidate in page.candidates
+                    # Active since the page was read: not inactive any more.
+                    if candidate.active_day == segment.active_day
+                ]
+                self._clear_earlier_tags(decided)
+                for candidate, decision in decided:
+                    self._select(candidate, decision, segment, page_no)
                 cursor = page.next_cursor
                 if cursor is None:
                     seg += 1
@@ -124,12 +145,52 @@ class _Run:
         self.deps.store.save_state(self.campaign.id, state)
         return True
 
-    def _select(self, candidate: Candidate, segment: Segment, page_no: int) -> None:
-        if candidate.active_day != segment.active_day:
-            return  # active since the page was read: not inactive any more
+    def _selected_before(self, candidate: Candidate) -> bool:
+        """Selected by win-back on an earlier day, and not yet by this run (whose own tag must stay)."""
+        history = candidate.winback_history
+        return self.day not in history and any(day < self.day for day in history)
+
+    def _clear_earlier_tags(self, decided: list[tuple[Candidate, Decision]]) -> None:
+        """Remove the tag from the page's members to contact who were selected before, before their selection is
+        recorded: a tag a member still carries from an earlier selection would not be added again, and no journey
+        would start. Safe to repeat: until the record is written (and the run's day is in the member's history),
+        no tag of this run was added to them."""
+        again: dict[str, list[str]] = {}
+        for candidate, decision in decided:
+            if decision.contacted and candidate.email and self._selected_before(candidate):
+                assert decision.tag
+                again.setdefault(decision.tag, []).append(candidate.email)
+        for tag, emails in again.items():
+            for start in range(0, len(emails), TAG_CHUNK):
+                chunk = emails[start : start + TAG_CHUNK]
+                self._bulk("untag_calls", f"removing {tag}", partial(self._untag, tag, chunk))
+                self.report.tags_cleared += len(chunk)
+
+    def _untag(self, tag: str, emails: list[str]) -> BulkOutcome:
+        return self.deps.mailing_list.untag_many(self.deps.list_id, tag, emails)
+
+    def _bulk(self, counter: str, what: str, call: Callable[[], BulkOutcome]) -> BulkOutcome:
+        """One bulk call to Mailchimp, retried briefly on a 429 or 5xx; `Deferred` when it keeps failing."""
+        deps = self.deps
+
+        def counted() -> BulkOutcome:
+            setattr(self.report, counter, getattr(self.report, counter) + 1)
+            return call()
+
+        try:
+            return with_brief_retries(
+                counted,
+                attempts=deps.retry_attempts,
+                base_delay=deps.retry_base_seconds,
+                max_inline_wait=deps.max_retry_wait_seconds,
+                sleep=deps.sleep,
+            )
+        except (Transient, AccountProblem) as failure:
+            raise Deferred(what) from failure
+
+    def _select(self, candidate: Candidate, decision: Decision, segment: Segment, page_no: int) -> None:
         report = self.report
         report.candidates += 1
-        decision = decide(candidate, self.campaign, segment.tier, self.day)
         if decision.group is None:
             reason = str(decision.exclusion)
             report.excluded[reason] = report.excluded.get(reason, 0) + 1
@@ -155,7 +216,14 @@ class _Run:
             report.resumed_pending += 1
         assert decision.tag and candidate.email
         self.buffers.setdefault(decision.tag, []).append(
-            _Pending(candidate.member_id, candidate.email, page_no, segment.tier.days, decision.group)
+            _Pending(
+                candidate.member_id,
+                candidate.email,
+                page_no,
+                segment.tier.days,
+                decision.group,
+                resumed=recorded is Recorded.PENDING,
+            )
         )
 
     def _flush(self, *, everything: bool) -> None:
@@ -169,32 +237,30 @@ class _Run:
     def _tag(self, tag: str, chunk: list[_Pending]) -> None:
         deps = self.deps
         emails = [pending.email for pending in chunk]
-
-        def call() -> BulkOutcome:
-            self.report.tag_calls += 1
-            return deps.mailing_list.tag_many(deps.list_id, tag, emails)
-
-        try:
-            outcome = with_brief_retries(
-                call,
-                attempts=deps.retry_attempts,
-                base_delay=deps.retry_base_seconds,
-                max_inline_wait=deps.max_retry_wait_seconds,
-                sleep=deps.sleep,
-            )
-        except (Transient, AccountProblem) as failure:
-            raise Deferred(f"tagging {tag}") from failure
+        outcome = self._bulk(
+            "tag_calls", f"tagging {tag}", lambda: deps.mailing_list.tag_many(deps.list_id, tag, emails)
+        )
+        added = {email.lower() for email in outcome.updated}
         refused = {email.lower(): reason for email, reason in outcome.refused.items()}
         outcomes: dict[str, tuple[str, str]] = {}
         for pending in chunk:
-            reason = refused.get(pending.email.lower())
-            outcomes[pending.member_id] = ("tagged", "") if reason is None else ("refused", _refusal_text(reason))
+            email = pending.email.lower()
+            if email in refused:
+                outcomes[pending.member_id] = (REFUSED, _refusal_text(refused[email]))
+            elif email in added or pending.resumed:
+                # Added now; or, for a member an interrupted attempt of this run recorded, most likely added by
+                # that attempt (its tag was cleared before the record was written), whose answer was lost.
+                outcomes[pending.member_id] = (TAGGED, "")
+            else:
+                outcomes[pending.member_id] = (NOT_TAGGED, NOT_TAGGED_TEXT)
         self.deps.store.settle(self.campaign.id, self.day, outcomes)
         for pending in chunk:
-            if outcomes[pending.member_id][0] == "tagged":
+            if outcomes[pending.member_id][0] == TAGGED:
                 self._log(activity.WINBACK_CONTACTED, pending.member_id, pending.tier_days, pending.variant)
-        self.report.refused += sum(status == "refused" for status, _ in outcomes.values())
-        self.report.contacted += sum(status == "tagged" for status, _ in outcomes.values())
+        statuses = [status for status, _ in outcomes.values()]
+        self.report.refused += statuses.count(REFUSED)
+        self.report.not_tagged += statuses.count(NOT_TAGGED)
+        self.report.contacted += statuses.count(TAGGED)
 
     def _log(self, kind: str, member_id: str, tier_days: int, variant: str) -> None:
         """A contact or holdout in the activity log: one record per campaign, run day and member (its id), so a

@@ -286,7 +286,12 @@ def play(scene: SceneContext) -> None:
     contacted_emails = {m.email for m in members if m.member_id in contacted}
     held_emails = {m.email for m in members if m.member_id in held_out}
     excluded = {
-        m.email for m in members if m.mailchimp_status != "subscribed" or m.in_drip or m.staff or m.winback_history
+        m.email
+        for m in members
+        if m.mailchimp_status != "subscribed"
+        or m.in_drip
+        or m.staff
+        or any((today - day).days < campaign.cooldown_days for day in m.winback_history)
     }
     scene.say(
         f"Mailchimp (official client): {len(tagged)} members carry a win-back tag; {len(contacted_emails)} were "
@@ -295,7 +300,7 @@ def play(scene: SceneContext) -> None:
     scene.check(
         tagged == contacted_emails and not tagged & held_emails and not tagged & excluded,
         "Mailchimp holds the win-back tags exactly on the contacted members: none on the holdout, none on an "
-        "unsubscribed, cleaned, onboarding, staff or recently contacted member",
+        "unsubscribed, cleaned, onboarding, staff or recently contacted (still in the cooldown) member",
     )
     unsubscribed_tagged = [e for e in tagged if by_email[e].mailchimp_status in ("unsubscribed", "cleaned")]
     scene.check(not unsubscribed_tagged, "no unsubscribed or cleaned member is tagged")
