@@ -3,10 +3,13 @@
 Per SQS record: the idempotency record (a conditional PutItem, later an UpdateItem), the thread's link (GetItem,
 a conditional PutItem claiming it, the member's index item, an UpdateItem noting the job), Zendesk's bulk create and
 one job-status read through one requests.Session, the ticket's own item and the link completed, and one trace
-PutItem. The Zendesk credentials are read from Secrets Manager once. Plain boto3, requests and the standard library.
+PutItem. Before any of it, the suppression list (was the author erased? two GetItems, by address and by platform
+identity, under the keyed hash). The Zendesk credentials and the suppression key are read from Secrets Manager once.
+Plain boto3, requests and the standard library.
 """
 
 import hashlib
+import hmac
 import json
 import os
 import time
@@ -19,13 +22,17 @@ import requests
 IDEMPOTENCY_SECONDS = 7 * 24 * 3600
 _dynamodb = None
 _zendesk = None
+_suppression_key = None
 
 
 def handler(event, context):
-    global _dynamodb, _zendesk
+    global _dynamodb, _zendesk, _suppression_key
     if _zendesk is None:
-        secret = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["ZENDESK_SECRET_ARN"])
+        secrets = boto3.client("secretsmanager")
+        secret = secrets.get_secret_value(SecretId=os.environ["ZENDESK_SECRET_ARN"])
         credentials = json.loads(secret["SecretString"])
+        suppression = secrets.get_secret_value(SecretId=os.environ["SUPPRESSION_KEY_SECRET_ARN"])
+        _suppression_key = json.loads(suppression["SecretString"])["suppression_key"].encode()
         _zendesk = requests.Session()
         _zendesk.auth = (credentials["email"] + "/token", credentials["api_token"])
         _dynamodb = boto3.client("dynamodb")
@@ -36,6 +43,17 @@ def handler(event, context):
 
 def _escalate(queued):
     escalation = queued["event"]
+    author = escalation["author"]
+    identity = f"{author['platform']}:{author['workspace']}:{author['user_id']}"
+    for name in ("email:" + escalation["email"].strip().lower(), "identity:" + identity):
+        hashed = hmac.new(_suppression_key, name.encode(), hashlib.sha256).hexdigest()
+        suppressed = _dynamodb.get_item(
+            TableName=os.environ["MEMBERS_TABLE_NAME"],
+            Key={"pk": {"S": "SUPPRESSED#" + hashed}, "sk": {"S": "SUPPRESSION"}},
+            ConsistentRead=True,
+        )
+        if "Item" in suppressed:
+            return
     now = int(time.time())
     key = "memberflow.escalation#" + hashlib.md5(queued["idempotency_key"].encode()).hexdigest()
     idempotency_table, links = os.environ["IDEMPOTENCY_TABLE_NAME"], os.environ["TICKET_LINKS_TABLE_NAME"]
