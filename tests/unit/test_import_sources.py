@@ -98,3 +98,29 @@ def test_memberflow_csv_names_a_missing_column_and_a_bad_value():
     assert [(r.row, r.field) for r in refusals(read)] == [(2, "joined"), (3, "consent")]
     read = list(read_csv([header, "c@example.org,C,myspace,U3,,,true\n"]))
     assert [(r.row, r.field) for r in refusals(read)] == [(2, "platform")]
+
+
+def test_slack_pages_without_any_address_or_ending_early_are_not_imported():
+    from memberflow.onboarding import import_sources
+
+    page = json.loads((SAMPLES / "slack_users_list.json").read_text())
+    assert import_sources.slack_pages_problem([page]) is None
+    without = json.loads(json.dumps(page))
+    for user in without["members"]:
+        user["profile"].pop("email", None)
+    problem = import_sources.slack_pages_problem([page, without])  # someone has an address: a scope was there
+    assert problem is None
+    problem = import_sources.slack_pages_problem([without])
+    assert problem and "users:read.email" in problem and "second member" in problem
+    first = dict(page, response_metadata={"next_cursor": "dXNlcjpVMEc5V0ZYTlo="})
+    problem = import_sources.slack_pages_problem([first])
+    assert problem and "stopped early" in problem
+
+
+def test_discourse_admin_pages_ending_with_a_full_page_are_not_used():
+    from memberflow.onboarding import import_sources
+
+    user = json.loads((SAMPLES / "discourse_admin_users_list.json").read_text())["users"][0]
+    assert import_sources.discourse_admin_pages_problem([[user] * 100, [user] * 3]) is None
+    assert import_sources.discourse_admin_pages_problem([[user] * 100, []]) is None
+    assert "stopped early" in (import_sources.discourse_admin_pages_problem([[user] * 100, [user] * 100]) or "")

@@ -4,8 +4,11 @@ Mailchimp, in bulk, by the consent rules of a live join.
 Sources (each a file, read without calling the platform):
 - `slack FILE`: Slack `users.list` answers as JSON: one answer, a JSON list of answers (one per cursor page), or one
   answer per line. Bots, deleted users and guests are skipped unless asked (--include-guests, --include-deleted).
+  A list whose last page says more follow (an interrupted fetch), or in which nobody has an address (a token
+  without users:read.email), is refused with the reason and what to do.
 - `discourse FILE`: Discourse's user export CSV (Admin -> Users -> Export), with --consent-field naming the user field
-  column in which members give marketing consent; --admin-users adds `GET /admin/users/list/active.json` pages.
+  column in which members give marketing consent; --admin-users adds `GET /admin/users/list/active.json` pages
+  (refused when the last one is a full page of 100: an interrupted fetch).
 - `csv FILE`: memberflow's CSV format, header `email,name,platform,user_id,joined,last_active,consent` (optional
   `workspace`, `email_verified`).
 
@@ -57,6 +60,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="first save the platform's list from its API (slack: FILE, from SLACK_BOT_TOKEN; discourse: "
         "--admin-users, from DISCOURSE_API_KEY and DISCOURSE_API_USERNAME), then import",
     )
+    parser.add_argument(
+        "--calls-per-minute",
+        type=_calls_per_minute,
+        help="discourse --fetch: admin API calls a minute (default 30: half of the site's 60, which member replies "
+        "and the forum's other admin tools share; about 20 s per 1,000 users)",
+    )
     parser.add_argument("--include-guests", action="store_true", help="slack: import guests too")
     parser.add_argument("--include-deleted", action="store_true", help="slack: import deactivated users too")
     parser.add_argument(
@@ -67,8 +76,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def _calls_per_minute(value: str) -> float:
+    from memberflow_cli.fetch import discourse_pace
+
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value}") from None
+    try:
+        discourse_pace(rate)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return rate
+
+
 def read_members(args: argparse.Namespace) -> list[Any]:
-    """Every row of the file, as an ImportedMember or a RowRefusal."""
+    """Every row of the file, as an ImportedMember or a RowRefusal. A file that must not be imported as it is (an
+    interrupted fetch, a Slack list without addresses) stops the command with the reason."""
     from memberflow.onboarding import import_sources
 
     path: Path = args.file
@@ -80,16 +104,24 @@ def read_members(args: argparse.Namespace) -> list[Any]:
             raise SystemExit("discourse: --instance (the forum's URL) is needed: it names the members' identities")
         admin: list[dict] = []
         if args.admin_users:
-            admin = [user for page in _json_pages(args.admin_users) for user in _users(page)]
+            pages = _admin_pages(args.admin_users)
+            problem = import_sources.discourse_admin_pages_problem(pages)
+            if problem:
+                raise SystemExit(f"{args.admin_users.name} is not imported: {problem}")
+            admin = [user for page in pages for user in page]
         with path.open(newline="", encoding="utf-8-sig") as lines:
             return list(
                 import_sources.read_discourse_export(
                     lines, instance=args.instance.rstrip("/"), consent_field=args.consent_field, admin_users=admin
                 )
             )
+    slack_pages = [page for page in _json_pages(path) if isinstance(page, dict)]
+    problem = import_sources.slack_pages_problem(slack_pages)
+    if problem:
+        raise SystemExit(f"{path.name} is not imported: {problem}")
     return list(
         import_sources.read_slack_users(
-            _json_pages(path), include_guests=args.include_guests, include_deleted=args.include_deleted
+            slack_pages, include_guests=args.include_guests, include_deleted=args.include_deleted
         )
     )
 
@@ -108,6 +140,23 @@ def _users(page: Any) -> list[dict]:
     if isinstance(page, dict):
         return list(page.get("users", [page]))
     return list(page) if isinstance(page, list) else []
+
+
+def _admin_pages(path: Path) -> list[list[dict]]:
+    """The admin users list pages of a file: one page per line (as --fetch saves them), a JSON list of pages, one
+    page (a JSON list of users, or a dict holding one)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return [_users(json.loads(line)) for line in text.splitlines() if line.strip()]
+    if isinstance(data, list) and data and all(isinstance(page, list | dict) and not _is_user(page) for page in data):
+        return [_users(page) for page in data]
+    return [_users(data)]
+
+
+def _is_user(value: Any) -> bool:
+    return isinstance(value, dict) and "users" not in value
 
 
 @dataclass
@@ -263,7 +312,15 @@ def _fetch(args: argparse.Namespace, story: Any) -> int:
     """Save the platform's member list from its API where the import reads it; an exit code on failure, else 0."""
     import os
 
-    from memberflow_cli.fetch import SLACK_API, FetchError, fetch_discourse_users, fetch_slack_users
+    from memberflow_cli.fetch import (
+        DISCOURSE_CALLS_PER_MINUTE,
+        DISCOURSE_PAGE,
+        DISCOURSE_SITE_LIMIT,
+        SLACK_API,
+        FetchError,
+        fetch_discourse_users,
+        fetch_slack_users,
+    )
 
     try:
         if args.source == "slack":
@@ -271,7 +328,9 @@ def _fetch(args: argparse.Namespace, story: Any) -> int:
             if not token:
                 print("--fetch: set SLACK_BOT_TOKEN (users:read, users:read.email)", file=sys.stderr)
                 return 2
-            pages = fetch_slack_users(token, args.file, base_url=os.environ.get("SLACK_API_URL", "") or SLACK_API)
+            pages = fetch_slack_users(
+                token, args.file, base_url=os.environ.get("SLACK_API_URL", "") or SLACK_API, say=story.line
+            )
             story.line(f"saved {pages} page(s) of Slack users.list to {args.file.name}")
         elif args.source == "discourse":
             key = os.environ.get("DISCOURSE_API_KEY", "")
@@ -279,13 +338,25 @@ def _fetch(args: argparse.Namespace, story: Any) -> int:
                 print("--fetch: set DISCOURSE_API_KEY and give --instance and --admin-users", file=sys.stderr)
                 return 2
             username = os.environ.get("DISCOURSE_API_USERNAME", "system")
-            users = fetch_discourse_users(args.instance, key, username, args.admin_users)
+            rate = getattr(args, "calls_per_minute", None) or DISCOURSE_CALLS_PER_MINUTE
+            story.line(
+                f"fetching Discourse's admin users list at {rate:g} of the site's {DISCOURSE_SITE_LIMIT} admin calls a "
+                f"minute: about {1000 / DISCOURSE_PAGE * 60 / rate:.0f} s per 1,000 users"
+            )
+            users = fetch_discourse_users(
+                args.instance, key, username, args.admin_users, calls_per_minute=rate, say=story.line
+            )
             story.line(f"saved {users} Discourse user(s) to {args.admin_users.name}; consent comes from the export")
         else:
             print("--fetch: a CSV is not fetched", file=sys.stderr)
             return 2
     except (FetchError, OSError) as error:
-        print(f"--fetch failed: {error}", file=sys.stderr)
+        saved = args.file if args.source == "slack" else args.admin_users
+        print(
+            f"--fetch failed: {error}\nnothing was saved: {saved} is as it was before the fetch (nothing is imported); "
+            "run the same command again to fetch the whole list",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

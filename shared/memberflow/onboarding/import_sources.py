@@ -9,7 +9,7 @@ field and what is wrong with it. Nothing here calls a platform or a store.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -134,6 +134,47 @@ class _FieldError(Exception):
 
 # ---------------------------------------------------------------- Slack users.list
 
+SLACK_EMAIL_SCOPE = "users:read.email"
+"""The scope without which users.list leaves out `profile.email` (and still answers `ok: true`)."""
+
+
+def _not_a_person(user: Mapping[str, Any]) -> bool:
+    return bool(user.get("is_bot") or user.get("is_app_user") or user.get("id") == "USLACKBOT")
+
+
+def slack_pages_problem(pages: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why saved `users.list` pages must not be imported, or None:
+    - the last page says more follow (`response_metadata.next_cursor`): the fetch that saved them stopped early, and
+      everyone after that page would be left out without a word;
+    - they list people but not one address: the token lacked `users:read.email`. Members stored without an address
+      never reach Mailchimp, and the member store keys a member by their address when it has one, by their Slack
+      identity otherwise: importing again with the scope would make a second member of every person (merging the
+      two is not something an import can do safely, e.g. when the address already belongs to a member who joined
+      elsewhere), so the list is refused rather than imported without addresses."""
+    if not pages:
+        return None
+    if ((pages[-1].get("response_metadata") or {}).get("next_cursor") or "").strip():
+        return (
+            "its last users.list page says more follow (response_metadata.next_cursor): the fetch that saved it "
+            "stopped early, and importing it would leave out everyone after that page. Fetch it again "
+            "(SLACK_BOT_TOKEN=... memberflow import slack FILE --fetch)"
+        )
+    people = [
+        user
+        for page in pages
+        for user in page.get("members", [])
+        if isinstance(user, Mapping) and not _not_a_person(user) and not user.get("deleted")
+    ]
+    if people and not any((user.get("profile") or {}).get("email") for user in people):
+        return (
+            f"none of its {len(people)} people has an address (profile.email): the token that listed them lacks the "
+            f"{SLACK_EMAIL_SCOPE} scope. Members without an address never reach Mailchimp, and importing them now "
+            "would make a second member of each person once they are imported again with the scope. Add "
+            f"{SLACK_EMAIL_SCOPE} to the app's Bot Token Scopes, reinstall it to the workspace, and fetch the list "
+            "again (SLACK_BOT_TOKEN=... memberflow import slack FILE --fetch)"
+        )
+    return None
+
 
 def read_slack_users(
     pages: Iterable[Mapping[str, Any]], *, include_guests: bool = False, include_deleted: bool = False
@@ -147,7 +188,7 @@ def read_slack_users(
         team = ""
         for user in page.get("members", []):
             number += 1
-            if user.get("is_bot") or user.get("is_app_user") or user.get("id") == "USLACKBOT":
+            if _not_a_person(user):
                 continue
             if user.get("deleted") and not include_deleted:
                 continue
@@ -168,6 +209,22 @@ def read_slack_users(
 
 
 # ---------------------------------------------------------------- Discourse
+
+DISCOURSE_ADMIN_PAGE = 100
+"""Users per page of `GET /admin/users/list/{flag}.json`: a page this full is never the last one."""
+
+
+def discourse_admin_pages_problem(pages: Sequence[Sequence[Any]]) -> str | None:
+    """Why saved admin users list pages must not be used, or None: the last page is a full one, so Discourse had
+    more to give and the fetch that saved them stopped early (a complete fetch ends with a shorter page, empty when
+    the forum's users fill whole pages)."""
+    if pages and len(pages[-1]) == DISCOURSE_ADMIN_PAGE:
+        return (
+            f"its last admin users list page holds a full {DISCOURSE_ADMIN_PAGE} users: Discourse had more, so the "
+            "fetch that saved it stopped early. Fetch it again (memberflow import discourse ... --fetch), or leave "
+            "out --admin-users"
+        )
+    return None
 
 
 def read_discourse_export(

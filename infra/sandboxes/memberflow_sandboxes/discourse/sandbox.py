@@ -1,8 +1,9 @@
-"""The Discourse API sandbox: replies in topics, the admin rate limit, the posts made, topics that are gone, and key
-rotation."""
+"""The Discourse API sandbox: replies in topics, the admin users list (the bulk import's fetch), the admin rate limit,
+the posts made, topics that are gone, and key rotation."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,27 @@ INVALID_KEY = "You are not permitted to view the requested resource. The API use
 """Discourse's 403 (`invalid_api_credentials`) for an unknown or revoked key, or an API username it does not know."""
 
 
+ADMIN_LIST_PAGE = 100
+"""`GET /admin/users/list/{flag}.json` answers 100 users a page: `page` 1 (or 0, or none) is the first hundred."""
+ADMIN_LIST_FLAGS = {
+    "active": lambda user: True,  # AdminUserIndexQuery orders `active` by last seen; it does not filter on `active`
+    "new": lambda user: user.get("trust_level") == 0,
+    "staff": lambda user: bool(user.get("admin") or user.get("moderator")),
+    "admins": lambda user: bool(user.get("admin")),
+    "moderators": lambda user: bool(user.get("moderator")),
+    "suspended": lambda user: bool(user.get("suspended_at")),
+    "silenced": lambda user: bool(user.get("silenced_till")),
+    "staged": lambda user: bool(user.get("staged")),
+    "pending": lambda user: user.get("approved") is False and bool(user.get("active")),
+}
+"""The lists an admin can read (AdminUserIndexQuery's classifications); another flag lists everyone."""
+SORTABLE = {"created": "created_at", "seen": "last_seen_at", "username": "username", "email": "email"}
+PRIVATE_FIELDS = ("email", "secondary_emails")
+"""What the admin list shows only with `show_emails=true`."""
+SYSTEM_USERNAME = "system"
+"""Discourse's own admin user, which an `Api-Username` may always name."""
+
+
 class DiscourseState(BaseState):
     def __init__(self) -> None:
         super().__init__()
@@ -49,6 +71,9 @@ class DiscourseState(BaseState):
         self.budget = Budget(60, 60.0)
         self.gone_topics: set[int] = set()
         """Topics deleted (or never there): a reply in one is refused 422 "Topic not found", as Discourse does."""
+        self.users: list[dict[str, Any]] = []
+        """The forum's users as the admin list shows them with `show_emails=true` (`id`, `username`, `email`,
+        `active`, `admin`, `created_at`, `last_seen_at`, ...)."""
 
     def reset(self) -> None:
         with self.lock:
@@ -56,10 +81,11 @@ class DiscourseState(BaseState):
             self.posts = []
             self.budget = Budget(60, 60.0)
             self.gone_topics = set()
+            self.users = []
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return {**super().snapshot(), "posts": list(self.posts)}
+            return {**super().snapshot(), "posts": list(self.posts), "users": len(self.users)}
 
 
 class DiscourseApi:
@@ -89,10 +115,50 @@ class DiscourseApi:
         self.state.posts.append(post)
         return 200, post
 
+    def list_users(self, request: Request, body: Any, flag: str) -> Reply:
+        """`GET /admin/users/list/{flag}.json?page=N&show_emails=true&order=created&asc=true`: a JSON array of at most
+        100 users (a short one is the last), for an admin's key only; emails only when asked."""
+        username = request.headers.get("Api-Username", "")
+        if username != SYSTEM_USERNAME and not any(
+            user.get("username") == username and user.get("admin") for user in self.state.users
+        ):
+            raise DiscourseError(403, "You are not permitted to view the requested resource.", "invalid_access")
+        try:
+            page = max(0, int(request.args.get("page") or 0) - 1)
+        except ValueError:
+            page = 0
+        users = [user for user in self.state.users if ADMIN_LIST_FLAGS.get(flag, lambda _: True)(user)]
+        order = SORTABLE.get((request.args.get("order") or "").lower())
+        if order:
+            users = sorted(users, key=lambda user: (user.get(order) is not None, user.get(order) or ""))
+            if not request.args.get("asc"):
+                users.reverse()
+        elif flag == "active":
+            users = sorted(users, key=lambda user: user.get("username") or "")
+            users = sorted(users, key=lambda user: user.get("last_seen_at") or "", reverse=True)
+        else:
+            users = sorted(users, key=lambda user: user.get("created_at") or "", reverse=True)
+        shown = [copy.deepcopy(user) for user in users[page * ADMIN_LIST_PAGE : (page + 1) * ADMIN_LIST_PAGE]]
+        if (request.args.get("show_emails") or "").lower() != "true":
+            for user in shown:
+                for field in PRIVATE_FIELDS:
+                    user.pop(field, None)
+        return 200, shown
+
 
 class DiscourseApp(SandboxApp[DiscourseState]):
-    routes = Map([Rule("/posts.json", methods=["POST"], endpoint="create_post")], strict_slashes=False)
-    admin_routes = {("POST", "/topics/gone"): "set_gone_topics", ("POST", "/key"): "rotate"}
+    routes = Map(
+        [
+            Rule("/posts.json", methods=["POST"], endpoint="create_post"),
+            Rule("/admin/users/list/<flag>.json", methods=["GET"], endpoint="list_users"),
+        ],
+        strict_slashes=False,
+    )
+    admin_routes = {
+        ("POST", "/topics/gone"): "set_gone_topics",
+        ("POST", "/key"): "rotate",
+        ("POST", "/budget"): "set_budget",
+    }
 
     def __init__(self, state: DiscourseState, api_key: str) -> None:
         super().__init__(state, DiscourseApi(state))
@@ -119,6 +185,21 @@ class DiscourseApp(SandboxApp[DiscourseState]):
             raise ValueError("api_key is required")
         self.api_key = key
         return {"rotated": True}
+
+    def seed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"users": [{"id", "username", "email", "active", "admin", "created_at", ...}]}`: users added."""
+        users = body.get("users")
+        if not isinstance(users, list) or not all(isinstance(u, dict) and isinstance(u.get("id"), int) for u in users):
+            raise ValueError("users must be a list of users, each with a numeric id")
+        with self.state.lock:
+            self.state.users.extend(copy.deepcopy(users))
+            return {"users": len(self.state.users)}
+
+    def set_budget(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"requests": 60, "window_seconds": 60}`: the site-wide admin bucket (null requests: no limit)."""
+        with self.state.lock:
+            self.state.budget = Budget(body.get("requests"), float(body.get("window_seconds", 60)))
+        return {"requests": body.get("requests")}
 
     def error(self, status: int, detail: str) -> SandboxError:
         return DiscourseError(status, detail, "not_found" if status == 404 else "invalid_parameters")
@@ -160,3 +241,11 @@ class DiscourseSandbox(SandboxServer):
     def rotate_key(self, api_key: str) -> None:
         """A new API key; the one before it is refused from now on."""
         self.app.rotate({"api_key": api_key})
+
+    def add_users(self, users: list[dict[str, Any]]) -> None:
+        """Users of the forum, as the admin list shows them with `show_emails=true`."""
+        self.app.seed({"users": users})
+
+    def set_budget(self, requests: int | None, window_seconds: float = 60.0) -> None:
+        """The site-wide admin bucket (Discourse's default: 60 a minute), restarted now."""
+        self.app.set_budget({"requests": requests, "window_seconds": window_seconds})

@@ -1,4 +1,5 @@
-"""Sandbox of the Slack Web API's `chat.postMessage`, for escalation's moderator alerts and thread replies.
+"""Sandbox of the Slack Web API's `chat.postMessage`, for escalation's moderator alerts and thread replies, and
+`users.list`, for the bulk import's fetch.
 
 `slack_sdk.WebClient(token=..., base_url=sandbox.url + "/")` works against it unmodified: a bot token in
 `Authorization: Bearer xoxb-...`, answers `{"ok": true, "channel", "ts", "message"}` and, as Slack does, HTTP 200
@@ -10,6 +11,15 @@ Knobs (also under `/_sandbox/`): `refuse_channel(id, "not_in_channel" | "channel
 `admit_channel(id)` (`POST /_sandbox/channels {"<id>": "<error>" | null}`): a channel the bot is not in, that is
 gone, or archived; `rotate_token(new)` (`POST /_sandbox/token {"token"}`); `refusals()` lists the posts refused for
 their channel.
+
+users.list: `add_users([...])` (`POST /_sandbox/seed {"users": [...]}`) fills the workspace; pages of `limit` (1 to
+1000; more, or not a number, is `invalid_arguments`; none on a workspace of more than 500 users is `limit_required`)
+followed by `cursor` (`response_metadata.next_cursor`, empty on the last page; an unknown one is `invalid_cursor`).
+Every answer carries the token's scopes in `X-OAuth-Scopes`; `grant_scopes(...)` (`POST /_sandbox/scopes
+{"scopes"}`) changes them: without `users:read` the call is `missing_scope` (with `needed` and `provided`), without
+`users:read.email` every `profile.email` is left out while the call still answers `ok: true`, as Slack does.
+`limit_method("users.list", N)` (`POST /_sandbox/budget {"method", "requests", "window_seconds"}`) gives the method
+its own rate tier.
 """
 
 from memberflow_sandboxes.slack.sandbox import SlackApp, SlackSandbox

@@ -1,8 +1,12 @@
-"""The Slack Web API sandbox: chat.postMessage, a request budget, fault injection, the messages posted, channels the
-bot is not in (or that are gone), and token rotation."""
+"""The Slack Web API sandbox: chat.postMessage, users.list (the bulk import's fetch), a request budget (per method if
+asked), fault injection, the messages posted, channels the bot is not in (or that are gone), the token's scopes, and
+token rotation."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import copy
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -17,12 +21,20 @@ API_PREFIX = "/api"
 
 
 class SlackError(SandboxError):
-    def __init__(self, error: str, status: int = 200, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        error: str,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(status, error, headers)
         self.error = error
+        self.extra = dict(extra or {})
+        """More fields of the error answer (`missing_scope` names the scope `needed` and those `provided`)."""
 
     def response(self) -> Response:
-        response = json_response({"ok": False, "error": self.error}, self.status)
+        response = json_response({"ok": False, "error": self.error, **self.extra}, self.status)
         response.headers.update(self.headers)
         return response
 
@@ -30,6 +42,16 @@ class SlackError(SandboxError):
 CHANNEL_ERRORS = ("not_in_channel", "channel_not_found", "is_archived")
 """What chat.postMessage answers for a channel the bot cannot post in: a public channel it was not invited to
 (`not_in_channel`), a private one it is not in or one that does not exist (`channel_not_found`), an archived one."""
+
+
+DEFAULT_SCOPES = ("chat:write", "users:read", "users:read.email")
+"""The bot token's scopes unless a test says otherwise (`grant_scopes`): Slack sends them on every answer in
+`X-OAuth-Scopes`, and leaves `profile.email` out of users.list without `users:read.email`."""
+USERS_LIST_MAX_LIMIT = 1000
+"""users.list's `limit` is at most 1000 (Slack advises 200 at most); beyond it the call is refused."""
+LIMIT_REQUIRED_ABOVE = 500
+"""A workspace larger than this answers users.list without a `limit` with `limit_required` ("For large teams a limit
+is required"); a smaller one gets everyone in one page."""
 
 
 class SlackState(BaseState):
@@ -42,6 +64,12 @@ class SlackState(BaseState):
         self.refusals: list[dict[str, Any]] = []
         """Posts refused for their channel: {"channel", "error", "thread_ts"}."""
         self.revoked_tokens: set[str] = set()
+        self.users: list[dict[str, Any]] = []
+        """The workspace's users as users.list answers them (with `profile.email`; left out without the scope)."""
+        self.scopes: list[str] = list(DEFAULT_SCOPES)
+        self.method_budgets: dict[str, Budget] = {}
+        """Slack's limits are per method (users.list is tier 2, about 20 calls a minute): method -> its budget, on
+        top of `budget`, which every call counts against."""
 
     def reset(self) -> None:
         with self.lock:
@@ -51,6 +79,9 @@ class SlackState(BaseState):
             self.channel_errors = {}
             self.refusals = []
             self.revoked_tokens = set()
+            self.users = []
+            self.scopes = list(DEFAULT_SCOPES)
+            self.method_budgets = {}
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -59,6 +90,8 @@ class SlackState(BaseState):
                 "messages": list(self.messages),
                 "channel_errors": dict(self.channel_errors),
                 "refusals": list(self.refusals),
+                "users": len(self.users),
+                "scopes": list(self.scopes),
             }
 
 
@@ -92,14 +125,73 @@ class SlackApi:
         self.state.messages.append(message)
         return 200, {"ok": True, "channel": channel, "ts": ts, "message": message}
 
+    def users_list(self, request: Request, body: Any) -> Reply:
+        """`users.list`: `limit` (1-1000; none on a large workspace is `limit_required`) and `cursor` (the previous
+        page's `response_metadata.next_cursor`; an unknown one is `invalid_cursor`); needs `users:read`, and
+        `users:read.email` for `profile.email`."""
+        scopes = self.state.scopes
+        if "users:read" not in scopes:
+            raise SlackError("missing_scope", extra={"needed": "users:read", "provided": ",".join(scopes)})
+        users = self.state.users
+        raw_limit = (request.values.get("limit") or "").strip()
+        try:
+            limit = int(raw_limit or 0)
+        except ValueError:
+            raise SlackError("invalid_arguments") from None
+        if limit < 0 or limit > USERS_LIST_MAX_LIMIT:
+            raise SlackError("invalid_arguments")
+        if limit == 0:
+            if len(users) > LIMIT_REQUIRED_ABOVE:
+                raise SlackError("limit_required")
+            limit = max(1, len(users))
+        start = 0
+        cursor = (request.values.get("cursor") or "").strip()
+        if cursor:
+            start = _cursor_position(cursor, users)
+        page = [copy.deepcopy(user) for user in users[start : start + limit]]
+        if "users:read.email" not in scopes:
+            for user in page:
+                (user.get("profile") or {}).pop("email", None)
+        following = start + limit
+        next_cursor = _cursor_for(users[following]) if following < len(users) else ""
+        return 200, {
+            "ok": True,
+            "members": page,
+            "cache_ts": int(time.time()),
+            "response_metadata": {"next_cursor": next_cursor},
+        }
+
+
+def _cursor_for(user: dict[str, Any]) -> str:
+    """Slack's cursors look like base64 of `user:<id of the next page's first user>`."""
+    return base64.b64encode(f"user:{user['id']}".encode()).decode()
+
+
+def _cursor_position(cursor: str, users: list[dict[str, Any]]) -> int:
+    try:
+        kind, _, user_id = base64.b64decode(cursor, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise SlackError("invalid_cursor") from None
+    for position, user in enumerate(users):
+        if kind == "user" and user.get("id") == user_id:
+            return position
+    raise SlackError("invalid_cursor")
+
 
 class SlackApp(SandboxApp[SlackState]):
     api_prefix = API_PREFIX
-    routes = Map([Rule("/chat.postMessage", methods=["POST"], endpoint="post_message")], strict_slashes=False)
+    routes = Map(
+        [
+            Rule("/chat.postMessage", methods=["POST"], endpoint="post_message"),
+            Rule("/users.list", methods=["GET", "POST"], endpoint="users_list"),
+        ],
+        strict_slashes=False,
+    )
     admin_routes = {
         ("POST", "/budget"): "set_budget",
         ("POST", "/channels"): "set_channels",
         ("POST", "/token"): "rotate",
+        ("POST", "/scopes"): "set_scopes",
     }
 
     def __init__(self, state: SlackState, token: str) -> None:
@@ -137,15 +229,50 @@ class SlackApp(SandboxApp[SlackState]):
             with self.state.lock:
                 revoked = sent in self.state.revoked_tokens
             raise SlackError("token_revoked" if revoked else "invalid_auth")
+        method = request.path[len(API_PREFIX) :].strip("/")
         with self.state.lock:
             allowed, _, wait = self.state.budget.take()
+            tier = self.state.method_budgets.get(method)
+            if allowed and tier is not None:
+                allowed, _, wait = tier.take()
         if not allowed:
             raise SlackError("ratelimited", 429, {"Retry-After": str(wait)})
 
-    def set_budget(self, body: dict[str, Any]) -> dict[str, Any]:
+    def respond(self, request: Request, status: int, payload: Any) -> Response:
+        response = super().respond(request, status, payload)
         with self.state.lock:
-            self.state.budget = Budget(body.get("requests"), float(body.get("window_seconds", 60)))
-        return {"requests": body.get("requests")}
+            response.headers["X-OAuth-Scopes"] = ",".join(self.state.scopes)
+        return response
+
+    def set_budget(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"requests": N, "window_seconds": W}`: every call's budget; with `"method": "users.list"`, that method's
+        own (its rate tier), on top of it."""
+        budget = Budget(body.get("requests"), float(body.get("window_seconds", 60)))
+        with self.state.lock:
+            if body.get("method"):
+                self.state.method_budgets[str(body["method"])] = budget
+            else:
+                self.state.budget = budget
+        return {"requests": body.get("requests"), "method": body.get("method")}
+
+    def set_scopes(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"scopes": ["users:read", ...]}`: the bot token's scopes from now on."""
+        scopes = body.get("scopes")
+        if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
+            raise ValueError("scopes must be a list of scope names")
+        with self.state.lock:
+            self.state.scopes = list(scopes)
+        return {"scopes": scopes}
+
+    def seed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"users": [{"id": "U...", "team_id", "name", "profile": {"email", ...}, "is_bot", ...}]}`: users added to
+        the workspace (in users.list order)."""
+        users = body.get("users")
+        if not isinstance(users, list) or not all(isinstance(u, dict) and u.get("id") for u in users):
+            raise ValueError("users must be a list of users, each with an id")
+        with self.state.lock:
+            self.state.users.extend(copy.deepcopy(users))
+            return {"users": len(self.state.users)}
 
     def set_channels(self, body: dict[str, Any]) -> dict[str, Any]:
         """`{"C0MODS": "not_in_channel", "C0GONE": "channel_not_found", "C0OLD": "is_archived", "C1": null}`: how
@@ -205,3 +332,15 @@ class SlackSandbox(SandboxServer):
     def rotate_token(self, token: str) -> None:
         """A new bot token; the one before it is now `token_revoked`."""
         self.app.rotate({"token": token})
+
+    def add_users(self, users: list[dict[str, Any]]) -> None:
+        """Users of the workspace, as users.list answers them."""
+        self.app.seed({"users": users})
+
+    def grant_scopes(self, *scopes: str) -> None:
+        """The bot token's scopes from now on (e.g. without `users:read.email`)."""
+        self.app.set_scopes({"scopes": list(scopes)})
+
+    def limit_method(self, method: str, requests: int | None, window_seconds: float = 60.0) -> None:
+        """`method`'s own rate limit (None: none), e.g. users.list's tier 2 of about 20 calls a minute."""
+        self.app.set_budget({"method": method, "requests": requests, "window_seconds": window_seconds})
