@@ -492,7 +492,7 @@ class FakeDesk:
         self.keys: dict[str, tuple[NewTicket, int]] = {}
         self.jobs: dict[str, dict[int, int]] = {}
         self.comments: list[tuple[int, str]] = []
-        self.forgotten: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        self.forgotten: list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = []
         self.fail: list[Exception] = []
         self.calls: list[str] = []
 
@@ -551,9 +551,9 @@ class FakeDesk:
             if item["ticket"].external_id == external_id
         ]
 
-    def forget_requester(self, emails: Any, external_ids: Any) -> int:
+    def forget_requester(self, emails: Any, external_ids: Any, ticket_external_ids: Any = ()) -> int:
         self._call("forget")
-        self.forgotten.append((tuple(emails), tuple(external_ids)))
+        self.forgotten.append((tuple(emails), tuple(external_ids), tuple(ticket_external_ids)))
         return len(emails) + len(external_ids)
 
 
@@ -620,6 +620,9 @@ class MemoryTicketLinks:
 
     def mark_alerted(self, key: str) -> None:
         self.alerted.add(key)
+
+    def requesters(self, member: str) -> list[Any]:
+        return [link for link in self.links.values() if link.member == member]
 
     def erase_member(self, member: str) -> int:
         gone = [thread for thread, link in self.links.items() if link.member == member]

@@ -12,7 +12,7 @@ from test_escalation import escalation
 from test_onboarding_domain import ADA, World
 
 from memberflow.errors import Transient
-from memberflow.escalation.service import escalate, escalate_in_bulk, forget_requester
+from memberflow.escalation.service import escalate, escalate_in_bulk, external_id, forget_requester
 from memberflow.events import RequesterErased
 from memberflow.models import MemberIdentity, Platform
 from memberflow.onboarding.erasure import erase_member
@@ -71,9 +71,30 @@ def test_the_escalation_consumer_deletes_the_zendesk_user_and_purges_the_links()
     )
     result = forget_requester(d, queued)
     assert result["links"] == 2
-    assert d.desk.forgotten == [(("ada@example.org",), ("slack:T1:U1",))]
+    # Her threads' tickets too (by external id): Zendesk finds their requesters at once, where search lags.
+    tickets = tuple(sorted(external_id(thread) for thread in ("slack:T1:C1:1", "slack:T1:C1:2")))
+    assert d.desk.forgotten == [(("ada@example.org",), ("slack:T1:U1",), tickets)]
     assert set(d.links.links) == {"slack:T1:C1:3"}
     assert "ada@example.org" not in repr(result)
+
+
+def test_a_failed_zendesk_erasure_keeps_the_links_its_retry_finds_the_tickets_by():
+    d = escalation_deps()
+    escalate_in_bulk(d, [escalation("k1", thread="slack:T1:C1:1")])
+    queued = QueuedEvent(
+        idempotency_key="erase:1:zendesk",
+        correlation_id="c",
+        source="erasure",
+        event=RequesterErased(emails=["ada@example.org"], identities=["slack:T1:U1"]),
+    )
+    d.desk.fail.append(Transient("Zendesk 503"))
+    with pytest.raises(Transient):
+        forget_requester(d, queued)
+    assert set(d.links.links) == {"slack:T1:C1:1"}
+
+    assert forget_requester(d, queued)["links"] == 1
+
+    assert d.desk.forgotten == [(("ada@example.org",), ("slack:T1:U1",), (external_id("slack:T1:C1:1"),))]
 
 
 # ---------------------------------------------------------------- escalations on their way when the erasure ran

@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,6 +49,12 @@ ATTEMPTS = 2
 DEFAULT_RATELIMIT_BUDGET_SECONDS = 5
 DEFAULT_RETRY_LATER_SECONDS = 60.0
 MAX_BULK = 100
+SHOW_MANY = 100
+"""Ids per `users/show_many` call (Zendesk's limit)."""
+PERMANENT_DELETE_WINDOW_SECONDS = 600.0
+DEFAULT_PERMANENT_DELETES_PER_WINDOW = 350
+"""Zendesk permanently deletes at most 700 users per 10 minutes per account; the escalation consumer runs at most
+2 containers at a time (its queue's MaximumConcurrency), each taking half."""
 
 
 @dataclass
@@ -60,6 +68,35 @@ _CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("zendesk
 
 class WaitTooLong(Exception):
     """Zendesk asked for a longer wait than the budget allows: raised before zenpy starts sleeping it out."""
+
+
+class PermanentDeletePace:
+    """At most `limit` permanent deletes per `window_seconds` from this adapter (one per container: the runtime
+    caches it), counted when a user's deletion starts. Over it, `RetryLater` with the time until a slot frees: the
+    queue holds the erasure that long. Zendesk's own 429 on a permanent delete (containers come and go, so the
+    account may still go over) takes the usual path: `RetryLater` past the rate-limit budget."""
+
+    def __init__(
+        self,
+        limit: int = DEFAULT_PERMANENT_DELETES_PER_WINDOW,
+        window_seconds: float = PERMANENT_DELETE_WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("at least one permanent delete per window")
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._started: deque[float] = deque()
+
+    def take(self) -> None:
+        now = self._clock()
+        while self._started and now - self._started[0] >= self.window_seconds:
+            self._started.popleft()
+        if len(self._started) >= self.limit:
+            wait = max(1.0, self._started[0] + self.window_seconds - now)
+            raise RetryLater(f"Zendesk permanent deletes: {self.limit} per {self.window_seconds:.0f} s used", wait)
+        self._started.append(now)
 
 
 class ZendeskSession(requests.Session):
@@ -97,6 +134,7 @@ class ZendeskDesk:
         api_url: str = "",
         ratelimit_budget_seconds: int = DEFAULT_RATELIMIT_BUDGET_SECONDS,
         timeout: float = TIMEOUT_SECONDS,
+        permanent_deletes: PermanentDeletePace | None = None,
     ) -> None:
         self._credentials = credentials
         self._subdomain = subdomain
@@ -104,6 +142,7 @@ class ZendeskDesk:
         self._budget = ratelimit_budget_seconds
         self._timeout = timeout
         self.session = ZendeskSession(ratelimit_budget_seconds)
+        self._pace = permanent_deletes or PermanentDeletePace()
         self._client: Any = None
         if api_url:
             target = urlsplit(api_url)
@@ -227,36 +266,58 @@ class ZendeskDesk:
 
         return self._run("list tickets by external id", listing)
 
-    def forget_requester(self, emails: Sequence[str], external_ids: Sequence[str]) -> int:
+    def forget_requester(
+        self, emails: Sequence[str], external_ids: Sequence[str], ticket_external_ids: Sequence[str] = ()
+    ) -> int:
         """Soft delete, then permanent delete (Zendesk allows it once the user is soft-deleted). Zendesk refuses to
         delete the requester of a ticket that is not closed: their tickets are closed first.
+
+        The users are found without Zendesk's search, whose index lags minutes (a requester created a minute ago is
+        not in it yet): by external id (`users/show_many?external_ids=`: every requester memberflow created or
+        matched one by one carries the member's platform identity), and as the requesters of the member's tickets,
+        listed by their `external_id` (`tickets?external_id=`: the requesters Zendesk created by address for a bulk
+        job carry no external id) and read by id (`users/show_many?ids=`). A ticket's requester is taken only when
+        it is this person (one of their addresses or identities): an agent may have made someone else the
+        requester. Search by address stays as an extra, for users memberflow did not create (the member wrote to
+        support directly), once indexed.
 
         A user soft-deleted before (by an attempt whose permanent delete failed: a 429 beyond the budget, a 5xx; or
         by an agent) is no longer listed by external id nor found by search, only among the deleted users: they are
         looked for there too, by address or external id, and deleted for good, so a retry finishes what an attempt
         began instead of leaving the user to Zendesk's 30-day purge. That list also holds every permanently deleted
-        user (name "Permanently Deleted User", no address), so it is read in full: one call per 100 deleted users."""
+        user (name "Permanently Deleted User", no address), so it is read in full: one call per 100 deleted users.
+
+        Permanent deletes are paced (`PermanentDeletePace`): a user is only touched when their permanent delete fits
+        in the window, otherwise `RetryLater` hands the erasure back to the queue until it does."""
         from zenpy.lib.api_objects import Ticket as ZenpyTicket
 
+        addresses = {email.lower() for email in emails}
+        identities = set(external_ids)
+
+        def is_them(user: Any) -> bool:
+            return str(user.email or "").lower() in addresses or (user.external_id or "") in identities
+
         def soft_deleted(client: Any, skip: set[int]) -> list[int]:
-            addresses = {email.lower() for email in emails}
-            wanted = set(external_ids)
-            return [
-                int(user.id)
-                for user in client.users.deleted()
-                if int(user.id) not in skip
-                and (str(user.email or "").lower() in addresses or (user.external_id or "") in wanted)
-            ]
+            return [int(user.id) for user in client.users.deleted() if int(user.id) not in skip and is_them(user)]
 
         def forget(client: Any) -> int:
             users: dict[int, Any] = {}
             if external_ids:
                 users.update({int(u.id): u for u in client.users(external_id=list(external_ids))})
+            requesters = {
+                int(ticket.requester_id)
+                for ticket_external_id in dict.fromkeys(ticket_external_ids)
+                for ticket in client.tickets(external_id=ticket_external_id)
+                if ticket.requester_id is not None
+            } - set(users)
+            for chunk in _chunks(sorted(requesters), SHOW_MANY):
+                users.update({int(u.id): u for u in client.users(ids=chunk) if is_them(u)})
             for email in emails:
                 users.update({int(u.id): u for u in client.search(type="user", email=email)})
             # A user or ticket Zendesk no longer has (RecordNotFound: deleted since it was listed, by an earlier
             # attempt, another erasure or an agent) is already where erasure takes it: the next step goes on.
             for user in users.values():
+                self._pace.take()  # before anything of this user changes: a wait leaves them as they were
                 for ticket in _unless_gone(_requested, client, user) or []:
                     if ticket.status != "closed":
                         _unless_gone(client.tickets.update, ZenpyTicket(id=ticket.id, status="closed"))
@@ -265,6 +326,7 @@ class ZendeskDesk:
             # Left soft-deleted by an earlier attempt (or an agent): only the permanent delete is still to do.
             left = soft_deleted(client, skip=set(users))
             for user_id in left:
+                self._pace.take()
                 _unless_gone(client.users.permanently_delete, user_id)
             return len(users) + len(left)
 
@@ -315,6 +377,10 @@ def _unless_gone(step: Callable[..., T], *args: Any) -> T | None:
         return step(*args)
     except RecordNotFoundException:
         return None
+
+
+def _chunks(values: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 def _requested(client: Any, user: Any) -> list[Any]:

@@ -64,9 +64,12 @@ class TicketDesk(Protocol):
 
     def tickets_with_external_id(self, external_id: str) -> list[Ticket]: ...
 
-    def forget_requester(self, emails: Sequence[str], external_ids: Sequence[str]) -> int:
+    def forget_requester(
+        self, emails: Sequence[str], external_ids: Sequence[str], ticket_external_ids: Sequence[str] = ()
+    ) -> int:
         """Delete, then permanently delete, the Zendesk users with these addresses or external ids (closing the
-        tickets they request first); how many there were."""
+        tickets they request first), including those who request the tickets with `ticket_external_ids` (the
+        member's threads: found without search, which lags); how many there were."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,9 @@ class TicketLinks(Protocol):
 
     def unmark_notified(self, ticket_id: int, status: str) -> None:
         """Telling the member failed: the next delivery of the status change tries again."""
+
+    def requesters(self, member: str) -> list[TicketLink]:
+        """The links of the member's threads (an erasure finds their tickets through them)."""
 
     def erase_member(self, member: str) -> int:
         """Delete every link of the member's threads; how many."""

@@ -382,12 +382,17 @@ def _log_ticket(deps: EscalationDeps, link: TicketLink, kind: str, at: datetime)
 def forget_requester(deps: EscalationDeps, queued: QueuedEvent) -> dict[str, Any]:
     """The person asked to be forgotten: their Zendesk user is deleted, then deleted for good (their open tickets
     are closed first: Zendesk keeps a ticket's requester until it is closed), and their links are purged. Every
-    step is safe to repeat."""
+    step is safe to repeat.
+
+    Their links name the tickets of their threads (by external id): Zendesk finds those, and so the requesters it
+    created for them (a bulk job's, by address only), at once, where its search would miss a requester created in
+    the last minutes. The links go only after Zendesk is done, so a retry still has them."""
     event = queued.event
     if not isinstance(event, RequesterErased):
         raise InvalidMessage(f"not a requester erasure: {event.type}")
-    users = deps.desk.forget_requester(event.emails, event.identities)
     subjects = {email_subject(email) for email in event.emails} | {identity_subject(i) for i in event.identities}
+    threads = sorted({link.thread for subject in sorted(subjects) for link in deps.links.requesters(subject)})
+    users = deps.desk.forget_requester(event.emails, event.identities, [external_id(thread) for thread in threads])
     links = sum(deps.links.erase_member(subject) for subject in subjects)
     logger.info("requester erased", extra={"zendesk_users": users, "links": links})
     return {"result": "erased", "zendesk_users": users, "links": links}

@@ -9,9 +9,10 @@ configuration only (`ZENPY_FORCE_SCHEME=http`, `ZENPY_FORCE_NETLOC=127.0.0.1:POR
   one day as Zendesk does (then, like an unknown id, 404 `RecordNotFound`; `POST /_sandbox/jobs/expire` makes
   the day pass);
 - users: `create_or_update` (matched by email, else external id; 201 created, 200 updated), show, `show_many` by
-  external ids, search by email, soft delete (refused while the user requests a ticket that is not closed) and
-  permanent delete through `deleted_users`; `users/me` (the API user whose credentials the request carries: the
-  redrive's availability probe);
+  ids or external ids, search by email (lagging like Zendesk's index when `POST /_sandbox/search_lag
+  {"seconds": N}` is set: users created in the last N seconds are not found yet; 0 by default), soft delete
+  (refused while the user requests a ticket that is not closed) and permanent delete through `deleted_users`;
+  `users/me` (the API user whose credentials the request carries: the redrive's availability probe);
 - a 404 `RecordNotFound` for a record that is not there, and 404 `InvalidEndpoint` for a path with no endpoint;
 - a request budget per window (Zendesk's per-account rate limit) answered with 429 and an integer `Retry-After`,
   `X-Rate-Limit` / `X-Rate-Limit-Remaining` headers, fault injection and `/_sandbox/` controls like the Mailchimp

@@ -285,13 +285,14 @@ class ZendeskApi:
         return 200, {"deleted_user": {"id": user_id, "name": "Permanently Deleted User", "active": False}}
 
     def search(self, request: Request, body: Any) -> Reply:
-        """Only what memberflow asks: `type:user email:<address>`."""
+        """Only what memberflow asks: `type:user email:<address>`. Like Zendesk's index, it lags: a user created in the
+        last `search_lag_seconds` (`POST /_sandbox/search_lag`) is not found yet."""
         self.state.count("search")
         terms = dict(part.split(":", 1) for part in (request.args.get("query") or "").split() if ":" in part)
         results: list[dict[str, Any]] = []
         if terms.get("type") == "user" and terms.get("email"):
             user = self.state.find_user(terms["email"], None)
-            results = [{**user, "result_type": "user"}] if user else []
+            results = [{**user, "result_type": "user"}] if user and self.state.indexed(user) else []
         return 200, {
             "results": results,
             "facets": None,

@@ -31,6 +31,7 @@ class ZendeskApp(SandboxApp[ZendeskState]):
         ("POST", "/budget"): "set_budget",
         ("POST", "/webhook"): "set_webhook",
         ("POST", "/jobs/expire"): "expire_jobs",
+        ("POST", "/search_lag"): "set_search_lag",
     }
 
     def __init__(self, state: ZendeskState, email: str, api_token: str, max_connections: int | None = None) -> None:
@@ -135,6 +136,16 @@ class ZendeskApp(SandboxApp[ZendeskState]):
         with self.state.lock:
             return {"expired": self.state.age_jobs(ids)}
 
+    def set_search_lag(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/search_lag {"seconds": 120}`: users created in the last `seconds` are not yet in search
+        results, as with Zendesk's index (minutes behind); 0 (the default, and after a reset): found at once."""
+        seconds = body.get("seconds", 0)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise ValueError("seconds must be a number, 0 or more")
+        with self.state.lock:
+            self.state.search_lag_seconds = float(seconds)
+        return {"seconds": self.state.search_lag_seconds}
+
     def set_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /_sandbox/webhook {"url", "secret"}`: where status changes are sent, signed with `secret`."""
         self.webhook_url, self.webhook_secret = str(body.get("url", "")), str(body.get("secret", ""))
@@ -234,6 +245,10 @@ class ZendeskSandbox(SandboxServer):
 
     def set_budget(self, requests_per_window: int | None, window_seconds: float = 60) -> None:
         self.app.set_budget({"requests": requests_per_window, "window_seconds": window_seconds})
+
+    def set_search_lag(self, seconds: float) -> None:
+        """Users created in the last `seconds` are not yet found by search (Zendesk's index lags minutes)."""
+        self.app.set_search_lag({"seconds": seconds})
 
     def send_webhooks_to(self, url: str, secret: str) -> None:
         self.app.set_webhook({"url": url, "secret": secret})

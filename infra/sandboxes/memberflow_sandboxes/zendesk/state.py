@@ -59,6 +59,11 @@ class ZendeskState(BaseState):
         self.job_created: dict[str, float] = {}
         self.idempotency: dict[str, tuple[str, float, int, dict[str, Any]]] = {}
         self.webhooks: list[dict[str, Any]] = []
+        self.user_created: dict[int, float] = {}
+        """When each user was created (monotonic seconds): search finds a user only `search_lag_seconds` later."""
+        self.search_lag_seconds = 0.0
+        """Zendesk's search index lags (minutes, in production): a user created less than this long ago is not in
+        search results yet. Every other lookup (show, show_many, create_or_update, requested tickets) sees them."""
         self.operations: dict[str, int] = {}
         """Calls per Zendesk API operation (tickets.create, ...); the base counts them per route in `calls`."""
         self._next_id = 1000
@@ -107,7 +112,13 @@ class ZendeskState(BaseState):
             "updated_at": now_iso(),
         }
         self.users[user_id] = user
+        self.user_created[user_id] = time.monotonic()
         return user, True
+
+    def indexed(self, user: dict[str, Any]) -> bool:
+        """The user is in search results: created at least `search_lag_seconds` ago."""
+        created = self.user_created.get(int(user["id"]))
+        return created is None or time.monotonic() - created >= self.search_lag_seconds
 
     # ---------------------------------------------------------------- tickets
 
@@ -184,6 +195,7 @@ class ZendeskState(BaseState):
                 "webhooks": list(self.webhooks),
                 "operations": dict(self.operations),
                 "budget": {"requests": self.budget.requests, "window_seconds": self.budget.window_seconds},
+                "search_lag_seconds": self.search_lag_seconds,
             }
 
 
