@@ -348,6 +348,14 @@ class EventSyncSettings(TraceSettings, SuppressionSettings, MailchimpSettings, E
     synced_events: tuple[SyncedEvent, ...] = Field(default=(), alias="SYNCED_EVENTS")
     reconcile_recent_days: int = Field(default=7, alias="RECONCILE_RECENT_DAYS", ge=0)
     """Events that ended at most this many days ago are still reconciled (late check-ins, refunds)."""
+    reconcile_eventbrite_call_budget: int = Field(default=250, alias="RECONCILE_EVENTBRITE_CALL_BUDGET", ge=2)
+    """Eventbrite calls one reconciliation run may make (event reads and attendee pages, each attempt counted); the
+    run stops there and leaves the other events for the next run, which starts with them. The default: a quarter of
+    the 1,000 calls an hour quoted as Eventbrite's lower limit per OAuth token (its error reference says 2,000),
+    for one run an hour (`ReconcileSchedule`'s default `rate(1 hour)`): 250, 50 attendees a page, so an event of up
+    to about 12,000 attendees fits one run. The rest of the hour is left to the webhook fetches, which share the
+    token. Run it more often and lower this alike (`rate(30 minutes)`: 125). At least 2 (an event read and a page).
+    """
 
     @field_validator("synced_events", mode="before")
     @classmethod

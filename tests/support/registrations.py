@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from memberflow.errors import PermanentRefusal
+from memberflow.errors import PermanentRefusal, RateLimited
 from memberflow.intake.eventbrite import api_resource_path
 from memberflow.registrations.model import Registration, ResourceGone
+
+if TYPE_CHECKING:
+    from memberflow.registrations.model import CallMeter
 
 API = "https://www.eventbriteapi.com/v3"
 
@@ -27,6 +30,10 @@ class FakeEventbrite:
     calls: list[str] = field(default_factory=list)
     failing: dict[str, Exception] = field(default_factory=dict)
     """Event id -> the error its event and attendee list reads raise (a 429, an outage, an account problem)."""
+    calls_per_hour: int | None = None
+    """The token's hourly limit: every call beyond this many answers 429 HIT_RATE_LIMIT without Retry-After."""
+    meter: CallMeter | None = None
+    """A metered view's meter (`metered`): charged before each call, as the adapter does."""
 
     def add_event(self, event_id: str, *, ends_in: timedelta = timedelta(days=3), now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
@@ -86,11 +93,23 @@ class FakeEventbrite:
         return f"{API}/events/{event_id}/attendees/{attendee_id}/"
 
     # -- the port
+    def metered(self, meter: CallMeter) -> FakeEventbrite:
+        """The same Eventbrite (shared events, attendees and calls), each call charged to `meter` first."""
+        return replace(self, meter=meter)
+
+    def _call(self, kind: str) -> None:
+        """One request: charged to the meter, counted, and refused beyond the hourly limit."""
+        if self.meter is not None:
+            self.meter.spend()
+        self.calls.append(kind)
+        if self.calls_per_hour is not None and len(self.calls) > self.calls_per_hour:
+            raise RateLimited("Eventbrite 429 HIT_RATE_LIMIT")
+
     def fetch(self, api_url: str) -> dict[str, Any]:
         resource = api_resource_path(api_url, API)
         if resource is None:
             raise PermanentRefusal("Not the Eventbrite API", "off host")
-        self.calls.append("fetch")
+        self._call("fetch")
         parts = [part for part in resource.split("/") if part]
         if parts[0] == "orders":
             items = [dict(a) for a in self.people.values() if a["order_id"] == parts[1]]
@@ -104,7 +123,7 @@ class FakeEventbrite:
         return {**attendee, "event": self.events.get(attendee["event_id"], {})}
 
     def event(self, event_id: str) -> dict[str, Any]:
-        self.calls.append("event")
+        self._call("event")
         if event_id in self.failing:
             raise self.failing[event_id]
         return self.events[event_id]
@@ -114,11 +133,13 @@ class FakeEventbrite:
 
     def attendees(self, event_id: str) -> Iterator[dict[str, Any]]:
         if event_id in self.failing:
-            self.calls.append("attendees")
+            self._call("attendees")
             raise self.failing[event_id]
         items = self.attendees_of(event_id)
         for start in range(0, max(len(items), 1), self.page_size):
-            self.calls.append("attendees")
+            self._call("attendees")
+            if start == 0 and self.meter is not None and len(items) > self.page_size:
+                self.meter.expect(-(-len(items) // self.page_size) - 1)  # the pages still to read
             yield from items[start : start + self.page_size]
 
 
@@ -126,6 +147,7 @@ class MemoryRegistrations:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Registration] = {}
         self.ends: dict[str, datetime] = {}
+        self.left: list[str] = []
         self.writes = 0
 
     def event_end(self, event_slug: str) -> datetime | None:
@@ -133,6 +155,12 @@ class MemoryRegistrations:
 
     def set_event_end(self, event_slug: str, end: datetime) -> None:
         self.ends[event_slug] = end
+
+    def reconcile_left(self) -> list[str]:
+        return list(self.left)
+
+    def set_reconcile_left(self, slugs: Sequence[str]) -> None:
+        self.left = list(slugs)
 
     def get(self, event_slug: str, member_id: str) -> Registration | None:
         return self.items.get((event_slug, member_id))

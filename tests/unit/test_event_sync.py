@@ -602,29 +602,29 @@ def test_a_walk_in_whose_registration_arrives_later_becomes_a_registrant_who_att
 # ---------------------------------------------------------------- the run: each event on its own
 
 
-def test_one_events_429_or_error_does_not_stop_the_others_and_the_run_says_which_were_left():
-    from memberflow.errors import AccountProblem, RateLimited
+def test_one_events_error_does_not_stop_the_others_and_the_run_says_which_were_left():
+    from memberflow.errors import AccountProblem, Transient
 
     world = World()
     world.eventbrite.add_event("66", now=NOW)
     world.eventbrite.add_event("55", now=NOW)
-    throttled = SyncedEvent(slug="meetup-nov", eventbrite_event_id="66")
+    outage = SyncedEvent(slug="meetup-nov", eventbrite_event_id="66")
     broken = SyncedEvent(slug="meetup-oct", eventbrite_event_id="55")
-    world.deps.events = [throttled, EVENT, broken]
+    world.deps.events = [outage, EVENT, broken]
     world.eventbrite.register("77", "dropped@example.org")  # a webhook was lost
-    world.eventbrite.failing["66"] = RateLimited("Eventbrite 429 HIT_RATE_LIMIT")
+    world.eventbrite.failing["66"] = Transient("Eventbrite 503 SERVICE_UNAVAILABLE")
 
     reports = reconcile_all(world.deps, recent_days=7, correlation_id="run")
 
     assert [(r.event_slug, r.left.split(":")[0]) for r in reports] == [
-        ("meetup-nov", "RateLimited"),
+        ("meetup-nov", "Transient"),
         ("webinar-dec", ""),
         ("meetup-oct", ""),
     ]
     assert world.status("dropped@example.org") is Status.REGISTERED
     from memberflow.registrations.reconcile import ReconcileIncomplete, raise_if_incomplete
 
-    raise_if_incomplete(reports)  # throttled: the next run tries again, no alarm
+    raise_if_incomplete(reports)  # an outage: the next run tries again, no alarm
 
     world.eventbrite.failing["55"] = AccountProblem("Eventbrite 403 NOT_AUTHORIZED", 403)
     reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-2")
@@ -649,3 +649,129 @@ def test_an_event_our_records_say_ended_long_ago_is_skipped_without_calling_even
     assert world.eventbrite.calls == ["event"]
     reconcile_all(world.deps, recent_days=7, correlation_id="run-4")
     assert world.eventbrite.calls == ["event"]
+
+
+# ---------------------------------------------------------------- the run's Eventbrite call budget
+
+
+def three_events(world: World, attendees: dict[str, int]) -> None:
+    """Events "66", "77" (EVENT) and "88", each with this many attendees (50 a page: n pages and an event read)."""
+    world.eventbrite.add_event("66", now=NOW)
+    world.eventbrite.add_event("88", now=NOW)
+    world.deps.events = [
+        SyncedEvent(slug="meetup-nov", eventbrite_event_id="66"),
+        EVENT,
+        SyncedEvent(slug="meetup-jan", eventbrite_event_id="88"),
+    ]
+    for event_id, count in attendees.items():
+        for i in range(count):
+            world.eventbrite.register(event_id, f"p{i}.{event_id}@example.org", attendee_id=f"{event_id}{i:04d}")
+
+
+def left(reports) -> list[tuple[str, str]]:
+    return [(r.event_slug, r.left.split(",")[0]) for r in reports if r.left]
+
+
+def test_the_run_stops_at_its_call_budget_and_the_next_run_starts_with_the_events_it_left():
+    from memberflow.registrations.reconcile import CallBudget, raise_if_incomplete
+
+    world = World()
+    three_events(world, {"66": 120, "77": 120, "88": 120})  # 4 calls each: the event and 3 pages
+
+    budget = CallBudget(9)
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-1", budget=budget)
+
+    assert [r.event_slug for r in reports if not r.left] == ["meetup-nov", "webinar-dec"]
+    assert left(reports) == [("meetup-jan", "CallBudgetSpent: not started")]
+    assert "the run's 9 Eventbrite calls were spent" in reports[-1].left
+    assert budget.spent == len(world.eventbrite.calls) == 8  # a ninth call could not have finished an event
+    raise_if_incomplete(reports)  # no alarm: the next run goes on
+    assert world.registrations.left == ["meetup-jan"]
+    assert world.status("p0.77@example.org") is Status.REGISTERED
+
+    world.eventbrite.calls.clear()
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-2", budget=CallBudget(9))
+
+    assert [r.event_slug for r in reports] == ["meetup-jan", "meetup-nov", "webinar-dec"]  # the one left, first
+    assert left(reports) == [("webinar-dec", "CallBudgetSpent: not started")]
+    assert world.eventbrite.calls == ["event", "attendees", "attendees", "attendees"] * 2
+    assert world.registrations.left == ["webinar-dec"]
+    assert len(world.registrations.for_event("meetup-jan")) == 120
+
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-3", budget=CallBudget(9))
+    assert [r.event_slug for r in reports][:1] == ["webinar-dec"]
+
+
+def test_an_event_whose_list_needs_more_calls_than_are_left_is_not_begun_and_smaller_ones_go_on():
+    from memberflow.registrations.reconcile import CallBudget, ReconcileIncomplete, raise_if_incomplete
+
+    world = World()
+    three_events(world, {"66": 10, "77": 250, "88": 10})  # 2, 6 and 2 calls
+
+    budget = CallBudget(6)
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-1", budget=budget)
+
+    # webinar-dec's first page says 4 more pages: they would not fit, so they are not read.
+    assert left(reports) == [("webinar-dec", "CallBudgetSpent: its attendee list needs 4 more Eventbrite calls")]
+    assert [r.event_slug for r in reports if not r.left] == ["meetup-nov", "meetup-jan"]
+    assert budget.spent == 6 and world.registrations.for_event("webinar-dec") == []
+    raise_if_incomplete(reports)
+
+    world.eventbrite.calls.clear()
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-2", budget=CallBudget(6))
+    assert [r.event_slug for r in reports if not r.left] == ["webinar-dec"]  # first, with the whole budget
+    assert len(world.registrations.for_event("webinar-dec")) == 250
+    assert world.registrations.left == ["meetup-nov", "meetup-jan"]
+
+    # A list longer than a whole run's budget can never be reconciled: an operator must raise the budget. The run
+    # stops reading it at its first page and goes on with the calls left.
+    world.registrations.left = ["webinar-dec"]
+    budget = CallBudget(5)
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-3", budget=budget)
+    assert [(r.event_slug, r.needs_operator) for r in reports if r.left] == [
+        ("webinar-dec", True),
+        ("meetup-jan", False),  # not started: 1 call was left
+    ]
+    assert "needs 6 Eventbrite calls, more than a run's 5" in reports[0].left
+    assert [r.event_slug for r in reports if not r.left] == ["meetup-nov"] and budget.spent == 4
+    with pytest.raises(ReconcileIncomplete, match="RECONCILE_EVENTBRITE_CALL_BUDGET"):
+        raise_if_incomplete(reports)
+
+
+def test_a_429_stops_eventbrite_calls_for_the_rest_of_the_run_and_the_next_run_starts_with_the_events_left():
+    from memberflow.registrations.reconcile import CallBudget, raise_if_incomplete
+
+    world = World()
+    three_events(world, {"66": 60, "77": 60, "88": 60})  # 3 calls each
+    world.eventbrite.register("77", "dropped@example.org")
+    world.eventbrite.calls_per_hour = 4  # the token's hour runs out at webinar-dec's first page
+
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-1", budget=CallBudget(250))
+
+    assert [(r.event_slug, r.left) for r in reports] == [
+        ("meetup-nov", ""),
+        ("webinar-dec", "RateLimited: Eventbrite 429 HIT_RATE_LIMIT"),
+        ("meetup-jan", "RateLimited: not started, Eventbrite throttled this run (Eventbrite 429 HIT_RATE_LIMIT)"),
+    ]
+    assert len(world.eventbrite.calls) == 5  # nothing asked after the 429
+    raise_if_incomplete(reports)  # throttled: the next run tries again, no alarm
+    assert world.registrations.left == ["webinar-dec", "meetup-jan"]
+
+    world.eventbrite.calls_per_hour = None  # a new hour
+    world.eventbrite.calls.clear()
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-2", budget=CallBudget(250))
+
+    assert [r.event_slug for r in reports] == ["webinar-dec", "meetup-jan", "meetup-nov"]
+    assert [r.left for r in reports] == ["", "", ""] and world.registrations.left == []
+    assert world.status("dropped@example.org") is Status.REGISTERED
+
+
+def test_webhook_fetches_are_not_charged_to_a_runs_budget():
+    from memberflow.registrations.reconcile import CallBudget
+
+    world = World()
+    budget = CallBudget(2)
+    metered = world.eventbrite.metered(budget)
+    metered.event("77")
+    world.place("ada@example.org")  # the consumer's fetch: the unmetered client
+    assert budget.spent == 1 and world.eventbrite.calls == ["event", "fetch"]

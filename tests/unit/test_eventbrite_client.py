@@ -23,6 +23,9 @@ class Eventbrite(BaseHTTPRequestHandler):
     requests: list[tuple[str, dict[str, list[str]], str]] = []
     attendees = [{"id": str(i), "event_id": "77", "profile": {"email": f"a{i}@example.org"}} for i in range(120)]
     throttle = False
+    throttle_next = 0
+    """The next this many requests are throttled (besides all of them while `throttle`)."""
+    retry_after: str | None = None
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -31,6 +34,8 @@ class Eventbrite(BaseHTTPRequestHandler):
         raw = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if status == 429 and Eventbrite.retry_after is not None:
+            self.send_header("Retry-After", Eventbrite.retry_after)
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
@@ -41,7 +46,8 @@ class Eventbrite(BaseHTTPRequestHandler):
         Eventbrite.requests.append((url.path, query, self.headers.get("Authorization", "")))
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             return self._answer(401, {"status_code": 401, "error": "INVALID_AUTH", "error_description": "no"})
-        if Eventbrite.throttle:
+        if Eventbrite.throttle or Eventbrite.throttle_next > 0:
+            Eventbrite.throttle_next -= 1
             return self._answer(429, {"status_code": 429, "error": "HIT_RATE_LIMIT", "error_description": "slow"})
         if url.path == "/v3/events/77/attendees/":
             start = int(query.get("continuation", ["0"])[0])
@@ -51,6 +57,8 @@ class Eventbrite(BaseHTTPRequestHandler):
             if more:
                 pagination["continuation"] = str(start + 50)
             return self._answer(200, {"attendees": page, "pagination": pagination})
+        if url.path == "/v3/events/77/":
+            return self._answer(200, {"id": "77", "end": {"utc": "2026-12-03T12:00:00Z"}})
         if url.path == "/v3/users/me/":
             return self._answer(200, {"id": "1234", "name": "memberflow", "emails": []})
         if url.path == "/v3/orders/13/":
@@ -63,7 +71,7 @@ class Eventbrite(BaseHTTPRequestHandler):
 @pytest.fixture
 def api() -> Iterator[str]:
     Eventbrite.requests = []
-    Eventbrite.throttle = False
+    Eventbrite.throttle, Eventbrite.throttle_next, Eventbrite.retry_after = False, 0, None
     server = ThreadingHTTPServer(("127.0.0.1", 0), Eventbrite)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
@@ -144,3 +152,43 @@ def test_a_404_on_a_webhooks_order_or_attendee_is_a_deletion_not_an_outage(api: 
     with pytest.raises(AccountProblem) as refused:
         client.fetch(f"{api}/orders/13/")
     assert refused.value.status == 403 and is_service_failure(refused.value)
+
+
+def test_a_429_without_retry_after_is_raised_at_once_and_a_short_retry_after_is_waited_out(api: str) -> None:
+    """Eventbrite's limit is per hour: a retry a moment after a bare 429 only spends another call."""
+    client = EventbriteClient(lambda fresh: TOKEN, api)
+    Eventbrite.throttle = True
+    with pytest.raises(RateLimited) as throttled:
+        client.event("77")
+    assert throttled.value.retry_after is None
+    assert len(Eventbrite.requests) == 1
+
+    Eventbrite.requests, Eventbrite.throttle, Eventbrite.throttle_next = [], False, 1
+    Eventbrite.retry_after = "0"  # it said how long: waited out, then answered
+    assert [a["id"] for a in client.attendees("77")][:1] == ["0"]
+    assert len(Eventbrite.requests) == 4  # the throttled first page, then the three pages
+
+
+def test_a_metered_client_charges_each_request_and_sends_none_beyond_its_budget(api: str) -> None:
+    from memberflow.registrations.reconcile import CallBudget, CallBudgetSpent, CallBudgetTooSmall
+
+    client = EventbriteClient(lambda fresh: TOKEN, api)
+    budget = CallBudget(5)
+    metered = client.metered(budget)
+    assert len(list(metered.attendees("77"))) == 120  # 3 pages
+    assert budget.spent == 3
+    metered.event("77")
+    Eventbrite.throttle_next, Eventbrite.retry_after = 1, "0"
+    with pytest.raises(CallBudgetSpent):
+        metered.event("77")  # the 429 spent the last call: its retry is not sent
+    assert budget.spent == 5 and len(Eventbrite.requests) == 5
+    client.event("77")  # the client itself (webhook fetches) is not charged
+    assert budget.spent == 5
+
+    # A list whose first page says it needs more pages than the budget has left: the other pages are not read.
+    Eventbrite.requests = []
+    with pytest.raises(CallBudgetSpent, match="needs 2 more"):
+        list(client.metered(CallBudget(5, spent=3)).attendees("77"))
+    with pytest.raises(CallBudgetTooSmall, match="needs 4 Eventbrite calls"):
+        list(client.metered(CallBudget(3)).attendees("77"))
+    assert len(Eventbrite.requests) == 2  # each first page only

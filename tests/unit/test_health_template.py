@@ -41,7 +41,7 @@ def test_the_log_expires_and_writers_may_only_add_to_it():
     rules = {rule["Id"]: rule for rule in RESOURCES["ActivityBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert rules["ExpireActivity"]["Prefix"] == f"{PREFIX}/"
     assert rules["ExpireActivity"]["ExpirationInDays"] == {"Ref": "ActivityRetentionDays"}
-    for function in ("OnboardingFunction", "OnboardingDripFunction"):
+    for function in ("OnboardingFunction", "OnboardingDripFunction", "MemberImportFunction"):
         append = statements(function)["AppendActivity"]
         assert append["Action"] == "s3:PutObject"
         assert append["Resource"] == {"Fn::Sub": "${ActivityBucket.Arn}/activity/*"}

@@ -78,3 +78,17 @@ def test_the_events_end_is_remembered_apart_from_its_registrations(store):
 
     assert registrations.event_end(SLUG) == AT
     assert [r.member_id for r in registrations.for_event(SLUG)] == ["m1"]
+
+
+def test_the_events_a_reconciliation_left_are_one_item_apart_from_every_event(store):
+    registrations, client = store
+    assert registrations.reconcile_left() == []
+    registrations.put(Registration(event_slug=SLUG, member_id="m1", email="ada@example.org", status=Status.REGISTERED))
+
+    registrations.set_reconcile_left(["meetup-jan", SLUG])
+    assert registrations.reconcile_left() == ["meetup-jan", SLUG]
+    registrations.set_reconcile_left([])
+
+    assert registrations.reconcile_left() == []
+    assert [r.member_id for r in registrations.for_event(SLUG)] == ["m1"]
+    assert len(client.scan(TableName="registrations")["Items"]) == 2  # the registration and the one record

@@ -67,10 +67,16 @@ def test_a_winback_resume_with_no_run_in_progress_publishes_zero_runs(monkeypatc
 def test_a_reconciliation_with_no_event_publishes_zero_events(monkeypatch, capsys):
     app = load("event_reconcile", monkeypatch)
     monkeypatch.setattr(app, "sync_deps", lambda: SimpleNamespace())
-    monkeypatch.setattr(app, "load_settings", lambda settings: SimpleNamespace(reconcile_recent_days=3))
+    settings = SimpleNamespace(reconcile_recent_days=3, reconcile_eventbrite_call_budget=250)
+    monkeypatch.setattr(app, "load_settings", lambda _: settings)
     monkeypatch.setattr(app, "reconcile_all", lambda *args, **kwargs: [])
 
     outcome = invoke_without_warnings(app, capsys)
 
-    assert outcome["answer"] == {"events": [], "left_for_next_run": []}
+    assert outcome["answer"] == {
+        "events": [],
+        "left_for_next_run": [],
+        "eventbrite_calls": {"made": 0, "budget": 250},
+    }
     assert outcome["figures"]["EventsReconciled"] == [0.0]
+    assert outcome["figures"]["EventbriteCalls"] == [0.0]

@@ -1,12 +1,19 @@
 """The Eventbrite API over `http_json`: the OAuth token from Secrets Manager (read again once when refused), brief
 retries honouring Retry-After, continuation paging, and only ever the configured API host: a webhook's `api_url`
 that leads anywhere else is refused before any request, so a forged delivery cannot make us call out with the token.
+
+Eventbrite's rate limit counts calls per OAuth token and hour (429 `HIT_RATE_LIMIT`). A 429 that says how long to
+wait (Retry-After) is waited out briefly as any other; one that does not is raised at once, never retried a moment
+later: the hour's calls are spent, and a retry would only spend another. A metered client (`metered`) charges every
+request it sends, each attempt and each attendee page, to a run's budget first.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,7 +27,8 @@ from memberflow.errors import (
     Transient,
 )
 from memberflow.intake.eventbrite import api_resource_path
-from memberflow.registrations.model import ResourceGone
+from memberflow.registrations.model import CallMeter, ResourceGone
+from memberflow.retry import with_brief_retries
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +58,26 @@ def error_from(answer: HttpAnswer) -> Exception:
     return PermanentRefusal(code or "Refused", str(body.get("error_description") or "")[:200], answer.status)
 
 
+class _NotRetried(Exception):
+    """Carries a failure past the brief retries, to be raised as it is."""
+
+    def __init__(self, failure: Exception) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def pages_left(pagination: dict[str, Any]) -> int | None:
+    """After an attendee list's first page: how many pages are still to read, from `page_count` (else from
+    `object_count` and `page_size`); None when the page does not say."""
+    count = pagination.get("page_count")
+    if isinstance(count, int) and count > 0:
+        return max(0, count - 1)
+    objects, size = pagination.get("object_count"), pagination.get("page_size")
+    if isinstance(objects, int) and isinstance(size, int) and size > 0:
+        return max(0, math.ceil(objects / size) - 1)
+    return None
+
+
 class EventbriteClient:
     """Implements `registrations.model.EventbriteApi`."""
 
@@ -60,7 +88,16 @@ class EventbriteClient:
             self.api_url, error_from, service="Eventbrite", timeout=timeout, attempts=ATTEMPTS
         )
         self._authorised = False
+        self._meter: CallMeter | None = None
         self.calls = 0
+        """Requests sent (each attempt)."""
+
+    def metered(self, meter: CallMeter) -> EventbriteClient:
+        """This client (the same connection and token) with each request charged to `meter` before it is sent; the
+        client itself stays unmetered (webhook fetches are not the reconciliation's)."""
+        view = copy.copy(self)
+        view._meter = meter
+        return view
 
     def fetch(self, api_url: str) -> dict[str, Any]:
         resource = api_resource_path(api_url, self.api_url)
@@ -81,10 +118,14 @@ class EventbriteClient:
 
     def attendees(self, event_id: str) -> Iterator[dict[str, Any]]:
         params: dict[str, str] = {}
-        for _ in range(MAX_PAGES):
+        for number in range(MAX_PAGES):
             page = self._call(f"/events/{_id(event_id)}/attendees/", params)
-            yield from (item for item in page.get("attendees", []) if isinstance(item, dict))
             pagination = page.get("pagination") or {}
+            if number == 0 and self._meter is not None and pagination.get("has_more_items"):
+                left = pages_left(pagination)
+                if left:
+                    self._meter.expect(left)  # a list the budget cannot finish is not started
+            yield from (item for item in page.get("attendees", []) if isinstance(item, dict))
             continuation = pagination.get("continuation")
             if not pagination.get("has_more_items") or not continuation:
                 return
@@ -104,12 +145,31 @@ class EventbriteClient:
     def _call(self, path: str, params: dict[str, str] | None, *, attempts: int | None = None) -> dict[str, Any]:
         if not self._authorised:
             self._authorise(False)
-        self.calls += 1
         try:
-            return self._http.call("GET", path, None, params, attempts=attempts)
+            return self._send(path, params, attempts or ATTEMPTS)
         except CredentialsRejected:
             self._authorise(True)  # rotated since this container read it: read the secret again, once
-            return self._http.call("GET", path, None, params, attempts=attempts)
+            return self._send(path, params, attempts or ATTEMPTS)
+
+    def _send(self, path: str, params: dict[str, str] | None, attempts: int) -> dict[str, Any]:
+        """One GET with brief retries, each attempt charged to the meter first. A 429 without Retry-After is not
+        retried: Eventbrite's limit is per hour."""
+
+        def attempt() -> dict[str, Any]:
+            if self._meter is not None:
+                self._meter.spend()
+            self.calls += 1
+            try:
+                return self._http.send("GET", path, None, params)
+            except RateLimited as throttled:
+                if throttled.retry_after is None:
+                    raise _NotRetried(throttled) from None
+                raise
+
+        try:
+            return with_brief_retries(attempt, attempts=attempts)
+        except _NotRetried as stop:
+            raise stop.failure from None
 
     def _authorise(self, fresh: bool) -> None:
         self._http.set_bearer(self._token(fresh))

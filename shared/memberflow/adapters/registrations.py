@@ -1,7 +1,8 @@
 """Registration records in DynamoDB (the registrations table): `EVENT#<slug>` / `MEMBER#<member id>`, one item
 per person and event, so an event's registrations are one query; a member's are one query on the `by-member`
 index (keys only: `member_id`, `pk`, `sk`). Each event's end, as the reconciliation last read it, is one more item
-(`EVENTINFO#<slug>` / `EVENT`: no member, so never in the member index nor in an event's registrations)."""
+(`EVENTINFO#<slug>` / `EVENT`: no member, so never in the member index nor in an event's registrations), and the
+events the last reconciliation run left for the next one, one item for all (`RECONCILE` / `LEFT`: their slugs)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ MEMBER_INDEX = "by-member"
 """RegistrationsTable's index keyed by `member_id` (template.yaml), projecting the keys only."""
 EVENT_PREFIX = "EVENT#"
 EVENT_INFO_PREFIX = "EVENTINFO#"
+RECONCILE_LEFT_KEY = {"pk": "RECONCILE", "sk": "LEFT"}
 
 
 def _key(event_slug: str, member_id: str) -> dict[str, str]:
@@ -157,3 +159,16 @@ class DynamoRegistrationStore:
                 "end": end.isoformat(),
             }
         )
+
+    def reconcile_left(self) -> list[str]:
+        items = query_all(
+            self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": RECONCILE_LEFT_KEY["pk"]},
+            ConsistentRead=True,
+        )
+        found = next((item for item in items if item.get("sk") == RECONCILE_LEFT_KEY["sk"]), None)
+        return [str(slug) for slug in found.get("slugs", [])] if found else []
+
+    def set_reconcile_left(self, slugs: Sequence[str]) -> None:
+        self._table.put_item(Item={**RECONCILE_LEFT_KEY, "slugs": list(slugs)})

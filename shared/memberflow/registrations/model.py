@@ -253,9 +253,22 @@ class ResourceGone(PermanentRefusal):
     toward the consumer's breaker."""
 
 
+class CallMeter(Protocol):
+    """Counts a run's Eventbrite calls (the reconciliation's budget): the API charges it before each request."""
+
+    def spend(self) -> None:
+        """One request is about to be sent (each attempt, each page): raises, and nothing is sent, when the run
+        may make no more."""
+
+    def expect(self, calls: int) -> None:
+        """`calls` more requests are needed to finish what was started (the attendee pages still to read, known
+        from the first page): raises now, before any of them is sent, when they will not fit."""
+
+
 class EventbriteApi(Protocol):
     """The Eventbrite API (OAuth token, retries). Failures arrive as `memberflow.errors`; a URL off the API host is
-    refused (`PermanentRefusal`) before any request."""
+    refused (`PermanentRefusal`) before any request. A 429 without Retry-After is not retried at once: Eventbrite's
+    limit is per hour, a retry a moment later only spends another call."""
 
     def fetch(self, api_url: str) -> dict[str, Any]:
         """The order (attendees and event expanded) or attendee (event expanded) a webhook names; `ResourceGone`
@@ -265,6 +278,10 @@ class EventbriteApi(Protocol):
 
     def attendees(self, event_id: str) -> Iterator[dict[str, Any]]:
         """Every attendee of the event, following the continuation tokens."""
+
+    def metered(self, meter: CallMeter) -> EventbriteApi:
+        """This API with every request charged to `meter` first (each attempt of an event read, each attendee
+        page), and the pages still to read announced (`meter.expect`) once the first page says how many there are."""
 
 
 class RegistrationStore(Protocol):
@@ -286,6 +303,12 @@ class RegistrationStore(Protocol):
         """When the event ends, as the last reconciliation run read it from Eventbrite (None: never read)."""
 
     def set_event_end(self, event_slug: str, end: datetime) -> None: ...
+
+    def reconcile_left(self) -> list[str]:
+        """The slugs of the events the last reconciliation run left for the next (its call budget spent, Eventbrite
+        throttling, a failure), in the order it had; empty when it left none."""
+
+    def set_reconcile_left(self, slugs: Sequence[str]) -> None: ...
 
 
 @dataclass

@@ -3,20 +3,26 @@ recently, and repair in bulk whatever the webhooks missed (missing contacts, reg
 is the reference: a registration that came from Eventbrite and is no longer on it (a deleted ticket, an address
 changed) is cancelled; once the event has ended, everyone else who held a place and did not attend is a no-show.
 Mailchimp is called per change, in calls of at most 500, never per attendee: a list that is already in sync costs
-no Mailchimp call at all. Each event stands alone: one that fails is left for the next run, the others go on."""
+no Mailchimp call at all. Each event stands alone: one that fails is left for the next run, the others go on.
+
+Eventbrite's calls are the scarce part: the OAuth token's hourly limit is shared with the webhook fetches. A run
+has a budget of calls (`CallBudget`: event reads and attendee pages, each attempt counted) and stops calling
+Eventbrite once it is spent, and for the rest of the run as soon as Eventbrite throttles (a 429: the hour's calls
+are gone, waiting inside the function would not bring them back). The events it did not get to are reported as
+left, recorded (`RegistrationStore.set_reconcile_left`), and the next run starts with them."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from memberflow.bulk import BulkMember
 from memberflow.config import SyncedEvent
-from memberflow.errors import MemberflowError, Transient
+from memberflow.errors import MemberflowError, RateLimited, Transient
 from memberflow.members import MemberRecord
 from memberflow.ports import Suppression
 from memberflow.privacy import email_key, email_suppression_name
@@ -47,38 +53,149 @@ class ReconcileIncomplete(MemberflowError):
     error): raised once every other event is done, so the run's failure alarms."""
 
 
-def reconcile_all(deps: SyncDeps, *, recent_days: int, correlation_id: str) -> list[Report]:
+MIN_CALLS_PER_EVENT = 2
+"""An event read and one attendee page: an event is not started with fewer calls left."""
+NOT_STARTED = "not started, "
+
+
+class CallBudgetSpent(MemberflowError):
+    """The run's Eventbrite calls do not reach: none is left (`needed` None), or the event in hand needs `needed`
+    more than are left (known from its attendee list's first page). Not a failure: the event is left for the next
+    run, which starts with it."""
+
+    def __init__(self, message: str, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
+class CallBudgetTooSmall(MemberflowError):
+    """An event's attendee list needs more calls than a whole run may make: no run reconciles it until the budget
+    is raised (an operator's fix). The run goes on with the other events."""
+
+
+@dataclass
+class CallBudget:
+    """The Eventbrite calls one run may make (`registrations.model.CallMeter`): `limit` (None: no limit, for tests
+    and benchmarks) and how many were `spent`."""
+
+    limit: int | None = None
+    spent: int = 0
+
+    def affords(self, calls: int) -> bool:
+        return self.limit is None or self.spent + calls <= self.limit
+
+    def spend(self) -> None:
+        if not self.affords(1):
+            raise CallBudgetSpent(f"the run's {self.limit} Eventbrite calls are spent")
+        self.spent += 1
+
+    def expect(self, calls: int) -> None:
+        if self.limit is None:
+            return
+        if calls + MIN_CALLS_PER_EVENT > self.limit:
+            raise CallBudgetTooSmall(
+                f"its attendee list needs {calls + MIN_CALLS_PER_EVENT} Eventbrite calls, more than a run's "
+                f"{self.limit}: raise RECONCILE_EVENTBRITE_CALL_BUDGET"
+            )
+        if not self.affords(calls):
+            raise CallBudgetSpent(
+                f"its attendee list needs {calls} more Eventbrite calls, {self.limit - self.spent} were left",
+                needed=calls,
+            )
+
+
+def visit_order(events: Sequence[SyncedEvent], left: Sequence[str]) -> list[SyncedEvent]:
+    """The events the last run left first, in its order, then the others as configured: an event left for lack of
+    calls is the first to get them, and with a budget that never reaches all events, they take turns."""
+    first = {slug: position for position, slug in enumerate(left)}
+    return sorted(events, key=lambda synced: (synced.slug not in first, first.get(synced.slug, 0)))
+
+
+def reconcile_all(
+    deps: SyncDeps, *, recent_days: int, correlation_id: str, budget: CallBudget | None = None
+) -> list[Report]:
     """Every configured event that has not ended more than `recent_days` ago, each on its own: one that fails
-    (a 429, an error) gets a report saying why it was `left` for the next run, and the others are reconciled. An
-    event our records already say ended longer ago is skipped without asking Eventbrite (the end is remembered
-    from the run that last read the event)."""
+    (an error) gets a report saying why it was `left` for the next run, and the others are reconciled. An event our
+    records already say ended longer ago is skipped without asking Eventbrite (the end is remembered from the run
+    that last read the event).
+
+    Eventbrite is called within `budget` (counted there): once it is spent, or as soon as Eventbrite throttles the
+    run (`RateLimited`), no event is started any more; each is reported left (not started, and why), nothing alarms,
+    and the next run starts with the events left (`visit_order`). An event whose list needs more calls than are
+    left is not begun (its first page says how many) and the others go on; one that needs more than a whole run's
+    budget is left for an operator."""
     now = deps.clock()
     cutoff = now - timedelta(days=recent_days)
-    reports = []
-    for synced in deps.events:
+    budget = budget if budget is not None else CallBudget()
+    run = replace(deps, eventbrite=deps.eventbrite.metered(budget))
+    left_before = deps.registrations.reconcile_left()
+    reports: list[Report] = []
+    halted = ""  # once this run calls Eventbrite no more: why, in the report of each event it does not start
+    not_started = 0
+    for synced in visit_order(deps.events, left_before):
         known_end = deps.registrations.event_end(synced.slug)
         if known_end is not None and known_end < cutoff:
             continue
+        if not halted and not budget.affords(MIN_CALLS_PER_EVENT):
+            halted = _halted(CallBudgetSpent, f"the run's {budget.limit} Eventbrite calls were spent")
+        if halted:
+            reports.append(Report(event_slug=synced.slug, left=halted))
+            not_started += 1
+            continue
         try:
-            info = event_from(deps.eventbrite.event(synced.eventbrite_event_id))
+            info = event_from(run.eventbrite.event(synced.eventbrite_event_id))
             if info.end is not None and info.end != known_end:
                 deps.registrations.set_event_end(synced.slug, info.end)
             if info.end is not None and info.end < cutoff:
                 continue
             ended = info.end is not None and info.end <= now
-            reports.append(reconcile_event(synced, deps, ended=ended, correlation_id=correlation_id))
+            reports.append(reconcile_event(synced, run, ended=ended, correlation_id=correlation_id))
+        except CallBudgetSpent as short:
+            reports.append(_left(synced, short, needs_operator=False))
+            if short.needed is None:
+                halted = _halted(CallBudgetSpent, f"the run's {budget.limit} Eventbrite calls were spent")
+        except RateLimited as throttled:
+            # The token's calls are spent for now (a 429, or a Retry-After too long to wait here): none for the rest
+            # of this run, rather than one more 429 per event; the webhook fetches get theirs back sooner.
+            reports.append(_left(synced, throttled))
+            halted = _halted(type(throttled), f"Eventbrite throttled this run ({str(throttled)[:120]})")
         except Exception as error:  # noqa: BLE001 - one event's failure is reported, the others go on
             reports.append(_left(synced, error))
+    _remember_left(deps, left_before, reports)
+    logger.log(
+        logging.WARNING if halted else logging.INFO,
+        "reconciliation run stopped calling Eventbrite" if halted else "reconciliation run done",
+        extra={
+            "eventbrite_calls": budget.spent,
+            "eventbrite_call_budget": budget.limit,
+            "events_left": sum(1 for report in reports if report.left),
+            "events_not_started": not_started,
+        },
+    )
     return reports
 
 
-def _left(synced: SyncedEvent, error: Exception) -> Report:
+def _halted(kind: type[Exception], why: str) -> str:
+    """Why each event a run no longer starts (its calls spent, Eventbrite throttling) is left for the next run,
+    which starts with it; nothing for an operator."""
+    return f"{kind.__name__}: {NOT_STARTED}{why}"
+
+
+def _remember_left(deps: SyncDeps, before: Sequence[str], reports: Sequence[Report]) -> None:
+    """Record the events this run left, for the next to start with (written only when they changed)."""
+    left = [report.event_slug for report in reports if report.left]
+    if left != list(before):
+        deps.registrations.set_reconcile_left(left)
+
+
+def _left(synced: SyncedEvent, error: Exception, *, needs_operator: bool | None = None) -> Report:
     """The report of an event left for the next run: the failure's kind (a message of our own vocabulary, which
     names no one; only the type of an unexpected error)."""
     reason = (
         f"{type(error).__name__}: {str(error)[:200]}" if isinstance(error, MemberflowError) else type(error).__name__
     )
-    operator = not isinstance(error, Transient)  # throttling, 5xx, unreachable: the next run tries again
+    # Throttling, 5xx, unreachable, calls spent: the next run tries again by itself.
+    operator = not isinstance(error, Transient) if needs_operator is None else needs_operator
     logger.log(
         logging.ERROR if operator else logging.WARNING,
         "event left for the next reconciliation run",

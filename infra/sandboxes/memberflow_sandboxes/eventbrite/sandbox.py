@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,9 +64,29 @@ class EventbriteState(BaseState):
     attendees: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     next_id: int = 300000000
+    calls_per_hour: int | None = None
+    """The OAuth token's hourly limit (Eventbrite's default: 2,000); None: no limit. Beyond it, 429 HIT_RATE_LIMIT."""
+    retry_after: int | None = 1
+    """The Retry-After (seconds) a 429 carries, the hourly limit's and injected ones; None: none at all (Eventbrite's
+    documentation shows none)."""
+    hour_started: float = field(default_factory=time.monotonic)
+    calls_this_hour: int = 0
+    """Requests the token made in the current hour (since the first after `hour_started`), refused ones included."""
 
     def __post_init__(self) -> None:
         super().__init__()
+
+    def take_call(self) -> bool:
+        """Count one authenticated request against the hour; whether it is within the limit."""
+        with self.lock:
+            current = time.monotonic()
+            if current - self.hour_started >= 3600:
+                self.hour_started, self.calls_this_hour = current, 0
+            self.calls_this_hour += 1
+            return self.calls_per_hour is None or self.calls_this_hour <= self.calls_per_hour
+
+    def throttle_headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
     def new_id(self) -> str:
         self.next_id += 1
@@ -78,6 +99,8 @@ class EventbriteState(BaseState):
             self.orders.clear()
             self.attendees.clear()
             self.deliveries.clear()
+            self.calls_per_hour, self.retry_after = None, 1
+            self.hour_started, self.calls_this_hour = time.monotonic(), 0
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -88,6 +111,9 @@ class EventbriteState(BaseState):
                 "attendees": len(self.attendees),
                 "deliveries": len(self.deliveries),
                 "dropped": sum(1 for d in self.deliveries if d.dropped),
+                "calls_per_hour": self.calls_per_hour,
+                "calls_this_hour": self.calls_this_hour,
+                "retry_after": self.retry_after,
             }
 
 
@@ -197,6 +223,7 @@ class EventbriteApp(SandboxApp[EventbriteState]):
         ("POST", "/refund"): "admin_refund",
         ("POST", "/delete_order"): "admin_delete_order",
         ("POST", "/check_in"): "admin_check_in",
+        ("POST", "/rate_limit"): "admin_rate_limit",
     }
     invalid_json_detail = "The request body is not valid JSON."
 
@@ -210,7 +237,7 @@ class EventbriteApp(SandboxApp[EventbriteState]):
 
     def injected_error(self, status: int, targeted: bool) -> SandboxError:
         if status == 429:
-            return EventbriteError(429, "You have hit the rate limit.", headers={"Retry-After": "1"})
+            return EventbriteError(429, "You have hit the rate limit.", headers=self.state.throttle_headers())
         return super().injected_error(status, targeted)
 
     def authenticate(self, request: Request) -> None:
@@ -219,6 +246,8 @@ class EventbriteApp(SandboxApp[EventbriteState]):
             raise EventbriteError(401, "An OAuth token is required for this request.", "NO_AUTH")
         if header.removeprefix("Bearer ") != self.token:
             raise EventbriteError(401, "The OAuth token you provided was invalid.", "INVALID_AUTH")
+        if not self.state.take_call():
+            raise EventbriteError(429, "You have hit the rate limit.", headers=self.state.throttle_headers())
 
     # -- test controls (also reachable as /_sandbox/* with JSON bodies)
     def admin_create_event(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +270,10 @@ class EventbriteApp(SandboxApp[EventbriteState]):
         assert self.server is not None
         return self.server.check_in(**body)
 
+    def admin_rate_limit(self, body: dict[str, Any]) -> dict[str, Any]:
+        assert self.server is not None
+        return self.server.set_rate_limit(**body)
+
 
 class EventbriteSandbox(SandboxServer):
     def __init__(
@@ -260,6 +293,24 @@ class EventbriteSandbox(SandboxServer):
         app = EventbriteApp(self.state, token, max_connections)
         app.server = self
         super().__init__(app, host, port, name="eventbrite-sandbox")
+
+    # -- the token's rate limit
+    def set_rate_limit(self, calls_per_hour: int | None = None, retry_after: int | None = 1) -> dict[str, Any]:
+        """The token's hourly limit from now (None: none; the hour's count starts again) and the Retry-After of every
+        429 (None: no Retry-After, as Eventbrite documents none). Also `POST /_sandbox/rate_limit`."""
+        for name, value in (("calls_per_hour", calls_per_hour), ("retry_after", retry_after)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"{name} must be a whole number of at least 0, or null")
+        with self.state.lock:
+            self.state.calls_per_hour, self.state.retry_after = calls_per_hour, retry_after
+            self.state.hour_started, self.state.calls_this_hour = time.monotonic(), 0
+        return {"calls_per_hour": calls_per_hour, "retry_after": retry_after}
+
+    @property
+    def calls_this_hour(self) -> int:
+        """Requests the token made this hour (refused ones too); per endpoint: `state.calls`."""
+        with self.state.lock:
+            return self.state.calls_this_hour
 
     # -- the organizer's side
     def create_event(
