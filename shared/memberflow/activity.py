@@ -48,6 +48,8 @@ MAILCHIMP_ADDED = "mailchimp_added"
 WELCOMED = "welcomed"
 DRIP_FINISHED = "drip_finished"
 ACTIVATED = "activated"
+# Bulk import: a member who was there before memberflow (their join date unknown, or older than the log keeps)
+IMPORTED = "imported"
 # Escalation
 TICKET_OPENED = "ticket_opened"
 TICKET_FIRST_REPLY = "ticket_first_reply"
@@ -67,6 +69,7 @@ KINDS = frozenset(
     {
         *ACTIVITY_KINDS,
         *FUNNEL_KINDS,
+        IMPORTED,
         TICKET_OPENED,
         TICKET_FIRST_REPLY,
         TICKET_SOLVED,

@@ -15,8 +15,12 @@ PENDING = "pending"
 TRANSACTIONAL = "transactional"
 """Stored in the audience without marketing permission."""
 
-OPTED_OUT = frozenset({"unsubscribed", "cleaned"})
-"""Statuses memberflow never changes: only the member can undo them, through Mailchimp's own forms."""
+UNSUBSCRIBED = "unsubscribed"
+CLEANED = "cleaned"
+"""Bounced, or cleaned by Mailchimp: never re-added by memberflow."""
+OPTED_OUT = frozenset({UNSUBSCRIBED, CLEANED})
+"""Statuses memberflow never subscribes: only the member can undo them, through Mailchimp's own forms or, for an
+unsubscribed member who asks again, by confirming Mailchimp's re-opt-in email (`reopt_in_for_consent`)."""
 
 
 class ConsentFacts(Protocol):
@@ -53,10 +57,23 @@ def upgrade_for_consent(
     """The status to move a member stored without permission to, now that they consent; None: leave it.
 
     Only `transactional` is upgraded: a `pending` member stays pending (Mailchimp's own confirmation, once asked
-    for, is what counts), and an unsubscribed or cleaned member is never resubscribed."""
+    for, is what counts), and an unsubscribed or cleaned member is never resubscribed (an unsubscribed member who
+    asks again gets the re-opt-in: `reopt_in_for_consent`)."""
     if current_status != TRANSACTIONAL or not facts.marketing_consent:
         return None
     return status_for_new_member(facts, opted_out_before=opted_out_before, forgotten_before=forgotten_before)
+
+
+def reopt_in_for_consent(current_status: str, facts: ConsentFacts, *, asked_again: bool) -> str | None:
+    """The status to move an opted-out member to because they asked for marketing email again; None: leave it.
+
+    Only an unsubscribed member who gave consent again after opting out (`asked_again`: an explicit, fresh request,
+    see `ledger.asks_again`) is moved, and only to `pending`: Mailchimp then emails them to confirm (its re-opt-in),
+    and they are subscribed only once they do. Never `subscribed`; a cleaned address is never re-added, and neither
+    is a member whose consent is not a new request (a join without consent, a verification, consent repeated)."""
+    if current_status != UNSUBSCRIBED or not facts.marketing_consent or not asked_again:
+        return None
+    return PENDING
 
 
 def receives_marketing(status: str) -> bool:

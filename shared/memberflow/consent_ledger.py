@@ -19,6 +19,7 @@ from memberflow.ledger import (
     consent_from,
     provenance,
 )
+from memberflow.ledger import asks_again as _asks_again
 from memberflow.ports import MemberRepository
 
 
@@ -96,11 +97,23 @@ def mailchimp_fields(
     return fields
 
 
-def decision(status: str, consented: bool, upgraded: bool) -> tuple[Change, str] | None:
-    """The ledger change a Mailchimp status reached by onboarding stands for, with why; None: nothing to record."""
+def asks_again(entries: Sequence[ConsentEntry], basis: Basis, *, standing: bool = False) -> bool:
+    """Whether the consent a decision rests on (`basis`: its event, platform and time) is a new request of a member
+    who opted out, by the member's ledger before the decision (`ledger.asks_again`)."""
+    return _asks_again(entries, basis.event_id, basis.platform, basis.at, standing=standing)
+
+
+def decision(status: str, consented: bool, upgraded: bool, *, reopt_in: bool = False) -> tuple[Change, str] | None:
+    """The ledger change a Mailchimp status reached by onboarding stands for, with why; None: nothing to record.
+    `reopt_in`: the member had unsubscribed and asked again, and Mailchimp was asked to send its re-opt-in."""
     if status in consent.OPTED_OUT:
         return Change.WITHDRAWN, f"Mailchimp holds the address as {status} (opted out earlier): status kept"
     if status == consent.PENDING:
+        if reopt_in and consented:
+            return (
+                Change.GIVEN,
+                "consent given again after unsubscribing: Mailchimp's re-opt-in email asked for (pending)",
+            )
         if not consented:
             return Change.GIVEN, "pending in Mailchimp (signed up there, confirmation awaited)"
         why = "consent given after joining" if upgraded else "consent given"
@@ -155,16 +168,32 @@ def settle(
     rules: ConsentRules,
     *,
     upgraded: bool = False,
+    reopt_in: bool = False,
     entries: Sequence[ConsentEntry] | None = None,
 ) -> None:
     """The Mailchimp status onboarding (or an import) reached for a member, on their record and, with why, in their
-    ledger. Consent Mailchimp holds from elsewhere, or an opt-out it keeps, is Mailchimp's, not this platform's."""
+    ledger. Consent Mailchimp holds from elsewhere, or an opt-out it keeps, is Mailchimp's, not this platform's.
+    `reopt_in`: an unsubscribed member asked again and was sent Mailchimp's re-opt-in (`pending`)."""
     opted_out = status in consent.OPTED_OUT
-    decided = decision(status, consented, upgraded)
+    decided = decision(status, consented, upgraded, reopt_in=reopt_in)
     if decided is None:
         members.set_mailchimp_status(member_id, status, opted_out=opted_out)
         return
     change, why = decided
     held = change is Change.GIVEN and not consented
     source = Basis("mailchimp", basis.event_type, basis.event_id, basis.at) if held or opted_out else basis
-    record(ledger, members, member_id, change, status, source, rules, why, opted_out=opted_out, entries=entries)
+    # A re-opt-in is the member's own request: appended even when the ledger's latest entry says `pending` already.
+    # Mailchimp answered `unsubscribed` for them first: the record remembers they opted out (never a direct subscribe).
+    record(
+        ledger,
+        members,
+        member_id,
+        change,
+        status,
+        source,
+        rules,
+        why,
+        opted_out=opted_out or reopt_in,
+        always=reopt_in,
+        entries=entries,
+    )

@@ -102,6 +102,27 @@ def consent_from(entries: Iterable[ConsentEntry]) -> bool | None:
     return None
 
 
+def asks_again(
+    entries: Iterable[ConsentEntry], event_id: str, platform: str, at: datetime, *, standing: bool = False
+) -> bool:
+    """Whether consent given at `at` through the event `event_id` on `platform` is a new request of a member who
+    opted out: made after their latest withdrawal, and not consent the ledger already holds. Not a new request:
+
+    - the same event again (a retry, a redelivery, a redrive): its consent is on the ledger already;
+    - consent given before the latest withdrawal (an event that waited in a queue, a platform re-sending an old
+      sign-up, such as a forum's approval of an account created before the opt-out);
+    - `standing` consent (a consent box that stays ticked in a profile, which the platform sends again with every
+      profile edit without saying when it was ticked) when this platform has given the member's consent before: the
+      box has been ticked since then, and nothing shows it was ticked again."""
+    ordered = sorted(entries, key=lambda entry: entry.at)
+    if any(entry.source_event_id == event_id and entry.change in CONSENTING for entry in ordered):
+        return False
+    withdrawn = [entry.at for entry in ordered if entry.change in (Change.WITHDRAWN, Change.ERASED)]
+    if withdrawn and at <= withdrawn[-1]:
+        return False
+    return not (standing and any(entry.platform == platform and entry.change in CONSENTING for entry in ordered))
+
+
 @dataclass(frozen=True)
 class Provenance:
     """What Mailchimp is told about a member's consent; only what the ledger shows."""

@@ -113,12 +113,32 @@ def test_unsubscribed_member_is_never_resubscribed(local_stack, mailchimp):
     email = "former@example.org"
     local_stack.mailchimp.seed_member(LIST, email, "unsubscribed")
 
-    answer = run_onboarding(local_stack, joined(email, consent=True))
+    answer = run_onboarding(local_stack, joined(email, consent=False, platform=Platform.SLACK))
 
     assert answer == {"batchItemFailures": []}  # a compliance answer is recorded, not retried
     assert status(mailchimp, email) == "unsubscribed"
     assert journeys(local_stack, email) == []
     assert any("opted out earlier" in detail for detail in _details(local_stack, email))
+
+
+def test_unsubscribed_member_who_consents_again_gets_mailchimps_re_opt_in_never_a_subscribe(local_stack, mailchimp):
+    email = "returning@example.org"
+    local_stack.mailchimp.seed_member(LIST, email, "unsubscribed")
+
+    answer = run_onboarding(local_stack, joined(email, consent=True))
+
+    # `status: pending` on the existing member: Mailchimp's re-opt-in email; the address stays in compliance state
+    # (no direct subscribe possible) until the member confirms it.
+    assert answer == {"batchItemFailures": []}
+    assert status(mailchimp, email) == "pending"
+    assert local_stack.mailchimp.state.audience(LIST).in_compliance_state(email)
+    assert journeys(local_stack, email) == []
+    assert any("re-opt-in" in detail for detail in _details(local_stack, email))
+    member = members(local_stack).get(email_key(email))
+    assert member.mailchimp_status == "pending" and member.opted_out_before
+
+    local_stack.mailchimp.state.confirm_opt_in(LIST, email)  # the member clicks the link
+    assert status(mailchimp, email) == "subscribed"
 
 
 def test_refused_direct_subscribe_falls_back_to_double_opt_in(local_stack, mailchimp):

@@ -14,10 +14,11 @@ from memberflow.events import (
     MailchimpSubscribed,
     MailchimpUnsubscribed,
     MemberErased,
+    MemberJoined,
 )
 from memberflow.ledger import Change, ConsentEntry, Wording, consent_from, mailchimp_time, provenance
 from memberflow.members import member_id_for
-from memberflow.models import Platform
+from memberflow.models import MemberIdentity, Platform
 from memberflow.onboarding import consumer
 from memberflow.onboarding.consent_ledger import ConsentRules
 from memberflow.onboarding.drip import DripDeps, send_due_drip_steps
@@ -34,7 +35,7 @@ from support.fakes import (
     MemorySuppressions,
     MemoryTrace,
 )
-from support.queue import JOINED, consent_given, joined
+from support.queue import JOINED, consent_given, joined, verified
 
 ADA = "ada@example.com"
 LIST_ID = "list1"
@@ -295,3 +296,164 @@ def test_consent_mailchimp_holds_from_elsewhere_is_attributed_to_mailchimp_not_t
     assert (entry.change, entry.status, entry.platform, entry.wording) == (Change.GIVEN, status, "mailchimp", None)
     assert "Mailchimp" in entry.detail
     assert world.mailing_list.consent_fields[ADA] == {}  # nothing invented
+
+
+# -- when consent was given (audit M4) and a member who opted out asking again (audit M5) --------------------------
+
+GUILD_JOIN = datetime(2026, 3, 1, 12, tzinfo=UTC)
+"""When Ada joined the Discord server: months before she asked for the newsletter."""
+DISCORD_ADA = MemberIdentity(platform=Platform.DISCORD, workspace="g1", user_id="42")
+
+
+def newsletter(at: datetime, n: int = 1, *, received_at: datetime | None = None, dated: bool = True) -> QueuedEvent:
+    """Ada's /newsletter sign-up on Discord, sent at `at` (the relay's occurred_at) and received then (or at
+    `received_at`: a message that waited in the queue). `dated` False: as queued before joins carried the time."""
+    event = MemberJoined(
+        identity=DISCORD_ADA,
+        email=ADA,
+        name="Ada",
+        joined_at=GUILD_JOIN,
+        marketing_consent=True,
+        email_verified=False,
+        consented_at=at if dated else None,
+    )
+    return QueuedEvent(
+        idempotency_key=f"discord:g1:newsletter-{n}",
+        correlation_id=f"corr-n{n}",
+        source="discord",
+        received_at=received_at or at,
+        event=event,
+    )
+
+
+def unsubscribe(world: World, at: datetime) -> None:
+    """Ada unsubscribes through Mailchimp's link: its webhook, and what Mailchimp holds from then on."""
+    assert world.handle(mailchimp(MailchimpUnsubscribed, at=at, action="unsub"))["result"] == "opted_out"
+    world.mailing_list.members[ADA] = "unsubscribed"
+
+
+def test_a_newsletter_sign_up_is_dated_by_the_sign_up_not_by_the_server_join(world):
+    world.handle(newsletter(NOW))
+
+    [entry] = world.entries()
+    assert (entry.change, entry.status, entry.at) == (Change.GIVEN, "pending", NOW)
+    assert world.mailing_list.consent_fields[ADA] == {"timestamp_signup": mailchimp_time(NOW)}
+
+
+def test_a_sign_up_queued_before_joins_carried_their_consent_time_is_dated_by_its_receipt(world):
+    world.handle(newsletter(NOW, dated=False))
+
+    assert [entry.at for entry in world.entries()] == [NOW]
+    assert world.mailing_list.consent_fields[ADA] == {"timestamp_signup": mailchimp_time(NOW)}
+
+
+def test_the_ledger_reads_in_the_order_things_happened_when_a_member_signs_up_again(world):
+    world.handle(joined(ADA, consent=True))  # the forum's consent box at sign-up: subscribed
+    unsubscribe(world, NOW + DAY)
+    world.handle(newsletter(NOW + 30 * DAY))
+
+    entries = world.entries()
+    assert [(entry.change, entry.status, entry.at) for entry in entries] == [
+        (Change.GIVEN, "subscribed", JOINED),
+        (Change.WITHDRAWN, "unsubscribed", NOW + DAY),
+        (Change.GIVEN, "pending", NOW + 30 * DAY),
+    ]
+    assert consent_from(entries) is True
+    assert provenance(entries).fields() == {"timestamp_signup": mailchimp_time(NOW + 30 * DAY)}
+    assert world.mailing_list.consent_fields[ADA]["timestamp_signup"] == mailchimp_time(NOW + 30 * DAY)
+
+
+def test_an_unsubscribed_member_who_asks_again_gets_mailchimps_re_opt_in_recorded_in_the_ledger(world):
+    world.handle(joined(ADA, consent=True))
+    unsubscribe(world, NOW + timedelta(hours=2))
+    signup = newsletter(NOW + 30 * DAY)
+
+    result = world.handle(signup)
+
+    # `status: pending` on the existing member (status_if_new alone changes nothing for them): the re-opt-in email.
+    assert result == {"result": "awaiting_opt_in", "status": "pending"}
+    assert world.mailing_list.members[ADA] == "pending"
+    assert world.mailing_list.calls.count("set_status") == 1
+    entry = world.entries()[-1]
+    assert (entry.change, entry.status, entry.platform) == (Change.GIVEN, "pending", "discord")
+    assert entry.source_event_id == signup.idempotency_key and "re-opt-in" in entry.detail
+    member = world.members.get(email_key(ADA))
+    assert member.mailchimp_status == "pending" and member.marketing_consent is True
+    assert member.opted_out_before  # never a direct subscribe for her again
+    assert [work.member_id for work in world.due_work.due(OPT_IN, NOW + timedelta(hours=1))] == [email_key(ADA)]
+
+    world.mailing_list.members[ADA] = "subscribed"  # she confirms Mailchimp's re-opt-in email
+    send_due_drip_steps(NOW + 30 * DAY + timedelta(hours=1), "run-1", world.drip)
+    assert world.changes()[-1] == (Change.CONFIRMED, "subscribed")
+    assert world.mailing_list.journeys == [ADA]  # one welcome journey, ever
+
+
+def _no_new_request(world: World, kind: str) -> QueuedEvent:
+    forum = joined(ADA, consent=True, user_id="7", key="discourse:w1:user_created:7")
+    if kind == "slack_join_without_consent":
+        return joined(ADA, consent=False, platform=Platform.SLACK)
+    if kind == "verification_with_the_box_ticked":
+        return verified(forum.event.identity, ADA, consent=True)
+    if kind == "profile_edit_repeating_the_ticked_box":
+        return consent_given(forum.event.identity, ADA).model_copy(update={"received_at": NOW + DAY})
+    if kind == "forum_approval_of_a_sign_up_made_before_the_opt_out":
+        return forum.model_copy(update={"idempotency_key": "discourse:w1:user_approved:7", "received_at": NOW + DAY})
+    assert kind == "sign_up_made_before_the_opt_out_handled_after_it"
+    return newsletter(NOW + timedelta(hours=1), received_at=NOW + timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "slack_join_without_consent",
+        "verification_with_the_box_ticked",
+        "profile_edit_repeating_the_ticked_box",
+        "forum_approval_of_a_sign_up_made_before_the_opt_out",
+        "sign_up_made_before_the_opt_out_handled_after_it",
+    ],
+)
+def test_only_a_consent_given_after_the_opt_out_asks_again(world, kind):
+    world.handle(joined(ADA, consent=True, user_id="7", key="discourse:w1:user_created:7"))
+    unsubscribe(world, NOW + timedelta(hours=2))
+
+    result = world.handle(_no_new_request(world, kind))
+
+    assert result == {"result": "kept_opted_out", "status": "unsubscribed"}
+    assert world.mailing_list.members[ADA] == "unsubscribed" and "set_status" not in world.mailing_list.calls
+    assert world.changes()[-1] == (Change.WITHDRAWN, "unsubscribed")
+
+
+def test_a_retried_or_redelivered_sign_up_never_sends_a_second_re_opt_in(world):
+    from memberflow.errors import Transient
+
+    world.handle(joined(ADA, consent=True))
+    unsubscribe(world, NOW + timedelta(hours=2))
+    signup = newsletter(NOW + DAY)
+
+    # The first attempt asks Mailchimp, then fails before its ledger entry is written: the worker retries it.
+    append = world.ledger.append
+    world.ledger.append = lambda entry: (_ for _ in ()).throw(Transient("DynamoDB throttled"))
+    with pytest.raises(Transient):
+        world.handle(signup)
+    world.ledger.append = append
+    world.handle(signup)  # the retry: Mailchimp says pending, nothing is asked again
+    world.mailing_list.members[ADA] = "unsubscribed"  # even were Mailchimp to answer unsubscribed again
+    world.handle(signup)  # a redelivery (a redrive, an expired idempotency record)
+
+    assert world.mailing_list.calls.count("set_status") == 1
+    assert [change for change, _ in world.changes()].count(Change.GIVEN) == 2  # the first join, the re-opt-in
+
+
+@pytest.mark.parametrize("gone", ["cleaned", "forgotten"])
+def test_a_cleaned_or_permanently_deleted_address_is_never_re_added_by_a_new_sign_up(world, gone):
+    world.handle(joined(ADA, consent=True))
+    if gone == "cleaned":
+        world.handle(mailchimp(MailchimpCleaned, reason="hard"))
+        world.mailing_list.members[ADA] = "cleaned"
+    else:
+        world.mailing_list.forget(LIST_ID, ADA)  # deleted permanently in Mailchimp
+
+    result = world.handle(newsletter(NOW + DAY))
+
+    assert result["result"] == ("kept_opted_out" if gone == "cleaned" else "refused")
+    assert "set_status" not in world.mailing_list.calls and world.mailing_list.members.get(ADA) != "pending"

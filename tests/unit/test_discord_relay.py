@@ -367,6 +367,8 @@ def test_a_submitted_form_is_relayed_and_intake_asks_for_double_opt_in(relay: Re
         username="nova",
         joined_at=JOINED,
         marketing_consent=True,
+        # The consent's time: when the member sent the form, not when they joined the server.
+        consented_at=datetime.fromtimestamp(relay.clock(), UTC),
         email_verified=False,  # proven only by Mailchimp's confirmation email
     )
 

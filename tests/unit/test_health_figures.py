@@ -39,9 +39,15 @@ def test_periods_are_iso_weeks_or_months_and_name_the_partitions_they_read():
         "2026-12-01",
         "2026-10",
     )
-    # Eight trend weeks and the churn look-back: 2026-09-28 .. 2026-11-22, nothing later, nothing earlier.
-    assert (W47.scan_from.isoformat(), W47.scan_last.isoformat()) == ("2026-09-28", "2026-11-22")
-    # Each query reads only the day partitions it needs: the week, MAU's 30 days, churn's 44, the trend's 8 weeks.
+    # Eight trend weeks from 2026-09-28, and the retained log's 400 days (first joins, first attendance) from
+    # 2025-10-19, up to 2026-11-22: nothing later, nothing earlier.
+    assert (W47.trend_from.isoformat(), W47.scan_from.isoformat(), W47.scan_last.isoformat()) == (
+        "2026-09-28",
+        "2025-10-19",
+        "2026-11-22",
+    )
+    # Each query reads only the day partitions it needs: the week, MAU's 30 days, churn's 44, the trend's 8 weeks
+    # (tests/unit/test_health_history.py: the retained log's scans).
     assert "dt BETWEEN '2026-11-16' AND '2026-11-22'" in render("daily_active", W47)
     assert "dt BETWEEN '2026-10-24' AND '2026-11-22'" in render("active_members", W47)
     assert "dt BETWEEN '2026-10-10' AND '2026-11-22'" in render("churn_risk", W47)
@@ -205,7 +211,7 @@ def test_the_report_days_loaded_once_give_the_same_figures(tmp_path, week):
     from memberflow_local.report import report_days
 
     engine = DuckDBEngine(write_log(tmp_path, records()), days=report_days(W47))
-    assert report_days(W47) == (W47.previous().trend_from, W47.scan_last)
+    assert report_days(W47) == (W47.previous().history_from, W47.scan_last)
     assert figures.compute(engine, W47) == week
 
 

@@ -136,6 +136,42 @@ def test_a_transactional_member_who_consented_on_the_platform_is_upgraded_by_the
     assert (world.status(1), world.status(2)) == ("subscribed", "pending")
 
 
+def test_an_import_upgrade_sends_the_live_paths_consent_fields_and_is_recorded_as_upgraded():
+    from memberflow.ledger import mailchimp_time
+    from memberflow.onboarding.consent_ledger import ConsentRules
+
+    world = World()
+    world.deps.consent_rules = ConsentRules(marketing_permission_ids=("perm1",))
+    world.audience.members["m1@example.org"] = "transactional"
+    world.audience.members["m2@example.org"] = "transactional"
+    world.audience.members["m3@example.org"] = "unsubscribed"
+    people = [member(1), member(2, verified=False), member(3)]
+    world.run(people)
+
+    # What a live join's upgrade sends (`join._upsert`): the ledger's times and the marketing permissions.
+    permissions = [{"marketing_permission_id": "perm1", "enabled": True}]
+    stamp = mailchimp_time(NOW)
+    assert world.audience.consent_fields["m1@example.org"] == {
+        "timestamp_signup": stamp,
+        "timestamp_opt": stamp,
+        "marketing_permissions": permissions,
+    }
+    assert world.audience.consent_fields["m2@example.org"] == {
+        "timestamp_signup": stamp,
+        "marketing_permissions": permissions,
+    }
+
+    def ledger(n: int) -> list[tuple[str, str, str]]:
+        entries = world.deps.ledger.entries(world.record(people[n - 1]).member_id)
+        return [(e.change.value, e.status, e.platform) for e in entries]
+
+    assert ledger(1) == [("upgraded", "subscribed", "discourse")]
+    assert ledger(2) == [("upgraded", "pending", "discourse")]
+    # An import is no new request from a member who unsubscribed: never asked again, never resubscribed.
+    assert world.status(3) == "unsubscribed" and ledger(3) == [("withdrawn", "unsubscribed", "mailchimp")]
+    assert world.audience.calls.count("set_status") == 2
+
+
 def test_per_member_refusals_are_handled_as_in_onboarding():
     world = World()
     world.audience.compliance_state.add("m1@example.org")

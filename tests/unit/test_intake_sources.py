@@ -17,6 +17,7 @@ from memberflow.events import ConsentGiven, MemberActive, MemberJoined, MemberSc
 from memberflow.intake.registry import build_registry
 from memberflow.intake.service import IntakeResponse, accept_webhook
 from memberflow.models import MemberIdentity, Platform
+from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.trace import Outcome, Step, email_subject, identity_subject, rejections_subject
 from support.fakes import MemoryDeliveryLog
 from support.intake import NOW, Intake, MemoryQueue, sample, signed
@@ -182,6 +183,7 @@ def test_discord_member_add_becomes_member_joined_with_relay_consent(intake: Int
         username="janedoe",
         joined_at=datetime(2024, 11, 14, 22, 13, 20, 861000, tzinfo=UTC),
         marketing_consent=True,
+        consented_at=datetime(2024, 11, 14, 22, 13, 21, 4000, tzinfo=UTC),  # when the relay saw it: occurred_at
         # Typed by the member in the server's onboarding step: Discord verified nothing, so double opt-in.
         email_verified=False,
     )
@@ -248,6 +250,8 @@ def test_discord_newsletter_signup_is_an_unverified_join_with_consent_for_the_sa
         username="janedoe",
         joined_at=datetime(2024, 11, 14, 22, 13, 20, 861000, tzinfo=UTC),
         marketing_consent=True,
+        # The consent is the sign-up's (occurred_at), twenty minutes after the member joined the server.
+        consented_at=datetime(2024, 11, 14, 22, 33, 12, 907000, tzinfo=UTC),
         email_verified=False,
     )
 
@@ -1007,3 +1011,23 @@ def test_broken_json_labelled_form_urlencoded_is_reported_as_invalid_json(intake
 
     assert headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert (answer.status, answer.body["error"]) == (400, "invalid_json")
+
+
+def test_a_join_message_carries_a_consent_time_only_when_it_has_one_and_messages_without_it_still_read() -> None:
+    """Backward compatible both ways: a message queued before joins carried `consented_at` reads as a join without
+    it, and a join without one is written as before (a consumer not yet deployed with the field reads it)."""
+    signup = MemberJoined(
+        identity=MemberIdentity(platform=Platform.DISCORD, workspace=GUILD, user_id="843210987654321098"),
+        email="jane.doe@example.com",
+        joined_at=datetime(2024, 11, 14, 22, 13, 20, 861000, tzinfo=UTC),
+        marketing_consent=True,
+        email_verified=False,
+        consented_at=datetime(2024, 11, 14, 22, 33, 12, 907000, tzinfo=UTC),
+    )
+    plain = signup.model_copy(update={"consented_at": None})
+    queued = QueuedEvent(idempotency_key="k", correlation_id="c", source="discord", event=plain)
+
+    assert "consented_at" not in json.loads(queued.model_dump_json())["event"]
+    assert QueuedEvent.from_json(queued.model_dump_json()).event == plain
+    dated = queued.model_copy(update={"event": signup})
+    assert QueuedEvent.from_json(dated.model_dump_json()).event.consented_at == signup.consented_at

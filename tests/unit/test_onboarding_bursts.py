@@ -119,8 +119,9 @@ def test_erased_held_and_known_members_are_left_to_the_single_calls():
     assert report.joins == 3  # the erased member is not sent in bulk
     assert results[0]["result"] in {"awaiting_opt_in", "onboarded"}  # a re-join after an erasure: opt-in at most
     assert world.audience.members["w0@example.org"] == "pending"
-    assert world.audience.members["w3@example.org"] == "unsubscribed"  # existing: never resubscribed
-    assert results[3]["result"] == "kept_opted_out"
+    # Existing and unsubscribed: never bulk-updated; their consent on joining asks for the re-opt-in (single call).
+    assert world.audience.members["w3@example.org"] == "pending"
+    assert results[3]["result"] == "awaiting_opt_in"
 
 
 def test_a_lone_join_goes_through_the_single_calls_as_before():
@@ -239,3 +240,33 @@ def test_a_batch_with_one_join_looks_nothing_up_before_its_single_calls():
     report = world.burst.prepare([*wave(1), joined("w0@example.org", consent=True, user_id="u0")], deps)
     assert report.joins == 0
     assert reads == []  # the erasure gate and the member reads are the single path's, made once there
+
+
+def test_a_wave_of_newsletter_sign_ups_sends_each_sign_ups_own_time_not_the_server_join():
+    from memberflow.events import MemberJoined
+    from memberflow.models import MemberIdentity, Platform
+    from memberflow.pipeline.envelope import QueuedEvent
+
+    world = World()
+    server_join = JOINED - timedelta(days=200)
+    signed = [JOINED + timedelta(minutes=i) for i in range(3)]
+    events = [
+        QueuedEvent(
+            idempotency_key=f"discord:g1:signup-{i}",
+            correlation_id=f"c{i}",
+            source="discord",
+            event=MemberJoined(
+                identity=MemberIdentity(platform=Platform.DISCORD, workspace="g1", user_id=str(i)),
+                email=f"n{i}@example.org",
+                joined_at=server_join,
+                marketing_consent=True,
+                email_verified=False,
+                consented_at=signed[i],
+            ),
+        )
+        for i in range(3)
+    ]
+    report, results = world.batch(events)
+
+    assert report.created == 3 and {r["result"] for r in results} == {"awaiting_opt_in"}
+    assert [world.audience.sent[f"n{i}@example.org"].timestamp_signup for i in range(3)] == signed

@@ -174,16 +174,41 @@ def test_forgotten_address_is_refused_for_good_without_tags_or_journey(world):
     assert (Step.MAILCHIMP_UPSERT, Outcome.REFUSED) in world.steps()
 
 
-def test_member_who_opted_out_before_keeps_their_status_and_gets_no_journey(world):
+@pytest.mark.parametrize("status", ["unsubscribed", "cleaned"])
+def test_member_who_opted_out_before_and_joins_without_consent_keeps_their_status_and_gets_no_journey(world, status):
+    world.mailing_list.members[ADA] = status
+
+    result = world.join(joined(ADA, consent=False))
+
+    assert result == {"result": "kept_opted_out", "status": status}
+    assert world.status() == status and "set_status" not in world.mailing_list.calls
+    assert world.mailing_list.journeys == [] and world.tags() == []
+    assert world.due(DRIP, NOW + 30 * DAY) == []
+    assert world.members.get(ada_id()).opted_out_before
+
+
+def test_an_unsubscribed_member_who_consents_on_joining_is_asked_to_confirm_again_never_subscribed(world):
+    """Consent from a member who opted out before leads to double opt-in: `status: pending` on the existing member
+    (Mailchimp's re-opt-in email), since `status_if_new` changes nothing for them; no journey before they confirm."""
     world.mailing_list.members[ADA] = "unsubscribed"
 
     result = world.join(joined(ADA, consent=True))
 
-    assert result == {"result": "kept_opted_out", "status": "unsubscribed"}
-    assert world.status() == "unsubscribed"
-    assert world.mailing_list.journeys == [] and world.tags() == []
-    assert world.due(DRIP, NOW + 30 * DAY) == []
-    assert world.members.get(ada_id()).opted_out_before
+    assert result == {"result": "awaiting_opt_in", "status": "pending"}
+    assert world.status() == "pending"
+    assert world.mailing_list.calls[:2] == ["upsert", "set_status"]
+    assert world.mailing_list.journeys == [] and world.due(DRIP, NOW + 30 * DAY) == []
+    assert world.due(OPT_IN, NOW + OPT_IN_FIRST_CHECK) == [ada_id()]
+    assert world.members.get(ada_id()).opted_out_before  # never a direct subscribe for them again
+
+
+def test_a_cleaned_member_who_consents_on_joining_is_never_re_added(world):
+    world.mailing_list.members[ADA] = "cleaned"
+
+    result = world.join(joined(ADA, consent=True))
+
+    assert result == {"result": "kept_opted_out", "status": "cleaned"}
+    assert "set_status" not in world.mailing_list.calls and world.mailing_list.journeys == []
 
 
 def test_consent_given_later_on_a_second_platform_upgrades_transactional_to_subscribed_and_welcomes_once(world):
@@ -517,6 +542,22 @@ def test_a_signup_while_the_member_is_in_screening_waits_for_the_pass(world):
     assert world.join(signup()) == {"result": "awaiting_screening"}
     assert world.status() is None
     assert pass_screening(world, screening_passed()) == {"result": "awaiting_opt_in", "status": "pending"}
+
+
+def test_consent_held_in_screening_is_dated_by_the_held_join_not_by_the_members_first_join(world):
+    world.join(joined(ADA, consent=False, platform=Platform.SLACK))  # their first join anywhere: transactional
+    later = JOINED + 60 * DAY
+    world.join(discord_join(ADA, consent=True, screening=True, verified=False, at=later))
+
+    assert pass_screening(world, screening_passed(joined_at=later)) == {
+        "result": "awaiting_opt_in",
+        "status": "pending",
+    }
+    entries = world.ledger.entries(ada_id())
+    assert [(entry.change.value, entry.status, entry.at) for entry in entries] == [
+        ("not_given", "transactional", JOINED),
+        ("upgraded", "pending", later),
+    ]
 
 
 def test_activity_before_the_signup_counts_so_the_confirmed_member_skips_the_drip(world):

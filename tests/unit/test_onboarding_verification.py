@@ -89,13 +89,25 @@ def test_confirmation_processed_before_the_signup_makes_the_signup_count_as_veri
     assert world.mailing_list.journeys == [ADA]
 
 
-def test_a_member_who_opted_out_is_never_resubscribed_by_a_confirmation(world):
+def test_a_member_who_opted_out_is_never_resubscribed_or_asked_again_by_a_confirmation(world):
     world.mailing_list.members[ADA] = "unsubscribed"
-    join = signup(consent=True)
+    join = signup(consent=False)
     world.join(join)
 
+    # A confirmed address is no new request for marketing email, whatever the account says.
     assert verify(world, join, consent=True)["result"] == "kept_opted_out"
     assert world.status() == "unsubscribed" and world.mailing_list.journeys == []
+    assert "set_status" not in world.mailing_list.calls
+
+
+def test_a_member_who_opted_out_and_signs_up_with_consent_stays_pending_through_the_confirmation(world):
+    world.mailing_list.members[ADA] = "unsubscribed"
+    join = signup(consent=True)
+    world.join(join)  # the sign-up's consent box: Mailchimp's re-opt-in
+
+    assert verify(world, join, consent=True)["result"] == "awaiting_opt_in"
+    assert world.status() == "pending" and world.mailing_list.journeys == []
+    assert world.mailing_list.calls.count("set_status") == 1
 
 
 # -- consent given later (user_updated) ---------------------------------------------------------------------------
@@ -128,14 +140,16 @@ def test_consent_ticked_later_before_the_address_is_confirmed_asks_for_double_op
     assert world.status() == "pending" and world.mailing_list.journeys == []
 
 
-def test_consent_ticked_later_never_resubscribes_an_opted_out_member(world):
+def test_consent_ticked_later_by_an_opted_out_member_asks_for_the_re_opt_in_never_a_resubscribe(world):
     world.mailing_list.members[ADA] = "unsubscribed"
     join = signup(consent=False)
     world.join(join)
     verify(world, join, consent=False)
 
-    assert consent_later(world, join)["result"] == "kept_opted_out"
-    assert world.status() == "unsubscribed" and "set_status" not in world.mailing_list.calls
+    ticked = consent_given(join.event.identity, ADA).model_copy(update={"received_at": NOW + DAY})
+    assert give_consent(ticked, world.deps)["result"] == "awaiting_opt_in"
+    assert world.status() == "pending" and world.mailing_list.calls.count("set_status") == 1
+    assert world.mailing_list.journeys == []
 
 
 def test_consent_from_a_member_never_seen_joining_onboards_them_with_double_opt_in(world):

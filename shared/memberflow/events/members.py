@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from memberflow.events.base import Event
 from memberflow.models import MemberIdentity, Moment, Name, check_email
@@ -44,6 +44,11 @@ class MemberJoined(MemberAccountEvent):
     type: Literal["member_joined"] = "member_joined"
     marketing_consent: bool = False
     """True only when the source says the member agreed to marketing email."""
+    consented_at: Moment | None = None
+    """When the member gave that consent, where it is not when they joined: a Discord member's /newsletter sign-up
+    (the relay's `occurred_at`), long after they joined the server. None: consent given at the join itself (a
+    consent box ticked at sign-up); also every message queued before this field existed. Left out of the message
+    when None, so a consumer that does not know the field yet (a deployment in progress) reads every other join."""
     email_verified: bool = True
     """False when the platform has not confirmed the address yet (a Discourse signup, until `user_confirmed_email`;
     an address a Discord member typed into the relay's /newsletter form): consent then leads to double opt-in, never
@@ -54,6 +59,13 @@ class MemberJoined(MemberAccountEvent):
     screening_pending: bool = False
     """The platform holds the member in membership screening (Discord's `pending`): they are stored, and onboarded
     only once a `member_screening_passed` for this join arrives."""
+
+    @model_serializer(mode="wrap")
+    def _without_absent_consent_time(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("consented_at") is None:
+            data.pop("consented_at", None)
+        return data
 
 
 class MemberVerified(MemberAccountEvent):

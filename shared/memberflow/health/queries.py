@@ -1,7 +1,9 @@
 """The report's SQL: one file per metric in `sql/` (its definition in its opening comment), written in the dialect
 both Athena (Trino) and DuckDB run. Each file reads the activity log through `{table}`, restricted to the day
 partitions the period needs (`dt BETWEEN '{scan_from}' AND '{scan_last}'`: Athena reads no other partition), and
-the period's bounds as timestamp literals.
+the period's bounds as timestamp literals. The "first ever" figures (new members and cohorts: a member's first join;
+first-time event attendees: no earlier attendance) also read the joins or attendance of the whole retained log, in
+one further scan bounded the same way (`dt BETWEEN '{history_from}' AND '{scan_last}'`: `RETAINED_DAYS`).
 
 Portability rules the files keep: `date_diff(unit, a, b)`, `date_trunc('week', ts)` (ISO weeks, Monday), `INTERVAL
 'n' DAY`, `GROUPING SETS`, `approx_percentile(x, p)` (DuckDB gets it as a macro over the exact `quantile_disc`)."""
@@ -32,16 +34,27 @@ QUERIES = (
 TREND_WEEKS = 8
 CHURN_LOOKBACK_DAYS = 44
 MONTH_DAYS = 30
+RETAINED_DAYS = 400
+"""How long the activity log is kept (`ActivityRetentionDays`' default, template.yaml): how far back a "first ever"
+look reads, the day partitions of the 400 days up to the period's last day."""
 LOOKBACK: dict[str, str] = {
     "daily_active": "period",
     "questions": "period",
+    "activation": "period",
+    "events": "period",
     "active_members": "month",
     "unanswered": "month",
     "churn_risk": "churn",
 }
-"""How far back before the period's end a query reads (the day partitions Athena scans): the period itself, the 30
-days of MAU and of unanswered questions, the 44 days of churn risk; every other query reads the eight trend weeks
-(joins, cohorts, win-back, tickets and attendance before the period matter to them)."""
+"""How far back before the period's end a query's main scan reads (the day partitions Athena scans): the period
+itself (activation's and events' other records matter only from the period's start: what came before is in their
+history scan), the 30 days of MAU and of unanswered questions, the 44 days of churn risk; every other query reads the
+eight trend weeks (cohorts, the funnel's steps, win-back, tickets)."""
+HISTORY = frozenset({"activation", "cohorts", "funnel", "events"})
+"""The queries with a second, narrow scan over the retained log (`RETAINED_DAYS`): the joins and imports (activation,
+cohorts, funnel) or the attendance (events) of every member, so that "first" means first in the whole log, not first
+in the weeks the main scan reads. Athena reads each named day's objects whole (gzip JSON lines: no column pruning),
+so this scan costs the bytes of the retained days, once per query; nothing else reads them."""
 
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -105,16 +118,21 @@ class Period:
         return last - timedelta(days=last.weekday()) - timedelta(weeks=TREND_WEEKS - 1)
 
     @property
+    def history_from(self) -> date:
+        """The first day partition of the retained log as of the period's end: where "first ever" looks from."""
+        return self.scan_last - timedelta(days=RETAINED_DAYS - 1)
+
+    @property
     def scan_from(self) -> date:
-        """The first day partition any query of the period reads."""
-        return min(self.start, self.trend_from, self.end - timedelta(days=CHURN_LOOKBACK_DAYS))
+        """The first day partition any query of the period reads (the history scans': the retained log)."""
+        return min(self.start, self.trend_from, self.end - timedelta(days=CHURN_LOOKBACK_DAYS), self.history_from)
 
     @property
     def scan_last(self) -> date:
         return self.end - timedelta(days=1)
 
     def scan_from_for(self, name: str) -> date:
-        """The first day partition query `name` reads."""
+        """The first day partition query `name`'s main scan reads (`{scan_from}`)."""
         reach = LOOKBACK.get(name, "trend")
         if reach == "period":
             return self.start
@@ -123,6 +141,14 @@ class Period:
         if reach == "churn":
             return min(self.start, self.end - timedelta(days=CHURN_LOOKBACK_DAYS))
         return min(self.start, self.trend_from)
+
+    def scans(self, name: str) -> list[tuple[date, date]]:
+        """The day partitions (first, last) each scan of query `name` reads: its main scan, and the retained log's
+        for the queries in `HISTORY`. Athena bills each scan's partitions."""
+        ranges = [(self.scan_from_for(name), self.scan_last)]
+        if name in HISTORY:
+            ranges.append((self.history_from, self.scan_last))
+        return ranges
 
     def weeks(self) -> list[date]:
         """The Mondays of the trend's weeks."""
@@ -144,6 +170,7 @@ def render(name: str, period: Period, table: str = "activity") -> str:
         "table": table,
         "scan_from": f"{period.scan_from_for(name):%Y-%m-%d}",
         "scan_last": f"{period.scan_last:%Y-%m-%d}",
+        "history_from": f"{period.history_from:%Y-%m-%d}",
         "start": _timestamp(period.start),
         "end": _timestamp(period.end),
         "trend_from": _timestamp(period.trend_from),

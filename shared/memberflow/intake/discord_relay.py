@@ -151,7 +151,9 @@ def _newsletter_signup(delivery: RelayNewsletterSignup) -> Interpretation:
     return _join(delivery, marketing_consent=True, email_verified=False)
 
 
-def _join(delivery: RelayMemberAdd | RelayNewsletterSignup, **consent: bool) -> Accepted:
+def _join(
+    delivery: RelayMemberAdd | RelayNewsletterSignup, *, marketing_consent: bool, email_verified: bool
+) -> Accepted:
     member = delivery.member
     joined = build(
         MemberJoined,
@@ -162,6 +164,7 @@ def _join(delivery: RelayMemberAdd | RelayNewsletterSignup, **consent: bool) -> 
             "name": "member.user.global_name",
             "username": "member.user.username",
             "joined_at": "member.joined_at",
+            "consented_at": "occurred_at",
         },
         identity=_identity(delivery.guild_id, member.user.id),
         email=member.email,
@@ -169,7 +172,11 @@ def _join(delivery: RelayMemberAdd | RelayNewsletterSignup, **consent: bool) -> 
         username=member.user.username,
         joined_at=member.joined_at,
         screening_pending=member.pending,
-        **consent,
+        marketing_consent=marketing_consent,
+        # The consent came with this delivery (the /newsletter form, or the server's own onboarding step before the
+        # join was relayed), not when the member joined the server, which may be months earlier: when the relay saw it.
+        consented_at=delivery.occurred_at if marketing_consent else None,
+        email_verified=email_verified,
     )
     return Accepted(joined, _idempotency_key(delivery))
 

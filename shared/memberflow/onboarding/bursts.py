@@ -26,7 +26,7 @@ from memberflow.onboarding import consent
 from memberflow.onboarding.consent import Facts
 from memberflow.onboarding.consent_ledger import upsert_provenance
 from memberflow.onboarding.forgotten import latest_erasure
-from memberflow.onboarding.join import OnboardingDeps, basis_of, join_tags, merge_fields_for, utc
+from memberflow.onboarding.join import OnboardingDeps, join_basis, join_tags, merge_fields_for, utc
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.ports import BulkMailingList, ListMember, MailingList
 
@@ -150,7 +150,7 @@ class BurstMailingList:
         """The member as batch subscribe takes them, with the consent ledger's signup and opt-in times as they will
         be once the join's decision is appended (as a single upsert sends them)."""
         event, record, wanted, queued = join
-        basis = basis_of(queued, event.joined_at)
+        basis = join_basis(queued, event)
         times = upsert_provenance(
             deps.ledger, record.member_id, wanted, event.marketing_consent, basis, deps.consent_rules
         )

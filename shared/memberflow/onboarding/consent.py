@@ -2,25 +2,31 @@
 members."""
 
 from memberflow.consent import (
+    CLEANED,
     OPTED_OUT,
     PENDING,
     SUBSCRIBED,
     TRANSACTIONAL,
+    UNSUBSCRIBED,
     ConsentFacts,
     Facts,
     receives_marketing,
+    reopt_in_for_consent,
     status_for_new_member,
     upgrade_for_consent,
 )
 
 __all__ = [
+    "CLEANED",
     "OPTED_OUT",
     "PENDING",
     "SUBSCRIBED",
     "TRANSACTIONAL",
+    "UNSUBSCRIBED",
     "ConsentFacts",
     "Facts",
     "receives_marketing",
+    "reopt_in_for_consent",
     "status_for_new_member",
     "upgrade_for_consent",
 ]

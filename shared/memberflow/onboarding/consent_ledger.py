@@ -4,6 +4,7 @@ that brings members to Mailchimp (onboarding, imports, event sync)."""
 from memberflow.consent_ledger import (
     Basis,
     ConsentRules,
+    asks_again,
     decision,
     mailchimp_fields,
     prospective,
@@ -15,6 +16,7 @@ from memberflow.consent_ledger import (
 __all__ = [
     "Basis",
     "ConsentRules",
+    "asks_again",
     "decision",
     "mailchimp_fields",
     "prospective",

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from memberflow.activity import IMPORTED, Appends, note
 from memberflow.bulk import BULK_LIMIT, BulkMember, BulkOutcome, MemberRefusal, RefusalKind
 from memberflow.consent import suppression_names
 from memberflow.errors import ComplianceState
@@ -73,6 +74,9 @@ class ImportDeps:
     consent_rules: ConsentRules = field(default_factory=ConsentRules)
     import_rules: ImportRules = field(default_factory=ImportRules)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    activity: Appends | None = None
+    """The activity log (`ports.ActivityLog`): an `imported` record per member stored, so the health report never
+    counts them as new members; None: not recorded."""
 
 
 @dataclass
@@ -271,6 +275,17 @@ def _import_chunk(
             continue
         record = _store(member, deps, correlation_id)
         report.written += 1
+        # The health report's log: a member since before the import (their join date unknown, or older than the log
+        # keeps), so no later join of theirs counts as a first join.
+        note(
+            deps.activity,
+            IMPORTED,
+            member_id=record.member_id,
+            platform=member.identity.platform.value,
+            at=now,
+            source_key=f"{SOURCE}:{correlation_id}:{record.member_id}",
+            workspace=member.identity.workspace,
+        )
         if not member.email:
             report.statuses["stored_without_email"] += 1
             step(Step.SKIPPED, Outcome.SKIPPED, f"imported from {member.identity.platform} without an email")
@@ -346,10 +361,13 @@ def _subscribe(pending: list[_Pending], deps: ImportDeps, list_id: str, report: 
         statuses.update({email.lower(): consent.PENDING for email in second.created + second.updated})
         answer.existing.extend(second.existing)
         refused.update(second.refused)
+    upgraded: set[str] = set()
     for email in answer.existing:
-        status = _existing_member(by_email[email.lower()], deps, list_id)
-        if status is not None:
-            statuses[email.lower()] = status
+        existing = _existing_member(by_email[email.lower()], deps, list_id)
+        if existing is not None:
+            statuses[email.lower()], was_upgraded = existing
+            if was_upgraded:
+                upgraded.add(email.lower())
     for email, refusal in refused.items():
         item = by_email[email.lower()]
         _refuse(item, refusal, deps, report)
@@ -364,11 +382,16 @@ def _subscribe(pending: list[_Pending], deps: ImportDeps, list_id: str, report: 
             item.imported.marketing_consent,
             item.basis,
             deps.consent_rules,
+            upgraded=email in upgraded,
             entries=NEVER_IN_MAILCHIMP,
         )
         report.statuses[status] += 1
         if opted_out:
             item.step(Step.SKIPPED, Outcome.SKIPPED, f"already {status} in Mailchimp (opted out): status kept")
+        elif email in upgraded:
+            item.step(
+                Step.MAILCHIMP_UPSERT, Outcome.OK, f"in the audience without permission: consent given, now {status}"
+            )
         else:
             item.step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"imported as {status} (asked {item.wanted} if new)")
     return statuses
@@ -400,22 +423,38 @@ def _bulk_member(item: _Pending, status: str, deps: ImportDeps) -> BulkMember:
     )
 
 
-def _existing_member(item: _Pending, deps: ImportDeps, list_id: str) -> str | None:
-    """A member the audience already held: their status is read and kept; consent given on the platform upgrades
-    a `transactional` member exactly as for a live join (double opt-in unless proven; never a resubscribe)."""
+def _existing_member(item: _Pending, deps: ImportDeps, list_id: str) -> tuple[str, bool] | None:
+    """A member the audience already held: their status (None: not in the audience after all), and whether the
+    import upgraded it. Their status is read and kept; consent given on the platform upgrades a `transactional`
+    member exactly as for a live join (double opt-in unless proven; never a resubscribe), with the same consent
+    fields (the ledger's signup and opt-in times, the marketing permissions). An import never asks an unsubscribed
+    member again: the platform's word that they consented is no new request (`consent.reopt_in_for_consent`)."""
     email = item.imported.email or ""
     status = deps.mailing_list.member_status(list_id, email)
     if status is None:
         return None
     upgrade = consent.upgrade_for_consent(status, facts(item.imported), opted_out_before=item.record.opted_out_before)
-    if upgrade:
-        try:
-            status = deps.mailing_list.set_status(list_id, email, upgrade).status
-        except ComplianceState:
-            if upgrade != consent.SUBSCRIBED:
-                raise
-            status = deps.mailing_list.set_status(list_id, email, consent.PENDING).status
-    return status
+    if not upgrade:
+        return status, False
+
+    def consent_fields(wanted: str) -> dict[str, object]:
+        return consent_ledger.mailchimp_fields(
+            deps.ledger,
+            item.record.member_id,
+            wanted,
+            item.imported.marketing_consent,
+            item.basis,
+            deps.consent_rules,
+            entries=NEVER_IN_MAILCHIMP,
+        )
+
+    try:
+        status = deps.mailing_list.set_status(list_id, email, upgrade, consent_fields(upgrade)).status
+    except ComplianceState:
+        if upgrade != consent.SUBSCRIBED:
+            raise
+        status = deps.mailing_list.set_status(list_id, email, consent.PENDING, consent_fields(consent.PENDING)).status
+    return status, True
 
 
 def _refuse(item: _Pending, refusal: MemberRefusal, deps: ImportDeps, report: ChunkReport) -> None:

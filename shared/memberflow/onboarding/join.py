@@ -21,6 +21,7 @@ from memberflow.events import (
 )
 from memberflow.ledger import ConsentEntry, ConsentLedger
 from memberflow.members import IdentityLink, MemberJoin, MemberRecord, member_id_for
+from memberflow.models import Platform
 from memberflow.onboarding import consent
 from memberflow.onboarding import consent_ledger as ledger
 from memberflow.onboarding.consent import Facts
@@ -43,6 +44,13 @@ from memberflow.trace import ErasableTrace, Outcome, Step, StepRecorder, email_s
 OPT_IN = "opt-in"
 """The due-work queue of members who must confirm double opt-in."""
 OPT_IN_FIRST_CHECK = timedelta(hours=1)
+
+GIVEN_NOW = "given_now"
+"""The event is the member's consent, given when it says (a sign-up form's box, /newsletter): if they had
+unsubscribed before, it asks Mailchimp for the re-opt-in."""
+STANDING = "standing"
+"""The event repeats a consent box that stays ticked in a profile (Discourse sends it with every profile edit, without
+saying when it was ticked): it asks for the re-opt-in only if this platform never gave the member's consent before."""
 
 
 @dataclass
@@ -107,7 +115,7 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
     # An address this platform proved earlier (its confirmation may arrive before the join) counts as verified.
     verified = event.email_verified or event.identity.key in member.verified_identities
     facts = Facts(event.marketing_consent, verified)
-    basis = basis_of(queued, event.joined_at)
+    basis = join_basis(queued, event)
     return _settle(
         event,
         event.email,
@@ -118,6 +126,7 @@ def onboard_member(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         basis,
         tag=True,
         forgotten_before=forgotten,
+        consent_kind=GIVEN_NOW if event.marketing_consent else None,
     )
 
 
@@ -188,6 +197,7 @@ def give_consent(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, str]:
         basis,
         tag=known is None,
         forgotten_before=forgotten,
+        consent_kind=STANDING,
     )
 
 
@@ -232,7 +242,8 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
     # The pass names the platform identity only; the address the member gave may have been erased before.
     forgotten_before = forgotten or latest_erasure(deps.suppressions, member.email, None) is not None
     facts = Facts(member.marketing_consent, False)
-    basis = basis_of(queued, joined.joined_at)
+    # The consent came with the held join that passed (its own time), not with the member's first join anywhere.
+    basis = basis_of(queued, event.joined_at)
     return _settle(
         joined,
         member.email,
@@ -243,6 +254,7 @@ def complete_screening(queued: QueuedEvent, deps: OnboardingDeps) -> dict[str, s
         basis,
         tag=True,
         forgotten_before=forgotten_before,
+        consent_kind=GIVEN_NOW if member.marketing_consent else None,
     )
 
 
@@ -256,11 +268,25 @@ def _forgotten(queued: QueuedEvent, event: MemberEvent, deps: OnboardingDeps) ->
 
 
 def basis_of(queued: QueuedEvent, at: datetime) -> Basis:
-    """The event a consent decision rests on, and when the member made it (a join: when they joined; consent
-    given later or a verification: when the platform told us)."""
+    """The event a consent decision rests on, and when the member made it (a join: `join_basis`; consent given
+    later or a verification: when the platform told us)."""
     event = queued.event
     platform = event.identity.platform.value if isinstance(event, MemberEvent) else queued.source
     return Basis(platform, event.type, queued.idempotency_key, utc(at))
+
+
+def join_basis(queued: QueuedEvent, event: MemberJoined) -> Basis:
+    """A join's consent decision rests on the join, at the time the member gave (or did not give) the consent it
+    carries: when they sent the form that asked (`consented_at`: a Discord /newsletter sign-up), else when they
+    joined (a consent box on the sign-up form). Never the server join of a member who asked for the newsletter
+    months later: the ledger's "when" and Mailchimp's `timestamp_signup` are the consent's time."""
+    if event.consented_at is not None:
+        return basis_of(queued, event.consented_at)
+    if event.marketing_consent and event.email and event.identity.platform is Platform.DISCORD:
+        # Queued before joins carried `consented_at`: the relay forwards a sign-up as it happens, so intake's
+        # receipt is its time (the member's guild join may be months earlier).
+        return basis_of(queued, queued.received_at)
+    return basis_of(queued, event.joined_at)
 
 
 def _skip(step: StepRecorder, detail: str, result: str) -> dict[str, str]:
@@ -285,15 +311,31 @@ def _settle(
     *,
     tag: bool,
     forgotten_before: bool,
+    consent_kind: str | None = None,
 ) -> dict[str, str]:
     """Give the member the Mailchimp status their consent allows, then what follows from it: the opt-in wait for a
     pending member, the welcome journey (once) and the drip for a subscribed one. The decision is appended to the
-    consent ledger, from which the member record's consent is derived."""
+    consent ledger, from which the member record's consent is derived. `consent_kind` (`GIVEN_NOW`, `STANDING`, or
+    None: the event gives no consent of its own) decides whether an unsubscribed member is asking again."""
     # The member's ledger as it is before this decision: read once, for the upsert's consent fields and the entry.
     entries = tuple(deps.ledger.entries(member.member_id))
+    asked_again = (
+        consent_kind is not None
+        and facts.marketing_consent
+        and ledger.asks_again(entries, basis, standing=consent_kind == STANDING)
+    )
     try:
-        list_member, upgraded = _upsert(
-            event, email, member, facts, deps, step, basis, forgotten_before=forgotten_before, entries=entries
+        list_member, upgraded, reopt_in = _upsert(
+            event,
+            email,
+            member,
+            facts,
+            deps,
+            step,
+            basis,
+            forgotten_before=forgotten_before,
+            asked_again=asked_again,
+            entries=entries,
         )
     except PermanentRefusal as refusal:  # compliance state, a forgotten or a fake address: this member's, for good
         deps.members.set_mailchimp_status(member.member_id, f"refused: {refusal.title}")
@@ -315,6 +357,7 @@ def _settle(
         basis,
         deps.consent_rules,
         upgraded=upgraded,
+        reopt_in=reopt_in,
         entries=entries,
     )
     platform = event.identity.platform.value
@@ -328,10 +371,13 @@ def _settle(
             source_key=basis.event_id,  # the event's idempotency key
         )
     if opted_out:
+        stale = consent_kind is not None and facts.marketing_consent and not asked_again
+        why = "; the consent this event carries is no new request (given before the opt-out, or repeated)"
         step(
             Step.SKIPPED,
             Outcome.SKIPPED,
-            f"member is {list_member.status} in Mailchimp (opted out earlier): status kept, no welcome journey",
+            f"member is {list_member.status} in Mailchimp (opted out earlier): status kept, no welcome journey"
+            + (why if stale and list_member.status == consent.UNSUBSCRIBED else ""),
         )
         return {"result": "kept_opted_out", "status": list_member.status}
 
@@ -347,7 +393,12 @@ def _settle(
         deps.due_work.schedule(
             OPT_IN, member.member_id, now + OPT_IN_FIRST_CHECK, {"awaiting_since": now.isoformat()}, keep_existing=True
         )
-        step(Step.SKIPPED, Outcome.SKIPPED, "welcome journey waits for the double opt-in confirmation (status pending)")
+        again = ": Mailchimp's re-opt-in email, as the member had unsubscribed" if reopt_in else ""
+        step(
+            Step.SKIPPED,
+            Outcome.SKIPPED,
+            f"welcome journey waits for the double opt-in confirmation (status pending{again})",
+        )
         return {"result": "awaiting_opt_in", "status": list_member.status}
     if not consent.receives_marketing(list_member.status):
         step(
@@ -426,9 +477,12 @@ def _upsert(
     basis: Basis,
     *,
     forgotten_before: bool,
+    asked_again: bool,
     entries: Sequence[ConsentEntry],
-) -> tuple[ListMember, bool]:
-    """The member's status in Mailchimp now, and whether consent given after joining upgraded it."""
+) -> tuple[ListMember, bool, bool]:
+    """The member's status in Mailchimp now, whether consent given after joining upgraded it, and whether an
+    unsubscribed member who asked again was sent Mailchimp's re-opt-in (`status: pending` on the existing member:
+    `status_if_new` alone changes nothing for them)."""
     list_id = deps.rules.list_id
     wanted = consent.status_for_new_member(
         facts, opted_out_before=member.opted_out_before, forgotten_before=forgotten_before
@@ -470,7 +524,22 @@ def _upsert(
             step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"subscribe refused ({refusal.title}): asking for opt-in")
             answer = deps.mailing_list.set_status(list_id, email, consent.PENDING, consent_fields(consent.PENDING))
         step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"consent given: status now {answer.status}")
-    return answer, bool(upgrade)
+        return answer, True, False
+    reopt_in = consent.reopt_in_for_consent(answer.status, facts, asked_again=asked_again)
+    if reopt_in is None:
+        return answer, False, False
+    try:
+        answer = deps.mailing_list.set_status(list_id, email, reopt_in, consent_fields(reopt_in))
+    except ComplianceState as refusal:  # e.g. under compliance review: the member stays unsubscribed
+        step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"re-opt-in refused ({refusal.title}): status kept")
+        return answer, False, False
+    step(
+        Step.MAILCHIMP_UPSERT,
+        Outcome.OK,
+        f"asked again after unsubscribing: status now {answer.status} (Mailchimp emails the re-opt-in; never "
+        "subscribed before the member confirms it)",
+    )
+    return answer, False, answer.status == consent.PENDING
 
 
 def join_tags(event: MemberAccountEvent, member: MemberRecord) -> list[str]:

@@ -42,4 +42,5 @@ def import_deps() -> ImportDeps:
         ledger=onboarding.ledger,
         consent_rules=onboarding.consent_rules,
         import_rules=import_rules(load_settings(ImportSettings)),
+        activity=onboarding.activity,  # flushed by the SQS consumer after each batch, as onboarding's
     )

@@ -2,11 +2,15 @@
 
 Per SQS record (a chunk of members): the idempotency record (a conditional PutItem, later an UpdateItem that
 completes it); per member the member-table UpdateItem and a trace PutItem; Mailchimp's batch subscribe
-(POST /lists/{id}) and one static-segment call per tag, through one requests.Session. The Mailchimp key is read
-from Secrets Manager once. Plain boto3, requests and the standard library.
+(POST /lists/{id}) and one static-segment call per tag, through one requests.Session; the chunk's `imported`
+activity records, one gzip JSON-lines object in S3 under a keyed hash of each member (the health report must not
+count imported members as new). The Mailchimp key and the activity key are read from Secrets Manager once. Plain
+boto3, requests and the standard library.
 """
 
+import gzip
 import hashlib
+import hmac
 import json
 import os
 import time
@@ -22,17 +26,23 @@ TRACE_RETENTION_SECONDS = 180 * 24 * 3600
 _dynamodb = None
 _mailchimp = None
 _base_url = ""
+_s3 = None
+_activity_key = b""
 
 
 def handler(event, context):
-    global _dynamodb, _mailchimp, _base_url
+    global _dynamodb, _mailchimp, _base_url, _s3, _activity_key
     if _mailchimp is None:
-        secret = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["MAILCHIMP_SECRET_ARN"])
+        secrets = boto3.client("secretsmanager")
+        secret = secrets.get_secret_value(SecretId=os.environ["MAILCHIMP_SECRET_ARN"])
         api_key = json.loads(secret["SecretString"])["api_key"]
         _base_url = os.environ.get("MAILCHIMP_API_URL") or f"https://{api_key.rpartition('-')[2]}.api.mailchimp.com/3.0"
         _mailchimp = requests.Session()
         _mailchimp.auth = ("memberflow", api_key)
         _dynamodb = boto3.client("dynamodb")
+        activity = secrets.get_secret_value(SecretId=os.environ["ACTIVITY_KEY_SECRET_ARN"])
+        _activity_key = json.loads(activity["SecretString"])["activity_key"].encode()
+        _s3 = boto3.client("s3")
     for record in event["Records"]:
         _import(json.loads(record["body"]))
     return {"batchItemFailures": []}
@@ -82,6 +92,7 @@ def _import(queued):
     tagged.raise_for_status()
     for member in members:
         _trace(member["email"], queued)
+    _record_imported(members)
     _dynamodb.update_item(
         TableName=idempotency_table,
         Key={"id": {"S": key}},
@@ -103,4 +114,19 @@ def _trace(email, queued):
             "correlation_id": {"S": queued.get("correlation_id", "")},
             "expires_at": {"N": str(int(at.timestamp()) + TRACE_RETENTION_SECONDS)},
         },
+    )
+
+
+def _record_imported(members):
+    at = datetime.now(UTC)
+    lines = []
+    for member in members:
+        member_id = hashlib.sha256(member["email"].strip().lower().encode()).hexdigest()[:32]
+        hashed = hmac.new(_activity_key, ("activity:" + member_id).encode(), hashlib.sha256).hexdigest()
+        lines.append(json.dumps({"member": hashed, "kind": "imported", "ts": at.isoformat()}))
+    _s3.put_object(
+        Bucket=os.environ["ACTIVITY_BUCKET_NAME"],
+        Key=f"activity/dt={at:%Y-%m-%d}/{at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.jsonl.gz",
+        Body=gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0),
+        ContentType="application/gzip",
     )

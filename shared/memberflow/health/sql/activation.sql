@@ -1,6 +1,8 @@
 -- activation: new members and how many took part within 7 days of joining.
--- A new member joined in the period (their first join record in the log: per platform, the first join there; for
--- "all", their first join on any platform). Activated: a first message, post or reaction (on any platform) within
+-- A new member joined in the period, and it was their first join record in the log (per platform, the first join
+-- there; for "all", their first join on any platform), looking back over the whole retained log (400 days), not
+-- only the weeks the report shows. A member a bulk import brought in (an `imported` record) was there before: a
+-- later join of theirs is never a first. Activated: a first message, post or reaction (on any platform) within
 -- 7 days (168 h) of that join, seen by the period's end. Time to first activity: the median and p90 over the
 -- activated members, in seconds (the median of an even count is the lower middle value).
 WITH log AS (
@@ -8,16 +10,25 @@ WITH log AS (
     FROM {table}
     WHERE dt BETWEEN '{scan_from}' AND '{scan_last}'
 ),
+known AS (
+    -- Every join and import in the retained log (its own scan: these kinds and columns only).
+    SELECT member, platform, kind, ts
+    FROM {table}
+    WHERE dt BETWEEN '{history_from}' AND '{scan_last}' AND kind IN ('joined', 'imported')
+),
 joins AS (
-    SELECT member, platform, MIN(ts) AS joined_at FROM log WHERE kind = 'joined' GROUP BY member, platform
+    SELECT member, platform, MIN(ts) AS first_seen, MIN(CASE WHEN kind = 'joined' THEN ts END) AS joined_at
+    FROM known GROUP BY member, platform
 ),
 firsts AS (
-    SELECT member, platform, joined_at FROM joins
+    SELECT member, platform, first_seen, joined_at FROM joins
     UNION ALL
-    SELECT member, 'all' AS platform, MIN(joined_at) AS joined_at FROM joins GROUP BY member
+    SELECT member, 'all' AS platform, MIN(first_seen) AS first_seen, MIN(joined_at) AS joined_at
+    FROM joins GROUP BY member
 ),
 newcomers AS (
-    SELECT member, platform, joined_at FROM firsts WHERE joined_at >= {start} AND joined_at < {end}
+    SELECT member, platform, joined_at FROM firsts
+    WHERE joined_at = first_seen AND joined_at >= {start} AND joined_at < {end}
 ),
 first_activity AS (
     SELECT n.member, n.platform, MIN(l.ts) AS first_active

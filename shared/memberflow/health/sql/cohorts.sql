@@ -1,31 +1,43 @@
 -- cohorts: weekly join cohorts x weeks retained.
--- A cohort is the members whose first join (as in activation) fell in one ISO week of the eight weeks up to the
--- period's end; week_k is how many of them were active (a message, post or reaction) in the k-th week after their
--- join week (week_0: the join week itself), counted up to the period's end. Per platform and "all".
+-- A cohort is the members whose first join (as in activation: the first in the retained log, per platform or, for
+-- "all", on any platform) fell in one ISO week of the eight weeks up to the period's end; week_k is how many of
+-- them were active (a message, post or reaction) in the k-th week after their join week (week_0: the join week
+-- itself), counted up to the period's end. A platform's cohort counts activity on that platform only (who joined
+-- Discourse and stayed on Discourse); "all" counts activity anywhere.
 WITH log AS (
     SELECT DISTINCT id, kind, ts, member, platform
     FROM {table}
     WHERE dt BETWEEN '{scan_from}' AND '{scan_last}'
 ),
+known AS (
+    -- Every join and import in the retained log (its own scan: these kinds and columns only).
+    SELECT member, platform, kind, ts
+    FROM {table}
+    WHERE dt BETWEEN '{history_from}' AND '{scan_last}' AND kind IN ('joined', 'imported')
+),
 joins AS (
-    SELECT member, platform, MIN(ts) AS joined_at FROM log WHERE kind = 'joined' GROUP BY member, platform
+    SELECT member, platform, MIN(ts) AS first_seen, MIN(CASE WHEN kind = 'joined' THEN ts END) AS joined_at
+    FROM known GROUP BY member, platform
 ),
 firsts AS (
-    SELECT member, platform, joined_at FROM joins
+    SELECT member, platform, first_seen, joined_at FROM joins
     UNION ALL
-    SELECT member, 'all' AS platform, MIN(joined_at) AS joined_at FROM joins GROUP BY member
+    SELECT member, 'all' AS platform, MIN(first_seen) AS first_seen, MIN(joined_at) AS joined_at
+    FROM joins GROUP BY member
 ),
 cohort AS (
     SELECT member, platform, CAST(date_trunc('week', joined_at) AS DATE) AS cohort_week
-    FROM firsts WHERE joined_at >= {trend_from} AND joined_at < {end}
+    FROM firsts WHERE joined_at = first_seen AND joined_at >= {trend_from} AND joined_at < {end}
 ),
 active_weeks AS (
-    SELECT DISTINCT member, CAST(date_trunc('week', ts) AS DATE) AS week
+    SELECT DISTINCT member, platform, CAST(date_trunc('week', ts) AS DATE) AS week
     FROM log WHERE kind IN ('message', 'post', 'reaction') AND ts >= {trend_from} AND ts < {end}
 ),
 offsets AS (
     SELECT c.platform, c.cohort_week, c.member, date_diff('day', c.cohort_week, w.week) / 7 AS k
-    FROM cohort c LEFT JOIN active_weeks w ON w.member = c.member AND w.week >= c.cohort_week
+    FROM cohort c
+    LEFT JOIN active_weeks w ON w.member = c.member AND w.week >= c.cohort_week
+        AND (c.platform = 'all' OR w.platform = c.platform)
 )
 SELECT platform, cohort_week,
     COUNT(DISTINCT member) AS size,

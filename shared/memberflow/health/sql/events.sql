@@ -1,13 +1,17 @@
 -- events: per event held or registered for in the period (from event sync): registrations, attended, no-shows,
--- attendance rate (attended / (attended + no-shows)), and first-time attendees (no earlier attendance in the log)
--- versus returning ones.
+-- attendance rate (attended / (attended + no-shows)), and first-time attendees (no earlier attendance anywhere in
+-- the retained log, 400 days) versus returning ones.
 WITH log AS (
     SELECT DISTINCT id, kind, ts, member, event
     FROM {table}
     WHERE dt BETWEEN '{scan_from}' AND '{scan_last}' AND kind IN ('registration', 'attended', 'no_show')
 ),
 first_attendance AS (
-    SELECT member, MIN(ts) AS first_at FROM log WHERE kind = 'attended' GROUP BY member
+    -- Every attendance in the retained log (its own scan: this kind and these columns only).
+    SELECT member, MIN(ts) AS first_at
+    FROM {table}
+    WHERE dt BETWEEN '{history_from}' AND '{scan_last}' AND kind = 'attended'
+    GROUP BY member
 ),
 in_period AS (
     SELECT l.kind, l.event, l.member, l.ts, f.first_at

@@ -1,22 +1,31 @@
--- funnel: the onboarding funnel of the members who joined in the period (first join, as in activation): how many
--- of them reached each step by the period's end: joined -> in Mailchimp (mailchimp_added) -> welcomed (welcome
--- journey started) -> drip finished -> active (a first message, post or reaction since joining). Per platform of
--- the join and "all".
+-- funnel: the onboarding funnel of the members who joined in the period (first join in the retained log, as in
+-- activation): how many of them reached each step by the period's end: joined -> in Mailchimp (mailchimp_added) ->
+-- welcomed (welcome journey started) -> drip finished -> active (a first message, post or reaction since joining).
+-- Per platform of the join and "all".
 WITH log AS (
     SELECT DISTINCT id, kind, ts, member, platform
     FROM {table}
     WHERE dt BETWEEN '{scan_from}' AND '{scan_last}'
 ),
+known AS (
+    -- Every join and import in the retained log (its own scan: these kinds and columns only).
+    SELECT member, platform, kind, ts
+    FROM {table}
+    WHERE dt BETWEEN '{history_from}' AND '{scan_last}' AND kind IN ('joined', 'imported')
+),
 joins AS (
-    SELECT member, platform, MIN(ts) AS joined_at FROM log WHERE kind = 'joined' GROUP BY member, platform
+    SELECT member, platform, MIN(ts) AS first_seen, MIN(CASE WHEN kind = 'joined' THEN ts END) AS joined_at
+    FROM known GROUP BY member, platform
 ),
 firsts AS (
-    SELECT member, platform, joined_at FROM joins
+    SELECT member, platform, first_seen, joined_at FROM joins
     UNION ALL
-    SELECT member, 'all' AS platform, MIN(joined_at) AS joined_at FROM joins GROUP BY member
+    SELECT member, 'all' AS platform, MIN(first_seen) AS first_seen, MIN(joined_at) AS joined_at
+    FROM joins GROUP BY member
 ),
 newcomers AS (
-    SELECT member, platform, joined_at FROM firsts WHERE joined_at >= {start} AND joined_at < {end}
+    SELECT member, platform, joined_at FROM firsts
+    WHERE joined_at = first_seen AND joined_at >= {start} AND joined_at < {end}
 ),
 steps AS (
     SELECT DISTINCT n.platform, n.member,
