@@ -37,7 +37,7 @@ local: install
 # share a process (those sharing a module-scoped local stack) and which go first (the longest waits). The other tests
 # use no Hypothesis: without its plugin, no process pays about 2 s of CPU to load it (pytest rewrites the assertions of
 # every module of a package that brings a pytest plugin, on every import where no bytecode is written).
-TEST_WORKERS ?= 5
+TEST_WORKERS ?= 6
 test: install bytecode
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-fast
 	$(PY) -m pytest -n $(TEST_WORKERS) -p no:hypothesispytest --dist loadscope --no-loadscope-reorder --ignore=tests/unit

@@ -3,7 +3,11 @@ import pytest
 # `make test` runs the integration and end-to-end tests on several processes: pytest-xdist with `--dist loadscope
 # --no-loadscope-reorder`, whose work units (tests one process runs in a row) are defined here, handed out in the
 # collection order below.
-SPREAD = ("tests/integration/test_local_stack.py", "tests/e2e/test_outage_heals.py")
+SPREAD = (
+    "tests/integration/test_local_stack.py",
+    "tests/e2e/test_outage_heals.py",
+    "tests/e2e/test_escalation_faults.py",
+)
 """Modules whose tests each start their own stack (or, for the outage cases, wait long enough to be worth a stack of
 their own): every test is its own unit. The tests of any other module share a module-scoped stack (or sandbox) and
 form one unit, so the module starts it once."""
@@ -11,15 +15,18 @@ LONGEST_FIRST = (
     "tests/e2e/test_demo.py",
     "tests/e2e/test_escalation_faults.py",
     "tests/e2e/test_slow_mailchimp.py",
-    "tests/e2e/test_import_csv.py",
+    "tests/integration/test_sandbox_escalation_services.py",
+    # Not long: one-test units of a second or two, the second unit of the processes given a one-test unit above
+    # (xdist starts a test when it knows the next one). A long unit there would wait for the longest of all.
+    "tests/integration/test_local_stack.py",
     "tests/e2e/test_outage_heals.py",
+    "tests/e2e/test_import_csv.py",
     "tests/integration/test_winback_handler.py",
+    "tests/e2e/test_platforms_as_they_send.py",
 )
 """The units that take longest, longest first: waiting out retries and back-offs with their real delays, or
 importing and seeding thousands of members. Handed out first, so the other processes run everything else meanwhile.
-Next come the other one-test units: a process whose unit is a single test gets a second unit at once (xdist starts a
-test when it knows the next one), and that should be one test, not a module's worth. The domain unit tests come
-before all of them."""
+The domain unit tests come before all of them."""
 
 
 def _module(nodeid: str) -> str:
