@@ -15,6 +15,7 @@ import requests
 from memberflow import signatures
 from memberflow.escalation.service import external_id
 from memberflow_local.escalation_sandboxes import MODERATORS_CHANNEL
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 THREADS = 150
@@ -86,16 +87,6 @@ def test_a_fifth_of_zendesk_failing_still_gives_one_ticket_per_thread_and_nothin
     assert comments == REPEATS
     assert stack.dead_letters("EscalationsDeadLetterQueue") == []
     assert sandbox.state.snapshot()["request_counts"].get("500", 0) > 0  # the faults did happen
-
-
-def wait_for(predicate, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
 
 
 def tickets_of(stack, thread: int) -> list:

@@ -45,16 +45,6 @@ def zendesk(stack: Any):
     return stack.services["zendesk"].sandbox
 
 
-def wait_for(predicate, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
-
-
 def test_a_billing_question_becomes_one_ticket_and_a_repeat_a_comment(stack):
     thread = "1700001000.000100"
     assert slack_message(stack, "EvESC1", "I was charged twice for my ticket", thread).status_code == 200
