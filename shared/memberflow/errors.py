@@ -73,6 +73,12 @@ class ForgottenAddress(PermanentRefusal):
     """Permanently deleted at the person's request: it can never be re-added by API, not even as pending."""
 
 
+class ResourceGone(PermanentRefusal):
+    """The one record this request names no longer exists (a deleted Eventbrite order, an expired Zendesk job status,
+    a ticket an agent deleted): this request's answer, not a failing service. A retry changes nothing; the caller
+    settles what came from it, or the message is parked as refused. Unlike `NotFound`, never an account problem."""
+
+
 class AccountProblem(MemberflowError):
     """The service refused the request itself (bad credentials, unknown audience or journey, no access): no member
     is at fault and an operator can fix it, so work is retried and finally parked, never dropped."""

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from memberflow.errors import PermanentRefusal, RateLimited
+from memberflow.errors import PermanentRefusal, RateLimited, ResourceGone
 from memberflow.intake.eventbrite import api_resource_path
-from memberflow.registrations.model import Registration, ResourceGone
+from memberflow.registrations.model import Registration
 
 if TYPE_CHECKING:
     from memberflow.registrations.model import CallMeter

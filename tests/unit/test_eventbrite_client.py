@@ -142,7 +142,7 @@ def test_a_404_on_a_webhooks_order_or_attendee_is_a_deletion_not_an_outage(api: 
         assert not is_service_failure(gone.value)
         decision = decide(gone.value, Delivery(1), RetryPolicy(), service_failing=True)
         assert isinstance(decision, Park) and decision.kind == "refused"
-    from memberflow.registrations.model import ResourceGone
+    from memberflow.errors import ResourceGone
 
     assert isinstance(gone.value, ResourceGone) and gone.value.status == 404
 

@@ -24,10 +24,11 @@ from memberflow.errors import (
     NotFound,
     PermanentRefusal,
     RateLimited,
+    ResourceGone,
     Transient,
 )
 from memberflow.intake.eventbrite import api_resource_path
-from memberflow.registrations.model import CallMeter, ResourceGone
+from memberflow.registrations.model import CallMeter
 from memberflow.retry import with_brief_retries
 
 logger = logging.getLogger(__name__)

@@ -178,9 +178,7 @@ class SlackMessages:
             client.chat_postMessage(channel=channel, text=text, thread_ts=thread_ts)
         except SlackApiError as error:
             raise _slack_failure(error) from None
-        except SlackClientError as error:
-            raise Transient(f"Slack unreachable: {type(error).__name__}") from None
-        except OSError as error:
+        except (SlackClientError, OSError) as error:
             raise Transient(f"Slack unreachable: {type(error).__name__}") from None
 
 

@@ -35,6 +35,7 @@ from memberflow.errors import (
     NotFound,
     PermanentRefusal,
     RateLimited,
+    ResourceGone,
     RetryLater,
     Transient,
 )
@@ -437,5 +438,5 @@ def _not_found(status: int, name: str, what: str, looks_up: str | None) -> Excep
     """A missing record that the call looks up is this request's answer (refused for good, not a failing service);
     any other 404 means the account, the subdomain or the API path is wrong."""
     if name == "RecordNotFound" and looks_up:
-        return PermanentRefusal(name, f"Zendesk has no such {looks_up} (while trying to {what})", status)
+        return ResourceGone(name, f"Zendesk has no such {looks_up} (while trying to {what})", status)
     return NotFound(f"Zendesk: not found while trying to {what}", status)

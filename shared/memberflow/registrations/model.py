@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from memberflow.errors import InvalidMessage, PermanentRefusal
+from memberflow.errors import InvalidMessage
 from memberflow.models import check_email
 
 
@@ -244,13 +244,6 @@ def event_from(resource: Mapping[str, Any]) -> EventInfo:
 
 
 # ---------------------------------------------------------------- ports
-
-
-class ResourceGone(PermanentRefusal):
-    """The order or attendee a webhook names no longer exists (Eventbrite answered 404: the organizer deleted it).
-    Not an outage and nothing a retry changes: the registrations that came from it are cancelled, and the message
-    is finished. Should one ever reach the worker, it is parked as refused, never retried, and it does not count
-    toward the consumer's breaker."""
 
 
 class CallMeter(Protocol):

@@ -13,7 +13,7 @@ from typing import Any
 from memberflow import activity, consent, consent_ledger
 from memberflow.config import SyncedEvent
 from memberflow.consent_ledger import Basis, ConsentRules
-from memberflow.errors import PermanentRefusal
+from memberflow.errors import PermanentRefusal, ResourceGone
 from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomEvent
 from memberflow.ledger import ConsentLedger
 from memberflow.members import MemberJoin, MemberRecord
@@ -25,7 +25,6 @@ from memberflow.registrations.model import (
     EventbriteApi,
     Registration,
     RegistrationStore,
-    ResourceGone,
     Status,
     Ticket,
     attendee_from,

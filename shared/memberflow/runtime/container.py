@@ -233,7 +233,7 @@ class Container:
         if service == "zendesk":
             return self._zendesk_probe().is_available
         if service == "eventbrite":
-            return self._eventbrite.is_available
+            return self.eventbrite.is_available
         return self.mailing_list.is_available
 
     def _zendesk_probe(self) -> ZendeskDesk:
@@ -251,9 +251,9 @@ class Container:
         )
 
     @cached_property
-    def _eventbrite(self) -> EventbriteClient:
-        """Eventbrite with the OAuth token, for the redrive's availability probe (the token is read again when
-        Eventbrite refuses it)."""
+    def eventbrite(self) -> EventbriteClient:
+        """Eventbrite with the OAuth token (read again when Eventbrite refuses it): event sync's, and the redrive's
+        availability probe."""
         from memberflow.adapters.eventbrite import EventbriteClient
         from memberflow.adapters.secrets import get_json_secret
 

@@ -22,19 +22,13 @@ def consumer_settings() -> RegistrationsConsumerSettings:
 
 @cache
 def sync_deps() -> SyncDeps:
-    from memberflow.adapters.eventbrite import EventbriteClient
     from memberflow.adapters.registrations import DynamoRegistrationStore
-    from memberflow.adapters.secrets import get_json_secret
     from memberflow.registrations.sync import SyncDeps
 
     settings = load_settings(EventSyncSettings)
     shared = container()
-
-    def token(fresh: bool) -> str:
-        return str(get_json_secret(settings.eventbrite_secret_arn, fresh=fresh)["oauth_token"])
-
     return SyncDeps(
-        eventbrite=EventbriteClient(token, settings.eventbrite_api_url, settings.eventbrite_timeout_seconds),
+        eventbrite=shared.eventbrite,
         mailing_list=shared.mailing_list,
         bulk=shared.mailing_list,
         members=shared.members,

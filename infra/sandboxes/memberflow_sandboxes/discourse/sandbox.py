@@ -1,5 +1,10 @@
 """The Discourse API sandbox: replies in topics, the admin users list (the bulk import's fetch), the admin rate limit,
-the posts made, topics that are gone, and key rotation."""
+the posts made, topics that are gone, and key rotation.
+
+Formats from discourse/discourse_api_docs `openapi.json` (`POST /posts.json`, `GET /admin/users/list/{flag}.json`:
+a bare array of users, `email` only with `show_emails`) and the facts in ../shared/reference: the site-wide bucket of
+60 admin calls a minute, its 429 `{"errors", "error_type": "rate_limit", "extras": {"wait_seconds"}}` with
+`Retry-After`."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ class Delivery:
 class EventbriteState(BaseState):
     organization_id: str = "2001"
     user_id: str = "163054428874"
-    """The user the OAuth token belongs to (the organizer): `GET /users/me/`, and webhooks' `config.user_id`."""
+    """The user the OAuth token belongs to (the organizer): `GET /users/me/` (Eventbrite's "Retrieve your User":
+    `id`, `name`, `emails`), and webhooks' `config.user_id`."""
     user_email: str = "organizer@example.org"
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)

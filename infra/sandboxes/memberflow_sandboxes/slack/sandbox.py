@@ -1,6 +1,11 @@
 """The Slack Web API sandbox: chat.postMessage, users.list (the bulk import's fetch), a request budget (per method if
 asked), fault injection, the messages posted, channels the bot is not in (or that are gone), the token's scopes, and
-token rotation."""
+token rotation.
+
+Formats from Slack's method docs (api.slack.com/methods/chat.postMessage, /users.list: `members`,
+`response_metadata.next_cursor`, errors as `{"ok": false, "error"}`) and the facts in ../shared/reference: the
+`X-OAuth-Scopes` header, `limit` at most 1000. Not from a capture: the user count beyond which a missing `limit` is
+refused, and `invalid_arguments` for a `limit` over 1000 (Slack documents neither)."""
 
 from __future__ import annotations
 

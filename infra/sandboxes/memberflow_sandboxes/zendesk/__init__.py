@@ -12,7 +12,8 @@ configuration only (`ZENPY_FORCE_SCHEME=http`, `ZENPY_FORCE_NETLOC=127.0.0.1:POR
   ids or external ids, search by email (lagging like Zendesk's index when `POST /_sandbox/search_lag
   {"seconds": N}` is set: users created in the last N seconds are not found yet; 0 by default), soft delete
   (refused while the user requests a ticket that is not closed) and permanent delete through `deleted_users`;
-  `users/me` (the API user whose credentials the request carries: the redrive's availability probe);
+  `users/me` (the API user whose credentials the request carries, `{"user": {...}}` as Zendesk's "Show the
+  Currently Authenticated User" answers: the redrive's availability probe);
 - a 404 `RecordNotFound` for a record that is not there, and 404 `InvalidEndpoint` for a path with no endpoint;
 - a request budget per window (Zendesk's per-account rate limit) answered with 429 and an integer `Retry-After`,
   `X-Rate-Limit` / `X-Rate-Limit-Remaining` headers, fault injection and `/_sandbox/` controls like the Mailchimp
