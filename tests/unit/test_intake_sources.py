@@ -79,6 +79,19 @@ def test_slack_message_becomes_member_active(intake: Intake) -> None:
     )
 
 
+@pytest.mark.parametrize("subtype", [[], {"name": "thread_broadcast"}, 7])
+def test_slack_message_whose_subtype_is_not_text_is_refused_naming_the_field(intake: Intake, subtype: Any) -> None:
+    body = sample("slack_message")["body"]
+    body["event"]["subtype"] = subtype
+
+    answer = intake.deliver("slack", body, sample("slack_message")["headers"])
+
+    assert answer.status == 400, answer.body
+    assert answer.body["error"] == "invalid_payload"
+    assert [problem["field"] for problem in answer.body["problems"]] == ["event.subtype"]
+    assert intake.queue.sent == []
+
+
 def test_slack_reaction_becomes_member_active(intake: Intake) -> None:
     answer = intake.deliver_sample("slack_reaction_added")
 

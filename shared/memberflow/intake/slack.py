@@ -18,7 +18,7 @@ from pydantic import Field
 
 from memberflow import signatures
 from memberflow.events import MemberActive, MemberJoined
-from memberflow.intake.errors import build, validate
+from memberflow.intake.errors import build, invalid_payload, validate
 from memberflow.intake.source import (
     Accepted,
     Ignored,
@@ -195,6 +195,8 @@ def _message(payload: dict[str, Any]) -> Interpretation:
     # Decided before full validation: bot posts and edits/deletions have other shapes (often no `user`).
     subtype = dig(payload, "event", "subtype")
     is_bot = dig(payload, "event", "bot_id") or dig(payload, "event", "user") == SLACKBOT_USER_ID
+    if subtype is not None and not isinstance(subtype, str):
+        raise invalid_payload([{"field": "event.subtype", "problem": "Input should be a valid string"}])
     if is_bot or subtype == "bot_message":
         return Ignored("bot messages are not member activity")
     if subtype is not None and subtype not in ACTIVITY_SUBTYPES:
