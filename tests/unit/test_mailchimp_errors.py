@@ -31,10 +31,12 @@ from memberflow.errors import (
     NotFound,
     PermanentRefusal,
     RateLimited,
+    ResourceGone,
     RetryLater,
     Transient,
     is_service_failure,
 )
+from memberflow.pipeline.policy import Delivery, Park, RetryPolicy, decide
 from memberflow.retry import with_brief_retries
 
 ADDRESS = "ada.lovelace@example.org"
@@ -448,6 +450,48 @@ def test_an_unknown_member_of_a_missing_audience_is_an_account_problem(monkeypat
     )
     with pytest.raises(NotFound):
         mailing_list.member_status("missing-list", ADDRESS)
+
+
+AUDIENCE = json.dumps({"id": "list1"})
+ONE_MEMBER_CALLS = {
+    "add_tags": lambda mailing_list: mailing_list.add_tags("list1", ADDRESS, ["platform:slack"]),
+    "set_status": lambda mailing_list: mailing_list.set_status("list1", ADDRESS, "pending"),
+}
+# (id, the call, Mailchimp's answers: the call's 404, then GET /lists/list1, the error raised)
+MEMBER_404S = [
+    (f"{name}-member-not-in-audience", call, [FakeResponse(404, NOT_FOUND), FakeResponse(200, AUDIENCE)], ResourceGone)
+    for name, call in ONE_MEMBER_CALLS.items()
+] + [
+    (f"{name}-audience-missing", call, [FakeResponse(404, NOT_FOUND), FakeResponse(404, NOT_FOUND)], NotFound)
+    for name, call in ONE_MEMBER_CALLS.items()
+]
+
+
+@pytest.mark.parametrize(("call", "answers", "expected"), [c[1:] for c in MEMBER_404S], ids=[c[0] for c in MEMBER_404S])
+def test_a_404_about_one_member_is_that_members_refusal_unless_the_audience_is_missing(
+    monkeypatch, sleeps, call, answers, expected
+):
+    # Archived or deleted by an admin between onboarding's steps: parked with its reason, while everyone else's
+    # work goes on. Only a missing audience is the account's problem, backing the consumer off.
+    mailing_list, session = mailchimp(monkeypatch, KeySecret("key-us21"), *answers)
+
+    with pytest.raises(expected) as raised:
+        call(mailing_list)
+
+    assert type(raised.value) is expected
+    assert session.requests[-1]["url"] == f"{BASE_URL}/lists/list1"
+    assert is_service_failure(raised.value) is (expected is NotFound)
+    decision = decide(raised.value, Delivery(receive_count=1), RetryPolicy(), service_failing=True)
+    assert isinstance(decision, Park) is (expected is ResourceGone)
+    assert ADDRESS not in str(raised.value)
+
+
+def test_a_journey_404_is_left_to_the_caller_who_knows_the_audience(monkeypatch, sleeps):
+    mailing_list, session = mailchimp(monkeypatch, KeySecret("key-us21"), FakeResponse(404, NOT_FOUND))
+
+    with pytest.raises(NotFound):
+        mailing_list.trigger_journey("j1", "s1", ADDRESS)
+    assert len(session.requests) == 1
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from memberflow.errors import ForgottenAddress, PermanentRefusal
+from memberflow.errors import ForgottenAddress, NotFound, PermanentRefusal, ResourceGone, is_service_failure
 from memberflow.events import MemberJoined, MemberScreeningPassed
 from memberflow.members import member_id_for
 from memberflow.models import MemberIdentity, Platform
@@ -17,6 +17,7 @@ from memberflow.onboarding.join import OPT_IN, OPT_IN_FIRST_CHECK, OnboardingDep
 from memberflow.onboarding.rules import OnboardingRules, WelcomeJourney
 from memberflow.onboarding.welcome import DRIP
 from memberflow.pipeline.envelope import QueuedEvent
+from memberflow.pipeline.policy import Delivery, Park, RetryPolicy, decide
 from memberflow.trace import Outcome, Step, email_subject
 from support.fakes import (
     CountingReads,
@@ -363,6 +364,70 @@ def test_a_refused_welcome_journey_for_a_confirmed_opt_in_does_not_stop_the_run_
 
     world.run(NOW + DAY)
 
+    assert world.drip_tags("bob@example.org") == ["onboarding-day-1"]
+
+
+class JourneysAnswer404(FakeMailingList):
+    """Mailchimp's journey trigger: one 404 for a journey or step it does not know and for a contact not in the
+    audience. `gone` is what an admin did to the member between the upsert and the trigger."""
+
+    def __init__(self, *, journey_exists: bool = True, gone: str | None = None) -> None:
+        super().__init__()
+        self.journey_exists = journey_exists
+        self.gone = gone
+
+    def trigger_journey(self, journey_id: str, step_id: str, email: str) -> None:
+        key = email.lower()
+        if self.gone == "deleted":
+            self.members.pop(key, None)
+        elif self.gone == "archived":
+            self.members[key] = "archived"
+        if not self.journey_exists or self.members.get(key) in (None, "archived"):
+            self.calls.append("journey")
+            raise NotFound("Mailchimp 404 Resource Not Found: The requested resource could not be found.", 404)
+        super().trigger_journey(journey_id, step_id, email)
+
+
+# (id, the fake's answer to the trigger, the error the join ends with, parked as)
+JOURNEY_404S = [
+    ("member-deleted-since-the-upsert", {"gone": "deleted"}, ResourceGone, "refused"),
+    ("member-archived-since-the-upsert", {"gone": "archived"}, ResourceGone, "refused"),
+    ("journey-or-step-missing", {"journey_exists": False}, NotFound, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("mailchimp", "expected", "parked"), [c[1:] for c in JOURNEY_404S], ids=[c[0] for c in JOURNEY_404S]
+)
+def test_a_journey_404_is_the_members_refusal_only_when_the_member_left_the_audience(
+    world, mailchimp, expected, parked
+):
+    world.mailing_list = world.deps.mailing_list = JourneysAnswer404(**mailchimp)
+
+    with pytest.raises(expected) as raised:
+        world.join(joined(ADA, consent=True))
+
+    assert type(raised.value) is expected
+    assert world.mailing_list.calls[-2:] == ["journey", "status"]  # whose 404: read from the member's record
+    assert world.members.get(ada_id()).journey_started_at is None  # the claim is released
+    # A member's refusal is parked at once with its reason and never backs the consumer off; a missing journey is
+    # the account's: deferred with everyone else's work until an operator fixes it.
+    assert is_service_failure(raised.value) is (parked is None)
+    decision = decide(raised.value, Delivery(receive_count=1), RetryPolicy(), service_failing=True)
+    assert (decision.kind if isinstance(decision, Park) else None) == parked
+
+
+def test_a_confirmed_opt_in_who_left_the_audience_is_refused_and_the_run_goes_on(world):
+    mailchimp = world.mailing_list = world.drip_deps.mailing_list = world.deps.mailing_list = JourneysAnswer404()
+    world.join(unverified(joined(ADA, consent=True)))
+    world.join(joined("bob@example.org", consent=True))
+    mailchimp.members[ADA] = "subscribed"  # Ada confirms, then an admin deletes her before the run welcomes her
+    mailchimp.gone = "deleted"
+
+    report = world.run(NOW + DAY)
+
+    assert report.refused == 1 and not report.deferred
+    assert world.due(OPT_IN, NOW + 30 * DAY) == []
     assert world.drip_tags("bob@example.org") == ["onboarding-day-1"]
 
 

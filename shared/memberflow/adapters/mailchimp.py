@@ -33,6 +33,7 @@ from memberflow.errors import (
     NotFound,
     PermanentRefusal,
     RateLimited,
+    ResourceGone,
     Transient,
 )
 from memberflow.ports import ListMember
@@ -238,7 +239,7 @@ class MailchimpList:
         self, list_id: str, email: str, status: str, consent_fields: Mapping[str, Any] | None = None
     ) -> ListMember:
         body = {**(consent_fields or {}), "status": status}
-        answer = self._call("PATCH", f"/lists/{list_id}/members/{subscriber_hash(email)}", body)
+        answer = self._member_call(list_id, "PATCH", f"/lists/{list_id}/members/{subscriber_hash(email)}", body)
         return ListMember(email=answer.get("email_address", email), status=answer["status"])
 
     def member_status(self, list_id: str, email: str) -> str | None:
@@ -261,11 +262,13 @@ class MailchimpList:
 
     def add_tags(self, list_id: str, email: str, tags: list[str]) -> None:
         body = {"tags": [{"name": tag, "status": "active"} for tag in tags]}
-        self._call("POST", f"/lists/{list_id}/members/{subscriber_hash(email)}/tags", body)
+        self._member_call(list_id, "POST", f"/lists/{list_id}/members/{subscriber_hash(email)}/tags", body)
 
     def trigger_journey(self, journey_id: str, step_id: str, email: str) -> None:
         """Retried like every other step: after a timeout or a 5xx Mailchimp may have started the journey, and
-        a journey admits a contact only once (Mailchimp's default), so a repeat starts nothing twice."""
+        a journey admits a contact only once (Mailchimp's default), so a repeat starts nothing twice. A 404 stays
+        `NotFound`: the call names no audience, so whether the journey or the member is missing is for the caller to
+        tell (see `memberflow.onboarding.welcome`)."""
         path = f"/customer-journeys/journeys/{journey_id}/steps/{step_id}/actions/trigger"
         self._call("POST", path, {"email_address": email})
 
@@ -280,6 +283,20 @@ class MailchimpList:
                 raise
             return False
         return True
+
+    def _member_call(self, list_id: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A call about one existing member. Mailchimp answers the same 404 for a missing audience and for a member
+        who is not in it (archived or deleted by an admin since we added them): only the first is an account
+        problem; the second is this member's, refused for good (`ResourceGone`), so the consumer does not back off
+        for everyone."""
+        try:
+            return self._call(method, path, body)
+        except NotFound as missing:
+            if not self.list_exists(list_id):
+                raise
+            raise ResourceGone(
+                "Member Not In Audience", f"Mailchimp's audience {list_id} has no such member", missing.status
+            ) from missing
 
     # -- many members at once ----------------------------------------------------------------------------------
 

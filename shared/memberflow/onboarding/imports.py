@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from memberflow.activity import IMPORTED, Appends, note
 from memberflow.bulk import BULK_LIMIT, BulkMember, BulkOutcome, MemberRefusal, RefusalKind
 from memberflow.consent import suppression_names
-from memberflow.errors import ComplianceState
+from memberflow.errors import ComplianceState, ResourceGone
 from memberflow.events.imports import ImportedMember
 from memberflow.ledger import ConsentEntry, ConsentLedger
 from memberflow.members import MemberJoin, MemberRecord, member_id_for
@@ -449,11 +449,16 @@ def _existing_member(item: _Pending, deps: ImportDeps, list_id: str) -> tuple[st
         )
 
     try:
-        status = deps.mailing_list.set_status(list_id, email, upgrade, consent_fields(upgrade)).status
-    except ComplianceState:
-        if upgrade != consent.SUBSCRIBED:
-            raise
-        status = deps.mailing_list.set_status(list_id, email, consent.PENDING, consent_fields(consent.PENDING)).status
+        try:
+            status = deps.mailing_list.set_status(list_id, email, upgrade, consent_fields(upgrade)).status
+        except ComplianceState:
+            if upgrade != consent.SUBSCRIBED:
+                raise
+            status = deps.mailing_list.set_status(
+                list_id, email, consent.PENDING, consent_fields(consent.PENDING)
+            ).status
+    except ResourceGone:  # archived or deleted since its status was read: not in the audience after all
+        return None
     return status, True
 
 
@@ -491,9 +496,20 @@ def _welcome(
         journey = deps.rules.welcome_journey
         for item in due:
             email = item.imported.email or ""
-            started = start_welcome_journey(
-                item.record.member_id, email, journey, deps.mailing_list, deps.members, item.step, now
-            )
+            try:
+                started = start_welcome_journey(
+                    item.record.member_id,
+                    email,
+                    journey,
+                    deps.mailing_list,
+                    deps.members,
+                    item.step,
+                    now,
+                    list_id=deps.rules.list_id,
+                )
+            except ResourceGone as gone:  # archived or deleted since it landed: this member's, the chunk goes on
+                item.step(Step.JOURNEY_STARTED, Outcome.REFUSED, f"Mailchimp refused the welcome journey: {gone}")
+                continue
             report.journeys += started == "started"
             enter_drip(deps.due_work, item.record.member_id, deps.rules.drip_step_days, now)
         return

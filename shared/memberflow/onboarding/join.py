@@ -409,7 +409,14 @@ def _settle(
         return {"result": "onboarded_without_marketing", "status": list_member.status}
 
     started = start_welcome_journey(
-        member.member_id, email, deps.rules.welcome_journey, deps.mailing_list, deps.members, step, now
+        member.member_id,
+        email,
+        deps.rules.welcome_journey,
+        deps.mailing_list,
+        deps.members,
+        step,
+        now,
+        list_id=deps.rules.list_id,
     )
     if started == "started":
         activity.note(

@@ -35,7 +35,14 @@ def welcome_confirmed(
         _record_confirmation(member, basis, deps)
     step(Step.MAILCHIMP_UPSERT, Outcome.OK, "double opt-in confirmed: status subscribed" if record else "subscribed")
     started = start_welcome_journey(
-        member.member_id, member.email, deps.welcome_journey, deps.mailing_list, deps.members, step, now
+        member.member_id,
+        member.email,
+        deps.welcome_journey,
+        deps.mailing_list,
+        deps.members,
+        step,
+        now,
+        list_id=deps.list_id,
     )
     if started == "started":
         activity.note(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from memberflow.errors import Transient
+from memberflow.errors import NotFound, ResourceGone, Transient
 from memberflow.onboarding.rules import WelcomeJourney
 from memberflow.ports import DueWorkIndex, MailingList, MemberRepository
 from memberflow.trace import Outcome, Step, StepRecorder
@@ -19,6 +19,8 @@ JOURNEY_CLAIM_LEASE = timedelta(minutes=2)
 """Longer than the journey call can take (one Mailchimp call, 12 s at worst) and shorter than the queue's visibility
 timeout: a claim left by a crashed invocation expires before its retry."""
 CONFIRM_ATTEMPTS = 3
+ARCHIVED = "archived"
+"""A member's status in Mailchimp once an admin archived them: no longer in the audience."""
 
 
 def start_welcome_journey(
@@ -29,8 +31,11 @@ def start_welcome_journey(
     members: MemberRepository,
     step: StepRecorder,
     now: datetime,
+    *,
+    list_id: str,
 ) -> str:
-    """Trigger the welcome journey unless it was started for this member before (any platform, any delivery)."""
+    """Trigger the welcome journey unless it was started for this member before (any platform, any delivery).
+    `list_id`: the journey's audience, read only to tell whose a 404 is (`ResourceGone` when the member's)."""
     if not members.claim_journey(member_id, now, JOURNEY_CLAIM_LEASE):
         current = members.get(member_id)
         if current is None or current.journey_started_at is None:
@@ -39,7 +44,14 @@ def start_welcome_journey(
         step(Step.JOURNEY_STARTED, Outcome.SKIPPED, "welcome journey already started for this member")
         return "already_started"
     try:
-        mailing_list.trigger_journey(journey.journey_id, journey.step_id, email)
+        try:
+            mailing_list.trigger_journey(journey.journey_id, journey.step_id, email)
+        except NotFound as missing:
+            if _left_the_audience(mailing_list, list_id, email):
+                raise ResourceGone(
+                    "Member Not In Audience", "not in the journey's audience (archived or deleted since)", 404
+                ) from missing
+            raise
     except Exception:
         # After a timeout Mailchimp may have started it anyway; its journeys let a contact in only once.
         members.release_journey_claim(member_id)
@@ -48,6 +60,16 @@ def start_welcome_journey(
     step(Step.JOURNEY_STARTED, Outcome.OK, f"welcome journey {journey.journey_id} started")
     logger.info("welcome journey started", extra={"member_id": member_id})
     return "started"
+
+
+def _left_the_audience(mailing_list: MailingList, list_id: str, email: str) -> bool:
+    """Mailchimp answers a journey trigger with the same 404 when the journey or its step does not exist (the
+    configuration's fault: every member would fail, so it stays an account problem) and when the contact is not in
+    the journey's audience (archived or deleted by an admin since the upsert: this member's alone). The member's own
+    record tells them apart: absent or archived, the member is the one missing; still there, the journey is. A
+    missing audience raises `NotFound` here too. (Both missing at once is taken for the member's: the next member
+    welcomed reveals the journey.)"""
+    return mailing_list.member_status(list_id, email) in (None, ARCHIVED)
 
 
 def enter_drip(due_work: DueWorkIndex, member_id: str, step_days: tuple[int, ...], now: datetime) -> None:
