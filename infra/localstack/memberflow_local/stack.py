@@ -121,6 +121,9 @@ class LocalStack:
                 lists=(s.mailchimp_list_id,),
                 # The merge fields the README asks an operator to add to the audience.
                 merge_fields=AUDIENCE_MERGE_FIELDS,
+                # The welcome journey the stack's parameters name: a trigger for any other answers 404, as an
+                # account without that journey does.
+                journeys=((s.welcome_journey_id, s.welcome_journey_step_id),),
             )
             self.mailchimp.start()
             mailchimp_url = self.mailchimp.url

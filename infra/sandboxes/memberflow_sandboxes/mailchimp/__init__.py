@@ -13,9 +13,12 @@ Behaviour follows the documented API: RFC 7807 error bodies, compliance and
 re-opt-in is confirmed through ``POST /_sandbox/confirm``), a 10-connection
 concurrency limit answered with a problem+json 429 without ``Retry-After`` (the
 ``bare_throttle`` fault gives the empty-bodied 429 Mailchimp sends at very high
-volume), plus fault injection (with a per-call latency), calls counted per endpoint (``state.calls``), every
-tag added to a member recorded (``state.tag_events``, what a "tag added" journey counts) and ``/_sandbox/`` admin
-endpoints for tests.
+volume), merge fields checked by type and, for new members, required fields (unless
+``?skip_merge_validation=true``), journey triggers 404 for a journey or step the account does not have (once any is
+given: ``journeys=``, ``--journey``, ``POST /_sandbox/journeys``; none given accepts any), plus fault injection
+(with a per-call latency; a signup throttle per address, ``POST /_sandbox/throttle_signup``; the bare 403 of load
+shedding, ``POST /_sandbox/shed_load``), calls counted per endpoint (``state.calls``), every tag added to a member
+recorded (``state.tag_events``, what a "tag added" journey counts) and ``/_sandbox/`` admin endpoints for tests.
 """
 
 from memberflow_sandboxes.mailchimp.problems import ApiError

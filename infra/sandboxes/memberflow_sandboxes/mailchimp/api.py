@@ -89,6 +89,12 @@ def _int_query(request: Request, name: str, default: int) -> int:
     return value
 
 
+def skips_merge_validation(request: Request) -> bool:
+    """`?skip_merge_validation=true`: a new member may leave required merge fields empty (the official client sends
+    Python's `True`)."""
+    return request.args.get("skip_merge_validation", "").lower() == "true"
+
+
 def subject_hashes(route_args: dict[str, str], body: Any) -> set[str]:
     """Subscriber hashes a call is about, used to target injected per-address failures: a call naming a failing
     address fails as a whole, whether it names one member or many."""
@@ -169,10 +175,12 @@ class MailchimpApi:
             raise field_error("members", f"Schema describes an array of at most {MAX_BATCH_MEMBERS} members.")
         result = BatchResult(audience)
         for entry in members:
-            self._batch_one(audience, entry, bool(body.get("update_existing")), result)
+            self._batch_one(audience, entry, bool(body.get("update_existing")), skips_merge_validation(request), result)
         return 200, result.as_json()
 
-    def _batch_one(self, audience: Audience, entry: Any, update_existing: bool, result: BatchResult) -> None:
+    def _batch_one(
+        self, audience: Audience, entry: Any, update_existing: bool, skip_required: bool, result: BatchResult
+    ) -> None:
         email = entry.get("email_address") if isinstance(entry, dict) else None
         if isinstance(entry, dict):
             # Mailchimp does not reliably apply a batch member's tags; here they are never applied, so nothing that
@@ -193,7 +201,7 @@ class MailchimpApi:
                 result.updated.append(self.rules.update(audience, existing, entry))
             else:
                 # Batch subscribe has no `status_if_new`: a new member needs `status` (an unknown field is ignored).
-                result.created.append(self.rules.create(audience, entry))
+                result.created.append(self.rules.create(audience, entry, skip_required=skip_required))
         except ApiError as error:
             result.add_error(email, error)
 
@@ -214,7 +222,7 @@ class MailchimpApi:
 
     def add_member(self, request: Request, body: Any, list_id: str) -> Reply:
         audience = self.state.audience(list_id)
-        member = self.rules.create(audience, fields.object_body(body))
+        member = self.rules.create(audience, fields.object_body(body), skip_required=skips_merge_validation(request))
         return 200, audience.member_json(member)
 
     def get_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
@@ -226,7 +234,9 @@ class MailchimpApi:
         body = fields.object_body(body)
         if "@" in subscriber_hash:  # the address in the path stands in for a missing email_address
             body = {"email_address": subscriber_hash, **body}
-        member = self.rules.upsert(audience, hash_from_path(subscriber_hash), body)
+        member = self.rules.upsert(
+            audience, hash_from_path(subscriber_hash), body, skip_required=skips_merge_validation(request)
+        )
         return 200, audience.member_json(member)
 
     def update_member(self, request: Request, body: Any, list_id: str, subscriber_hash: str) -> Reply:
@@ -404,6 +414,10 @@ class MailchimpApi:
         return audience, merge_field
 
     def trigger_journey(self, request: Request, body: Any, journey_id: str, step_id: str) -> Reply:
+        """The same 404 for a journey or step the account does not have as for a contact in no audience: Mailchimp
+        does not say which is missing."""
+        if not self.state.has_journey(journey_id, step_id):
+            raise not_found()
         email = fields.required_string(fields.object_body(body), "email_address")
         memberships = [
             audience.members[subscriber_hash(email)]

@@ -49,6 +49,64 @@ def looks_fake(email: str) -> bool:
     return domain.lower() == "example.invalid" or domain.lower().endswith(".invalid") or "fake" in local.lower()
 
 
+MERGE_FIELDS_INVALID = "Your merge fields were invalid."
+SIGNUP_THROTTLE_DETAIL = (
+    "{email} has signed up to a lot of lists very recently; we're not allowing more signups for now"
+)
+"""Mailchimp's wording for its temporary per-address throttle (clients match "signed up to a lot of lists very
+recently" to retry hours later rather than give up)."""
+_ADDRESS_PARTS = ("addr1", "city", "state", "zip")
+
+
+def checked_merge_fields(
+    audience: Audience, body: dict[str, Any], *, new_member: bool, skip_required: bool
+) -> dict[str, Any]:
+    """The request's merge fields, refused as Mailchimp refuses them. A value no merge field can hold (true, a list)
+    fails the request's schema. A value of the wrong type for its field, or a required field left empty on a new
+    member (unless `?skip_merge_validation=true`), is "Your merge fields were invalid." with the field named. Tags the
+    audience has no field for are stored unchecked: what Mailchimp does with them could not be confirmed."""
+    values = fields.merge_fields(body)
+    for tag, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float | dict | None):
+            raise field_error(f"merge_fields.{tag}", "Data did not match any of the schemas described in anyOf.")
+    by_tag = {merge_field.tag: merge_field for merge_field in audience.merge_fields.values()}
+    errors = [
+        {"field": tag, "message": message}
+        for tag, value in values.items()
+        if tag in by_tag and value is not None and (message := _wrong_type(by_tag[tag].type, value))
+    ]
+    if new_member and not skip_required:
+        errors += [
+            {"field": tag, "message": "Please enter a value"}
+            for tag, merge_field in by_tag.items()
+            if merge_field.required and values.get(tag) in (None, "") and tag not in {e["field"] for e in errors}
+        ]
+    if errors:
+        raise invalid_resource(MERGE_FIELDS_INVALID, errors)
+    return values
+
+
+def _wrong_type(type_: str, value: Any) -> str | None:
+    """Why the value does not fit a merge field of this type, or None when it does."""
+    if type_ == "number":
+        return None if value == "" or _is_number(value) else "Please enter a number"
+    if type_ == "address":
+        if isinstance(value, dict) and not all(str(value.get(part) or "").strip() for part in _ADDRESS_PARTS):
+            return "Please enter a complete address"
+        return None if isinstance(value, dict | str) else "Please enter a complete address"
+    return None if isinstance(value, str) else "Please enter text"
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, int | float):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)
+
+
 def consent_fields(body: dict[str, Any]) -> dict[str, Any]:
     """`timestamp_signup` / `timestamp_opt` (ISO 8601, or Mailchimp's `YYYY-MM-DD HH:MM:SS`) and
     `marketing_permissions` (`[{"marketing_permission_id", "enabled"}]`), validated as Mailchimp does."""
@@ -87,7 +145,7 @@ class MemberRules:
     def __init__(self, state: SandboxState):
         self.state = state
 
-    def create(self, audience: Audience, body: dict[str, Any]) -> Member:
+    def create(self, audience: Audience, body: dict[str, Any], *, skip_required: bool = False) -> Member:
         email = fields.required_string(body, "email_address")
         status = fields.status_field(body, "status", required=True)
         existing = audience.members.get(subscriber_hash(email))
@@ -97,9 +155,11 @@ class MemberRules:
                 "Member Exists",
                 f"{email} is already a list member. Use PUT to insert or update list members.",
             )
-        return self._admit(audience, email, status, body, archived=existing)
+        return self._admit(audience, email, status, body, archived=existing, skip_required=skip_required)
 
-    def upsert(self, audience: Audience, path_hash: str, body: dict[str, Any]) -> Member:
+    def upsert(
+        self, audience: Audience, path_hash: str, body: dict[str, Any], *, skip_required: bool = False
+    ) -> Member:
         email = fields.optional_string(body, "email_address")
         if email is not None and subscriber_hash(email) != path_hash:
             raise invalid_resource(
@@ -118,11 +178,11 @@ class MemberRules:
         new_status = (status if member else None) or status_if_new
         if new_status is None:
             raise field_error("status_if_new", "This value should not be blank.")
-        return self._admit(audience, email, new_status, body, archived=member)
+        return self._admit(audience, email, new_status, body, archived=member, skip_required=skip_required)
 
     def update(self, audience: Audience, member: Member, body: dict[str, Any]) -> Member:
         status = fields.status_field(body, "status", required=False)
-        merge_fields = fields.merge_fields(body)
+        merge_fields = checked_merge_fields(audience, body, new_member=False, skip_required=True)
         consent = consent_fields(body)
         if status is not None:
             self._change_status(audience, member, status)
@@ -152,10 +212,17 @@ class MemberRules:
     # -- internals
 
     def _admit(
-        self, audience: Audience, email: str, status: str, body: dict[str, Any], archived: Member | None
+        self,
+        audience: Audience,
+        email: str,
+        status: str,
+        body: dict[str, Any],
+        archived: Member | None,
+        *,
+        skip_required: bool,
     ) -> Member:
         """Add a new member, or bring back an archived one."""
-        merge_fields = fields.merge_fields(body)
+        merge_fields = checked_merge_fields(audience, body, new_member=True, skip_required=skip_required)
         tags = fields.string_list(body, "tags")
         consent = consent_fields(body)
         if email.lower() in audience.forgotten:
@@ -167,6 +234,8 @@ class MemberRules:
             )
         if looks_fake(email):
             raise invalid_resource(f"{email} looks fake or invalid, please enter a real email address.")
+        if email.lower() in self.state.signup_throttled:
+            raise invalid_resource(SIGNUP_THROTTLE_DETAIL.format(email=email))
         if status == "subscribed":
             self._ensure_may_subscribe(audience, email, archived.status_before_archive if archived else None)
         member = archived or Member(email, status, audience.id)

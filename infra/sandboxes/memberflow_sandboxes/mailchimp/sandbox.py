@@ -7,7 +7,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, serve_until_signalled
+from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, empty_response, serve_until_signalled
 from memberflow_sandboxes.mailchimp.api import API_ROUTES, MailchimpApi, subject_hashes
 from memberflow_sandboxes.mailchimp.problems import ApiError, field_error, not_found, problem_for_status
 from memberflow_sandboxes.mailchimp.projection import project
@@ -27,6 +27,9 @@ class MailchimpApp(SandboxApp[SandboxState]):
         ("POST", "/unsubscribe"): "unsubscribe",
         ("POST", "/clean"): "clean",
         ("POST", "/change_email"): "change_email",
+        ("POST", "/journeys"): "add_journey",
+        ("POST", "/throttle_signup"): "throttle_signup",
+        ("POST", "/shed_load"): "shed_load",
     }
 
     def __init__(self, state: SandboxState, api_key: str, max_connections: int):
@@ -42,6 +45,13 @@ class MailchimpApp(SandboxApp[SandboxState]):
         if status == 429:
             return self._too_many_connections()
         return super().injected_error(status, targeted)
+
+    def _dispatch(self, request: Request) -> Response:
+        # Mailchimp's load shedder answers before the API sees the call: a 403 with no body (which the official
+        # client returns instead of raising), not the account's "Forbidden" problem document.
+        if self.state.shed_this_call():
+            return empty_response(403)
+        return super()._dispatch(request)
 
     def over_limit_response(self) -> Response:
         # A problem document, as Mailchimp sends: with an empty body the official client returns the
@@ -118,6 +128,37 @@ class MailchimpApp(SandboxApp[SandboxState]):
         self._require(body, "list_id", "email", "new_email")
         return self.state.change_email(body["list_id"], body["email"], body["new_email"])
 
+    def add_journey(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/journeys` `{"journey_id", "step_id"}`: the account gets a journey with an API-trigger
+        starting point (built in Mailchimp's editor; the API cannot create one). From the first one on, a trigger of
+        any other journey or step answers 404."""
+        self._require(body, "journey_id", "step_id")
+        self.state.add_journey(body["journey_id"], body["step_id"])
+        return {"journeys": sorted(self.state.journeys or ())}
+
+    def throttle_signup(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/throttle_signup` `{"email", "throttled"?: true}`: the address signed up to many lists very
+        recently, so Mailchimp refuses to add it for now (400 "Invalid Resource"); `"throttled": false` lifts it."""
+        self._require(body, "email")
+        throttled = body.get("throttled", True)
+        if not isinstance(throttled, bool):
+            raise field_error("throttled", "throttled must be true or false.")
+        with self.state.lock:
+            (self.state.signup_throttled.add if throttled else self.state.signup_throttled.discard)(
+                body["email"].lower()
+            )
+            return {"signup_throttled": sorted(self.state.signup_throttled)}
+
+    def shed_load(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_sandbox/shed_load` `{"calls"?: 1}`: the next `calls` API calls get the bare 403 Mailchimp sends
+        when it sheds load at very high volume (0 stops it)."""
+        calls = body.get("calls", 1)
+        if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
+            raise field_error("calls", "calls must be a whole number, 0 or more.")
+        with self.state.lock:
+            self.state.shed_calls = calls
+        return {"shed_calls": calls}
+
     def _require(self, body: dict[str, Any], *names: str) -> None:
         for name in names:
             if not isinstance(body.get(name), str) or not body[name].strip():
@@ -137,12 +178,15 @@ class MailchimpSandbox(SandboxServer):
         max_connections: int = 10,
         lists: tuple[str, ...] = ("list123",),
         merge_fields: tuple[tuple[str, str, str], ...] = (),
+        journeys: tuple[tuple[str, str], ...] | None = None,
     ):
+        """`journeys`: the (journey id, step id) API triggers the account has; None accepts any (see
+        `SandboxState.journeys`)."""
         if "server" in host:
             # The official client rewrites every "server" substring of the URL.
             raise ValueError("the sandbox host must not contain the text 'server'")
         self.api_key = api_key
-        self.state = SandboxState(tuple(lists), tuple(merge_fields))
+        self.state = SandboxState(tuple(lists), tuple(merge_fields), journeys)
         super().__init__(MailchimpApp(self.state, api_key, max_connections), host, port, name="mailchimp-sandbox")
 
     def seed_member(
@@ -177,8 +221,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default="sandbox-key-us1")
     parser.add_argument("--list", dest="lists", action="append", help="list id to create (repeatable)")
     parser.add_argument("--max-connections", type=int, default=10)
+    parser.add_argument(
+        "--journey",
+        dest="journeys",
+        action="append",
+        type=_journey,
+        help="JOURNEY_ID:STEP_ID of an API-trigger journey the account has (repeatable; none: any is accepted)",
+    )
     args = parser.parse_args(argv)
     sandbox = MailchimpSandbox(
-        args.host, args.port, args.api_key, args.max_connections, tuple(args.lists or ("list123",))
+        args.host,
+        args.port,
+        args.api_key,
+        args.max_connections,
+        tuple(args.lists or ("list123",)),
+        journeys=tuple(args.journeys) if args.journeys else None,
     )
     serve_until_signalled(sandbox)
+
+
+def _journey(value: str) -> tuple[str, str]:
+    journey_id, colon, step_id = value.partition(":")
+    if not (journey_id and colon and step_id):
+        raise argparse.ArgumentTypeError("a journey is JOURNEY_ID:STEP_ID, e.g. 101:201")
+    return journey_id, step_id

@@ -301,14 +301,23 @@ class SandboxState(BaseState):
         self,
         list_ids: tuple[str, ...] = ("list123",),
         merge_fields: tuple[tuple[str, str, str], ...] = (),
+        journeys: tuple[tuple[str, str], ...] | None = None,
     ):
         super().__init__()
         self._initial_list_ids = tuple(list_ids)
         self._initial_merge_fields = tuple(merge_fields)
         """(tag, name, type) added to every audience after Mailchimp's defaults, as an operator would."""
+        self._initial_journeys = None if journeys is None else frozenset(journeys)
         self.lists: dict[str, Audience] = {}
         self.compliance_review: set[str] = set()
         self.journey_triggers: list[dict[str, str]] = []
+        self.journeys: set[tuple[str, str]] | None = None
+        """(journey id, step id) of each API-trigger starting point the account has. None: journeys are not modelled
+        and every trigger finds its journey (for callers that never name one); once any is known, only those."""
+        self.signup_throttled: set[str] = set()
+        """Lowercased addresses Mailchimp's signup throttle holds back (signed up to many lists very recently)."""
+        self.shed_calls = 0
+        """API calls still to be answered with a bare 403, as Mailchimp's load shedder does at very high volume."""
         self.webhooks = WebhookRegistry()
         self.reset()
 
@@ -323,6 +332,9 @@ class SandboxState(BaseState):
             self.lists = {list_id: self._new_audience(list_id) for list_id in self._initial_list_ids}
             self.compliance_review.clear()
             self.journey_triggers.clear()
+            self.journeys = None if self._initial_journeys is None else set(self._initial_journeys)
+            self.signup_throttled.clear()
+            self.shed_calls = 0
             self.webhooks.reset()
             super().reset()
 
@@ -352,6 +364,23 @@ class SandboxState(BaseState):
     def get_member(self, list_id: str, hash_or_email: str) -> Member | None:
         with self.lock:
             return self.audience(list_id).members.get(hash_from_path(hash_or_email))
+
+    def has_journey(self, journey_id: str, step_id: str) -> bool:
+        with self.lock:
+            return self.journeys is None or (journey_id, step_id) in self.journeys
+
+    def add_journey(self, journey_id: str, step_id: str) -> None:
+        """An API-trigger starting point built in Mailchimp's journey editor (the API cannot create one)."""
+        with self.lock:
+            self.journeys = {*(self.journeys or ()), (journey_id, step_id)}
+
+    def shed_this_call(self) -> bool:
+        """True (and one fewer left) while calls are being shed."""
+        with self.lock:
+            if self.shed_calls <= 0:
+                return False
+            self.shed_calls -= 1
+            return True
 
     def in_compliance_review(self, email: str) -> bool:
         with self.lock:
@@ -457,6 +486,9 @@ class SandboxState(BaseState):
                 },
                 "compliance_review": sorted(self.compliance_review),
                 "journey_triggers": list(self.journey_triggers),
+                "journeys": None if self.journeys is None else sorted(self.journeys),
+                "signup_throttled": sorted(self.signup_throttled),
+                "shed_calls": self.shed_calls,
                 **self.webhooks.snapshot(),
                 **super().snapshot(),
             }
