@@ -15,7 +15,10 @@ their channel.
 users.list: `add_users([...])` (`POST /_sandbox/seed {"users": [...]}`) fills the workspace; pages of `limit` (1 to
 1000; more, or not a number, is `invalid_arguments`; none on a workspace of more than 500 users is `limit_required`)
 followed by `cursor` (`response_metadata.next_cursor`, empty on the last page; an unknown one is `invalid_cursor`).
-Every answer carries the token's scopes in `X-OAuth-Scopes`; `grant_scopes(...)` (`POST /_sandbox/scopes
+Every answer to a token Slack knows (refusals and 429s too) carries the token's scopes in `X-OAuth-Scopes` and the
+method's in `X-Accepted-OAuth-Scopes`; a JSON body that does not parse is `invalid_json`, one that is no object
+`json_not_object`, and one sent without a charset is answered with the `missing_charset` warning (top level and
+`response_metadata.warnings`), as Slack does. `grant_scopes(...)` (`POST /_sandbox/scopes
 {"scopes"}`) changes them: without `users:read` the call is `missing_scope` (with `needed` and `provided`), without
 `users:read.email` every `profile.email` is left out while the call still answers `ok: true`, as Slack does.
 `limit_method("users.list", N)` (`POST /_sandbox/budget {"method", "requests", "window_seconds"}`) gives the method

@@ -54,6 +54,9 @@ DEFAULT_SCOPES = ("chat:write", "users:read", "users:read.email")
 `X-OAuth-Scopes`, and leaves `profile.email` out of users.list without `users:read.email`."""
 USERS_LIST_MAX_LIMIT = 1000
 """users.list's `limit` is at most 1000 (Slack advises 200 at most); beyond it the call is refused."""
+METHOD_SCOPES = {"chat.postMessage": "chat:write", "users.list": "users:read"}
+"""The scope each method accepts, sent as `X-Accepted-OAuth-Scopes` next to the token's `X-OAuth-Scopes` on every
+answer to a token Slack knows, refusals included (api.slack.com "Scopes and permissions": "Checking scopes")."""
 LIMIT_REQUIRED_ABOVE = 500
 """A workspace larger than this answers users.list without a `limit` with `limit_required` ("For large teams a limit
 is required"); a smaller one gets everyone in one page."""
@@ -128,7 +131,11 @@ class SlackApi:
             "user": "U0SANDBOXBOT",
         }
         self.state.messages.append(message)
-        return 200, {"ok": True, "channel": channel, "ts": ts, "message": message}
+        # The answer's `message` as Slack's chat.postMessage example shows it: `thread_ts` only on a thread reply
+        # (api.slack.com/methods/chat.postMessage; slackapi/java-slack-sdk json-logs MessageBotPayload.json), no
+        # `channel` inside it (the answer's own `channel` says where).
+        shown = {k: v for k, v in message.items() if k != "channel" and not (k == "thread_ts" and v is None)}
+        return 200, {"ok": True, "channel": channel, "ts": ts, "message": shown}
 
     def users_list(self, request: Request, body: Any) -> Reply:
         """`users.list`: `limit` (1-1000; none on a large workspace is `limit_required`) and `cursor` (the previous
@@ -165,6 +172,10 @@ class SlackApi:
             "cache_ts": int(time.time()),
             "response_metadata": {"next_cursor": next_cursor},
         }
+
+
+def _missing_charset(request: Request) -> bool:
+    return request.mimetype == "application/json" and "charset" not in request.mimetype_params
 
 
 def _cursor_for(user: dict[str, Any]) -> str:
@@ -216,8 +227,16 @@ class SlackApp(SandboxApp[SlackState]):
         return SlackError("fatal_error", status)
 
     def parse_body(self, request: Request) -> Any:
+        # A JSON body that is not JSON is `invalid_json`, JSON that is no object `json_not_object` (the errors every
+        # Web API method documents, e.g. api.slack.com/methods/chat.postMessage "Errors"), with HTTP 200 as ever.
         if request.mimetype == "application/json":
-            return super().parse_body(request)
+            try:
+                body = super().parse_body(request)
+            except SandboxError:
+                raise SlackError("invalid_json") from None
+            if body is not None and not isinstance(body, dict):
+                raise SlackError("json_not_object")
+            return body
         return None  # form posts are read by the handler
 
     def reset(self) -> None:
@@ -234,6 +253,7 @@ class SlackApp(SandboxApp[SlackState]):
             with self.state.lock:
                 revoked = sent in self.state.revoked_tokens
             raise SlackError("token_revoked" if revoked else "invalid_auth")
+        request.environ["sandbox.authed"] = True
         method = request.path[len(API_PREFIX) :].strip("/")
         with self.state.lock:
             allowed, _, wait = self.state.budget.take()
@@ -244,9 +264,25 @@ class SlackApp(SandboxApp[SlackState]):
             raise SlackError("ratelimited", 429, {"Retry-After": str(wait)})
 
     def respond(self, request: Request, status: int, payload: Any) -> Response:
-        response = super().respond(request, status, payload)
-        with self.state.lock:
-            response.headers["X-OAuth-Scopes"] = ",".join(self.state.scopes)
+        if isinstance(payload, dict) and payload.get("ok") and _missing_charset(request):
+            # A JSON body whose Content-Type names no charset is read as UTF-8 and answered with a warning (Slack's
+            # "Using the Slack Web API", JSON-encoded bodies: `missing_charset`), at the top level and in
+            # `response_metadata.warnings`. slack_sdk always sends `application/json;charset=utf-8`.
+            metadata = {**payload.get("response_metadata", {})}
+            metadata["warnings"] = [*metadata.get("warnings", []), "missing_charset"]
+            payload = {**payload, "warning": "missing_charset", "response_metadata": metadata}
+        return super().respond(request, status, payload)
+
+    def _answer(self, request: Request) -> Response:
+        """Every answer to a token Slack knows, refusals and 429s included, names the token's scopes and the
+        method's (METHOD_SCOPES)."""
+        response = super()._answer(request)
+        if request.environ.get("sandbox.authed"):
+            with self.state.lock:
+                response.headers["X-OAuth-Scopes"] = ",".join(self.state.scopes)
+            accepted = METHOD_SCOPES.get(request.path[len(API_PREFIX) :].strip("/"))
+            if accepted:
+                response.headers["X-Accepted-OAuth-Scopes"] = accepted
         return response
 
     def set_budget(self, body: dict[str, Any]) -> dict[str, Any]:

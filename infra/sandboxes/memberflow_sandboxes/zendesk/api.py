@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +10,15 @@ from typing import Any
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
-from memberflow_sandboxes.base import Reply, SandboxError
+from memberflow_sandboxes.base import Reply
+from memberflow_sandboxes.zendesk.errors import ZendeskError, invalid, invalid_endpoint, not_found  # noqa: F401 (re-exported)
+from memberflow_sandboxes.zendesk.pages import (
+    SEARCH_RESULTS_MAX,
+    matches,
+    offset_page,
+    page,
+    parse_query,
+)
 from memberflow_sandboxes.zendesk.state import STATUSES, ZendeskState, now_iso
 
 MAX_BULK = 100
@@ -26,6 +35,8 @@ API_ROUTES = Map(
         Rule("/tickets/<int:ticket_id>/comments.json", methods=["GET"], endpoint="list_comments"),
         Rule("/job_statuses/<job_id>.json", methods=["GET"], endpoint="show_job"),
         Rule("/users/create_or_update.json", methods=["POST"], endpoint="create_or_update_user"),
+        Rule("/users.json", methods=["GET"], endpoint="list_users"),
+        Rule("/users/search.json", methods=["GET"], endpoint="search_users"),
         Rule("/users/show_many.json", methods=["GET"], endpoint="show_many_users"),
         Rule("/users/me.json", methods=["GET"], endpoint="show_me"),
         Rule("/users/<int:user_id>.json", methods=["GET"], endpoint="show_user"),
@@ -37,44 +48,6 @@ API_ROUTES = Map(
     ],
     strict_slashes=False,
 )
-
-
-class ZendeskError(SandboxError):
-    """Zendesk's error document: `{"error": ..., "description": ..., "details": ...}`."""
-
-    def __init__(self, status: int, error: str, description: str = "", details: Any = None, headers: Any = None):
-        super().__init__(status, description or error, headers)
-        self.error = error
-        self.description = description
-        self.details = details
-
-    def response(self) -> Any:
-        from memberflow_sandboxes.base import json_response
-
-        body: dict[str, Any] = {"error": self.error}
-        if self.description:
-            body["description"] = self.description
-        if self.details is not None:
-            body["details"] = self.details
-        response = json_response(body, self.status)
-        response.headers.update(self.headers)
-        return response
-
-
-def not_found() -> ZendeskError:
-    """A record (ticket, user, job status) that is not there."""
-    return ZendeskError(404, "RecordNotFound", "Not found")
-
-
-def invalid_endpoint() -> ZendeskError:
-    """A path Zendesk has no endpoint for: a 404 too, but not a missing record."""
-    return ZendeskError(404, "InvalidEndpoint", "Not found")
-
-
-def invalid(field: str, description: str) -> ZendeskError:
-    return ZendeskError(
-        422, "RecordInvalid", "Record validation errors", {field: [{"description": description, "error": "invalid"}]}
-    )
 
 
 class ZendeskApi:
@@ -172,7 +145,7 @@ class ZendeskApi:
         self.state.count("tickets.list")
         external_id = request.args.get("external_id")
         tickets = [t for t in self.state.tickets.values() if external_id is None or t["external_id"] == external_id]
-        return 200, {"tickets": tickets, "meta": {"has_more": False}, "links": {"next": None}, "count": len(tickets)}
+        return 200, page(request, "tickets", tickets)
 
     def show_ticket(self, request: Request, body: Any, ticket_id: int) -> Reply:
         self.state.count("tickets.show")
@@ -217,8 +190,7 @@ class ZendeskApi:
         self.state.count("tickets.comments")
         if ticket_id not in self.state.tickets:
             raise not_found()
-        comments = self.state.comments[ticket_id]
-        return 200, {"comments": comments, "meta": {"has_more": False}, "links": {"next": None}, "count": len(comments)}
+        return 200, page(request, "comments", self.state.comments[ticket_id])
 
     # ---------------------------------------------------------------- users
 
@@ -227,6 +199,11 @@ class ZendeskApi:
         fields = self._object(body, "user")
         if not fields.get("email") and not fields.get("external_id"):
             raise invalid("email", "Email: a user needs an email or an external id to be matched")
+        email = fields.get("email")
+        if email and not _EMAIL.fullmatch(str(email)):
+            # Zendesk's validation error for an address it cannot use: 422 RecordInvalid naming the field
+            # (developer.zendesk.com "Users": "Email: ... is not properly formatted", error "InvalidFormat").
+            raise invalid("email", f"Email: {email} is not properly formatted", "InvalidFormat")
         user, created = self.state.upsert_user(fields)
         return (201 if created else 200), {"user": user}
 
@@ -243,6 +220,36 @@ class ZendeskApi:
         self.state.count("users.me")
         return 200, {"user": api_user(self.api_user_email)}
 
+    def list_users(self, request: Request, body: Any) -> Reply:
+        """`GET /api/v2/users.json` (zenpy `users()`): every user, cursor or offset pages, `role` to filter."""
+        self.state.count("users.list")
+        role = request.args.get("role")
+        users = [u for u in self.state.users.values() if role is None or u.get("role") == role]
+        return 200, page(request, "users", users)
+
+    def search_users(self, request: Request, body: Any) -> Reply:
+        """`GET /api/v2/users/search.json` (zenpy `users.search(query=... | external_id=...)`): `external_id` is an
+        exact lookup; `query` a name or address, whole or in part, or `field:value` terms, answered from the search
+        index (so it lags like `search.json`). Offset pages only: `users/search` has no cursor pagination (Zendesk's
+        community, "Cannot use Search API with cursor-based Pagination": `page must be an integer from
+        api/v2/users/search`)."""
+        self.state.count("users.search")
+        external_id = request.args.get("external_id")
+        query = request.args.get("query")
+        if not external_id and not query:
+            raise ZendeskError(400, "InvalidEndpoint", "query or external_id is required")
+        users = list(self.state.users.values())
+        if external_id:
+            found = [u for u in users if u.get("external_id") == external_id]
+        else:
+            terms, words = parse_query(query or "")
+            found = [
+                u
+                for u in users
+                if self.state.indexed(u) and matches(u, terms, words, _USER_TEXT, _USER_SPECIAL, substring=True)
+            ]
+        return 200, offset_page(request, "users", found)
+
     def show_many_users(self, request: Request, body: Any) -> Reply:
         self.state.count("users.show_many")
         wanted = set(filter(None, (request.args.get("external_ids") or "").split(",")))
@@ -255,7 +262,7 @@ class ZendeskApi:
         if user_id not in self.state.users:
             raise not_found()
         tickets = [t for t in self.state.tickets.values() if t["requester_id"] == user_id]
-        return 200, {"tickets": tickets, "meta": {"has_more": False}, "links": {"next": None}, "count": len(tickets)}
+        return 200, page(request, "tickets", tickets)
 
     def delete_user(self, request: Request, body: Any, user_id: int) -> Reply:
         self.state.count("users.delete")
@@ -271,8 +278,7 @@ class ZendeskApi:
 
     def list_deleted_users(self, request: Request, body: Any) -> Reply:
         self.state.count("deleted_users.list")
-        users = list(self.state.deleted_users.values())
-        return 200, {"deleted_users": users, "next_page": None, "count": len(users)}
+        return 200, page(request, "deleted_users", list(self.state.deleted_users.values()))
 
     def permanently_delete_user(self, request: Request, body: Any, user_id: int) -> Reply:
         self.state.count("deleted_users.delete")
@@ -285,21 +291,52 @@ class ZendeskApi:
         return 200, {"deleted_user": {"id": user_id, "name": "Permanently Deleted User", "active": False}}
 
     def search(self, request: Request, body: Any) -> Reply:
-        """Only what memberflow asks: `type:user email:<address>`. Like Zendesk's index, it lags: a user created in the
-        last `search_lag_seconds` (`POST /_sandbox/search_lag`) is not found yet."""
+        """`GET /api/v2/search.json?query=...` (zenpy `search(...)`): tickets and users matching every `field:value`
+        term (`type:ticket|user`, any field of the record, `tags`/`tag`, a ticket's `requester` by id or address) and
+        every word (in a ticket's subject and description, a user's name and address). Like Zendesk's index it lags:
+        a ticket or user created in the last `search_lag_seconds` (`POST /_sandbox/search_lag`) is not found yet.
+        Offset pages of `per_page` (at most 100), up to 1,000 results in all (pages.py)."""
         self.state.count("search")
-        terms = dict(part.split(":", 1) for part in (request.args.get("query") or "").split() if ":" in part)
+        terms, words = parse_query(request.args.get("query") or "")
+        kinds = {value.lower() for name, value in terms if name == "type"}
+        wanted = request.args.get("filter[type]")
+        if wanted:
+            kinds = kinds & {wanted} if kinds else {wanted}
         results: list[dict[str, Any]] = []
-        if terms.get("type") == "user" and terms.get("email"):
-            user = self.state.find_user(terms["email"], None)
-            results = [{**user, "result_type": "user"}] if user and self.state.indexed(user) else []
-        return 200, {
-            "results": results,
-            "facets": None,
-            "next_page": None,
-            "previous_page": None,
-            "count": len(results),
-        }
+        if not kinds or "ticket" in kinds:
+            special = {**_TICKET_SPECIAL, "requester": self._is_requester}
+            results += [
+                {**t, "result_type": "ticket"}
+                for t in self.state.tickets.values()
+                if self.state.ticket_indexed(t) and matches(t, terms, words, _TICKET_TEXT, special)
+            ]
+        if not kinds or "user" in kinds:
+            results += [
+                {**u, "result_type": "user"}
+                for u in self.state.users.values()
+                if self.state.indexed(u) and matches(u, terms, words, _USER_TEXT, _USER_SPECIAL)
+            ]
+        answer = offset_page(request, "results", results, cap=SEARCH_RESULTS_MAX)
+        return 200, {**answer, "facets": None}
+
+    def _is_requester(self, ticket: dict[str, Any], value: str) -> bool:
+        requester = self.state.users.get(int(ticket.get("requester_id") or 0))
+        if value.isdigit():
+            return ticket.get("requester_id") == int(value)
+        return requester is not None and (requester.get("email") or "").lower() == value.lower()
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_TICKET_TEXT = ("subject", "description")
+_USER_TEXT = ("name", "email")
+
+
+def _has_tag(record: dict[str, Any], value: str) -> bool:
+    return value.lower() in {str(tag).lower() for tag in record.get("tags") or []}
+
+
+_TICKET_SPECIAL = {"tags": _has_tag, "tag": _has_tag}
+_USER_SPECIAL = {"tags": _has_tag, "tag": _has_tag}
 
 
 def api_user(email: str) -> dict[str, Any]:

@@ -15,11 +15,18 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, serve_until_signalled
-from memberflow_sandboxes.zendesk.api import API_ROUTES, ZendeskApi, ZendeskError, invalid_endpoint, not_found
+from memberflow_sandboxes.zendesk.api import API_ROUTES, ZendeskApi
+from memberflow_sandboxes.zendesk.errors import ZendeskError, invalid_endpoint, not_found
 from memberflow_sandboxes.zendesk.state import STATUSES, Budget, ZendeskState
 
 API_PREFIX = "/api/v2"
 WEBHOOK_TIMEOUT_SECONDS = 10
+ADVERTISED_RATE_LIMIT = 700
+"""Without a budget (`set_budget(None)`, the default) the sandbox refuses nothing but still sends `X-Rate-Limit` and
+`X-Rate-Limit-Remaining` on every answer, as Zendesk does (the reference, Zendesk: "Headers `X-Rate-Limit`,
+`X-Rate-Limit-Remaining`"): an Enterprise account's 700 a minute, with 699 left. zenpy's `proactive_ratelimit` reads
+the remaining count of every answer and, missing, takes it as 0 and sleeps before each call
+(`zenpy/lib/api.py` `_ratelimit`, `_update_callsafety`)."""
 
 
 class ZendeskApp(SandboxApp[ZendeskState]):
@@ -82,14 +89,23 @@ class ZendeskApp(SandboxApp[ZendeskState]):
             )
 
     def respond(self, request: Request, status: int, payload: Any) -> Response:
-        response = super().respond(request, status, payload)
-        limit, remaining = request.environ.get("sandbox.rate", (None, None))
-        if limit is not None:
-            response.headers["X-Rate-Limit"] = str(limit)
-            response.headers["X-Rate-Limit-Remaining"] = str(remaining)
+        # Zendesk's records name themselves by absolute URL (`"url": "https://{subdomain}.zendesk.com/api/v2/..."`):
+        # here, the host the request reached.
+        response = super().respond(request, status, _absolute_urls(payload, request.host_url.rstrip("/")))
         lookup = request.environ.get("sandbox.idempotency")
         if lookup:
             response.headers["x-idempotency-lookup"] = lookup
+        return response
+
+    def _answer(self, request: Request) -> Response:
+        """Every authenticated answer, errors too, carries the rate-limit headers (see ADVERTISED_RATE_LIMIT)."""
+        response = super()._answer(request)
+        if "sandbox.rate" in request.environ:
+            limit, remaining = request.environ["sandbox.rate"]
+            if limit is None:
+                limit, remaining = ADVERTISED_RATE_LIMIT, ADVERTISED_RATE_LIMIT - 1
+            response.headers.setdefault("X-Rate-Limit", str(limit))
+            response.headers.setdefault("X-Rate-Limit-Remaining", str(remaining))
         return response
 
     def reset(self) -> None:
@@ -213,6 +229,20 @@ class ZendeskApp(SandboxApp[ZendeskState]):
         for sender in list(self._senders):
             sender.join(timeout)
         self._senders = [s for s in self._senders if s.is_alive()]
+
+
+def _absolute_urls(payload: Any, root: str) -> Any:
+    """A copy of `payload` whose `url` fields (stored as `/api/v2/...`) are absolute under `root`."""
+    if isinstance(payload, dict):
+        return {
+            key: root + value
+            if key == "url" and isinstance(value, str) and value.startswith(API_PREFIX + "/")
+            else _absolute_urls(value, root)
+            for key, value in payload.items()
+        }
+    if isinstance(payload, list):
+        return [_absolute_urls(item, root) for item in payload]
+    return payload
 
 
 def _uuid() -> str:

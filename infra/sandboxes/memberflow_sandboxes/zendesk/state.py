@@ -61,9 +61,13 @@ class ZendeskState(BaseState):
         self.webhooks: list[dict[str, Any]] = []
         self.user_created: dict[int, float] = {}
         """When each user was created (monotonic seconds): search finds a user only `search_lag_seconds` later."""
+        self.ticket_created: dict[int, float] = {}
+        """When each ticket was created (monotonic seconds): search finds it only `search_lag_seconds` later too
+        (the reference, Zendesk: "Search ... can take a few minutes to index new tickets")."""
         self.search_lag_seconds = 0.0
-        """Zendesk's search index lags (minutes, in production): a user created less than this long ago is not in
-        search results yet. Every other lookup (show, show_many, create_or_update, requested tickets) sees them."""
+        """Zendesk's search index lags (minutes, in production): a user or ticket created less than this long ago is
+        not in search results yet (`search.json`, and `users/search.json?query=`). Every other lookup (show,
+        show_many, create_or_update, lists, requested tickets, `users/search.json?external_id=`) sees them."""
         self.operations: dict[str, int] = {}
         """Calls per Zendesk API operation (tickets.create, ...); the base counts them per route in `calls`."""
         self._next_id = 1000
@@ -120,6 +124,11 @@ class ZendeskState(BaseState):
         created = self.user_created.get(int(user["id"]))
         return created is None or time.monotonic() - created >= self.search_lag_seconds
 
+    def ticket_indexed(self, ticket: dict[str, Any]) -> bool:
+        """The ticket is in search results: created at least `search_lag_seconds` ago."""
+        created = self.ticket_created.get(int(ticket["id"]))
+        return created is None or time.monotonic() - created >= self.search_lag_seconds
+
     # ---------------------------------------------------------------- tickets
 
     def create_ticket(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -147,6 +156,7 @@ class ZendeskState(BaseState):
             "updated_at": now_iso(),
         }
         self.tickets[ticket_id] = ticket
+        self.ticket_created[ticket_id] = time.monotonic()
         self.comments[ticket_id] = [
             {"id": self.next_id(), "body": body, "public": bool(comment.get("public", True)), "author_id": requester_id}
         ]

@@ -1,0 +1,125 @@
+"""The Slack sandbox as slack_sdk's WebClient (unmodified, `base_url` pointed at it) sees Slack: the scope headers on
+every answer to a known token (refusals too), `invalid_json` / `json_not_object` for bodies Slack cannot read, the
+`missing_charset` warning, chat.postMessage's `message` as Slack shows it, and slack_sdk's own
+RateLimitErrorRetryHandler waiting out a 429 in the middle of users.list's cursor pages. What
+test_sandbox_escalation_services.py and test_import_fetch_sandboxes.py already cover (auth errors, channel refusals,
+users.list's limits and cursors, a 429 raised as SlackApiError) is not repeated."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from memberflow_sandboxes.slack import SlackSandbox
+
+
+@pytest.fixture(scope="module")
+def slack():
+    with SlackSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(autouse=True)
+def fresh(slack):
+    slack.reset()
+
+
+def client(slack: SlackSandbox, **options) -> WebClient:
+    return WebClient(token=slack.token, base_url=slack.url + "/", **options)
+
+
+def header(response, name: str) -> str | None:
+    return next((value for key, value in response.headers.items() if key.lower() == name.lower()), None)
+
+
+def users(count: int) -> list[dict]:
+    return [{"id": f"U{n:08d}", "name": f"user{n}", "profile": {"email": f"user{n}@example.org"}} for n in range(count)]
+
+
+def test_refusals_to_a_known_token_name_its_scopes_and_the_methods(slack):
+    slack.grant_scopes("chat:write")
+    with pytest.raises(SlackApiError) as refused:
+        client(slack).users_list(limit=200)
+    response = refused.value.response
+    assert (response["error"], response["needed"], response["provided"]) == (
+        "missing_scope",
+        "users:read",
+        "chat:write",
+    )
+    assert header(response, "X-OAuth-Scopes") == "chat:write"
+    assert header(response, "X-Accepted-OAuth-Scopes") == "users:read"
+
+    slack.refuse_channel("C0GONE", "channel_not_found")
+    with pytest.raises(SlackApiError) as gone:
+        client(slack).chat_postMessage(channel="C0GONE", text="x")
+    assert header(gone.value.response, "X-Accepted-OAuth-Scopes") == "chat:write"
+    posted = client(slack).chat_postMessage(channel="C1", text="x")
+    assert (
+        header(posted, "X-OAuth-Scopes") == "chat:write" and header(posted, "X-Accepted-OAuth-Scopes") == "chat:write"
+    )
+    with pytest.raises(SlackApiError) as unknown:  # a token Slack does not know: no scopes to tell
+        WebClient(token="xoxb-wrong", base_url=slack.url + "/").chat_postMessage(channel="C1", text="x")
+    assert header(unknown.value.response, "X-OAuth-Scopes") is None
+
+
+def test_a_body_slack_cannot_read_is_invalid_json_or_json_not_object_with_http_200(slack):
+    def post(data: str) -> requests.Response:
+        return requests.post(
+            f"{slack.url}/chat.postMessage",
+            data=data,
+            headers={"Authorization": f"Bearer {slack.token}", "Content-Type": "application/json; charset=utf-8"},
+            timeout=5,
+        )
+
+    broken = post('{"channel": "C1", "text": ')
+    assert (broken.status_code, broken.json()) == (200, {"ok": False, "error": "invalid_json"})
+    assert post('["C1", "hi"]').json() == {"ok": False, "error": "json_not_object"}
+    assert slack.messages() == []
+
+
+def test_json_without_a_charset_is_answered_with_the_missing_charset_warning(slack):
+    answer = requests.post(
+        f"{slack.url}/chat.postMessage",
+        json={"channel": "C1", "text": "hi"},  # requests sends Content-Type: application/json, no charset
+        headers={"Authorization": f"Bearer {slack.token}"},
+        timeout=5,
+    ).json()
+    assert answer["ok"] and answer["warning"] == "missing_charset"
+    assert answer["response_metadata"]["warnings"] == ["missing_charset"]
+    sent = client(slack).chat_postMessage(channel="C1", text="hi")  # slack_sdk names utf-8: no warning
+    assert "warning" not in sent.data and "response_metadata" not in sent.data
+
+
+def test_chat_post_message_answers_the_message_as_slack_shows_it(slack):
+    web = client(slack)
+    top = web.chat_postMessage(channel="C1", text="hello")
+    assert top["channel"] == "C1" and top["message"]["ts"] == top["ts"]
+    assert "thread_ts" not in top["message"] and "channel" not in top["message"]
+    reply = web.chat_postMessage(channel="C1", text="in thread", thread_ts=top["ts"])
+    assert reply["message"]["thread_ts"] == top["ts"]
+    assert [m["thread_ts"] for m in slack.messages()] == [None, top["ts"]]  # the sandbox's record is unchanged
+
+
+def test_slack_sdks_rate_limit_handler_waits_out_retry_after_between_users_list_pages(slack):
+    slack.add_users(users(5))
+    slack.limit_method("users.list", 1, window_seconds=1)  # a page a second: every next page first meets a 429
+    web = client(slack, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
+    started = time.monotonic()
+    pages = [page["members"] for page in web.users_list(limit=2)]
+    assert [len(members) for members in pages] == [2, 2, 1]
+    assert [u["id"] for members in pages for u in members] == [f"U{n:08d}" for n in range(5)]
+    counts = slack.state.snapshot()["request_counts"]
+    assert counts["429"] >= 2 and counts["200"] == 3  # each 429 retried by slack_sdk itself, after Retry-After
+    assert time.monotonic() - started >= 1.5
+
+    without = client(slack)  # slack_sdk's default handlers retry connection errors only: a 429 raises
+    with pytest.raises(SlackApiError) as limited:
+        without.users_list(limit=2)
+        without.users_list(limit=2)
+    assert limited.value.response.status_code == 429 and limited.value.response["error"] == "ratelimited"
+    assert int(header(limited.value.response, "Retry-After")) >= 1
