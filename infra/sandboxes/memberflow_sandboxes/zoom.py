@@ -1,7 +1,12 @@
 """A Zoom webhook sender for local runs and tests: webinar registrations and participants who joined, posted as
 Zoom posts them (JSON, `x-zm-request-timestamp` in seconds and `x-zm-signature: v0=<hex HMAC-SHA256 of
 "v0:{timestamp}:{body}" under the app's secret token>`), and the endpoint validation Zoom runs before it sends
-anything (and every 72 hours)."""
+anything (and every 72 hours).
+
+Payload shapes follow the examples of Zoom's webhook reference (as copied in kss-zoom's examples, MultipleEvents.kt):
+`webinar.registration_created` names the webinar by a numeric `id` (a JSON number) and its registrant carries a
+`status` ("approved"); `*.participant_joined` names the meeting or webinar by its `id` as a string; a meeting's
+`type` is a meeting type (2 scheduled, 8 recurring with a fixed time), a webinar's a webinar type (5, 6, 9)."""
 
 from __future__ import annotations
 
@@ -67,16 +72,16 @@ class ZoomWebhookSender:
             "first_name": first_name,
             "last_name": last_name,
             "email": email,
+            "status": "approved",
             "join_url": f"https://example.zoom.us/w/{webinar_id}?tk={uuid.uuid4().hex[:12]}",
         }
+        webinar = self._webinar(webinar_id)
+        webinar["id"] = int(webinar_id) if webinar_id.isdigit() else webinar_id  # a number in this event
         return self.post(
             {
                 "event": "webinar.registration_created",
                 "event_ts": _ms(),
-                "payload": {
-                    "account_id": self.account_id,
-                    "object": {**self._webinar(webinar_id), "registrant": registrant},
-                },
+                "payload": {"account_id": self.account_id, "object": {**webinar, "registrant": registrant}},
             }
         )
 
@@ -95,18 +100,18 @@ class ZoomWebhookSender:
                 "event_ts": _ms(),
                 "payload": {
                     "account_id": self.account_id,
-                    "object": {**self._webinar(webinar_id), "participant": participant},
+                    "object": {**self._webinar(webinar_id, kind), "participant": participant},
                 },
             }
         )
 
-    def _webinar(self, webinar_id: str) -> dict[str, Any]:
+    def _webinar(self, webinar_id: str, kind: str = "webinar") -> dict[str, Any]:
         return {
             "id": webinar_id,
             "uuid": f"{webinar_id[:6]}AAiAAAAAiAiAiiAii==",
             "host_id": self.host_id,
-            "topic": "Community webinar",
-            "type": 5,
+            "topic": "Community webinar" if kind == "webinar" else "Community meeting",
+            "type": 5 if kind == "webinar" else 2,  # webinar type 5; meeting type 2 (scheduled)
             "start_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "duration": 60,
             "timezone": "UTC",

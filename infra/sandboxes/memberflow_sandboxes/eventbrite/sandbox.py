@@ -1,4 +1,12 @@
-"""The Eventbrite sandbox: state, the /v3 endpoints memberflow reads, webhook deliveries and test controls."""
+"""The Eventbrite sandbox: state, the /v3 endpoints memberflow reads, webhook deliveries and test controls.
+
+Sources: Eventbrite's API overview pages (Errors: `{"error", "error_description", "status_code"}`, the common codes
+NO_AUTH 401, INVALID_AUTH_HEADER 400, NOT_AUTHORIZED 403, BAD_PAGE 400, NOT_FOUND 404, HIT_RATE_LIMIT 429;
+Pagination: `pagination.{object_count, page_number, page_size, page_count, has_more_items, continuation}`, a page
+asked by `page=N` or by `continuation`; Authentication: `Authorization: Bearer <token>` or `?token=<token>`), and
+real webhook deliveries (headers `X-Eventbrite-Event`, `X-Eventbrite-Delivery`, `User-Agent: Eventbrite Webhooks
+(Dilithium)`; captured in guscavalcante-dev/rio2c-private-sdlc SqlScripts/05_SampleData_Test.sql). An invalid token
+answers 401 INVALID_AUTH "The OAuth token you provided was invalid." (what the API sends; the errors page says 400)."""
 
 from __future__ import annotations
 
@@ -26,6 +34,11 @@ ERROR_CODES = {
     500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE",
 }
+
+
+NOT_AUTHORIZED = "You do not have permission to access the resource you requested."
+"""Eventbrite's 403 NOT_AUTHORIZED wording (its help centre's "Understanding errors in the API response")."""
+WEBHOOK_USER_AGENT = "Eventbrite Webhooks (Dilithium)"
 
 
 def _iso(moment: datetime) -> str:
@@ -156,8 +169,15 @@ class Api:
     def get_event(self, request: Request, body: Any, event_id: str) -> tuple[int, Any]:
         return 200, dict(self._event(event_id))
 
+    def _own_event(self, event_id: str) -> dict[str, Any]:
+        """An event whose attendees and orders the token may read: another organization's is 403 NOT_AUTHORIZED."""
+        event = self._event(event_id)
+        if str(event.get("organization_id")) != str(self.state.organization_id):
+            raise EventbriteError(403, NOT_AUTHORIZED)
+        return event
+
     def get_attendees(self, request: Request, body: Any, event_id: str) -> tuple[int, Any]:
-        self._event(event_id)
+        self._own_event(event_id)
         items = [a for a in self.state.attendees.values() if a["event_id"] == event_id]
         token = request.args.get("continuation")
         start = 0
@@ -166,6 +186,14 @@ class Api:
                 start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
             except (ValueError, KeyError, TypeError):
                 raise EventbriteError(400, "The continuation token is not valid.", "INVALID_CONTINUATION") from None
+        elif request.args.get("page") is not None:
+            # "You can specify the page number you would like to request using the page parameter"; one that "does
+            # not exist or makes no sense (e.g. negative)" is 400 BAD_PAGE (API overview, Pagination and Errors).
+            raw = request.args.get("page", "")
+            pages = max(1, -(-len(items) // PAGE_SIZE))
+            if not raw.isdigit() or not 1 <= int(raw) <= pages:
+                raise EventbriteError(400, f"The page number {raw!r} does not exist.", "BAD_PAGE")
+            start = (int(raw) - 1) * PAGE_SIZE
         page = items[start : start + PAGE_SIZE]
         more = start + PAGE_SIZE < len(items)
         pagination: dict[str, Any] = {
@@ -185,12 +213,14 @@ class Api:
         attendee = self.state.attendees.get(attendee_id)
         if attendee is None or attendee["event_id"] != event_id:
             raise EventbriteError(404, "The attendee you requested does not exist.")
+        self._own_event(event_id)
         return 200, self._attendee(attendee, request)
 
     def get_order(self, request: Request, body: Any, order_id: str) -> tuple[int, Any]:
         order = self.state.orders.get(order_id)
         if order is None:
             raise EventbriteError(404, "The order you requested does not exist.")
+        self._own_event(order["event_id"])
         answer = dict(order)
         expand = _expansions(request)
         if "attendees" in expand:
@@ -242,10 +272,17 @@ class EventbriteApp(SandboxApp[EventbriteState]):
         return super().injected_error(status, targeted)
 
     def authenticate(self, request: Request) -> None:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, given = header.strip().partition(" ")
+            if scheme.lower() != "bearer" or not given.strip():
+                raise EventbriteError(400, "The Authorization header is malformed.", "INVALID_AUTH_HEADER")
+            given = given.strip()
+        else:
+            given = request.args.get("token", "")  # the documented alternative: `?token=<private token>`
+        if not given:
             raise EventbriteError(401, "An OAuth token is required for this request.", "NO_AUTH")
-        if header.removeprefix("Bearer ") != self.token:
+        if given != self.token:
             raise EventbriteError(401, "The OAuth token you provided was invalid.", "INVALID_AUTH")
         if not self.state.take_call():
             raise EventbriteError(429, "You have hit the rate limit.", headers=self.state.throttle_headers())
@@ -451,11 +488,14 @@ class EventbriteSandbox(SandboxServer):
             return
         import requests
 
+        # Body and headers as real deliveries carry them (rio2c-private-sdlc SqlScripts/05_SampleData_Test.sql):
+        # `endpoint_url` is the webhook's URL as registered, `X-Eventbrite-Delivery` the webhook's id (the same on
+        # every delivery: no per-delivery id), `X-Eventbrite-Event` the action; no signature.
         body = {
             "config": {
                 "action": action,
                 "user_id": self.user_id,
-                "endpoint_url": self.webhook_url.split("?")[0],
+                "endpoint_url": self.webhook_url,
                 "webhook_id": self.webhook_id,
             },
             "api_url": api_url,
@@ -465,7 +505,13 @@ class EventbriteSandbox(SandboxServer):
             status = requests.post(
                 self.webhook_url,
                 data=json.dumps(body),
-                headers={"Content-Type": "application/json", "User-Agent": "Eventbrite Hookshot 12345"},
+                headers={
+                    "Accept": "text/plain",
+                    "Content-Type": "application/json",
+                    "User-Agent": WEBHOOK_USER_AGENT,
+                    "X-Eventbrite-Delivery": self.webhook_id,
+                    "X-Eventbrite-Event": action,
+                },
                 timeout=10,
             ).status_code
         except requests.RequestException:
