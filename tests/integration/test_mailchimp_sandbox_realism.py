@@ -254,3 +254,36 @@ def test_shed_load_answers_a_bare_403_that_the_adapter_takes_for_a_rate_limit(cl
     assert limited.value.retry_after is None and is_service_failure(limited.value)
     admin(sandbox, "shed_load", {"calls": 0})
     assert adapter.list_exists(LIST_ID)
+
+
+def test_search_members_finds_the_address_exactly_and_by_part_of_an_address_or_name(client):
+    client.lists.add_list_member(
+        LIST_ID, {"email_address": ADA, "status": "subscribed", "merge_fields": {"FNAME": "Ada", "LNAME": "Lovelace"}}
+    )
+    client.lists.add_list_member(LIST_ID, {"email_address": "grace@example.org", "status": "pending"})
+
+    exact = client.searchMembers.search(ADA.upper(), list_id=LIST_ID)
+    by_name = client.searchMembers.search("lovelace")
+    by_domain = client.searchMembers.search("example.org")
+
+    assert [m["email_address"] for m in exact["exact_matches"]["members"]] == [ADA]
+    assert exact["full_search"]["total_items"] == 0
+    assert [m["email_address"] for m in by_name["full_search"]["members"]] == [ADA]
+    assert by_domain["full_search"]["total_items"] == 2
+    assert by_domain["exact_matches"] == {"members": [], "total_items": 0}
+
+
+def test_search_members_without_a_query_is_invalid_resource(sandbox):
+    answer = requests.get(f"{sandbox.url}/search-members", auth=("any", API_KEY), timeout=5)
+
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"].startswith("application/problem+json")
+    assert answer.json()["errors"][0]["field"] == "query"
+
+
+def test_the_api_root_describes_the_account_and_counts_its_subscribers(client):
+    client.lists.add_list_member(LIST_ID, {"email_address": ADA, "status": "subscribed"})
+
+    root = client.root.get_root(fields=["account_name", "total_subscribers"])
+
+    assert root == {"account_name": "memberflow sandbox", "total_subscribers": 1}

@@ -36,7 +36,9 @@ _MERGE_FIELD = "/lists/<list_id>/merge-fields/<int:merge_id>"
 
 API_ROUTES = Map(
     [
+        Rule("/", methods=["GET"], endpoint="root"),
         Rule("/ping", methods=["GET"], endpoint="ping"),
+        Rule("/search-members", methods=["GET"], endpoint="search_members"),
         Rule("/lists", methods=["GET"], endpoint="get_lists"),
         Rule("/lists/<list_id>", methods=["GET"], endpoint="get_list"),
         Rule("/lists/<list_id>", methods=["POST"], endpoint="batch_subscribe"),
@@ -157,6 +159,48 @@ class MailchimpApi:
 
     def ping(self, request: Request, body: Any) -> Reply:
         return 200, {"health_status": "Everything's Chimpy!"}
+
+    def root(self, request: Request, body: Any) -> Reply:
+        """API Root (`GET /3.0/`): the account the key belongs to. Mailchimp's fields, values of the sandbox's own."""
+        subscribed = sum(a.summary_json()["stats"]["member_count"] for a in self.state.lists.values())
+        return 200, {
+            "account_id": "sandbox0account",
+            "login_id": "sandbox0login",
+            "account_name": "memberflow sandbox",
+            "email": "owner@example.org",
+            "first_name": "Sandbox",
+            "last_name": "Owner",
+            "username": "sandbox",
+            "role": "owner",
+            "member_since": "2020-01-01T00:00:00+00:00",
+            "pricing_plan_type": "monthly",
+            "account_timezone": "UTC",
+            "pro_enabled": False,
+            "total_subscribers": subscribed,
+            "_links": links("/", ("self", "GET")),
+        }
+
+    def search_members(self, request: Request, body: Any) -> Reply:
+        """`GET /search-members?query=[&list_id=]`: members whose address is the query (`exact_matches`), and those
+        whose address or name contains it (`full_search`), each as `{"members", "total_items"}` (Mailchimp's
+        "Search members" reference). The query is required."""
+        query = (request.args.get("query") or "").strip().lower()
+        if not query:
+            raise field_error("query", "This value should not be blank.")
+        list_id = request.args.get("list_id")
+        audiences = [self.state.audience(list_id)] if list_id else list(self.state.lists.values())
+        exact, full = [], []
+        for audience in audiences:
+            for member in audience.members.values():
+                if member.email_address.lower() == query:
+                    exact.append(audience.member_json(member))
+                elif query in member.email_address.lower() or query in member.full_name.lower():
+                    full.append(audience.member_json(member))
+        return 200, {
+            "exact_matches": {"members": exact, "total_items": len(exact)},
+            "full_search": {"members": full, "total_items": len(full)},
+            "_links": links("/search-members", ("self", "GET")),
+        }
 
     def get_lists(self, request: Request, body: Any) -> Reply:
         count, offset = page_arguments(request)
