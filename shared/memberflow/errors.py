@@ -89,7 +89,8 @@ class AccountProblem(MemberflowError):
 
 
 class CredentialsRejected(AccountProblem):
-    """401: the key is wrong or was rotated. Adapters re-read the secret once before giving up."""
+    """The key or token was not taken (a 401, or a service's own code for it): wrong or rotated. Adapters re-read the
+    secret once before giving up."""
 
 
 class NotFound(AccountProblem):

@@ -13,8 +13,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from memberflow.adapters.eventbrite import EventbriteClient
-from memberflow.errors import CredentialsRejected, PermanentRefusal, RateLimited
+from memberflow.adapters.eventbrite import EventbriteClient, error_from
+from memberflow.adapters.http_json import HttpAnswer
+from memberflow.errors import (
+    AccountProblem,
+    CredentialsRejected,
+    NotFound,
+    PermanentRefusal,
+    RateLimited,
+    Transient,
+)
 
 TOKEN = "eb-oauth-token"
 
@@ -26,6 +34,8 @@ class Eventbrite(BaseHTTPRequestHandler):
     throttle_next = 0
     """The next this many requests are throttled (besides all of them while `throttle`)."""
     retry_after: str | None = None
+    refusal = (401, "INVALID_AUTH")
+    """What a request without our token is answered (the errors page gives INVALID_AUTH and INVALID_AUTH_HEADER 400)."""
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -45,7 +55,8 @@ class Eventbrite(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         Eventbrite.requests.append((url.path, query, self.headers.get("Authorization", "")))
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return self._answer(401, {"status_code": 401, "error": "INVALID_AUTH", "error_description": "no"})
+            status, code = Eventbrite.refusal
+            return self._answer(status, {"status_code": status, "error": code, "error_description": "no"})
         if Eventbrite.throttle or Eventbrite.throttle_next > 0:
             Eventbrite.throttle_next -= 1
             return self._answer(429, {"status_code": 429, "error": "HIT_RATE_LIMIT", "error_description": "slow"})
@@ -72,6 +83,7 @@ class Eventbrite(BaseHTTPRequestHandler):
 def api() -> Iterator[str]:
     Eventbrite.requests = []
     Eventbrite.throttle, Eventbrite.throttle_next, Eventbrite.retry_after = False, 0, None
+    Eventbrite.refusal = (401, "INVALID_AUTH")
     server = ThreadingHTTPServer(("127.0.0.1", 0), Eventbrite)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
@@ -112,6 +124,43 @@ def test_a_rotated_token_is_read_again_once_and_errors_are_ours(api: str) -> Non
     refused = EventbriteClient(lambda fresh: "wrong", api)
     with pytest.raises(CredentialsRejected):
         refused.event("77")
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "INVALID_AUTH"), (400, "INVALID_AUTH_HEADER"), (401, "NO_AUTH"), (403, "INVALID_AUTH")]
+)
+def test_a_token_refused_by_its_error_code_is_read_again_once_whatever_the_status(
+    api: str, status: int, code: str
+) -> None:
+    """Eventbrite's errors page (`{"error", "error_description", "status_code"}`) gives INVALID_AUTH and
+    INVALID_AUTH_HEADER with 400: the code names a refused token, not a refused request."""
+    Eventbrite.refusal = (status, code)
+    tokens = iter(["stale-token", TOKEN])
+    assert EventbriteClient(lambda fresh: next(tokens), api).event("77")["id"] == "77"
+    assert [auth for _, _, auth in Eventbrite.requests] == ["Bearer stale-token", f"Bearer {TOKEN}"]
+
+    Eventbrite.requests = []
+    with pytest.raises(CredentialsRejected) as refused:
+        EventbriteClient(lambda fresh: "wrong", api).event("77")
+    assert refused.value.status == status and code in str(refused.value)
+    assert len(Eventbrite.requests) == 2  # read again once, not resent as a transient failure
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (400, "BAD_PAGE", PermanentRefusal),
+        (400, "ARGUMENTS_ERROR", PermanentRefusal),
+        (403, "NOT_AUTHORIZED", AccountProblem),
+        (404, "NOT_FOUND", NotFound),
+        (429, "HIT_RATE_LIMIT", RateLimited),
+        (500, "INTERNAL_ERROR", Transient),
+    ],
+)
+def test_eventbrites_other_errors_keep_their_meaning(status: int, code: str, expected: type) -> None:
+    body = json.dumps({"status_code": status, "error": code, "error_description": "x"})
+    failure = error_from(HttpAnswer(status, body, {}))
+    assert type(failure) is expected, failure
 
 
 def test_eventbrite_is_available_when_it_answers_one_read_of_the_tokens_user(api: str) -> None:

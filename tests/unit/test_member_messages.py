@@ -357,6 +357,68 @@ def test_discourses_answers_and_only_a_bad_key_reads_the_secret_again(status, bo
     assert type(failure) is expected, failure
 
 
+# Discourse's shapes: discourse/discourse app/controllers/application_controller.rb (rescue_discourse_actions,
+# not_logged_in, rate limits) and lib/auth/default_current_user_provider.rb (a key that matches no user).
+DISCOURSE_BAD_KEY = (
+    '{"errors": ["You are not permitted to view the requested resource. The API username or key is invalid."],'
+    ' "error_type": "invalid_access"}'
+)
+DISCOURSE_NOT_LOGGED_IN = '{"errors": ["You need to be logged in to do that."], "error_type": "not_logged_in"}'
+DISCOURSE_NOT_PERMITTED = (
+    '{"errors": ["You are not permitted to view the requested resource."], "error_type": "invalid_access"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (DISCOURSE_BAD_KEY, CredentialsRejected),
+        (DISCOURSE_NOT_LOGGED_IN, CredentialsRejected),  # no key matched: the action needs a user
+        (DISCOURSE_NOT_PERMITTED, AccountProblem),  # a valid key whose user may not post there
+        ('{"errors": ["The API username or key is invalid."]}', CredentialsRejected),  # no error_type: the wording
+    ],
+)
+def test_discourse_403s_are_told_apart_by_error_type_first(body, expected):
+    failure = _discourse_failure(HttpAnswer(403, body, {}))
+    assert type(failure) is expected, failure
+
+
+def test_a_discourse_rate_limit_without_retry_after_waits_as_long_as_its_body_says():
+    body = (
+        '{"errors": ["You have performed this action too many times. Please wait 42 seconds before trying again."],'
+        ' "error_type": "rate_limit", "extras": {"wait_seconds": 42, "time_left": "42 seconds"}}'
+    )
+    headers = {"Discourse-Rate-Limit-Error-Code": "admin_api_key_rate_limit"}
+    failure = _discourse_failure(HttpAnswer(429, body, headers))
+    assert isinstance(failure, RateLimited) and failure.retry_after == 42
+    assert "admin_api_key_rate_limit" in str(failure)
+    said = _discourse_failure(HttpAnswer(429, body, {**headers, "Retry-After": "7"}))
+    assert isinstance(said, RateLimited) and said.retry_after == 7  # Retry-After, when sent, wins
+
+
+def test_a_discourse_key_refused_as_not_logged_in_is_read_again_once_and_the_reply_sent_with_the_new_one(
+    monkeypatch,
+):
+    from memberflow.adapters import member_messages
+
+    sent: list[str] = []
+
+    class Transport:
+        def __init__(self, base_url: str, map_error: Any, *, service: str, headers: dict[str, str]) -> None:
+            self._map_error, self._key = map_error, headers["Api-Key"]
+
+        def call(self, method: str, path: str, body: Any = None, params: Any = None, **kwargs: Any) -> dict:
+            sent.append(self._key)
+            if self._key != "new-key":
+                raise self._map_error(HttpAnswer(403, DISCOURSE_NOT_LOGGED_IN, {}))
+            return {"id": 1}
+
+    monkeypatch.setattr(member_messages, "HttpJsonTransport", Transport)
+    secret = Secret({"api_key": "old-key", "api_username": "system"}, stored={"api_key": "new-key"})
+    member_messages.DiscourseReplies("https://forum.example.org", secret).reply(77, "hi", 3)
+    assert sent == ["old-key", "new-key"] and secret.reads == [False, True]
+
+
 # ---------------------------------------------------------------- finding 8: one post's worst case
 
 

@@ -142,6 +142,35 @@ def test_a_user_found_both_by_identity_and_through_a_ticket_is_read_and_deleted_
     assert deletes(canned) == ["/api/v2/users/21.json", "/api/v2/deleted_users/21.json"]
 
 
+def test_more_than_100_identities_are_looked_up_100_a_call():
+    """`users/show_many` takes at most 100 external ids (as it does ids): a member with more identities is looked up
+    in chunks, and a user found in any chunk is deleted."""
+    identities = [f"slack:T{i}:U{i}" for i in range(205)]
+    zd, canned = desk(
+        {
+            ("GET", r"/api/v2/users/show_many\.json\?external_ids=(.*,)?slack:T204:U204(,.*)?"): users(
+                user(204, ADA, "slack:T204:U204")
+            ),
+            ("GET", r"/api/v2/users/show_many\.json\?external_ids=.*"): users(),
+            **deleted(204),
+            ("GET", r"/api/v2/deleted_users\.json"): NO_DELETED_USERS,
+        }
+    )
+
+    assert zd.forget_requester([], identities) == 1
+
+    asked = [
+        part.removeprefix("external_ids=").split(",")
+        for _, path in canned.sent
+        if path.startswith("/api/v2/users/show_many.json?")
+        for part in path.split("?", 1)[1].split("&")
+        if part.startswith("external_ids=")
+    ]
+    assert [len(chunk) for chunk in asked] == [100, 100, 5]
+    assert [identity for chunk in asked for identity in chunk] == identities
+    assert deletes(canned) == ["/api/v2/users/204.json", "/api/v2/deleted_users/204.json"]
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0

@@ -34,6 +34,10 @@ from memberflow.retry import with_brief_retries
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 3
+CREDENTIAL_ERRORS = frozenset({"INVALID_AUTH", "INVALID_AUTH_HEADER", "NO_AUTH"})
+"""The token was missing, malformed or not taken (Eventbrite API reference, Errors): the errors page gives 400 for
+INVALID_AUTH and INVALID_AUTH_HEADER while the API answers INVALID_AUTH with 401, so the code decides, not the
+status."""
 MAX_PAGES = 1000
 """A safety stop for continuation paging (50 attendees a page: 50,000 attendees)."""
 
@@ -48,10 +52,10 @@ def error_from(answer: HttpAnswer) -> Exception:
     text = f"Eventbrite {answer.status} {code}".strip()
     if answer.status == 429 or code == "HIT_RATE_LIMIT":
         return RateLimited(text, answer.retry_after())
+    if answer.status == 401 or code in CREDENTIAL_ERRORS:
+        return CredentialsRejected(text, answer.status)
     if answer.status >= 500:
         return Transient(text, answer.retry_after())
-    if answer.status == 401:
-        return CredentialsRejected(text, 401)
     if answer.status == 403:
         return AccountProblem(text, 403)
     if answer.status == 404:

@@ -238,28 +238,62 @@ class DiscourseReplies:
             self._http().call("POST", "/posts.json", body, attempts=1)
 
 
-def _discourse_errors(answer: HttpAnswer) -> str:
-    """The first of Discourse's `errors` (`{"errors": [...], "error_type"}`), or the start of the body."""
+DISCOURSE_CREDENTIAL_ERROR_TYPES = frozenset({"not_logged_in"})
+"""`error_type`s that always mean our key was not taken: `not_logged_in` (403) is what an action that requires a user
+answers when no key matched (discourse/discourse app/controllers/application_controller.rb)."""
+DISCOURSE_BAD_KEY = "key is invalid"
+"""In `invalid_access`'s message only for a bad or unknown key, or a key without Api-Username: "You are not permitted
+to view the requested resource. The API username or key is invalid." (lib/auth/default_current_user_provider.rb)."""
+
+
+def _discourse_body(answer: HttpAnswer) -> dict[str, Any]:
+    """Discourse's JSON error body (`{"errors": [...], "error_type", "extras"?}`), or {} when it is not JSON."""
     import json
 
     try:
         body = json.loads(answer.text or "{}")
     except ValueError:
-        return (answer.text or "").strip()[:200]
-    errors = body.get("errors") if isinstance(body, dict) else None
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _discourse_errors(answer: HttpAnswer, body: Mapping[str, Any]) -> str:
+    """The first of Discourse's `errors`, or the start of a body that is not JSON."""
+    errors = body.get("errors")
     if isinstance(errors, list) and errors:
         return str(errors[0])[:200]
-    return ""
+    return "" if body else (answer.text or "").strip()[:200]
+
+
+def _discourse_wait(body: Mapping[str, Any]) -> float | None:
+    """`extras.wait_seconds` of a 429 `rate_limit` body (application_controller.rb), for when Retry-After is missing."""
+    extras = body.get("extras")
+    wait = extras.get("wait_seconds") if isinstance(extras, dict) else None
+    return float(wait) if isinstance(wait, int | float) and not isinstance(wait, bool) and wait >= 0 else None
 
 
 def _discourse_failure(answer: HttpAnswer) -> Exception:
+    body = _discourse_body(answer)
     if answer.status == 429:
-        return RateLimited("Discourse rate limit", answer.retry_after())
+        wait = answer.retry_after()
+        limiter = answer.headers.get("Discourse-Rate-Limit-Error-Code")  # e.g. admin_api_key_rate_limit
+        return RateLimited(
+            f"Discourse rate limit{f' ({limiter})' if limiter else ''}",
+            wait if wait is not None else _discourse_wait(body),
+        )
     if answer.status >= 500:
         return Transient(f"Discourse {answer.status}")
-    message = _discourse_errors(answer)
-    # A bad key or API username: 403 "... The API username or key is invalid." (invalid_api_credentials).
-    if answer.status == 401 or (answer.status == 403 and "key is invalid" in message.lower()):
+    message = _discourse_errors(answer, body)
+    error_type = str(body.get("error_type") or "")
+    if error_type:
+        # `invalid_access` also refuses a valid key's user (a category it cannot post in): only the key wording
+        # says the key itself was not taken.
+        bad_key = error_type in DISCOURSE_CREDENTIAL_ERROR_TYPES or (
+            error_type == "invalid_access" and DISCOURSE_BAD_KEY in message.lower()
+        )
+    else:  # a body without error_type (a proxy's, an older Discourse): the wording alone
+        bad_key = DISCOURSE_BAD_KEY in message.lower()
+    if answer.status == 401 or (answer.status == 403 and bad_key):
         return CredentialsRejected(f"Discourse refused the API key ({answer.status})", answer.status)
     if answer.status == 403:
         # The key is valid but its user may not do this (a category it cannot post in): an operator must look.

@@ -51,7 +51,7 @@ DEFAULT_RATELIMIT_BUDGET_SECONDS = 5
 DEFAULT_RETRY_LATER_SECONDS = 60.0
 MAX_BULK = 100
 SHOW_MANY = 100
-"""Ids per `users/show_many` call (Zendesk's limit)."""
+"""Ids, or external ids, per `users/show_many` call (Zendesk's limit)."""
 PERMANENT_DELETE_WINDOW_SECONDS = 600.0
 DEFAULT_PERMANENT_DELETES_PER_WINDOW = 350
 """Zendesk permanently deletes at most 700 users per 10 minutes per account; the escalation consumer runs at most
@@ -303,8 +303,9 @@ class ZendeskDesk:
 
         def forget(client: Any) -> int:
             users: dict[int, Any] = {}
-            if external_ids:
-                users.update({int(u.id): u for u in client.users(external_id=list(external_ids))})
+            # show_many takes at most 100 external ids a call, as it does ids.
+            for some in _chunks(list(dict.fromkeys(external_ids)), SHOW_MANY):
+                users.update({int(u.id): u for u in client.users(external_id=list(some))})
             requesters = {
                 int(ticket.requester_id)
                 for ticket_external_id in dict.fromkeys(ticket_external_ids)
