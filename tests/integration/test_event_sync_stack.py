@@ -5,6 +5,7 @@ sandbox Mailchimp, read back with the official client; the reconciliation run he
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -105,6 +106,34 @@ def test_webhooks_sync_registrations_and_reconciliation_heals_a_dropped_one(stac
     # The Eventbrite route refuses a wrong secret.
     wrong = requests.post(
         stack.endpoints()["api_url"].rstrip("/") + "/webhooks/eventbrite?token=guess",
+        json={"config": {"action": "order.placed"}, "api_url": f"{eventbrite.url}/orders/1/"},
+        timeout=10,
+    )
+    assert wrong.status_code == 401
+
+
+def test_the_eventbrite_webhook_carries_its_secret_in_the_path_and_its_deliveries_are_accepted(stack) -> None:
+    """Eventbrite echoes the URL as registered in every delivery's `config.endpoint_url`: the local stack registers
+    `/webhooks/eventbrite/<secret>`, with no query string, and a delivery to it goes through to the table."""
+    eventbrite = stack.services["eventbrite"].sandbox
+    secret = stack.settings.eventbrite_webhook_token
+    registered = urlsplit(eventbrite.webhook_url)
+    assert registered.query == "" and "token=" not in eventbrite.webhook_url
+    assert eventbrite.webhook_url == f"{stack.endpoints()['webhooks_url']}/eventbrite/{secret}"
+    assert registered.path.endswith(f"/webhooks/eventbrite/{secret}")
+
+    person = f"path.{time.time_ns()}@example.org"
+    sent = len(eventbrite.state.deliveries)
+    order = eventbrite.place_order(EVENT_ID, [{"email": person, "first_name": "Path", "last_name": "Secret"}])
+    [delivery] = eventbrite.state.deliveries[sent:]
+    assert (delivery.action, delivery.status) == ("order.placed", 200)
+    assert delivery.api_url.endswith(f"/orders/{order['order_id']}/")
+    assert stack.drain(timeout=60)
+    assert registrations(stack)[email_key(person)] == {"status": "registered", "email": person}
+
+    # The path's secret is checked as the query's was: a wrong one is refused.
+    wrong = requests.post(
+        f"{stack.endpoints()['webhooks_url']}/eventbrite/guess",
         json={"config": {"action": "order.placed"}, "api_url": f"{eventbrite.url}/orders/1/"},
         timeout=10,
     )

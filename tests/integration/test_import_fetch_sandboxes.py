@@ -128,7 +128,7 @@ def test_the_slack_sandbox_serves_users_list_by_cursor_with_the_tokens_scopes_as
     }
 
     slack.limit_method("users.list", 1)  # users.list's own tier; chat.postMessage is not counted against it
-    slack.grant_scopes("users:read", "users:read.email")
+    slack.grant_scopes("chat:write", "users:read", "users:read.email")  # chat:write for the post below
     assert get(limit=200).status_code == 200
     throttled = get(limit=200)
     assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
@@ -152,7 +152,14 @@ def test_the_discourse_sandbox_serves_the_admin_users_list_100_a_page_to_admins_
     created = [u["created_at"] for p in pages for u in p]
     assert created == sorted(created) and all(u["email"] for u in pages[0])
     assert not any("email" in u for u in get(1, show_emails="false").json())
-    assert get(1, username="mod").status_code == 403  # not an admin
+    # Not staff: /admin is behind StaffConstraint, so Discourse answers its not-found page, not a 403.
+    not_staff = get(1, username="mod")
+    assert (not_staff.status_code, not_staff.json()) == (
+        404,
+        {"errors": ["The requested URL or resource could not be found."], "error_type": "not_found"},
+    )
+    unknown = get(1, username="nobody")  # a username Discourse does not know matches no user: 403
+    assert (unknown.status_code, unknown.json()["error_type"]) == (403, "invalid_access")
     assert get(1, key="wrong").json()["error_type"] == "invalid_access"
 
     discourse.set_budget(1)  # one site-wide bucket: a reply then a page
@@ -235,6 +242,13 @@ def test_the_discourse_fetch_takes_at_most_half_of_the_site_bucket_unless_told(d
     with pytest.raises(SystemExit):  # the command refuses it before calling anyone
         cli_args("discourse", "x.csv", "--calls-per-minute", "90")
     assert cli_args("discourse", "x.csv", "--calls-per-minute", "20").calls_per_minute == 20
+
+
+def test_a_discourse_fetch_with_a_user_who_is_not_staff_names_the_username_too(discourse, tmp_path):
+    # Discourse's admin routes are staff-only: a member's key gets "not found", as a wrong address would.
+    discourse.add_users([dict(discourse_users(1)[0], id=9, username="member", admin=False)])
+    with pytest.raises(FetchError, match=r"404.*--instance.*DISCOURSE_API_USERNAME an admin"):
+        fetch_discourse_users(discourse.url, discourse.api_key, "member", tmp_path / "a.jsonl", sleep=lambda s: None)
 
 
 def test_a_discourse_429_waits_as_long_as_discourse_asks(discourse, tmp_path):

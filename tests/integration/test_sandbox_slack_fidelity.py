@@ -1,9 +1,9 @@
 """The Slack sandbox as slack_sdk's WebClient (unmodified, `base_url` pointed at it) sees Slack: the scope headers on
-every answer to a known token (refusals too), `invalid_json` / `json_not_object` for bodies Slack cannot read, the
-`missing_charset` warning, chat.postMessage's `message` as Slack shows it, and slack_sdk's own
-RateLimitErrorRetryHandler waiting out a 429 in the middle of users.list's cursor pages. What
-test_sandbox_escalation_services.py and test_import_fetch_sandboxes.py already cover (auth errors, channel refusals,
-users.list's limits and cursors, a 429 raised as SlackApiError) is not repeated."""
+every answer to a known token (refusals too), `missing_scope` for chat.postMessage without `chat:write`,
+`invalid_json` / `json_not_object` for bodies Slack cannot read, the `missing_charset` warning, chat.postMessage's
+`message` as Slack shows it, and slack_sdk's own RateLimitErrorRetryHandler waiting out a 429 in the middle of
+users.list's cursor pages. What test_sandbox_escalation_services.py and test_import_fetch_sandboxes.py already cover
+(auth errors, channel refusals, users.list's limits and cursors, a 429 raised as SlackApiError) is not repeated."""
 
 from __future__ import annotations
 
@@ -65,6 +65,27 @@ def test_refusals_to_a_known_token_name_its_scopes_and_the_methods(slack):
     with pytest.raises(SlackApiError) as unknown:  # a token Slack does not know: no scopes to tell
         WebClient(token="xoxb-wrong", base_url=slack.url + "/").chat_postMessage(channel="C1", text="x")
     assert header(unknown.value.response, "X-OAuth-Scopes") is None
+
+
+def test_chat_post_message_without_chat_write_is_missing_scope_naming_the_tokens_scopes(slack):
+    slack.grant_scopes("users:read", "users:read.email")
+    with pytest.raises(SlackApiError) as refused:
+        client(slack).chat_postMessage(channel="C1", text="x")
+    response = refused.value.response
+    assert response.status_code == 200
+    assert response.data == {
+        "ok": False,
+        "error": "missing_scope",
+        "needed": "chat:write",
+        "provided": "users:read,users:read.email",
+    }
+    assert header(response, "X-OAuth-Scopes") == "users:read,users:read.email"
+    assert header(response, "X-Accepted-OAuth-Scopes") == "chat:write"
+    assert slack.messages() == []  # nothing was posted
+
+    slack.grant_scopes("chat:write")
+    assert client(slack).chat_postMessage(channel="C1", text="x")["ok"]
+    assert len(slack.messages("C1")) == 1
 
 
 def test_a_body_slack_cannot_read_is_invalid_json_or_json_not_object_with_http_200(slack):

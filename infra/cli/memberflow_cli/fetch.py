@@ -255,7 +255,11 @@ def _discourse_refusal(answer: Any) -> str:
             "DISCOURSE_API_USERNAME an admin (default system)"
         )
     if answer.status_code == 404:
-        return f"Discourse has no admin users list at this address (404{why}): is --instance the forum's URL?"
+        # Discourse's admin routes are staff-only: a non-staff user's key gets the same "not found" as a wrong URL.
+        return (
+            f"Discourse has no admin users list here (404{why}): is --instance the forum's URL, and is "
+            "DISCOURSE_API_USERNAME an admin (default system)?"
+        )
     return f"Discourse answered HTTP {answer.status_code}{why}"
 
 

@@ -52,8 +52,11 @@ class EventbriteService:
         return {"EventbriteApiSecret": json.dumps({"oauth_token": EVENTBRITE_TOKEN})}
 
     def bind(self, stack: Any) -> None:
+        # The secret as the URL's last path segment (`/webhooks/{source}/{secret}`), not `?token=`: a query string is
+        # what proxies and access logs keep. Eventbrite still echoes the URL as registered in every delivery's
+        # `config.endpoint_url`, so the body carries it either way (the intake keeps no body).
         api = stack.http.url
-        self.sandbox.set_webhook(f"{api}/webhooks/eventbrite?token={self.settings.eventbrite_webhook_token}")
+        self.sandbox.set_webhook(f"{api}/webhooks/eventbrite/{self.settings.eventbrite_webhook_token}")
 
 
 class ZoomService:

@@ -45,7 +45,8 @@ class LocalSettings:
     discord_relay_private_key: str = DEFAULT_DISCORD_RELAY_PRIVATE_KEY
     """Hex Ed25519 seed (32 bytes) the local Discord relay signs with; the stack stores its public key."""
     eventbrite_webhook_token: str = "local-eventbrite-url-secret"
-    """The secret the sandbox Eventbrite puts in the webhook URL (`?token=`)."""
+    """The secret the sandbox Eventbrite puts in the webhook URL, as its last path segment
+    (`/webhooks/eventbrite/<secret>`)."""
     zoom_secret_token: str = "local-zoom-secret-token"
 
     mailchimp_webhook_secret: str = "local-mailchimp-webhook-secret"

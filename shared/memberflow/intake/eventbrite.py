@@ -1,5 +1,5 @@
 """Eventbrite webhooks. Eventbrite signs nothing: the endpoint is protected by a secret in its URL
-(`POST /webhooks/eventbrite?token=<secret>`; a route with the secret as its last path segment works too), and the
+(`POST /webhooks/eventbrite/<secret>`, the secret as the last path segment; `?token=<secret>` works too), and the
 body, which only names the changed order or attendee by its `api_url`, is trusted for nothing else: the URL must
 lead to the configured Eventbrite API, and the consumer checks that what it fetches there belongs to a configured
 organization or event."""

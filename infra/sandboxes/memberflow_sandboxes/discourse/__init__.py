@@ -10,8 +10,9 @@ Auth with `Api-Key` and `Api-Username` headers; answers the post as Discourse do
 
 Admin users list: `add_users([...])` (`POST /_sandbox/seed {"users"}`) fills the forum; a JSON array of 100 users a
 page (`page` 1 and 0 are both the first; a short page is the last), ordered as asked (`order=created&asc=true`);
-`email` and `secondary_emails` only with `show_emails=true`; the same key check, and 403 `invalid_access` unless
-`Api-Username` is `system` or staff (a moderator sees no emails); `user_fields` and `last_posted_at` only in one
+`email` and `secondary_emails` only with `show_emails=true`; the same key check (403 `invalid_access` for a bad key
+or an `Api-Username` Discourse does not know), and 404 `not_found` unless `Api-Username` is `system` or staff, as
+Discourse's staff-only route answers (a moderator sees no emails); `user_fields` and `last_posted_at` only in one
 user's `GET /u/{username}.json` (`{"user_badges", "user"}`, 404 `not_found` for an unknown one); every call with a key
 takes from the same site-wide bucket as replies (`set_budget(requests, window_seconds)`, `POST /_sandbox/budget`);
 its 429 also carries `extras.time_left` and `Discourse-Rate-Limit-Error-Code: admin_api_key_rate_limit`. A request

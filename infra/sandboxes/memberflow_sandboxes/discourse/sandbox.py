@@ -283,10 +283,14 @@ class DiscourseApi:
             raise DiscourseError(404, NOT_FOUND, "not_found")
         username = request.headers.get("Api-Username", "")
         caller = self.state.user_named(username)
+        if caller is None and username != SYSTEM_USERNAME:
+            # An Api-Username Discourse does not know matches no user (DefaultCurrentUserProvider): 403.
+            raise DiscourseError(403, INVALID_KEY, "invalid_access")
         staff = username == SYSTEM_USERNAME or bool(caller and (caller.get("admin") or caller.get("moderator")))
         if not staff:
-            # Discourse answers a non-staff caller 404 (the route's StaffConstraint); kept 403 here, as tests pin it.
-            raise DiscourseError(403, "You are not permitted to view the requested resource.", "invalid_access")
+            # A known user who is not staff: the route's StaffConstraint does not match, so Discourse answers its
+            # not-found page (404), as to a visitor; not a 403.
+            raise DiscourseError(404, NOT_FOUND, "not_found")
         admin = username == SYSTEM_USERNAME or bool(caller and caller.get("admin"))
         try:
             page = max(0, int(request.args.get("page") or 0) - 1)

@@ -19,8 +19,9 @@ Every answer to a token Slack knows (refusals and 429s too) carries the token's 
 method's in `X-Accepted-OAuth-Scopes`; a JSON body that does not parse is `invalid_json`, one that is no object
 `json_not_object`, and one sent without a charset is answered with the `missing_charset` warning (top level and
 `response_metadata.warnings`), as Slack does. `grant_scopes(...)` (`POST /_sandbox/scopes
-{"scopes"}`) changes them: without `users:read` the call is `missing_scope` (with `needed` and `provided`), without
-`users:read.email` every `profile.email` is left out while the call still answers `ok: true`, as Slack does.
+{"scopes"}`) changes them: without `users:read` the call is `missing_scope` (with `needed` and `provided`; so is a
+post without `chat:write`), without `users:read.email` every `profile.email` is left out while the call still
+answers `ok: true`, as Slack does.
 `limit_method("users.list", N)` (`POST /_sandbox/budget {"method", "requests", "window_seconds"}`) gives the method
 its own rate tier.
 """

@@ -107,7 +107,17 @@ class SlackApi:
     def __init__(self, state: SlackState) -> None:
         self.state = state
 
+    def _require_scope(self, needed: str) -> list[str]:
+        """The token's scopes, or `missing_scope` naming the one `needed` and those `provided` (comma-separated, as
+        Slack answers it) when the token lacks it; Slack checks the scope before reading the arguments."""
+        scopes = list(self.state.scopes)
+        if needed not in scopes:
+            raise SlackError("missing_scope", extra={"needed": needed, "provided": ",".join(scopes)})
+        return scopes
+
     def post_message(self, request: Request, body: Any) -> Reply:
+        """`chat.postMessage`: needs `chat:write` (METHOD_SCOPES)."""
+        self._require_scope(METHOD_SCOPES["chat.postMessage"])
         fields = (
             body if isinstance(body, dict) else {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
         )
@@ -141,9 +151,7 @@ class SlackApi:
         """`users.list`: `limit` (1-1000; none on a large workspace is `limit_required`) and `cursor` (the previous
         page's `response_metadata.next_cursor`; an unknown one is `invalid_cursor`); needs `users:read`, and
         `users:read.email` for `profile.email`."""
-        scopes = self.state.scopes
-        if "users:read" not in scopes:
-            raise SlackError("missing_scope", extra={"needed": "users:read", "provided": ",".join(scopes)})
+        scopes = self._require_scope(METHOD_SCOPES["users.list"])
         users = self.state.users
         raw_limit = (request.values.get("limit") or "").strip()
         try:
