@@ -96,7 +96,7 @@ def test_the_slack_sandbox_serves_users_list_by_cursor_with_the_tokens_scopes_as
     )
 
     first = get(limit=200)
-    assert first.headers["X-OAuth-Scopes"] == "chat:write,users:read,users:read.email"
+    assert first.headers["X-OAuth-Scopes"] == "chat:write,users:read,users:read.email,channels:history"
     page = first.json()
     assert page["ok"] and len(page["members"]) == 200 and page["members"][0]["profile"]["email"]
     cursor = page["response_metadata"]["next_cursor"]

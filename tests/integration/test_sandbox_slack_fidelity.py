@@ -144,3 +144,69 @@ def test_slack_sdks_rate_limit_handler_waits_out_retry_after_between_users_list_
         without.users_list(limit=2)
     assert limited.value.response.status_code == 429 and limited.value.response["error"] == "ratelimited"
     assert int(header(limited.value.response, "Retry-After")) >= 1
+
+
+def test_what_was_posted_reads_back_through_conversations_history_and_replies(slack):
+    web = client(slack)
+    parent = web.chat_postMessage(channel="C0MODERATORS", text="Ticket #1 opened")["ts"]
+    first = web.chat_postMessage(channel="C0MODERATORS", text="Assigned", thread_ts=parent)["ts"]
+    second = web.chat_postMessage(channel="C0MODERATORS", text="Solved", thread_ts=parent)["ts"]
+    later = web.chat_postMessage(channel="C0MODERATORS", text="Ticket #2 opened")["ts"]
+    web.chat_postMessage(channel="C0ELSEWHERE", text="not here")
+
+    history = web.conversations_history(channel="C0MODERATORS")
+    thread = web.conversations_replies(channel="C0MODERATORS", ts=parent)
+
+    # Newest first, thread replies left to conversations.replies (api.slack.com/methods/conversations.history).
+    assert [m["ts"] for m in history["messages"]] == [later, parent]
+    assert history["has_more"] is False and history["response_metadata"]["next_cursor"] == ""
+    # The parent first, then its replies oldest first (api.slack.com/methods/conversations.replies).
+    assert [(m["ts"], m["text"]) for m in thread["messages"]] == [
+        (parent, "Ticket #1 opened"),
+        (first, "Assigned"),
+        (second, "Solved"),
+    ]
+    assert all("channel" not in m for m in thread["messages"])
+    assert thread["messages"][1]["thread_ts"] == parent
+
+
+def test_conversations_pages_follow_next_cursor_to_the_end(slack):
+    web = client(slack)
+    posted = [web.chat_postMessage(channel="C1", text=f"m{n}")["ts"] for n in range(5)]
+
+    seen, cursor, calls = [], None, 0
+    while True:
+        page = web.conversations_history(channel="C1", limit=2, cursor=cursor)
+        calls += 1
+        seen += [m["ts"] for m in page["messages"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        assert page["has_more"] is bool(cursor)
+        if not cursor:
+            break
+
+    assert seen == list(reversed(posted)) and calls == 3
+    with pytest.raises(SlackApiError) as bad:
+        web.conversations_history(channel="C1", cursor="bm90LWEtY3Vyc29y")
+    assert bad.value.response["error"] == "invalid_cursor"
+
+
+def test_a_thread_nothing_was_posted_in_is_thread_not_found_and_reading_needs_channels_history(slack):
+    web = client(slack)
+    with pytest.raises(SlackApiError) as missing:
+        web.conversations_replies(channel="C1", ts="1700000000.000100")
+    assert missing.value.response["error"] == "thread_not_found"
+
+    slack.grant_scopes("chat:write", "users:read")
+    with pytest.raises(SlackApiError) as refused:
+        web.conversations_history(channel="C1")
+    assert (refused.value.response["error"], refused.value.response["needed"]) == ("missing_scope", "channels:history")
+
+
+def test_auth_test_names_the_bot_and_its_workspace(slack):
+    answer = client(slack).auth_test()
+
+    assert answer["ok"] is True
+    assert (answer["user_id"], answer["bot_id"], answer["team_id"]) == ("U0SANDBOXBOT", "B0SANDBOX", "T0SANDBOX")
+    with pytest.raises(SlackApiError) as refused:
+        WebClient(token="xoxb-wrong", base_url=slack.url + "/").auth_test()
+    assert refused.value.response["error"] == "invalid_auth"

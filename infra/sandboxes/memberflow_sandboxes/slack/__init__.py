@@ -1,5 +1,7 @@
 """Sandbox of the Slack Web API's `chat.postMessage`, for escalation's moderator alerts and thread replies, and
-`users.list`, for the bulk import's fetch.
+`users.list`, for the bulk import's fetch; `auth.test`, `conversations.history` (newest first, no thread replies) and
+`conversations.replies` (the thread, parent first; `thread_not_found` for one nothing was posted in) read back what
+was posted, in `limit`/`cursor` pages, with `channels:history`.
 
 `slack_sdk.WebClient(token=..., base_url=sandbox.url + "/")` works against it unmodified: a bot token in
 `Authorization: Bearer xoxb-...`, answers `{"ok": true, "channel", "ts", "message"}` and, as Slack does, HTTP 200

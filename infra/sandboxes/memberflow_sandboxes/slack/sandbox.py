@@ -49,12 +49,18 @@ CHANNEL_ERRORS = ("not_in_channel", "channel_not_found", "is_archived")
 (`not_in_channel`), a private one it is not in or one that does not exist (`channel_not_found`), an archived one."""
 
 
-DEFAULT_SCOPES = ("chat:write", "users:read", "users:read.email")
+DEFAULT_SCOPES = ("chat:write", "users:read", "users:read.email", "channels:history")
 """The bot token's scopes unless a test says otherwise (`grant_scopes`): Slack sends them on every answer in
-`X-OAuth-Scopes`, and leaves `profile.email` out of users.list without `users:read.email`."""
+`X-OAuth-Scopes`, and leaves `profile.email` out of users.list without `users:read.email`. memberflow needs the first
+three; `channels:history` lets whoever checks the sandbox read back what was posted."""
 USERS_LIST_MAX_LIMIT = 1000
 """users.list's `limit` is at most 1000 (Slack advises 200 at most); beyond it the call is refused."""
-METHOD_SCOPES = {"chat.postMessage": "chat:write", "users.list": "users:read"}
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "users.list": "users:read",
+    "conversations.history": "channels:history",
+    "conversations.replies": "channels:history",
+}
 """The scope each method accepts, sent as `X-Accepted-OAuth-Scopes` next to the token's `X-OAuth-Scopes` on every
 answer to a token Slack knows, refusals included (api.slack.com "Scopes and permissions": "Checking scopes")."""
 LIMIT_REQUIRED_ABOVE = 500
@@ -137,15 +143,59 @@ class SlackApi:
             "text": text,
             "ts": ts,
             "thread_ts": fields.get("thread_ts"),
-            "bot_id": "B0SANDBOX",
-            "user": "U0SANDBOXBOT",
+            "bot_id": BOT_ID,
+            "user": BOT_USER_ID,
         }
         self.state.messages.append(message)
         # The answer's `message` as Slack's chat.postMessage example shows it: `thread_ts` only on a thread reply
         # (api.slack.com/methods/chat.postMessage; slackapi/java-slack-sdk json-logs MessageBotPayload.json), no
         # `channel` inside it (the answer's own `channel` says where).
-        shown = {k: v for k, v in message.items() if k != "channel" and not (k == "thread_ts" and v is None)}
-        return 200, {"ok": True, "channel": channel, "ts": ts, "message": shown}
+        return 200, {"ok": True, "channel": channel, "ts": ts, "message": _shown(message)}
+
+    def auth_test(self, request: Request, body: Any) -> Reply:
+        """`auth.test`: who the token is (a bot user of the sandbox's workspace); no scope needed."""
+        return 200, {
+            "ok": True,
+            "url": "https://sandbox.slack.com/",
+            "team": "Sandbox",
+            "user": "memberflow",
+            "team_id": WORKSPACE_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def history(self, request: Request, body: Any) -> Reply:
+        """`conversations.history`: a channel's messages, newest first, without thread replies (Slack lists those in
+        conversations.replies), `limit` (default 100, at most 999) and `cursor` pages, `oldest`/`latest` bounds."""
+        self._require_scope(METHOD_SCOPES["conversations.history"])
+        channel = _argument(request, body, "channel")
+        if not channel:
+            raise SlackError("channel_not_found")
+        oldest = float(_argument(request, body, "oldest") or 0)
+        latest = float(_argument(request, body, "latest") or "inf")
+        posted = [
+            m
+            for m in self.state.messages
+            if m["channel"] == channel and m.get("thread_ts") in (None, m["ts"]) and oldest < float(m["ts"]) < latest
+        ]
+        return 200, _page(list(reversed(posted)), request, body, default_limit=100, max_limit=999)
+
+    def replies(self, request: Request, body: Any) -> Reply:
+        """`conversations.replies`: a thread, its parent first (when the parent was posted here: the platform's own
+        members' messages never pass through the sandbox), then its replies oldest first; `thread_not_found` for a
+        thread nothing was posted in."""
+        self._require_scope(METHOD_SCOPES["conversations.replies"])
+        channel, ts = _argument(request, body, "channel"), _argument(request, body, "ts")
+        if not channel:
+            raise SlackError("channel_not_found")
+        if not ts:
+            raise SlackError("invalid_arguments")
+        thread = [m for m in self.state.messages if m["channel"] == channel and ts in (m["ts"], m.get("thread_ts"))]
+        if not thread:
+            raise SlackError("thread_not_found")
+        thread.sort(key=lambda m: (m["ts"] != ts, float(m["ts"])))
+        return 200, _page(thread, request, body, default_limit=1000, max_limit=1000)
 
     def users_list(self, request: Request, body: Any) -> Reply:
         """`users.list`: `limit` (1-1000; none on a large workspace is `limit_required`) and `cursor` (the previous
@@ -182,6 +232,54 @@ class SlackApi:
         }
 
 
+WORKSPACE_ID = "T0SANDBOX"
+BOT_USER_ID = "U0SANDBOXBOT"
+BOT_ID = "B0SANDBOX"
+
+
+def _shown(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as Slack shows it in answers: `thread_ts` only on a thread's messages (api.slack.com/methods/
+    chat.postMessage; slackapi/java-slack-sdk json-logs MessageBotPayload.json), no `channel` inside it."""
+    return {k: v for k, v in message.items() if k != "channel" and not (k == "thread_ts" and v is None)}
+
+
+def _argument(request: Request, body: Any, name: str) -> str:
+    """A method's argument, from a JSON body, a form body or the query string (Slack takes all three)."""
+    value = body.get(name) if isinstance(body, dict) else None
+    return str(value if value is not None else request.values.get(name) or "").strip()
+
+
+def _page(messages: list[dict[str, Any]], request: Request, body: Any, *, default_limit: int, max_limit: int) -> dict:
+    """One page of `messages` as conversations.* answer it: `has_more` and `response_metadata.next_cursor` (base64
+    of the next page's offset; empty on the last page)."""
+    raw_limit = _argument(request, body, "limit")
+    try:
+        limit = min(int(raw_limit), max_limit) if raw_limit else default_limit
+    except ValueError:
+        raise SlackError("invalid_arguments") from None
+    if limit < 1:
+        raise SlackError("invalid_arguments")
+    start = 0
+    cursor = _argument(request, body, "cursor")
+    if cursor:
+        try:
+            kind, _, offset = base64.b64decode(cursor, validate=True).decode().partition(":")
+            start = int(offset) if kind == "next" else -1
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            start = -1
+        if not 0 <= start <= len(messages):
+            raise SlackError("invalid_cursor")
+    following = start + limit
+    more = following < len(messages)
+    return {
+        "ok": True,
+        "messages": [_shown(m) for m in messages[start:following]],
+        "has_more": more,
+        "pin_count": 0,
+        "response_metadata": {"next_cursor": base64.b64encode(f"next:{following}".encode()).decode() if more else ""},
+    }
+
+
 def _missing_charset(request: Request) -> bool:
     return request.mimetype == "application/json" and "charset" not in request.mimetype_params
 
@@ -208,6 +306,9 @@ class SlackApp(SandboxApp[SlackState]):
         [
             Rule("/chat.postMessage", methods=["POST"], endpoint="post_message"),
             Rule("/users.list", methods=["GET", "POST"], endpoint="users_list"),
+            Rule("/auth.test", methods=["GET", "POST"], endpoint="auth_test"),
+            Rule("/conversations.history", methods=["GET", "POST"], endpoint="history"),
+            Rule("/conversations.replies", methods=["GET", "POST"], endpoint="replies"),
         ],
         strict_slashes=False,
     )
