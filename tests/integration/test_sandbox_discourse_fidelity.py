@@ -248,3 +248,27 @@ def test_a_user_event_to_a_form_encoded_webhook_is_still_raw_json_without_active
     assert "active" not in user
     assert user["user_fields"] == {"1": "true", "2": None}
     assert [d["status"] for d in discourse.deliveries()] == [200, 200]
+
+
+def test_replies_read_back_as_a_post_and_in_their_topics_post_stream(discourse):
+    headers = {"Api-Key": discourse.api_key, "Api-Username": "system"}
+    made = [
+        requests.post(
+            f"{discourse.url}/posts.json", json={"topic_id": 42, "raw": text}, headers=headers, timeout=5
+        ).json()
+        for text in ("We opened ticket #1 for you.", "Ticket #1 is solved.")
+    ]
+
+    post = requests.get(f"{discourse.url}/posts/{made[0]['id']}.json", headers=headers, timeout=5)
+    topic = requests.get(f"{discourse.url}/t/42.json", headers=headers, timeout=5)
+    unknown = requests.get(f"{discourse.url}/t/43.json", headers=headers, timeout=5)
+
+    assert post.status_code == 200 and post.json()["raw"] == "We opened ticket #1 for you."
+    assert topic.json()["post_stream"]["stream"] == [p["id"] for p in made]
+    assert [p["raw"] for p in topic.json()["post_stream"]["posts"]] == [
+        "We opened ticket #1 for you.",
+        "Ticket #1 is solved.",
+    ]
+    assert (unknown.status_code, unknown.json()["error_type"]) == (404, "not_found")
+    discourse.delete_topics(42)
+    assert requests.get(f"{discourse.url}/t/42.json", headers=headers, timeout=5).status_code == 404

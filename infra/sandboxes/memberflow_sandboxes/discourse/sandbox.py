@@ -1,6 +1,7 @@
-"""The Discourse API sandbox: replies in topics, the admin users list (the bulk import's fetch), one user's profile
-(`GET /u/{username}.json`, where `user_fields` live), the admin rate limit, the posts made, topics that are gone, key
-rotation, and webhooks sent as Discourse's emitter sends them.
+"""The Discourse API sandbox: replies in topics (read back with `GET /posts/{id}.json` and `GET /t/{id}.json`), the
+admin users list (the bulk import's fetch), one user's profile (`GET /u/{username}.json`, where `user_fields` live),
+the admin rate limit, the posts made, topics that are gone, key rotation, and webhooks sent as Discourse's emitter
+sends them.
 
 Formats from discourse/discourse_api_docs `openapi.json` (`POST /posts.json`, `GET /admin/users/list/{flag}.json`:
 a bare array of users, `email` only with `show_emails`; `GET /u/{username}.json`: `{"user_badges", "user"}`) and the
@@ -332,6 +333,27 @@ class DiscourseApi:
                 shown.pop(field, None)
         return 200, {"user_badges": [], "user": shown}
 
+    def get_post(self, request: Request, body: Any, post_id: int) -> Reply:
+        """`GET /posts/{id}.json`: one post made through the API (discourse_api_docs `getPost`); 404 `not_found` for
+        any other (the sandbox holds only the posts it was sent)."""
+        post = next((p for p in self.state.posts if p["id"] == post_id), None)
+        if post is None or post["topic_id"] in self.state.gone_topics:
+            raise DiscourseError(404, NOT_FOUND, "not_found")
+        return 200, dict(post)
+
+    def get_topic(self, request: Request, body: Any, topic_id: int) -> Reply:
+        """`GET /t/{id}.json`: the topic's posts made through the API in `post_stream.posts` (oldest first) and their
+        ids in `post_stream.stream` (discourse_api_docs `getTopic`); 404 `not_found` for a topic that is gone or that
+        nothing was posted in (the sandbox knows no other)."""
+        posts = [dict(p) for p in self.state.posts if p["topic_id"] == topic_id]
+        if not posts or topic_id in self.state.gone_topics:
+            raise DiscourseError(404, NOT_FOUND, "not_found")
+        return 200, {
+            "id": topic_id,
+            "posts_count": len(posts),
+            "post_stream": {"posts": posts, "stream": [p["id"] for p in posts]},
+        }
+
 
 def _rails_time(moment: datetime) -> str:
     """A time as Rails renders it in JSON: `2024-11-14T22:30:05.456Z`."""
@@ -349,6 +371,8 @@ class DiscourseApp(SandboxApp[DiscourseState]):
             Rule("/posts.json", methods=["POST"], endpoint="create_post"),
             Rule("/admin/users/list/<flag>.json", methods=["GET"], endpoint="list_users"),
             Rule("/u/<username>.json", methods=["GET"], endpoint="get_user"),
+            Rule("/posts/<int:post_id>.json", methods=["GET"], endpoint="get_post"),
+            Rule("/t/<int:topic_id>.json", methods=["GET"], endpoint="get_topic"),
         ],
         strict_slashes=False,
     )
