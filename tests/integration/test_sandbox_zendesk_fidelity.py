@@ -150,3 +150,17 @@ def test_zenpy_waits_out_retry_after_itself_and_then_succeeds(zendesk):
     assert client.users.me().id == 1  # 429 with an integer Retry-After, slept in 1 s steps, sent again
     assert time.monotonic() - started >= 1
     assert zendesk.state.snapshot()["request_counts"]["429"] >= 1
+
+
+def test_zenpy_reads_several_tickets_at_once_by_id(zendesk):
+    client = zendesk.zenpy()
+    ada = client.users.create_or_update(User(name="Ada", email="ada@example.org"))
+    made = [
+        client.tickets.create(Ticket(subject=f"t{n}", comment=Comment(body="b"), requester_id=ada.id)).ticket.id
+        for n in range(3)
+    ]
+
+    shown = client.tickets(ids=[made[2], made[0], 999999])
+
+    assert sorted(t.id for t in shown) == sorted([made[0], made[2]])
+    assert calls(zendesk, "GET /tickets/show_many.json") == 1

@@ -31,6 +31,7 @@ API_ROUTES = Map(
         Rule("/tickets.json", methods=["GET"], endpoint="list_tickets"),
         Rule("/tickets/create_many.json", methods=["POST"], endpoint="create_many"),
         Rule("/tickets/<int:ticket_id>.json", methods=["GET"], endpoint="show_ticket"),
+        Rule("/tickets/show_many.json", methods=["GET"], endpoint="show_many_tickets"),
         Rule("/tickets/<int:ticket_id>.json", methods=["PUT"], endpoint="update_ticket"),
         Rule("/tickets/<int:ticket_id>/comments.json", methods=["GET"], endpoint="list_comments"),
         Rule("/job_statuses/<job_id>.json", methods=["GET"], endpoint="show_job"),
@@ -153,6 +154,13 @@ class ZendeskApi:
         if ticket is None:
             raise not_found()
         return 200, {"ticket": ticket}
+
+    def show_many_tickets(self, request: Request, body: Any) -> Reply:
+        """`GET /tickets/show_many.json?ids=1,2`: the tickets of those ids that exist (zenpy's `tickets(ids=[...])`)."""
+        self.state.count("tickets.show_many")
+        ids = [int(i) for i in (request.args.get("ids") or "").split(",") if i.strip().isdigit()]
+        tickets = [self.state.tickets[i] for i in dict.fromkeys(ids) if i in self.state.tickets]
+        return 200, {"tickets": tickets, "next_page": None, "previous_page": None, "count": len(tickets)}
 
     def update_ticket(self, request: Request, body: Any, ticket_id: int) -> Reply:
         self.state.count("tickets.update")
