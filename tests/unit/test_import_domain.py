@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memberflow.errors import Transient
+from memberflow.errors import NotFound, Transient
 from memberflow.events import ImportedMember
 from memberflow.members import member_id_for
 from memberflow.models import MemberIdentity, Platform
@@ -247,6 +247,25 @@ def test_welcome_journey_only_inside_the_window_by_api_trigger():
     # a pending member inside the window waits for their confirmation (then the drip run welcomes them)
     assert (OPT_IN, world.record(people[2]).member_id) in world.due_work.items
     assert world.record(people[3]).joined_at is None  # no join date known: none recorded, no journey
+
+
+def test_a_member_gone_from_the_audience_before_the_journey_is_refused_and_the_chunk_goes_on():
+    world = World(window=14)
+
+    def trigger_journey(journey_id: str, step_id: str, email: str) -> None:
+        if email.lower() == "m1@example.org":  # an admin archived them since the batch subscribe
+            world.audience.members.pop("m1@example.org", None)
+            raise NotFound("Mailchimp 404 Resource Not Found", 404)
+        world.audience.journeys.append(email.lower())
+
+    world.audience.trigger_journey = trigger_journey  # type: ignore[method-assign]
+    people = [member(1, joined=RECENT), member(2, joined=RECENT)]
+    report = world.run(people)
+
+    assert world.audience.journeys == ["m2@example.org"] and report.journeys == 1
+    assert (Step.JOURNEY_STARTED, Outcome.REFUSED) in world.trace.steps(email_subject("m1@example.org"))
+    assert world.record(people[0]).journey_started_at is None  # the claim was released
+    assert world.record(people[1]).journey_started_at == NOW
 
 
 def test_welcome_journey_by_tag_added_costs_one_bulk_call_and_starts_once():
