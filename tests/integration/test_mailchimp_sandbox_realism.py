@@ -7,7 +7,6 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-import mailchimp_marketing
 import pytest
 import requests
 from mailchimp_marketing.api_client import ApiClientError
@@ -20,11 +19,12 @@ from memberflow.onboarding.rules import WelcomeJourney
 from memberflow.onboarding.welcome import start_welcome_journey
 from memberflow.trace import StepRecorder
 from memberflow_sandboxes.mailchimp import MailchimpSandbox
+from support import mailchimp as sandbox_fixtures
 from support.fakes import MemoryMembers, MemoryTrace
 from support.mailchimp import official_client
 
 LIST_ID = "list123"
-API_KEY = "sandbox-key-us1"
+API_KEY = sandbox_fixtures.SANDBOX_API_KEY
 JOURNEY = WelcomeJourney("101", "201")
 ADA = "ada@example.org"
 
@@ -46,20 +46,9 @@ def running_sandbox():
         yield sandbox
 
 
-@pytest.fixture
-def sandbox(running_sandbox):
-    running_sandbox.reset()
-    return running_sandbox
-
-
-@pytest.fixture
-def client(sandbox) -> mailchimp_marketing.Client:
-    return official_client(sandbox.url, API_KEY)
-
-
-@pytest.fixture
-def adapter(sandbox) -> MailchimpList:
-    return MailchimpList(lambda fresh: API_KEY, sandbox.url)
+sandbox = sandbox_fixtures.sandbox
+client = sandbox_fixtures.client
+adapter = sandbox_fixtures.adapter
 
 
 def admin(sandbox: MailchimpSandbox, control: str, body: dict) -> dict:

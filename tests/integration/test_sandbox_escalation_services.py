@@ -29,19 +29,12 @@ from memberflow.pipeline.envelope import QueuedEvent
 from memberflow_sandboxes.discourse import DiscourseSandbox
 from memberflow_sandboxes.slack import SlackSandbox
 from memberflow_sandboxes.zendesk import ZendeskSandbox
+from support import zendesk as zendesk_fixtures
 from support.escalations import slack_escalation
 from support.fakes import FakeMessenger, MemoryTicketLinks, MemoryTrace
 
-
-@pytest.fixture(scope="module")
-def zendesk():
-    with ZendeskSandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(autouse=True)
-def fresh(zendesk):
-    zendesk.reset()
+zendesk = zendesk_fixtures.zendesk
+fresh = zendesk_fixtures.fresh
 
 
 def desk(sandbox: ZendeskSandbox, budget: int = 5) -> ZendeskDesk:

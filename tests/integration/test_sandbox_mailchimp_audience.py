@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 
-import mailchimp_marketing
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
 from memberflow.adapters.mailchimp import MailchimpList
 from memberflow.errors import CredentialsRejected, NotFound
 from memberflow_sandboxes.mailchimp import MailchimpSandbox
-from support.mailchimp import official_client
+from support import mailchimp as sandbox_fixtures
 
 LIST_ID = "list123"
-API_KEY = "sandbox-key-us1"
+API_KEY = sandbox_fixtures.SANDBOX_API_KEY
 
 
 @pytest.fixture(scope="module")
@@ -24,20 +23,9 @@ def running_sandbox():
         yield sandbox
 
 
-@pytest.fixture
-def sandbox(running_sandbox):
-    running_sandbox.reset()
-    return running_sandbox
-
-
-@pytest.fixture
-def client(sandbox) -> mailchimp_marketing.Client:
-    return official_client(sandbox.url, API_KEY)
-
-
-@pytest.fixture
-def adapter(sandbox) -> MailchimpList:
-    return MailchimpList(lambda fresh: API_KEY, sandbox.url)
+sandbox = sandbox_fixtures.sandbox
+client = sandbox_fixtures.client
+adapter = sandbox_fixtures.adapter
 
 
 def test_an_audience_starts_with_mailchimps_default_fields_and_those_the_operator_added(client):

@@ -13,11 +13,11 @@ from mailchimp_marketing.api_client import ApiClientError
 
 from memberflow.adapters.mailchimp import MailchimpList
 from memberflow.intake.service import parse_nested_form
-from memberflow_sandboxes.mailchimp import MailchimpSandbox
+from support import mailchimp as sandbox_fixtures
 from support.mailchimp import official_client
 
 LIST_ID = "list123"
-API_KEY = "sandbox-key-us1"
+API_KEY = sandbox_fixtures.SANDBOX_API_KEY
 
 
 class Receiver:
@@ -48,16 +48,8 @@ class Receiver:
         return [parse_nested_form(body) for method, _, body in self.requests if method == "POST"]
 
 
-@pytest.fixture(scope="module")
-def running_sandbox():
-    with MailchimpSandbox(api_key=API_KEY) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(running_sandbox):
-    running_sandbox.reset()
-    return running_sandbox
+running_sandbox = sandbox_fixtures.running_sandbox
+sandbox = sandbox_fixtures.sandbox
 
 
 @pytest.fixture

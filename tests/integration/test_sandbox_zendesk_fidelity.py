@@ -16,17 +16,10 @@ from zenpy.lib.api_objects import Comment, Ticket, User
 from zenpy.lib.exception import APIException
 
 from memberflow_sandboxes.zendesk import ZendeskSandbox
+from support import zendesk as zendesk_fixtures
 
-
-@pytest.fixture(scope="module")
-def zendesk():
-    with ZendeskSandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(autouse=True)
-def fresh(zendesk):
-    zendesk.reset()
+zendesk = zendesk_fixtures.zendesk
+fresh = zendesk_fixtures.fresh
 
 
 def bulk_tickets(client: Zenpy, count: int, external_id: str, requester_id: int) -> None:

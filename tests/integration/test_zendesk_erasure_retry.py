@@ -17,6 +17,7 @@ from memberflow.escalation.service import EscalationDeps, escalate, escalate_in_
 from memberflow.events import RequesterErased
 from memberflow.pipeline.envelope import QueuedEvent
 from memberflow_sandboxes.zendesk import ZendeskSandbox
+from support import zendesk as zendesk_fixtures
 from support.escalations import slack_escalation
 from support.fakes import FakeMessenger, MemoryTicketLinks, MemoryTrace
 
@@ -24,15 +25,8 @@ ADA = "ada@example.org"
 IDENTITY = "slack:T1:U1"
 
 
-@pytest.fixture(scope="module")
-def zendesk():
-    with ZendeskSandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(autouse=True)
-def fresh(zendesk):
-    zendesk.reset()
+zendesk = zendesk_fixtures.zendesk
+fresh = zendesk_fixtures.fresh
 
 
 class PermanentDeleteRateLimited(HTTPAdapter):

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import mailchimp_marketing
 import pytest
 
+from memberflow.adapters.mailchimp import MailchimpList
 from memberflow_sandboxes.mailchimp import MailchimpSandbox
 
 
@@ -37,3 +38,9 @@ def sandbox(running_sandbox: MailchimpSandbox) -> MailchimpSandbox:
 @pytest.fixture
 def client(sandbox: MailchimpSandbox) -> mailchimp_marketing.Client:
     return official_client(sandbox.url, SANDBOX_API_KEY)
+
+
+@pytest.fixture
+def adapter(sandbox: MailchimpSandbox) -> MailchimpList:
+    """memberflow's own Mailchimp adapter, on the same sandbox."""
+    return MailchimpList(lambda fresh: SANDBOX_API_KEY, sandbox.url)
