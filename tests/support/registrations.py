@@ -103,7 +103,13 @@ class FakeEventbrite:
             self.meter.spend()
         self.calls.append(kind)
         if self.calls_per_hour is not None and len(self.calls) > self.calls_per_hour:
-            raise RateLimited("Eventbrite 429 HIT_RATE_LIMIT")
+            self._refuse(RateLimited("Eventbrite 429 HIT_RATE_LIMIT"))
+
+    def _refuse(self, error: Exception) -> None:
+        """Raise `error` as Eventbrite's answer; a 429 is told to the meter, as the adapter does."""
+        if isinstance(error, RateLimited) and self.meter is not None:
+            self.meter.throttled()
+        raise error
 
     def fetch(self, api_url: str) -> dict[str, Any]:
         resource = api_resource_path(api_url, API)
@@ -125,7 +131,7 @@ class FakeEventbrite:
     def event(self, event_id: str) -> dict[str, Any]:
         self._call("event")
         if event_id in self.failing:
-            raise self.failing[event_id]
+            self._refuse(self.failing[event_id])
         return self.events[event_id]
 
     def attendees_of(self, event_id: str) -> list[dict[str, Any]]:
@@ -134,7 +140,7 @@ class FakeEventbrite:
     def attendees(self, event_id: str) -> Iterator[dict[str, Any]]:
         if event_id in self.failing:
             self._call("attendees")
-            raise self.failing[event_id]
+            self._refuse(self.failing[event_id])
         items = self.attendees_of(event_id)
         for start in range(0, max(len(items), 1), self.page_size):
             self._call("attendees")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memberflow.config import SyncedEvent
+from memberflow.errors import RateLimited
 from memberflow.events import CATALOG
 from memberflow.events.registrations import EventbriteChanged, ZoomAttended, ZoomRegistered
 from memberflow.pipeline.envelope import QueuedEvent
@@ -764,6 +765,22 @@ def test_a_429_stops_eventbrite_calls_for_the_rest_of_the_run_and_the_next_run_s
     assert [r.event_slug for r in reports] == ["webinar-dec", "meetup-jan", "meetup-nov"]
     assert [r.left for r in reports] == ["", "", ""] and world.registrations.left == []
     assert world.status("dropped@example.org") is Status.REGISTERED
+
+
+def test_mailchimp_throttling_leaves_only_the_event_in_hand_and_the_run_goes_on_calling_eventbrite():
+    from memberflow.registrations.reconcile import CallBudget
+
+    world = World()
+    three_events(world, {"66": 3, "77": 3, "88": 3})
+    world.mailchimp.failures = [RateLimited("Mailchimp 429 Too Many Requests")]  # meetup-nov's first bulk call
+
+    budget = CallBudget(250)
+    reports = reconcile_all(world.deps, recent_days=7, correlation_id="run-1", budget=budget)
+
+    assert left(reports) == [("meetup-nov", "RateLimited: Mailchimp 429 Too Many Requests")]
+    assert [r.event_slug for r in reports if not r.left] == ["webinar-dec", "meetup-jan"]
+    assert not budget.eventbrite_throttled
+    assert len(world.registrations.for_event("meetup-jan")) == 3
 
 
 def test_webhook_fetches_are_not_charged_to_a_runs_budget():

@@ -225,12 +225,13 @@ def test_a_metered_client_charges_each_request_and_sends_none_beyond_its_budget(
     budget = CallBudget(5)
     metered = client.metered(budget)
     assert len(list(metered.attendees("77"))) == 120  # 3 pages
-    assert budget.spent == 3
+    assert budget.spent == 3 and not budget.eventbrite_throttled
     metered.event("77")
     Eventbrite.throttle_next, Eventbrite.retry_after = 1, "0"
     with pytest.raises(CallBudgetSpent):
         metered.event("77")  # the 429 spent the last call: its retry is not sent
     assert budget.spent == 5 and len(Eventbrite.requests) == 5
+    assert budget.eventbrite_throttled  # the meter heard of the 429 (Mailchimp's throttling raises the same error)
     client.event("77")  # the client itself (webhook fetches) is not charged
     assert budget.spent == 5
 

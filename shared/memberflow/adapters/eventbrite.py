@@ -167,6 +167,8 @@ class EventbriteClient:
             try:
                 return self._http.send("GET", path, None, params)
             except RateLimited as throttled:
+                if self._meter is not None:
+                    self._meter.throttled()
                 if throttled.retry_after is None:
                     raise _NotRetried(throttled) from None
                 raise

@@ -257,6 +257,10 @@ class CallMeter(Protocol):
         """`calls` more requests are needed to finish what was started (the attendee pages still to read, known
         from the first page): raises now, before any of them is sent, when they will not fit."""
 
+    def throttled(self) -> None:
+        """Eventbrite answered a request with its rate limit (a 429): told apart from Mailchimp's, which raises the
+        same `RateLimited`."""
+
 
 class EventbriteApi(Protocol):
     """The Eventbrite API (OAuth token, retries). Failures arrive as `memberflow.errors`; a URL off the API host is

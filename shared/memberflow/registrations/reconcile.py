@@ -80,6 +80,8 @@ class CallBudget:
 
     limit: int | None = None
     spent: int = 0
+    eventbrite_throttled: bool = False
+    """Eventbrite answered one of the run's requests with a 429."""
 
     def affords(self, calls: int) -> bool:
         return self.limit is None or self.spent + calls <= self.limit
@@ -88,6 +90,9 @@ class CallBudget:
         if not self.affords(1):
             raise CallBudgetSpent(f"the run's {self.limit} Eventbrite calls are spent")
         self.spent += 1
+
+    def throttled(self) -> None:
+        self.eventbrite_throttled = True
 
     def expect(self, calls: int) -> None:
         if self.limit is None:
@@ -120,7 +125,8 @@ def reconcile_all(
     that last read the event).
 
     Eventbrite is called within `budget` (counted there): once it is spent, or as soon as Eventbrite throttles the
-    run (`RateLimited`), no event is started any more; each is reported left (not started, and why), nothing alarms,
+    run (a 429 the budget is told of; Mailchimp's throttling leaves only the event in hand), no event is started any
+    more; each is reported left (not started, and why), nothing alarms,
     and the next run starts with the events left (`visit_order`). An event whose list needs more calls than are
     left is not begun (its first page says how many) and the others go on; one that needs more than a whole run's
     budget is left for an operator."""
@@ -155,10 +161,12 @@ def reconcile_all(
             if short.needed is None:
                 halted = _halted(CallBudgetSpent, f"the run's {budget.limit} Eventbrite calls were spent")
         except RateLimited as throttled:
-            # The token's calls are spent for now (a 429, or a Retry-After too long to wait here): none for the rest
-            # of this run, rather than one more 429 per event; the webhook fetches get theirs back sooner.
             reports.append(_left(synced, throttled))
-            halted = _halted(type(throttled), f"Eventbrite throttled this run ({str(throttled)[:120]})")
+            if budget.eventbrite_throttled:
+                # The token's calls are spent for now (a 429, or a Retry-After too long to wait here): none for the
+                # rest of this run, rather than one more 429 per event; the webhook fetches get theirs back sooner.
+                # Mailchimp's throttling leaves only the event in hand.
+                halted = _halted(type(throttled), f"Eventbrite throttled this run ({str(throttled)[:120]})")
         except Exception as error:  # noqa: BLE001 - one event's failure is reported, the others go on
             reports.append(_left(synced, error))
     _remember_left(deps, left_before, reports)
