@@ -184,6 +184,23 @@ def test_the_bulk_path_leaves_an_escalation_of_an_erased_author_to_be_dropped():
     assert [escalate(d, queued) for queued in before] == [{"result": "dropped_after_erasure"}] * 2
 
 
+def test_the_bulk_pass_and_the_one_by_one_turn_read_the_suppression_list_once_per_escalation():
+    suppressions = erased(email_suppression_name("someone.else@example.org"))
+    looked_up: list[str] = []
+    find = suppressions.find
+    suppressions.find = lambda name: looked_up.append(name) or find(name)  # type: ignore[method-assign]
+    d = escalation_deps(suppressions=suppressions)
+    queued = received(escalation("k1"), ERASED_AT)
+
+    escalate_in_bulk(d, [queued])
+    assert escalate(d, queued) == {"result": "ticket_created", "ticket_id": 1}
+
+    assert len(looked_up) == 2  # the address and the platform identity, once each
+    assert d.not_erased == set()
+    escalate(d, queued)  # a later attempt (a retry) asks again
+    assert len(looked_up) == 4
+
+
 def test_the_onboarding_erasure_suppresses_the_person_before_the_escalation_hears_of_it():
     """The escalation consumer may handle the Zendesk part of the erasure, then an escalation queued behind it: the
     suppression must already be there when the erasure is handed on."""

@@ -58,6 +58,9 @@ class EscalationDeps:
     suppressions: FindsSuppressions | None = None
     """Who asked to be forgotten (keyed hashes): an escalation received before its author's erasure is dropped;
     None: not consulted (tests of other parts)."""
+    not_erased: set[str] = field(default_factory=set)
+    """Escalations (idempotency keys) the batch's bulk pass just found not erased: their one-by-one turn, a moment
+    later, does not read the suppression list again."""
 
 
 def handlers(deps: Callable[[], EscalationDeps]) -> dict[str, Callable[[QueuedEvent], Any]]:
@@ -75,7 +78,9 @@ def escalate(deps: EscalationDeps, queued: QueuedEvent, *, _closing: bool = Fals
     event = queued.event
     if not isinstance(event, EscalationRequested):
         raise InvalidMessage(f"not an escalation: {event.type}")
-    if not _closing and _dropped_after_erasure(deps, queued, event):
+    checked = queued.idempotency_key in deps.not_erased
+    deps.not_erased.discard(queued.idempotency_key)
+    if not _closing and not checked and _dropped_after_erasure(deps, queued, event):
         return {"result": "dropped_after_erasure"}
     rule = deps.rules.named(event.rule)
     if rule is None:
@@ -262,12 +267,14 @@ def escalate_in_bulk(deps: EscalationDeps, batch: Sequence[QueuedEvent], max_per
     tickets were created."""
     claimed: list[tuple[TicketLink, NewTicket]] = []
     threads: set[str] = set()
+    deps.not_erased.clear()  # only this batch's: a message left unworked is checked again when it comes back
     for queued in batch:
         event = queued.event
         if not isinstance(event, EscalationRequested) or event.thread in threads or not event.email:
             continue
         if _erased_after(deps, queued, event) is not None:
             continue  # the one-by-one path drops it and records why
+        deps.not_erased.add(queued.idempotency_key)
         rule = deps.rules.named(event.rule)
         if rule is None or rule.alerts_moderators or deps.links.get(event.thread) is not None:
             continue  # safety reports go one by one: their moderators' notice comes first
