@@ -75,7 +75,7 @@ def _fits(wait: float) -> bool:
     return time.monotonic() + wait + SLACK_TIMEOUT_SECONDS <= _POST_DEADLINE.get()
 
 
-def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+def slack_retry_after(headers: Mapping[str, Any] | None) -> float | None:
     """Retry-After in whole seconds from slack-sdk's headers (a list of values on a 429, a plain value on a 200)."""
     values = {str(k).lower(): v for k, v in (headers or {}).items()}.get("retry-after")
     value = values[0] if isinstance(values, list) and values else values
@@ -102,13 +102,13 @@ def _slack_retry_handlers() -> list[Any]:
         def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
             if response is None or response.status_code != 429:
                 return False
-            wait = _retry_after(response.headers)
+            wait = slack_retry_after(response.headers)
             return wait is not None and wait <= MAX_INLINE_WAIT_SECONDS and _fits(wait)
 
         def prepare_for_next_attempt(
             self, *, state: Any, request: Any, response: Any = None, error: Any = None
         ) -> None:
-            wait = _retry_after(response.headers if response is not None else None) or 1.0
+            wait = slack_retry_after(response.headers if response is not None else None) or 1.0
             room = _POST_DEADLINE.get() - time.monotonic() - SLACK_TIMEOUT_SECONDS
             time.sleep(max(0.0, min(wait + random.random(), MAX_INLINE_WAIT_SECONDS, max(wait, room))))
             state.next_attempt_requested = True
@@ -187,7 +187,7 @@ def _slack_failure(error: Any) -> Exception:
     code = str(response.get("error", "")) if response is not None else ""
     status = int(getattr(response, "status_code", 0) or 0)
     if status == 429 or code in SLACK_RATE_LIMIT_ERRORS:
-        wait = _retry_after(getattr(response, "headers", None))
+        wait = slack_retry_after(getattr(response, "headers", None))
         return RetryLater(f"Slack rate limit ({code or status})", wait if wait is not None else 30.0)
     if status >= 500 or code in SLACK_TRANSIENT_ERRORS:
         return Transient(f"Slack failed: {code or status}")

@@ -22,7 +22,6 @@ SLACK_TIMEOUT_SECONDS = 10
 SLACK_WAIT_BUDGET_SECONDS = 20
 """The most a run waits on Slack's Retry-After in all (its announcements together); past it the announcement is
 given up for this run, with a logged reason, and the report is published all the same."""
-SLACK_RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
 
 
 def periods_for_run(now: datetime) -> list[Period]:
@@ -90,6 +89,8 @@ class Publisher:
         """Post the headline; "" when it went out, else why it was given up for this run (Slack's rate limit beyond
         the wait budget: the report is published all the same, and next week's run announces again)."""
         from slack_sdk.errors import SlackApiError, SlackClientError
+
+        from memberflow.adapters.member_messages import SLACK_RATE_LIMIT_ERRORS
 
         try:
             self.slack.chat_postMessage(
@@ -177,6 +178,8 @@ def budgeted_rate_limit_waits(budget_seconds: float, max_retry_count: int = 2) -
     sleeps of this handler (one client: one run) stay within `budget_seconds` in all; past it the 429 is raised."""
     from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+    from memberflow.adapters.member_messages import slack_retry_after
+
     class BudgetedRateLimitWaits(RateLimitErrorRetryHandler):
         def __init__(self) -> None:
             super().__init__(max_retry_count=max_retry_count)
@@ -185,7 +188,7 @@ def budgeted_rate_limit_waits(budget_seconds: float, max_retry_count: int = 2) -
         def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
             if not super()._can_retry(state=state, request=request, response=response, error=error):
                 return False
-            wait = _retry_after(response.headers)
+            wait = slack_retry_after(response.headers)
             return wait is not None and self.waited + wait + 1 <= budget_seconds
 
         def prepare_for_next_attempt(
@@ -198,10 +201,3 @@ def budgeted_rate_limit_waits(budget_seconds: float, max_retry_count: int = 2) -
                 self.waited += time.monotonic() - started
 
     return BudgetedRateLimitWaits()
-
-
-def _retry_after(headers: Any) -> float | None:
-    values = {str(k).lower(): v for k, v in (headers or {}).items()}.get("retry-after")
-    value = values[0] if isinstance(values, list) and values else values
-    text = str(value).strip() if value is not None else ""
-    return float(text) if text.isdigit() else None
