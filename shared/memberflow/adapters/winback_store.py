@@ -25,8 +25,9 @@ from typing import Any
 from memberflow.adapters.active_days import ACTIVE_DAY_ATTRIBUTE, ACTIVE_DAY_BUCKETS, ACTIVE_DAY_INDEX, active_day_key
 from memberflow.adapters.due_work import QUEUE_ATTRIBUTE, QUEUES, member_pk
 from memberflow.adapters.dynamo import as_datetime, query_all, table, update_if
+from memberflow.winback.assignment import HOLDOUT
 from memberflow.winback.campaign import REACTIVATION_WINDOWS
-from memberflow.winback.ports import Assignment, AssignmentRecord, CandidatePage, Recorded, RunState
+from memberflow.winback.ports import HELD_OUT, RECORDED, Assignment, AssignmentRecord, CandidatePage, Recorded, RunState
 from memberflow.winback.selection import Candidate
 
 RECORDS_INDEX = "winback-records"
@@ -136,7 +137,7 @@ class DynamoWinbackStore:
             "tier_days": assignment.tier_days,
             "group": assignment.group,
             "day": day,
-            "status": "holdout" if assignment.group == "holdout" else "recorded",
+            "status": HELD_OUT if assignment.group == HOLDOUT else RECORDED,
             "winback_campaign": assignment.campaign_id,
             "winback_key": f"{day}#{assignment.member_id}",
         }
@@ -146,7 +147,7 @@ class DynamoWinbackStore:
         except ConditionNotMet:
             existing = self._table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
             self.items_read += 1
-            recorded = Recorded.PENDING if existing.get("status") == "recorded" else Recorded.DONE
+            recorded = Recorded.PENDING if existing.get("status") == RECORDED else Recorded.DONE
         values: dict[str, Any] = {":none": [], ":day": [day], ":today": day, ":campaign": assignment.campaign_id}
         history: dict[str, Any] = {
             "Key": {"pk": member_pk(assignment.member_id), "sk": PROFILE},

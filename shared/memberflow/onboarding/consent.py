@@ -2,7 +2,6 @@
 members."""
 
 from memberflow.consent import (
-    CLEANED,
     OPTED_OUT,
     PENDING,
     SUBSCRIBED,
@@ -17,7 +16,6 @@ from memberflow.consent import (
 )
 
 __all__ = [
-    "CLEANED",
     "OPTED_OUT",
     "PENDING",
     "SUBSCRIBED",

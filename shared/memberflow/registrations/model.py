@@ -25,11 +25,10 @@ def tag(slug: str, what: str) -> str:
     return f"event:{slug}:{what}"
 
 
-def tags_for(slug: str, status: Status, held: bool | None = None) -> frozenset[str]:
+def tags_for(slug: str, status: Status, held: bool) -> frozenset[str]:
     """The Mailchimp tags a registration of this status carries: `registered` while the person holds a place
-    (`held`; by default, whenever the status is not cancelled), then `attended` or `no_show`. A cancellation or
-    refund removes `registered`; attendance stays (someone refunded after attending keeps `attended` only)."""
-    held = status is not Status.CANCELLED if held is None else held
+    (`held`), then `attended` or `no_show`. A cancellation or refund removes `registered`; attendance stays (someone
+    refunded after attending keeps `attended` only)."""
     tags = {tag(slug, "registered")} if held and status is not Status.CANCELLED else set()
     if status is Status.ATTENDED:
         tags.add(tag(slug, "attended"))

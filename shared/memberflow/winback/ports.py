@@ -69,6 +69,7 @@ NOT_TAGGED = "not_tagged"
 """Mailchimp left the member as they were: the address is not in the audience, or already carried the tag (no
 "tag added" event, so no email). Not contacted."""
 HELD_OUT = "holdout"
+"""In the holdout group: never tagged, so the lift can be measured against them."""
 
 
 @dataclass(frozen=True)

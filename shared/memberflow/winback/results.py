@@ -21,7 +21,7 @@ from memberflow.stats import MIN_GROUP_FOR_VERDICT
 from memberflow.stats import lift as measure
 from memberflow.winback.assignment import HOLDOUT
 from memberflow.winback.campaign import REACTIVATION_WINDOWS, Campaign
-from memberflow.winback.ports import NOT_TAGGED, REFUSED, AssignmentRecord
+from memberflow.winback.ports import NOT_TAGGED, RECORDED, REFUSED, AssignmentRecord
 
 METHOD = (
     "lift = variant rate - holdout rate over the members whose window has closed; 95% CI, Newcombe's hybrid score"
@@ -79,7 +79,7 @@ def summarise(campaign: Campaign, records: Iterable[AssignmentRecord], today: da
                 "contacted" if group != HOLDOUT else "held_out": len(members),
                 "refused": apart[REFUSED].get((tier.days, group), 0),
                 "not_tagged": apart[NOT_TAGGED].get((tier.days, group), 0),
-                "pending": sum(record.status == "recorded" for record in members),
+                "pending": sum(record.status == RECORDED for record in members),
             }
             for window in REACTIVATION_WINDOWS:
                 closed = [record for record in members if window_closed(record, window, today)]
