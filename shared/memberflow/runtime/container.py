@@ -239,16 +239,7 @@ class Container:
     def _zendesk_probe(self) -> ZendeskDesk:
         """Zendesk as memberflow's API user, built for each redrive run: the credentials are read again (a rotated
         token is picked up), and a rate limit is not waited out (the next run asks again)."""
-        from memberflow.adapters.secrets import get_json_secret
-        from memberflow.adapters.zendesk import ZendeskDesk
-
-        settings = load_settings(ZendeskApiSettings)
-        return ZendeskDesk(
-            lambda: get_json_secret(settings.zendesk_secret_arn),
-            settings.zendesk_subdomain,
-            api_url=settings.zendesk_api_url,
-            ratelimit_budget_seconds=PROBE_RATELIMIT_BUDGET_SECONDS,
-        )
+        return zendesk_desk(load_settings(ZendeskApiSettings), PROBE_RATELIMIT_BUDGET_SECONDS)
 
     @cached_property
     def eventbrite(self) -> EventbriteClient:
@@ -392,3 +383,17 @@ def reset() -> None:
     imports.import_deps.cache_clear()
     secrets.clear_cache()
     escalation.reset()
+
+
+def zendesk_desk(settings: ZendeskApiSettings, ratelimit_budget_seconds: int) -> ZendeskDesk:
+    """Zendesk as memberflow's API user (the escalation's, and the redrive's probe), waiting out a rate limit only
+    within `ratelimit_budget_seconds`."""
+    from memberflow.adapters.secrets import get_json_secret
+    from memberflow.adapters.zendesk import ZendeskDesk
+
+    return ZendeskDesk(
+        lambda: get_json_secret(settings.zendesk_secret_arn),
+        settings.zendesk_subdomain,
+        api_url=settings.zendesk_api_url,
+        ratelimit_budget_seconds=ratelimit_budget_seconds,
+    )

@@ -41,16 +41,10 @@ def settings() -> EscalationSettings:
 
 @cache
 def desk() -> ZendeskDesk:
-    from memberflow.adapters.secrets import get_json_secret
-    from memberflow.adapters.zendesk import ZendeskDesk
+    from memberflow.runtime.container import zendesk_desk
 
     config = settings()
-    return ZendeskDesk(
-        lambda: get_json_secret(config.zendesk_secret_arn),
-        config.zendesk_subdomain,
-        api_url=config.zendesk_api_url,
-        ratelimit_budget_seconds=config.zendesk_ratelimit_budget_seconds,
-    )
+    return zendesk_desk(config, config.zendesk_ratelimit_budget_seconds)
 
 
 @cache
