@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from memberflow.activity import IMPORTED, Appends, note
 from memberflow.bulk import BULK_LIMIT, BulkMember, BulkOutcome, MemberRefusal, RefusalKind
 from memberflow.consent import suppression_names
-from memberflow.errors import ComplianceState, ResourceGone
+from memberflow.errors import ResourceGone
 from memberflow.events.imports import ImportedMember
 from memberflow.ledger import ConsentEntry, ConsentLedger
 from memberflow.members import MemberJoin, MemberRecord, member_id_for
@@ -28,7 +28,7 @@ from memberflow.onboarding import consent, consent_ledger
 from memberflow.onboarding.consent import Facts
 from memberflow.onboarding.consent_ledger import Basis, ConsentRules
 from memberflow.onboarding.forgotten import latest_erasure
-from memberflow.onboarding.join import OPT_IN, OPT_IN_FIRST_CHECK
+from memberflow.onboarding.join import OPT_IN, OPT_IN_FIRST_CHECK, set_upgraded_status
 from memberflow.onboarding.rules import OnboardingRules
 from memberflow.onboarding.welcome import JOURNEY_CLAIM_LEASE, enter_drip, start_welcome_journey
 from memberflow.ports import BulkMailingList, DueWorkIndex, MailingList, MemberRepository, Suppression, SuppressionList
@@ -449,14 +449,7 @@ def _existing_member(item: _Pending, deps: ImportDeps, list_id: str) -> tuple[st
         )
 
     try:
-        try:
-            status = deps.mailing_list.set_status(list_id, email, upgrade, consent_fields(upgrade)).status
-        except ComplianceState:
-            if upgrade != consent.SUBSCRIBED:
-                raise
-            status = deps.mailing_list.set_status(
-                list_id, email, consent.PENDING, consent_fields(consent.PENDING)
-            ).status
+        status = set_upgraded_status(deps.mailing_list, list_id, email, upgrade, consent_fields).status
     except ResourceGone:  # archived or deleted since its status was read: not in the audience after all
         return None
     return status, True

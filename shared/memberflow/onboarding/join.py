@@ -5,7 +5,7 @@ screening is stored and onboarded once they pass it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -523,13 +523,11 @@ def _upsert(
         answer.status, facts, opted_out_before=member.opted_out_before, forgotten_before=forgotten_before
     )
     if upgrade:
-        try:
-            answer = deps.mailing_list.set_status(list_id, email, upgrade, consent_fields(upgrade))
-        except ComplianceState as refusal:
-            if upgrade != consent.SUBSCRIBED:
-                raise
+
+        def refused(refusal: ComplianceState) -> None:
             step(Step.MAILCHIMP_UPSERT, Outcome.REFUSED, f"subscribe refused ({refusal.title}): asking for opt-in")
-            answer = deps.mailing_list.set_status(list_id, email, consent.PENDING, consent_fields(consent.PENDING))
+
+        answer = set_upgraded_status(deps.mailing_list, list_id, email, upgrade, consent_fields, refused)
         step(Step.MAILCHIMP_UPSERT, Outcome.OK, f"consent given: status now {answer.status}")
         return answer, True, False
     reopt_in = consent.reopt_in_for_consent(answer.status, facts, asked_again=asked_again)
@@ -567,3 +565,22 @@ def merge_fields_for(event: MemberAccountEvent, member: MemberRecord) -> dict[st
 
 def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def set_upgraded_status(
+    mailing_list: MailingList,
+    list_id: str,
+    email: str,
+    upgrade: str,
+    consent_fields: Callable[[str], Mapping[str, object]],
+    refused: Callable[[ComplianceState], None] = lambda refusal: None,
+) -> ListMember:
+    """Give an existing member the status their consent earns (`consent.upgrade_for_consent`), with its consent
+    fields. A subscribe Mailchimp refuses for the address's compliance state asks for double opt-in instead."""
+    try:
+        return mailing_list.set_status(list_id, email, upgrade, consent_fields(upgrade))
+    except ComplianceState as refusal:
+        if upgrade != consent.SUBSCRIBED:
+            raise
+        refused(refusal)
+        return mailing_list.set_status(list_id, email, consent.PENDING, consent_fields(consent.PENDING))
