@@ -278,6 +278,8 @@ class HealthReportSettings(ActivitySettings):
     email_from: str = Field(default="", alias="REPORT_EMAIL_FROM")
     email_to: str = Field(default="", alias="REPORT_EMAIL_TO")
     """Comma-separated; empty: no email (SES)."""
+    activity_retention_days: int = Field(default=400, alias="ACTIVITY_RETENTION_DAYS", ge=60)
+    """How long the activity log is kept (`ActivityRetentionDays`): how far back "first ever" looks."""
 
 
 class WinbackCampaignSettings(MembersSettings):

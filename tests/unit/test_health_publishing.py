@@ -108,6 +108,15 @@ def test_the_weekly_run_reports_the_week_before_and_on_a_months_first_run_the_mo
     assert [p.label for p in periods_for_run(datetime(2026, 12, 7, 7, tzinfo=UTC))] == ["2026-W49", "2026-11"]
 
 
+def test_first_ever_looks_back_as_far_as_the_deployment_keeps_the_activity_log():
+    [default] = periods_for_run(datetime(2026, 11, 23, 7, tzinfo=UTC))
+    [longer] = periods_for_run(datetime(2026, 11, 23, 7, tzinfo=UTC), retained_days=800)
+
+    assert (default.scan_last - default.history_from).days == 399
+    assert (longer.scan_last - longer.history_from).days == 799
+    assert longer.previous().retained_days == 800
+
+
 class FakeSlack:
     def __init__(self, error: str | None = None) -> None:
         self.posted: list[dict] = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any, Literal, Protocol
@@ -35,8 +35,8 @@ TREND_WEEKS = 8
 CHURN_LOOKBACK_DAYS = 44
 MONTH_DAYS = 30
 RETAINED_DAYS = 400
-"""How long the activity log is kept (`ActivityRetentionDays`' default, template.yaml): how far back a "first ever"
-look reads, the day partitions of the 400 days up to the period's last day."""
+"""How long the activity log is kept by default (`ActivityRetentionDays`, template.yaml; a period's `retained_days`):
+how far back a "first ever" look reads, the day partitions of those days up to the period's last day."""
 LOOKBACK: dict[str, str] = {
     "daily_active": "period",
     "questions": "period",
@@ -51,7 +51,7 @@ itself (activation's and events' other records matter only from the period's sta
 history scan), the 30 days of MAU and of unanswered questions, the 44 days of churn risk; every other query reads the
 eight trend weeks (cohorts, the funnel's steps, win-back, tickets)."""
 HISTORY = frozenset({"activation", "cohorts", "funnel", "events"})
-"""The queries with a second, narrow scan over the retained log (`RETAINED_DAYS`): the joins and imports (activation,
+"""The queries with a second, narrow scan over the retained log (`retained_days`): the joins and imports (activation,
 cohorts, funnel) or the attendance (events) of every member, so that "first" means first in the whole log, not first
 in the weeks the main scan reads. Athena reads each named day's objects whole (gzip JSON lines: no column pruning),
 so this scan costs the bytes of the retained days, once per query; nothing else reads them."""
@@ -74,6 +74,8 @@ class Period:
     start: date
     end: date
     """The day after the period (exclusive)."""
+    retained_days: int = RETAINED_DAYS
+    """How long the activity log is kept (the deployment's `ActivityRetentionDays`): where "first ever" looks from."""
 
     @classmethod
     def parse(cls, text: str) -> Period:
@@ -104,8 +106,10 @@ class Period:
 
     def previous(self) -> Period:
         if self.kind == "week":
-            return Period.week_of(self.start - timedelta(days=7))
-        return Period.month_of(self.start - timedelta(days=1))
+            before = Period.week_of(self.start - timedelta(days=7))
+        else:
+            before = Period.month_of(self.start - timedelta(days=1))
+        return replace(before, retained_days=self.retained_days)
 
     @property
     def days(self) -> list[date]:
@@ -120,7 +124,7 @@ class Period:
     @property
     def history_from(self) -> date:
         """The first day partition of the retained log as of the period's end: where "first ever" looks from."""
-        return self.scan_last - timedelta(days=RETAINED_DAYS - 1)
+        return self.scan_last - timedelta(days=self.retained_days - 1)
 
     @property
     def scan_from(self) -> date:

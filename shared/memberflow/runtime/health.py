@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from memberflow.config import HealthReportSettings, load_settings
 from memberflow.errors import Transient
-from memberflow.health.queries import Period, QueryEngine
+from memberflow.health.queries import RETAINED_DAYS, Period, QueryEngine
 from memberflow.health.report import Report, build_report, headline
 
 logger = logging.getLogger(__name__)
@@ -24,12 +24,13 @@ SLACK_WAIT_BUDGET_SECONDS = 20
 given up for this run, with a logged reason, and the report is published all the same."""
 
 
-def periods_for_run(now: datetime) -> list[Period]:
-    """The ISO week that ended before the run; on a month's first run (its first seven days), the month before too."""
+def periods_for_run(now: datetime, retained_days: int = RETAINED_DAYS) -> list[Period]:
+    """The ISO week that ended before the run; on a month's first run (its first seven days), the month before too.
+    `retained_days`: how long the deployment keeps the activity log."""
     periods = [Period.week_of(now.date() - timedelta(days=7))]
     if now.day <= 7:
         periods.append(Period.month_of(now.date().replace(day=1) - timedelta(days=1)))
-    return periods
+    return [replace(period, retained_days=retained_days) for period in periods]
 
 
 @dataclass
@@ -124,7 +125,7 @@ def run_weekly(
     engine = engine or _athena(settings)
     publisher = publisher or _publisher(settings)
     outcomes = []
-    for period in periods_for_run(now):
+    for period in periods_for_run(now, settings.activity_retention_days):
         report = build_report(engine, period, community=settings.community_name, now=now, table=settings.athena_table)
         outcome = publisher.publish(report)
         logger.info("health report published", extra={"period": period.label, "callouts": len(report.data["callouts"])})
