@@ -210,3 +210,9 @@ def test_auth_test_names_the_bot_and_its_workspace(slack):
     with pytest.raises(SlackApiError) as refused:
         WebClient(token="xoxb-wrong", base_url=slack.url + "/").auth_test()
     assert refused.value.response["error"] == "invalid_auth"
+
+
+def test_a_history_bound_that_is_no_timestamp_is_invalid_arguments(slack):
+    with pytest.raises(SlackApiError) as refused:
+        client(slack).conversations_history(channel="C1", oldest="yesterday")
+    assert refused.value.response["error"] == "invalid_arguments"

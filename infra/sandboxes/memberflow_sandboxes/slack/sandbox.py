@@ -172,8 +172,11 @@ class SlackApi:
         channel = _argument(request, body, "channel")
         if not channel:
             raise SlackError("channel_not_found")
-        oldest = float(_argument(request, body, "oldest") or 0)
-        latest = float(_argument(request, body, "latest") or "inf")
+        try:
+            oldest = float(_argument(request, body, "oldest") or 0)
+            latest = float(_argument(request, body, "latest") or "inf")
+        except ValueError:
+            raise SlackError("invalid_arguments") from None
         posted = [
             m
             for m in self.state.messages
