@@ -17,7 +17,7 @@ from memberflow.pipeline.envelope import QueuedEvent
 from memberflow.privacy import email_key
 from memberflow.registrations.consumer import CONSUMER, handlers
 from memberflow.registrations.figures import figures
-from memberflow.registrations.model import Status
+from memberflow.registrations.model import Attendee, Status, Ticket, tickets_by_person
 from memberflow.registrations.reconcile import reconcile_all, reconcile_event
 from memberflow.registrations.sync import SyncDeps, sync_eventbrite, sync_zoom
 from support.fakes import FakeBulkMailingList, MemoryLedger, MemoryMembers, MemorySuppressions, MemoryTrace
@@ -335,6 +335,19 @@ def test_reconciliation_reads_members_and_erasures_in_batches():
 
 def _tag_calls(world: World) -> list[str]:
     return [call for call in world.mailchimp.calls if call in ("tag_many", "untag_many")]
+
+
+def test_a_persons_tickets_are_grouped_by_address_in_any_case_and_sorted_for_webhooks_and_reconcile_alike():
+    def ticket(email: str, ticket_id: str, **state: bool) -> Attendee:
+        return Attendee(event_id="77", email=email, ticket_id=ticket_id, order_id="o1", **state)
+
+    zoom = Attendee(event_id="77", email="bob@example.org", source="zoom")  # no Eventbrite ticket
+    grouped = tickets_by_person(
+        [ticket("ada@example.org", "9", cancelled=True), zoom, ticket("Ada@Example.org", "3", checked_in=True)]
+    )
+    assert grouped == {
+        "ada@example.org": (Ticket("3", "o1", checked_in=True), Ticket("9", "o1", cancelled=True)),
+    }
 
 
 def test_refunding_one_of_two_orders_keeps_the_place_and_the_next_reconcile_changes_nothing():

@@ -125,6 +125,16 @@ def merge(attendees: Iterable[Attendee]) -> dict[str, Attendee]:
     return merged
 
 
+def tickets_by_person(attendees: Iterable[Attendee]) -> dict[str, tuple[Ticket, ...]]:
+    """Each person's tickets among `attendees` (one attendee object per ticket), by address lower-cased as `merge`
+    keys them, sorted by id."""
+    tickets: dict[str, list[Ticket]] = {}
+    for attendee in attendees:
+        if attendee.ticket is not None:
+            tickets.setdefault(attendee.email.lower(), []).append(attendee.ticket)
+    return {key: tuple(sorted(held)) for key, held in tickets.items()}
+
+
 def with_tickets(known: Iterable[Ticket], fetched: Iterable[Ticket]) -> tuple[Ticket, ...]:
     """The person's tickets after a fetch: what Eventbrite now says about the fetched ones, the others as known."""
     tickets = {ticket.id: ticket for ticket in known}

@@ -30,11 +30,11 @@ from memberflow.registrations.model import (
     Registration,
     Report,
     Status,
-    Ticket,
     attendee_from,
     event_from,
     merge,
     next_status,
+    tickets_by_person,
 )
 from memberflow.registrations.sync import (
     SyncDeps,
@@ -226,10 +226,7 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
     now = deps.clock()
     raw = [a for item in deps.eventbrite.attendees(synced.eventbrite_event_id) if (a := attendee_from(item))]
     attendees = merge(raw)
-    listed: dict[str, list[Ticket]] = defaultdict(list)
-    for attendee in raw:
-        if attendee.ticket is not None:
-            listed[attendee.email.lower()].append(attendee.ticket)
+    listed = tickets_by_person(raw)
     existing = {registration.member_id: registration for registration in deps.registrations.for_event(synced.slug)}
     report = Report(event_slug=synced.slug, attendees=len(attendees))
 
@@ -275,7 +272,7 @@ def reconcile_event(synced: SyncedEvent, deps: SyncDeps, *, ended: bool, correla
             registration,
             status=status,
             held=not attendee.cancelled,
-            tickets=tuple(sorted(listed.get(key, ()))),
+            tickets=listed.get(key, ()),
             sources=registration.sources | {"eventbrite"},
         )
     for member_id, current in existing.items():

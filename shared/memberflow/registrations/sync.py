@@ -33,6 +33,7 @@ from memberflow.registrations.model import (
     merge,
     next_status,
     settled,
+    tickets_by_person,
     with_tickets,
 )
 from memberflow.trace import Outcome, Step, StepRecorder, TraceRecorder, email_subject
@@ -119,13 +120,10 @@ def sync_eventbrite(queued: QueuedEvent, deps: SyncDeps) -> dict[str, Any]:
     listed = resource.get("attendees")
     raw: list[Any] = listed if isinstance(listed, list) else [resource]
     attendees = [a for item in raw if isinstance(item, dict) and (a := attendee_from(item)) is not None]
-    fetched: dict[str, list[Ticket]] = {}
-    for attendee in attendees:
-        if attendee.ticket is not None:
-            fetched.setdefault(attendee.email.lower(), []).append(attendee.ticket)
+    fetched = tickets_by_person(attendees)
     ended = bool(info and info.end and info.end <= deps.clock())
     results = [
-        apply(synced, attendee, deps, queued.correlation_id, ended=ended, tickets=fetched.get(key, []))
+        apply(synced, attendee, deps, queued.correlation_id, ended=ended, tickets=fetched.get(key, ()))
         for key, attendee in merge(attendees).items()
     ]
     return {
