@@ -12,7 +12,7 @@ import re
 import pytest
 
 from memberflow.health import figures
-from memberflow.health.queries import HISTORY, QUERIES, RETAINED_DAYS, Period, render
+from memberflow.health.queries import HISTORY, QUERIES, RETAINED_DAYS, SHARED_STEPS, Period, render, sql_text
 from memberflow_local.health import DuckDBEngine
 from support.health_seed import msg, rec, simple, write_log
 
@@ -104,6 +104,17 @@ def test_every_scan_is_bounded_by_day_partitions_and_only_first_ever_figures_rea
     # The month report looks back 400 days from its own last day.
     november = Period.parse("2026-11")
     assert november.history_from.isoformat() == "2025-10-27"
+
+
+def test_activation_cohorts_and_the_funnel_find_first_joins_by_the_one_shared_step():
+    assert SHARED_STEPS == ("first_joins",)
+    for name in QUERIES:
+        sql = render(name, W47)
+        uses_step = "{first_joins}" in sql_text(name)
+        assert uses_step == (name in ("activation", "cohorts", "funnel")), name
+        # The step's SQL is in the rendered query once (never written out again beside it), without its comment.
+        assert sql.count("firsts AS (") == sql.count("joins AS (") == sql.count("known AS (") == uses_step, name
+        assert "{" not in sql and "-- first_joins" not in sql, name
 
 
 @pytest.mark.parametrize("platform", ["slack", "discourse"])

@@ -1,9 +1,10 @@
-"""The report's SQL: one file per metric in `sql/` (its definition in its opening comment), written in the dialect
-both Athena (Trino) and DuckDB run. Each file reads the activity log through `{table}`, restricted to the day
-partitions the period needs (`dt BETWEEN '{scan_from}' AND '{scan_last}'`: Athena reads no other partition), and
-the period's bounds as timestamp literals. The "first ever" figures (new members and cohorts: a member's first join;
-first-time event attendees: no earlier attendance) also read the joins or attendance of the whole retained log, in
-one further scan bounded the same way (`dt BETWEEN '{history_from}' AND '{scan_last}'`: `RETAINED_DAYS`).
+"""The report's SQL: one file per metric in `sql/` (its definition in its opening comment), and one per step several
+metrics share (`SHARED_STEPS`), written in the dialect both Athena (Trino) and DuckDB run. Each file reads the
+activity log through `{table}`, restricted to the day partitions the period needs (`dt BETWEEN '{scan_from}' AND
+'{scan_last}'`: Athena reads no other partition), and the period's bounds as timestamp literals. The "first ever"
+figures (new members and cohorts: a member's first join; first-time event attendees: no earlier attendance) also read
+the joins or attendance of the whole retained log, in one further scan bounded the same way (`dt BETWEEN
+'{history_from}' AND '{scan_last}'`: `RETAINED_DAYS`).
 
 Portability rules the files keep: `date_diff(unit, a, b)`, `date_trunc('week', ts)` (ISO weeks, Monday), `INTERVAL
 'n' DAY`, `GROUPING SETS`, `approx_percentile(x, p)` (DuckDB gets it as a macro over the exact `quantile_disc`)."""
@@ -55,6 +56,11 @@ HISTORY = frozenset({"activation", "cohorts", "funnel", "events"})
 cohorts, funnel) or the attendance (events) of every member, so that "first" means first in the whole log, not first
 in the weeks the main scan reads. Athena reads each named day's objects whole (gzip JSON lines: no column pruning),
 so this scan costs the bytes of the retained days, once per query; nothing else reads them."""
+
+SHARED_STEPS = ("first_joins",)
+"""Steps several queries share, one file each in `sql/` (common table expressions after an opening comment): a query
+names one where it belongs in its WITH list (`{first_joins}`), and `render` puts the step's SQL there, so the queries
+cannot drift apart on what they have in common."""
 
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -179,7 +185,15 @@ def render(name: str, period: Period, table: str = "activity") -> str:
         "end": _timestamp(period.end),
         "trend_from": _timestamp(period.trend_from),
     }
-    return re.sub(r"\{(\w+)\}", lambda match: values[match.group(1)], sql_text(name))
+    with_steps = re.sub(
+        r"\{(\w+)\}", lambda match: _step(match[1]) if match[1] in SHARED_STEPS else match[0], sql_text(name)
+    )
+    return re.sub(r"\{(\w+)\}", lambda match: values[match.group(1)], with_steps)
+
+
+def _step(name: str) -> str:
+    """A shared step's SQL, without its opening comment (the reader of the query finds it in the step's file)."""
+    return "\n".join(line for line in sql_text(name).splitlines() if not line.startswith("--"))
 
 
 def _timestamp(day: date) -> str:

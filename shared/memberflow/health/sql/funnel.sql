@@ -7,22 +7,7 @@ WITH log AS (
     FROM {table}
     WHERE dt BETWEEN '{scan_from}' AND '{scan_last}'
 ),
-known AS (
-    -- Every join and import in the retained log (its own scan: these kinds and columns only).
-    SELECT member, platform, kind, ts
-    FROM {table}
-    WHERE dt BETWEEN '{history_from}' AND '{scan_last}' AND kind IN ('joined', 'imported')
-),
-joins AS (
-    SELECT member, platform, MIN(ts) AS first_seen, MIN(CASE WHEN kind = 'joined' THEN ts END) AS joined_at
-    FROM known GROUP BY member, platform
-),
-firsts AS (
-    SELECT member, platform, first_seen, joined_at FROM joins
-    UNION ALL
-    SELECT member, 'all' AS platform, MIN(first_seen) AS first_seen, MIN(joined_at) AS joined_at
-    FROM joins GROUP BY member
-),
+{first_joins},
 newcomers AS (
     SELECT member, platform, joined_at FROM firsts
     WHERE joined_at = first_seen AND joined_at >= {start} AND joined_at < {end}
