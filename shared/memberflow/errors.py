@@ -104,4 +104,8 @@ class InvalidMessage(MemberflowError):
 
 def is_service_failure(error: BaseException) -> bool:
     """True when the service as a whole is failing or misconfigured, rather than this member's request."""
+    # AddressThrottled stays a RetryLater, because brief retries re-raise a RetryLater as it is (anything else
+    # `Transient` with a long wait becomes a plain RetryLater, which is a service failure), the policy defers it
+    # without spending an attempt, and `except (Transient, AccountProblem)` callers hand it back. Only here does it
+    # differ: the service answers, so one address's wait must not open the breaker for everyone.
     return isinstance(error, Transient | AccountProblem) and not isinstance(error, AddressThrottled)
