@@ -28,15 +28,20 @@ def with_brief_retries(
     base_delay: float = 0.2,
     max_inline_wait: float = MAX_INLINE_WAIT_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
+    retry_if: Callable[[Transient], bool] | None = None,
 ) -> T:
     """Run `call`, retrying `Transient` failures with jittered exponential backoff that honours Retry-After.
 
     A Retry-After longer than `max_inline_wait` raises `RetryLater` at once; the last failure is re-raised as is.
+    A failure `retry_if` rejects is re-raised as is at once (a service whose limit a quick retry only spends again,
+    a whole call its client already retried).
     """
     for attempt in range(1, attempts + 1):
         try:
             return call()
         except Transient as failure:
+            if retry_if is not None and not retry_if(failure):
+                raise
             if failure.retry_after is not None and failure.retry_after > max_inline_wait:
                 if isinstance(failure, RetryLater):
                     raise

@@ -242,3 +242,21 @@ def test_a_metered_client_charges_each_request_and_sends_none_beyond_its_budget(
     with pytest.raises(CallBudgetTooSmall, match="needs 4 Eventbrite calls"):
         list(client.metered(CallBudget(3)).attendees("77"))
     assert len(Eventbrite.requests) == 2  # each first page only
+
+
+def test_the_shared_retry_raises_a_failure_it_is_told_not_to_retry_as_it_is_and_at_once() -> None:
+    """Eventbrite's bare 429 goes past the brief retries through the shared retry's own option, not a wrapper."""
+    from memberflow.adapters.eventbrite import _said_how_long
+    from memberflow.retry import with_brief_retries
+
+    bare, short = RateLimited("Eventbrite 429 HIT_RATE_LIMIT"), RateLimited("Eventbrite 429 HIT_RATE_LIMIT", 1)
+    failures, waited = [short, bare], []
+
+    def call() -> str:
+        raise failures.pop(0)
+
+    with pytest.raises(RateLimited) as raised:
+        with_brief_retries(call, attempts=3, sleep=waited.append, retry_if=_said_how_long)
+    assert raised.value is bare and failures == []
+    assert len(waited) == 1  # the short Retry-After was waited out; the bare 429 was not retried
+    assert _said_how_long(Transient("Eventbrite 500 INTERNAL_ERROR"))

@@ -7,14 +7,13 @@ table wrapper rather than boto3's resource layer, whose model loading costs a co
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from memberflow.errors import RateLimited
-from memberflow.retry import worst_case_seconds
+from memberflow.retry import with_brief_retries, worst_case_seconds
 
 CONNECT_TIMEOUT_SECONDS = 1
 READ_TIMEOUT_SECONDS = 3
@@ -22,9 +21,14 @@ ATTEMPTS = 2
 WORST_CASE_CALL_SECONDS = worst_case_seconds(CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS, ATTEMPTS)
 """The longest one AWS call can take (botocore's back-off between its two attempts stays under a second)."""
 UNPROCESSED_SENDS = 4
-"""BatchWriteItem sends of one slice of 25: the first, and at most three more of what DynamoDB left unprocessed."""
+"""Sends of one BatchWriteItem slice of 25 (BatchGetItem slice of 100): the first, and at most three more of what
+DynamoDB left unprocessed."""
 UNPROCESSED_BASE_DELAY_SECONDS = 0.1
 """The first pause before items left unprocessed are sent again; it doubles with each send (about 1 s in all)."""
+
+
+class _Unprocessed(RateLimited):
+    """Part of a batch call left unprocessed: the only failure its resends are for."""
 
 
 def _config() -> Any:
@@ -146,41 +150,60 @@ class DynamoTable:
         return page
 
     def put_many(self, items: list[dict[str, Any]]) -> None:
-        """Write `items` (unconditional puts), 25 per BatchWriteItem call. Items DynamoDB leaves unprocessed (the
-        table is throttled) are sent again a few times after a short jittered exponential back-off, as AWS advises;
-        `RateLimited` when some are still left, so a throttled table ends the work instead of spinning until the
-        function times out."""
+        """Write `items` (unconditional puts), 25 per BatchWriteItem call, what DynamoDB leaves unprocessed sent
+        again (`_until_processed`)."""
         for start in range(0, len(items), 25):
-            pending: dict[str, Any] = {
-                self.name: [{"PutRequest": {"Item": self._encode(item)}} for item in items[start : start + 25]]
-            }
-            for send in range(UNPROCESSED_SENDS):
-                if send:
-                    self._sleep(UNPROCESSED_BASE_DELAY_SECONDS * 2 ** (send - 1) * (1 + random.random() / 2))
-                pending = self._batch("batch_write_item", pending).get("UnprocessedItems") or {}
-                if not pending:
-                    break
-            else:
-                left = sum(len(requests) for requests in pending.values())
-                raise RateLimited(f"DynamoDB throttled: {left} items left unprocessed after {UNPROCESSED_SENDS} sends")
+            puts = [{"PutRequest": {"Item": self._encode(item)}} for item in items[start : start + 25]]
+            self._until_processed("batch_write_item", {self.name: puts})
 
     def batch_get(
         self, keys: list[dict[str, Any]], projection: str | None = None, *, consistent: bool = False
     ) -> list[dict[str, Any]]:
-        """The items under `keys` that exist (any order), 100 keys per call, unprocessed keys asked again."""
+        """The items under `keys` that exist (any order), 100 keys per call, unprocessed keys asked again
+        (`_until_processed`)."""
         found: list[dict[str, Any]] = []
+
+        def take(answer: dict[str, Any]) -> None:
+            found.extend(self._decode(item) or {} for item in answer.get("Responses", {}).get(self.name, []))
+
         for start in range(0, len(keys), 100):
             request: dict[str, Any] = {"Keys": [self._encode(key) for key in keys[start : start + 100]]}
             if projection:
                 request["ProjectionExpression"] = projection
             if consistent:
                 request["ConsistentRead"] = True
-            pending: dict[str, Any] = {self.name: request}
-            while pending:
-                answer = self._batch("batch_get_item", pending)
-                found.extend(self._decode(item) or {} for item in answer.get("Responses", {}).get(self.name, []))
-                pending = answer.get("UnprocessedKeys") or {}
+            self._until_processed("batch_get_item", {self.name: request}, take)
         return found
+
+    def _until_processed(
+        self, operation: str, pending: dict[str, Any], take: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
+        """Send a batch call, and what DynamoDB leaves unprocessed (the table is throttled) again after a short
+        jittered exponential back-off, as AWS advises: UNPROCESSED_SENDS sends at most, then `RateLimited`, so a
+        throttled table ends the work instead of spinning until the function times out. A call that fails as a
+        whole is not resent here: botocore has retried it already."""
+        unprocessed = "UnprocessedItems" if operation == "batch_write_item" else "UnprocessedKeys"
+
+        def send() -> None:
+            nonlocal pending
+            answer = self._batch(operation, pending)
+            if take is not None:
+                take(answer)
+            pending = answer.get(unprocessed) or {}
+            if pending:  # per table: a list of write requests, or a request with its "Keys"
+                left = sum(len(left["Keys"] if isinstance(left, dict) else left) for left in pending.values())
+                raise _Unprocessed(f"DynamoDB throttled: {left} items left unprocessed")
+
+        try:
+            with_brief_retries(
+                send,
+                attempts=UNPROCESSED_SENDS,
+                base_delay=UNPROCESSED_BASE_DELAY_SECONDS,
+                sleep=self._sleep,
+                retry_if=lambda failure: isinstance(failure, _Unprocessed),
+            )
+        except _Unprocessed as left:
+            raise RateLimited(f"{left} after {UNPROCESSED_SENDS} sends") from None
 
     def _batch(self, operation: str, request_items: dict[str, Any]) -> dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -63,14 +63,6 @@ def error_from(answer: HttpAnswer) -> Exception:
     return PermanentRefusal(code or "Refused", str(body.get("error_description") or "")[:200], answer.status)
 
 
-class _NotRetried(Exception):
-    """Carries a failure past the brief retries, to be raised as it is."""
-
-    def __init__(self, failure: Exception) -> None:
-        super().__init__(str(failure))
-        self.failure = failure
-
-
 def pages_left(pagination: dict[str, Any]) -> int | None:
     """After an attendee list's first page: how many pages are still to read, from `page_count` (else from
     `object_count` and `page_size`); None when the page does not say."""
@@ -94,8 +86,6 @@ class EventbriteClient:
         )
         self._authorised = False
         self._meter: CallMeter | None = None
-        self.calls = 0
-        """Requests sent (each attempt)."""
 
     def metered(self, meter: CallMeter) -> EventbriteClient:
         """This client (the same connection and token) with each request charged to `meter` before it is sent; the
@@ -163,24 +153,23 @@ class EventbriteClient:
         def attempt() -> dict[str, Any]:
             if self._meter is not None:
                 self._meter.spend()
-            self.calls += 1
             try:
                 return self._http.send("GET", path, None, params)
-            except RateLimited as throttled:
+            except RateLimited:
                 if self._meter is not None:
                     self._meter.throttled()
-                if throttled.retry_after is None:
-                    raise _NotRetried(throttled) from None
                 raise
 
-        try:
-            return with_brief_retries(attempt, attempts=attempts)
-        except _NotRetried as stop:
-            raise stop.failure from None
+        return with_brief_retries(attempt, attempts=attempts, retry_if=_said_how_long)
 
     def _authorise(self, fresh: bool) -> None:
         self._http.set_bearer(self._token(fresh))
         self._authorised = True
+
+
+def _said_how_long(failure: Transient) -> bool:
+    """Worth a brief retry: anything but a 429 without Retry-After (the hour's calls are spent)."""
+    return not isinstance(failure, RateLimited) or failure.retry_after is not None
 
 
 def _id(value: str) -> str:
