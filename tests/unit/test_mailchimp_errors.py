@@ -270,7 +270,14 @@ class ScriptedSession:
 
     def __call__(self, method, url, json=None, params=None, timeout=None):
         self.requests.append(
-            {"method": method, "url": url, "json": json, "timeout": timeout, "auth": self._transport._session.auth}
+            {
+                "method": method,
+                "url": url,
+                "json": json,
+                "params": params,
+                "timeout": timeout,
+                "auth": self._transport._session.auth,
+            }
         )
         outcome = self._script.pop(0)
         if isinstance(outcome, Exception):
@@ -484,6 +491,33 @@ def test_a_404_about_one_member_is_that_members_refusal_unless_the_audience_is_m
     decision = decide(raised.value, Delivery(receive_count=1), RetryPolicy(), service_failing=True)
     assert isinstance(decision, Park) is (expected is ResourceGone)
     assert ADDRESS not in str(raised.value)
+
+
+ANSWERING_CALLS = {
+    "member_status": (lambda mailing_list, list_id: mailing_list.member_status(list_id, ADDRESS), None),
+    "forget": (lambda mailing_list, list_id: mailing_list.forget(list_id, ADDRESS), False),
+}
+
+
+@pytest.mark.parametrize("name", ANSWERING_CALLS)
+def test_a_member_not_in_the_audience_is_an_answer_for_the_status_and_the_permanent_delete(monkeypatch, sleeps, name):
+    """The same audience check as every call about one member; a missing member is no refusal here: not subscribed,
+    or already forgotten. A missing audience stays the account's problem."""
+    call, answer = ANSWERING_CALLS[name]
+    mailing_list, session = mailchimp(
+        monkeypatch, KeySecret("key-us21"), FakeResponse(404, NOT_FOUND), FakeResponse(200, AUDIENCE)
+    )
+    assert call(mailing_list, "list1") is answer
+    assert [request["url"] for request in session.requests][-1] == f"{BASE_URL}/lists/list1"
+    if name == "member_status":
+        assert session.requests[0]["params"] == {"fields": "status"}
+
+    mailing_list, _ = mailchimp(
+        monkeypatch, KeySecret("key-us21"), FakeResponse(404, NOT_FOUND), FakeResponse(404, NOT_FOUND)
+    )
+    with pytest.raises(NotFound) as missing:
+        call(mailing_list, "missing-list")
+    assert type(missing.value) is NotFound and is_service_failure(missing.value)
 
 
 def test_a_journey_404_is_left_to_the_caller_who_knows_the_audience(monkeypatch, sleeps):

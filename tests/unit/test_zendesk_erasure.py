@@ -171,6 +171,88 @@ def test_more_than_100_identities_are_looked_up_100_a_call():
     assert deletes(canned) == ["/api/v2/users/204.json", "/api/v2/deleted_users/204.json"]
 
 
+def deleted_user_reads(canned: Canned) -> int:
+    return sum(path.split("?")[0] == "/api/v2/deleted_users.json" for method, path in canned.sent if method == "GET")
+
+
+class RetryAfterOn429(CannedQuery):
+    """`CannedQuery`, with a minute's Retry-After on every 429 (past the rate-limit budget: `RetryLater`)."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        response = super().send(request, **kwargs)
+        if response.status_code == 429:
+            response.headers["Retry-After"] = "60"
+        return response
+
+
+def test_the_deleted_users_are_read_once_per_attempt_that_gets_that_far():
+    """The deleted users list holds every user ever deleted, read in full once per attempt that reaches it: the retry
+    after a permanent delete that failed past the soft delete finds its user there, and so does any erasure whose
+    user another attempt (in another container) or an agent soft-deleted while another of their users is live."""
+    zd = ZendeskDesk(lambda: {"email": "agent@example.org", "api_token": "t"}, "community")
+    canned = RetryAfterOn429(
+        {
+            **found_by_identity(21, 22),
+            ("DELETE", r"/api/v2/deleted_users/21\.json"): (429, {"error": "TooManyRequests"}),
+        }
+    )
+    zd.session.mount("https://", canned)
+    identities = ["slack:T1:U21", "slack:T1:U22"]
+
+    with pytest.raises(RetryLater):
+        zd.forget_requester([], identities)
+    assert deletes(canned) == ["/api/v2/users/21.json", "/api/v2/deleted_users/21.json"]
+    assert deleted_user_reads(canned) == 0
+
+    # 21 is soft-deleted now: no longer listed by identity, only among the deleted users.
+    canned.answers.update(
+        {
+            ("GET", r"/api/v2/users/show_many\.json\?external_ids=.*"): users(
+                user(22, "u22@example.org", identities[1])
+            ),
+            ("GET", r"/api/v2/deleted_users\.json"): (
+                200,
+                {"deleted_users": [{**user(21, "u21@example.org", identities[0]), "active": False}]},
+            ),
+            ("DELETE", r"/api/v2/deleted_users/21\.json"): (200, {"deleted_user": {"id": 21}}),
+        }
+    )
+    canned.sent.clear()
+    assert zd.forget_requester([], identities) == 2
+    assert deleted_user_reads(canned) == 1
+    assert deletes(canned) == [f"/api/v2/{kind}/22.json" for kind in ("users", "deleted_users")] + [
+        "/api/v2/deleted_users/21.json"
+    ]
+
+    canned.sent.clear()  # nothing tells a later erasure whether one of its users was soft-deleted elsewhere
+    canned.answers[("GET", r"/api/v2/users/show_many\.json\?external_ids=.*")] = users(user(23, None, "slack:T1:U23"))
+    canned.answers.update(deleted(23))
+    assert zd.forget_requester([], ["slack:T1:U23"]) == 1
+    assert deleted_user_reads(canned) == 1
+
+
+def test_a_tickets_requester_no_longer_listed_sends_the_erasure_to_the_deleted_users():
+    """Another container's attempt soft-deleted the requester of the member's ticket: their ticket still names them,
+    though the live lookups no longer find them (another of their users still is live)."""
+    soft = {**user(21, ADA), "active": False}
+    zd, canned = desk(
+        {
+            ("GET", rf"/api/v2/users/show_many\.json\?external_ids={IDENTITY}"): users(user(22, None, IDENTITY)),
+            ("GET", rf"/api/v2/tickets\.json\?external_id={TICKETS}"): tickets(ticket(7, 21, "closed")),
+            ("GET", r"/api/v2/users/show_many\.json\?ids=21"): users(),
+            ("GET", r"/api/v2/search\.json"): NOT_INDEXED,
+            **deleted(22),
+            ("GET", r"/api/v2/deleted_users\.json"): (200, {"deleted_users": [soft], "meta": {"has_more": False}}),
+            ("DELETE", r"/api/v2/deleted_users/21\.json"): (200, {"deleted_user": {"id": 21}}),
+        }
+    )
+
+    assert zd.forget_requester([ADA], [IDENTITY], [TICKETS]) == 2
+
+    assert deleted_user_reads(canned) == 1
+    assert deletes(canned)[-1] == "/api/v2/deleted_users/21.json"
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0

@@ -243,13 +243,11 @@ class MailchimpList:
         return ListMember(email=answer.get("email_address", email), status=answer["status"])
 
     def member_status(self, list_id: str, email: str) -> str | None:
+        """None when the audience has no such member."""
+        path = f"/lists/{list_id}/members/{subscriber_hash(email)}"
         try:
-            answer = self._call(
-                "GET", f"/lists/{list_id}/members/{subscriber_hash(email)}", params={"fields": "status"}
-            )
-        except NotFound:
-            if not self.list_exists(list_id):
-                raise
+            answer = self._member_call(list_id, "GET", path, params={"fields": "status"})
+        except ResourceGone:
             return None
         return str(answer["status"])
 
@@ -276,21 +274,27 @@ class MailchimpList:
         """Permanent delete (GDPR): the contact and its history go, and Mailchimp refuses to re-add the address by
         API ("Forgotten Email Not Subscribed"); only the person signing up again through a Mailchimp form brings it
         back. A member already gone answers 404: that is done, unless the audience itself is missing."""
+        path = f"/lists/{list_id}/members/{subscriber_hash(email)}/actions/delete-permanent"
         try:
-            self._call("POST", f"/lists/{list_id}/members/{subscriber_hash(email)}/actions/delete-permanent")
-        except NotFound:
-            if not self.list_exists(list_id):
-                raise
+            self._member_call(list_id, "POST", path)
+        except ResourceGone:
             return False
         return True
 
-    def _member_call(self, list_id: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _member_call(
+        self,
+        list_id: str,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """A call about one existing member. Mailchimp answers the same 404 for a missing audience and for a member
         who is not in it (archived or deleted by an admin since we added them): only the first is an account
         problem; the second is this member's, refused for good (`ResourceGone`), so the consumer does not back off
         for everyone."""
         try:
-            return self._call(method, path, body)
+            return self._call(method, path, body, params)
         except NotFound as missing:
             if not self.list_exists(list_id):
                 raise

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from memberflow.bulk import chunks
 from memberflow.errors import (
     AccountProblem,
     CredentialsRejected,
@@ -286,7 +287,9 @@ class ZendeskDesk:
         by an agent) is no longer listed by external id nor found by search, only among the deleted users: they are
         looked for there too, by address or external id, and deleted for good, so a retry finishes what an attempt
         began instead of leaving the user to Zendesk's 30-day purge. That list also holds every permanently deleted
-        user (name "Permanently Deleted User", no address), so it is read in full: one call per 100 deleted users.
+        user (name "Permanently Deleted User", no address), so it is read in full: one call per 100 deleted users,
+        on every attempt (an attempt in another container, or an agent, may have left one soft-deleted while
+        another of the person's users is still live: nothing else tells).
 
         Permanent deletes are paced (`PermanentDeletePace`): a user is only touched when their permanent delete fits
         in the window, otherwise `RetryLater` hands the erasure back to the queue until it does."""
@@ -304,7 +307,7 @@ class ZendeskDesk:
         def forget(client: Any) -> int:
             users: dict[int, Any] = {}
             # show_many takes at most 100 external ids a call, as it does ids.
-            for some in _chunks(list(dict.fromkeys(external_ids)), SHOW_MANY):
+            for some in chunks(list(dict.fromkeys(external_ids)), SHOW_MANY):
                 users.update({int(u.id): u for u in client.users(external_id=list(some))})
             requesters = {
                 int(ticket.requester_id)
@@ -312,7 +315,7 @@ class ZendeskDesk:
                 for ticket in client.tickets(external_id=ticket_external_id)
                 if ticket.requester_id is not None
             } - set(users)
-            for chunk in _chunks(sorted(requesters), SHOW_MANY):
+            for chunk in chunks(sorted(requesters), SHOW_MANY):
                 users.update({int(u.id): u for u in client.users(ids=chunk) if is_them(u)})
             for email in emails:
                 users.update({int(u.id): u for u in client.search(type="user", email=email)})
@@ -379,10 +382,6 @@ def _unless_gone(step: Callable[..., T], *args: Any) -> T | None:
         return step(*args)
     except RecordNotFoundException:
         return None
-
-
-def _chunks(values: Sequence[T], size: int) -> list[Sequence[T]]:
-    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 def _requested(client: Any, user: Any) -> list[Any]:
