@@ -161,7 +161,10 @@ class MailchimpApi:
         return 200, {"health_status": "Everything's Chimpy!"}
 
     def root(self, request: Request, body: Any) -> Reply:
-        """API Root (`GET /3.0/`): the account the key belongs to. Mailchimp's fields, values of the sandbox's own."""
+        """API Root (`GET /3.0/`): the account the key belongs to. Mailchimp's fields, values of the sandbox's own.
+        The fields are the API Root schema's (Mailchimp Marketing API `getRoot`, mailchimp-client-lib-codegen
+        spec/marketing.json as mirrored in APIs-guru openapi-directory mailchimp.com); `contact`, `industry_stats`,
+        `avatar_url`, `last_login` and the rest it also has are left out."""
         subscribed = sum(a.summary_json()["stats"]["member_count"] for a in self.state.lists.values())
         return 200, {
             "account_id": "sandbox0account",

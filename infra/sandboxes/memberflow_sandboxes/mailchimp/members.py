@@ -50,6 +50,10 @@ def looks_fake(email: str) -> bool:
 
 
 MERGE_FIELDS_INVALID = "Your merge fields were invalid."
+"""Mailchimp's 400 "Invalid Resource" detail, with `errors: [{"field": "<TAG>", "message"}]`, as users captured it:
+"Please enter a value" for a required field left empty (ibericode/mailchimp-for-wordpress issue #545) and "Please
+enter a complete address" for an address field (verbb/formie issue #2387). "Please enter a number" and "Please enter
+text" (a wrong type) follow the same wording but were found in no capture."""
 SIGNUP_THROTTLE_DETAIL = (
     "{email} has signed up to a lot of lists very recently; we're not allowing more signups for now"
 )

@@ -156,7 +156,10 @@ class ZendeskApi:
         return 200, {"ticket": ticket}
 
     def show_many_tickets(self, request: Request, body: Any) -> Reply:
-        """`GET /tickets/show_many.json?ids=1,2`: the tickets of those ids that exist (zenpy's `tickets(ids=[...])`)."""
+        """`GET /tickets/show_many.json?ids=1,2`: the tickets of those ids that exist (zenpy's `tickets(ids=[...])`),
+        as Zendesk's "Show Multiple Tickets" documents it (developer.zendesk.com/api-reference/ticketing/tickets/
+        tickets: a comma-separated `ids` list, up to 100 tickets, answered `{"tickets": [...]}`). `next_page`,
+        `previous_page` and `count` are what Zendesk's offset-paged lists add; the page's example does not show them."""
         self.state.count("tickets.show_many")
         ids = [int(i) for i in (request.args.get("ids") or "").split(",") if i.strip().isdigit()]
         tickets = [self.state.tickets[i] for i in dict.fromkeys(ids) if i in self.state.tickets]
