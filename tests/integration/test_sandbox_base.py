@@ -10,7 +10,8 @@ import requests
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
-from memberflow_sandboxes.base import BaseState, Reply, SandboxApp, SandboxError, SandboxServer
+from memberflow_sandboxes.base import BaseState, Reply, RotatingSecret, SandboxApp, SandboxError, SandboxServer
+from memberflow_sandboxes.traffic import Budget, budget_from
 
 
 class TicketState(BaseState):
@@ -200,3 +201,71 @@ def test_admin_endpoints_seed_report_and_reset(sandbox):
     state = requests.get(f"{admin}/state").json()
     assert state["tickets"] == [] and state["request_counts"] == {}
     assert state["faults"]["rate_500"] == 0.0
+
+
+# ---------------------------------------------------------------- shared test controls: budget, key rotation, users
+
+
+class KeyedApp(TicketApp):
+    """The ticket service with a rotating key, a rate limit and users, through the shared test controls."""
+
+    credential_name = "token"
+    admin_routes = {("POST", "/budget"): "set_budget", ("POST", "/key"): "rotate", ("POST", "/users"): "add_users"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.credential = RotatingSecret("first")
+        self.users: list[dict[str, Any]] = []
+
+    def authenticate(self, request: Request) -> None:
+        assert self.credential is not None
+        sent = request.headers.get("Authorization", "")
+        if sent != self.credential.current:
+            raise self.error(401, "retired" if self.credential.retired(sent) else "unknown")
+        with self.state.lock:
+            allowed, _, wait = self.state.budget.take()
+        if not allowed:
+            raise SandboxError(429, "Too many requests.", {"Retry-After": str(wait)})
+
+    def add_users(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.seed_users(self.users, body, lambda i: isinstance(i, int), "a numeric id")
+
+
+def test_budget_counts_granted_and_asked_calls_and_refuses_beyond_its_requests():
+    budget = Budget(2, 60.0)
+    assert [budget.take()[:2] for _ in range(3)] == [(True, 1), (True, 0), (False, 0)]
+    assert (budget.used, budget.asked) == (2, 3)  # refused calls are asked, never granted
+    assert 59 <= budget.take()[2] <= 60
+    assert Budget().take()[0] and Budget(0).take()[0] is False
+    fresh = budget_from({"requests": 5, "window_seconds": 2})
+    assert (fresh.requests, fresh.window_seconds, fresh.used) == (5, 2.0, 0)
+    for bad in ({"requests": "many"}, {"requests": -1}, {"requests": True}, {"window_seconds": 0}):
+        with pytest.raises(ValueError):
+            budget_from(bad)
+
+
+def test_shared_controls_rotate_the_key_set_the_budget_and_seed_users():
+    with SandboxServer(KeyedApp(), name="keyed-sandbox") as server:
+        admin, app = server.admin_url, server.app
+        assert requests.get(f"{server.url}/tickets", headers={"Authorization": "first"}).status_code == 200
+
+        assert requests.post(f"{admin}/key", json={"token": "second"}).json() == {"rotated": True}
+        assert requests.post(f"{admin}/key", json={}).status_code == 400
+        assert requests.get(f"{server.url}/tickets", headers={"Authorization": "first"}).json()["detail"] == "retired"
+        assert requests.get(f"{server.url}/tickets", headers={"Authorization": "other"}).json()["detail"] == "unknown"
+
+        assert requests.post(f"{admin}/budget", json={"requests": "many"}).status_code == 400
+        assert requests.post(f"{admin}/budget", json={"requests": 1}).json() == {"requests": 1, "window_seconds": 60.0}
+        assert requests.get(f"{server.url}/tickets", headers={"Authorization": "second"}).status_code == 200
+        assert requests.get(f"{server.url}/tickets", headers={"Authorization": "second"}).status_code == 429
+
+        assert requests.post(f"{admin}/users", json={"users": [{"id": "x"}]}).status_code == 400
+        assert requests.post(f"{admin}/users", json={"users": [{"id": 1}, {"id": 2}]}).json() == {"users": 2}
+
+        server.reset()  # the first key again, and no limit
+        assert app.credential is not None and app.credential.current == "first"
+        assert requests.get(f"{server.url}/tickets", headers={"Authorization": "second"}).json()["detail"] == "unknown"
+        assert all(
+            requests.get(f"{server.url}/tickets", headers={"Authorization": "first"}).status_code == 200
+            for _ in range(3)
+        )

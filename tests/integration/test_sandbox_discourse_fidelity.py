@@ -197,6 +197,59 @@ def test_the_admin_buckets_429_is_rendered_as_discourse_renders_a_rate_limit(dis
     assert discourse.posts() == []
 
 
+def test_a_wait_of_three_seconds_or_less_is_a_few_seconds(discourse):
+    # RateLimiter.time_left (lib/rate_limiter/limit_exceeded.rb): `available_in <= 3` is I18n
+    # `rate_limiter.short_time`, "a few seconds" (config/locales/server.en.yml); more is "N seconds".
+    discourse.set_budget(1, window_seconds=3)
+    assert requests.get(f"{discourse.url}/u/system.json", headers=headers(discourse), timeout=5).status_code == 404
+
+    throttled = requests.get(f"{discourse.url}/u/system.json", headers=headers(discourse), timeout=5)
+
+    body = throttled.json()
+    assert throttled.status_code == 429 and body["extras"]["wait_seconds"] <= 3
+    assert body["extras"]["time_left"] == "a few seconds"
+    assert body["errors"] == [
+        "You’ve performed this action too many times. Please wait a few seconds before trying again."
+    ]
+
+
+# ---------------------------------------------------------------- the admin list's order
+
+
+def admin_list(discourse: DiscourseSandbox, flag: str = "active", **params) -> list[str]:
+    answer = requests.get(
+        f"{discourse.url}/admin/users/list/{flag}.json",
+        params={"show_emails": "true", **params},
+        headers=headers(discourse),
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+    return [u["username"] for u in answer.json()]
+
+
+def test_an_ordered_admin_list_puts_users_without_the_field_last_both_ways_and_never_seen_as_oldest(discourse):
+    # AdminUserIndexQuery: `<field> ASC|DESC NULLS LAST`; `seen` is COALESCE(last_seen_at, 1970-01-01); without an
+    # order, `active` is `last_seen_at DESC NULLS LAST, username` and any other list `created_at DESC, username`.
+    discourse.add_users(
+        [
+            a_user(1, "bo", email=None, last_seen_at="2026-03-01T00:00:00.000Z"),
+            a_user(2, "al", email="al@example.org", last_seen_at=None),
+            a_user(3, "cy", email="cy@example.org", last_seen_at="2026-01-01T00:00:00.000Z"),
+            a_user(4, "di", email="di@example.org", last_seen_at=None, created_at="2025-01-01T00:00:03.000Z"),
+        ]
+    )
+
+    assert admin_list(discourse, order="email", asc="true") == ["al", "cy", "di", "bo"]
+    assert admin_list(discourse, order="email") == ["di", "cy", "al", "bo"]
+    assert admin_list(discourse, order="seen", asc="true")[:2] in (["al", "di"], ["di", "al"])
+    assert admin_list(discourse, order="seen", asc="true")[2:] == ["cy", "bo"]
+    assert admin_list(discourse, order="seen")[:2] == ["bo", "cy"]
+    assert admin_list(discourse) == ["bo", "cy", "al", "di"]  # never seen last, then by username
+    assert admin_list(discourse, "new") == []
+    assert admin_list(discourse, "staged") == []
+    assert admin_list(discourse, "all") == ["cy", "di", "al", "bo"]  # created_at DESC, then username
+
+
 # ---------------------------------------------------------------- webhooks
 
 
@@ -272,3 +325,29 @@ def test_replies_read_back_as_a_post_and_in_their_topics_post_stream(discourse):
     assert (unknown.status_code, unknown.json()["error_type"]) == (404, "not_found")
     discourse.delete_topics(42)
     assert requests.get(f"{discourse.url}/t/42.json", headers=headers, timeout=5).status_code == 404
+
+
+def test_a_flush_sends_only_the_events_its_own_request_raised(discourse):
+    # Each request hands on the webhooks it raised (Discourse enqueues one job per event): a user event sent while
+    # a reply's post_created is still queued must not take that delivery into its own answer.
+    discourse.add_users([a_user(17, "jane")])
+    raised, go, flushed = threading.Event(), threading.Event(), {}
+
+    def reply_in_flight() -> None:
+        discourse.state.emit("post", "post_created", {"post": {"id": 5001, "topic_id": 7}})
+        raised.set()
+        go.wait(5)
+        flushed["reply"] = discourse.state.flush()
+
+    with Receiver() as receiver:
+        discourse.set_webhook(receiver.url, secret=SECRET)
+        reply = threading.Thread(target=reply_in_flight)
+        reply.start()
+        assert raised.wait(5)
+        sent = discourse.send_user_event("user_created", "jane")
+        go.set()
+        reply.join(5)
+
+    assert [d["headers"]["X-Discourse-Event"] for d in sent] == ["user_created"]
+    assert [d["headers"]["X-Discourse-Event"] for d in flushed["reply"]] == ["post_created"]
+    assert sorted(h["X-Discourse-Event"] for h, _ in receiver.requests) == ["post_created", "user_created"]

@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from memberflow_sandboxes.eventbrite import EventbriteSandbox
+from memberflow_sandboxes.traffic import Budget
 
 PAGINATION_KEYS = {"object_count", "page_number", "page_size", "page_count", "has_more_items"}
 
@@ -144,6 +145,20 @@ def test_over_the_hourly_limit_a_429_says_hit_rate_limit_with_the_retry_after_se
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "30"
     body = throttled.json()
     assert (body["status_code"], body["error"]) == (429, "HIT_RATE_LIMIT") and body["error_description"]
+
+
+def test_the_hourly_limit_is_the_shared_budget_an_hour_long_that_counts_refused_calls_too(eventbrite):
+    eventbrite.set_rate_limit(calls_per_hour=1)
+    statuses = [
+        requests.get(f"{eventbrite.url}/users/me/", headers=bearer(eventbrite), timeout=5).status_code for _ in range(3)
+    ]
+
+    budget = eventbrite.state.budget
+    assert statuses == [200, 429, 429]
+    assert isinstance(budget, Budget) and (budget.requests, budget.window_seconds) == (1, 3600.0)
+    assert eventbrite.calls_this_hour == 3 and budget.used == 1  # every call counts; one was granted
+    eventbrite.reset()
+    assert eventbrite.state.calls_per_hour is None and eventbrite.calls_this_hour == 0
 
 
 # ---------------------------------------------------------------- webhooks

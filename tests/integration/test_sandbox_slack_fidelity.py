@@ -216,3 +216,52 @@ def test_a_history_bound_that_is_no_timestamp_is_invalid_arguments(slack):
     with pytest.raises(SlackApiError) as refused:
         client(slack).conversations_history(channel="C1", oldest="yesterday")
     assert refused.value.response["error"] == "invalid_arguments"
+
+
+def test_users_list_pages_by_limit_and_cursor_wherever_they_are_sent_as_conversations_do(slack):
+    # users.list takes application/json too (api.slack.com/methods/users.list, "Content types"), and pages as Slack's
+    # pagination guide says: `limit`, then the `cursor` of `response_metadata.next_cursor`, "" after the last page.
+    slack.add_users(users(5))
+    web = client(slack)
+
+    pages, cursor = [], None
+    while True:
+        page = web.api_call("users.list", json={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        pages.append([u["id"] for u in page["members"]])
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+
+    assert pages == [["U00000000", "U00000001"], ["U00000002", "U00000003"], ["U00000004"]]
+    with pytest.raises(SlackApiError) as bad:
+        web.api_call("users.list", json={"limit": 2, "cursor": "bm90LWEtY3Vyc29y"})
+    assert bad.value.response["error"] == "invalid_cursor"
+
+
+def test_history_answers_pin_count_and_replies_do_not_as_slacks_examples_show(slack):
+    # api.slack.com/methods/conversations.history's example has `pin_count`; conversations.replies' has only `ok`,
+    # `messages`, `has_more` and `response_metadata`.
+    web = client(slack)
+    parent = web.chat_postMessage(channel="C1", text="Ticket #1 opened")["ts"]
+    web.chat_postMessage(channel="C1", text="Assigned", thread_ts=parent)
+
+    history = web.conversations_history(channel="C1").data
+    thread = web.conversations_replies(channel="C1", ts=parent).data
+
+    assert set(history) == {"ok", "messages", "has_more", "pin_count", "response_metadata"}
+    assert set(thread) == {"ok", "messages", "has_more", "response_metadata"}
+
+
+def test_a_history_cursor_names_a_message_so_a_post_between_pages_does_not_repeat_one(slack):
+    # Slack's history cursors are base64 of `next_ts:<ts>` (the example `bmV4dF90czoxNTEyMDg1ODYxMDAwNTQz`): the next
+    # page starts at that message whatever was posted since, unlike an offset.
+    web = client(slack)
+    posted = [web.chat_postMessage(channel="C1", text=f"m{n}")["ts"] for n in range(4)]
+
+    first = web.conversations_history(channel="C1", limit=2)
+    web.chat_postMessage(channel="C1", text="newer")
+    second = web.conversations_history(channel="C1", limit=2, cursor=first["response_metadata"]["next_cursor"])
+
+    seen = [m["ts"] for page in (first, second) for m in page["messages"]]
+    assert seen == list(reversed(posted))
+    assert second["response_metadata"]["next_cursor"] == "" and second["has_more"] is False

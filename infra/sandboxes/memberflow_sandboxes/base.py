@@ -8,13 +8,14 @@ and the background server, behaves the same across sandboxes so tests can rely o
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import signal
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -24,7 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from memberflow_sandboxes.keepalive import KeepAlive
-from memberflow_sandboxes.traffic import ConcurrencyGate, FaultInjector, FaultSettings
+from memberflow_sandboxes.traffic import Budget, ConcurrencyGate, FaultInjector, FaultSettings, budget_from
 
 ADMIN_PREFIX = "/_sandbox"
 SHUTDOWN_POLL_SECONDS = 0.05
@@ -80,11 +81,18 @@ class BaseState:
         self.calls: Counter[str] = Counter()
         """Calls per endpoint, keyed "METHOD /route/{template}" (e.g. "POST /lists/{list_id}"), whatever the
         answer: what a bench counts as calls made."""
+        self.budget = self.fresh_budget()
+        """The service's rate limit; a sandbox that enforces one takes from it in `authenticate`."""
+
+    def fresh_budget(self) -> Budget:
+        """The budget a new or reset sandbox starts with: unlimited unless the service has a default limit."""
+        return Budget()
 
     def reset(self) -> None:
         with self.lock:
             self.request_counts.clear()
             self.calls.clear()
+            self.budget = self.fresh_budget()
 
     def record_status(self, status: int) -> None:
         with self.lock:
@@ -105,6 +113,33 @@ class BaseState:
 StateT = TypeVar("StateT", bound=BaseState)
 
 
+class RotatingSecret:
+    """The one API key or token a service accepts now. A rotation retires the one before it (some services word
+    their refusal of a retired one differently from that of one never issued); a reset brings back the first."""
+
+    def __init__(self, initial: str) -> None:
+        self.initial = initial
+        self.current = initial
+        self._retired: set[str] = set()
+        self._lock = threading.Lock()
+
+    def rotate(self, new: str) -> None:
+        if not new:
+            raise ValueError("the new secret must not be empty")
+        with self._lock:
+            self._retired.add(self.current)
+            self._retired.discard(new)
+            self.current = new
+
+    def retired(self, sent: str) -> bool:
+        with self._lock:
+            return sent in self._retired
+
+    def reset(self) -> None:
+        with self._lock:
+            self.current, self._retired = self.initial, set()
+
+
 class SandboxApp(Generic[StateT]):
     """WSGI entry point: admin endpoints, then the connection gate, latency, auth, faults and routing.
 
@@ -119,12 +154,18 @@ class SandboxApp(Generic[StateT]):
     # taking the JSON object body and returning the payload answered with 200.
     admin_routes: ClassVar[dict[tuple[str, str], str]] = {}
     invalid_json_detail: ClassVar[str] = "The request body is not valid JSON."
+    credential_name: ClassVar[str] = "api_key"
+    """The field of `/_sandbox/key`-style rotation bodies (`rotate`) that names the new credential."""
 
-    def __init__(self, state: StateT, api: object, max_connections: int | None = None):
+    def __init__(
+        self, state: StateT, api: object, max_connections: int | None = None, credential: str | None = None
+    ) -> None:
         self.state = state
         self.api = api  # the object whose methods the routes' endpoints name
         self.gate = ConcurrencyGate(max_connections)
         self.faults = FaultInjector(self.subject_key)
+        self.credential = RotatingSecret(credential) if credential is not None else None
+        """The key or token the service accepts, for sandboxes that can rotate it (`rotate`)."""
 
     # -- hooks a service overrides
 
@@ -184,6 +225,38 @@ class SandboxApp(Generic[StateT]):
     def reset(self) -> None:
         self.state.reset()
         self.faults.configure(FaultSettings())
+        if self.credential is not None:
+            self.credential.reset()
+
+    # -- test controls shared by several sandboxes (each lists the ones it offers in `admin_routes`)
+
+    def rotate(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"<credential_name>": "new"}`: the credential is rotated; the one before it is retired."""
+        if self.credential is None:
+            raise self.error(404, NOT_FOUND_DETAIL)
+        new = str(body.get(self.credential_name) or "")
+        if not new:
+            raise ValueError(f"{self.credential_name} is required")
+        self.credential.rotate(new)
+        return {"rotated": True}
+
+    def set_budget(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"requests": N | null, "window_seconds": W}`: the service's rate limit from now (null: none)."""
+        budget = budget_from(body)
+        with self.state.lock:
+            self.state.budget = budget
+        return {"requests": budget.requests, "window_seconds": budget.window_seconds}
+
+    def seed_users(
+        self, into: list[dict[str, Any]], body: dict[str, Any], valid_id: Callable[[Any], bool], id_rule: str
+    ) -> dict[str, Any]:
+        """`{"users": [...]}`: copies of the users appended to `into` (a state list), each checked for an id."""
+        users = body.get("users")
+        if not isinstance(users, list) or not all(isinstance(u, dict) and valid_id(u.get("id")) for u in users):
+            raise ValueError(f"users must be a list of users, each with {id_rule}")
+        with self.state.lock:
+            into.extend(copy.deepcopy(users))
+            return {"users": len(into)}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -368,6 +441,10 @@ class SandboxServer:
     def reset(self) -> None:
         """Back to the initial data, no faults and zero request counts."""
         self.app.reset()
+
+    def set_budget(self, requests: int | None, window_seconds: float = 60.0) -> None:
+        """The service's rate limit: `requests` per `window_seconds` from now (None: none; 0: every call refused)."""
+        self.app.set_budget({"requests": requests, "window_seconds": window_seconds})
 
 
 def serve_until_signalled(server: SandboxServer) -> None:

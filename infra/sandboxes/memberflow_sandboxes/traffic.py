@@ -1,4 +1,4 @@
-"""Traffic control shared by the sandboxes: a connection limit and injected faults.
+"""Traffic control shared by the sandboxes: a connection limit, request budgets (rate limits) and injected faults.
 
 Real APIs throttle and fail; clients must be tested against both, reproducibly, so
 faults draw from a seeded RNG and can target single addresses.
@@ -12,6 +12,45 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass
+class Budget:
+    """A service's fixed-window rate limit: `requests` per `window_seconds` (None: unlimited), the window starting
+    when the budget is made and again at the first request after it ends."""
+
+    requests: int | None = None
+    window_seconds: float = 60.0
+    window_started: float = field(default_factory=time.monotonic)
+    used: int = 0
+    """Requests granted in this window."""
+    asked: int = 0
+    """Requests counted in this window, refused ones included (what a service that counts every call reports)."""
+
+    def take(self) -> tuple[bool, int, int]:
+        """(allowed, remaining, seconds until the window ends)."""
+        current = time.monotonic()
+        if current - self.window_started >= self.window_seconds:
+            self.window_started, self.used, self.asked = current, 0, 0
+        self.asked += 1
+        wait = max(1, int(self.window_started + self.window_seconds - current + 0.999))
+        if self.requests is None:
+            return True, 1_000_000, wait
+        if self.used >= self.requests:
+            return False, 0, wait
+        self.used += 1
+        return True, self.requests - self.used, wait
+
+
+def budget_from(body: dict[str, Any], default_window: float = 60.0) -> Budget:
+    """The budget a `/_sandbox/budget` body sets: `{"requests": N | null, "window_seconds": W}`, restarted now."""
+    requests = body.get("requests")
+    if requests is not None and (not isinstance(requests, int) or isinstance(requests, bool) or requests < 0):
+        raise ValueError("requests must be a whole number, 0 or more (0: every call refused), or null")
+    window = body.get("window_seconds", default_window)
+    if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
+        raise ValueError("window_seconds must be a positive number")
+    return Budget(requests, float(window))
 
 
 class ConcurrencyGate:

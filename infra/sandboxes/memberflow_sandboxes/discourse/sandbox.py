@@ -7,8 +7,9 @@ Formats from discourse/discourse_api_docs `openapi.json` (`POST /posts.json`, `G
 a bare array of users, `email` only with `show_emails`; `GET /u/{username}.json`: `{"user_badges", "user"}`) and the
 facts in ../shared/reference: the site-wide bucket of 60 admin calls a minute, its 429 `{"errors", "error_type":
 "rate_limit", "extras": {"wait_seconds"}}` with `Retry-After`. Who may call what follows discourse/discourse
-`lib/auth/default_current_user_provider.rb` (a key that matches no user: 403 `invalid_api_credentials`; no key: an
-anonymous request) and `config/routes.rb` (`namespace :admin, constraints: StaffConstraint.new`)."""
+`lib/auth/default_current_user_provider.rb` (a key that matches no user: 403 `invalid_access`, worded as the
+`invalid_api_credentials` message; no key: an anonymous request) and `config/routes.rb` (`namespace :admin,
+constraints: StaffConstraint.new`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import copy
 import hashlib
 import hmac
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +25,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from memberflow_sandboxes.base import BaseState, Reply, SandboxApp, SandboxError, SandboxServer, json_response
-from memberflow_sandboxes.zendesk.state import Budget
+from memberflow_sandboxes.traffic import Budget
 
 
 class DiscourseError(SandboxError):
@@ -52,7 +54,11 @@ def rate_limited(wait: int, error_code: str | None = "admin_api_key_rate_limit")
 
 
 def _time_left(seconds: int) -> str:
-    """RateLimiter::LimitExceeded#time_left (config/locales/server.en.yml `rate_limiter.seconds|minutes|hours`)."""
+    """`RateLimiter.time_left` (discourse/discourse lib/rate_limiter/limit_exceeded.rb): 3 seconds or less is
+    `rate_limiter.short_time` ("a few seconds"), then `rate_limiter.seconds|minutes|hours` (config/locales/
+    server.en.yml)."""
+    if seconds <= 3:
+        return "a few seconds"
     if seconds < 60:
         return f"{seconds} second" + ("" if seconds == 1 else "s")
     if seconds < 3600:
@@ -72,7 +78,8 @@ class PostRefused(SandboxError):
 
 
 INVALID_KEY = "You are not permitted to view the requested resource. The API username or key is invalid."
-"""Discourse's 403 (`invalid_api_credentials`) for an unknown or revoked key, or an API username it does not know."""
+"""Discourse's 403 for an unknown or revoked key, or an API username it does not know: `error_type` `invalid_access`
+(Discourse::InvalidAccess), the message the `invalid_api_credentials` string of config/locales/server.en.yml."""
 NOT_LOGGED_IN = "You need to be logged in to do that."
 """Discourse's 403 `not_logged_in` for a request without any credentials to an action that `requires_login` (a JSON
 or non-GET request; ApplicationController `rescue_from Discourse::NotLoggedIn`)."""
@@ -99,6 +106,10 @@ ADMIN_LIST_FLAGS = {
 }
 """The lists an admin can read (AdminUserIndexQuery's classifications); another flag lists everyone."""
 SORTABLE = {"created": "created_at", "seen": "last_seen_at", "username": "username", "email": "email"}
+COALESCED_TO_1970 = ("last_seen_at",)
+"""Sort fields AdminUserIndexQuery orders by `COALESCE(field, to_date('1970-01-01', ...))`: a user never seen sorts
+as the oldest, first ascending and last descending."""
+EPOCH = "1970-01-01"
 PRIVATE_FIELDS = ("email", "secondary_emails")
 """What the admin list shows only with `show_emails=true`."""
 SYSTEM_USERNAME = "system"
@@ -148,7 +159,6 @@ class DiscourseState(BaseState):
     def __init__(self) -> None:
         super().__init__()
         self.posts: list[dict[str, Any]] = []
-        self.budget = Budget(60, 60.0)
         self.gone_topics: set[int] = set()
         """Topics deleted (or never there): a reply in one is refused 422 "Topic not found", as Discourse does."""
         self.users: list[dict[str, Any]] = []
@@ -158,19 +168,23 @@ class DiscourseState(BaseState):
         self.webhook: dict[str, Any] | None = None
         """The site's one webhook (`url`, `secret`, `content_type`, `instance`), sent every event; None: none."""
         self.next_event_id = 100
-        self.pending: list[tuple[str, str, dict[str, Any]]] = []
-        """Events raised while a handler ran (event type, event name, body), sent once its answer is ready."""
+        self.pending: dict[int, list[tuple[str, str, dict[str, Any]]]] = {}
+        """Events raised while a handler ran (event type, event name, body), by the thread that raised them: each
+        request's are sent once its own answer is ready, never by another request's `flush`."""
         self.deliveries: list[dict[str, Any]] = []
         """What was posted: `headers`, `body` (the raw bytes' text) and the receiver's `status` (None: unreachable)."""
+
+    def fresh_budget(self) -> Budget:
+        """The site-wide admin bucket: `max_admin_api_reqs_per_minute`, 60 by default."""
+        return Budget(60, 60.0)
 
     def reset(self) -> None:
         with self.lock:
             super().reset()
             self.posts = []
-            self.budget = Budget(60, 60.0)
             self.gone_topics = set()
             self.users = []
-            self.webhook, self.next_event_id, self.pending, self.deliveries = None, 100, [], []
+            self.webhook, self.next_event_id, self.pending, self.deliveries = None, 100, {}, []
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -187,10 +201,14 @@ class DiscourseState(BaseState):
             return next((u for u in self.users if str(u.get("username") or "").lower() == wanted), None)
 
     def emit(self, event_type: str, event_name: str, body: dict[str, Any]) -> None:
-        """Queue a webhook event (sent by `flush`), when the site has a webhook."""
+        """Queue a webhook event (sent by this thread's `flush`), when the site has a webhook."""
         with self.lock:
             if self.webhook is not None:
-                self.pending.append((event_type, event_name, body))
+                self.pending.setdefault(threading.get_ident(), []).append((event_type, event_name, body))
+
+    def drop_pending(self) -> None:
+        with self.lock:
+            self.pending.pop(threading.get_ident(), None)
 
     def flush(self) -> list[dict[str, Any]]:
         """Send the queued events as Jobs::EmitWebHookEvent does (discourse/discourse
@@ -199,11 +217,12 @@ class DiscourseState(BaseState):
         application/x-www-form-urlencoded when the webhook is set so: only the header changes), `User-Agent:
         Discourse/<version>`, `X-Discourse-Instance`, `X-Discourse-Event-Id` (the new WebHookEvent record's id: each
         attempt has its own), `X-Discourse-Event-Type`, `X-Discourse-Event`, and `X-Discourse-Event-Signature:
-        sha256=<hex HMAC-SHA256 of the raw body>` only when the webhook has a secret. Sent outside the state lock."""
+        sha256=<hex HMAC-SHA256 of the raw body>` only when the webhook has a secret. Sent outside the state lock.
+        Only the calling thread's events: a request hands on what it raised, never what a concurrent one did."""
         import requests
 
         with self.lock:
-            pending, self.pending, webhook = self.pending, [], self.webhook
+            pending, webhook = self.pending.pop(threading.get_ident(), []), self.webhook
         sent = []
         for event_type, event_name, payload in pending if webhook else []:
             raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
@@ -298,16 +317,7 @@ class DiscourseApi:
         except ValueError:
             page = 0
         users = [user for user in self.state.users if ADMIN_LIST_FLAGS.get(flag, lambda _: True)(user)]
-        order = SORTABLE.get((request.args.get("order") or "").lower())
-        if order:
-            users = sorted(users, key=lambda user: (user.get(order) is not None, user.get(order) or ""))
-            if not request.args.get("asc"):
-                users.reverse()
-        elif flag == "active":
-            users = sorted(users, key=lambda user: user.get("username") or "")
-            users = sorted(users, key=lambda user: user.get("last_seen_at") or "", reverse=True)
-        else:
-            users = sorted(users, key=lambda user: user.get("created_at") or "", reverse=True)
+        users = _admin_order(users, request.args.get("order") or "", flag, bool(request.args.get("asc")))
         shown = [copy.deepcopy(user) for user in users[page * ADMIN_LIST_PAGE : (page + 1) * ADMIN_LIST_PAGE]]
         # Emails only when asked, and to a moderator only where `moderators_view_emails` is on (off by default).
         show_emails = admin and (request.args.get("show_emails") or "").lower() == "true"
@@ -355,6 +365,25 @@ class DiscourseApi:
         }
 
 
+def _admin_order(users: list[dict[str, Any]], order: str, flag: str, asc: bool) -> list[dict[str, Any]]:
+    """AdminUserIndexQuery#initialize_query_with_order (discourse/discourse lib/admin_user_index_query.rb): an
+    `order` it knows is `<field> ASC|DESC NULLS LAST` (so a user without the field comes last both ways; `seen` is
+    COALESCEd to 1970 instead); none is `last_seen_at DESC NULLS LAST` for `active`, else `created_at DESC`, then
+    `username`. The sorts below are stable, so the last one applied decides first."""
+    by_username = sorted(users, key=lambda user: str(user.get("username") or ""))
+    field = SORTABLE.get(order.lower().removesuffix(" asc").removesuffix(" desc"))
+    if field is None:
+        if flag == "active":
+            field, asc = "last_seen_at", False
+        else:
+            return sorted(by_username, key=lambda user: str(user.get("created_at") or ""), reverse=True)
+        users = by_username
+    if field in COALESCED_TO_1970:
+        return sorted(users, key=lambda user: str(user.get(field) or EPOCH), reverse=not asc)
+    present = sorted((u for u in users if u.get(field) is not None), key=lambda u: str(u[field]), reverse=not asc)
+    return present + [u for u in users if u.get(field) is None]
+
+
 def _rails_time(moment: datetime) -> str:
     """A time as Rails renders it in JSON: `2024-11-14T22:30:05.456Z`."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -385,13 +414,12 @@ class DiscourseApp(SandboxApp[DiscourseState]):
     }
 
     def __init__(self, state: DiscourseState, api_key: str) -> None:
-        super().__init__(state, DiscourseApi(state))
-        self.api_key = api_key
-        self.initial_api_key = api_key
+        super().__init__(state, DiscourseApi(state), credential=api_key)
 
-    def reset(self) -> None:
-        super().reset()
-        self.api_key = self.initial_api_key
+    @property
+    def api_key(self) -> str:
+        assert self.credential is not None
+        return self.credential.current
 
     def set_gone_topics(self, body: dict[str, Any]) -> dict[str, Any]:
         """`{"ids": [77, ...]}`: these topics are deleted from now on (`[]`: none is)."""
@@ -402,28 +430,9 @@ class DiscourseApp(SandboxApp[DiscourseState]):
             self.state.gone_topics = set(ids)
         return {"ids": sorted(ids)}
 
-    def rotate(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`{"api_key": "new"}`: the key is rotated; the old one is refused as an invalid key."""
-        key = str(body.get("api_key") or "")
-        if not key:
-            raise ValueError("api_key is required")
-        self.api_key = key
-        return {"rotated": True}
-
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:
         """`{"users": [{"id", "username", "email", "active", "admin", "created_at", ...}]}`: users added."""
-        users = body.get("users")
-        if not isinstance(users, list) or not all(isinstance(u, dict) and isinstance(u.get("id"), int) for u in users):
-            raise ValueError("users must be a list of users, each with a numeric id")
-        with self.state.lock:
-            self.state.users.extend(copy.deepcopy(users))
-            return {"users": len(self.state.users)}
-
-    def set_budget(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`{"requests": 60, "window_seconds": 60}`: the site-wide admin bucket (null requests: no limit)."""
-        with self.state.lock:
-            self.state.budget = Budget(body.get("requests"), float(body.get("window_seconds", 60)))
-        return {"requests": body.get("requests")}
+        return self.seed_users(self.state.users, body, lambda i: isinstance(i, int), "a numeric id")
 
     def set_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
         """`{"url", "secret"?, "content_type"?, "instance"?}`: the site's webhook, sent every event (url null: none).
@@ -460,6 +469,13 @@ class DiscourseApp(SandboxApp[DiscourseState]):
         self.state.flush()  # Discourse's Sidekiq job; here, before the answer, so a test sees it at once
         return super().respond(request, status, payload)
 
+    def _answer(self, request: Request) -> Response:
+        try:
+            return super()._answer(request)
+        finally:
+            # A refused request sends nothing it raised, and a later request on a reused thread id inherits nothing.
+            self.state.drop_pending()
+
     def error(self, status: int, detail: str) -> SandboxError:
         return DiscourseError(status, detail, "not_found" if status == 404 else "invalid_parameters")
 
@@ -471,7 +487,8 @@ class DiscourseApp(SandboxApp[DiscourseState]):
     def authenticate(self, request: Request) -> None:
         """As Auth::DefaultCurrentUserProvider: no key at all is a visitor (each action then decides: 403
         `not_logged_in` or 404); a key that is not the site's, or a key without an `Api-Username`, matches no user:
-        403 `invalid_api_credentials`; a good key takes one request from the site-wide admin bucket."""
+        403 `invalid_access` (worded as `invalid_api_credentials`); a good key takes one request from the site-wide
+        admin bucket."""
         if _anonymous(request):
             return
         if request.headers.get("Api-Key") != self.api_key or not request.headers.get("Api-Username"):
@@ -509,10 +526,6 @@ class DiscourseSandbox(SandboxServer):
     def add_users(self, users: list[dict[str, Any]]) -> None:
         """Users of the forum, as the admin list shows them with `show_emails=true`."""
         self.app.seed({"users": users})
-
-    def set_budget(self, requests: int | None, window_seconds: float = 60.0) -> None:
-        """The site-wide admin bucket (Discourse's default: 60 a minute), restarted now."""
-        self.app.set_budget({"requests": requests, "window_seconds": window_seconds})
 
     def set_webhook(
         self,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,8 +20,10 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from memberflow_sandboxes.base import BaseState, SandboxApp, SandboxError, SandboxServer, json_response
+from memberflow_sandboxes.traffic import Budget
 
 API_PREFIX = "/v3"
+HOUR_SECONDS = 3600.0
 PAGE_SIZE = 50
 ERROR_CODES = {
     400: "ARGUMENTS_ERROR",
@@ -78,26 +79,36 @@ class EventbriteState(BaseState):
     attendees: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     next_id: int = 300000000
-    calls_per_hour: int | None = None
-    """The OAuth token's hourly limit (Eventbrite's default: 2,000); None: no limit. Beyond it, 429 HIT_RATE_LIMIT."""
     retry_after: int | None = 1
     """The Retry-After (seconds) a 429 carries, the hourly limit's and injected ones; None: none at all (Eventbrite's
     documentation shows none)."""
-    hour_started: float = field(default_factory=time.monotonic)
-    calls_this_hour: int = 0
-    """Requests the token made in the current hour (since the first after `hour_started`), refused ones included."""
 
     def __post_init__(self) -> None:
         super().__init__()
 
+    # The OAuth token's hourly limit is the shared `budget`, an hour long (Eventbrite's default: 2,000 calls).
+    def fresh_budget(self) -> Budget:
+        return Budget(None, HOUR_SECONDS)
+
+    @property
+    def calls_per_hour(self) -> int | None:
+        """The token's hourly limit; None: no limit. Beyond it, 429 HIT_RATE_LIMIT."""
+        return self.budget.requests
+
+    @property
+    def calls_this_hour(self) -> int:
+        """Requests the token made in the current hour, refused ones included."""
+        return self.budget.asked
+
+    def limit_hourly(self, calls_per_hour: int | None) -> None:
+        """The token's hourly limit from now; the hour's count starts again."""
+        with self.lock:
+            self.budget = Budget(calls_per_hour, HOUR_SECONDS)
+
     def take_call(self) -> bool:
         """Count one authenticated request against the hour; whether it is within the limit."""
         with self.lock:
-            current = time.monotonic()
-            if current - self.hour_started >= 3600:
-                self.hour_started, self.calls_this_hour = current, 0
-            self.calls_this_hour += 1
-            return self.calls_per_hour is None or self.calls_this_hour <= self.calls_per_hour
+            return self.budget.take()[0]
 
     def throttle_headers(self) -> dict[str, str]:
         return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
@@ -113,8 +124,7 @@ class EventbriteState(BaseState):
             self.orders.clear()
             self.attendees.clear()
             self.deliveries.clear()
-            self.calls_per_hour, self.retry_after = None, 1
-            self.hour_started, self.calls_this_hour = time.monotonic(), 0
+            self.retry_after = 1
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -340,8 +350,8 @@ class EventbriteSandbox(SandboxServer):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise ValueError(f"{name} must be a whole number of at least 0, or null")
         with self.state.lock:
-            self.state.calls_per_hour, self.state.retry_after = calls_per_hour, retry_after
-            self.state.hour_started, self.state.calls_this_hour = time.monotonic(), 0
+            self.state.limit_hourly(calls_per_hour)
+            self.state.retry_after = retry_after
         return {"calls_per_hour": calls_per_hour, "retry_after": retry_after}
 
     @property

@@ -13,6 +13,7 @@ import base64
 import binascii
 import copy
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,7 +21,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from memberflow_sandboxes.base import BaseState, Reply, SandboxApp, SandboxError, SandboxServer, json_response
-from memberflow_sandboxes.zendesk.state import Budget
+from memberflow_sandboxes.traffic import Budget, budget_from
 
 API_PREFIX = "/api"
 
@@ -72,12 +73,10 @@ class SlackState(BaseState):
     def __init__(self) -> None:
         super().__init__()
         self.messages: list[dict[str, Any]] = []
-        self.budget = Budget()
         self.channel_errors: dict[str, str] = {}
         """Channel id -> the error chat.postMessage answers for it (see CHANNEL_ERRORS); other channels are open."""
         self.refusals: list[dict[str, Any]] = []
         """Posts refused for their channel: {"channel", "error", "thread_ts"}."""
-        self.revoked_tokens: set[str] = set()
         self.users: list[dict[str, Any]] = []
         """The workspace's users as users.list answers them (with `profile.email`; left out without the scope)."""
         self.scopes: list[str] = list(DEFAULT_SCOPES)
@@ -89,10 +88,8 @@ class SlackState(BaseState):
         with self.lock:
             super().reset()
             self.messages = []
-            self.budget = Budget()
             self.channel_errors = {}
             self.refusals = []
-            self.revoked_tokens = set()
             self.users = []
             self.scopes = list(DEFAULT_SCOPES)
             self.method_budgets = {}
@@ -153,7 +150,9 @@ class SlackApi:
         return 200, {"ok": True, "channel": channel, "ts": ts, "message": _shown(message)}
 
     def auth_test(self, request: Request, body: Any) -> Reply:
-        """`auth.test`: who the token is (a bot user of the sandbox's workspace); no scope needed."""
+        """`auth.test`: who the token is (a bot user of the sandbox's workspace); no scope needed. Fields as
+        api.slack.com/methods/auth.test's example (`ok`, `url`, `team`, `user`, `team_id`, `user_id`) plus what a bot
+        token adds, `bot_id` and `is_enterprise_install` (@slack/web-api `AuthTestResponse`)."""
         return 200, {
             "ok": True,
             "url": "https://sandbox.slack.com/",
@@ -167,7 +166,9 @@ class SlackApi:
 
     def history(self, request: Request, body: Any) -> Reply:
         """`conversations.history`: a channel's messages, newest first, without thread replies (Slack lists those in
-        conversations.replies), `limit` (default 100, at most 999) and `cursor` pages, `oldest`/`latest` bounds."""
+        conversations.replies), `limit` (default 100, at most 999) and `cursor` pages, `oldest`/`latest` bounds.
+        Answer as api.slack.com/methods/conversations.history's example: `ok`, `messages`, `has_more`, `pin_count`,
+        `response_metadata.next_cursor` (@slack/web-api `ConversationsHistoryResponse` has the same)."""
         self._require_scope(METHOD_SCOPES["conversations.history"])
         channel = _argument(request, body, "channel")
         if not channel:
@@ -182,12 +183,15 @@ class SlackApi:
             for m in self.state.messages
             if m["channel"] == channel and m.get("thread_ts") in (None, m["ts"]) and oldest < float(m["ts"]) < latest
         ]
-        return 200, _page(list(reversed(posted)), request, body, default_limit=100, max_limit=999)
+        messages = list(reversed(posted))
+        page, next_cursor = _page(messages, request, body, _limit(request, body, default=100, most=999), _message_key)
+        return 200, _messages_answer(page, next_cursor, pin_count=0)
 
     def replies(self, request: Request, body: Any) -> Reply:
         """`conversations.replies`: a thread, its parent first (when the parent was posted here: the platform's own
         members' messages never pass through the sandbox), then its replies oldest first; `thread_not_found` for a
-        thread nothing was posted in."""
+        thread nothing was posted in. Answer as api.slack.com/methods/conversations.replies's example: `ok`,
+        `messages`, `has_more`, `response_metadata.next_cursor`, and no `pin_count` (history's alone has one)."""
         self._require_scope(METHOD_SCOPES["conversations.replies"])
         channel, ts = _argument(request, body, "channel"), _argument(request, body, "ts")
         if not channel:
@@ -198,7 +202,8 @@ class SlackApi:
         if not thread:
             raise SlackError("thread_not_found")
         thread.sort(key=lambda m: (m["ts"] != ts, float(m["ts"])))
-        return 200, _page(thread, request, body, default_limit=1000, max_limit=1000)
+        page, next_cursor = _page(thread, request, body, _limit(request, body, default=1000, most=1000), _message_key)
+        return 200, _messages_answer(page, next_cursor)
 
     def users_list(self, request: Request, body: Any) -> Reply:
         """`users.list`: `limit` (1-1000; none on a large workspace is `limit_required`) and `cursor` (the previous
@@ -206,27 +211,22 @@ class SlackApi:
         `users:read.email` for `profile.email`."""
         scopes = self._require_scope(METHOD_SCOPES["users.list"])
         users = self.state.users
-        raw_limit = (request.values.get("limit") or "").strip()
+        raw_limit = _argument(request, body, "limit")
         try:
             limit = int(raw_limit or 0)
         except ValueError:
             raise SlackError("invalid_arguments") from None
         if limit < 0 or limit > USERS_LIST_MAX_LIMIT:
             raise SlackError("invalid_arguments")
-        if limit == 0:
+        if limit == 0:  # none (or 0, users.list's documented default): everyone, unless the workspace is large
             if len(users) > LIMIT_REQUIRED_ABOVE:
                 raise SlackError("limit_required")
             limit = max(1, len(users))
-        start = 0
-        cursor = (request.values.get("cursor") or "").strip()
-        if cursor:
-            start = _cursor_position(cursor, users)
-        page = [copy.deepcopy(user) for user in users[start : start + limit]]
+        page, next_cursor = _page(users, request, body, limit, _user_key)
+        page = [copy.deepcopy(user) for user in page]
         if "users:read.email" not in scopes:
             for user in page:
                 (user.get("profile") or {}).pop("email", None)
-        following = start + limit
-        next_cursor = _cursor_for(users[following]) if following < len(users) else ""
         return 200, {
             "ok": True,
             "members": page,
@@ -252,55 +252,63 @@ def _argument(request: Request, body: Any, name: str) -> str:
     return str(value if value is not None else request.values.get(name) or "").strip()
 
 
-def _page(messages: list[dict[str, Any]], request: Request, body: Any, *, default_limit: int, max_limit: int) -> dict:
-    """One page of `messages` as conversations.* answer it: `has_more` and `response_metadata.next_cursor` (base64
-    of the next page's offset; empty on the last page)."""
+def _limit(request: Request, body: Any, *, default: int, most: int) -> int:
+    """A conversations.* `limit`: `default` when none is given, `most` at the most; not a positive number:
+    `invalid_arguments`."""
     raw_limit = _argument(request, body, "limit")
     try:
-        limit = min(int(raw_limit), max_limit) if raw_limit else default_limit
+        limit = min(int(raw_limit), most) if raw_limit else default
     except ValueError:
         raise SlackError("invalid_arguments") from None
     if limit < 1:
         raise SlackError("invalid_arguments")
+    return limit
+
+
+def _page(
+    items: list[dict[str, Any]], request: Request, body: Any, limit: int, key: Callable[[dict[str, Any]], str]
+) -> tuple[list[dict[str, Any]], str]:
+    """Slack's cursor pagination (api.slack.com/docs/pagination): at most `limit` items from where `cursor` (a
+    previous page's `response_metadata.next_cursor`; none: the start) points, and the next page's cursor, an empty
+    string after the last page. A cursor is base64 of the key of the next page's first item, as Slack's look
+    (users.list `dXNlcjpVMDYxTkZUVDI=` is `user:U061NFTT2`, conversations.history `bmV4dF90czoxNTEyMDg1ODYxMDAwNTQz`
+    `next_ts:1512085861000543`), so a page does not shift when items are added before it; one that names no item
+    is `invalid_cursor`."""
     start = 0
     cursor = _argument(request, body, "cursor")
     if cursor:
         try:
-            kind, _, offset = base64.b64decode(cursor, validate=True).decode().partition(":")
-            start = int(offset) if kind == "next" else -1
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            start = -1
-        if not 0 <= start <= len(messages):
+            wanted = base64.b64decode(cursor, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise SlackError("invalid_cursor") from None
+        start = next((position for position, item in enumerate(items) if key(item) == wanted), -1)
+        if start < 0:
             raise SlackError("invalid_cursor")
     following = start + limit
-    more = following < len(messages)
+    next_cursor = base64.b64encode(key(items[following]).encode()).decode() if following < len(items) else ""
+    return items[start:following], next_cursor
+
+
+def _user_key(user: dict[str, Any]) -> str:
+    return f"user:{user['id']}"
+
+
+def _message_key(message: dict[str, Any]) -> str:
+    return "next_ts:" + str(message["ts"]).replace(".", "")
+
+
+def _messages_answer(page: list[dict[str, Any]], next_cursor: str, **extra: Any) -> dict[str, Any]:
     return {
         "ok": True,
-        "messages": [_shown(m) for m in messages[start:following]],
-        "has_more": more,
-        "pin_count": 0,
-        "response_metadata": {"next_cursor": base64.b64encode(f"next:{following}".encode()).decode() if more else ""},
+        "messages": [_shown(m) for m in page],
+        "has_more": bool(next_cursor),
+        **extra,
+        "response_metadata": {"next_cursor": next_cursor},
     }
 
 
 def _missing_charset(request: Request) -> bool:
     return request.mimetype == "application/json" and "charset" not in request.mimetype_params
-
-
-def _cursor_for(user: dict[str, Any]) -> str:
-    """Slack's cursors look like base64 of `user:<id of the next page's first user>`."""
-    return base64.b64encode(f"user:{user['id']}".encode()).decode()
-
-
-def _cursor_position(cursor: str, users: list[dict[str, Any]]) -> int:
-    try:
-        kind, _, user_id = base64.b64decode(cursor, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise SlackError("invalid_cursor") from None
-    for position, user in enumerate(users):
-        if kind == "user" and user.get("id") == user_id:
-            return position
-    raise SlackError("invalid_cursor")
 
 
 class SlackApp(SandboxApp[SlackState]):
@@ -322,10 +330,15 @@ class SlackApp(SandboxApp[SlackState]):
         ("POST", "/scopes"): "set_scopes",
     }
 
+    credential_name = "token"
+
     def __init__(self, state: SlackState, token: str) -> None:
-        super().__init__(state, SlackApi(state))
-        self.token = token
-        self.initial_token = token
+        super().__init__(state, SlackApi(state), credential=token)
+
+    @property
+    def token(self) -> str:
+        assert self.credential is not None
+        return self.credential.current
 
     def error(self, status: int, detail: str) -> SandboxError:
         return SlackError(
@@ -351,20 +364,15 @@ class SlackApp(SandboxApp[SlackState]):
             return body
         return None  # form posts are read by the handler
 
-    def reset(self) -> None:
-        super().reset()
-        self.token = self.initial_token
-
     def authenticate(self, request: Request) -> None:
         # As Slack: no token at all is `not_authed`, a token it revoked `token_revoked`, any other `invalid_auth`.
         header = request.headers.get("Authorization", "")
         sent = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else ""
         if not sent:
             raise SlackError("not_authed")
-        if sent != self.token:
-            with self.state.lock:
-                revoked = sent in self.state.revoked_tokens
-            raise SlackError("token_revoked" if revoked else "invalid_auth")
+        assert self.credential is not None
+        if sent != self.credential.current:
+            raise SlackError("token_revoked" if self.credential.retired(sent) else "invalid_auth")
         request.environ["sandbox.authed"] = True
         method = request.path[len(API_PREFIX) :].strip("/")
         with self.state.lock:
@@ -400,13 +408,12 @@ class SlackApp(SandboxApp[SlackState]):
     def set_budget(self, body: dict[str, Any]) -> dict[str, Any]:
         """`{"requests": N, "window_seconds": W}`: every call's budget; with `"method": "users.list"`, that method's
         own (its rate tier), on top of it."""
-        budget = Budget(body.get("requests"), float(body.get("window_seconds", 60)))
+        if not body.get("method"):
+            return super().set_budget(body)
+        budget = budget_from(body)
         with self.state.lock:
-            if body.get("method"):
-                self.state.method_budgets[str(body["method"])] = budget
-            else:
-                self.state.budget = budget
-        return {"requests": body.get("requests"), "method": body.get("method")}
+            self.state.method_budgets[str(body["method"])] = budget
+        return {"requests": budget.requests, "window_seconds": budget.window_seconds, "method": body["method"]}
 
     def set_scopes(self, body: dict[str, Any]) -> dict[str, Any]:
         """`{"scopes": ["users:read", ...]}`: the bot token's scopes from now on."""
@@ -420,12 +427,7 @@ class SlackApp(SandboxApp[SlackState]):
     def seed(self, body: dict[str, Any]) -> dict[str, Any]:
         """`{"users": [{"id": "U...", "team_id", "name", "profile": {"email", ...}, "is_bot", ...}]}`: users added to
         the workspace (in users.list order)."""
-        users = body.get("users")
-        if not isinstance(users, list) or not all(isinstance(u, dict) and u.get("id") for u in users):
-            raise ValueError("users must be a list of users, each with an id")
-        with self.state.lock:
-            self.state.users.extend(copy.deepcopy(users))
-            return {"users": len(self.state.users)}
+        return self.seed_users(self.state.users, body, bool, "an id")
 
     def set_channels(self, body: dict[str, Any]) -> dict[str, Any]:
         """`{"C0MODS": "not_in_channel", "C0GONE": "channel_not_found", "C0OLD": "is_archived", "C1": null}`: how
@@ -440,17 +442,6 @@ class SlackApp(SandboxApp[SlackState]):
                 else:
                     self.state.channel_errors[channel] = error
             return dict(self.state.channel_errors)
-
-    def rotate(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`{"token": "xoxb-new"}`: the app's token is rotated; the old one is answered `token_revoked`."""
-        token = str(body.get("token") or "")
-        if not token:
-            raise ValueError("token is required")
-        with self.state.lock:
-            self.state.revoked_tokens.add(self.token)
-            self.state.revoked_tokens.discard(token)
-            self.token = token
-        return {"rotated": True}
 
 
 class SlackSandbox(SandboxServer):

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 from memberflow_sandboxes.base import SandboxApp, SandboxError, SandboxServer, serve_until_signalled
 from memberflow_sandboxes.zendesk.api import API_ROUTES, ZendeskApi
 from memberflow_sandboxes.zendesk.errors import ZendeskError, invalid_endpoint, not_found
-from memberflow_sandboxes.zendesk.state import STATUSES, Budget, ZendeskState
+from memberflow_sandboxes.zendesk.state import STATUSES, ZendeskState
 
 API_PREFIX = "/api/v2"
 WEBHOOK_TIMEOUT_SECONDS = 10
@@ -133,15 +133,6 @@ class ZendeskApp(SandboxApp[ZendeskState]):
             if status != previous:
                 self._status_changed(dict(ticket), previous)
             return dict(ticket)
-
-    def set_budget(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`POST /_sandbox/budget {"requests": 100, "window_seconds": 60}` (requests null: unlimited)."""
-        requests_ = body.get("requests")
-        if requests_ is not None and (not isinstance(requests_, int) or requests_ < 1):
-            raise ValueError("requests must be a positive whole number or null")
-        with self.state.lock:
-            self.state.budget = Budget(requests_, float(body.get("window_seconds", 60)))
-        return {"requests": requests_, "window_seconds": self.state.budget.window_seconds}
 
     def expire_jobs(self, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /_sandbox/jobs/expire {"ids"?: [...]}`: a day passes for these job statuses (all without `ids`):
@@ -272,9 +263,6 @@ class ZendeskSandbox(SandboxServer):
     @property
     def netloc(self) -> str:
         return self.base_url.split("://", 1)[1]
-
-    def set_budget(self, requests_per_window: int | None, window_seconds: float = 60) -> None:
-        self.app.set_budget({"requests": requests_per_window, "window_seconds": window_seconds})
 
     def set_search_lag(self, seconds: float) -> None:
         """Users created in the last `seconds` are not yet found by search (Zendesk's index lags minutes)."""

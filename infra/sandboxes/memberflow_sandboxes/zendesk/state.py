@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,33 +20,9 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass
-class Budget:
-    """Zendesk's per-account rate limit: `requests` per `window_seconds` (None: unlimited)."""
-
-    requests: int | None = None
-    window_seconds: float = 60.0
-    window_started: float = field(default_factory=time.monotonic)
-    used: int = 0
-
-    def take(self) -> tuple[bool, int, int]:
-        """(allowed, remaining, seconds until the window ends)."""
-        current = time.monotonic()
-        if current - self.window_started >= self.window_seconds:
-            self.window_started, self.used = current, 0
-        wait = max(1, int(self.window_started + self.window_seconds - current + 0.999))
-        if self.requests is None:
-            return True, 1_000_000, wait
-        if self.used >= self.requests:
-            return False, 0, wait
-        self.used += 1
-        return True, self.requests - self.used, wait
-
-
 class ZendeskState(BaseState):
     def __init__(self) -> None:
         super().__init__()
-        self.budget = Budget()
         self._fresh()
 
     def _fresh(self) -> None:
@@ -75,7 +50,6 @@ class ZendeskState(BaseState):
     def reset(self) -> None:
         with self.lock:
             super().reset()
-            self.budget = Budget()
             self._fresh()
 
     def next_id(self) -> int:
