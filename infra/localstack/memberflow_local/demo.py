@@ -146,18 +146,23 @@ def run_demo(
 
 
 class _Requests:
-    """A scene's requests on screen: one line each in a short scene, a progress bar and a tally in a long one."""
+    """A scene's requests on screen: one line each in a short scene, a progress bar and a tally in a long one (one
+    bar per run of requests that nothing else interrupts, counted against that run's requests)."""
 
     def __init__(self, steps: list[dict[str, Any]], story: Story) -> None:
         self.story = story
-        self.remaining = sum(1 for step in steps if step["kind"] == "deliver")
-        self.itemised = self.remaining <= ITEMISED_DELIVERIES
+        self.itemised = sum(1 for step in steps if step["kind"] == "deliver") <= ITEMISED_DELIVERIES
         self.bar: ProgressBar | None = None
+        self.run = 0
         self.sent = 0
         self.answers: Counter[str] = Counter()
 
+    def begin(self, requests: int) -> None:
+        """A run of `requests` deliveries starts."""
+        self.close()
+        self.run = requests
+
     def answered(self, step: dict[str, Any], status: int, word: str) -> None:
-        self.remaining -= 1
         if self.itemised:
             expected = step.get("expect", 200)
             surprise = "" if status == expected else f"  (expected {expected})"
@@ -166,7 +171,7 @@ class _Requests:
             self.story.line(f"{label}  ->  {status} {word}{surprise}", indent=True)
             return
         if self.bar is None:
-            self.bar = self.story.progress("requests replayed", self.remaining + 1)
+            self.bar = self.story.progress("requests replayed", self.run)
             self.sent = 0
         self.sent += 1
         self.answers[f"{status} {word}"] += 1
@@ -209,14 +214,24 @@ def _play_scene(
     story: Story,
 ) -> None:
     replay = _Requests(steps, story)
-    for step in steps:
+    for index, step in enumerate(steps):
         if step["kind"] == "deliver":
+            if index == 0 or steps[index - 1]["kind"] != "deliver":
+                replay.begin(_run_length(steps, index))
             status, word = _deliver(step, settings, api, results)
             replay.answered(step, status, word)
         else:
             replay.close()
             _play(step, stack, settings, results, story)
     replay.close()
+
+
+def _run_length(steps: list[dict[str, Any]], start: int) -> int:
+    """How many deliveries follow one another from `start`."""
+    length = 0
+    while start + length < len(steps) and steps[start + length]["kind"] == "deliver":
+        length += 1
+    return length
 
 
 def _deliver(step: dict[str, Any], settings: LocalSettings, api: str, results: DemoResults) -> tuple[int, str]:
